@@ -1,0 +1,88 @@
+//! `check`: everything that can be verified before a first pass, each line saying OK or what to
+//! fix. Exit 0 only when nothing is wrong.
+
+use std::sync::Arc;
+
+use crate::config::{Config, Deployment};
+use crate::error::Result;
+use crate::gitlab::{OWNER, PLANNER};
+use crate::metrics::Metrics;
+use crate::reconcile::Reconciler;
+use crate::store::Store;
+
+pub async fn run(cfg: Config) -> Result<i32> {
+    let state_path = cfg.state_path.clone();
+    let mappings = cfg.mappings.clone();
+    let deployment = cfg.jira.deployment;
+    let r = Reconciler::new(cfg, Arc::new(Metrics::new()))?;
+    let mut problems = 0u32;
+    let ok = |what: String| println!("ok      {what}");
+    let mut bad = |what: String| {
+        problems += 1;
+        println!("PROBLEM {what}");
+    };
+
+    println!("config  loaded, {} mapping(s)", mappings.len());
+    match r.jira().myself().await {
+        Ok(me) => ok(format!(
+            "Jira {} ({}) accepts the credentials of {} (account time zone {}; searches use epoch milliseconds, so it does not shift the window)",
+            r.jira().base_url(),
+            match deployment {
+                Deployment::Cloud => "Cloud",
+                Deployment::Datacenter => "Data Center",
+            },
+            me.email.or(me.display_name).unwrap_or_else(|| "the account".into()),
+            me.time_zone.unwrap_or_else(|| "unknown".into())
+        )),
+        Err(e) => bad(e.to_string()),
+    }
+    match r.gitlab().user().await {
+        Ok(u) => ok(format!(
+            "GitLab accepts the token of user {}{}",
+            u.username,
+            if u.is_admin == Some(true) {
+                " (admin)"
+            } else {
+                ""
+            }
+        )),
+        Err(e) => bad(e.to_string()),
+    }
+    for m in &mappings {
+        let name = m.name();
+        match r.jira().check_project(&m.jira_project).await {
+            Ok(()) => ok(format!("{name}: Jira project {} exists", m.jira_project)),
+            Err(e) => bad(format!("{name}: {e}")),
+        }
+        let jql = crate::jira::mapping_jql(m, Some(chrono::Utc::now()));
+        match r.jira().search(&jql).await {
+            Ok(_) => ok(format!("{name}: Jira accepts the mapping's search")),
+            Err(e) => bad(format!("{name}: {e}")),
+        }
+        match r.gitlab().project(&m.gitlab_project).await {
+            Ok(p) if p.access_level < PLANNER => bad(format!(
+                "{name}: the token's role on {} (access level {}) cannot close or reopen issues: give it Planner or Reporter or higher",
+                p.path, p.access_level
+            )),
+            Ok(p) if p.access_level < OWNER => ok(format!(
+                "{name}: GitLab project {} (id {}), the token can create, close and reopen issues; it is not an Owner, so issues cannot be backdated: VSA lead time counts from when the mirror created them",
+                p.path, p.id
+            )),
+            Ok(p) => ok(format!(
+                "{name}: GitLab project {} (id {}), Owner token: created_at and close times are backdated to Jira's",
+                p.path, p.id
+            )),
+            Err(e) => bad(format!("{name}: {e}")),
+        }
+    }
+    match Store::open(&state_path) {
+        Ok(_) => ok(format!("state database {} is usable", state_path.display())),
+        Err(e) => bad(e.to_string()),
+    }
+    if problems > 0 {
+        println!("{problems} problem(s) found");
+        return Ok(2);
+    }
+    println!("all checks passed");
+    Ok(0)
+}

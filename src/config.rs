@@ -1,0 +1,600 @@
+//! The TOML configuration: typed, validated once at start-up, with every mistake reported as
+//! "what is wrong, where, and how to fix it". Unknown keys are errors (a misspelt key that is
+//! silently ignored is how a mirror ends up syncing the wrong project).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+
+pub const JIRA_TOKEN_ENV: &str = "JIRA_API_TOKEN";
+pub const GITLAB_TOKEN_ENV: &str = "GITLAB_TOKEN";
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Deployment {
+    #[default]
+    Cloud,
+    #[serde(alias = "server")]
+    Datacenter,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    jira: RawJira,
+    gitlab: RawGitlab,
+    #[serde(default)]
+    state: RawState,
+    #[serde(default)]
+    sync: RawSync,
+    #[serde(default)]
+    retry: RawRetry,
+    #[serde(default)]
+    schedule: RawSchedule,
+    #[serde(default)]
+    log: RawLog,
+    #[serde(default)]
+    metrics: RawMetrics,
+    #[serde(default)]
+    mapping: Vec<RawMapping>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJira {
+    url: String,
+    #[serde(default)]
+    deployment: Deployment,
+    email: Option<String>,
+    token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGitlab {
+    url: String,
+    token_file: Option<PathBuf>,
+    creates_per_minute: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawState {
+    path: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSync {
+    overlap: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetry {
+    max_attempts: Option<u32>,
+    base_delay: Option<String>,
+    max_delay: Option<String>,
+    create_rate_limit_backoff: Option<String>,
+    timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSchedule {
+    reconcile: Option<String>,
+    full_resync: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    level: Option<String>,
+    format: Option<LogFormat>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: Option<String>,
+    unhealthy_after: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMapping {
+    jira_project: String,
+    gitlab_project: String,
+    jql: Option<String>,
+    #[serde(default)]
+    labels: Vec<String>,
+}
+
+/// Where the log goes and how it looks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (colours on a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line, for journald and log shippers.
+    Json,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub jira: JiraConfig,
+    pub gitlab: GitlabConfig,
+    pub state_path: PathBuf,
+    /// How far before the checkpoint each incremental search starts: covers Jira's search
+    /// index lag and its minute-precision dates.
+    pub overlap: Duration,
+    pub retry: RetryConfig,
+    pub schedule: ScheduleConfig,
+    pub log_level: Option<String>,
+    pub log_format: LogFormat,
+    pub metrics: Option<MetricsConfig>,
+    pub mappings: Vec<Mapping>,
+}
+
+#[derive(Clone, Debug)]
+pub struct JiraConfig {
+    pub url: String,
+    pub deployment: Deployment,
+    pub email: Option<String>,
+    pub token: Secret,
+}
+
+#[derive(Clone, Debug)]
+pub struct GitlabConfig {
+    pub url: String,
+    pub token: Secret,
+    pub creates_per_minute: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct RetryConfig {
+    /// Tries per request, the first included.
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// GitLab's issue-create 429 carries no Retry-After: wait this long instead.
+    pub create_rate_limit_backoff: Duration,
+    pub timeout: Duration,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            max_attempts: 4,
+            base_delay: Duration::from_secs(2),
+            max_delay: Duration::from_secs(30),
+            create_rate_limit_backoff: Duration::from_secs(60),
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ScheduleConfig {
+    pub reconcile: String,
+    pub full_resync: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct MetricsConfig {
+    pub listen: std::net::SocketAddr,
+    pub unhealthy_after: Duration,
+}
+
+/// One Jira project mirrored into one GitLab project.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    pub jira_project: String,
+    pub gitlab_project: String,
+    pub jql: Option<String>,
+    pub labels: Vec<String>,
+}
+
+impl Mapping {
+    /// The name this mapping has in the state database, logs and metrics.
+    pub fn name(&self) -> String {
+        format!("{}->{}", self.jira_project, self.gitlab_project)
+    }
+}
+
+pub const DEFAULT_CREATES_PER_MINUTE: u32 = 150;
+pub const DEFAULT_RECONCILE_SCHEDULE: &str = "0 * * * * *";
+pub const DEFAULT_FULL_RESYNC_SCHEDULE: &str = "0 30 3 * * *";
+
+impl Config {
+    /// Read, parse and validate the file at `path`, taking tokens from the environment or from
+    /// the token files it names.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            let fix = if e.kind() == std::io::ErrorKind::NotFound {
+                "create it (the repository's config.toml is a commented example) or pass --config PATH"
+            } else {
+                "check the file's permissions"
+            };
+            Error::Config(format!("cannot read config file {}: {e}; {fix}", path.display()))
+        })?;
+        Config::parse(&text, path, &|name| std::env::var(name).ok())
+    }
+
+    /// Parse `text`; `env` looks up environment variables (injected so tests need not touch
+    /// the process environment).
+    pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            Error::Config(format!(
+                "config file {} is not valid: {}",
+                path.display(),
+                e.to_string().trim_end()
+            ))
+        })?;
+        build(raw, env)
+    }
+}
+
+fn build(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Config> {
+    let jira_url = normalise_url("jira.url", &raw.jira.url, &[])?;
+    let gitlab_url = normalise_url("gitlab.url", &raw.gitlab.url, &["/api/v4"])?;
+    if raw.jira.deployment == Deployment::Cloud && raw.jira.email.is_none() {
+        return Err(Error::Config(
+            "jira.email is missing: Jira Cloud authenticates with the account's e-mail and an API \
+             token; set jira.email, or deployment = \"datacenter\" for a personal access token"
+                .into(),
+        ));
+    }
+    let jira_token = read_token("jira", raw.jira.token_file.as_deref(), JIRA_TOKEN_ENV, env)?;
+    let gitlab_token = read_token(
+        "gitlab",
+        raw.gitlab.token_file.as_deref(),
+        GITLAB_TOKEN_ENV,
+        env,
+    )?;
+
+    let creates_per_minute = raw
+        .gitlab
+        .creates_per_minute
+        .unwrap_or(DEFAULT_CREATES_PER_MINUTE);
+    if creates_per_minute == 0 {
+        return Err(Error::Config(
+            "gitlab.creates_per_minute must be at least 1".into(),
+        ));
+    }
+
+    let defaults = RetryConfig::default();
+    let retry = RetryConfig {
+        max_attempts: raw
+            .retry
+            .max_attempts
+            .unwrap_or(defaults.max_attempts)
+            .max(1),
+        base_delay: opt_duration("retry.base_delay", raw.retry.base_delay)?
+            .unwrap_or(defaults.base_delay),
+        max_delay: opt_duration("retry.max_delay", raw.retry.max_delay)?
+            .unwrap_or(defaults.max_delay),
+        create_rate_limit_backoff: opt_duration(
+            "retry.create_rate_limit_backoff",
+            raw.retry.create_rate_limit_backoff,
+        )?
+        .unwrap_or(defaults.create_rate_limit_backoff),
+        timeout: opt_duration("retry.timeout", raw.retry.timeout)?.unwrap_or(defaults.timeout),
+    };
+
+    let schedule = ScheduleConfig {
+        reconcile: raw
+            .schedule
+            .reconcile
+            .unwrap_or_else(|| DEFAULT_RECONCILE_SCHEDULE.into()),
+        full_resync: raw
+            .schedule
+            .full_resync
+            .unwrap_or_else(|| DEFAULT_FULL_RESYNC_SCHEDULE.into()),
+    };
+    crate::schedule::validate("schedule.reconcile", &schedule.reconcile)?;
+    crate::schedule::validate("schedule.full_resync", &schedule.full_resync)?;
+
+    let metrics = match raw.metrics.listen {
+        None => None,
+        Some(listen) => Some(MetricsConfig {
+            listen: listen.parse().map_err(|_| {
+                Error::Config(format!(
+                    "metrics.listen = {listen:?} is not an address:port such as \"127.0.0.1:9464\""
+                ))
+            })?,
+            unhealthy_after: opt_duration("metrics.unhealthy_after", raw.metrics.unhealthy_after)?
+                .unwrap_or(Duration::from_secs(15 * 60)),
+        }),
+    };
+
+    let mappings = validate_mappings(raw.mapping)?;
+    let state_path = raw.state.path.unwrap_or_else(default_state_path);
+    Ok(Config {
+        jira: JiraConfig {
+            url: jira_url,
+            deployment: raw.jira.deployment,
+            email: raw.jira.email,
+            token: jira_token,
+        },
+        gitlab: GitlabConfig {
+            url: gitlab_url,
+            token: gitlab_token,
+            creates_per_minute,
+        },
+        state_path,
+        overlap: opt_duration("sync.overlap", raw.sync.overlap)?
+            .unwrap_or(Duration::from_secs(10 * 60)),
+        retry,
+        schedule,
+        log_level: raw.log.level,
+        log_format: raw.log.format.unwrap_or_default(),
+        metrics,
+        mappings,
+    })
+}
+
+/// systemd's `StateDirectory=` sets `$STATE_DIRECTORY`; elsewhere the working directory.
+fn default_state_path() -> PathBuf {
+    match std::env::var_os("STATE_DIRECTORY") {
+        Some(dir) => PathBuf::from(dir).join("state.db"),
+        None => PathBuf::from("jira-gitlab-reconciler.db"),
+    }
+}
+
+fn validate_mappings(raw: Vec<RawMapping>) -> Result<Vec<Mapping>> {
+    if raw.is_empty() {
+        return Err(Error::Config(
+            "no [[mapping]] in the config: add at least one with jira_project and gitlab_project"
+                .into(),
+        ));
+    }
+    let mut out: Vec<Mapping> = Vec::with_capacity(raw.len());
+    for (i, m) in raw.into_iter().enumerate() {
+        let at = format!("mapping #{}", i + 1);
+        let jira_project = m.jira_project.trim().to_string();
+        if jira_project.is_empty()
+            || !jira_project
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(Error::Config(format!(
+                "{at}: jira_project = {:?} is not a Jira project key (letters, digits, underscore)",
+                m.jira_project
+            )));
+        }
+        let gitlab_project = m.gitlab_project.trim().trim_matches('/').to_string();
+        if gitlab_project.is_empty() {
+            return Err(Error::Config(format!(
+                "{at}: gitlab_project is empty: give a path such as \"acme/platform\" or a numeric id"
+            )));
+        }
+        let jql = m
+            .jql
+            .map(|q| q.trim().to_string())
+            .filter(|q| !q.is_empty());
+        if let Some(q) = &jql {
+            if q.to_ascii_lowercase().contains("order by") {
+                return Err(Error::Config(format!(
+                    "{at}: jql must not contain ORDER BY: the reconciler orders its own searches; \
+                     keep only the filter (e.g. \"issuetype != Epic\")"
+                )));
+            }
+        }
+        for label in &m.labels {
+            if label.trim().is_empty() || label.contains(',') {
+                return Err(Error::Config(format!(
+                    "{at}: label {label:?} is empty or contains a comma, which GitLab reads as a separator"
+                )));
+            }
+        }
+        let mapping = Mapping {
+            jira_project,
+            gitlab_project,
+            jql,
+            labels: m.labels,
+        };
+        if out.iter().any(|o| o.name() == mapping.name()) {
+            return Err(Error::Config(format!(
+                "{at}: {} is mapped twice; remove one of them",
+                mapping.name()
+            )));
+        }
+        out.push(mapping);
+    }
+    Ok(out)
+}
+
+fn normalise_url(key: &str, raw: &str, strip_suffixes: &[&str]) -> Result<String> {
+    let url = reqwest::Url::parse(raw.trim()).map_err(|e| {
+        Error::Config(format!(
+            "{key} = {raw:?} is not a valid URL ({e}); write it like \"https://acme.atlassian.net\""
+        ))
+    })?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(Error::Config(format!(
+            "{key} = {raw:?} must start with https:// (or http:// for a local test server)"
+        )));
+    }
+    if url.host_str().is_none() {
+        return Err(Error::Config(format!("{key} = {raw:?} has no host name")));
+    }
+    let mut s = url.as_str().trim_end_matches('/').to_string();
+    for suffix in strip_suffixes {
+        if let Some(stripped) = s.strip_suffix(suffix) {
+            s = stripped.to_string();
+        }
+    }
+    Ok(s)
+}
+
+fn read_token(
+    section: &str,
+    file: Option<&Path>,
+    env_name: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Secret> {
+    let token = match file {
+        Some(path) => std::fs::read_to_string(path).map_err(|e| {
+            Error::Config(format!(
+                "cannot read {section}.token_file {}: {e}; check the path (with systemd's \
+                 LoadCredential= it is $CREDENTIALS_DIRECTORY/<name>) and its permissions",
+                path.display()
+            ))
+        })?,
+        None => env(env_name).ok_or_else(|| {
+            Error::Config(format!(
+                "{env_name} is not set: export the {section} token as {env_name}, or set \
+                 {section}.token_file in the config"
+            ))
+        })?,
+    };
+    let token = token.trim().to_string();
+    if token.is_empty() {
+        let from = match file {
+            Some(p) => format!("{section}.token_file {}", p.display()),
+            None => env_name.to_string(),
+        };
+        return Err(Error::Config(format!(
+            "the {section} token from {from} is empty"
+        )));
+    }
+    Ok(Secret::new(token))
+}
+
+fn opt_duration(key: &str, raw: Option<String>) -> Result<Option<Duration>> {
+    raw.map(|s| {
+        parse_duration(&s).ok_or_else(|| {
+            Error::Config(format!(
+                "{key} = {s:?} is not a duration: write a number and a unit, e.g. \"500ms\", \"30s\", \"10m\", \"1h\""
+            ))
+        })
+    })
+    .transpose()
+}
+
+/// "500ms", "30s", "10m", "2h", "1d". Plain numbers are refused: a bare 10 is ambiguous.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let ms = match unit.trim() {
+        "ms" => n,
+        "s" => n.checked_mul(1000)?,
+        "m" | "min" => n.checked_mul(60_000)?,
+        "h" => n.checked_mul(3_600_000)?,
+        "d" => n.checked_mul(86_400_000)?,
+        _ => return None,
+    };
+    Some(Duration::from_millis(ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[jira]
+url = "https://acme.atlassian.net/"
+email = "bot@acme.com"
+
+[gitlab]
+url = "https://gitlab.example.com/api/v4"
+
+[[mapping]]
+jira_project = "VSA"
+gitlab_project = "acme/platform"
+"#;
+
+    fn env_with_tokens(name: &str) -> Option<String> {
+        match name {
+            JIRA_TOKEN_ENV => Some("jira-secret".into()),
+            GITLAB_TOKEN_ENV => Some("gl-secret".into()),
+            _ => None,
+        }
+    }
+
+    fn parse(text: &str) -> Result<Config> {
+        Config::parse(text, Path::new("test.toml"), &env_with_tokens)
+    }
+
+    fn err(text: &str) -> String {
+        parse(text)
+            .expect_err("config should be refused")
+            .to_string()
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults_and_normalised_urls() {
+        let c = parse(MINIMAL).expect("valid");
+        assert_eq!(c.jira.url, "https://acme.atlassian.net");
+        assert_eq!(c.gitlab.url, "https://gitlab.example.com");
+        assert_eq!(c.overlap, Duration::from_secs(600));
+        assert_eq!(c.gitlab.creates_per_minute, DEFAULT_CREATES_PER_MINUTE);
+        assert_eq!(c.mappings[0].name(), "VSA->acme/platform");
+        assert_eq!(c.schedule.reconcile, DEFAULT_RECONCILE_SCHEDULE);
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let e = err(&MINIMAL.replace("email =", "emial ="));
+        assert!(e.contains("emial"), "{e}");
+        assert!(e.contains("line"), "{e}");
+    }
+
+    #[test]
+    fn invalid_toml_names_line_and_column() {
+        let e = err("[jira\nurl = 1");
+        assert!(e.contains("line 1"), "{e}");
+        assert!(e.contains("column"), "{e}");
+    }
+
+    #[test]
+    fn missing_token_names_the_variable() {
+        let e = Config::parse(MINIMAL, Path::new("x.toml"), &|_| None)
+            .expect_err("no tokens")
+            .to_string();
+        assert!(e.contains("JIRA_API_TOKEN is not set"), "{e}");
+    }
+
+    #[test]
+    fn bad_url_and_missing_email_and_order_by_are_refused() {
+        assert!(err(&MINIMAL.replace("https://acme.atlassian.net/", "acme")).contains("jira.url"));
+        assert!(err(&MINIMAL.replace("email = \"bot@acme.com\"", "")).contains("jira.email"));
+        let with_jql = format!("{MINIMAL}jql = \"type = Bug ORDER BY key\"\n");
+        assert!(err(&with_jql).contains("ORDER BY"));
+        let no_mapping = MINIMAL.split("[[mapping]]").next().unwrap_or_default();
+        assert!(err(no_mapping).contains("[[mapping]]"));
+    }
+
+    #[test]
+    fn five_field_cron_is_refused_with_the_fix() {
+        let e = err(&format!(
+            "{MINIMAL}\n[schedule]\nreconcile = \"*/5 * * * *\"\n"
+        ));
+        assert!(e.contains("schedule.reconcile"), "{e}");
+        assert!(e.contains("6 fields"), "{e}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10m"), Some(Duration::from_secs(600)));
+        assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("10"), None);
+        assert_eq!(parse_duration("m"), None);
+        assert_eq!(parse_duration("5 parsecs"), None);
+    }
+
+    #[test]
+    fn shipped_example_config_is_valid() {
+        let text = include_str!("../config.toml");
+        parse(text).expect("config.toml at the top level must stay valid");
+    }
+}

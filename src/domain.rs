@@ -1,0 +1,233 @@
+//! The things the reconciler reasons about, independent of HTTP and SQL: a Jira issue as read,
+//! a GitLab issue as read, the stored `Mirror` linking them, and the rules that turn a Jira
+//! issue into the GitLab issue it should have (title, state, description marker).
+
+use chrono::{DateTime, Utc};
+
+/// GitLab rejects titles over 255 characters (Ruby counts characters, not bytes).
+pub const MAX_TITLE_CHARS: usize = 255;
+
+/// Jira's `status.statusCategory.key`. Open/closed follows the category, never `resolution`:
+/// many workflows reach Done without a resolution and some resolve open issues.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StatusCategory {
+    New,
+    InProgress,
+    Done,
+    /// `undefined`, missing, or a key this version does not know: the GitLab state is left as
+    /// it is rather than guessed.
+    Unknown(String),
+}
+
+impl StatusCategory {
+    pub fn from_key(key: Option<&str>) -> Self {
+        match key {
+            Some("new") => StatusCategory::New,
+            Some("indeterminate") => StatusCategory::InProgress,
+            Some("done") => StatusCategory::Done,
+            Some(other) => StatusCategory::Unknown(other.to_string()),
+            None => StatusCategory::Unknown("missing".into()),
+        }
+    }
+
+    /// Whether the GitLab issue should be closed; `None` when the category does not say.
+    pub fn wants_closed(&self) -> Option<bool> {
+        match self {
+            StatusCategory::Done => Some(true),
+            StatusCategory::New | StatusCategory::InProgress => Some(false),
+            StatusCategory::Unknown(_) => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JiraIssue {
+    /// Stable across moves and project-key renames: the mirror is keyed on it.
+    pub id: String,
+    /// `VSA-5`; changes when the issue moves.
+    pub key: String,
+    pub summary: Option<String>,
+    pub category: StatusCategory,
+    pub created: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+    pub resolved: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GitlabState {
+    Opened,
+    Closed,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GitlabIssue {
+    pub iid: u64,
+    pub title: String,
+    pub description: String,
+    pub state: GitlabState,
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+impl GitlabIssue {
+    /// The Jira id this issue mirrors, from the marker in its description.
+    pub fn jira_id(&self) -> Option<&str> {
+        parse_marker(&self.description)
+    }
+}
+
+/// The stored link between one Jira issue and its GitLab issue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mirror {
+    pub jira_id: String,
+    pub jira_key: String,
+    pub iid: u64,
+}
+
+const MARKER_PREFIX: &str = "<!-- jira-gitlab-reconciler:jira-id=";
+const MARKER_SUFFIX: &str = " -->";
+
+/// The machine-readable marker put in every mirrored issue's description. It is an HTML
+/// comment, so GitLab does not render it, and it lets the mapping be rebuilt from GitLab alone.
+pub fn marker(jira_id: &str) -> String {
+    format!("{MARKER_PREFIX}{jira_id}{MARKER_SUFFIX}")
+}
+
+/// The Jira id in a description's marker, if it carries a well-formed one.
+pub fn parse_marker(description: &str) -> Option<&str> {
+    let start = description.find(MARKER_PREFIX)? + MARKER_PREFIX.len();
+    let rest = &description[start..];
+    let end = rest.find(MARKER_SUFFIX)?;
+    let id = &rest[..end];
+    (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())).then_some(id)
+}
+
+/// The description of a mirrored issue: a link back to Jira and the marker. The summary is not
+/// repeated here, so nothing a Jira user types ends up rendered as Markdown or HTML in GitLab.
+pub fn description(jira_base_url: &str, issue: &JiraIssue) -> String {
+    format!(
+        "Mirrored from Jira issue [{key}]({base}/browse/{key}) by jira-gitlab-reconciler. \
+         Jira is the source of truth: edit the title and status there.\n\n{marker}\n",
+        key = issue.key,
+        base = jira_base_url,
+        marker = marker(&issue.id)
+    )
+}
+
+/// Whether `actual` still carries the link to `issue` and its marker (a moved issue has a new key).
+pub fn description_is_current(jira_base_url: &str, issue: &JiraIssue, actual: &str) -> bool {
+    parse_marker(actual) == Some(issue.id.as_str())
+        && actual.contains(&format!("{jira_base_url}/browse/{})", issue.key))
+}
+
+/// The GitLab title for a Jira summary: control characters removed (line breaks and tabs become
+/// spaces), whitespace trimmed, at most 255 characters cut on a character boundary with an
+/// ellipsis, and a placeholder naming the key when nothing is left.
+pub fn title(issue: &JiraIssue) -> String {
+    let raw = issue.summary.as_deref().unwrap_or("");
+    let mut cleaned = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        if c.is_control() || is_invisible_format(c) {
+            if c.is_whitespace() && !cleaned.ends_with(' ') {
+                cleaned.push(' ');
+            }
+        } else {
+            cleaned.push(c);
+        }
+    }
+    let cleaned = cleaned.trim();
+    if cleaned.is_empty() {
+        return format!("(Jira issue {} has no summary)", issue.key);
+    }
+    if cleaned.chars().count() <= MAX_TITLE_CHARS {
+        return cleaned.to_string();
+    }
+    let mut cut: String = cleaned.chars().take(MAX_TITLE_CHARS - 1).collect();
+    cut.truncate(cut.trim_end().len());
+    cut.push('…');
+    cut
+}
+
+/// Bidi overrides and zero-width characters can make a title display as something else than
+/// it says; GitLab keeps them, so they are dropped here. Ordinary RTL text is kept.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn issue(summary: Option<&str>) -> JiraIssue {
+        JiraIssue {
+            id: "10014".into(),
+            key: "VSA-5".into(),
+            summary: summary.map(str::to_string),
+            category: StatusCategory::New,
+            created: Utc::now(),
+            updated: Utc::now(),
+            resolved: None,
+        }
+    }
+
+    #[test]
+    fn marker_round_trips_and_rejects_lookalikes() {
+        let d = description("https://acme.atlassian.net", &issue(Some("x")));
+        assert_eq!(parse_marker(&d), Some("10014"));
+        assert!(d.contains("https://acme.atlassian.net/browse/VSA-5"));
+        assert_eq!(
+            parse_marker("<!-- jira-gitlab-reconciler:jira-id= -->"),
+            None
+        );
+        assert_eq!(
+            parse_marker("<!-- jira-gitlab-reconciler:jira-id=1; drop -->"),
+            None
+        );
+        assert_eq!(parse_marker("no marker"), None);
+    }
+
+    #[test]
+    fn description_currency_follows_key_changes() {
+        let base = "https://j";
+        let mut i = issue(Some("x"));
+        let d = description(base, &i);
+        assert!(description_is_current(base, &i, &d));
+        i.key = "OPS-1".into();
+        assert!(!description_is_current(base, &i, &d));
+    }
+
+    #[test]
+    fn titles_are_cleaned_and_cut_on_char_boundaries() {
+        assert_eq!(title(&issue(Some("  a\tb\n\nc\u{7}  "))), "a b c");
+        assert_eq!(title(&issue(Some("x\u{202E}y"))), "xy");
+        assert_eq!(title(&issue(Some(""))), "(Jira issue VSA-5 has no summary)");
+        assert_eq!(title(&issue(None)), "(Jira issue VSA-5 has no summary)");
+        let long = "é".repeat(300);
+        let t = title(&issue(Some(&long)));
+        assert_eq!(t.chars().count(), MAX_TITLE_CHARS);
+        assert!(t.ends_with('…'));
+        let emoji = "🚀".repeat(300);
+        assert_eq!(title(&issue(Some(&emoji))).chars().count(), MAX_TITLE_CHARS);
+        assert_eq!(title(&issue(Some("שלום <b>x</b>"))), "שלום <b>x</b>");
+    }
+
+    #[test]
+    fn status_categories() {
+        assert_eq!(
+            StatusCategory::from_key(Some("done")).wants_closed(),
+            Some(true)
+        );
+        assert_eq!(
+            StatusCategory::from_key(Some("new")).wants_closed(),
+            Some(false)
+        );
+        assert_eq!(
+            StatusCategory::from_key(Some("indeterminate")).wants_closed(),
+            Some(false)
+        );
+        assert_eq!(
+            StatusCategory::from_key(Some("undefined")).wants_closed(),
+            None
+        );
+        assert_eq!(StatusCategory::from_key(None).wants_closed(), None);
+    }
+}

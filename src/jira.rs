@@ -1,0 +1,322 @@
+//! Jira client: searches (Cloud's `/rest/api/3/search/jql` with `nextPageToken`, Data Center's
+//! `/rest/api/2/search` with `startAt`), account and project look-ups. It turns Jira's JSON into
+//! `JiraIssue`s and knows nothing about GitLab.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::config::{Deployment, JiraConfig, Mapping, RetryConfig};
+use crate::domain::{JiraIssue, StatusCategory};
+use crate::error::Error;
+use crate::http::{percent_encode, Api, ApiError, Auth, Effect, Request, Server};
+use crate::metrics::Metrics;
+
+/// The only fields the reconciler reads; Jira returns just `id` unless told.
+const FIELDS: [&str; 5] = ["summary", "status", "created", "updated", "resolutiondate"];
+/// Cloud caps pages with fields near 100; asking for more only makes the cap implicit.
+const CLOUD_PAGE: u32 = 100;
+const DC_PAGE: u32 = 1000;
+
+pub struct JiraClient {
+    api: Api,
+    deployment: Deployment,
+}
+
+/// An issue the search returned that could not be read (reported, not fatal for the pass).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unreadable {
+    pub key: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Default)]
+pub struct SearchResult {
+    pub issues: Vec<JiraIssue>,
+    pub unreadable: Vec<Unreadable>,
+    pub pages: usize,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Myself {
+    #[serde(rename = "displayName", default)]
+    pub display_name: Option<String>,
+    #[serde(rename = "emailAddress", default)]
+    pub email: Option<String>,
+    #[serde(rename = "timeZone", default)]
+    pub time_zone: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CloudPage {
+    #[serde(default)]
+    issues: Vec<Value>,
+    #[serde(rename = "nextPageToken", default)]
+    next_page_token: Option<String>,
+    #[serde(rename = "isLast", default)]
+    is_last: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct DcPage {
+    #[serde(default)]
+    issues: Vec<Value>,
+    #[serde(default)]
+    total: Option<u64>,
+}
+
+impl JiraClient {
+    pub fn new(
+        cfg: &JiraConfig,
+        retry: RetryConfig,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Result<Self, Error> {
+        let auth = match cfg.deployment {
+            Deployment::Cloud => Auth::Basic {
+                user: cfg.email.clone().unwrap_or_default(),
+                token: cfg.token.clone(),
+            },
+            Deployment::Datacenter => Auth::Bearer(cfg.token.clone()),
+        };
+        Ok(JiraClient {
+            api: Api::new(Server::Jira, &cfg.url, auth, retry, metrics)?,
+            deployment: cfg.deployment,
+        })
+    }
+
+    pub fn base_url(&self) -> &str {
+        self.api.base_url()
+    }
+
+    fn rest(&self) -> &'static str {
+        match self.deployment {
+            Deployment::Cloud => "/rest/api/3",
+            Deployment::Datacenter => "/rest/api/2",
+        }
+    }
+
+    /// The account the token belongs to (checks the credentials).
+    pub async fn myself(&self) -> Result<Myself, ApiError> {
+        let r = self
+            .api
+            .send(Request::get(format!("{}/myself", self.rest())))
+            .await?;
+        Ok(r.body)
+    }
+
+    /// Fails with a clear message when the project does not exist or cannot be browsed.
+    pub async fn check_project(&self, key: &str) -> Result<(), ApiError> {
+        let path = format!("{}/project/{}", self.rest(), percent_encode(key));
+        match self.api.send::<Value>(Request::get(path)).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.status() == Some(404) => Err(e.with_hint(format!(
+                "Jira project {key} does not exist or this account cannot browse it: check jira_project"
+            ))),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every issue `jql` matches, all pages.
+    pub async fn search(&self, jql: &str) -> Result<SearchResult, ApiError> {
+        let result = match self.deployment {
+            Deployment::Cloud => self.search_cloud(jql).await,
+            Deployment::Datacenter => self.search_dc(jql).await,
+        };
+        result.map_err(|e| {
+            if e.status() == Some(400) {
+                e.with_hint(format!(
+                    "Jira refused the search `{jql}`: check the mapping's jql"
+                ))
+            } else {
+                e
+            }
+        })
+    }
+
+    async fn search_cloud(&self, jql: &str) -> Result<SearchResult, ApiError> {
+        let mut out = SearchResult::default();
+        let mut token: Option<String> = None;
+        loop {
+            let mut body = json!({ "jql": jql, "maxResults": CLOUD_PAGE, "fields": FIELDS });
+            if let Some(t) = &token {
+                body["nextPageToken"] = json!(t);
+            }
+            let req = Request::get("/rest/api/3/search/jql").json(Method::POST, body, Effect::Read);
+            let page: CloudPage = self.api.send(req).await?.body;
+            out.pages += 1;
+            collect(&mut out, page.issues);
+            // The token is absent (or null) on the last page; `isLast` says so too. Page size
+            // says nothing: pages are often shorter than asked.
+            match page.next_page_token.filter(|t| !t.is_empty()) {
+                Some(next) if page.is_last != Some(true) => {
+                    if token.as_deref() == Some(next.as_str()) {
+                        tracing::warn!(
+                            "Jira returned the same nextPageToken twice; stopping this search"
+                        );
+                        break;
+                    }
+                    token = Some(next);
+                }
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn search_dc(&self, jql: &str) -> Result<SearchResult, ApiError> {
+        let mut out = SearchResult::default();
+        let mut start: u64 = 0;
+        loop {
+            let req = Request::get("/rest/api/2/search")
+                .query("jql", jql)
+                .query("startAt", start)
+                .query("maxResults", DC_PAGE)
+                .query("fields", FIELDS.join(","));
+            let page: DcPage = self.api.send(req).await?.body;
+            out.pages += 1;
+            let n = page.issues.len() as u64;
+            collect(&mut out, page.issues);
+            start += n;
+            if n == 0 || page.total.is_none_or(|total| start >= total) {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn collect(out: &mut SearchResult, raw: Vec<Value>) {
+    for v in raw {
+        match parse_issue(&v) {
+            Ok(issue) => out.issues.push(issue),
+            Err(reason) => out.unreadable.push(Unreadable {
+                key: v
+                    .get("key")
+                    .and_then(Value::as_str)
+                    .unwrap_or("(no key)")
+                    .to_string(),
+                reason,
+            }),
+        }
+    }
+}
+
+/// Read one issue object. Only a missing id, key or `updated` makes it unreadable; odd values
+/// elsewhere (null summary, unknown status category, no resolution date) are kept as such.
+pub fn parse_issue(v: &Value) -> Result<JiraIssue, String> {
+    let id = match v.get("id") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => return Err("it has no id".into()),
+    };
+    let key = v
+        .get("key")
+        .and_then(Value::as_str)
+        .filter(|k| !k.is_empty())
+        .ok_or("it has no key")?
+        .to_string();
+    let fields = v.get("fields").cloned().unwrap_or(Value::Null);
+    let updated = timestamp(&fields, "updated")?.ok_or("its `updated` field is missing")?;
+    let created = timestamp(&fields, "created")?.unwrap_or(updated);
+    let category = fields
+        .pointer("/status/statusCategory/key")
+        .and_then(Value::as_str);
+    Ok(JiraIssue {
+        id,
+        key,
+        summary: fields
+            .get("summary")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        category: StatusCategory::from_key(category),
+        created,
+        updated,
+        resolved: timestamp(&fields, "resolutiondate")?,
+    })
+}
+
+fn timestamp(fields: &Value, name: &str) -> Result<Option<DateTime<Utc>>, String> {
+    match fields.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => parse_jira_time(s)
+            .map(Some)
+            .ok_or_else(|| format!("its `{name}` value {s:?} is not a Jira timestamp")),
+        Some(other) => Err(format!("its `{name}` value {other} is not a timestamp")),
+    }
+}
+
+/// Jira writes `2023-11-07T09:46:08.304+0100` (offset without a colon, any offset).
+pub fn parse_jira_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z")
+        .or_else(|_| DateTime::parse_from_rfc3339(s))
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// The JQL for one mapping: its project, its optional filter, and for incremental passes an
+/// `updated` bound in epoch milliseconds. An unquoted number is read as an instant, so the
+/// account's time zone and this machine's never shift the window (a date literal would be read
+/// in the account's zone at minute precision).
+pub fn mapping_jql(mapping: &Mapping, updated_since: Option<DateTime<Utc>>) -> String {
+    let mut jql = format!("project = \"{}\"", mapping.jira_project);
+    if let Some(filter) = &mapping.jql {
+        jql.push_str(&format!(" AND ({filter})"));
+    }
+    if let Some(since) = updated_since {
+        jql.push_str(&format!(
+            " AND updated >= {}",
+            since.timestamp_millis().max(0)
+        ));
+    }
+    jql.push_str(" ORDER BY key ASC");
+    jql
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jira_timestamps_with_any_offset() {
+        let t = parse_jira_time("2023-11-07T09:46:08.304+0100").expect("parses");
+        assert_eq!(t.to_rfc3339(), "2023-11-07T08:46:08.304+00:00");
+        let t = parse_jira_time("2023-11-07T09:46:08.304+1345").expect("parses");
+        assert_eq!(t.to_rfc3339(), "2023-11-06T20:01:08.304+00:00");
+        let t = parse_jira_time("2023-11-07T09:46:08.304-0330").expect("parses");
+        assert_eq!(t.to_rfc3339(), "2023-11-07T13:16:08.304+00:00");
+        assert!(parse_jira_time("yesterday").is_none());
+    }
+
+    #[test]
+    fn jql_uses_epoch_millis_and_wraps_the_filter() {
+        let m = Mapping {
+            jira_project: "VSA".into(),
+            gitlab_project: "a/b".into(),
+            jql: Some("issuetype != Epic OR labels = x".into()),
+            labels: vec![],
+        };
+        let since = DateTime::parse_from_rfc3339("2025-02-15T09:45:32.700Z")
+            .expect("valid")
+            .with_timezone(&Utc);
+        assert_eq!(
+            mapping_jql(&m, Some(since)),
+            "project = \"VSA\" AND (issuetype != Epic OR labels = x) AND updated >= 1739612732700 ORDER BY key ASC"
+        );
+    }
+
+    #[test]
+    fn odd_issues_are_kept_or_reported_not_fatal() {
+        let ok = json!({"id":"1","key":"A-1","fields":{"summary":null,"updated":"2024-01-01T00:00:00.000+0000","status":null}});
+        let i = parse_issue(&ok).expect("readable");
+        assert_eq!(i.summary, None);
+        assert_eq!(i.category, StatusCategory::Unknown("missing".into()));
+        let bad = json!({"id":"2","key":"A-2","fields":{"updated":"soon"}});
+        assert!(parse_issue(&bad)
+            .expect_err("unreadable")
+            .contains("updated"));
+        assert!(parse_issue(&json!({"key":"A-3"})).is_err());
+    }
+}

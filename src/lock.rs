@@ -1,0 +1,97 @@
+//! Single instance per state database: an OS file lock (flock) on `<state>.lock`, held for the
+//! duration of a pass. The kernel drops it when the process dies, even by `kill -9`, so it can
+//! never go stale the way a PID file does.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+
+pub struct InstanceLock {
+    _file: File,
+}
+
+pub fn lock_path(state_path: &Path) -> PathBuf {
+    let mut name = state_path.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+impl InstanceLock {
+    /// Take the lock, waiting up to `wait` for another instance's pass to finish.
+    pub async fn acquire(state_path: &Path, wait: Duration) -> Result<InstanceLock> {
+        let path = lock_path(state_path);
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                Error::Store(format!(
+                    "cannot create {}: {e}; create it or set state.path",
+                    dir.display()
+                ))
+            })?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| {
+                Error::Store(format!(
+                    "cannot open the lock file {}: {e}; the state directory must be writable",
+                    path.display()
+                ))
+            })?;
+        let started = Instant::now();
+        let mut told = false;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(InstanceLock { _file: file }),
+                Err(TryLockError::WouldBlock) => {}
+                Err(TryLockError::Error(e)) => {
+                    return Err(Error::Store(format!("cannot lock {}: {e}", path.display())))
+                }
+            }
+            if started.elapsed() >= wait {
+                return Err(Error::Locked(format!(
+                    "another jira-gitlab-reconciler is running a pass on {} (lock {} held for over {} s); \
+                     let it finish, or stop it (systemctl stop jira-gitlab-reconciler) before running this one",
+                    state_path.display(),
+                    path.display(),
+                    wait.as_secs()
+                )));
+            }
+            if !told {
+                told = true;
+                tracing::info!(lock = %path.display(), "another instance is running a pass on this state database; waiting for it");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn second_holder_waits_then_gives_up_with_a_clear_error() {
+        let dir = std::env::temp_dir().join(format!("jgr-lock-{}", std::process::id()));
+        let state = dir.join("state.db");
+        let first = InstanceLock::acquire(&state, Duration::ZERO)
+            .await
+            .expect("first");
+        let e = InstanceLock::acquire(&state, Duration::from_millis(300))
+            .await
+            .err()
+            .expect("second must not get it");
+        assert!(matches!(e, Error::Locked(_)));
+        assert!(
+            e.to_string().contains("another jira-gitlab-reconciler"),
+            "{e}"
+        );
+        drop(first);
+        InstanceLock::acquire(&state, Duration::ZERO)
+            .await
+            .expect("free again");
+    }
+}

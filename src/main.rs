@@ -1,0 +1,3 @@
+fn main() {
+    std::process::exit(jira_gitlab_reconciler::cli::main());
+}

@@ -1,0 +1,518 @@
+//! A stateful fake GitLab (REST API v4, the issues subset a mirror needs).
+//!
+//! It copies the behaviour of real GitLab that breaks sync tools: `iid`, `created_at` and
+//! `updated_at` silently ignored unless the caller is an Owner, 409 on a taken iid and the iid
+//! counter jumping past an explicit iid, per-user create rate limit without `Retry-After`,
+//! paging headers with an empty `x-next-page` on the last page, scoped labels that evict each
+//! other, role checks, and scripted faults (see [`super::FaultPlan`]).
+//!
+//! The HTTP side lives in `gitlab/api.rs`; this file holds the data model and the API that
+//! tests and the `demo` subcommand use to set up and inspect the server.
+
+mod api;
+mod list;
+mod params;
+mod render;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use chrono::{DateTime, SubsecRound, Utc};
+
+use super::{lock, Fault, FaultPlan, Route, ServerHandle, SimClock};
+
+/// A project member's role; the discriminant is GitLab's `access_level`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    Guest = 10,
+    Planner = 15,
+    Reporter = 20,
+    Developer = 30,
+    Maintainer = 40,
+    Owner = 50,
+}
+
+impl Role {
+    pub(crate) fn access_level(self) -> u8 {
+        self as u8
+    }
+}
+
+/// Defaults: a fresh clock, any free port, no create limit.
+#[derive(Clone, Default)]
+pub struct GitlabOptions {
+    pub clock: SimClock,
+    /// 0 = any free port.
+    pub port: u16,
+    /// Issue creates allowed per user in any 60 s of real time; `None` = no limit.
+    /// GitLab.com allows 200.
+    pub create_limit_per_minute: Option<u32>,
+}
+
+/// What a test sees of an issue, independent of the JSON shape.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IssueSnapshot {
+    pub id: u64,
+    pub iid: u64,
+    pub project_id: u64,
+    pub title: String,
+    /// Empty when the issue has no description (the API shows `null`).
+    pub description: String,
+    /// "opened" or "closed".
+    pub state: String,
+    pub labels: Vec<String>,
+    pub issue_type: String,
+    /// Timestamps have microsecond precision (as in GitLab's database); the API shows
+    /// milliseconds.
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+    /// The author's username.
+    pub author: String,
+}
+
+/// The running fake. Dropping it stops the server.
+pub struct FakeGitlab {
+    state: Shared,
+    server: ServerHandle,
+}
+
+impl FakeGitlab {
+    pub async fn start(opts: GitlabOptions) -> std::io::Result<FakeGitlab> {
+        let state: Shared = Arc::new(Mutex::new(State::new(&opts)));
+        let server = super::serve(api::router(state.clone()), opts.port).await?;
+        lock(&state).base_url = server.url();
+        Ok(FakeGitlab { state, server })
+    }
+
+    /// Base URL without `/api/v4`.
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    pub fn clock(&self) -> SimClock {
+        lock(&self.state).clock.clone()
+    }
+
+    /// Add a user who authenticates with `token`; returns the user id.
+    pub fn add_user(&self, username: &str, token: &str) -> u64 {
+        let mut st = lock(&self.state);
+        let id = st.users.len() as u64 + 1;
+        st.users.push(User {
+            id,
+            username: username.to_owned(),
+            token: Some(token.to_owned()),
+        });
+        id
+    }
+
+    /// Add a project (`namespace/name`); returns its id. Ids start at 4 so that a client
+    /// mixing up project ids, issue ids and iids is caught. Adding a path twice returns
+    /// the existing id.
+    pub fn add_project(&self, path_with_namespace: &str) -> u64 {
+        let mut st = lock(&self.state);
+        if let Some(i) = st.project_index(path_with_namespace) {
+            return st.projects[i].id;
+        }
+        let id = st.projects.len() as u64 + 4;
+        st.projects.push(Project::new(id, path_with_namespace));
+        id
+    }
+
+    /// Make `username` a member of `project` (path or numeric id) with `role`.
+    ///
+    /// Panics on an unknown project or user: that is a bug in the test, not a request.
+    pub fn grant(&self, project: &str, username: &str, role: Role) {
+        let mut st = lock(&self.state);
+        let user = st
+            .users
+            .iter()
+            .find(|u| u.username == username)
+            .map(|u| u.id)
+            .unwrap_or_else(|| panic!("fake gitlab: no user {username:?}"));
+        st.project_mut(project).members.insert(user, role);
+    }
+
+    /// Whether a project with this path or id exists.
+    pub fn has_project(&self, project: &str) -> bool {
+        lock(&self.state).project_index(project).is_some()
+    }
+
+    /// All issues of `project`, ordered by iid.
+    pub fn issues(&self, project: &str) -> Vec<IssueSnapshot> {
+        let mut st = lock(&self.state);
+        let st = &mut *st;
+        let i = st.project_index_or_panic(project);
+        let p = &st.projects[i];
+        p.issues
+            .values()
+            .map(|issue| issue.snapshot(p.id, &st.users))
+            .collect()
+    }
+
+    pub fn issue(&self, project: &str, iid: u64) -> Option<IssueSnapshot> {
+        let st = lock(&self.state);
+        let i = st.project_index_or_panic(project);
+        let p = &st.projects[i];
+        p.issues
+            .get(&iid)
+            .map(|issue| issue.snapshot(p.id, &st.users))
+    }
+
+    /// Create an issue as a person would in the UI (author: the instance's `root`); it takes
+    /// the next iid from the project's counter. Returns the iid. Not counted as a request.
+    pub fn create_by_hand(&self, project: &str, title: &str, description: &str) -> u64 {
+        let mut st = lock(&self.state);
+        let pi = st.project_index_or_panic(project);
+        let new = NewIssue {
+            title: title.to_owned(),
+            description: Some(description.to_owned()).filter(|d| !d.is_empty()),
+            labels: Vec::new(),
+            issue_type: "issue".to_owned(),
+            iid: None,
+            created_at: None,
+        };
+        match st.insert_issue(pi, new, ROOT_USER_ID) {
+            Ok(iid) => iid,
+            Err(e) => panic!("fake gitlab: create_by_hand failed: {e:?}"),
+        }
+    }
+
+    pub fn close_by_hand(&self, project: &str, iid: u64) {
+        self.edit_by_hand(project, iid, |issue, now| issue.close(now, ROOT_USER_ID));
+    }
+
+    pub fn reopen_by_hand(&self, project: &str, iid: u64) {
+        self.edit_by_hand(project, iid, |issue, _| issue.reopen());
+    }
+
+    pub fn retitle_by_hand(&self, project: &str, iid: u64, title: &str) {
+        self.edit_by_hand(project, iid, |issue, _| issue.title = title.to_owned());
+    }
+
+    /// Panics if the issue does not exist.
+    pub fn delete_by_hand(&self, project: &str, iid: u64) {
+        let mut st = lock(&self.state);
+        if st.project_mut(project).issues.remove(&iid).is_none() {
+            panic!("fake gitlab: no issue #{iid} in {project}");
+        }
+    }
+
+    /// Queue `fault` for the next `times` requests of kind `route`.
+    pub fn inject(&self, route: Route, fault: Fault, times: usize) {
+        lock(&self.state).faults.push(route, fault, times);
+    }
+
+    pub fn random_faults(&self, seed: u64, rate: f64, faults: Vec<Fault>) {
+        lock(&self.state).faults.random(seed, rate, faults);
+    }
+
+    pub fn clear_faults(&self) {
+        lock(&self.state).faults.clear();
+    }
+
+    /// Issue POST/PUT/DELETE requests that were answered 2xx or committed behind a fault.
+    pub fn writes(&self) -> usize {
+        lock(&self.state).counters.writes
+    }
+
+    /// Every request received, whatever its answer.
+    pub fn requests(&self) -> usize {
+        lock(&self.state).counters.requests
+    }
+
+    /// `GET .../issues` list requests, whatever their answer.
+    pub fn list_requests(&self) -> usize {
+        lock(&self.state).counters.lists
+    }
+
+    /// Apply a UI edit: bumps `updated_at` only if something changed, as Rails does.
+    fn edit_by_hand(&self, project: &str, iid: u64, edit: impl FnOnce(&mut Issue, DateTime<Utc>)) {
+        let mut st = lock(&self.state);
+        let now = st.now();
+        let issue = st
+            .project_mut(project)
+            .issues
+            .get_mut(&iid)
+            .unwrap_or_else(|| panic!("fake gitlab: no issue #{iid} in {project}"));
+        let before = issue.clone();
+        edit(issue, now);
+        if *issue != before {
+            issue.updated_at = now;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Server state
+// ---------------------------------------------------------------------------------------
+
+type Shared = Arc<Mutex<State>>;
+
+/// The instance administrator that UI-made issues are attributed to. It has no token.
+const ROOT_USER_ID: u64 = 1;
+
+struct User {
+    id: u64,
+    username: String,
+    token: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum IssueState {
+    Opened,
+    Closed,
+}
+
+impl IssueState {
+    fn as_str(self) -> &'static str {
+        match self {
+            IssueState::Opened => "opened",
+            IssueState::Closed => "closed",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct Issue {
+    id: u64,
+    iid: u64,
+    title: String,
+    /// `None` until someone sets one: the API then shows `null`, not `""`.
+    description: Option<String>,
+    state: IssueState,
+    /// Kept sorted, as the API returns them.
+    labels: Vec<String>,
+    issue_type: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    closed_at: Option<DateTime<Utc>>,
+    closed_by: Option<u64>,
+    author: u64,
+}
+
+impl Issue {
+    /// Close (no-op when closed already): `closed_at` is `at`, which is either now or an
+    /// Owner-supplied `updated_at`.
+    fn close(&mut self, at: DateTime<Utc>, by: u64) {
+        if self.state == IssueState::Opened {
+            self.state = IssueState::Closed;
+            self.closed_at = Some(at);
+            self.closed_by = Some(by);
+        }
+    }
+
+    /// Reopen (no-op when open); GitLab forgets when and by whom it was closed.
+    fn reopen(&mut self) {
+        if self.state == IssueState::Closed {
+            self.state = IssueState::Opened;
+            self.closed_at = None;
+            self.closed_by = None;
+        }
+    }
+
+    /// Add labels in order. A scoped label `scope::value` evicts the labels of the same
+    /// scope, so the last one given for a scope wins.
+    fn add_labels(&mut self, labels: &[String]) {
+        for label in labels {
+            if let Some(scope) = label_scope(label) {
+                self.labels.retain(|l| label_scope(l) != Some(scope));
+            }
+            if !self.labels.contains(label) {
+                self.labels.push(label.clone());
+            }
+        }
+        self.labels.sort();
+    }
+
+    fn remove_labels(&mut self, labels: &[String]) {
+        self.labels.retain(|l| !labels.contains(l));
+    }
+
+    fn snapshot(&self, project_id: u64, users: &[User]) -> IssueSnapshot {
+        IssueSnapshot {
+            id: self.id,
+            iid: self.iid,
+            project_id,
+            title: self.title.clone(),
+            description: self.description.clone().unwrap_or_default(),
+            state: self.state.as_str().to_owned(),
+            labels: self.labels.clone(),
+            issue_type: self.issue_type.clone(),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            closed_at: self.closed_at,
+            author: username(users, self.author),
+        }
+    }
+}
+
+/// The scope of a scoped label: everything before the last `::` (`a::b::c` is in `a::b`).
+fn label_scope(label: &str) -> Option<&str> {
+    label.rsplit_once("::").map(|(scope, _)| scope)
+}
+
+fn username(users: &[User], id: u64) -> String {
+    users
+        .iter()
+        .find(|u| u.id == id)
+        .map(|u| u.username.clone())
+        .unwrap_or_default()
+}
+
+/// A validated create request, after role filtering.
+#[derive(Debug)]
+struct NewIssue {
+    title: String,
+    description: Option<String>,
+    labels: Vec<String>,
+    issue_type: String,
+    /// Only ever `Some` for an Owner.
+    iid: Option<u64>,
+    /// Only ever `Some` for an Owner.
+    created_at: Option<DateTime<Utc>>,
+}
+
+struct Project {
+    id: u64,
+    path: String,
+    members: HashMap<u64, Role>,
+    issues: BTreeMap<u64, Issue>,
+    /// The highest iid ever handed out or explicitly requested; deleted iids are not reused
+    /// by auto-numbering.
+    last_iid: u64,
+}
+
+impl Project {
+    fn new(id: u64, path: &str) -> Project {
+        Project {
+            id,
+            path: path.to_owned(),
+            members: HashMap::new(),
+            issues: BTreeMap::new(),
+            last_iid: 0,
+        }
+    }
+
+    /// Pick the iid for a new issue. An explicit iid must be free, and it drags the counter
+    /// up with it: this is how an explicit iid steals the slot of the next UI issue.
+    fn allocate_iid(&mut self, explicit: Option<u64>) -> Result<u64, api::ApiError> {
+        match explicit {
+            Some(iid) if self.issues.contains_key(&iid) => Err(api::ApiError::duplicated_issue()),
+            Some(iid) => {
+                self.last_iid = self.last_iid.max(iid);
+                Ok(iid)
+            }
+            None => {
+                self.last_iid += 1;
+                Ok(self.last_iid)
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    requests: usize,
+    writes: usize,
+    lists: usize,
+}
+
+struct State {
+    clock: SimClock,
+    /// `http://127.0.0.1:PORT`, set once the server is bound; used in `web_url` and `Link`.
+    base_url: String,
+    create_limit: Option<u32>,
+    users: Vec<User>,
+    projects: Vec<Project>,
+    next_issue_id: u64,
+    faults: FaultPlan,
+    counters: Counters,
+    /// Per user, the real instants of recent API creates, for the sliding rate-limit window.
+    recent_creates: HashMap<u64, VecDeque<Instant>>,
+}
+
+impl State {
+    fn new(opts: &GitlabOptions) -> State {
+        State {
+            clock: opts.clock.clone(),
+            base_url: String::new(),
+            create_limit: opts.create_limit_per_minute,
+            users: vec![User {
+                id: ROOT_USER_ID,
+                username: "root".to_owned(),
+                token: None,
+            }],
+            projects: Vec::new(),
+            // Global issue ids far from iids, so a client that confuses them fails loudly.
+            next_issue_id: 1001,
+            faults: FaultPlan::default(),
+            counters: Counters::default(),
+            recent_creates: HashMap::new(),
+        }
+    }
+
+    /// The sim clock at database precision: Postgres keeps microseconds, the API shows
+    /// milliseconds, so a snapshot can be finer than the JSON it matches.
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now().trunc_subsecs(6)
+    }
+
+    fn user(&self, id: u64) -> Option<&User> {
+        self.users.iter().find(|u| u.id == id)
+    }
+
+    /// A project by numeric id or by path (paths compare case-insensitively, as in GitLab).
+    fn project_index(&self, key: &str) -> Option<usize> {
+        let by_id = key.parse::<u64>().ok();
+        self.projects.iter().position(|p| match by_id {
+            Some(id) => p.id == id,
+            None => p.path.eq_ignore_ascii_case(key),
+        })
+    }
+
+    fn project_index_or_panic(&self, key: &str) -> usize {
+        self.project_index(key)
+            .unwrap_or_else(|| panic!("fake gitlab: no project {key:?}"))
+    }
+
+    fn project_mut(&mut self, key: &str) -> &mut Project {
+        let i = self.project_index_or_panic(key);
+        &mut self.projects[i]
+    }
+
+    /// Store a new issue; returns its iid. Timestamps come from the sim clock unless an
+    /// (Owner-only) `created_at` was given.
+    fn insert_issue(
+        &mut self,
+        project: usize,
+        new: NewIssue,
+        author: u64,
+    ) -> Result<u64, api::ApiError> {
+        let now = self.now();
+        let iid = self.projects[project].allocate_iid(new.iid)?;
+        let id = self.next_issue_id;
+        self.next_issue_id += 1;
+        let mut issue = Issue {
+            id,
+            iid,
+            title: new.title,
+            description: new.description,
+            state: IssueState::Opened,
+            labels: Vec::new(),
+            issue_type: new.issue_type,
+            created_at: new.created_at.unwrap_or(now),
+            // Rails fills in updated_at with the current time even when created_at is given.
+            updated_at: now,
+            closed_at: None,
+            closed_by: None,
+            author,
+        };
+        issue.add_labels(&new.labels);
+        self.projects[project].issues.insert(iid, issue);
+        Ok(iid)
+    }
+}

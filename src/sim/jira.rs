@@ -1,0 +1,498 @@
+//! A stateful fake Jira (Cloud or Data Center) on 127.0.0.1.
+//!
+//! Tests and `demo` drive it through [`FakeJira`]'s methods and point the reconciler at
+//! [`FakeJira::url`]. It reproduces what breaks sync tools: Cloud's token paging and removed
+//! `/search`, Data Center's `startAt` paging, an eventually consistent search index
+//! (`index_lag`), JQL dates read in the account's zone at minute precision, odd page caps,
+//! and scripted faults.
+
+mod http;
+mod jql;
+mod render;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use serde_json::Value;
+
+use super::{lock, Fault, FaultPlan, Route, ServerHandle, SimClock};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deployment {
+    Cloud,
+    DataCenter,
+}
+
+#[derive(Clone)]
+pub struct JiraOptions {
+    pub deployment: Deployment,
+    /// Cloud Basic-auth user.
+    pub email: String,
+    /// Cloud API token, or Data Center personal access token.
+    pub token: String,
+    /// Zone name reported by `/myself`.
+    pub time_zone: String,
+    /// The account's zone: JQL date literals are read in it and timestamps are formatted in it.
+    pub utc_offset: FixedOffset,
+    /// Search sees a write only this long (sim clock) after it happened.
+    pub index_lag: Duration,
+    /// Most issues per search page, whatever `maxResults` says.
+    pub page_cap: usize,
+    pub clock: SimClock,
+    /// 0 = any free port.
+    pub port: u16,
+}
+
+impl Default for JiraOptions {
+    fn default() -> Self {
+        JiraOptions {
+            deployment: Deployment::Cloud,
+            email: "bot@example.com".to_string(),
+            token: "jira-token".to_string(),
+            time_zone: "UTC".to_string(),
+            utc_offset: FixedOffset::east_opt(0).expect("zero offset is valid"),
+            index_lag: Duration::ZERO,
+            // Odd on purpose: clients must not assume round page sizes.
+            page_cap: 37,
+            clock: SimClock::default(),
+            port: 0,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IssueRef {
+    pub id: String,
+    pub key: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct IssueSnapshot {
+    pub id: String,
+    pub key: String,
+    pub project: String,
+    pub summary: String,
+    pub status: String,
+    pub category: String,
+    pub issue_type: String,
+    pub labels: Vec<String>,
+    pub created: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+    pub resolved: Option<DateTime<Utc>>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Model
+
+/// One version of an issue's fields.
+#[derive(Clone, Debug)]
+struct IssueData {
+    key: String,
+    project: String,
+    summary: String,
+    status: String,
+    category: String,
+    issue_type: String,
+    labels: Vec<String>,
+    created: DateTime<Utc>,
+    updated: DateTime<Utc>,
+    resolved: Option<DateTime<Utc>>,
+    /// `set_field_raw` overrides, applied last when rendering.
+    raw: BTreeMap<String, Value>,
+}
+
+#[derive(Clone, Debug)]
+struct Version {
+    written: DateTime<Utc>,
+    /// `None` records a deletion.
+    data: Option<IssueData>,
+}
+
+/// Every version of one issue, so search can serve an index that lags behind the database.
+#[derive(Clone, Debug, Default)]
+struct Record {
+    versions: Vec<Version>,
+    /// Keys the issue had before moves: Jira still resolves them.
+    old_keys: Vec<String>,
+}
+
+impl Record {
+    fn latest(&self) -> Option<&IssueData> {
+        self.versions.last().and_then(|v| v.data.as_ref())
+    }
+
+    /// The newest version written at or before `horizon`, unless that version is a deletion.
+    fn as_of(&self, horizon: DateTime<Utc>) -> Option<&IssueData> {
+        self.versions
+            .iter()
+            .rev()
+            .find(|v| v.written <= horizon)
+            .and_then(|v| v.data.as_ref())
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Project {
+    id: u64,
+    key: String,
+    name: String,
+    /// Number of the last issue key handed out in this project.
+    last_num: u64,
+}
+
+/// Everything behind the mutex.
+#[derive(Default)]
+struct State {
+    projects: Vec<Project>,
+    issues: BTreeMap<u64, Record>,
+    last_id: u64,
+    /// Status and issue type names ever used: JQL rejects other values, as Jira does.
+    statuses: Vec<String>,
+    issue_types: Vec<String>,
+}
+
+/// The first issue id is `FIRST_ISSUE_ID + 1`.
+const FIRST_ISSUE_ID: u64 = 10000;
+const FIRST_PROJECT_ID: u64 = 10000;
+
+impl State {
+    fn new() -> Self {
+        State {
+            last_id: FIRST_ISSUE_ID,
+            statuses: ["To Do", "In Progress", "Done"].map(String::from).to_vec(),
+            issue_types: ["Task", "Bug", "Story", "Epic", "Subtask"]
+                .map(String::from)
+                .to_vec(),
+            ..State::default()
+        }
+    }
+
+    fn project(&self, key: &str) -> Option<&Project> {
+        self.projects
+            .iter()
+            .find(|p| p.key.eq_ignore_ascii_case(key))
+    }
+
+    /// Finds an issue by numeric id, current key or former key (deleted issues excluded).
+    fn find(&self, key_or_id: &str) -> Option<u64> {
+        if let Ok(id) = key_or_id.parse::<u64>() {
+            return self.issues.get(&id).and_then(Record::latest).map(|_| id);
+        }
+        self.issues.iter().find_map(|(id, r)| {
+            let data = r.latest()?;
+            let hit = data.key.eq_ignore_ascii_case(key_or_id)
+                || r.old_keys.iter().any(|k| k.eq_ignore_ascii_case(key_or_id));
+            hit.then_some(*id)
+        })
+    }
+
+    fn remember(list: &mut Vec<String>, name: &str) {
+        if !list.iter().any(|s| s.eq_ignore_ascii_case(name)) {
+            list.push(name.to_string());
+        }
+    }
+}
+
+impl jql::Catalog for State {
+    fn project_key(&self, value: &str) -> Option<String> {
+        self.projects
+            .iter()
+            .find(|p| {
+                p.key.eq_ignore_ascii_case(value)
+                    || p.name.eq_ignore_ascii_case(value)
+                    || p.id.to_string() == value
+            })
+            .map(|p| p.key.clone())
+    }
+    fn status_exists(&self, name: &str) -> bool {
+        self.statuses.iter().any(|s| s.eq_ignore_ascii_case(name))
+    }
+    fn issue_type_exists(&self, name: &str) -> bool {
+        self.issue_types
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(name))
+    }
+    fn key_exists(&self, key: &str) -> bool {
+        self.find(key).is_some()
+    }
+}
+
+/// State shared between the handle and the HTTP handlers.
+struct Shared {
+    opts: JiraOptions,
+    /// Set once the listener is bound (the port may be chosen by the OS).
+    base_url: OnceLock<String>,
+    state: Mutex<State>,
+    faults: Mutex<FaultPlan>,
+    searches: AtomicUsize,
+}
+
+impl Shared {
+    fn base_url(&self) -> &str {
+        self.base_url.get().map(String::as_str).unwrap_or("")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Public handle
+
+/// A running fake Jira. Dropping it stops the server.
+pub struct FakeJira {
+    shared: Arc<Shared>,
+    server: ServerHandle,
+}
+
+impl FakeJira {
+    pub async fn start(opts: JiraOptions) -> std::io::Result<FakeJira> {
+        let port = opts.port;
+        let shared = Arc::new(Shared {
+            opts,
+            base_url: OnceLock::new(),
+            state: Mutex::new(State::new()),
+            faults: Mutex::new(FaultPlan::default()),
+            searches: AtomicUsize::new(0),
+        });
+        let server = super::serve(http::router(shared.clone()), port).await?;
+        let _ = shared.base_url.set(server.url());
+        Ok(FakeJira { shared, server })
+    }
+
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    pub fn clock(&self) -> SimClock {
+        self.shared.opts.clock.clone()
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.shared.opts.clock.now()
+    }
+
+    /// Creates a project; ids are "10001", "10002", ... Adding an existing key does nothing.
+    pub fn add_project(&self, key: &str) {
+        let mut st = lock(&self.shared.state);
+        if st.project(key).is_some() {
+            return;
+        }
+        let id = FIRST_PROJECT_ID + st.projects.len() as u64 + 1;
+        st.projects.push(Project {
+            id,
+            key: key.to_string(),
+            name: format!("Project {key}"),
+            last_num: 0,
+        });
+    }
+
+    /// Creates an issue in status "To Do" (category "new").
+    ///
+    /// # Panics
+    /// If the project does not exist: a test bug, not a server condition.
+    pub fn create_issue(&self, project: &str, summary: &str, issue_type: &str) -> IssueRef {
+        let now = self.now();
+        let mut st = lock(&self.shared.state);
+        let key = next_key(&mut st, project);
+        st.last_id += 1;
+        let id = st.last_id;
+        State::remember(&mut st.issue_types, issue_type);
+        let data = IssueData {
+            project: project_key_of(&key),
+            key: key.clone(),
+            summary: summary.to_string(),
+            status: "To Do".to_string(),
+            category: "new".to_string(),
+            issue_type: issue_type.to_string(),
+            labels: Vec::new(),
+            created: now,
+            updated: now,
+            resolved: None,
+            raw: BTreeMap::new(),
+        };
+        st.issues.insert(
+            id,
+            Record {
+                versions: vec![Version {
+                    written: now,
+                    data: Some(data),
+                }],
+                old_keys: Vec::new(),
+            },
+        );
+        IssueRef {
+            id: id.to_string(),
+            key,
+        }
+    }
+
+    pub fn rename(&self, key_or_id: &str, summary: &str) {
+        self.mutate(key_or_id, |_, d| d.summary = summary.to_string());
+    }
+
+    /// Moves the issue to `status` in `category`. Entering a done category sets the resolution
+    /// date; leaving it clears it.
+    pub fn transition(&self, key_or_id: &str, status: &str, category: &str) {
+        let now = self.now();
+        State::remember(&mut lock(&self.shared.state).statuses, status);
+        self.mutate(key_or_id, |_, d| {
+            let was_done = d.category == "done";
+            let is_done = category == "done";
+            d.status = status.to_string();
+            d.category = category.to_string();
+            if is_done && !was_done {
+                d.resolved = Some(now);
+            } else if !is_done {
+                d.resolved = None;
+            }
+        });
+    }
+
+    pub fn set_labels(&self, key_or_id: &str, labels: &[&str]) {
+        self.mutate(key_or_id, |_, d| {
+            d.labels = labels.iter().map(|l| l.to_string()).collect();
+        });
+    }
+
+    /// Moves the issue to another project: same id, new key; the old key still resolves.
+    pub fn move_issue(&self, key_or_id: &str, to_project: &str) -> IssueRef {
+        let mut new_key = String::new();
+        let id = self.mutate(key_or_id, |st, d| {
+            new_key = next_key(st, to_project);
+            d.project = project_key_of(&new_key);
+            d.key = new_key.clone();
+        });
+        IssueRef {
+            id: id.to_string(),
+            key: new_key,
+        }
+    }
+
+    pub fn delete_issue(&self, key_or_id: &str) {
+        let now = self.now();
+        let mut st = lock(&self.shared.state);
+        let id = expect_issue(&st, key_or_id);
+        if let Some(r) = st.issues.get_mut(&id) {
+            r.versions.push(Version {
+                written: now,
+                data: None,
+            });
+        }
+    }
+
+    /// The latest state (not index-lagged).
+    pub fn issue(&self, key_or_id: &str) -> Option<IssueSnapshot> {
+        let st = lock(&self.shared.state);
+        let id = st.find(key_or_id)?;
+        st.issues.get(&id)?.latest().map(|d| snapshot(id, d))
+    }
+
+    /// All live issues, ordered by numeric id.
+    pub fn issues(&self) -> Vec<IssueSnapshot> {
+        let st = lock(&self.shared.state);
+        st.issues
+            .iter()
+            .filter_map(|(id, r)| r.latest().map(|d| snapshot(*id, d)))
+            .collect()
+    }
+
+    pub fn inject(&self, route: Route, fault: Fault, times: usize) {
+        lock(&self.shared.faults).push(route, fault, times);
+    }
+
+    pub fn random_faults(&self, seed: u64, rate: f64, faults: Vec<Fault>) {
+        lock(&self.shared.faults).random(seed, rate, faults);
+    }
+
+    pub fn clear_faults(&self) {
+        lock(&self.shared.faults).clear();
+    }
+
+    /// How many search calls were answered, whatever their status.
+    pub fn search_requests(&self) -> usize {
+        self.shared.searches.load(Ordering::SeqCst)
+    }
+
+    /// Overrides a field in every later response for this issue (e.g. `status: null`), for
+    /// odd-data tests. Like any edit it bumps `updated` and goes through the index lag.
+    pub fn set_field_raw(&self, key_or_id: &str, field: &str, value: Value) {
+        self.mutate(key_or_id, |_, d| {
+            d.raw.insert(field.to_string(), value);
+        });
+    }
+
+    /// Applies `edit` to a copy of the issue's latest version and records it as a new
+    /// version with `updated = now`.
+    ///
+    /// # Panics
+    /// If the issue does not exist (or was deleted): a test bug.
+    fn mutate(&self, key_or_id: &str, edit: impl FnOnce(&mut State, &mut IssueData)) -> u64 {
+        let now = self.now();
+        let mut st = lock(&self.shared.state);
+        let id = expect_issue(&st, key_or_id);
+        let mut data = st
+            .issues
+            .get(&id)
+            .and_then(Record::latest)
+            .cloned()
+            .unwrap_or_else(|| panic!("issue {key_or_id} has no live version"));
+        let old_key = data.key.clone();
+        edit(&mut st, &mut data);
+        data.updated = now;
+        let moved = data.key != old_key;
+        if let Some(r) = st.issues.get_mut(&id) {
+            if moved {
+                r.old_keys.push(old_key);
+            }
+            r.versions.push(Version {
+                written: now,
+                data: Some(data),
+            });
+        }
+        id
+    }
+}
+
+fn expect_issue(st: &State, key_or_id: &str) -> u64 {
+    st.find(key_or_id)
+        .unwrap_or_else(|| panic!("fake Jira has no issue {key_or_id}"))
+}
+
+/// Hands out the next key in `project`.
+///
+/// # Panics
+/// If the project does not exist.
+fn next_key(st: &mut State, project: &str) -> String {
+    let p = st
+        .projects
+        .iter_mut()
+        .find(|p| p.key.eq_ignore_ascii_case(project))
+        .unwrap_or_else(|| panic!("fake Jira has no project {project}; call add_project first"));
+    p.last_num += 1;
+    format!("{}-{}", p.key, p.last_num)
+}
+
+fn project_key_of(key: &str) -> String {
+    jql::split_key(key)
+        .map(|(p, _)| p.to_string())
+        .unwrap_or_default()
+}
+
+fn snapshot(id: u64, d: &IssueData) -> IssueSnapshot {
+    IssueSnapshot {
+        id: id.to_string(),
+        key: d.key.clone(),
+        project: d.project.clone(),
+        summary: d.summary.clone(),
+        status: d.status.clone(),
+        category: d.category.clone(),
+        issue_type: d.issue_type.clone(),
+        labels: d.labels.clone(),
+        created: d.created,
+        updated: d.updated,
+        resolved: d.resolved,
+    }
+}

@@ -1,0 +1,691 @@
+//! Routes, auth, faults and the search endpoints of the fake Jira.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Duration;
+use serde_json::{json, Value};
+
+use super::jql::{self, Row};
+use super::render::{Ctx, FieldSel};
+use super::{lock, Deployment, Fault, Route, Shared};
+
+type S = State<Arc<Shared>>;
+type QueryPairs = Result<Query<Vec<(String, String)>>, QueryRejection>;
+
+pub(super) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/rest/api/{v}/myself", get(myself))
+        .route("/rest/api/{v}/serverInfo", get(server_info))
+        .route("/rest/api/{v}/project/{key}", get(project))
+        .route(
+            "/rest/api/{v}/search",
+            get(old_search_get).post(old_search_post),
+        )
+        .route(
+            "/rest/api/{v}/search/jql",
+            get(jql_search_get).post(jql_search_post),
+        )
+        .route("/rest/api/{v}/issue/bulkfetch", post(bulkfetch))
+        .route("/rest/api/{v}/issue/{id}", get(get_issue))
+        .with_state(shared)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Common answers
+
+fn jira_error(status: StatusCode, msg: &str) -> Response {
+    (status, Json(json!({"errorMessages": [msg], "errors": {}}))).into_response()
+}
+
+fn bad_request(msg: &str) -> Response {
+    jira_error(StatusCode::BAD_REQUEST, msg)
+}
+
+/// A 400 found while reading a request, answered as a Jira error body.
+#[derive(Debug)]
+struct Invalid(String);
+
+impl IntoResponse for Invalid {
+    fn into_response(self) -> Response {
+        bad_request(&self.0)
+    }
+}
+
+fn not_found() -> Response {
+    jira_error(StatusCode::NOT_FOUND, "null for uri")
+}
+
+fn unauthorized() -> Response {
+    jira_error(
+        StatusCode::UNAUTHORIZED,
+        "You are not authenticated. Authentication required to perform this operation.",
+    )
+}
+
+const INVALID_PAYLOAD: &str =
+    "Invalid request payload. Refer to the REST API documentation and try again.";
+
+/// The API versions both deployments serve for the non-search endpoints.
+fn known_api(v: &str) -> bool {
+    matches!(v, "2" | "3" | "latest")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Auth and faults
+
+fn authorized(s: &Shared, headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let Some((scheme, cred)) = value.trim().split_once(' ') else {
+        return false;
+    };
+    let cred = cred.trim();
+    match s.opts.deployment {
+        Deployment::Cloud if scheme.eq_ignore_ascii_case("basic") => {
+            let expected = format!("{}:{}", s.opts.email, s.opts.token);
+            decode_base64(cred).is_some_and(|raw| raw == expected.as_bytes())
+        }
+        Deployment::DataCenter if scheme.eq_ignore_ascii_case("bearer") => cred == s.opts.token,
+        _ => false,
+    }
+}
+
+/// Standard base64 (padding optional). No crate for it in this project, and Basic auth is the
+/// only user.
+fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    fn sextet(c: u8) -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    }
+    let body = text.trim_end_matches('=').as_bytes();
+    if body.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(body.len() * 3 / 4);
+    for chunk in body.chunks(4) {
+        let mut acc = 0u32;
+        for (i, c) in chunk.iter().enumerate() {
+            acc |= sextet(*c)? << (18 - 6 * i);
+        }
+        let bytes = acc.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    Some(out)
+}
+
+fn fault_response(fault: Fault) -> Response {
+    match fault {
+        Fault::Status(n) | Fault::CommitThenStatus(n) => {
+            let status = StatusCode::from_u16(n).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            jira_error(status, status.canonical_reason().unwrap_or("Error"))
+        }
+        Fault::RateLimited { retry_after } => {
+            let mut resp = (
+                StatusCode::TOO_MANY_REQUESTS,
+                Json(json!({"errorMessages": ["Rate limit exceeded."]})),
+            )
+                .into_response();
+            if let Some(v) = retry_after.and_then(|v| HeaderValue::from_str(&v).ok()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            resp
+        }
+        Fault::Html => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/html;charset=UTF-8")],
+            "<!DOCTYPE html><html><head><title>Log in with Atlassian account</title></head>\
+             <body><form action=\"/login\" method=\"post\"><input name=\"username\"></form>\
+             </body></html>",
+        )
+            .into_response(),
+        Fault::MalformedJson => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json;charset=UTF-8")],
+            "{\"issues\":[{\"id\":\"10001\",\"key\":\"",
+        )
+            .into_response(),
+        // Handled by the caller; answering normally is the safe fallback.
+        Fault::Delay(_) => StatusCode::OK.into_response(),
+    }
+}
+
+/// Authenticates, applies any fault scripted for `route`, then runs `handle`.
+async fn guarded(
+    s: &Shared,
+    headers: &HeaderMap,
+    route: Option<Route>,
+    handle: impl FnOnce() -> Response,
+) -> Response {
+    if !authorized(s, headers) {
+        return unauthorized();
+    }
+    let fault = route.and_then(|r| lock(&s.faults).take(r));
+    match fault {
+        None => handle(),
+        Some(Fault::Delay(d)) => {
+            tokio::time::sleep(d).await;
+            handle()
+        }
+        Some(f @ Fault::CommitThenStatus(_)) => {
+            let _ = handle();
+            fault_response(f)
+        }
+        Some(f) => fault_response(f),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Simple endpoints
+
+async fn myself(State(s): S, Path(v): Path<String>, headers: HeaderMap) -> Response {
+    if !known_api(&v) {
+        return not_found();
+    }
+    guarded(&s, &headers, Some(Route::Read), || {
+        Json(json!({
+            "self": format!("{}/rest/api/{v}/user?accountId=5b10a2844c20165700ede21g", s.base_url()),
+            "accountId": "5b10a2844c20165700ede21g",
+            "accountType": "atlassian",
+            "emailAddress": s.opts.email,
+            "displayName": "Reconciler Bot",
+            "active": true,
+            "timeZone": s.opts.time_zone,
+            "locale": "en_US",
+        }))
+        .into_response()
+    })
+    .await
+}
+
+/// Anonymous and fault-free, like the real one: clients probe it before anything else.
+async fn server_info(State(s): S, Path(v): Path<String>) -> Response {
+    if !known_api(&v) {
+        return not_found();
+    }
+    let (version, deployment) = match s.opts.deployment {
+        Deployment::Cloud => ("1001.0.0-SNAPSHOT", "Cloud"),
+        Deployment::DataCenter => ("9.12.0", "Server"),
+    };
+    Json(json!({
+        "baseUrl": s.base_url(),
+        "version": version,
+        "deploymentType": deployment,
+        "serverTitle": "Jira",
+    }))
+    .into_response()
+}
+
+async fn project(
+    State(s): S,
+    Path((v, key)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if !known_api(&v) {
+        return not_found();
+    }
+    guarded(&s, &headers, Some(Route::Read), || {
+        let st = lock(&s.state);
+        let ctx = Ctx {
+            base: s.base_url(),
+            api: &v,
+            offset: s.opts.utc_offset,
+            state: &st,
+        };
+        match ctx.project(&key) {
+            Value::Null => jira_error(
+                StatusCode::NOT_FOUND,
+                &format!("No project could be found with key '{key}'."),
+            ),
+            p => Json(p).into_response(),
+        }
+    })
+    .await
+}
+
+async fn get_issue(
+    State(s): S,
+    Path((v, key)): Path<(String, String)>,
+    query: QueryPairs,
+    headers: HeaderMap,
+) -> Response {
+    if !known_api(&v) {
+        return not_found();
+    }
+    let Ok(Query(pairs)) = query else {
+        return bad_request(INVALID_PAYLOAD);
+    };
+    let requested: Vec<&str> = pairs
+        .iter()
+        .filter(|(k, _)| k == "fields")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let sel = if requested.is_empty() {
+        FieldSel::everything()
+    } else {
+        FieldSel::parse(requested)
+    };
+    guarded(&s, &headers, Some(Route::Read), || {
+        let st = lock(&s.state);
+        let found = st
+            .find(&key)
+            .and_then(|id| Some((id, st.issues.get(&id)?.latest()?)));
+        let Some((id, data)) = found else {
+            return jira_error(
+                StatusCode::NOT_FOUND,
+                "Issue does not exist or you do not have permission to see it.",
+            );
+        };
+        let ctx = Ctx {
+            base: s.base_url(),
+            api: &v,
+            offset: s.opts.utc_offset,
+            state: &st,
+        };
+        Json(ctx.issue(id, data, &sel)).into_response()
+    })
+    .await
+}
+
+/// Cloud only; consistent reads (no index lag), missing issues simply absent.
+async fn bulkfetch(
+    State(s): S,
+    Path(v): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if s.opts.deployment != Deployment::Cloud || !matches!(v.as_str(), "2" | "3") {
+        return not_found();
+    }
+    guarded(&s, &headers, Some(Route::Read), || {
+        let Ok(req) = serde_json::from_slice::<Value>(&body) else {
+            return bad_request(INVALID_PAYLOAD);
+        };
+        let Some(wanted) = string_list(req.get("issueIdsOrKeys")) else {
+            return bad_request("issueIdsOrKeys must be a list of issue ids or keys.");
+        };
+        if wanted.is_empty() || wanted.len() > 100 {
+            return bad_request("issueIdsOrKeys must contain between 1 and 100 entries.");
+        }
+        let sel = match string_list(req.get("fields")) {
+            Some(f) if !f.is_empty() => FieldSel::parse(f.iter().map(String::as_str)),
+            _ => FieldSel::everything(),
+        };
+        let st = lock(&s.state);
+        let ctx = Ctx {
+            base: s.base_url(),
+            api: &v,
+            offset: s.opts.utc_offset,
+            state: &st,
+        };
+        let mut seen = Vec::new();
+        let mut issues = Vec::new();
+        for id in wanted.iter().filter_map(|k| st.find(k)) {
+            if seen.contains(&id) {
+                continue;
+            }
+            seen.push(id);
+            if let Some(d) = st.issues.get(&id).and_then(|r| r.latest()) {
+                issues.push(ctx.issue(id, d, &sel));
+            }
+        }
+        Json(json!({"issues": issues, "issueErrors": []})).into_response()
+    })
+    .await
+}
+
+/// A JSON array of strings, or a single comma-separated string.
+fn string_list(v: Option<&Value>) -> Option<Vec<String>> {
+    match v? {
+        Value::String(s) => Some(s.split(',').map(|x| x.trim().to_string()).collect()),
+        Value::Array(items) => items.iter().map(|i| i.as_str().map(String::from)).collect(),
+        Value::Null => Some(Vec::new()),
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Search parameters
+
+#[derive(Default, Debug)]
+struct SearchParams {
+    jql: Option<String>,
+    max_results: Option<i64>,
+    start_at: Option<i64>,
+    next_page_token: Option<String>,
+    fields: Vec<String>,
+}
+
+impl SearchParams {
+    fn from_query(query: QueryPairs) -> Result<SearchParams, Invalid> {
+        let Query(pairs) = query.map_err(|_| Invalid(INVALID_PAYLOAD.into()))?;
+        let mut p = SearchParams::default();
+        for (k, v) in pairs {
+            match k.as_str() {
+                "jql" => p.jql = Some(v),
+                "maxResults" => p.max_results = Some(parse_int(&k, &v)?),
+                "startAt" => p.start_at = Some(parse_int(&k, &v)?),
+                "nextPageToken" => p.next_page_token = Some(v),
+                "fields" => p.fields.push(v),
+                _ => {}
+            }
+        }
+        Ok(p)
+    }
+
+    fn from_body(body: &[u8]) -> Result<SearchParams, Invalid> {
+        let req: Value =
+            serde_json::from_slice(body).map_err(|_| Invalid(INVALID_PAYLOAD.into()))?;
+        let int = |name: &str| match req.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| Invalid(format!("The value for '{name}' must be an integer."))),
+        };
+        let text = |name: &str| match req.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(Invalid(INVALID_PAYLOAD.into())),
+        };
+        Ok(SearchParams {
+            jql: text("jql")?,
+            next_page_token: text("nextPageToken")?,
+            max_results: int("maxResults")?,
+            start_at: int("startAt")?,
+            fields: string_list(req.get("fields"))
+                .ok_or_else(|| Invalid(INVALID_PAYLOAD.into()))?,
+        })
+    }
+
+    fn field_sel(&self) -> FieldSel {
+        FieldSel::parse(self.fields.iter().map(String::as_str))
+    }
+}
+
+fn parse_int(name: &str, value: &str) -> Result<i64, Invalid> {
+    value.trim().parse().map_err(|_| {
+        Invalid(format!(
+            "The value '{value}' is invalid for the parameter '{name}'."
+        ))
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Search
+
+/// One evaluated search page.
+struct Page {
+    issues: Vec<Value>,
+    total: usize,
+}
+
+/// Runs `jql` against the search index: for each issue, its newest version written at least
+/// `index_lag` ago. Issues whose every version is younger are absent, and a deletion hides
+/// the issue only once it is old enough.
+fn run_search(
+    s: &Shared,
+    api: &str,
+    jql: &str,
+    offset: usize,
+    size: usize,
+    sel: &FieldSel,
+) -> Result<Page, Invalid> {
+    let st = lock(&s.state);
+    let now = s.opts.clock.now();
+    let lag = Duration::from_std(s.opts.index_lag).unwrap_or_else(|_| Duration::zero());
+    let env = jql::Env {
+        now,
+        offset: s.opts.utc_offset,
+        catalog: &*st,
+    };
+    let query = jql::compile(jql, &env).map_err(|e| Invalid(e.0))?;
+    let horizon = now - lag;
+    let mut hits: Vec<(Row, _)> = st
+        .issues
+        .iter()
+        .filter_map(|(id, rec)| {
+            let d = rec.as_of(horizon)?;
+            Some((row(*id, d, &rec.old_keys), d))
+        })
+        .filter(|(r, _)| query.matches(r))
+        .collect();
+    hits.sort_by(|a, b| query.compare(&a.0, &b.0));
+    let ctx = Ctx {
+        base: s.base_url(),
+        api,
+        offset: s.opts.utc_offset,
+        state: &st,
+    };
+    let issues = hits
+        .iter()
+        .skip(offset)
+        .take(size)
+        .map(|(r, d)| ctx.issue(r.id, d, sel))
+        .collect();
+    Ok(Page {
+        issues,
+        total: hits.len(),
+    })
+}
+
+fn row<'a>(id: u64, d: &'a super::IssueData, old_keys: &'a [String]) -> Row<'a> {
+    Row {
+        id,
+        key: &d.key,
+        old_keys,
+        project: &d.project,
+        summary: &d.summary,
+        status: &d.status,
+        category: &d.category,
+        issue_type: &d.issue_type,
+        labels: &d.labels,
+        created: d.created,
+        updated: d.updated,
+        resolved: d.resolved,
+    }
+}
+
+const REMOVED_SEARCH: &str = "The requested API has been removed. Please migrate to the \
+    /rest/api/3/search/jql API. A full migration guideline is available at \
+    https://developer.atlassian.com/changelog/#CHANGE-2046";
+
+const UNBOUNDED: &str = "Unbounded JQL queries are not allowed here. Please add a search \
+    restriction to your query.";
+
+const BAD_TOKEN: &str = "The provided next page token is invalid or expired.";
+
+/// Cloud page tokens: the offset plus a check tied to the query, so a garbage or foreign
+/// token is rejected instead of silently restarting. Pages are re-evaluated on each call, so
+/// an issue edited between pages can move across them, as with any offset paging.
+fn page_token(offset: usize, jql: &str) -> String {
+    format!("{offset:x}.{:016x}", token_check(offset, jql))
+}
+
+fn token_check(offset: usize, jql: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    ("fake-jira-page", offset, jql).hash(&mut h);
+    h.finish()
+}
+
+fn read_token(token: &str, jql: &str) -> Option<usize> {
+    let (offset, check) = token.split_once('.')?;
+    let offset = usize::from_str_radix(offset, 16).ok()?;
+    let check = u64::from_str_radix(check, 16).ok()?;
+    (check == token_check(offset, jql)).then_some(offset)
+}
+
+/// `GET|POST /rest/api/{2,3}/search`: removed on Cloud, the only search on Data Center.
+async fn old_search(
+    s: Arc<Shared>,
+    v: String,
+    headers: HeaderMap,
+    p: Result<SearchParams, Invalid>,
+) -> Response {
+    s.searches.fetch_add(1, Ordering::SeqCst);
+    match s.opts.deployment {
+        Deployment::Cloud => {
+            if !known_api(&v) {
+                return not_found();
+            }
+            guarded(&s, &headers, None, || {
+                jira_error(StatusCode::GONE, REMOVED_SEARCH)
+            })
+            .await
+        }
+        Deployment::DataCenter => {
+            if !matches!(v.as_str(), "2" | "latest") {
+                return not_found();
+            }
+            guarded(&s, &headers, Some(Route::Read), || match p {
+                Ok(p) => dc_search(&s, &v, p),
+                Err(e) => e.into_response(),
+            })
+            .await
+        }
+    }
+}
+
+fn dc_search(s: &Shared, api: &str, p: SearchParams) -> Response {
+    let cap = s.opts.page_cap.clamp(1, 1000);
+    let size = p.max_results.unwrap_or(50).clamp(0, cap as i64) as usize;
+    let start = p.start_at.unwrap_or(0).max(0) as usize;
+    let jql = p.jql.clone().unwrap_or_default();
+    match run_search(s, api, &jql, start, size, &p.field_sel()) {
+        Ok(page) => Json(json!({
+            "expand": "schema,names",
+            "startAt": start,
+            "maxResults": size,
+            "total": page.total,
+            "issues": page.issues,
+        }))
+        .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET|POST /rest/api/{2,3}/search/jql`: Cloud's token-paged search; absent on Data Center.
+async fn jql_search(
+    s: Arc<Shared>,
+    v: String,
+    headers: HeaderMap,
+    p: Result<SearchParams, Invalid>,
+) -> Response {
+    s.searches.fetch_add(1, Ordering::SeqCst);
+    if s.opts.deployment != Deployment::Cloud || !matches!(v.as_str(), "2" | "3") {
+        return not_found();
+    }
+    guarded(&s, &headers, Some(Route::Read), || match p {
+        Ok(p) => cloud_search(&s, &v, p),
+        Err(e) => e.into_response(),
+    })
+    .await
+}
+
+fn cloud_search(s: &Shared, api: &str, p: SearchParams) -> Response {
+    let jql = p.jql.clone().unwrap_or_default();
+    if jql.trim().is_empty() {
+        return bad_request(UNBOUNDED);
+    }
+    let cap = s.opts.page_cap.clamp(1, 100);
+    let size = p.max_results.unwrap_or(50).clamp(1, cap as i64) as usize;
+    let offset = match p.next_page_token.as_deref() {
+        None | Some("") => 0,
+        Some(t) => match read_token(t, &jql) {
+            Some(o) => o,
+            None => return bad_request(BAD_TOKEN),
+        },
+    };
+    let page = match run_search(s, api, &jql, offset, size, &p.field_sel()) {
+        Ok(page) => page,
+        Err(e) => return e.into_response(),
+    };
+    let next = offset + page.issues.len();
+    let mut body = json!({"issues": page.issues, "isLast": next >= page.total});
+    if next < page.total {
+        body["nextPageToken"] = json!(page_token(next, &jql));
+    }
+    Json(body).into_response()
+}
+
+async fn old_search_get(
+    State(s): S,
+    Path(v): Path<String>,
+    query: QueryPairs,
+    headers: HeaderMap,
+) -> Response {
+    old_search(s, v, headers, SearchParams::from_query(query)).await
+}
+
+async fn old_search_post(
+    State(s): S,
+    Path(v): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    old_search(s, v, headers, SearchParams::from_body(&body)).await
+}
+
+async fn jql_search_get(
+    State(s): S,
+    Path(v): Path<String>,
+    query: QueryPairs,
+    headers: HeaderMap,
+) -> Response {
+    jql_search(s, v, headers, SearchParams::from_query(query)).await
+}
+
+async fn jql_search_post(
+    State(s): S,
+    Path(v): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    jql_search(s, v, headers, SearchParams::from_body(&body)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_decodes_with_and_without_padding() {
+        assert_eq!(
+            decode_base64("Ym90QGV4YW1wbGUuY29tOmppcmEtdG9rZW4=").unwrap(),
+            b"bot@example.com:jira-token"
+        );
+        assert_eq!(decode_base64("YQ").unwrap(), b"a");
+        assert_eq!(decode_base64("YWI=").unwrap(), b"ab");
+        assert_eq!(decode_base64("YWJj").unwrap(), b"abc");
+        assert!(decode_base64("Y").is_none());
+        assert!(decode_base64("a$b=").is_none());
+    }
+
+    #[test]
+    fn page_tokens_round_trip_and_reject_garbage() {
+        let t = page_token(74, "project = A");
+        assert_eq!(read_token(&t, "project = A"), Some(74));
+        assert_eq!(read_token(&t, "project = B"), None);
+        assert_eq!(read_token("garbage", "project = A"), None);
+        assert_eq!(read_token("4a.zz", "project = A"), None);
+    }
+}

@@ -1,0 +1,151 @@
+//! Stateful simulated Jira and GitLab servers on 127.0.0.1.
+//!
+//! They are part of the library (not only of the tests) because `demo` runs the reconciler
+//! against them. They behave like the real servers in the ways that have broken sync tools:
+//! paging, auth, rate limits, eventually consistent search, time-zone-dependent JQL dates,
+//! silently ignored fields. Faults are injected through [`FaultPlan`] so tests can script them.
+
+pub mod gitlab;
+pub mod jira;
+pub mod world;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+/// A clock shared by a fake and its test: real time plus an offset the test can advance,
+/// so "ten minutes later" needs no sleeping.
+#[derive(Clone, Default)]
+pub struct SimClock {
+    offset: Arc<Mutex<chrono::Duration>>,
+}
+
+impl SimClock {
+    pub fn now(&self) -> DateTime<Utc> {
+        Utc::now() + *lock(&self.offset)
+    }
+    pub fn advance(&self, by: Duration) {
+        let mut off = lock(&self.offset);
+        *off += chrono::Duration::from_std(by).unwrap_or_else(|_| chrono::Duration::zero());
+    }
+}
+
+/// One injected misbehaviour of a fake server.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fault {
+    /// Answer with this status and a JSON error body; nothing is changed.
+    Status(u16),
+    /// 429; `retry_after` is the raw `Retry-After` header value, if any.
+    RateLimited { retry_after: Option<String> },
+    /// 200 with an HTML login page, as a misconfigured proxy does.
+    Html,
+    /// 200 with a body that is not valid JSON.
+    MalformedJson,
+    /// Perform the request (the write is committed), then answer with this status: the
+    /// client cannot know whether its write happened.
+    CommitThenStatus(u16),
+    /// Wait this long before handling the request (for client timeouts).
+    Delay(Duration),
+}
+
+/// Which requests a fault applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// Every request.
+    Any,
+    /// Searches / issue listings (GET).
+    Read,
+    /// Issue creation (POST).
+    Create,
+    /// Issue edits (PUT).
+    Update,
+}
+
+/// A queue of scripted faults plus an optional seeded random fault rate.
+#[derive(Default)]
+pub struct FaultPlan {
+    scripted: VecDeque<(Route, Fault)>,
+    random: Option<(Xorshift, f64, Vec<Fault>)>,
+}
+
+impl FaultPlan {
+    /// Queue `fault` for the next `times` requests matching `route`.
+    pub fn push(&mut self, route: Route, fault: Fault, times: usize) {
+        for _ in 0..times {
+            self.scripted.push_back((route, fault.clone()));
+        }
+    }
+    /// Each request fails with probability `rate`, with a fault drawn from `faults`.
+    pub fn random(&mut self, seed: u64, rate: f64, faults: Vec<Fault>) {
+        self.random = Some((Xorshift::new(seed), rate, faults));
+    }
+    pub fn clear(&mut self) {
+        self.scripted.clear();
+        self.random = None;
+    }
+    /// The fault for a request of kind `route`, if any. Scripted faults go first, in order.
+    pub fn take(&mut self, route: Route) -> Option<Fault> {
+        let pos = self
+            .scripted
+            .iter()
+            .position(|(r, _)| *r == Route::Any || *r == route);
+        if let Some(pos) = pos {
+            return self.scripted.remove(pos).map(|(_, f)| f);
+        }
+        if let Some((rng, rate, faults)) = self.random.as_mut() {
+            if !faults.is_empty() && rng.next_f64() < *rate {
+                let i = (rng.next_u64() % faults.len() as u64) as usize;
+                return Some(faults[i].clone());
+            }
+        }
+        None
+    }
+}
+
+pub use crate::rng::Xorshift;
+
+/// A running fake server. Dropping it stops the server.
+pub struct ServerHandle {
+    pub addr: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl ServerHandle {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Bind `router` to 127.0.0.1 on `port` (0 = any free port) and serve it on the current
+/// tokio runtime until the handle is dropped.
+pub async fn serve(router: axum::Router, port: u16) -> std::io::Result<ServerHandle> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    Ok(ServerHandle {
+        addr,
+        shutdown: Some(tx),
+    })
+}
+
+/// Lock a mutex, recovering from poisoning: a fake must keep answering even if a handler
+/// panicked in another test thread.
+pub use crate::lock_unpoisoned as lock;

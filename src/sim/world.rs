@@ -1,0 +1,169 @@
+//! A ready-made simulated site: a fake Jira and a fake GitLab sharing one clock, a bot user with
+//! tokens in files, projects, and the config text that points the reconciler at them. `demo`,
+//! the integration tests and the benchmark all start from here.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::FixedOffset;
+
+use super::gitlab::{FakeGitlab, GitlabOptions, Role};
+use super::jira::{Deployment, FakeJira, JiraOptions};
+use super::SimClock;
+use crate::config::Config;
+
+pub const JIRA_EMAIL: &str = "bot@example.com";
+pub const JIRA_TOKEN: &str = "sim-jira-token";
+pub const GITLAB_USER: &str = "reconciler-bot";
+pub const GITLAB_TOKEN: &str = "sim-gitlab-token";
+
+/// One mapped pair of projects in the simulated site.
+#[derive(Clone, Debug)]
+pub struct SimMapping {
+    pub jira_project: String,
+    pub gitlab_project: String,
+    pub jql: Option<String>,
+    pub labels: Vec<String>,
+}
+
+impl SimMapping {
+    pub fn new(jira_project: &str, gitlab_project: &str) -> Self {
+        SimMapping {
+            jira_project: jira_project.into(),
+            gitlab_project: gitlab_project.into(),
+            jql: None,
+            labels: vec![],
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct WorldOptions {
+    pub deployment: Deployment,
+    /// The Jira account's time zone (name for `/myself`, offset for JQL literals).
+    pub time_zone: (String, FixedOffset),
+    pub index_lag: Duration,
+    pub role: Role,
+    pub mappings: Vec<SimMapping>,
+    pub create_limit_per_minute: Option<u32>,
+    /// Directory for the token files and the state database.
+    pub dir: PathBuf,
+}
+
+impl WorldOptions {
+    pub fn new(dir: &Path) -> Self {
+        WorldOptions {
+            deployment: Deployment::Cloud,
+            time_zone: ("UTC".into(), FixedOffset::east_opt(0).unwrap_or_else(utc)),
+            index_lag: Duration::ZERO,
+            role: Role::Reporter,
+            mappings: vec![SimMapping::new("VSA", "acme/platform")],
+            create_limit_per_minute: None,
+            dir: dir.to_path_buf(),
+        }
+    }
+}
+
+fn utc() -> FixedOffset {
+    FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!("zero is a valid offset"))
+}
+
+pub struct SimWorld {
+    pub jira: FakeJira,
+    pub gitlab: FakeGitlab,
+    pub clock: SimClock,
+    pub opts: WorldOptions,
+}
+
+impl SimWorld {
+    pub async fn start(opts: WorldOptions) -> std::io::Result<SimWorld> {
+        std::fs::create_dir_all(&opts.dir)?;
+        std::fs::write(opts.dir.join("jira.token"), JIRA_TOKEN)?;
+        std::fs::write(opts.dir.join("gitlab.token"), GITLAB_TOKEN)?;
+        let clock = SimClock::default();
+        let jira = FakeJira::start(JiraOptions {
+            deployment: opts.deployment,
+            email: JIRA_EMAIL.into(),
+            token: JIRA_TOKEN.into(),
+            time_zone: opts.time_zone.0.clone(),
+            utc_offset: opts.time_zone.1,
+            index_lag: opts.index_lag,
+            clock: clock.clone(),
+            ..JiraOptions::default()
+        })
+        .await?;
+        let gitlab = FakeGitlab::start(GitlabOptions {
+            clock: clock.clone(),
+            port: 0,
+            create_limit_per_minute: opts.create_limit_per_minute,
+        })
+        .await?;
+        gitlab.add_user(GITLAB_USER, GITLAB_TOKEN);
+        for m in &opts.mappings {
+            jira.add_project(&m.jira_project);
+            if !gitlab.has_project(&m.gitlab_project) {
+                gitlab.add_project(&m.gitlab_project);
+                gitlab.grant(&m.gitlab_project, GITLAB_USER, opts.role);
+            }
+        }
+        Ok(SimWorld {
+            jira,
+            gitlab,
+            clock,
+            opts,
+        })
+    }
+
+    pub fn state_path(&self) -> PathBuf {
+        self.opts.dir.join("state.db")
+    }
+
+    /// Config text for this site. Retries are fast (tests and demo should not sleep for
+    /// seconds); everything else is the default a user would get.
+    pub fn config_toml(&self) -> String {
+        let dir = self.opts.dir.display();
+        let (deployment, email) = match self.opts.deployment {
+            Deployment::Cloud => ("cloud", format!("email = \"{JIRA_EMAIL}\"\n")),
+            Deployment::DataCenter => ("datacenter", String::new()),
+        };
+        let mut text = format!(
+            "[jira]\nurl = \"{jira}\"\ndeployment = \"{deployment}\"\n{email}token_file = \"{dir}/jira.token\"\n\n\
+             [gitlab]\nurl = \"{gitlab}\"\ntoken_file = \"{dir}/gitlab.token\"\ncreates_per_minute = 10000\n\n\
+             [state]\npath = \"{state}\"\n\n\
+             [retry]\nmax_attempts = 4\nbase_delay = \"20ms\"\nmax_delay = \"200ms\"\ncreate_rate_limit_backoff = \"300ms\"\ntimeout = \"5s\"\n\n",
+            jira = self.jira.url(),
+            gitlab = self.gitlab.url(),
+            state = self.state_path().display(),
+        );
+        for m in &self.opts.mappings {
+            text.push_str(&format!(
+                "[[mapping]]\njira_project = \"{}\"\ngitlab_project = \"{}\"\n",
+                m.jira_project, m.gitlab_project
+            ));
+            if let Some(jql) = &m.jql {
+                text.push_str(&format!("jql = {}\n", toml_string(jql)));
+            }
+            if !m.labels.is_empty() {
+                let labels: Vec<String> = m.labels.iter().map(|l| toml_string(l)).collect();
+                text.push_str(&format!("labels = [{}]\n", labels.join(", ")));
+            }
+            text.push('\n');
+        }
+        text
+    }
+
+    /// Write the config next to the state and return its path (for the real binary).
+    pub fn write_config(&self) -> std::io::Result<PathBuf> {
+        let path = self.opts.dir.join("config.toml");
+        std::fs::write(&path, self.config_toml())?;
+        Ok(path)
+    }
+
+    pub fn config(&self) -> crate::error::Result<Config> {
+        Config::parse(&self.config_toml(), Path::new("sim-config.toml"), &|_| None)
+    }
+}
+
+fn toml_string(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}

@@ -1,0 +1,503 @@
+//! The state database (SQLite): mirrors (Jira id → GitLab iid), checkpoints, create intents and
+//! pass history. Nothing else in the program writes SQL.
+//!
+//! Migrations follow cargo's scheme: an append-only list, `PRAGMA user_version` = how many ran.
+//! Never edit or drop a shipped migration; add a new one.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use chrono::{DateTime, TimeZone, Utc};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+
+use crate::domain::Mirror;
+use crate::error::{Error, Result};
+
+const MIGRATIONS: &[&str] = &[
+    // 1: the initial schema.
+    "CREATE TABLE mirror (
+        mapping     TEXT NOT NULL,
+        jira_id     TEXT NOT NULL,
+        jira_key    TEXT NOT NULL,
+        gitlab_iid  INTEGER NOT NULL,
+        linked_at   TEXT NOT NULL,
+        PRIMARY KEY (mapping, jira_id)
+    );
+    CREATE INDEX mirror_by_iid ON mirror (mapping, gitlab_iid);
+    CREATE TABLE checkpoint (
+        mapping     TEXT PRIMARY KEY,
+        updated_ms  INTEGER NOT NULL,
+        moved_at    TEXT NOT NULL
+    );
+    CREATE TABLE intent (
+        mapping     TEXT NOT NULL,
+        jira_id     TEXT NOT NULL,
+        jira_key    TEXT NOT NULL,
+        started_at  TEXT NOT NULL,
+        PRIMARY KEY (mapping, jira_id)
+    );
+    CREATE TABLE pass (
+        id          INTEGER PRIMARY KEY,
+        mapping     TEXT NOT NULL,
+        kind        TEXT NOT NULL,
+        started_at  TEXT NOT NULL,
+        finished_at TEXT,
+        outcome     TEXT NOT NULL,
+        created     INTEGER NOT NULL DEFAULT 0,
+        closed      INTEGER NOT NULL DEFAULT 0,
+        reopened    INTEGER NOT NULL DEFAULT 0,
+        updated     INTEGER NOT NULL DEFAULT 0,
+        adopted     INTEGER NOT NULL DEFAULT 0,
+        unchanged   INTEGER NOT NULL DEFAULT 0,
+        failed      INTEGER NOT NULL DEFAULT 0,
+        jira_seen   INTEGER NOT NULL DEFAULT 0,
+        error       TEXT
+    );
+    CREATE INDEX pass_by_mapping ON pass (mapping, id);",
+];
+
+/// Counts of what a pass did, by kind of action.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub created: u64,
+    pub closed: u64,
+    pub reopened: u64,
+    pub updated: u64,
+    pub adopted: u64,
+    pub unchanged: u64,
+    pub failed: u64,
+    pub jira_seen: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct PassRecord {
+    pub kind: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub outcome: String,
+    pub counts: Counts,
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct MappingStatus {
+    pub checkpoint: Option<DateTime<Utc>>,
+    pub mirrors: u64,
+    pub pending_intents: u64,
+    pub last_pass: Option<PassRecord>,
+    pub last_success: Option<PassRecord>,
+}
+
+pub struct Store {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Open (creating if needed) and migrate the database at `path`.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.exists() {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    Error::Store(format!(
+                        "cannot create the state directory {}: {e}; create it or set state.path",
+                        dir.display()
+                    ))
+                })?;
+            }
+        }
+        let conn = Connection::open(path).map_err(|e| store_error(path, &e))?;
+        let store = Store {
+            conn: Mutex::new(conn),
+            path: path.to_path_buf(),
+        };
+        store.setup()?;
+        Ok(store)
+    }
+
+    /// Open an existing database without changing it (for `status` and `--dry-run`).
+    pub fn open_read_only(path: &Path) -> Result<Option<Store>> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| store_error(path, &e))?;
+        let store = Store {
+            conn: Mutex::new(conn),
+            path: path.to_path_buf(),
+        };
+        let version: usize =
+            store.with(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))?;
+        if version > MIGRATIONS.len() {
+            return Err(newer_schema(path, version));
+        }
+        if version < MIGRATIONS.len() {
+            // An older file: reading it is fine once migrated, which a read-only open cannot do.
+            return Ok(None);
+        }
+        Ok(Some(store))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn setup(&self) -> Result<()> {
+        self.with(|c| {
+            // WAL lets `status` read while a pass writes; FULL makes every commit (an intent
+            // recorded before a create, a mirror after it) durable before the next request.
+            c.pragma_update(None, "journal_mode", "WAL")?;
+            c.pragma_update(None, "synchronous", "FULL")?;
+            c.busy_timeout(std::time::Duration::from_secs(10))?;
+            Ok(())
+        })?;
+        let version: usize = self.with(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))?;
+        if version > MIGRATIONS.len() {
+            return Err(newer_schema(&self.path, version));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+            self.with(|c| {
+                let tx = c.transaction()?;
+                tx.execute_batch(sql)?;
+                tx.pragma_update(None, "user_version", i + 1)?;
+                tx.commit()
+            })?;
+            tracing::info!(db = %self.path.display(), version = i + 1, "state database migrated");
+        }
+        Ok(())
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut conn).map_err(|e| store_error(&self.path, &e))
+    }
+
+    pub fn mirrors(&self, mapping: &str) -> Result<HashMap<String, Mirror>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT jira_id, jira_key, gitlab_iid FROM mirror WHERE mapping = ?1",
+            )?;
+            let rows = stmt.query_map([mapping], |r| {
+                Ok(Mirror {
+                    jira_id: r.get(0)?,
+                    jira_key: r.get(1)?,
+                    iid: r.get::<_, i64>(2)? as u64,
+                })
+            })?;
+            rows.map(|m| m.map(|m| (m.jira_id.clone(), m))).collect()
+        })
+    }
+
+    pub fn mirror_count(&self, mapping: &str) -> Result<u64> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM mirror WHERE mapping = ?1",
+                [mapping],
+                |r| r.get::<_, i64>(0),
+            )
+        })
+        .map(|n| n as u64)
+    }
+
+    /// Link a Jira issue to a GitLab issue, and clear its create intent in the same transaction.
+    pub fn save_mirror(&self, mapping: &str, m: &Mirror) -> Result<()> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "INSERT INTO mirror (mapping, jira_id, jira_key, gitlab_iid, linked_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (mapping, jira_id) DO UPDATE SET
+                   jira_key = excluded.jira_key, gitlab_iid = excluded.gitlab_iid,
+                   linked_at = CASE WHEN mirror.gitlab_iid = excluded.gitlab_iid
+                                    THEN mirror.linked_at ELSE excluded.linked_at END",
+                params![mapping, m.jira_id, m.jira_key, m.iid as i64, now_text()],
+            )?;
+            tx.execute(
+                "DELETE FROM intent WHERE mapping = ?1 AND jira_id = ?2",
+                params![mapping, m.jira_id],
+            )?;
+            tx.commit()
+        })
+    }
+
+    /// Record that a create is about to be sent. Until it is cleared, the issue may exist in
+    /// GitLab without a mirror row: the next pass looks for it by marker before creating.
+    pub fn record_intent(&self, mapping: &str, jira_id: &str, jira_key: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO intent (mapping, jira_id, jira_key, started_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (mapping, jira_id) DO UPDATE SET started_at = excluded.started_at",
+                params![mapping, jira_id, jira_key, now_text()],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Forget an intent whose create surely did not happen (the server refused it).
+    pub fn clear_intent(&self, mapping: &str, jira_id: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM intent WHERE mapping = ?1 AND jira_id = ?2",
+                params![mapping, jira_id],
+            )
+            .map(|_| ())
+        })
+    }
+
+    pub fn pending_intents(&self, mapping: &str) -> Result<u64> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM intent WHERE mapping = ?1",
+                [mapping],
+                |r| r.get::<_, i64>(0),
+            )
+        })
+        .map(|n| n as u64)
+    }
+
+    pub fn checkpoint(&self, mapping: &str) -> Result<Option<DateTime<Utc>>> {
+        let ms: Option<i64> = self.with(|c| {
+            c.query_row(
+                "SELECT updated_ms FROM checkpoint WHERE mapping = ?1",
+                [mapping],
+                |r| r.get(0),
+            )
+            .optional()
+        })?;
+        Ok(ms.and_then(|ms| Utc.timestamp_millis_opt(ms).single()))
+    }
+
+    /// Move the checkpoint forward (never back: a pass that saw only old issues keeps it).
+    pub fn advance_checkpoint(&self, mapping: &str, to: DateTime<Utc>) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO checkpoint (mapping, updated_ms, moved_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (mapping) DO UPDATE SET updated_ms = excluded.updated_ms,
+                   moved_at = excluded.moved_at
+                 WHERE excluded.updated_ms > checkpoint.updated_ms",
+                params![mapping, to.timestamp_millis(), now_text()],
+            )
+            .map(|_| ())
+        })
+    }
+
+    pub fn begin_pass(&self, mapping: &str, kind: &str) -> Result<i64> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO pass (mapping, kind, started_at, outcome) VALUES (?1, ?2, ?3, 'running')",
+                params![mapping, kind, now_text()],
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
+    pub fn finish_pass(
+        &self,
+        id: i64,
+        outcome: &str,
+        n: &Counts,
+        error: Option<&str>,
+    ) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE pass SET finished_at = ?2, outcome = ?3, created = ?4, closed = ?5,
+                   reopened = ?6, updated = ?7, adopted = ?8, unchanged = ?9, failed = ?10,
+                   jira_seen = ?11, error = ?12
+                 WHERE id = ?1",
+                params![
+                    id,
+                    now_text(),
+                    outcome,
+                    n.created as i64,
+                    n.closed as i64,
+                    n.reopened as i64,
+                    n.updated as i64,
+                    n.adopted as i64,
+                    n.unchanged as i64,
+                    n.failed as i64,
+                    n.jira_seen as i64,
+                    error
+                ],
+            )
+            .map(|_| ())
+        })
+    }
+
+    pub fn status(&self, mapping: &str) -> Result<MappingStatus> {
+        let last = |extra: &str| -> Result<Option<PassRecord>> {
+            let sql = format!(
+                "SELECT kind, started_at, finished_at, outcome, created, closed, reopened, updated,
+                        adopted, unchanged, failed, jira_seen, error
+                 FROM pass WHERE mapping = ?1 {extra} ORDER BY id DESC LIMIT 1"
+            );
+            self.with(|c| c.query_row(&sql, [mapping], read_pass).optional())
+        };
+        Ok(MappingStatus {
+            checkpoint: self.checkpoint(mapping)?,
+            mirrors: self.mirror_count(mapping)?,
+            pending_intents: self.pending_intents(mapping)?,
+            last_pass: last("")?,
+            last_success: last("AND outcome = 'ok'")?,
+        })
+    }
+
+    /// Passes left 'running' by a process that died: mark them so `status` does not lie.
+    pub fn close_abandoned_passes(&self) -> Result<u64> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE pass SET outcome = 'interrupted', finished_at = ?1,
+                   error = 'the process stopped during this pass (crash, kill or power loss)'
+                 WHERE outcome = 'running'",
+                [now_text()],
+            )
+        })
+        .map(|n| n as u64)
+    }
+}
+
+fn read_pass(r: &rusqlite::Row<'_>) -> rusqlite::Result<PassRecord> {
+    let n = |i: usize| r.get::<_, i64>(i).map(|v| v as u64);
+    Ok(PassRecord {
+        kind: r.get(0)?,
+        started_at: parse_time(&r.get::<_, String>(1)?),
+        finished_at: r.get::<_, Option<String>>(2)?.map(|s| parse_time(&s)),
+        outcome: r.get(3)?,
+        counts: Counts {
+            created: n(4)?,
+            closed: n(5)?,
+            reopened: n(6)?,
+            updated: n(7)?,
+            adopted: n(8)?,
+            unchanged: n(9)?,
+            failed: n(10)?,
+            jira_seen: n(11)?,
+        },
+        error: r.get(12)?,
+    })
+}
+
+fn now_text() -> String {
+    Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn parse_time(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_default()
+}
+
+fn newer_schema(path: &Path, version: usize) -> Error {
+    Error::Store(format!(
+        "state database {} has schema version {version}, newer than this program knows ({}): \
+         run the newer jira-gitlab-reconciler that wrote it",
+        path.display(),
+        MIGRATIONS.len()
+    ))
+}
+
+fn store_error(path: &Path, e: &rusqlite::Error) -> Error {
+    use rusqlite::ErrorCode;
+    let code = e.sqlite_error_code();
+    let fix = match code {
+        Some(ErrorCode::NotADatabase) | Some(ErrorCode::DatabaseCorrupt) => {
+            "the file is not a SQLite database or is corrupt: move it aside; the next pass rebuilds \
+             the mapping from the markers in GitLab and creates nothing twice"
+        }
+        Some(ErrorCode::ReadOnly) | Some(ErrorCode::PermissionDenied) | Some(ErrorCode::CannotOpen) => {
+            "the file or its directory is not writable by this user: fix the permissions or set state.path"
+        }
+        Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => {
+            "another process keeps the database busy: is a second reconciler using the same state.path?"
+        }
+        Some(ErrorCode::DiskFull) => "the disk is full",
+        _ => "see the SQLite message",
+    };
+    Error::Store(format!("state database {}: {e}; {fix}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_db(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("jgr-store-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir.join("state.db")
+    }
+
+    #[test]
+    fn mirrors_checkpoints_intents_and_passes_persist() {
+        let path = temp_db("persist");
+        {
+            let s = Store::open(&path).expect("open");
+            s.record_intent("A->b", "10", "A-1").expect("intent");
+            assert_eq!(s.pending_intents("A->b").expect("count"), 1);
+            s.save_mirror(
+                "A->b",
+                &Mirror {
+                    jira_id: "10".into(),
+                    jira_key: "A-1".into(),
+                    iid: 7,
+                },
+            )
+            .expect("save");
+            assert_eq!(s.pending_intents("A->b").expect("count"), 0);
+            let t = Utc
+                .timestamp_millis_opt(1_700_000_000_123)
+                .single()
+                .expect("time");
+            s.advance_checkpoint("A->b", t).expect("cp");
+            s.advance_checkpoint("A->b", t - chrono::Duration::hours(1))
+                .expect("cp back");
+            let id = s.begin_pass("A->b", "incremental").expect("pass");
+            s.finish_pass(
+                id,
+                "ok",
+                &Counts {
+                    created: 1,
+                    ..Counts::default()
+                },
+                None,
+            )
+            .expect("finish");
+        }
+        let s = Store::open(&path).expect("reopen");
+        let m = s.mirrors("A->b").expect("mirrors");
+        assert_eq!(m["10"].iid, 7);
+        assert_eq!(
+            s.checkpoint("A->b")
+                .expect("cp")
+                .map(|t| t.timestamp_millis()),
+            Some(1_700_000_000_123)
+        );
+        let st = s.status("A->b").expect("status");
+        assert_eq!(st.mirrors, 1);
+        assert_eq!(st.last_pass.expect("pass").counts.created, 1);
+        assert!(s.mirrors("other").expect("empty").is_empty());
+    }
+
+    #[test]
+    fn corrupt_file_gets_an_actionable_error() {
+        let path = temp_db("corrupt");
+        std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
+        std::fs::write(&path, b"this is not sqlite, it is a text file of some length....................................").expect("write");
+        let e = Store::open(&path).err().expect("refused").to_string();
+        assert!(e.contains("move it aside"), "{e}");
+    }
+
+    #[test]
+    fn abandoned_passes_are_marked() {
+        let s = Store::open(&temp_db("abandoned")).expect("open");
+        s.begin_pass("A->b", "full").expect("pass");
+        assert_eq!(s.close_abandoned_passes().expect("close"), 1);
+        assert_eq!(
+            s.status("A->b")
+                .expect("status")
+                .last_pass
+                .expect("pass")
+                .outcome,
+            "interrupted"
+        );
+    }
+}

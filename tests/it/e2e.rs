@@ -1,0 +1,334 @@
+//! The reconciler end to end through the library: create, resolve, reopen, rename, filters,
+//! several mappings, Data Center, dry runs, idle passes, drift repair, paging.
+
+use std::time::Duration;
+
+use jira_gitlab_reconciler::reconcile::PassKind;
+use jira_gitlab_reconciler::sim::jira::Deployment;
+use jira_gitlab_reconciler::sim::world::SimMapping;
+use jira_gitlab_reconciler::store::Store;
+
+use crate::harness::*;
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+#[tokio::test]
+async fn create_resolve_reopen_rename_and_idle_pass() {
+    let w = world("lifecycle", |o| {
+        o.mappings[0].labels = vec!["jira".into(), "mirror::vsa".into()]
+    })
+    .await;
+    let a = w.jira.create_issue("VSA", "First story", "Story");
+    let b = w.jira.create_issue("VSA", "Already done", "Task");
+    w.jira.transition(&b.key, "Done", "done");
+    let c = w.jira.create_issue("VSA", "Will be renamed", "Bug");
+
+    let r = pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(
+        (r.kind, r.counts.created),
+        ("full", 3),
+        "first pass compares everything"
+    );
+    assert_converged(&w, "VSA", "acme/platform");
+    let ga = mirror_of(&w, "acme/platform", &a.id);
+    assert_eq!(ga.title, "First story");
+    assert_eq!(
+        ga.labels,
+        vec!["jira".to_string(), "mirror::vsa".to_string()]
+    );
+    assert!(ga
+        .description
+        .contains(&format!("{}/browse/{}", w.jira.url(), a.key)));
+    assert_eq!(mirror_of(&w, "acme/platform", &b.id).state, "closed");
+
+    w.clock.advance(MINUTE);
+    w.jira.transition(&a.key, "Done", "done");
+    w.jira.transition(&b.key, "Reopened", "indeterminate");
+    w.jira.rename(&c.key, "Renamed in Jira");
+    let d = w.jira.create_issue("VSA", "Brand new", "Story");
+    let r = pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(r.kind, "incremental");
+    assert_eq!(
+        (
+            r.counts.created,
+            r.counts.closed,
+            r.counts.reopened,
+            r.counts.updated
+        ),
+        (1, 1, 1, 1),
+        "{}",
+        r.summary()
+    );
+    assert_converged(&w, "VSA", "acme/platform");
+    assert_eq!(
+        mirror_of(&w, "acme/platform", &c.id).title,
+        "Renamed in Jira"
+    );
+    assert_eq!(mirror_of(&w, "acme/platform", &d.id).state, "opened");
+
+    // Nothing changed in Jira: the overlap window returns the same issues, and no write follows.
+    let writes = w.gitlab.writes();
+    let r = pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(
+        w.gitlab.writes(),
+        writes,
+        "an idle pass must not write to GitLab"
+    );
+    assert_eq!(r.counts.unchanged, 4, "{}", r.summary());
+}
+
+#[tokio::test]
+async fn reads_gitlab_in_batches_and_follows_jira_paging() {
+    let w = world("paging", |_| {}).await;
+    for i in 0..130 {
+        w.jira.create_issue("VSA", &format!("Issue {i}"), "Task");
+    }
+    let r = pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(r.counts.created, 130);
+    assert_converged(&w, "VSA", "acme/platform");
+
+    // Everything is inside the overlap window: 130 mirrors are read in two requests of at most
+    // 100 iids, not 130 requests.
+    let lists = w.gitlab.list_requests();
+    let searches = w.jira.search_requests();
+    let r = pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(r.counts.unchanged, 130);
+    assert_eq!(w.gitlab.list_requests() - lists, 2);
+    assert_eq!(
+        w.jira.search_requests() - searches,
+        4,
+        "130 issues in pages of 37"
+    );
+}
+
+#[tokio::test]
+async fn jql_filter_and_several_mappings() {
+    let w = world("mappings", |o| {
+        o.mappings = vec![
+            SimMapping {
+                jql: Some("issuetype != Epic".into()),
+                ..SimMapping::new("VSA", "acme/platform")
+            },
+            SimMapping {
+                labels: vec!["ops".into()],
+                ..SimMapping::new("OPS", "acme/ops")
+            },
+        ]
+    })
+    .await;
+    let story = w.jira.create_issue("VSA", "A story", "Story");
+    let epic = w.jira.create_issue("VSA", "An epic", "Epic");
+    let ops = w.jira.create_issue("OPS", "An incident", "Task");
+    let reports = pass(&w, PassKind::Incremental).await;
+    assert_eq!(reports.len(), 2);
+    assert!(reports.iter().all(|r| r.ok()), "{reports:?}");
+    mirror_of(&w, "acme/platform", &story.id);
+    assert!(
+        w.gitlab
+            .issues("acme/platform")
+            .iter()
+            .all(|g| !g.description.contains(&format!("jira-id={} -->", epic.id))),
+        "the epic is filtered out"
+    );
+    let g = mirror_of(&w, "acme/ops", &ops.id);
+    assert_eq!(g.labels, vec!["ops".to_string()]);
+    assert_eq!(
+        w.gitlab.issues("acme/ops").len(),
+        1,
+        "mappings do not leak into each other"
+    );
+}
+
+#[tokio::test]
+async fn data_center_works_the_same() {
+    let w = world("datacenter", |o| o.deployment = Deployment::DataCenter).await;
+    for i in 0..45 {
+        let r = w.jira.create_issue("VSA", &format!("DC issue {i}"), "Task");
+        if i % 3 == 0 {
+            w.jira.transition(&r.key, "Closed", "done");
+        }
+    }
+    pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(assert_converged(&w, "VSA", "acme/platform"), 45);
+    w.clock.advance(MINUTE);
+    w.jira.transition("VSA-1", "Reopened", "new");
+    let r = pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(r.counts.reopened, 1);
+    assert_converged(&w, "VSA", "acme/platform");
+}
+
+#[tokio::test]
+async fn dry_run_writes_nothing_anywhere() {
+    let w = world("dryrun", |_| {}).await;
+    w.jira.create_issue("VSA", "One", "Task");
+    let cfg = w.config().expect("config");
+    let r = jira_gitlab_reconciler::reconcile::Reconciler::new(cfg, Default::default())
+        .expect("reconciler");
+
+    // No state file yet: the plan is computed against an empty state, and none is created.
+    let reports = r.pass(None, PassKind::Incremental, true).await;
+    assert_eq!(reports[0].planned.len(), 1, "{:?}", reports[0].planned);
+    assert!(reports[0].planned[0].starts_with("create  VSA-1"));
+    assert!(!w.state_path().exists());
+    assert_eq!(w.gitlab.writes(), 0);
+
+    // With state: the planned close is shown, GitLab and the checkpoint stay as they are.
+    pass_ok(&w, PassKind::Incremental).await;
+    w.clock.advance(MINUTE);
+    w.jira.transition("VSA-1", "Done", "done");
+    let before = Store::open(&w.state_path())
+        .expect("store")
+        .status("VSA->acme/platform")
+        .expect("status");
+    let writes = w.gitlab.writes();
+    let store = Store::open_read_only(&w.state_path())
+        .expect("ro")
+        .expect("exists");
+    let reports = r.pass(Some(&store), PassKind::Incremental, true).await;
+    assert!(
+        reports[0].planned.iter().any(|l| l.contains("close")),
+        "{:?}",
+        reports[0].planned
+    );
+    assert_eq!(w.gitlab.writes(), writes);
+    let after = Store::open(&w.state_path())
+        .expect("store")
+        .status("VSA->acme/platform")
+        .expect("status");
+    assert_eq!(before.checkpoint, after.checkpoint);
+    assert_eq!(
+        before.last_pass.map(|p| p.started_at),
+        after.last_pass.map(|p| p.started_at)
+    );
+}
+
+#[tokio::test]
+async fn full_pass_repairs_drift_made_by_hand_in_gitlab() {
+    let w = world("drift", |_| {}).await;
+    let open = w.jira.create_issue("VSA", "Open in Jira", "Task");
+    let done = w.jira.create_issue("VSA", "Done in Jira", "Task");
+    w.jira.transition(&done.key, "Done", "done");
+    let renamed = w.jira.create_issue("VSA", "Right title", "Task");
+    let deleted = w.jira.create_issue("VSA", "Deleted in GitLab", "Task");
+    pass_ok(&w, PassKind::Incremental).await;
+    let ui_iid =
+        w.gitlab
+            .create_by_hand("acme/platform", "Created in the GitLab UI", "not a mirror");
+
+    // A later Jira change moves the checkpoint, so the first four leave the overlap window.
+    w.clock.advance(Duration::from_secs(3600));
+    w.jira.create_issue("VSA", "Later", "Task");
+    pass_ok(&w, PassKind::Incremental).await;
+    w.gitlab.close_by_hand(
+        "acme/platform",
+        mirror_of(&w, "acme/platform", &open.id).iid,
+    );
+    w.gitlab.reopen_by_hand(
+        "acme/platform",
+        mirror_of(&w, "acme/platform", &done.id).iid,
+    );
+    w.gitlab.retitle_by_hand(
+        "acme/platform",
+        mirror_of(&w, "acme/platform", &renamed.id).iid,
+        "Wrong title",
+    );
+    w.gitlab.delete_by_hand(
+        "acme/platform",
+        mirror_of(&w, "acme/platform", &deleted.id).iid,
+    );
+
+    // Jira did not change, so an incremental pass does not look at them.
+    let r = pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(
+        (r.counts.jira_seen, r.counts.unchanged),
+        (1, 1),
+        "{}",
+        r.summary()
+    );
+    let r = pass_ok(&w, PassKind::Full).await;
+    assert_eq!(
+        (
+            r.counts.closed,
+            r.counts.reopened,
+            r.counts.updated,
+            r.counts.created
+        ),
+        (1, 1, 1, 1),
+        "{}",
+        r.summary()
+    );
+    assert_converged(&w, "VSA", "acme/platform");
+    assert_eq!(
+        mirror_of(&w, "acme/platform", &renamed.id).title,
+        "Right title"
+    );
+    let ui = w.gitlab.issue("acme/platform", ui_iid).expect("UI issue");
+    assert_eq!(
+        (ui.title.as_str(), ui.state.as_str()),
+        ("Created in the GitLab UI", "opened"),
+        "left alone"
+    );
+}
+
+#[tokio::test]
+async fn hostile_summaries_become_valid_inert_titles() {
+    let w = world("titles", |_| {}).await;
+    let cases = [
+        "x".repeat(300),
+        "🚀".repeat(260),
+        "עברית \u{202e}evil\u{202c} text".to_string(),
+        "tab\there\nnewline\u{7}bell".to_string(),
+        "   ".to_string(),
+        "<script>alert(1)</script> **bold** [link](javascript:x)".to_string(),
+    ];
+    let refs: Vec<_> = cases
+        .iter()
+        .map(|s| w.jira.create_issue("VSA", s, "Task"))
+        .collect();
+    pass_ok(&w, PassKind::Incremental).await;
+    for (r, summary) in refs.iter().zip(&cases) {
+        let g = mirror_of(&w, "acme/platform", &r.id);
+        assert!(g.title.chars().count() <= 255, "{summary:?}");
+        assert!(!g.title.is_empty());
+        assert!(!g.title.chars().any(|c| c.is_control()), "{:?}", g.title);
+        assert!(
+            !g.description.contains("<script>"),
+            "the summary is never put in the description"
+        );
+    }
+    assert_eq!(
+        mirror_of(&w, "acme/platform", &refs[4].id).title,
+        format!("(Jira issue {} has no summary)", refs[4].key)
+    );
+    assert_eq!(
+        mirror_of(&w, "acme/platform", &refs[2].id).title,
+        "עברית evil text"
+    );
+    // Idempotent: cleaned titles compare equal next time.
+    let writes = w.gitlab.writes();
+    pass_ok(&w, PassKind::Full).await;
+    assert_eq!(w.gitlab.writes(), writes);
+}
+
+#[test]
+fn captured_jira_and_gitlab_responses_deserialise() {
+    let cloud: serde_json::Value =
+        serde_json::from_str(include_str!("../fixtures/jira-cloud-issues.json")).expect("json");
+    let issues = cloud["issues"].as_array().expect("issues");
+    assert_eq!(issues.len(), 3);
+    for raw in issues {
+        let i = jira_gitlab_reconciler::jira::parse_issue(raw).expect("real issue parses");
+        assert!(!i.id.is_empty());
+    }
+    let first = jira_gitlab_reconciler::jira::parse_issue(&issues[0]).expect("parses");
+    assert_eq!(first.key, "ISSUE-1");
+    assert_eq!(first.created.to_rfc3339(), "2023-11-02T09:02:34.255+00:00");
+
+    // This trimmed page has no ids: each issue is reported as unreadable, none is invented.
+    let page: serde_json::Value =
+        serde_json::from_str(include_str!("../fixtures/jira-search-jql-page.json")).expect("json");
+    for raw in page["issues"].as_array().expect("issues") {
+        let e = jira_gitlab_reconciler::jira::parse_issue(raw).expect_err("no id");
+        assert!(e.contains("no id"), "{e}");
+    }
+}

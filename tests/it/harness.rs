@@ -1,0 +1,128 @@
+//! Shared set-up: a simulated site in its own temporary directory, and helpers to run passes
+//! through the library or the real binary.
+
+use std::path::PathBuf;
+use std::process::Output;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use jira_gitlab_reconciler::metrics::Metrics;
+use jira_gitlab_reconciler::reconcile::{PassKind, PassReport, Reconciler};
+use jira_gitlab_reconciler::sim::gitlab::IssueSnapshot;
+use jira_gitlab_reconciler::sim::world::{SimWorld, WorldOptions};
+use jira_gitlab_reconciler::store::Store;
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A fresh directory per test (removed at the start of the next run with the same name).
+pub fn temp_dir(name: &str) -> PathBuf {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("jgr-it-{}-{n}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+pub async fn world(name: &str, tweak: impl FnOnce(&mut WorldOptions)) -> SimWorld {
+    let mut opts = WorldOptions::new(&temp_dir(name));
+    tweak(&mut opts);
+    SimWorld::start(opts).await.expect("fakes start")
+}
+
+/// One library-level pass over every mapping with a real state file.
+pub async fn pass(w: &SimWorld, kind: PassKind) -> Vec<PassReport> {
+    let cfg = w.config().expect("sim config is valid");
+    let r = Reconciler::new(cfg, Arc::new(Metrics::new())).expect("reconciler");
+    let store = Store::open(&w.state_path()).expect("store");
+    r.pass(Some(&store), kind, false).await
+}
+
+/// A pass that must succeed; returns its single report.
+pub async fn pass_ok(w: &SimWorld, kind: PassKind) -> PassReport {
+    let mut reports = pass(w, kind).await;
+    for r in &reports {
+        assert!(r.ok(), "pass failed: {:?}", r.failures);
+    }
+    assert_eq!(reports.len(), 1, "one mapping expected");
+    reports.remove(0)
+}
+
+/// The GitLab issue mirroring the Jira issue with this id (exactly one must exist).
+pub fn mirror_of(w: &SimWorld, project: &str, jira_id: &str) -> IssueSnapshot {
+    let marker = format!("jira-id={jira_id} -->");
+    let found: Vec<IssueSnapshot> = w
+        .gitlab
+        .issues(project)
+        .into_iter()
+        .filter(|i| i.description.contains(&marker))
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "exactly one GitLab issue for Jira id {jira_id}: {found:?}"
+    );
+    found.into_iter().next().expect("one")
+}
+
+/// Every Jira issue of `jira_project` has exactly one GitLab mirror with the right title and
+/// state; returns how many were checked.
+pub fn assert_converged(w: &SimWorld, jira_project: &str, gitlab_project: &str) -> usize {
+    let issues: Vec<_> = w
+        .jira
+        .issues()
+        .into_iter()
+        .filter(|i| i.project == jira_project)
+        .collect();
+    for j in &issues {
+        let g = mirror_of(w, gitlab_project, &j.id);
+        let want_state = if j.category == "done" {
+            "closed"
+        } else {
+            "opened"
+        };
+        assert_eq!(g.state, want_state, "{}: state", j.key);
+        assert!(
+            g.description.contains(&format!("/browse/{})", j.key)),
+            "{}: link",
+            j.key
+        );
+    }
+    let mirrors = w
+        .gitlab
+        .issues(gitlab_project)
+        .iter()
+        .filter(|g| g.description.contains("jira-gitlab-reconciler:jira-id="))
+        .count();
+    assert_eq!(
+        mirrors,
+        issues.len(),
+        "no extra mirrors in {gitlab_project}"
+    );
+    issues.len()
+}
+
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_jira-gitlab-reconciler")
+}
+
+/// Run the real binary (off the async runtime, so the fakes keep serving).
+pub async fn run_binary(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(binary())
+            .args(&args)
+            .env_remove("JIRA_API_TOKEN")
+            .env_remove("GITLAB_TOKEN")
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("binary runs")
+    })
+    .await
+    .expect("join")
+}
+
+pub fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

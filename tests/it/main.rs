@@ -1,0 +1,7 @@
+//! Integration tests: the reconciler against the stateful fake Jira and GitLab servers on
+//! 127.0.0.1, a real SQLite file, and (in `process`) the real binary. One test binary keeps
+//! link time down.
+
+mod e2e;
+mod harness;
+mod process;

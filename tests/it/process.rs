@@ -1,0 +1,98 @@
+//! The real binary: exit codes, messages, the demo.
+
+use jira_gitlab_reconciler::reconcile::PassKind;
+
+use crate::harness::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_command_exit_codes_and_summary() {
+    let w = world("bin-reconcile", |_| {}).await;
+    w.jira.create_issue("VSA", "From the binary", "Task");
+    let config = w.write_config().expect("config").display().to_string();
+
+    let out = run_binary(vec!["reconcile".into(), "--config".into(), config.clone()]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("VSA->acme/platform: full pass: created 1"),
+        "{stdout}"
+    );
+
+    let out = run_binary(vec!["status".into(), "--config".into(), config.clone()]).await;
+    let (stdout, _) = text(&out);
+    assert!(stdout.contains("mirrored issues : 1"), "{stdout}");
+
+    // A GitLab failure that outlasts the retries: exit 1, one line naming the issue.
+    w.clock.advance(std::time::Duration::from_secs(60));
+    w.jira.create_issue("VSA", "Will fail", "Task");
+    w.gitlab.inject(
+        jira_gitlab_reconciler::sim::Route::Create,
+        jira_gitlab_reconciler::sim::Fault::Status(422),
+        1,
+    );
+    let out = run_binary(vec!["reconcile".into(), "--config".into(), config]).await;
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("VSA-2: create failed"), "{stderr}");
+    let _ = pass(&w, PassKind::Incremental).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_credentials_exit_2_and_name_the_token() {
+    let w = world("bin-401", |_| {}).await;
+    std::fs::write(w.opts.dir.join("gitlab.token"), "wrong").expect("write");
+    let config = w.write_config().expect("config").display().to_string();
+    let out = run_binary(vec!["reconcile".into(), "--config".into(), config.clone()]).await;
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "the user must fix it: {stderr}");
+    assert!(stderr.contains("GITLAB_TOKEN"), "{stderr}");
+    assert!(
+        !stderr.contains("sim-gitlab-token") && !stderr.contains("wrong"),
+        "no token in output"
+    );
+
+    let out = run_binary(vec!["check".into(), "--config".into(), config]).await;
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(
+        stdout.contains("PROBLEM") && stdout.contains("GitLab rejected the token"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_reports_role_and_projects() {
+    let w = world("bin-check", |_| {}).await;
+    let config = w.write_config().expect("config").display().to_string();
+    let out = run_binary(vec!["check".into(), "--config".into(), config]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("not an Owner"), "{stdout}");
+    assert!(stdout.contains("all checks passed"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_config_is_exit_2_with_the_fix() {
+    let out = run_binary(vec![
+        "reconcile".into(),
+        "--config".into(),
+        "/nonexistent/config.toml".into(),
+    ])
+    .await;
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr.contains("cannot read config file /nonexistent/config.toml"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--config"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_runs_to_completion() {
+    let out = run_binary(vec!["demo".into(), "--issues".into(), "12".into()]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("GitLab now holds"), "{stdout}");
+    assert!(stdout.contains("idle pass: 0 GitLab writes"), "{stdout}");
+}
