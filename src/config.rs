@@ -439,7 +439,8 @@ fn read_token(
     env_name: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Secret> {
-    let token = match file {
+    let expanded = file.map(|p| expand_credentials_dir(p, env));
+    let token = match expanded.as_deref() {
         Some(path) => std::fs::read_to_string(path).map_err(|e| {
             Error::Config(format!(
                 "cannot read {section}.token_file {}: {e}; check the path (with systemd's \
@@ -465,6 +466,17 @@ fn read_token(
         )));
     }
     Ok(Secret::new(token))
+}
+
+/// `$CREDENTIALS_DIRECTORY/name` → the directory systemd's `LoadCredential=` filled, so one
+/// config serves the service and the timer unit alike.
+fn expand_credentials_dir(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
+    const VAR: &str = "$CREDENTIALS_DIRECTORY";
+    let text = path.to_string_lossy();
+    match (text.strip_prefix(VAR), env("CREDENTIALS_DIRECTORY")) {
+        (Some(rest), Some(dir)) => PathBuf::from(format!("{dir}{rest}")),
+        _ => path.to_path_buf(),
+    }
 }
 
 fn opt_duration(key: &str, raw: Option<String>) -> Result<Option<Duration>> {

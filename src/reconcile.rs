@@ -104,6 +104,12 @@ impl Reconciler {
         })
     }
 
+    /// Share a stop flag (the service's, set on SIGTERM) instead of this reconciler's own.
+    pub fn with_stop_flag(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.stopping = flag;
+        self
+    }
+
     pub fn config(&self) -> &Config {
         &self.cfg
     }

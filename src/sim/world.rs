@@ -46,6 +46,8 @@ pub struct WorldOptions {
     pub role: Role,
     pub mappings: Vec<SimMapping>,
     pub create_limit_per_minute: Option<u32>,
+    /// `retry.timeout` in the generated config: how long the client waits for one answer.
+    pub retry_timeout: Duration,
     /// Directory for the token files and the state database.
     pub dir: PathBuf,
 }
@@ -59,6 +61,7 @@ impl WorldOptions {
             role: Role::Reporter,
             mappings: vec![SimMapping::new("VSA", "acme/platform")],
             create_limit_per_minute: None,
+            retry_timeout: Duration::from_secs(5),
             dir: dir.to_path_buf(),
         }
     }
@@ -130,10 +133,11 @@ impl SimWorld {
             "[jira]\nurl = \"{jira}\"\ndeployment = \"{deployment}\"\n{email}token_file = \"{dir}/jira.token\"\n\n\
              [gitlab]\nurl = \"{gitlab}\"\ntoken_file = \"{dir}/gitlab.token\"\ncreates_per_minute = 10000\n\n\
              [state]\npath = \"{state}\"\n\n\
-             [retry]\nmax_attempts = 4\nbase_delay = \"20ms\"\nmax_delay = \"200ms\"\ncreate_rate_limit_backoff = \"300ms\"\ntimeout = \"5s\"\n\n",
+             [retry]\nmax_attempts = 4\nbase_delay = \"20ms\"\nmax_delay = \"200ms\"\ncreate_rate_limit_backoff = \"300ms\"\ntimeout = \"{timeout}ms\"\n\n",
             jira = self.jira.url(),
             gitlab = self.gitlab.url(),
             state = self.state_path().display(),
+            timeout = self.opts.retry_timeout.as_millis(),
         );
         for m in &self.opts.mappings {
             text.push_str(&format!(

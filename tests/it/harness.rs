@@ -10,7 +10,7 @@ use jira_gitlab_reconciler::metrics::Metrics;
 use jira_gitlab_reconciler::reconcile::{PassKind, PassReport, Reconciler};
 use jira_gitlab_reconciler::sim::gitlab::IssueSnapshot;
 use jira_gitlab_reconciler::sim::world::{SimWorld, WorldOptions};
-use jira_gitlab_reconciler::store::Store;
+use jira_gitlab_reconciler::store::{MappingStatus, Store};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -107,17 +107,43 @@ pub fn binary() -> &'static str {
 
 /// Run the real binary (off the async runtime, so the fakes keep serving).
 pub async fn run_binary(args: Vec<String>) -> Output {
-    tokio::task::spawn_blocking(move || {
-        std::process::Command::new(binary())
-            .args(&args)
-            .env_remove("JIRA_API_TOKEN")
-            .env_remove("GITLAB_TOKEN")
-            .env("RUST_LOG", "warn")
-            .output()
-            .expect("binary runs")
-    })
-    .await
-    .expect("join")
+    run_binary_env(args, vec![]).await
+}
+
+/// The binary's command with a clean environment for tokens, plus `env`.
+pub fn command(args: &[String], env: &[(String, String)]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(binary());
+    cmd.args(args)
+        .env_remove("JIRA_API_TOKEN")
+        .env_remove("GITLAB_TOKEN")
+        .env("RUST_LOG", "warn");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// `run_binary` with extra environment variables (`TZ`, tokens...).
+pub async fn run_binary_env(args: Vec<String>, env: Vec<(String, String)>) -> Output {
+    tokio::task::spawn_blocking(move || command(&args, &env).output().expect("binary runs"))
+        .await
+        .expect("join")
+}
+
+/// `reconcile --config <the world's config>`, written fresh.
+pub fn reconcile_args(w: &SimWorld) -> Vec<String> {
+    let config = w.write_config().expect("config").display().to_string();
+    vec!["reconcile".into(), "--config".into(), config]
+}
+
+/// The state database's view of the world's first mapping (`None` before the first pass).
+pub fn state_status(w: &SimWorld) -> Option<MappingStatus> {
+    let store = Store::open_read_only(&w.state_path()).expect("state readable")?;
+    let name = format!(
+        "{}->{}",
+        w.opts.mappings[0].jira_project, w.opts.mappings[0].gitlab_project
+    );
+    Some(store.status(&name).expect("status"))
 }
 
 pub fn text(out: &Output) -> (String, String) {

@@ -1,0 +1,110 @@
+//! `/metrics` (Prometheus text) and `/healthz` for the service. Healthy means every mapping had
+//! a successful pass within `metrics.unhealthy_after` (counting from start-up before the first).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::metrics::Metrics;
+use crate::reconcile::PassReport;
+
+pub struct Health {
+    started: Instant,
+    unhealthy_after: Duration,
+    last_success: Mutex<HashMap<String, Instant>>,
+    mappings: Vec<String>,
+}
+
+impl Health {
+    pub fn new(cfg: &Config) -> Self {
+        Health {
+            started: Instant::now(),
+            unhealthy_after: cfg
+                .metrics
+                .as_ref()
+                .map(|m| m.unhealthy_after)
+                .unwrap_or(Duration::from_secs(15 * 60)),
+            last_success: Mutex::new(HashMap::new()),
+            mappings: cfg.mappings.iter().map(|m| m.name()).collect(),
+        }
+    }
+
+    pub fn record(&self, reports: &[PassReport]) {
+        let mut last = crate::lock_unpoisoned(&self.last_success);
+        for r in reports.iter().filter(|r| r.ok()) {
+            last.insert(r.mapping.clone(), Instant::now());
+        }
+    }
+
+    /// `Ok` when healthy, else the mappings that are overdue.
+    pub fn check(&self) -> std::result::Result<(), Vec<String>> {
+        let last = crate::lock_unpoisoned(&self.last_success);
+        let overdue: Vec<String> = self
+            .mappings
+            .iter()
+            .filter(|m| {
+                let since = last.get(*m).copied().unwrap_or(self.started);
+                since.elapsed() > self.unhealthy_after
+            })
+            .cloned()
+            .collect();
+        if overdue.is_empty() {
+            Ok(())
+        } else {
+            Err(overdue)
+        }
+    }
+}
+
+/// Bind `listen` and serve in the background; a bind failure is a configuration error.
+pub async fn serve(listen: SocketAddr, metrics: Arc<Metrics>, health: Arc<Health>) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+        Error::Config(format!(
+            "cannot listen on metrics.listen = {listen}: {e}; pick a free port or remove [metrics]"
+        ))
+    })?;
+    let app = Router::new()
+        .route(
+            "/metrics",
+            get({
+                let metrics = metrics.clone();
+                move || async move {
+                    (
+                        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                        metrics.render(),
+                    )
+                }
+            }),
+        )
+        .route(
+            "/healthz",
+            get(move || async move {
+                match health.check() {
+                    Ok(()) => (StatusCode::OK, "ok\n".to_string()).into_response(),
+                    Err(overdue) => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!(
+                            "unhealthy: no successful pass within {} s for: {}\n",
+                            health.unhealthy_after.as_secs(),
+                            overdue.join(", ")
+                        ),
+                    )
+                        .into_response(),
+                }
+            }),
+        );
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!("metrics server stopped: {e}");
+        }
+    });
+    Ok(())
+}

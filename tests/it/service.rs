@@ -1,0 +1,279 @@
+//! The `run` service as a real process: schedule, metrics, signals, reload, single instance,
+//! and the systemd units.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::*;
+use jira_gitlab_reconciler::sim::world::SimWorld;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn service_config(w: &SimWorld, port: u16, extra: &str) -> String {
+    let path = w.opts.dir.join("config.toml");
+    let text = format!(
+        "{}\n[schedule]\nreconcile = \"* * * * * *\"\nfull_resync = \"0 0 0 1 1 *\"\n\n[metrics]\nlisten = \"127.0.0.1:{port}\"\nunhealthy_after = \"1h\"\n{extra}",
+        w.config_toml()
+    );
+    std::fs::write(&path, text).expect("config");
+    path.display().to_string()
+}
+
+fn spawn_service(config: &str) -> Child {
+    Command::new(binary())
+        .args(["run", "--config", config])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("service starts")
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{sig}"), &child.id().to_string()])
+        .status()
+        .expect("kill runs")
+        .success();
+    assert!(ok, "kill -{sig}");
+}
+
+async fn http_get(port: u16, path: &str) -> (u16, String) {
+    let url = format!("http://127.0.0.1:{port}{path}");
+    match reqwest::get(&url).await {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            (status, r.text().await.unwrap_or_default())
+        }
+        Err(_) => (0, String::new()),
+    }
+}
+
+/// Poll `cond` every 100 ms for up to `limit`.
+async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    cond()
+}
+
+async fn wait_exit(mut child: Child, limit: Duration) -> (Option<i32>, Duration, String) {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            let mut err = String::new();
+            if let Some(mut s) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut s, &mut err);
+            }
+            return (status.code(), start.elapsed(), err);
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("service did not exit within {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_follows_jira_serves_metrics_and_stops_on_sigterm() {
+    let w = world("svc-run", |_| {}).await;
+    let first = w.jira.create_issue("VSA", "Before start", "Task");
+    let port = free_port();
+    let child = spawn_service(&service_config(&w, port, ""));
+
+    assert!(
+        eventually(Duration::from_secs(10), || w
+            .gitlab
+            .issues("acme/platform")
+            .len()
+            == 1)
+        .await,
+        "the start-up pass mirrors the existing issue"
+    );
+    mirror_of(&w, "acme/platform", &first.id);
+
+    // A change in Jira reaches GitLab within one interval (1 s here) plus a pass.
+    let later = w.jira.create_issue("VSA", "After start", "Task");
+    w.jira.transition(&first.key, "Done", "done");
+    let t = Instant::now();
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            w.gitlab.issues("acme/platform").len() == 2
+                && w.gitlab
+                    .issues("acme/platform")
+                    .iter()
+                    .any(|g| g.state == "closed")
+        })
+        .await,
+        "GitLab follows Jira"
+    );
+    assert!(t.elapsed() < Duration::from_secs(5));
+    mirror_of(&w, "acme/platform", &later.id);
+
+    let (status, body) = http_get(port, "/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains(
+            "jgr_passes_total{kind=\"full\",mapping=\"VSA->acme/platform\",outcome=\"ok\"} 1"
+        ),
+        "{body}"
+    );
+    assert!(
+        body.contains("jgr_actions_total{kind=\"create\",mapping=\"VSA->acme/platform\"} 2"),
+        "{body}"
+    );
+    assert!(
+        body.contains("jgr_http_requests_total{server=\"gitlab\",status=\"201\"} 2"),
+        "{body}"
+    );
+    assert!(
+        body.contains("jgr_last_success_timestamp_seconds"),
+        "{body}"
+    );
+    let passes = |b: &str| {
+        b.lines()
+            .filter(|l| l.starts_with("jgr_passes_total{kind=\"incremental\""))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    let before = passes(&body);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (_, body) = http_get(port, "/metrics").await;
+    assert!(
+        passes(&body) >= before + 1.0,
+        "passes keep counting: {before} → {}",
+        passes(&body)
+    );
+    let (status, body) = http_get(port, "/healthz").await;
+    assert_eq!((status, body.as_str()), (200, "ok\n"));
+
+    signal(&child, "TERM");
+    let (code, took, stderr) = wait_exit(child, Duration::from_secs(12)).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert!(stderr.contains("stopped cleanly"), "{stderr}");
+    assert!(
+        stderr.contains("pass finished"),
+        "one info line per pass: {stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_mappings() {
+    let mut w = world("svc-hup", |o| {
+        o.mappings
+            .push(jira_gitlab_reconciler::sim::world::SimMapping::new(
+                "OPS", "acme/ops",
+            ))
+    })
+    .await;
+    // Start with only the first mapping in the config.
+    let second = w.opts.mappings.pop().expect("two mappings");
+    let port = free_port();
+    let config = service_config(&w, port, "");
+    let ops = w.jira.create_issue("OPS", "Ops work", "Task");
+    let child = spawn_service(&config);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        w.gitlab.issues("acme/ops").is_empty(),
+        "OPS is not mapped yet"
+    );
+
+    w.opts.mappings.push(second);
+    service_config(&w, port, "");
+    signal(&child, "HUP");
+    assert!(
+        eventually(Duration::from_secs(8), || w.gitlab.issues("acme/ops").len()
+            == 1)
+        .await,
+        "after SIGHUP the new mapping is reconciled"
+    );
+    mirror_of(&w, "acme/ops", &ops.id);
+    signal(&child, "INT");
+    let (code, _, stderr) = wait_exit(child, Duration::from_secs(12)).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("configuration reloaded"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_demand_reconcile_beside_the_service_does_not_double_write() {
+    let w = world("svc-concurrent", |_| {}).await;
+    for i in 0..80 {
+        w.jira.create_issue("VSA", &format!("Backfill {i}"), "Task");
+    }
+    let port = free_port();
+    let config = service_config(&w, port, "");
+    let child = spawn_service(&config);
+    let out = run_binary(vec!["reconcile".into(), "--config".into(), config.clone()]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        eventually(Duration::from_secs(10), || w
+            .gitlab
+            .issues("acme/platform")
+            .len()
+            >= 80)
+        .await,
+        "service and reconcile between them mirror everything"
+    );
+    signal(&child, "TERM");
+    let (code, _, stderr) = wait_exit(child, Duration::from_secs(12)).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(assert_converged(&w, "VSA", "acme/platform"), 80);
+}
+
+#[test]
+fn systemd_units_verify() {
+    let Ok(analyze) = which("systemd-analyze") else {
+        panic!("systemd-analyze is needed to verify systemd/*: apt-get install systemd");
+    };
+    let dir = temp_dir("units");
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut units = Vec::new();
+    for name in [
+        "jira-gitlab-reconciler.service",
+        "jira-gitlab-reconciler-oneshot.service",
+        "jira-gitlab-reconciler.timer",
+    ] {
+        let text = std::fs::read_to_string(format!("{root}/systemd/{name}")).expect("unit exists");
+        // Verify against the binary just built instead of an installed one.
+        let text = text.replace("/usr/local/bin/jira-gitlab-reconciler", binary());
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("write");
+        units.push(path);
+    }
+    let out = Command::new(analyze)
+        .arg("verify")
+        .args(&units)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Warnings about the host's own units are not ours; anything naming our units is.
+    let ours: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("jira-gitlab-reconciler"))
+        .collect();
+    assert!(
+        out.status.success() && ours.is_empty(),
+        "systemd-analyze verify: {stderr}"
+    );
+}
+
+fn which(name: &str) -> Result<String, ()> {
+    std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .map(|d| format!("{d}/{name}"))
+        .find(|p| std::path::Path::new(p).exists())
+        .ok_or(())
+}
