@@ -357,6 +357,15 @@ impl Reconciler {
             }
             let key = action.jira_key().to_string();
             match action {
+                Action::Create { .. } if recovering => {
+                    // The marker scan did not find it, but the lost request may still land: a
+                    // second create now could be a duplicate. The intent stays recorded, so the
+                    // next pass scans again and creates only if it is still missing.
+                    failures.insert(
+                        key.clone(),
+                        format!("{key}: GitLab gave no reliable answer to its create and the issue is not there (yet); the next pass looks for it again before creating"),
+                    );
+                }
                 Action::Create {
                     jira,
                     title,
@@ -384,6 +393,7 @@ impl Reconciler {
                         }
                         Err(e) => {
                             store.clear_intent(&name, &jira.id)?;
+                            report.needs_user |= e.is_configuration_problem();
                             failures.insert(key.clone(), format!("{key}: create failed: {e}"));
                             continue;
                         }
@@ -409,6 +419,7 @@ impl Reconciler {
                             ..IssueEdit::default()
                         };
                         if let Err(e) = self.edit(project, jira, created.iid, edit).await {
+                            report.needs_user |= e.exit_code() == 2;
                             failures.insert(
                                 key.clone(),
                                 format!(
@@ -440,6 +451,7 @@ impl Reconciler {
                             tracing::info!(mapping = %name, jira = %key, iid, change = %action.describe(), "updated GitLab issue");
                         }
                         Err(e) => {
+                            report.needs_user |= e.exit_code() == 2;
                             failures.insert(key.clone(), format!("{key} (#{iid}): {e}"));
                         }
                     }

@@ -2,7 +2,10 @@
 //! 127.0.0.1, a real SQLite file, and (in `process`) the real binary. One test binary keeps
 //! link time down.
 
+mod bad_input;
+mod crash;
 mod e2e;
+mod faults;
 mod harness;
 mod process;
 mod service;

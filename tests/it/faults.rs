@@ -1,0 +1,591 @@
+//! Transient failures, ambiguous writes, a lagging search index, far-off time zones and a
+//! seeded storm of random faults: every pass either converges or leaves the checkpoint where
+//! it was, and no Jira issue ever gets a second GitLab issue.
+
+use std::time::{Duration, Instant};
+
+use chrono::FixedOffset;
+use jira_gitlab_reconciler::reconcile::PassKind;
+use jira_gitlab_reconciler::sim::world::SimWorld;
+use jira_gitlab_reconciler::sim::{Fault, Route};
+
+use crate::harness::*;
+
+const MINUTE: Duration = Duration::from_secs(60);
+const PROJECT: &str = "acme/platform";
+
+fn seed_issues(w: &SimWorld, n: usize) {
+    for i in 0..n {
+        let r = w.jira.create_issue("VSA", &format!("Issue {i}"), "Task");
+        if i % 4 == 3 {
+            w.jira.transition(&r.key, "Done", "done");
+        }
+    }
+}
+
+/// A pass that must succeed, and how long it took.
+async fn timed_pass(w: &SimWorld) -> (jira_gitlab_reconciler::reconcile::PassReport, Duration) {
+    let started = Instant::now();
+    let r = pass_ok(w, PassKind::Incremental).await;
+    (r, started.elapsed())
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Transient failures are retried; a pass that still fails keeps its checkpoint.
+
+#[tokio::test]
+async fn jira_429_with_retry_after_seconds_is_waited_out() {
+    let w = world("429-seconds", |_| {}).await;
+    seed_issues(&w, 3);
+    w.jira.inject(
+        Route::Read,
+        Fault::RateLimited {
+            retry_after: Some("1".into()),
+        },
+        1,
+    );
+    let searches = w.jira.search_requests();
+    let (r, took) = timed_pass(&w).await;
+    assert_eq!(r.counts.created, 3, "{}", r.summary());
+    assert_eq!(
+        w.jira.search_requests() - searches,
+        2,
+        "one refused search, one retried"
+    );
+    // The backoff alone (20 ms base) would retry after at most 20 ms.
+    assert!(
+        took >= Duration::from_millis(950),
+        "Retry-After ignored: {took:?}"
+    );
+    assert_converged(&w, "VSA", PROJECT);
+}
+
+#[tokio::test]
+async fn gitlab_429_with_retry_after_http_date_is_waited_out() {
+    let w = world("429-date", |_| {}).await;
+    seed_issues(&w, 3);
+    // IMF-fixdate, as servers send it. The fake also sends RateLimit-Reset 60 s ahead:
+    // Retry-After must win, or the pass would take a minute.
+    let at = (chrono::Utc::now() + chrono::Duration::seconds(2))
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string();
+    w.gitlab.inject(
+        Route::Read,
+        Fault::RateLimited {
+            retry_after: Some(at),
+        },
+        1,
+    );
+    let requests = w.gitlab.requests();
+    let (r, took) = timed_pass(&w).await;
+    assert_eq!(r.counts.created, 3, "{}", r.summary());
+    assert!(
+        took >= Duration::from_millis(950) && took < Duration::from_secs(10),
+        "the HTTP date was not honoured: {took:?}"
+    );
+    // project (refused + retried), one page of issues, three creates.
+    assert_eq!(w.gitlab.requests() - requests, 6);
+    assert_converged(&w, "VSA", PROJECT);
+}
+
+#[tokio::test]
+async fn gitlab_create_429_without_retry_after_waits_the_create_backoff() {
+    let w = world("create-429", |_| {}).await;
+    seed_issues(&w, 2);
+    // A bare 429 on the create: no Retry-After, no RateLimit-* headers.
+    w.gitlab.inject(Route::Create, Fault::Status(429), 2);
+    let (r, took) = timed_pass(&w).await;
+    assert_eq!(r.counts.created, 2, "{}", r.summary());
+    // Two waits of retry.create_rate_limit_backoff (300 ms); the generic backoff would be
+    // 10-40 ms each.
+    assert!(took >= Duration::from_millis(600), "{took:?}");
+    assert_eq!(
+        w.gitlab.issues(PROJECT).len(),
+        2,
+        "a refused create is not a create"
+    );
+    assert_converged(&w, "VSA", PROJECT);
+}
+
+#[tokio::test]
+async fn create_limit_outlasting_the_retries_fails_the_pass_and_keeps_the_checkpoint() {
+    let w = world("create-limit", |o| o.create_limit_per_minute = Some(3)).await;
+    seed_issues(&w, 2);
+    pass_ok(&w, PassKind::Incremental).await;
+    let before = state_status(&w).expect("state");
+    let checkpoint = before.checkpoint.expect("checkpoint after a good pass");
+
+    w.clock.advance(MINUTE);
+    let third = w.jira.create_issue("VSA", "Third", "Task");
+    let fourth = w.jira.create_issue("VSA", "Fourth", "Task");
+    let requests = w.gitlab.requests();
+    let started = Instant::now();
+    let reports = pass(&w, PassKind::Incremental).await;
+    let took = started.elapsed();
+    let r = &reports[0];
+    assert!(!r.ok(), "the fourth create must fail: {}", r.summary());
+    assert_eq!(r.counts.created, 1, "{}", r.summary());
+    assert_eq!(r.failures.len(), 1, "{:?}", r.failures);
+    assert!(
+        r.failures[0].contains(&fourth.key) && r.failures[0].contains("429"),
+        "{:?}",
+        r.failures
+    );
+    // project, one page by iid, 1 create, 4 refused tries of the fourth.
+    assert_eq!(w.gitlab.requests() - requests, 7);
+    assert!(
+        took >= Duration::from_millis(900),
+        "three create backoffs: {took:?}"
+    );
+    mirror_of(&w, PROJECT, &third.id);
+    let after = state_status(&w).expect("state");
+    assert_eq!(
+        after.checkpoint,
+        Some(checkpoint),
+        "a failed pass keeps the checkpoint"
+    );
+    assert_eq!(after.last_pass.expect("pass").outcome, "failed");
+    assert_eq!(after.mirrors, 3);
+    assert_eq!(
+        after.pending_intents, 0,
+        "a 429 surely did not create anything"
+    );
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_on_every_route() {
+    let w = world("5xx", |_| {}).await;
+    seed_issues(&w, 4);
+    pass_ok(&w, PassKind::Incremental).await;
+    w.clock.advance(MINUTE);
+    w.jira.transition("VSA-1", "Done", "done");
+    w.jira.rename("VSA-2", "Renamed");
+
+    w.jira.inject(Route::Read, Fault::Status(503), 2);
+    w.gitlab.inject(Route::Read, Fault::Status(500), 2);
+    w.gitlab.inject(Route::Update, Fault::Status(502), 3);
+    let searches = w.jira.search_requests();
+    let requests = w.gitlab.requests();
+    let (r, _) = timed_pass(&w).await;
+    assert_eq!(
+        (r.counts.closed, r.counts.updated, r.counts.created),
+        (1, 1, 0),
+        "{}",
+        r.summary()
+    );
+    assert_eq!(w.jira.search_requests() - searches, 3, "1 page + 2 retries");
+    // project + 2 retries, 1 list by iid, 2 edits + 3 retries
+    assert_eq!(w.gitlab.requests() - requests, 9);
+    assert_converged(&w, "VSA", PROJECT);
+    assert_eq!(w.gitlab.issues(PROJECT)[1].title, "Renamed");
+}
+
+#[tokio::test]
+async fn timeouts_are_retried() {
+    let w = world("timeouts", |o| o.retry_timeout = Duration::from_millis(300)).await;
+    seed_issues(&w, 3);
+    pass_ok(&w, PassKind::Incremental).await;
+    w.clock.advance(MINUTE);
+    w.jira.transition("VSA-1", "Done", "done");
+
+    let slow = Fault::Delay(Duration::from_millis(700));
+    w.jira.inject(Route::Read, slow.clone(), 1);
+    w.gitlab.inject(Route::Read, slow.clone(), 1);
+    w.gitlab.inject(Route::Update, slow, 1);
+    let searches = w.jira.search_requests();
+    let (r, took) = timed_pass(&w).await;
+    assert_eq!(r.counts.closed, 1, "{}", r.summary());
+    assert_eq!(w.jira.search_requests() - searches, 2);
+    assert!(
+        took >= Duration::from_millis(900),
+        "three timeouts: {took:?}"
+    );
+    assert_converged(&w, "VSA", PROJECT);
+}
+
+#[tokio::test]
+async fn a_pass_that_still_fails_leaves_the_checkpoint_where_it_was() {
+    let w = world("keep-checkpoint", |_| {}).await;
+    seed_issues(&w, 3);
+    pass_ok(&w, PassKind::Incremental).await;
+    let checkpoint = state_status(&w).expect("state").checkpoint.expect("set");
+
+    // An edit that keeps failing (max_attempts = 4).
+    w.clock.advance(MINUTE);
+    w.jira.transition("VSA-1", "Done", "done");
+    w.gitlab.inject(Route::Update, Fault::Status(500), 4);
+    let writes = w.gitlab.writes();
+    let reports = pass(&w, PassKind::Incremental).await;
+    assert!(!reports[0].ok());
+    assert!(
+        reports[0].failures[0].contains("VSA-1"),
+        "{:?}",
+        reports[0].failures
+    );
+    assert_eq!(w.gitlab.writes(), writes);
+    let st = state_status(&w).expect("state");
+    assert_eq!(st.checkpoint, Some(checkpoint));
+    assert_eq!(st.last_pass.expect("pass").outcome, "failed");
+
+    // A search that keeps failing.
+    w.clock.advance(MINUTE);
+    w.jira.create_issue("VSA", "Later", "Task");
+    w.jira.inject(Route::Read, Fault::Status(502), 4);
+    let reports = pass(&w, PassKind::Incremental).await;
+    assert!(!reports[0].ok());
+    assert!(
+        reports[0].failures[0].contains("Jira"),
+        "{:?}",
+        reports[0].failures
+    );
+    assert_eq!(
+        state_status(&w).expect("state").checkpoint,
+        Some(checkpoint)
+    );
+    assert_eq!(w.gitlab.writes(), writes);
+
+    // Once the servers recover, the window since the old checkpoint still holds both changes.
+    let r = pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(
+        (r.counts.closed, r.counts.created),
+        (1, 1),
+        "{}",
+        r.summary()
+    );
+    let st = state_status(&w).expect("state");
+    assert!(st.checkpoint.expect("set") > checkpoint);
+    assert_converged(&w, "VSA", PROJECT);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Ambiguous writes never become duplicates.
+
+#[tokio::test]
+async fn lost_create_answers_are_resolved_by_marker_not_repeated() {
+    let w = world("commit-502", |_| {}).await;
+    seed_issues(&w, 3);
+    w.gitlab
+        .inject(Route::Create, Fault::CommitThenStatus(502), 2);
+    let r = pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(r.counts.created, 3, "{}", r.summary());
+    assert_eq!(w.gitlab.issues(PROJECT).len(), 3, "no second issue");
+    assert_eq!(w.gitlab.writes(), 3, "three creates, nothing else");
+    let st = state_status(&w).expect("state");
+    assert_eq!((st.mirrors, st.pending_intents), (3, 0));
+    assert_converged(&w, "VSA", PROJECT);
+
+    // The same when the answer of a create that is then closed is lost.
+    w.clock.advance(MINUTE);
+    let done = w.jira.create_issue("VSA", "Done at birth", "Task");
+    w.jira.transition(&done.key, "Done", "done");
+    w.gitlab
+        .inject(Route::Create, Fault::CommitThenStatus(502), 1);
+    let r = pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(w.gitlab.issues(PROJECT).len(), 4, "{}", r.summary());
+    assert_converged(&w, "VSA", PROJECT);
+}
+
+#[tokio::test]
+async fn a_create_that_times_out_and_lands_late_is_not_duplicated() {
+    let w = world("late-create", |o| {
+        o.retry_timeout = Duration::from_millis(300)
+    })
+    .await;
+    let a = w.jira.create_issue("VSA", "Slow create", "Task");
+    // The server commits 800 ms later, after the client gave up at 300 ms.
+    w.gitlab
+        .inject(Route::Create, Fault::Delay(Duration::from_millis(800)), 1);
+    let first = pass(&w, PassKind::Incremental).await;
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    w.clock.advance(MINUTE);
+    let second = pass(&w, PassKind::Full).await;
+    let marker = format!("jira-id={} -->", a.id);
+    let copies: Vec<u64> = w
+        .gitlab
+        .issues(PROJECT)
+        .iter()
+        .filter(|g| g.description.contains(&marker))
+        .map(|g| g.iid)
+        .collect();
+    assert_eq!(
+        copies,
+        vec![1],
+        "GitLab issues carrying {}'s marker; first pass: {} {:?}; full pass: {} {:?}",
+        a.key,
+        first[0].summary(),
+        first[0].failures,
+        second[0].summary(),
+        second[0].notes
+    );
+    mirror_of(&w, PROJECT, &a.id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_killed_between_create_and_mirror_adopts_on_the_next_run() {
+    let w = world("kill-mid-create", |_| {}).await;
+    seed_issues(&w, 2);
+    pass_ok(&w, PassKind::Incremental).await;
+    w.clock.advance(MINUTE);
+    let x = w.jira.create_issue("VSA", "Created while killed", "Task");
+    // GitLab commits the create 1.5 s after receiving it, whatever the client does.
+    w.gitlab
+        .inject(Route::Create, Fault::Delay(Duration::from_millis(1500)), 1);
+    let args = reconcile_args(&w);
+    let mut child = command(&args, &[]).spawn().expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // The child writes the database meanwhile; a read that fails is simply tried again.
+    let pending = |w: &SimWorld| {
+        jira_gitlab_reconciler::store::Store::open_read_only(&w.state_path())
+            .ok()
+            .flatten()
+            .and_then(|s| s.pending_intents("VSA->acme/platform").ok())
+            .unwrap_or(0)
+    };
+    while pending(&w) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the create intent never showed up"
+        );
+        assert!(child.try_wait().expect("wait").is_none(), "exited early");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    child.kill().expect("kill -9");
+    child.wait().expect("reap");
+    let writes_before = w.gitlab.writes();
+    while w.gitlab.writes() == writes_before {
+        assert!(Instant::now() < deadline, "the delayed create never landed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(w.gitlab.issues(PROJECT).len(), 3, "the create happened");
+    let st = state_status(&w).expect("state");
+    assert_eq!((st.mirrors, st.pending_intents), (2, 1));
+
+    let writes = w.gitlab.writes();
+    let out = run_binary(args).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("created 0"), "{stdout}");
+    assert!(stdout.contains("adopted 1"), "{stdout}");
+    assert_eq!(w.gitlab.writes(), writes, "adopting writes nothing");
+    mirror_of(&w, PROJECT, &x.id);
+    let st = state_status(&w).expect("state");
+    assert_eq!((st.mirrors, st.pending_intents), (3, 0));
+    assert_converged(&w, "VSA", PROJECT);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. A lagging search index.
+
+#[tokio::test]
+async fn issues_that_reach_the_search_index_late_are_still_mirrored() {
+    let w = world("index-lag", |o| o.index_lag = Duration::from_secs(180)).await;
+    seed_issues(&w, 3);
+    w.clock.advance(Duration::from_secs(240));
+    let r = pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(r.counts.created, 3);
+
+    // Changes made now are invisible to search for three minutes.
+    w.clock.advance(MINUTE);
+    let late = w.jira.create_issue("VSA", "Indexed late", "Task");
+    w.jira.transition("VSA-1", "Done", "done");
+    w.clock.advance(MINUTE);
+    let r = pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(
+        (r.counts.created, r.counts.closed),
+        (0, 0),
+        "not in search yet: {}",
+        r.summary()
+    );
+    // A later issue is indexed in the meantime; the checkpoint must not skip the late ones.
+    w.clock.advance(MINUTE);
+    let later = w.jira.create_issue("VSA", "Indexed later still", "Task");
+    w.clock.advance(Duration::from_secs(150));
+    let r = pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(
+        (r.counts.created, r.counts.closed),
+        (1, 1),
+        "{}",
+        r.summary()
+    );
+    mirror_of(&w, PROJECT, &late.id);
+    w.clock.advance(MINUTE);
+    let r = pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(r.counts.created, 1, "{}", r.summary());
+    mirror_of(&w, PROJECT, &later.id);
+    assert_converged(&w, "VSA", PROJECT);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Time zones far from UTC.
+
+fn zone(name: &str, east_secs: i32) -> (String, FixedOffset) {
+    (
+        name.to_string(),
+        FixedOffset::east_opt(east_secs).expect("valid offset"),
+    )
+}
+
+fn chatham() -> (String, FixedOffset) {
+    zone("Pacific/Chatham", 13 * 3600 + 45 * 60)
+}
+
+fn st_johns() -> (String, FixedOffset) {
+    zone("America/St_Johns", -(3 * 3600 + 30 * 60))
+}
+
+type JiraEdit = fn(&SimWorld);
+
+#[tokio::test]
+async fn jira_account_zones_far_from_utc_miss_no_edit() {
+    for tz in [chatham(), st_johns()] {
+        let label = tz.0.clone();
+        let w = world("zones", |o| o.time_zone = tz).await;
+        seed_issues(&w, 4);
+        pass_ok(&w, PassKind::Incremental).await;
+        // One edit a minute, each followed by a pass.
+        let steps: [(&str, JiraEdit); 4] = [
+            ("close", |w| w.jira.transition("VSA-1", "Done", "done")),
+            ("rename", |w| {
+                w.jira.rename("VSA-2", "Renamed a minute later")
+            }),
+            ("reopen", |w| w.jira.transition("VSA-4", "Reopened", "new")),
+            ("create", |w| {
+                w.jira.create_issue("VSA", "New a minute later", "Task");
+            }),
+        ];
+        for (what, step) in steps {
+            w.clock.advance(MINUTE);
+            step(&w);
+            let r = pass_ok(&w, PassKind::Incremental).await;
+            let c = &r.counts;
+            let got = (c.closed, c.updated, c.reopened, c.created);
+            let want = match what {
+                "close" => (1, 0, 0, 0),
+                "rename" => (0, 1, 0, 0),
+                "reopen" => (0, 0, 1, 0),
+                _ => (0, 0, 0, 1),
+            };
+            assert_eq!(got, want, "{label}: {what}: {}", r.summary());
+        }
+        assert_eq!(assert_converged(&w, "VSA", PROJECT), 5, "{label}");
+        assert_eq!(
+            w.gitlab.issues(PROJECT)[1].title,
+            "Renamed a minute later",
+            "{label}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_behaves_the_same_under_far_machine_time_zones() {
+    // The machine's zone and the Jira account's zone disagree on purpose.
+    for (machine, account) in [
+        ("America/St_Johns", chatham()),
+        ("Pacific/Chatham", st_johns()),
+    ] {
+        let w = world("tz-env", |o| o.time_zone = account).await;
+        seed_issues(&w, 3);
+        let args = reconcile_args(&w);
+        let env = vec![("TZ".to_string(), machine.to_string())];
+        let run = |expect: &'static str| {
+            let (args, env) = (args.clone(), env.clone());
+            async move {
+                let out = run_binary_env(args, env).await;
+                let (stdout, stderr) = text(&out);
+                assert_eq!(
+                    out.status.code(),
+                    Some(0),
+                    "TZ={machine}: {stdout}\n{stderr}"
+                );
+                assert!(
+                    stdout.contains(expect),
+                    "TZ={machine}: want {expect:?}: {stdout}"
+                );
+            }
+        };
+        run("created 3, closed 0").await;
+        w.clock.advance(MINUTE);
+        w.jira.transition("VSA-1", "Done", "done");
+        run("created 0, closed 1, reopened 0, updated 0").await;
+        w.clock.advance(MINUTE);
+        w.jira.rename("VSA-2", "Renamed");
+        run("created 0, closed 0, reopened 0, updated 1").await;
+        w.clock.advance(MINUTE);
+        w.jira.create_issue("VSA", "Fourth", "Task");
+        run("created 1, closed 0").await;
+        assert_eq!(assert_converged(&w, "VSA", PROJECT), 4, "TZ={machine}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Seeded random faults on both servers.
+
+#[tokio::test]
+async fn seeded_random_faults_converge_without_duplicates() {
+    let w = world("random", |_| {}).await;
+    seed_issues(&w, 150);
+    let faults = vec![
+        Fault::Status(500),
+        Fault::Status(502),
+        Fault::CommitThenStatus(502),
+        Fault::RateLimited {
+            retry_after: Some("0".into()),
+        },
+    ];
+    w.gitlab.random_faults(0x5eed, 0.2, faults.clone());
+    w.jira.random_faults(0xfa17, 0.2, faults);
+    // Four rounds of Jira changes; after each, passes run until one succeeds, with more
+    // changes between failing passes.
+    let mut failed_passes = 0;
+    let mut passes = 0;
+    let mut changes = 0;
+    let mut created_in_jira = 0;
+    let mut change = |w: &SimWorld| {
+        changes += 1;
+        w.clock.advance(MINUTE);
+        let key = format!("VSA-{}", 1 + (changes * 7) % 150);
+        match changes % 3 {
+            0 => w.jira.transition(&key, "Done", "done"),
+            1 => w.jira.transition(&key, "In Progress", "indeterminate"),
+            _ => w.jira.rename(&key, &format!("Renamed by change {changes}")),
+        }
+        w.jira
+            .create_issue("VSA", &format!("Created by change {changes}"), "Task");
+        created_in_jira += 1;
+    };
+    for phase in 0..4 {
+        if phase > 0 {
+            change(&w);
+        }
+        loop {
+            assert!(passes < 30, "no pass succeeded in 30 tries");
+            passes += 1;
+            let reports = pass(&w, PassKind::Incremental).await;
+            if reports[0].ok() {
+                break;
+            }
+            failed_passes += 1;
+            eprintln!("pass {passes} failed: {:?}", reports[0].failures);
+            change(&w);
+        }
+    }
+    eprintln!(
+        "random faults: {passes} passes, {failed_passes} failed, {} GitLab requests",
+        w.gitlab.requests()
+    );
+    assert!(
+        failed_passes > 0,
+        "the faults must have bitten at least once"
+    );
+    w.gitlab.clear_faults();
+    let n = assert_converged(&w, "VSA", PROJECT);
+    assert_eq!(n, 150 + created_in_jira);
+    for j in w.jira.issues() {
+        assert_eq!(
+            mirror_of(&w, PROJECT, &j.id).title,
+            j.summary,
+            "{}: title",
+            j.key
+        );
+    }
+}
