@@ -112,7 +112,11 @@ async fn run(cli: Cli) -> Result<i32> {
         crate::logging::init(Some("warn"), crate::config::LogFormat::Text);
         return crate::demo::run(issues).await;
     }
-    let cfg = Config::load(&cli.config)?;
+    let cfg = if matches!(cli.command, Command::Status { .. }) {
+        Config::load_without_tokens(&cli.config)?
+    } else {
+        Config::load(&cli.config)?
+    };
     crate::logging::init(cfg.log_level.as_deref(), cfg.log_format);
     match cli.command {
         Command::Reconcile {

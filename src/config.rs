@@ -215,32 +215,54 @@ impl Config {
     /// Read, parse and validate the file at `path`, taking tokens from the environment or from
     /// the token files it names.
     pub fn load(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            let fix = if e.kind() == std::io::ErrorKind::NotFound {
-                "create it (the repository's config.toml is a commented example) or pass --config PATH"
-            } else {
-                "check the file's permissions"
-            };
-            Error::Config(format!("cannot read config file {}: {e}; {fix}", path.display()))
-        })?;
+        let text = read_config(path)?;
         Config::parse(&text, path, &|name| std::env::var(name).ok())
+    }
+
+    /// Like `load`, for commands that never contact a server (`status`): tokens are not read,
+    /// so an operator can look at the state without the service's credentials.
+    pub fn load_without_tokens(path: &Path) -> Result<Config> {
+        let text = read_config(path)?;
+        let raw = parse_raw(&text, path)?;
+        build(raw, &|name| std::env::var(name).ok(), false)
     }
 
     /// Parse `text`; `env` looks up environment variables (injected so tests need not touch
     /// the process environment).
     pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            Error::Config(format!(
-                "config file {} is not valid: {}",
-                path.display(),
-                e.to_string().trim_end()
-            ))
-        })?;
-        build(raw, env)
+        build(parse_raw(text, path)?, env, true)
     }
 }
 
-fn build(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Config> {
+fn read_config(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| {
+        let fix = if e.kind() == std::io::ErrorKind::NotFound {
+            "create it (the repository's config.toml is a commented example) or pass --config PATH"
+        } else {
+            "check the file's permissions"
+        };
+        Error::Config(format!(
+            "cannot read config file {}: {e}; {fix}",
+            path.display()
+        ))
+    })
+}
+
+fn parse_raw(text: &str, path: &Path) -> Result<RawConfig> {
+    toml::from_str(text).map_err(|e| {
+        Error::Config(format!(
+            "config file {} is not valid: {}",
+            path.display(),
+            e.to_string().trim_end()
+        ))
+    })
+}
+
+fn build(
+    raw: RawConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+    need_tokens: bool,
+) -> Result<Config> {
     let jira_url = normalise_url("jira.url", &raw.jira.url, &[])?;
     let gitlab_url = normalise_url("gitlab.url", &raw.gitlab.url, &["/api/v4"])?;
     if raw.jira.deployment == Deployment::Cloud && raw.jira.email.is_none() {
@@ -250,13 +272,19 @@ fn build(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Config>
                 .into(),
         ));
     }
-    let jira_token = read_token("jira", raw.jira.token_file.as_deref(), JIRA_TOKEN_ENV, env)?;
-    let gitlab_token = read_token(
-        "gitlab",
-        raw.gitlab.token_file.as_deref(),
-        GITLAB_TOKEN_ENV,
-        env,
-    )?;
+    let (jira_token, gitlab_token) = if need_tokens {
+        (
+            read_token("jira", raw.jira.token_file.as_deref(), JIRA_TOKEN_ENV, env)?,
+            read_token(
+                "gitlab",
+                raw.gitlab.token_file.as_deref(),
+                GITLAB_TOKEN_ENV,
+                env,
+            )?,
+        )
+    } else {
+        (Secret::new(""), Secret::new(""))
+    };
 
     let creates_per_minute = raw
         .gitlab

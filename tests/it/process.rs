@@ -96,3 +96,50 @@ async fn demo_runs_to_completion() {
     assert!(stdout.contains("GitLab now holds"), "{stdout}");
     assert!(stdout.contains("idle pass: 0 GitLab writes"), "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_needs_no_token_and_reports_lag_and_last_error() {
+    let w = world("bin-status", |_| {}).await;
+    let config = w.write_config().expect("config").display().to_string();
+    let out = run_binary(vec!["status".into(), "--config".into(), config.clone()]).await;
+    assert!(
+        text(&out).0.contains("never reconciled"),
+        "{}",
+        text(&out).0
+    );
+
+    w.jira.create_issue("VSA", "One", "Task");
+    pass_ok(&w, PassKind::Incremental).await;
+    w.jira.create_issue("VSA", "Two", "Task");
+    w.gitlab.inject(
+        jira_gitlab_reconciler::sim::Route::Create,
+        jira_gitlab_reconciler::sim::Fault::Status(422),
+        1,
+    );
+    let _ = pass(&w, PassKind::Incremental).await;
+
+    // The operator looking at the state does not hold the service's credentials.
+    std::fs::remove_file(w.opts.dir.join("gitlab.token")).expect("rm");
+    std::fs::remove_file(w.opts.dir.join("jira.token")).expect("rm");
+    let out = run_binary(vec!["status".into(), "--config".into(), config.clone()]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("mirrored issues : 1"), "{stdout}");
+    assert!(stdout.contains("(failed)"), "{stdout}");
+    assert!(
+        stdout.contains("last error      : VSA-2: create failed"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("lag             : up to"), "{stdout}");
+    let out = run_binary(vec![
+        "status".into(),
+        "--json".into(),
+        "--config".into(),
+        config,
+    ])
+    .await;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v[0]["mirrors"], 1);
+    assert_eq!(v[0]["last_pass"]["outcome"], "failed");
+    assert_eq!(v[0]["last_success"]["created"], 1);
+}
