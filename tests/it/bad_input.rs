@@ -13,9 +13,6 @@ use serde_json::json;
 
 use crate::harness::*;
 
-const PROJECT: &str = "acme/platform";
-const MINUTE: std::time::Duration = std::time::Duration::from_secs(60);
-
 /// What must not change: GitLab writes and the state database.
 struct Baseline {
     writes: usize,

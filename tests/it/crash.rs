@@ -8,18 +8,6 @@ use jira_gitlab_reconciler::sim::world::SimWorld;
 
 use crate::harness::*;
 
-const MINUTE: Duration = Duration::from_secs(60);
-const PROJECT: &str = "acme/platform";
-
-fn seed_issues(w: &SimWorld, n: usize) {
-    for i in 0..n {
-        let r = w.jira.create_issue("VSA", &format!("Backfill {i}"), "Task");
-        if i % 5 == 4 {
-            w.jira.transition(&r.key, "Done", "done");
-        }
-    }
-}
-
 fn remove_state(w: &SimWorld) {
     let db = w.state_path();
     for suffix in ["", "-wal", "-shm"] {
@@ -37,7 +25,7 @@ fn remove_state(w: &SimWorld) {
 async fn kill_9_during_a_backfill_then_rerun_converges_without_duplicates() {
     let w = world("kill9", |_| {}).await;
     const N: usize = 300;
-    seed_issues(&w, N);
+    seed_issues(&w, N, 5);
     let args = reconcile_args(&w);
     let mut seen = Vec::new();
     for (round, after_ms) in [50u64, 150, 400].into_iter().enumerate() {
@@ -106,7 +94,7 @@ async fn kill_9_during_a_backfill_then_rerun_converges_without_duplicates() {
 #[tokio::test]
 async fn deleted_state_file_is_rebuilt_from_markers_and_nothing_is_created() {
     let w = world("lost-state", |_| {}).await;
-    seed_issues(&w, 40);
+    seed_issues(&w, 40, 5);
     let r = pass_ok(&w, PassKind::Incremental).await;
     assert_eq!(r.counts.created, 40);
     w.clock.advance(MINUTE);
@@ -159,7 +147,7 @@ async fn deleted_state_file_is_rebuilt_from_markers_and_nothing_is_created() {
 async fn two_processes_at_once_on_one_state_database_do_not_duplicate() {
     let w = world("two-procs", |_| {}).await;
     const N: usize = 120;
-    seed_issues(&w, N);
+    seed_issues(&w, N, 5);
     let args = reconcile_args(&w);
     let (a, b) = tokio::join!(run_binary(args.clone()), run_binary(args.clone()));
     let (out_a, err_a) = text(&a);

@@ -10,8 +10,6 @@ use jira_gitlab_reconciler::store::Store;
 
 use crate::harness::*;
 
-const MINUTE: Duration = Duration::from_secs(60);
-
 #[tokio::test]
 async fn create_resolve_reopen_rename_and_idle_pass() {
     let w = world("lifecycle", |o| {

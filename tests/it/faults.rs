@@ -11,18 +11,6 @@ use jira_gitlab_reconciler::sim::{Fault, Route};
 
 use crate::harness::*;
 
-const MINUTE: Duration = Duration::from_secs(60);
-const PROJECT: &str = "acme/platform";
-
-fn seed_issues(w: &SimWorld, n: usize) {
-    for i in 0..n {
-        let r = w.jira.create_issue("VSA", &format!("Issue {i}"), "Task");
-        if i % 4 == 3 {
-            w.jira.transition(&r.key, "Done", "done");
-        }
-    }
-}
-
 /// A pass that must succeed, and how long it took.
 async fn timed_pass(w: &SimWorld) -> (jira_gitlab_reconciler::reconcile::PassReport, Duration) {
     let started = Instant::now();
@@ -36,7 +24,7 @@ async fn timed_pass(w: &SimWorld) -> (jira_gitlab_reconciler::reconcile::PassRep
 #[tokio::test]
 async fn jira_429_with_retry_after_seconds_is_waited_out() {
     let w = world("429-seconds", |_| {}).await;
-    seed_issues(&w, 3);
+    seed_issues(&w, 3, 4);
     w.jira.inject(
         Route::Read,
         Fault::RateLimited {
@@ -63,7 +51,7 @@ async fn jira_429_with_retry_after_seconds_is_waited_out() {
 #[tokio::test]
 async fn gitlab_429_with_retry_after_http_date_is_waited_out() {
     let w = world("429-date", |_| {}).await;
-    seed_issues(&w, 3);
+    seed_issues(&w, 3, 4);
     // IMF-fixdate, as servers send it. The fake also sends RateLimit-Reset 60 s ahead:
     // Retry-After must win, or the pass would take a minute.
     let at = (chrono::Utc::now() + chrono::Duration::seconds(2))
@@ -91,7 +79,7 @@ async fn gitlab_429_with_retry_after_http_date_is_waited_out() {
 #[tokio::test]
 async fn gitlab_create_429_without_retry_after_waits_the_create_backoff() {
     let w = world("create-429", |_| {}).await;
-    seed_issues(&w, 2);
+    seed_issues(&w, 2, 4);
     // A bare 429 on the create: no Retry-After, no RateLimit-* headers.
     w.gitlab.inject(Route::Create, Fault::Status(429), 2);
     let (r, took) = timed_pass(&w).await;
@@ -110,7 +98,7 @@ async fn gitlab_create_429_without_retry_after_waits_the_create_backoff() {
 #[tokio::test]
 async fn create_limit_outlasting_the_retries_fails_the_pass_and_keeps_the_checkpoint() {
     let w = world("create-limit", |o| o.create_limit_per_minute = Some(3)).await;
-    seed_issues(&w, 2);
+    seed_issues(&w, 2, 4);
     pass_ok(&w, PassKind::Incremental).await;
     let before = state_status(&w).expect("state");
     let checkpoint = before.checkpoint.expect("checkpoint after a good pass");
@@ -155,7 +143,7 @@ async fn create_limit_outlasting_the_retries_fails_the_pass_and_keeps_the_checkp
 #[tokio::test]
 async fn server_errors_are_retried_on_every_route() {
     let w = world("5xx", |_| {}).await;
-    seed_issues(&w, 4);
+    seed_issues(&w, 4, 4);
     pass_ok(&w, PassKind::Incremental).await;
     w.clock.advance(MINUTE);
     w.jira.transition("VSA-1", "Done", "done");
@@ -183,7 +171,7 @@ async fn server_errors_are_retried_on_every_route() {
 #[tokio::test]
 async fn timeouts_are_retried() {
     let w = world("timeouts", |o| o.retry_timeout = Duration::from_millis(300)).await;
-    seed_issues(&w, 3);
+    seed_issues(&w, 3, 4);
     pass_ok(&w, PassKind::Incremental).await;
     w.clock.advance(MINUTE);
     w.jira.transition("VSA-1", "Done", "done");
@@ -206,7 +194,7 @@ async fn timeouts_are_retried() {
 #[tokio::test]
 async fn a_pass_that_still_fails_leaves_the_checkpoint_where_it_was() {
     let w = world("keep-checkpoint", |_| {}).await;
-    seed_issues(&w, 3);
+    seed_issues(&w, 3, 4);
     pass_ok(&w, PassKind::Incremental).await;
     let checkpoint = state_status(&w).expect("state").checkpoint.expect("set");
 
@@ -263,7 +251,7 @@ async fn a_pass_that_still_fails_leaves_the_checkpoint_where_it_was() {
 #[tokio::test]
 async fn lost_create_answers_are_resolved_by_marker_not_repeated() {
     let w = world("commit-502", |_| {}).await;
-    seed_issues(&w, 3);
+    seed_issues(&w, 3, 4);
     w.gitlab
         .inject(Route::Create, Fault::CommitThenStatus(502), 2);
     let r = pass_ok(&w, PassKind::Incremental).await;
@@ -323,7 +311,7 @@ async fn a_create_that_times_out_and_lands_late_is_not_duplicated() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn process_killed_between_create_and_mirror_adopts_on_the_next_run() {
     let w = world("kill-mid-create", |_| {}).await;
-    seed_issues(&w, 2);
+    seed_issues(&w, 2, 4);
     pass_ok(&w, PassKind::Incremental).await;
     w.clock.advance(MINUTE);
     let x = w.jira.create_issue("VSA", "Created while killed", "Task");
@@ -379,7 +367,7 @@ async fn process_killed_between_create_and_mirror_adopts_on_the_next_run() {
 #[tokio::test]
 async fn issues_that_reach_the_search_index_late_are_still_mirrored() {
     let w = world("index-lag", |o| o.index_lag = Duration::from_secs(180)).await;
-    seed_issues(&w, 3);
+    seed_issues(&w, 3, 4);
     w.clock.advance(Duration::from_secs(240));
     let r = pass_ok(&w, PassKind::Incremental).await;
     assert_eq!(r.counts.created, 3);
@@ -440,7 +428,7 @@ async fn jira_account_zones_far_from_utc_miss_no_edit() {
     for tz in [chatham(), st_johns()] {
         let label = tz.0.clone();
         let w = world("zones", |o| o.time_zone = tz).await;
-        seed_issues(&w, 4);
+        seed_issues(&w, 4, 4);
         pass_ok(&w, PassKind::Incremental).await;
         // One edit a minute, each followed by a pass.
         let steps: [(&str, JiraEdit); 4] = [
@@ -484,7 +472,7 @@ async fn the_binary_behaves_the_same_under_far_machine_time_zones() {
         ("Pacific/Chatham", st_johns()),
     ] {
         let w = world("tz-env", |o| o.time_zone = account).await;
-        seed_issues(&w, 3);
+        seed_issues(&w, 3, 4);
         let args = reconcile_args(&w);
         let env = vec![("TZ".to_string(), machine.to_string())];
         let run = |expect: &'static str| {
@@ -523,7 +511,7 @@ async fn the_binary_behaves_the_same_under_far_machine_time_zones() {
 #[tokio::test]
 async fn seeded_random_faults_converge_without_duplicates() {
     let w = world("random", |_| {}).await;
-    seed_issues(&w, 150);
+    seed_issues(&w, 150, 4);
     let faults = vec![
         Fault::Status(500),
         Fault::Status(502),

@@ -14,6 +14,20 @@ use jira_gitlab_reconciler::store::{MappingStatus, Store};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
+pub const MINUTE: std::time::Duration = std::time::Duration::from_secs(60);
+/// The GitLab project of the default mapping.
+pub const PROJECT: &str = "acme/platform";
+
+/// `n` Jira issues in VSA, every `done_every`-th of them resolved.
+pub fn seed_issues(w: &SimWorld, n: usize, done_every: usize) {
+    for i in 0..n {
+        let r = w.jira.create_issue("VSA", &format!("Issue {i}"), "Task");
+        if (i + 1) % done_every == 0 {
+            w.jira.transition(&r.key, "Done", "done");
+        }
+    }
+}
+
 /// A fresh directory per test (removed at the start of the next run with the same name).
 pub fn temp_dir(name: &str) -> PathBuf {
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
