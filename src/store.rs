@@ -144,26 +144,29 @@ impl Store {
     }
 
     fn setup(&self) -> Result<()> {
-        self.with(|c| {
-            // WAL lets `status` read while a pass writes; FULL makes every commit (an intent
-            // recorded before a create, a mirror after it) durable before the next request.
-            c.pragma_update(None, "journal_mode", "WAL")?;
-            c.pragma_update(None, "synchronous", "FULL")?;
-            c.busy_timeout(std::time::Duration::from_secs(10))?;
-            Ok(())
-        })?;
-        let version: usize = self.with(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))?;
-        if version > MIGRATIONS.len() {
-            return Err(newer_schema(&self.path, version));
+        // Another process may be creating or migrating the same file right now (the service
+        // and an on-demand run). SQLite answers BUSY without waiting in some of those cases
+        // (switching to WAL, upgrading a read lock), so busy answers are retried here.
+        let mut attempt = 0;
+        let versions = loop {
+            let outcome = {
+                let mut conn = crate::lock_unpoisoned(&self.conn);
+                migrate(&mut conn)
+            };
+            match outcome {
+                Err(e) if is_busy(&e) && attempt < 100 => {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                other => break other.map_err(|e| store_error(&self.path, &e))?,
+            }
+        };
+        let (from, to) = versions;
+        if from > MIGRATIONS.len() {
+            return Err(newer_schema(&self.path, from));
         }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-            self.with(|c| {
-                let tx = c.transaction()?;
-                tx.execute_batch(sql)?;
-                tx.pragma_update(None, "user_version", i + 1)?;
-                tx.commit()
-            })?;
-            tracing::info!(db = %self.path.display(), version = i + 1, "state database migrated");
+        if from < to {
+            tracing::info!(db = %self.path.display(), from, to, "state database migrated");
         }
         Ok(())
     }
@@ -356,6 +359,34 @@ impl Store {
     }
 }
 
+/// Pragmas and migrations; returns the schema version before and after.
+fn migrate(c: &mut Connection) -> rusqlite::Result<(usize, usize)> {
+    c.busy_timeout(std::time::Duration::from_secs(10))?;
+    // WAL lets `status` read while a pass writes; FULL makes every commit (an intent recorded
+    // before a create, a mirror after it) durable before the next request.
+    c.pragma_update(None, "journal_mode", "WAL")?;
+    c.pragma_update(None, "synchronous", "FULL")?;
+    // One IMMEDIATE transaction that re-reads the version: two processes opening a new file
+    // at the same moment cannot both run the same migration.
+    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let version: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version < MIGRATIONS.len() {
+        for sql in &MIGRATIONS[version..] {
+            tx.execute_batch(sql)?;
+        }
+        tx.pragma_update(None, "user_version", MIGRATIONS.len())?;
+    }
+    tx.commit()?;
+    Ok((version, MIGRATIONS.len().max(version)))
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy) | Some(rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
 fn read_pass(r: &rusqlite::Row<'_>) -> rusqlite::Result<PassRecord> {
     let n = |i: usize| r.get::<_, i64>(i).map(|v| v as u64);
     Ok(PassRecord {
@@ -484,6 +515,24 @@ mod tests {
         std::fs::write(&path, b"this is not sqlite, it is a text file of some length....................................").expect("write");
         let e = Store::open(&path).err().expect("refused").to_string();
         assert!(e.contains("move it aside"), "{e}");
+    }
+
+    #[test]
+    fn two_processes_opening_a_new_file_at_once_migrate_it_once() {
+        for round in 0..20 {
+            let path = temp_db(&format!("race-{round}"));
+            let handles: Vec<_> = (0..3)
+                .map(|_| {
+                    let path = path.clone();
+                    std::thread::spawn(move || {
+                        Store::open(&path).map(|_| ()).map_err(|e| e.to_string())
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.join().expect("thread").expect("every opener succeeds");
+            }
+        }
     }
 
     #[test]
