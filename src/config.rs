@@ -341,6 +341,14 @@ fn build(
         }),
     };
 
+    let overlap =
+        opt_duration("sync.overlap", raw.sync.overlap)?.unwrap_or(Duration::from_secs(10 * 60));
+    if overlap > Duration::from_secs(7 * 86_400) {
+        return Err(Error::Config(
+            "sync.overlap is longer than 7 days: it only needs to cover Jira's search index lag              (minutes); for a complete comparison use `reconcile --full`"
+                .into(),
+        ));
+    }
     let mappings = validate_mappings(raw.mapping)?;
     let state_path = raw.state.path.unwrap_or_else(default_state_path);
     Ok(Config {
@@ -356,8 +364,7 @@ fn build(
             creates_per_minute,
         },
         state_path,
-        overlap: opt_duration("sync.overlap", raw.sync.overlap)?
-            .unwrap_or(Duration::from_secs(10 * 60)),
+        overlap,
         retry,
         schedule,
         log_level: raw.log.level,

@@ -14,6 +14,9 @@ pub enum Error {
     /// The state database could not be opened, migrated, read or written.
     #[error("{0}")]
     Store(String),
+    /// GitLab accepted a write but did not make it (a silently ignored field, a race).
+    #[error("{0}")]
+    NotApplied(String),
     /// Another process holds the single-instance lock on the state database.
     #[error("{0}")]
     Locked(String),
@@ -27,7 +30,7 @@ impl Error {
             Error::Config(_) => 2,
             Error::Locked(_) => 3,
             Error::Remote(e) if e.is_configuration_problem() => 2,
-            Error::Remote(_) | Error::Store(_) => 1,
+            Error::Remote(_) | Error::Store(_) | Error::NotApplied(_) => 1,
         }
     }
 }

@@ -20,7 +20,7 @@ pub struct Health {
     started: Instant,
     unhealthy_after: Duration,
     last_success: Mutex<HashMap<String, Instant>>,
-    mappings: Vec<String>,
+    mappings: Mutex<Vec<String>>,
 }
 
 impl Health {
@@ -33,8 +33,18 @@ impl Health {
                 .map(|m| m.unhealthy_after)
                 .unwrap_or(Duration::from_secs(15 * 60)),
             last_success: Mutex::new(HashMap::new()),
-            mappings: cfg.mappings.iter().map(|m| m.name()).collect(),
+            mappings: Mutex::new(cfg.mappings.iter().map(|m| m.name()).collect()),
         }
+    }
+
+    /// After a reload: judge the mappings that exist now (a new one from now on).
+    pub fn set_mappings(&self, cfg: &Config) {
+        let names: Vec<String> = cfg.mappings.iter().map(|m| m.name()).collect();
+        let mut last = crate::lock_unpoisoned(&self.last_success);
+        for n in &names {
+            last.entry(n.clone()).or_insert_with(Instant::now);
+        }
+        *crate::lock_unpoisoned(&self.mappings) = names;
     }
 
     pub fn record(&self, reports: &[PassReport]) {
@@ -47,8 +57,8 @@ impl Health {
     /// `Ok` when healthy, else the mappings that are overdue.
     pub fn check(&self) -> std::result::Result<(), Vec<String>> {
         let last = crate::lock_unpoisoned(&self.last_success);
-        let overdue: Vec<String> = self
-            .mappings
+        let mappings = crate::lock_unpoisoned(&self.mappings);
+        let overdue: Vec<String> = mappings
             .iter()
             .filter(|m| {
                 let since = last.get(*m).copied().unwrap_or(self.started);

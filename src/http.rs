@@ -234,8 +234,19 @@ impl Api {
             let (status_label, decision) = match outcome {
                 Ok((status, headers, text)) if status.is_success() => {
                     self.count(status.as_str());
-                    return decode(status, headers, &text)
-                        .map_err(|cause| self.error(&what, cause));
+                    return decode(status, headers, &text).map_err(|cause| {
+                        // The server accepted the create; an unreadable answer does not
+                        // make it undone.
+                        let cause = match (req.effect, cause) {
+                            (Effect::Create, ApiErrorKind::Decode { status, cause }) => {
+                                ApiErrorKind::Ambiguous {
+                                    cause: format!("HTTP {status} with {cause}"),
+                                }
+                            }
+                            (_, other) => other,
+                        };
+                        self.error(&what, cause)
+                    });
                 }
                 Ok((status, headers, text)) => {
                     let decision = self.judge_status(&req, status, &headers, &text);

@@ -126,12 +126,10 @@ impl JiraClient {
             Deployment::Datacenter => self.search_dc(jql).await,
         };
         result.map_err(|e| {
-            if e.status() == Some(400) {
-                e.with_hint(format!(
-                    "Jira refused the search `{jql}`: check the mapping's jql"
-                ))
-            } else {
-                e
+            match e.status() {
+                Some(400) => e.with_hint(format!("Jira refused the search `{jql}`: check the mapping's jql")),
+                Some(404) => e.with_hint("this Jira has no such search API: check jira.deployment (\"cloud\" or \"datacenter\")"),
+                _ => e,
             }
         })
     }
@@ -180,8 +178,26 @@ impl JiraClient {
             let n = page.issues.len() as u64;
             collect(&mut out, page.issues);
             start += n;
-            if n == 0 || page.total.is_none_or(|total| start >= total) {
-                break;
+            match page.total {
+                Some(total) if start >= total => break,
+                None => break,
+                Some(total) if n == 0 => {
+                    // Stopping here would silently drop the rest (newer Data Center versions
+                    // stop deep paging at 10,000 results): fail the pass instead.
+                    return Err(ApiError {
+                        server: Server::Jira,
+                        what: "GET /rest/api/2/search".into(),
+                        kind: crate::http::ApiErrorKind::Transport {
+                            cause: format!(
+                                "Jira stopped paging at startAt={start} of {total} results"
+                            ),
+                        },
+                        hint: Some(
+                            "narrow the mapping's jql; Data Center limits deep paging".into(),
+                        ),
+                    });
+                }
+                Some(_) => {}
             }
         }
         Ok(out)

@@ -150,16 +150,18 @@ fn plan_issue(input: &PlanInput<'_>, jira: &JiraIssue, out: &mut Plan) {
         ));
     }
     let mirror = input.mirrors.get(&jira.id);
+    // A linked iid whose issue carries another Jira issue's marker is not ours any more (the
+    // project was recreated, iids restarted): it is never edited.
+    let is_ours = |iid: &u64| {
+        input
+            .gitlab
+            .get(iid)
+            .is_some_and(|g| g.jira_id().is_none_or(|id| id == jira.id))
+    };
     let existing = mirror
         .map(|m| m.iid)
-        .filter(|iid| input.gitlab.contains_key(iid))
-        .or_else(|| {
-            input
-                .by_marker
-                .get(&jira.id)
-                .copied()
-                .filter(|iid| input.gitlab.contains_key(iid))
-        });
+        .filter(is_ours)
+        .or_else(|| input.by_marker.get(&jira.id).copied().filter(is_ours));
     let Some(iid) = existing else {
         out.actions.push(Action::Create {
             jira: jira.clone(),
@@ -434,6 +436,23 @@ mod tests {
         );
         assert!(
             matches!(&p.actions[1], Action::Update { edit, .. } if edit.description.as_deref().is_some_and(|d| d.contains("OPS-7")))
+        );
+    }
+
+    #[test]
+    fn linked_iid_with_another_issues_marker_is_left_alone() {
+        let mut w = World::new();
+        let j = jira(1, "a", StatusCategory::New);
+        let other = jira(2, "someone else's", StatusCategory::New);
+        let (m, _) = mirrored(&j, 5, GitlabState::Opened);
+        let (_, g) = mirrored(&other, 5, GitlabState::Opened);
+        w.mirrors.insert(j.id.clone(), m);
+        w.gitlab.insert(5, g);
+        let p = w.plan(std::slice::from_ref(&j));
+        assert!(
+            matches!(&p.actions[..], [Action::Create { .. }]),
+            "{:?}",
+            p.actions
         );
     }
 

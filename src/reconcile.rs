@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use crate::config::{Config, Mapping};
-use crate::domain::{GitlabIssue, JiraIssue};
+use crate::domain::{GitlabIssue, JiraIssue, Mirror};
 use crate::error::Result;
 use crate::gitlab::{GitlabClient, Project};
 use crate::jira::{mapping_jql, JiraClient};
@@ -203,8 +203,15 @@ impl Reconciler {
         report: &mut PassReport,
     ) -> Result<()> {
         let name = mapping.name();
+        let siblings: Vec<String> = self
+            .cfg
+            .mappings
+            .iter()
+            .filter(|m| m.gitlab_project == mapping.gitlab_project)
+            .map(Mapping::name)
+            .collect();
         let mut mirrors = match store {
-            Some(s) => s.mirrors(&name)?,
+            Some(s) => s.mirrors_with_siblings(&name, &siblings)?,
             None => HashMap::new(),
         };
         let checkpoint = store.map(|s| s.checkpoint(&name)).transpose()?.flatten();
@@ -225,8 +232,13 @@ impl Reconciler {
         let project = self.gitlab.project(&mapping.gitlab_project).await?;
         let since = match kind {
             PassKind::Full => None,
-            PassKind::Incremental => checkpoint
-                .map(|c| c - chrono::Duration::from_std(self.cfg.overlap).unwrap_or_default()),
+            // The overlap is validated to a few days, so this cannot leave chrono's range;
+            // if it did, searching everything is the safe answer.
+            PassKind::Incremental => checkpoint.and_then(|c| {
+                chrono::Duration::from_std(self.cfg.overlap)
+                    .ok()
+                    .and_then(|o| c.checked_sub_signed(o))
+            }),
         };
         let jql = mapping_jql(mapping, since);
         tracing::debug!(mapping = %name, %jql, "searching Jira");
@@ -240,7 +252,15 @@ impl Reconciler {
 
         let scan = kind == PassKind::Full || pending > 0;
         let mut view = if scan {
-            self.scan_project(&project, report).await?
+            let mut view = self.scan_project(&project, report).await?;
+            self.fill_listing_gaps(&project, &found.issues, &mirrors, &mut view)
+                .await?;
+            if let Some(store) = writable {
+                if self.settle_intents(store, &name, kind, &found.issues, &view, report)? {
+                    mirrors = store.mirrors_with_siblings(&name, &siblings)?;
+                }
+            }
+            view
         } else {
             let iids: Vec<u64> = found
                 .issues
@@ -294,7 +314,7 @@ impl Reconciler {
             tracing::warn!(mapping = %name, count = ambiguous.len(), "creates without a reliable answer; looking them up by marker");
             todo.retain(|j| ambiguous.contains(&j.id));
             view = self.scan_project(&project, report).await?;
-            mirrors = store.mirrors(&name)?;
+            mirrors = store.mirrors_with_siblings(&name, &siblings)?;
         }
         report.failures.extend(failures.into_values());
         if self.stopping() && report.failures.is_empty() {
@@ -309,6 +329,65 @@ impl Reconciler {
             }
         }
         Ok(())
+    }
+
+    /// A listing pages by offset: an issue deleted meanwhile shifts the rest, and a proxy may
+    /// drop the paging headers. A linked issue missing from the listing is fetched by iid
+    /// before the planner could take it for deleted and create a duplicate.
+    async fn fill_listing_gaps(
+        &self,
+        project: &Project,
+        jira: &[JiraIssue],
+        mirrors: &HashMap<String, Mirror>,
+        view: &mut GitlabView,
+    ) -> Result<()> {
+        let missing: Vec<u64> = jira
+            .iter()
+            .filter_map(|j| mirrors.get(&j.id).map(|m| m.iid))
+            .filter(|iid| !view.issues.contains_key(iid))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        if !missing.is_empty() {
+            for g in self.gitlab.issues_by_iid(project.id, &missing).await? {
+                if let Some(id) = g.jira_id() {
+                    view.by_marker.entry(id.to_string()).or_insert(g.iid);
+                }
+                view.issues.insert(g.iid, g);
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates recorded by an earlier run that never confirmed them: adopt those the scan
+    /// found by marker; on a full pass, forget those whose Jira issue is no longer in the
+    /// mapping (deleted or moved), so they stop forcing scans. Returns whether any was adopted.
+    fn settle_intents(
+        &self,
+        store: &Store,
+        name: &str,
+        kind: PassKind,
+        jira: &[JiraIssue],
+        view: &GitlabView,
+        report: &mut PassReport,
+    ) -> Result<bool> {
+        let mut adopted = false;
+        for (jira_id, jira_key) in store.intents(name)? {
+            if let Some(&iid) = view.by_marker.get(&jira_id) {
+                let mirror = Mirror {
+                    jira_id,
+                    jira_key,
+                    iid,
+                };
+                store.save_mirror(name, &mirror)?;
+                report.counts.adopted += 1;
+                adopted = true;
+                tracing::info!(mapping = %name, jira = %mirror.jira_key, iid, "an earlier create did land; adopted it");
+            } else if kind == PassKind::Full && !jira.iter().any(|j| j.id == jira_id) {
+                store.clear_intent(name, &jira_id)?;
+            }
+        }
+        Ok(adopted)
     }
 
     /// Every issue of the GitLab project, and which Jira id each marker names. Two issues with

@@ -70,7 +70,7 @@ pub async fn run(cfg: Config, config_path: PathBuf) -> Result<i32> {
         state_path: cfg.state_path.clone(),
         busy,
         full_pending,
-        health,
+        health: health.clone(),
     }));
     // A first pass right away, so a (re)start shows its effect without waiting for the clock.
     let _ = tick_tx.try_send(PassKind::Incremental);
@@ -99,7 +99,7 @@ pub async fn run(cfg: Config, config_path: PathBuf) -> Result<i32> {
             _ = term.recv() => { tracing::info!("SIGTERM: stopping"); break; }
             _ = int.recv() => { tracing::info!("SIGINT: stopping"); break; }
             _ = hup.recv() => {
-                match reload(&config_path, &metrics, &stop_flag, &current, &scheduler, &ticks, &mut jobs).await {
+                match reload(&config_path, &metrics, &stop_flag, &current, &scheduler, &ticks, &mut jobs, &health).await {
                     Ok(()) => tracing::info!(config = %config_path.display(), "SIGHUP: configuration reloaded"),
                     Err(e) => tracing::error!(config = %config_path.display(), "SIGHUP: configuration not reloaded, the running one stays: {e}"),
                 }
@@ -122,6 +122,7 @@ fn reconciler(cfg: Config, metrics: &Arc<Metrics>, stop: &Arc<AtomicBool>) -> Re
     Ok(Reconciler::new(cfg, metrics.clone())?.with_stop_flag(stop.clone()))
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn reload(
     path: &std::path::Path,
     metrics: &Arc<Metrics>,
@@ -130,6 +131,7 @@ async fn reload(
     scheduler: &JobScheduler,
     ticks: &Ticks,
     jobs: &mut JobIds,
+    health: &crate::health::Health,
 ) -> Result<()> {
     let cfg = Config::load(path)?;
     let new = reconciler(cfg.clone(), metrics, stop)?;
@@ -145,6 +147,7 @@ async fn reload(
     }
     // The pass in progress finishes with the old config; the next one uses the new.
     *crate::lock_unpoisoned(current) = Arc::new(new);
+    health.set_mappings(&cfg);
     Ok(())
 }
 

@@ -192,6 +192,32 @@ impl Store {
         })
     }
 
+    /// The mirrors of `mapping` plus those of `siblings` (mappings into the same GitLab
+    /// project): an issue moved in Jira from one to the other keeps its GitLab issue.
+    /// The mapping's own rows win.
+    pub fn mirrors_with_siblings(
+        &self,
+        mapping: &str,
+        siblings: &[String],
+    ) -> Result<HashMap<String, Mirror>> {
+        let mut all = HashMap::new();
+        for sibling in siblings.iter().filter(|s| s.as_str() != mapping) {
+            all.extend(self.mirrors(sibling)?);
+        }
+        all.extend(self.mirrors(mapping)?);
+        Ok(all)
+    }
+
+    /// Creates recorded but not confirmed: (Jira id, Jira key).
+    pub fn intents(&self, mapping: &str) -> Result<Vec<(String, String)>> {
+        self.with(|c| {
+            let mut stmt =
+                c.prepare_cached("SELECT jira_id, jira_key FROM intent WHERE mapping = ?1")?;
+            let rows = stmt.query_map([mapping], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect()
+        })
+    }
+
     pub fn mirror_count(&self, mapping: &str) -> Result<u64> {
         self.with(|c| {
             c.query_row(

@@ -158,8 +158,8 @@ impl Reconciler {
             None => None,
         };
         if expected.is_some_and(|s| s != after.state) {
-            return Err(Error::Config(format!(
-                "GitLab accepted the state change of #{iid} but did not make it: the token needs the Planner or Reporter role (or higher) on {}",
+            return Err(Error::NotApplied(format!(
+                "GitLab answered 200 but #{iid} in {} did not change state: the token may lack the Planner or Reporter role, or someone changed the issue at the same moment; the next pass checks again",
                 project.path
             )));
         }

@@ -330,3 +330,38 @@ fn captured_jira_and_gitlab_responses_deserialise() {
         assert!(e.contains("no id"), "{e}");
     }
 }
+
+#[tokio::test]
+async fn issue_moved_between_mappings_of_one_gitlab_project_keeps_its_mirror() {
+    let w = world("moved", |o| {
+        o.mappings = vec![
+            SimMapping::new("VSA", "acme/platform"),
+            SimMapping::new("OPS", "acme/platform"),
+        ]
+    })
+    .await;
+    let r = w.jira.create_issue("VSA", "Moves to OPS", "Task");
+    w.jira.create_issue("OPS", "Stays in OPS", "Task");
+    let reports = pass(&w, PassKind::Incremental).await;
+    assert!(reports.iter().all(|r| r.ok()), "{reports:?}");
+    let before = mirror_of(&w, "acme/platform", &r.id);
+
+    w.clock.advance(MINUTE);
+    let moved = w.jira.move_issue(&r.key, "OPS");
+    assert_eq!(moved.id, r.id);
+    let reports = pass(&w, PassKind::Incremental).await;
+    assert!(reports.iter().all(|r| r.ok()), "{reports:?}");
+    let after = mirror_of(&w, "acme/platform", &r.id);
+    assert_eq!(
+        after.iid, before.iid,
+        "the same GitLab issue, not a second one"
+    );
+    assert!(
+        after
+            .description
+            .contains(&format!("/browse/{})", moved.key)),
+        "{}",
+        after.description
+    );
+    assert_eq!(w.gitlab.issues("acme/platform").len(), 2);
+}

@@ -577,3 +577,29 @@ async fn seeded_random_faults_converge_without_duplicates() {
         );
     }
 }
+
+#[tokio::test]
+async fn unresolved_create_of_a_deleted_jira_issue_is_forgotten_by_the_full_pass() {
+    let w = world("stale-intent", |_| {}).await;
+    seed_issues(&w, 2, 4);
+    pass_ok(&w, PassKind::Incremental).await;
+    w.clock.advance(MINUTE);
+    let gone = w
+        .jira
+        .create_issue("VSA", "Deleted before it was mirrored", "Task");
+    // 502 without commit: the create's fate is unknown to the client.
+    w.gitlab.inject(Route::Create, Fault::Status(502), 1);
+    let r = pass(&w, PassKind::Incremental).await;
+    assert!(!r[0].ok());
+    assert_eq!(state_status(&w).expect("state").pending_intents, 1);
+
+    w.jira.delete_issue(&gone.key);
+    let r = pass_ok(&w, PassKind::Full).await;
+    assert_eq!(r.counts.created, 0);
+    assert_eq!(
+        state_status(&w).expect("state").pending_intents,
+        0,
+        "no scan forced forever"
+    );
+    assert_eq!(w.gitlab.issues(PROJECT).len(), 2);
+}

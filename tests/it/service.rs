@@ -244,6 +244,8 @@ fn systemd_units_verify() {
         "jira-gitlab-reconciler.service",
         "jira-gitlab-reconciler-oneshot.service",
         "jira-gitlab-reconciler.timer",
+        "jira-gitlab-reconciler-full.service",
+        "jira-gitlab-reconciler-full.timer",
     ] {
         let text = std::fs::read_to_string(format!("{root}/systemd/{name}")).expect("unit exists");
         // Verify against the binary just built instead of an installed one.
