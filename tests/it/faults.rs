@@ -603,3 +603,22 @@ async fn unresolved_create_of_a_deleted_jira_issue_is_forgotten_by_the_full_pass
     );
     assert_eq!(w.gitlab.issues(PROJECT).len(), 2);
 }
+
+#[tokio::test]
+async fn create_answered_2xx_with_an_unreadable_body_is_adopted_not_repeated() {
+    let w = world("2xx-garbage", |_| {}).await;
+    let a = w
+        .jira
+        .create_issue("VSA", "Committed, answer unreadable", "Task");
+    // GitLab commits the issue, then the answer is not an issue object.
+    w.gitlab
+        .inject(Route::Create, Fault::CommitThenStatus(200), 1);
+    let r = pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(r.counts.created, 1, "{}", r.summary());
+    mirror_of(&w, PROJECT, &a.id);
+    let writes = w.gitlab.writes();
+    w.clock.advance(MINUTE);
+    pass_ok(&w, PassKind::Full).await;
+    assert_eq!(w.gitlab.writes(), writes);
+    assert_eq!(w.gitlab.issues(PROJECT).len(), 1);
+}

@@ -279,3 +279,48 @@ fn which(name: &str) -> Result<String, ()> {
         .find(|p| std::path::Path::new(p).exists())
         .ok_or(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_the_write_in_flight_finish_and_records_it() {
+    let w = world("svc-term-inflight", |_| {}).await;
+    for i in 0..3 {
+        w.jira.create_issue("VSA", &format!("Issue {i}"), "Task");
+    }
+    // The second create takes 1.5 s on the server: SIGTERM arrives while it is in flight.
+    w.gitlab.inject(
+        jira_gitlab_reconciler::sim::Route::Create,
+        jira_gitlab_reconciler::sim::Fault::Delay(Duration::from_millis(10)),
+        1,
+    );
+    w.gitlab.inject(
+        jira_gitlab_reconciler::sim::Route::Create,
+        jira_gitlab_reconciler::sim::Fault::Delay(Duration::from_millis(1500)),
+        1,
+    );
+    let child = spawn_service(&service_config(&w, free_port(), ""));
+    assert!(
+        eventually(Duration::from_secs(10), || w
+            .gitlab
+            .issues("acme/platform")
+            .len()
+            == 1)
+        .await,
+        "the first create lands"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    signal(&child, "TERM");
+    let (code, took, stderr) = wait_exit(child, Duration::from_secs(12)).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    // The in-flight create completed and was recorded; the third never started.
+    assert_eq!(w.gitlab.issues("acme/platform").len(), 2, "{stderr}");
+    let st = jira_gitlab_reconciler::store::Store::open(&w.state_path())
+        .expect("store")
+        .status("VSA->acme/platform")
+        .expect("status");
+    assert_eq!((st.mirrors, st.pending_intents), (2, 0));
+    assert!(
+        st.checkpoint.is_none(),
+        "an interrupted pass does not move the checkpoint"
+    );
+}
