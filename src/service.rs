@@ -278,3 +278,40 @@ fn log_pass(reports: &[PassReport], took: Duration) {
     ));
     tracing::debug!(took_ms = took.as_millis() as u64, "all mappings done");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ticks() -> (Ticks, mpsc::Receiver<PassKind>) {
+        let (tx, rx) = mpsc::channel(1);
+        let t = Ticks {
+            tx,
+            busy: Arc::new(AtomicBool::new(false)),
+            full_pending: Arc::new(AtomicBool::new(false)),
+        };
+        (t, rx)
+    }
+
+    #[tokio::test]
+    async fn a_tick_during_a_pass_is_skipped_and_a_skipped_full_resync_is_kept() {
+        let (t, mut rx) = ticks();
+        t.fire(PassKind::Incremental);
+        assert_eq!(rx.try_recv().ok(), Some(PassKind::Incremental));
+
+        t.busy.store(true, Ordering::SeqCst);
+        t.fire(PassKind::Incremental);
+        t.fire(PassKind::Full);
+        assert!(rx.try_recv().is_err(), "nothing queued while a pass runs");
+        assert!(
+            t.full_pending.load(Ordering::SeqCst),
+            "the full resync runs next instead"
+        );
+
+        t.busy.store(false, Ordering::SeqCst);
+        t.fire(PassKind::Incremental);
+        t.fire(PassKind::Incremental);
+        assert_eq!(rx.try_recv().ok(), Some(PassKind::Incremental));
+        assert!(rx.try_recv().is_err(), "at most one tick waits");
+    }
+}

@@ -143,3 +143,33 @@ async fn status_needs_no_token_and_reports_lag_and_last_error() {
     assert_eq!(v[0]["last_pass"]["outcome"], "failed");
     assert_eq!(v[0]["last_success"]["created"], 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_for_log_shippers() {
+    let w = world("bin-json-log", |_| {}).await;
+    w.jira.create_issue("VSA", "Logged", "Task");
+    let path = w.opts.dir.join("config.toml");
+    std::fs::write(
+        &path,
+        format!("{}\n[log]\nformat = \"json\"\n", w.config_toml()),
+    )
+    .expect("config");
+    let args = vec![
+        "reconcile".into(),
+        "--config".into(),
+        path.display().to_string(),
+    ];
+    let out = run_binary_env(args, vec![("RUST_LOG".into(), "info".into())]).await;
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let events: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["message"] == "created GitLab issue" && e["jira"] == "VSA-1"),
+        "{stderr}"
+    );
+}
