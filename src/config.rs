@@ -456,6 +456,13 @@ fn normalise_url(key: &str, raw: &str, strip_suffixes: &[&str]) -> Result<String
             "{key} = {raw:?} must start with https:// (or http:// for a local test server)"
         )));
     }
+    if !url.username().is_empty() || url.password().is_some() {
+        // Echoing such a URL in an error would print the credentials.
+        return Err(Error::Config(format!(
+            "{key} contains a user name or password: remove it from the URL and give the token \
+             through the environment or token_file"
+        )));
+    }
     if url.host_str().is_none() {
         return Err(Error::Config(format!("{key} = {raw:?} has no host name")));
     }
@@ -616,6 +623,14 @@ gitlab_project = "acme/platform"
         assert!(err(&MINIMAL.replace("email = \"bot@acme.com\"", "")).contains("jira.email"));
         let with_jql = format!("{MINIMAL}jql = \"type = Bug ORDER BY key\"\n");
         assert!(err(&with_jql).contains("ORDER BY"));
+        let e = err(&MINIMAL.replace(
+            "https://acme.atlassian.net/",
+            "https://bot:s3cret@acme.atlassian.net/",
+        ));
+        assert!(
+            e.contains("user name or password") && !e.contains("s3cret"),
+            "{e}"
+        );
         let no_mapping = MINIMAL.split("[[mapping]]").next().unwrap_or_default();
         assert!(err(no_mapping).contains("[[mapping]]"));
     }

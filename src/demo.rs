@@ -10,7 +10,6 @@ use chrono::FixedOffset;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::reconcile::{PassKind, PassReport, Reconciler};
-use crate::rng::Xorshift;
 use crate::sim::world::{SimMapping, SimWorld, WorldOptions};
 use crate::store::Store;
 
@@ -35,7 +34,7 @@ pub async fn run(issue_count: u32) -> Result<i32> {
         std::process::id()
     ));
     let _ = std::fs::remove_dir_all(&dir);
-    let result = demo(&dir, issue_count.max(4)).await;
+    let result = demo(&dir, issue_count.max(6)).await;
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
@@ -66,16 +65,16 @@ async fn demo(dir: &std::path::Path, issue_count: u32) -> Result<i32> {
         w.state_path().display()
     );
 
-    let mut rng = Xorshift::new(42);
     let mut keys = Vec::new();
     for i in 0..issue_count {
         let summary = format!("{} (#{i})", STORIES[i as usize % STORIES.len()]);
         let kind = if i % 9 == 8 { "Epic" } else { "Story" };
         let r = w.jira.create_issue("VSA", &summary, kind);
-        match rng.below(3) {
-            0 => w.jira.transition(&r.key, "In Progress", "indeterminate"),
-            1 if i % 2 == 0 => w.jira.transition(&r.key, "Done", "done"),
-            _ => {}
+        // A fixed mix: some in progress, some done (VSA-2, VSA-6, ...), the rest to do.
+        if i % 4 == 1 {
+            w.jira.transition(&r.key, "Done", "done");
+        } else if i % 3 == 0 {
+            w.jira.transition(&r.key, "In Progress", "indeterminate");
         }
         keys.push(r.key);
     }
@@ -103,18 +102,33 @@ async fn demo(dir: &std::path::Path, issue_count: u32) -> Result<i32> {
     );
 
     w.clock.advance(Duration::from_secs(120));
-    let reopened = keys
+    // Stories only: epics are filtered out by the mapping's jql.
+    let stories: Vec<&String> = keys
         .iter()
-        .enumerate()
-        .skip(3)
-        .find(|(_, k)| w.jira.issue(k).is_some_and(|s| s.category == "done"));
-    w.jira.transition(&keys[0], "Done", "done");
-    w.jira.transition(&keys[1], "Done", "done");
-    if let Some((_, k)) = reopened {
+        .filter(|k| w.jira.issue(k).is_some_and(|s| s.issue_type != "Epic"))
+        .collect();
+    let category = |k: &str| w.jira.issue(k).map(|s| s.category).unwrap_or_default();
+    let resolved: Vec<&String> = stories
+        .iter()
+        .copied()
+        .filter(|k| category(k) != "done")
+        .take(2)
+        .collect();
+    let reopened = stories.iter().copied().find(|k| category(k) == "done");
+    for k in &resolved {
+        w.jira.transition(k, "Done", "done");
+    }
+    if let Some(k) = reopened {
         w.jira.transition(k, "Reopened", "indeterminate");
     }
-    w.jira
-        .rename(&keys[2], "Nightly export times out (only for EU tenants)");
+    let renamed = stories
+        .iter()
+        .copied()
+        .find(|k| !resolved.contains(k) && Some(*k) != reopened);
+    if let Some(k) = renamed {
+        w.jira
+            .rename(k, "Nightly export times out (only for EU tenants)");
+    }
     let fresh = w
         .jira
         .create_issue("VSA", "Customer asks for an audit log", "Story");
@@ -123,12 +137,16 @@ async fn demo(dir: &std::path::Path, issue_count: u32) -> Result<i32> {
         "Hotfix tracked only in GitLab",
         "created in the GitLab UI",
     );
+    let name = |k: Option<&String>| k.map(|k| k.as_str()).unwrap_or("-").to_string();
     println!(
-        "\n2. In Jira: {} and {} resolved, {} reopened, {} renamed, {} created.",
-        keys[0],
-        keys[1],
-        reopened.map(|(_, k)| k.as_str()).unwrap_or("-"),
-        keys[2],
+        "\n2. In Jira: {} resolved, {} reopened, {} renamed, {} created.",
+        resolved
+            .iter()
+            .map(|k| k.as_str())
+            .collect::<Vec<_>>()
+            .join(" and "),
+        name(reopened),
+        name(renamed),
         fresh.key
     );
     println!("   In GitLab: someone created #{ui} in the UI (the mirror leaves it alone).");

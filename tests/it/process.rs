@@ -95,6 +95,10 @@ async fn demo_runs_to_completion() {
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(stdout.contains("GitLab now holds"), "{stdout}");
     assert!(stdout.contains("idle pass: 0 GitLab writes"), "{stdout}");
+    assert!(
+        stdout.contains("incremental pass: created 1, closed 2, reopened 1, updated 1"),
+        "every change the demo announces is mirrored: {stdout}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
