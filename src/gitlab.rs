@@ -29,6 +29,9 @@ pub const PLANNER: u32 = 15;
 pub struct GitlabClient {
     api: Api,
     pacer: CreatePacer,
+    /// Whether the token's user is an instance admin, asked once and only when a project
+    /// shows no membership (admins need none, and may set created_at like Owners).
+    admin: tokio::sync::OnceCell<bool>,
 }
 
 #[derive(Clone, Debug)]
@@ -146,11 +149,19 @@ impl GitlabClient {
                 metrics,
             )?,
             pacer: CreatePacer::new(cfg.creates_per_minute),
+            admin: tokio::sync::OnceCell::new(),
         })
     }
 
     pub async fn user(&self) -> Result<User, ApiError> {
         Ok(self.api.send(Request::get("/user")).await?.body)
+    }
+
+    async fn is_admin(&self) -> Result<bool, ApiError> {
+        self.admin
+            .get_or_try_init(|| async { Ok(self.user().await?.is_admin == Some(true)) })
+            .await
+            .copied()
     }
 
     /// The project by path or numeric id, with the token's role on it.
@@ -166,11 +177,14 @@ impl GitlabClient {
             Err(e) => return Err(e),
         };
         let level = |a: &Option<Access>| a.as_ref().map(|a| a.access_level).unwrap_or(0);
-        let access_level = raw
+        let mut access_level = raw
             .permissions
             .as_ref()
             .map(|p| level(&p.project_access).max(level(&p.group_access)))
             .unwrap_or(0);
+        if access_level == 0 && self.is_admin().await? {
+            access_level = OWNER;
+        }
         Ok(Project {
             id: raw.id,
             path: if raw.path_with_namespace.is_empty() {

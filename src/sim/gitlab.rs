@@ -105,7 +105,18 @@ impl FakeGitlab {
             id,
             username: username.to_owned(),
             token: Some(token.to_owned()),
+            admin: false,
         });
+        id
+    }
+
+    /// Add an instance administrator who authenticates with `token`; returns the user id.
+    pub fn add_admin(&self, username: &str, token: &str) -> u64 {
+        let id = self.add_user(username, token);
+        let mut st = lock(&self.state);
+        if let Some(u) = st.users.iter_mut().find(|u| u.id == id) {
+            u.admin = true;
+        }
         id
     }
 
@@ -259,6 +270,8 @@ struct User {
     id: u64,
     username: String,
     token: Option<String>,
+    /// Instance administrators see every project and act as its Owner without membership.
+    admin: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -445,6 +458,7 @@ impl State {
                 id: ROOT_USER_ID,
                 username: "root".to_owned(),
                 token: None,
+                admin: true,
             }],
             projects: Vec::new(),
             // Global issue ids far from iids, so a client that confuses them fails loudly.

@@ -44,6 +44,8 @@ pub struct WorldOptions {
     pub time_zone: (String, FixedOffset),
     pub index_lag: Duration,
     pub role: Role,
+    /// The bot is an instance administrator (no project membership) instead of a member.
+    pub admin: bool,
     pub mappings: Vec<SimMapping>,
     pub create_limit_per_minute: Option<u32>,
     /// `retry.timeout` in the generated config: how long the client waits for one answer.
@@ -59,6 +61,7 @@ impl WorldOptions {
             time_zone: ("UTC".into(), FixedOffset::east_opt(0).unwrap_or_else(utc)),
             index_lag: Duration::ZERO,
             role: Role::Reporter,
+            admin: false,
             mappings: vec![SimMapping::new("VSA", "acme/platform")],
             create_limit_per_minute: None,
             retry_timeout: Duration::from_secs(5),
@@ -101,12 +104,18 @@ impl SimWorld {
             create_limit_per_minute: opts.create_limit_per_minute,
         })
         .await?;
-        gitlab.add_user(GITLAB_USER, GITLAB_TOKEN);
+        if opts.admin {
+            gitlab.add_admin(GITLAB_USER, GITLAB_TOKEN);
+        } else {
+            gitlab.add_user(GITLAB_USER, GITLAB_TOKEN);
+        }
         for m in &opts.mappings {
             jira.add_project(&m.jira_project);
             if !gitlab.has_project(&m.gitlab_project) {
                 gitlab.add_project(&m.gitlab_project);
-                gitlab.grant(&m.gitlab_project, GITLAB_USER, opts.role);
+                if !opts.admin {
+                    gitlab.grant(&m.gitlab_project, GITLAB_USER, opts.role);
+                }
             }
         }
         Ok(SimWorld {

@@ -365,3 +365,45 @@ async fn issue_moved_between_mappings_of_one_gitlab_project_keeps_its_mirror() {
     );
     assert_eq!(w.gitlab.issues("acme/platform").len(), 2);
 }
+
+/// VSA's lead time is `closed_at − created_at`: with a token that may set them, both are
+/// Jira's; with any other role GitLab silently ignores them and they are the mirror's.
+#[tokio::test]
+async fn owner_and_admin_tokens_backdate_others_do_not() {
+    use jira_gitlab_reconciler::sim::gitlab::Role;
+    for (name, role, admin, backdated) in [
+        ("owner", Role::Owner, false, true),
+        ("admin", Role::Reporter, true, true),
+        ("reporter", Role::Reporter, false, false),
+    ] {
+        let w = world(&format!("backdate-{name}"), |o| {
+            o.role = role;
+            o.admin = admin;
+        })
+        .await;
+        let r = w.jira.create_issue("VSA", "Old work", "Task");
+        w.clock.advance(Duration::from_secs(3 * 3600));
+        w.jira.transition(&r.key, "Done", "done");
+        let j = w.jira.issue(&r.key).expect("issue");
+        w.clock.advance(Duration::from_secs(3 * 3600));
+        pass_ok(&w, PassKind::Incremental).await;
+        let g = mirror_of(&w, "acme/platform", &r.id);
+        let closed_at = g.closed_at.expect("closed");
+        let close_to = |a: chrono::DateTime<chrono::Utc>, b: chrono::DateTime<chrono::Utc>| {
+            (a - b).num_seconds().abs() < 2
+        };
+        assert_eq!(
+            close_to(g.created_at, j.created),
+            backdated,
+            "{name}: created_at {} vs Jira {}",
+            g.created_at,
+            j.created
+        );
+        let resolved = j.resolved.expect("resolved");
+        assert_eq!(
+            close_to(closed_at, resolved),
+            backdated,
+            "{name}: closed_at {closed_at} vs Jira {resolved}"
+        );
+    }
+}

@@ -292,10 +292,12 @@ fn member_project(st: &State, key: &str, user: u64) -> Result<(usize, Role), Api
     let index = st
         .project_index(key)
         .ok_or_else(ApiError::project_not_found)?;
+    let is_admin = st.user(user).is_some_and(|u| u.admin);
     let role = st.projects[index]
         .members
         .get(&user)
         .copied()
+        .or(is_admin.then_some(Role::Owner))
         .ok_or_else(ApiError::project_not_found)?;
     Ok((index, role))
 }
@@ -311,12 +313,19 @@ fn parse_iid(raw: &str) -> Result<u64, ApiError> {
 
 fn current_user(st: &State, user: u64) -> Result<Response, ApiError> {
     let u = st.user(user).ok_or_else(ApiError::unauthorized)?;
-    Ok(Json(render::user(u, &st.base_url)).into_response())
+    let mut body = render::user(u, &st.base_url);
+    // GitLab shows `is_admin` only to administrators.
+    if u.admin {
+        body["is_admin"] = serde_json::Value::Bool(true);
+    }
+    Ok(Json(body).into_response())
 }
 
 fn get_project(st: &State, user: u64, key: &str) -> Result<Response, ApiError> {
     let (pi, role) = member_project(st, key, user)?;
-    Ok(Json(render::project(st, &st.projects[pi], role)).into_response())
+    // An admin who is no member gets the project without a membership in `permissions`.
+    let membership = st.projects[pi].members.get(&user).map(|_| role);
+    Ok(Json(render::project(st, &st.projects[pi], membership)).into_response())
 }
 
 fn list_issues(st: &State, user: u64, key: &str, req: &Request) -> Result<Response, ApiError> {

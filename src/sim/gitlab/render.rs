@@ -47,7 +47,7 @@ fn user_by_id(st: &State, id: u64) -> Value {
         .unwrap_or(Value::Null)
 }
 
-pub(super) fn project(st: &State, p: &Project, role: Role) -> Value {
+pub(super) fn project(st: &State, p: &Project, membership: Option<Role>) -> Value {
     let (namespace, name) = p.path.rsplit_once('/').unwrap_or(("", p.path.as_str()));
     json!({
         "id": p.id,
@@ -63,7 +63,7 @@ pub(super) fn project(st: &State, p: &Project, role: Role) -> Value {
         "issues_enabled": true,
         "open_issues_count": p.issues.values().filter(|i| i.state == super::IssueState::Opened).count(),
         "permissions": {
-            "project_access": { "access_level": role.access_level(), "notification_level": 3 },
+            "project_access": membership.map(|role| json!({ "access_level": role.access_level(), "notification_level": 3 })),
             "group_access": null,
         },
     })
