@@ -54,7 +54,7 @@ pub async fn run(cfg: Config) -> Result<i32> {
             Ok(()) => ok(format!("{name}: Jira project {} exists", m.jira_project)),
             Err(e) => bad(format!("{name}: {e}")),
         }
-        let jql = crate::jira::mapping_jql(m, Some(chrono::Utc::now()));
+        let jql = crate::jira::mapping_filter(m, Some(chrono::Utc::now()));
         match r.jira().search(&jql).await {
             Ok(_) => ok(format!("{name}: Jira accepts the mapping's search")),
             Err(e) => bad(format!("{name}: {e}")),

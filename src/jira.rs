@@ -119,11 +119,13 @@ impl JiraClient {
         }
     }
 
-    /// Every issue `jql` matches, all pages.
-    pub async fn search(&self, jql: &str) -> Result<SearchResult, ApiError> {
+    /// Every issue the JQL `filter` (no `ORDER BY`: each deployment pages in its own order)
+    /// matches, all pages.
+    pub async fn search(&self, filter: &str) -> Result<SearchResult, ApiError> {
+        let jql = filter;
         let result = match self.deployment {
-            Deployment::Cloud => self.search_cloud(jql).await,
-            Deployment::Datacenter => self.search_dc(jql).await,
+            Deployment::Cloud => self.search_cloud(filter).await,
+            Deployment::Datacenter => self.search_dc(filter).await,
         };
         result.map_err(|e| {
             match e.status() {
@@ -134,11 +136,11 @@ impl JiraClient {
         })
     }
 
-    async fn search_cloud(&self, jql: &str) -> Result<SearchResult, ApiError> {
+    async fn search_cloud(&self, filter: &str) -> Result<SearchResult, ApiError> {
         let mut out = SearchResult::default();
         let mut token: Option<String> = None;
         loop {
-            let mut body = json!({ "jql": jql, "maxResults": CLOUD_PAGE, "fields": FIELDS });
+            let mut body = json!({ "jql": format!("{filter} ORDER BY key ASC"), "maxResults": CLOUD_PAGE, "fields": FIELDS });
             if let Some(t) = &token {
                 body["nextPageToken"] = json!(t);
             }
@@ -164,43 +166,55 @@ impl JiraClient {
         Ok(out)
     }
 
-    async fn search_dc(&self, jql: &str) -> Result<SearchResult, ApiError> {
+    /// Data Center: `startAt` paging stops at 10,000 results on newer versions, so every page
+    /// starts at 0 and moves a JQL bound instead: `AND id > <last id> ORDER BY id`.
+    async fn search_dc(&self, filter: &str) -> Result<SearchResult, ApiError> {
         let mut out = SearchResult::default();
-        let mut start: u64 = 0;
+        let mut after: Option<u64> = None;
         loop {
+            let jql = match after {
+                Some(id) => format!("{filter} AND id > {id} ORDER BY id ASC"),
+                None => format!("{filter} ORDER BY id ASC"),
+            };
             let req = Request::get("/rest/api/2/search")
-                .query("jql", jql)
-                .query("startAt", start)
+                .query("jql", &jql)
+                .query("startAt", 0)
                 .query("maxResults", DC_PAGE)
                 .query("fields", FIELDS.join(","));
             let page: DcPage = self.api.send(req).await?.body;
             out.pages += 1;
             let n = page.issues.len() as u64;
+            let last = page.issues.iter().filter_map(numeric_id).max();
             collect(&mut out, page.issues);
-            start += n;
-            match page.total {
-                Some(total) if start >= total => break,
-                None => break,
-                Some(total) if n == 0 => {
-                    // Stopping here would silently drop the rest (newer Data Center versions
-                    // stop deep paging at 10,000 results): fail the pass instead.
-                    return Err(ApiError {
-                        server: Server::Jira,
-                        what: "GET /rest/api/2/search".into(),
-                        kind: crate::http::ApiErrorKind::Transport {
-                            cause: format!(
-                                "Jira stopped paging at startAt={start} of {total} results"
-                            ),
-                        },
-                        hint: Some(
-                            "narrow the mapping's jql; Data Center limits deep paging".into(),
+            let remaining = page.total.unwrap_or(0);
+            if n >= remaining {
+                break;
+            }
+            match last {
+                Some(id) if after.is_none_or(|prev| id > prev) => after = Some(id),
+                // An empty or id-less page while Jira says more remain: stopping would drop
+                // them silently, so the pass fails instead (and keeps its checkpoint).
+                _ => return Err(ApiError {
+                    server: Server::Jira,
+                    what: "GET /rest/api/2/search".into(),
+                    kind: crate::http::ApiErrorKind::Transport {
+                        cause: format!(
+                            "Jira returned {n} issues without progress while {remaining} remain"
                         ),
-                    });
-                }
-                Some(_) => {}
+                    },
+                    hint: None,
+                }),
             }
         }
         Ok(out)
+    }
+}
+
+fn numeric_id(v: &Value) -> Option<u64> {
+    match v.get("id")? {
+        Value::String(s) => s.parse().ok(),
+        Value::Number(n) => n.as_u64(),
+        _ => None,
     }
 }
 
@@ -272,11 +286,11 @@ pub fn parse_jira_time(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// The JQL for one mapping: its project, its optional filter, and for incremental passes an
-/// `updated` bound in epoch milliseconds. An unquoted number is read as an instant, so the
+/// The JQL filter for one mapping (without `ORDER BY`): its project, its optional filter, and
+/// for incremental passes an `updated` bound in epoch milliseconds. An unquoted number is read as an instant, so the
 /// account's time zone and this machine's never shift the window (a date literal would be read
 /// in the account's zone at minute precision).
-pub fn mapping_jql(mapping: &Mapping, updated_since: Option<DateTime<Utc>>) -> String {
+pub fn mapping_filter(mapping: &Mapping, updated_since: Option<DateTime<Utc>>) -> String {
     let mut jql = format!("project = \"{}\"", mapping.jira_project);
     if let Some(filter) = &mapping.jql {
         jql.push_str(&format!(" AND ({filter})"));
@@ -287,7 +301,6 @@ pub fn mapping_jql(mapping: &Mapping, updated_since: Option<DateTime<Utc>>) -> S
             since.timestamp_millis().max(0)
         ));
     }
-    jql.push_str(" ORDER BY key ASC");
     jql
 }
 
@@ -318,8 +331,8 @@ mod tests {
             .expect("valid")
             .with_timezone(&Utc);
         assert_eq!(
-            mapping_jql(&m, Some(since)),
-            "project = \"VSA\" AND (issuetype != Epic OR labels = x) AND updated >= 1739612732700 ORDER BY key ASC"
+            mapping_filter(&m, Some(since)),
+            "project = \"VSA\" AND (issuetype != Epic OR labels = x) AND updated >= 1739612732700"
         );
     }
 

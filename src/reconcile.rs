@@ -14,7 +14,7 @@ use crate::config::{Config, Mapping};
 use crate::domain::{GitlabIssue, JiraIssue, Mirror};
 use crate::error::Result;
 use crate::gitlab::{GitlabClient, Project};
-use crate::jira::{mapping_jql, JiraClient};
+use crate::jira::{mapping_filter, JiraClient};
 use crate::metrics::Metrics;
 use crate::plan::{plan, Action, PlanInput};
 
@@ -240,7 +240,7 @@ impl Reconciler {
                     .and_then(|o| c.checked_sub_signed(o))
             }),
         };
-        let jql = mapping_jql(mapping, since);
+        let jql = mapping_filter(mapping, since);
         tracing::debug!(mapping = %name, %jql, "searching Jira");
         let found = self.jira.search(&jql).await?;
         report.counts.jira_seen = found.issues.len() as u64;

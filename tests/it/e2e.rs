@@ -148,6 +148,8 @@ async fn data_center_works_the_same() {
     }
     pass_ok(&w, PassKind::Incremental).await;
     assert_eq!(assert_converged(&w, "VSA", "acme/platform"), 45);
+    // 45 issues in pages of 37: a second search bounded by the last id, not by startAt.
+    assert_eq!(w.jira.search_requests(), 2);
     w.clock.advance(MINUTE);
     w.jira.transition("VSA-1", "Reopened", "new");
     let r = pass_ok(&w, PassKind::Incremental).await;
