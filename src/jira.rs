@@ -194,16 +194,18 @@ impl JiraClient {
                 Some(id) if after.is_none_or(|prev| id > prev) => after = Some(id),
                 // An empty or id-less page while Jira says more remain: stopping would drop
                 // them silently, so the pass fails instead (and keeps its checkpoint).
-                _ => return Err(ApiError {
-                    server: Server::Jira,
-                    what: "GET /rest/api/2/search".into(),
-                    kind: crate::http::ApiErrorKind::Transport {
-                        cause: format!(
+                _ => {
+                    return Err(ApiError {
+                        server: Server::Jira,
+                        what: "GET /rest/api/2/search".into(),
+                        kind: crate::http::ApiErrorKind::Transport {
+                            cause: format!(
                             "Jira returned {n} issues without progress while {remaining} remain"
                         ),
-                    },
-                    hint: None,
-                }),
+                        },
+                        hint: None,
+                    })
+                }
             }
         }
         Ok(out)
