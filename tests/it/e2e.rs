@@ -409,3 +409,33 @@ async fn owner_and_admin_tokens_backdate_others_do_not() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_failing_mapping_does_not_stop_the_others() {
+    let w = world("one-fails", |o| {
+        o.mappings = vec![
+            SimMapping::new("OPS", "acme/ops"),
+            SimMapping::new("VSA", "acme/platform"),
+        ]
+    })
+    .await;
+    let ok = w.jira.create_issue("VSA", "Still mirrored", "Task");
+    w.jira
+        .create_issue("OPS", "Its GitLab project is gone", "Task");
+    // A config naming a GitLab project that does not exist, before the healthy one.
+    let mut cfg = w.config().expect("config");
+    cfg.mappings[0].gitlab_project = "acme/deleted".into();
+    let r = jira_gitlab_reconciler::reconcile::Reconciler::new(cfg, Default::default())
+        .expect("reconciler");
+    let store = Store::open(&w.state_path()).expect("store");
+    let reports = r.pass(Some(&store), PassKind::Incremental, false).await;
+    assert_eq!(reports.len(), 2);
+    assert!(
+        reports[0].failures[0].contains("acme/deleted"),
+        "{:?}",
+        reports[0].failures
+    );
+    assert!(reports[0].needs_user);
+    assert!(reports[1].ok(), "{:?}", reports[1].failures);
+    mirror_of(&w, "acme/platform", &ok.id);
+}

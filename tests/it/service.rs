@@ -324,3 +324,59 @@ async fn sigterm_lets_the_write_in_flight_finish_and_records_it() {
         "an interrupted pass does not move the checkpoint"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tells_systemd_ready_status_watchdog_and_stopping() {
+    let w = world("svc-notify", |_| {}).await;
+    w.jira.create_issue("VSA", "One", "Task");
+    let socket_path = w.opts.dir.join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).expect("bind");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let config = service_config(&w, free_port(), "");
+    let child = Command::new(binary())
+        .args(["run", "--config", &config])
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env("WATCHDOG_USEC", "400000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("service starts");
+    let (ready, socket) = tokio::task::spawn_blocking(move || wait_for(socket, "READY=1"))
+        .await
+        .expect("join");
+    assert!(ready, "READY=1");
+    let (status, socket) =
+        tokio::task::spawn_blocking(move || wait_for(socket, "STATUS=last pass"))
+            .await
+            .expect("join");
+    assert!(status, "a STATUS line after the first pass");
+    let (watchdog, socket) = tokio::task::spawn_blocking(move || wait_for(socket, "WATCHDOG=1"))
+        .await
+        .expect("join");
+    assert!(watchdog, "watchdog pings when WATCHDOG_USEC is set");
+    signal(&child, "TERM");
+    let (stopping, _) = tokio::task::spawn_blocking(move || wait_for(socket, "STOPPING=1"))
+        .await
+        .expect("join");
+    assert!(stopping, "STOPPING=1 on SIGTERM");
+    let (code, _, stderr) = wait_exit(child, Duration::from_secs(12)).await;
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+/// Read notify datagrams until one starts with `want` (10 s at most).
+fn wait_for(
+    socket: std::os::unix::net::UnixDatagram,
+    want: &str,
+) -> (bool, std::os::unix::net::UnixDatagram) {
+    let mut buf = [0u8; 256];
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        let Ok(n) = socket.recv(&mut buf) else { break };
+        if String::from_utf8_lossy(&buf[..n]).starts_with(want) {
+            return (true, socket);
+        }
+    }
+    (false, socket)
+}
