@@ -122,14 +122,13 @@ impl JiraClient {
     /// Every issue the JQL `filter` (no `ORDER BY`: each deployment pages in its own order)
     /// matches, all pages.
     pub async fn search(&self, filter: &str) -> Result<SearchResult, ApiError> {
-        let jql = filter;
         let result = match self.deployment {
             Deployment::Cloud => self.search_cloud(filter).await,
             Deployment::Datacenter => self.search_dc(filter).await,
         };
         result.map_err(|e| {
             match e.status() {
-                Some(400) => e.with_hint(format!("Jira refused the search `{jql}`: check the mapping's jql")),
+                Some(400) => e.with_hint(format!("Jira refused the search `{filter}`: check the mapping's jql")),
                 Some(404) => e.with_hint("this Jira has no such search API: check jira.deployment (\"cloud\" or \"datacenter\")"),
                 _ => e,
             }

@@ -54,6 +54,11 @@ async fn http_get(port: u16, path: &str) -> (u16, String) {
     }
 }
 
+/// Whether `project` holds at least `n` issues within `limit`.
+async fn gitlab_reaches(w: &SimWorld, project: &str, n: usize, limit: Duration) -> bool {
+    eventually(limit, || w.gitlab.issues(project).len() >= n).await
+}
+
 /// Poll `cond` every 100 ms for up to `limit`.
 async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
@@ -92,12 +97,7 @@ async fn service_follows_jira_serves_metrics_and_stops_on_sigterm() {
     let child = spawn_service(&service_config(&w, port, ""));
 
     assert!(
-        eventually(Duration::from_secs(10), || w
-            .gitlab
-            .issues("acme/platform")
-            .len()
-            == 1)
-        .await,
+        gitlab_reaches(&w, "acme/platform", 1, Duration::from_secs(10)).await,
         "the start-up pass mirrors the existing issue"
     );
     mirror_of(&w, "acme/platform", &first.id);
@@ -193,9 +193,7 @@ async fn sighup_reloads_the_mappings() {
     service_config(&w, port, "");
     signal(&child, "HUP");
     assert!(
-        eventually(Duration::from_secs(8), || w.gitlab.issues("acme/ops").len()
-            == 1)
-        .await,
+        gitlab_reaches(&w, "acme/ops", 1, Duration::from_secs(8)).await,
         "after SIGHUP the new mapping is reconciled"
     );
     mirror_of(&w, "acme/ops", &ops.id);
@@ -218,12 +216,7 @@ async fn on_demand_reconcile_beside_the_service_does_not_double_write() {
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(
-        eventually(Duration::from_secs(10), || w
-            .gitlab
-            .issues("acme/platform")
-            .len()
-            >= 80)
-        .await,
+        gitlab_reaches(&w, "acme/platform", 80, Duration::from_secs(10)).await,
         "service and reconcile between them mirror everything"
     );
     signal(&child, "TERM");
@@ -299,12 +292,7 @@ async fn sigterm_lets_the_write_in_flight_finish_and_records_it() {
     );
     let child = spawn_service(&service_config(&w, free_port(), ""));
     assert!(
-        eventually(Duration::from_secs(10), || w
-            .gitlab
-            .issues("acme/platform")
-            .len()
-            == 1)
-        .await,
+        gitlab_reaches(&w, "acme/platform", 1, Duration::from_secs(10)).await,
         "the first create lands"
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
