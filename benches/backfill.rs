@@ -11,7 +11,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use jira_gitlab_reconciler::sim::world::{SimWorld, WorldOptions};
+use jgr_sim::world::{SimWorld, WorldOptions};
 
 struct Sample {
     wall: Duration,

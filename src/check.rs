@@ -54,7 +54,7 @@ pub async fn run(cfg: Config) -> Result<i32> {
             Ok(()) => ok(format!("{name}: Jira project {} exists", m.jira_project)),
             Err(e) => bad(format!("{name}: {e}")),
         }
-        let jql = crate::jira::mapping_filter(m, Some(chrono::Utc::now()));
+        let jql = m.search_filter(Some(chrono::Utc::now()));
         match r.jira().search(&jql).await {
             Ok(_) => ok(format!("{name}: Jira accepts the mapping's search")),
             Err(e) => bad(format!("{name}: {e}")),
@@ -77,7 +77,7 @@ pub async fn run(cfg: Config) -> Result<i32> {
     }
     match Store::open(&state_path) {
         Ok(_) => ok(format!("state database {} is usable", state_path.display())),
-        Err(e) => bad(e.to_string()),
+        Err(e) => bad(e.report()),
     }
     if problems > 0 {
         println!("{problems} problem(s) found");

@@ -8,10 +8,10 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
+use crate::domain::PassKind;
 use crate::error::Result;
-use crate::lock::InstanceLock;
 use crate::metrics::Metrics;
-use crate::reconcile::{PassKind, PassReport, Reconciler};
+use crate::reconcile::{Mode, PassReport, Reconciler};
 use crate::store::Store;
 
 #[derive(Parser, Debug)]
@@ -25,8 +25,11 @@ use crate::store::Store;
         Jira is the source of truth. State (mapping, checkpoints, history) lives in a SQLite file.\n\n\
         Tokens come from JIRA_API_TOKEN and GITLAB_TOKEN, or from the token_file keys of the config.\n\n\
         Exit codes: 0 success; 1 a pass failed (the next run retries); 2 configuration or input to fix; \
-        3 another instance held the lock for too long.",
-    after_help = "Try it without any account: jira-gitlab-reconciler demo"
+        3 another instance held the lock for too long."
+)]
+#[cfg_attr(
+    feature = "demo",
+    command(after_help = "Try it without any account: jira-gitlab-reconciler demo")
 )]
 pub struct Cli {
     /// Configuration file (TOML). See the commented config.toml shipped with the source.
@@ -68,6 +71,7 @@ pub enum Command {
     },
     /// Run the reconciler against built-in simulated Jira and GitLab servers (no credentials,
     /// no network) and show what it does.
+    #[cfg(feature = "demo")]
     Demo {
         /// How many Jira issues to seed.
         #[arg(long, default_value_t = 36)]
@@ -99,14 +103,14 @@ pub fn main() -> i32 {
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            tracing::error!("{e}");
-            eprintln!("error: {e}");
+            eprintln!("error: {}", e.report());
             e.exit_code()
         }
     }
 }
 
 async fn run(cli: Cli) -> Result<i32> {
+    #[cfg(feature = "demo")]
     if let Command::Demo { issues } = cli.command {
         // The demo prints its own story; RUST_LOG=info shows every action as well.
         crate::logging::init(Some("warn"), crate::config::LogFormat::Text);
@@ -127,6 +131,7 @@ async fn run(cli: Cli) -> Result<i32> {
         Command::Check => crate::check::run(cfg).await,
         Command::Status { json } => status(&cfg, json),
         Command::Run => crate::service::run(cfg, cli.config).await,
+        #[cfg(feature = "demo")]
         Command::Demo { .. } => Ok(0),
     }
 }
@@ -141,12 +146,12 @@ async fn reconcile(cfg: Config, dry_run: bool, full: bool, lock_timeout: Duratio
     let reconciler = Reconciler::new(cfg, Arc::new(Metrics::new()))?;
     let reports = if dry_run {
         let store = Store::open_read_only(&state_path)?;
-        reconciler.pass(store.as_ref(), kind, true).await
+        reconciler.pass(Mode::DryRun(store.as_ref()), kind).await
     } else {
-        let _lock = InstanceLock::acquire(&state_path, lock_timeout).await?;
         let store = Store::open(&state_path)?;
-        store.close_abandoned_passes()?;
-        reconciler.pass(Some(&store), kind, false).await
+        reconciler
+            .exclusive_pass(&store, kind, lock_timeout)
+            .await?
     };
     Ok(print_reports(&reports, dry_run))
 }
@@ -283,8 +288,8 @@ fn status_json(
 ) -> serde_json::Value {
     let pass = |p: &crate::store::PassRecord| {
         serde_json::json!({
-            "kind": p.kind, "started_at": p.started_at, "finished_at": p.finished_at,
-            "outcome": p.outcome, "error": p.error,
+            "kind": p.kind.label(), "started_at": p.started_at, "finished_at": p.finished_at,
+            "outcome": p.outcome.label(), "error": p.error,
             "created": p.counts.created, "closed": p.counts.closed, "reopened": p.counts.reopened,
             "updated": p.counts.updated, "adopted": p.counts.adopted, "unchanged": p.counts.unchanged,
             "failed": p.counts.failed, "jira_seen": p.counts.jira_seen,

@@ -3,24 +3,22 @@
 //! silently ignored is how a mirror ends up syncing the wrong project).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::gitlab::GitlabClient;
+use crate::http::{ApiError, Auth, RetryPolicy};
+pub use crate::jira::Deployment;
+use crate::jira::JiraClient;
+pub use crate::logging::LogFormat;
+use crate::metrics::Metrics;
 use crate::secret::Secret;
 
 pub const JIRA_TOKEN_ENV: &str = "JIRA_API_TOKEN";
 pub const GITLAB_TOKEN_ENV: &str = "GITLAB_TOKEN";
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Deployment {
-    #[default]
-    Cloud,
-    #[serde(alias = "server")]
-    Datacenter,
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -114,17 +112,6 @@ struct RawMapping {
     labels: Vec<String>,
 }
 
-/// Where the log goes and how it looks.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Human-readable lines (colours on a terminal).
-    #[default]
-    Text,
-    /// One JSON object per line, for journald and log shippers.
-    Json,
-}
-
 #[derive(Clone, Debug)]
 pub struct Config {
     pub jira: JiraConfig,
@@ -133,7 +120,7 @@ pub struct Config {
     /// How far before the checkpoint each incremental search starts: covers Jira's search
     /// index lag and its minute-precision dates.
     pub overlap: Duration,
-    pub retry: RetryConfig,
+    pub retry: RetryPolicy,
     pub schedule: ScheduleConfig,
     pub log_level: Option<String>,
     pub log_format: LogFormat,
@@ -154,29 +141,6 @@ pub struct GitlabConfig {
     pub url: String,
     pub token: Secret,
     pub creates_per_minute: u32,
-}
-
-#[derive(Clone, Debug)]
-pub struct RetryConfig {
-    /// Tries per request, the first included.
-    pub max_attempts: u32,
-    pub base_delay: Duration,
-    pub max_delay: Duration,
-    /// GitLab's issue-create 429 carries no Retry-After: wait this long instead.
-    pub create_rate_limit_backoff: Duration,
-    pub timeout: Duration,
-}
-
-impl Default for RetryConfig {
-    fn default() -> Self {
-        RetryConfig {
-            max_attempts: 4,
-            base_delay: Duration::from_secs(2),
-            max_delay: Duration::from_secs(30),
-            create_rate_limit_backoff: Duration::from_secs(60),
-            timeout: Duration::from_secs(30),
-        }
-    }
 }
 
 #[derive(Clone, Debug)]
@@ -204,6 +168,42 @@ impl Mapping {
     /// The name this mapping has in the state database, logs and metrics.
     pub fn name(&self) -> String {
         format!("{}->{}", self.jira_project, self.gitlab_project)
+    }
+
+    /// The JQL for this mapping's issues (updated since `since`, when given).
+    pub fn search_filter(&self, since: Option<chrono::DateTime<chrono::Utc>>) -> String {
+        crate::jira::search_filter(&self.jira_project, self.jql.as_deref(), since)
+    }
+}
+
+impl Config {
+    /// The Jira client this configuration describes.
+    pub fn jira_client(&self, metrics: Option<Arc<Metrics>>) -> Result<JiraClient, ApiError> {
+        let auth = match self.jira.deployment {
+            Deployment::Cloud => Auth::Basic {
+                user: self.jira.email.clone().unwrap_or_default(),
+                token: self.jira.token.clone(),
+            },
+            Deployment::Datacenter => Auth::Bearer(self.jira.token.clone()),
+        };
+        JiraClient::new(
+            &self.jira.url,
+            self.jira.deployment,
+            auth,
+            self.retry.clone(),
+            metrics,
+        )
+    }
+
+    /// The GitLab client this configuration describes.
+    pub fn gitlab_client(&self, metrics: Option<Arc<Metrics>>) -> Result<GitlabClient, ApiError> {
+        GitlabClient::new(
+            &self.gitlab.url,
+            self.gitlab.token.clone(),
+            self.gitlab.creates_per_minute,
+            self.retry.clone(),
+            metrics,
+        )
     }
 }
 
@@ -296,8 +296,8 @@ fn build(
         ));
     }
 
-    let defaults = RetryConfig::default();
-    let retry = RetryConfig {
+    let defaults = RetryPolicy::default();
+    let retry = RetryPolicy {
         max_attempts: raw
             .retry
             .max_attempts

@@ -2,15 +2,18 @@
 //! 127.0.0.1 (the same fakes the tests use). No credentials, no network: it seeds issues, runs
 //! passes while issues are created, resolved, reopened and renamed, and shows the result.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::FixedOffset;
+use jgr_sim::world::{SimMapping, SimWorld, WorldOptions};
 
+use crate::config::Config;
+use crate::domain::PassKind;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
-use crate::reconcile::{PassKind, PassReport, Reconciler};
-use crate::sim::world::{SimMapping, SimWorld, WorldOptions};
+use crate::reconcile::{Mode, PassReport, Reconciler};
 use crate::store::Store;
 
 const STORIES: [&str; 12] = [
@@ -40,8 +43,7 @@ pub async fn run(issue_count: u32) -> Result<i32> {
 }
 
 async fn demo(dir: &std::path::Path, issue_count: u32) -> Result<i32> {
-    let io =
-        |e: std::io::Error| Error::Store(format!("demo: cannot start the simulated servers: {e}"));
+    let io = |e: std::io::Error| Error::io("demo: cannot start the simulated servers", e);
     let mut opts = WorldOptions::new(dir);
     // An account zone far from UTC: searches use epoch milliseconds, so it cannot shift them.
     opts.time_zone = (
@@ -81,7 +83,7 @@ async fn demo(dir: &std::path::Path, issue_count: u32) -> Result<i32> {
     println!(
         "1. Seeded {issue_count} Jira issues in VSA (epics are filtered out by the mapping's jql)."
     );
-    let cfg = w.config()?;
+    let cfg = Config::parse(&w.config_toml(), Path::new("demo-config.toml"), &|_| None)?;
     let reconciler = Reconciler::new(cfg, Arc::new(Metrics::new()))?;
     let store = Store::open(&w.state_path())?;
     let show = |title: &str, reports: &[PassReport]| {
@@ -94,7 +96,7 @@ async fn demo(dir: &std::path::Path, issue_count: u32) -> Result<i32> {
         }
     };
     let reports = reconciler
-        .pass(Some(&store), PassKind::Incremental, false)
+        .pass(Mode::Apply(&store), PassKind::Incremental)
         .await;
     show(
         "First pass (no checkpoint yet, so it compares everything):",
@@ -151,13 +153,13 @@ async fn demo(dir: &std::path::Path, issue_count: u32) -> Result<i32> {
     );
     println!("   In GitLab: someone created #{ui} in the UI (the mirror leaves it alone).");
     let reports = reconciler
-        .pass(Some(&store), PassKind::Incremental, false)
+        .pass(Mode::Apply(&store), PassKind::Incremental)
         .await;
     show("Incremental pass:", &reports);
 
     let writes = w.gitlab.writes();
     let reports = reconciler
-        .pass(Some(&store), PassKind::Incremental, false)
+        .pass(Mode::Apply(&store), PassKind::Incremental)
         .await;
     println!("\n3. Nothing changed in Jira:");
     show(
@@ -179,7 +181,7 @@ async fn demo(dir: &std::path::Path, issue_count: u32) -> Result<i32> {
             g.iid
         );
     }
-    let reports = reconciler.pass(Some(&store), PassKind::Full, false).await;
+    let reports = reconciler.pass(Mode::Apply(&store), PassKind::Full).await;
     show(
         "Full pass (what the nightly resync does) puts Jira's state back:",
         &reports,

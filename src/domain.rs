@@ -75,6 +75,22 @@ impl GitlabIssue {
     }
 }
 
+/// Changes to an existing issue; `None` leaves a field alone.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IssueEdit {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub state_event: Option<StateEvent>,
+    /// Owner only: backdates the edit (closing then sets `closed_at` to it).
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StateEvent {
+    Close,
+    Reopen,
+}
+
 /// The stored link between one Jira issue and its GitLab issue.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mirror {
@@ -82,6 +98,49 @@ pub struct Mirror {
     pub jira_key: String,
     pub iid: u64,
 }
+
+/// What a pass compares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PassKind {
+    /// Issues updated since the checkpoint (minus the overlap window).
+    Incremental,
+    /// Every issue of the mapping against everything GitLab holds: repairs drift.
+    Full,
+}
+
+/// How a pass ended, as recorded in the pass history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PassOutcome {
+    /// Still going (or the process died during it, until the next start says so).
+    Running,
+    /// Every action succeeded; the checkpoint moved.
+    Ok,
+    /// Something failed; the checkpoint stayed.
+    Failed,
+    /// The process stopped during the pass (crash, kill, power loss).
+    Interrupted,
+}
+
+/// The one mapping between these enums and the words stored, logged and shown.
+macro_rules! labels {
+    ($ty:ty { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $ty {
+            pub fn label(self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+            pub fn from_label(text: &str) -> Option<Self> {
+                match text { $($text => Some(Self::$variant),)+ _ => None }
+            }
+        }
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.label())
+            }
+        }
+    };
+}
+labels!(PassKind { Incremental => "incremental", Full => "full" });
+labels!(PassOutcome { Running => "running", Ok => "ok", Failed => "failed", Interrupted => "interrupted" });
 
 const MARKER_PREFIX: &str = "<!-- jira-gitlab-reconciler:jira-id=";
 const MARKER_SUFFIX: &str = " -->";
@@ -208,6 +267,22 @@ mod tests {
         let emoji = "🚀".repeat(300);
         assert_eq!(title(&issue(Some(&emoji))).chars().count(), MAX_TITLE_CHARS);
         assert_eq!(title(&issue(Some("שלום <b>x</b>"))), "שלום <b>x</b>");
+    }
+
+    #[test]
+    fn pass_labels_round_trip() {
+        for k in [PassKind::Incremental, PassKind::Full] {
+            assert_eq!(PassKind::from_label(k.label()), Some(k));
+        }
+        for o in [
+            PassOutcome::Running,
+            PassOutcome::Ok,
+            PassOutcome::Failed,
+            PassOutcome::Interrupted,
+        ] {
+            assert_eq!(PassOutcome::from_label(&o.to_string()), Some(o));
+        }
+        assert_eq!(PassOutcome::from_label("done"), None);
     }
 
     #[test]

@@ -1,38 +1,132 @@
-//! Errors a user can meet. Each message names what happened and what to do about it; the
-//! exit code of the binary follows from the variant (see `Error::exit_code`).
+//! Errors a user can meet. Each variant says what went wrong (its cause), keeps the error
+//! underneath it as `source`, and has a message that names the fix. What the process does about
+//! an error (its exit code, whether it needs the user) follows from one table: [`Cause`].
+
+use std::path::PathBuf;
 
 use thiserror::Error;
 
+pub use crate::cause::Cause;
+use crate::http::ApiError;
+
 #[derive(Debug, Error)]
 pub enum Error {
-    /// The configuration file or the environment is wrong. Exit 2: retrying will not help.
+    /// The configuration file, a token or the command line is wrong.
     #[error("{0}")]
     Config(String),
-    /// A server answered in a way that retrying did not fix (or that must not be retried).
-    #[error("{0}")]
-    Remote(#[from] crate::http::ApiError),
+    /// A request to Jira or GitLab failed for good (its own `cause` says why).
+    #[error(transparent)]
+    Api(#[from] ApiError),
     /// The state database could not be opened, migrated, read or written.
-    #[error("{0}")]
-    Store(String),
-    /// GitLab accepted a write but did not make it (a silently ignored field, a race).
-    #[error("{0}")]
-    NotApplied(String),
+    #[error("state database {}: {problem}", path.display())]
+    Store {
+        path: PathBuf,
+        /// What happened and what to do, in words.
+        problem: String,
+        #[source]
+        source: Option<rusqlite::Error>,
+    },
+    /// A file or socket operation of this process failed (lock file, metrics listener...).
+    #[error("{what}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The cron scheduler of the service failed.
+    #[error("the schedule could not be run: {0}")]
+    Scheduler(String),
     /// Another process holds the single-instance lock on the state database.
     #[error("{0}")]
     Locked(String),
+    /// GitLab accepted a write but did not make it (a silently ignored field, a race).
+    #[error("{0}")]
+    NotApplied(String),
 }
 
 impl Error {
-    /// Process exit code for this error: 2 for configuration problems the user must fix,
-    /// 3 when another instance holds the lock, 1 for everything that may pass on a later run.
-    pub fn exit_code(&self) -> i32 {
+    pub fn cause(&self) -> Cause {
         match self {
-            Error::Config(_) => 2,
-            Error::Locked(_) => 3,
-            Error::Remote(e) if e.is_configuration_problem() => 2,
-            Error::Remote(_) | Error::Store(_) | Error::NotApplied(_) => 1,
+            Error::Config(_) => Cause::Config,
+            Error::Api(e) => e.cause(),
+            Error::Store { .. } => Cause::Store,
+            Error::Io { .. } => Cause::Io,
+            Error::Scheduler(_) => Cause::Scheduler,
+            Error::Locked(_) => Cause::Locked,
+            Error::NotApplied(_) => Cause::NotApplied,
         }
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        self.cause().exit_code()
+    }
+
+    pub fn needs_user(&self) -> bool {
+        self.cause().needs_user()
+    }
+
+    pub fn store(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
+        Error::Store {
+            path: path.into(),
+            problem: problem.into(),
+            source: None,
+        }
+    }
+
+    pub fn io(what: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            what: what.into(),
+            source,
+        }
+    }
+
+    /// The message with every source it wraps, on one line: what users and logs see.
+    pub fn report(&self) -> String {
+        report(self)
     }
 }
 
+/// `error: cause: cause of the cause`, skipping a source whose text the message already holds.
+pub fn report(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_the_cause_table() {
+        assert_eq!(Error::Config("x".into()).exit_code(), 2);
+        assert_eq!(Error::Locked("x".into()).exit_code(), 3);
+        assert_eq!(Error::NotApplied("x".into()).exit_code(), 1);
+        assert_eq!(Error::store("/x", "busy").exit_code(), 1);
+        assert!(Error::Config("x".into()).needs_user());
+        assert!(!Error::Scheduler("x".into()).needs_user());
+    }
+
+    #[test]
+    fn report_keeps_the_source() {
+        let e = Error::io(
+            "cannot open the lock file /x.lock",
+            std::io::Error::new(std::io::ErrorKind::PermissionDenied, "permission denied"),
+        );
+        assert_eq!(
+            e.report(),
+            "cannot open the lock file /x.lock: permission denied"
+        );
+        assert!(std::error::Error::source(&e).is_some());
+    }
+}

@@ -12,11 +12,10 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::config::{GitlabConfig, RetryConfig};
-use crate::domain::{GitlabIssue, GitlabState};
-use crate::error::Error;
-use crate::http::{percent_encode, Api, ApiError, Auth, Effect, Request, Server};
+use crate::domain::{GitlabIssue, GitlabState, IssueEdit, StateEvent};
+use crate::http::{percent_encode, Api, ApiError, Auth, Effect, Request, RetryPolicy, Server};
 use crate::metrics::Metrics;
+use crate::secret::Secret;
 
 /// GitLab's maximum `per_page`, and the most iids worth putting in one URL.
 pub const PAGE: usize = 100;
@@ -118,37 +117,24 @@ pub struct NewIssue {
     pub created_at: Option<DateTime<Utc>>,
 }
 
-/// Changes to an existing issue; `None` leaves a field alone.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct IssueEdit {
-    pub title: Option<String>,
-    pub description: Option<String>,
-    pub state_event: Option<StateEvent>,
-    /// Owner only: backdates the edit (closing then sets `closed_at` to it).
-    pub updated_at: Option<DateTime<Utc>>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StateEvent {
-    Close,
-    Reopen,
-}
-
 impl GitlabClient {
+    /// A client for the GitLab at `url` (without `/api/v4`).
     pub fn new(
-        cfg: &GitlabConfig,
-        retry: RetryConfig,
+        url: &str,
+        token: Secret,
+        creates_per_minute: u32,
+        retry: RetryPolicy,
         metrics: Option<Arc<Metrics>>,
-    ) -> Result<Self, Error> {
+    ) -> Result<Self, ApiError> {
         Ok(GitlabClient {
             api: Api::new(
                 Server::Gitlab,
-                &format!("{}/api/v4", cfg.url),
-                Auth::Bearer(cfg.token.clone()),
+                &format!("{url}/api/v4"),
+                Auth::Bearer(token),
                 retry,
                 metrics,
             )?,
-            pacer: CreatePacer::new(cfg.creates_per_minute),
+            pacer: CreatePacer::new(creates_per_minute),
             admin: tokio::sync::OnceCell::new(),
         })
     }

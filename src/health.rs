@@ -76,6 +76,7 @@ impl Health {
 
 /// Bind `listen` and serve in the background; a bind failure is a configuration error.
 pub async fn serve(listen: SocketAddr, metrics: Arc<Metrics>, health: Arc<Health>) -> Result<()> {
+    // A port that cannot be bound is the config's to fix: exit 2, no restart loop.
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
         Error::Config(format!(
             "cannot listen on metrics.listen = {listen}: {e}; pick a free port or remove [metrics]"

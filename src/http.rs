@@ -18,10 +18,34 @@ use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 
-use crate::config::RetryConfig;
+use crate::cause::Cause;
 use crate::metrics::Metrics;
 use crate::rng::Xorshift;
 use crate::secret::Secret;
+
+/// How requests are retried and timed out (built by `config` from `[retry]`).
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    /// Tries per request, the first included.
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// GitLab's issue-create 429 carries no Retry-After: wait this long instead.
+    pub create_rate_limit_backoff: Duration,
+    pub timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_secs(2),
+            max_delay: Duration::from_secs(30),
+            create_rate_limit_backoff: Duration::from_secs(60),
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
 
 /// Longest server-requested wait honoured; a longer one fails the request instead of
 /// silently stalling a pass (and the lock) for an hour.
@@ -104,13 +128,20 @@ impl ApiError {
         matches!(self.kind, ApiErrorKind::Ambiguous { .. })
     }
 
-    /// Problems that another run will not fix by itself (credentials, permissions, a wrong
-    /// URL or project, a JQL mistake, a proxy page instead of the API).
-    pub fn is_configuration_problem(&self) -> bool {
+    /// What the failure means for the process (see [`Cause`]): credentials, permissions, a
+    /// wrong URL or project, a JQL mistake and a proxy page instead of the API need the user;
+    /// server failures may pass on a later run.
+    pub fn cause(&self) -> Cause {
         match &self.kind {
-            ApiErrorKind::Status { status, .. } => matches!(status, 400 | 401 | 403 | 404 | 410),
-            ApiErrorKind::Decode { .. } => true,
-            _ => false,
+            ApiErrorKind::Status { status, .. } => match status {
+                401 => Cause::Credentials,
+                403 => Cause::Permission,
+                404 | 410 => Cause::NotFound,
+                400 => Cause::Rejected,
+                _ => Cause::Server,
+            },
+            ApiErrorKind::Decode { .. } => Cause::UnexpectedAnswer,
+            ApiErrorKind::Ambiguous { .. } | ApiErrorKind::Transport { .. } => Cause::Server,
         }
     }
 
@@ -154,7 +185,7 @@ pub struct Api {
     base: String,
     auth: Auth,
     client: reqwest::Client,
-    retry: RetryConfig,
+    retry: RetryPolicy,
     metrics: Option<Arc<Metrics>>,
 }
 
@@ -196,9 +227,9 @@ impl Api {
         server: Server,
         base: &str,
         auth: Auth,
-        retry: RetryConfig,
+        retry: RetryPolicy,
         metrics: Option<Arc<Metrics>>,
-    ) -> Result<Api, crate::error::Error> {
+    ) -> Result<Api, ApiError> {
         let client = reqwest::Client::builder()
             .user_agent(concat!(
                 "jira-gitlab-reconciler/",
@@ -207,8 +238,13 @@ impl Api {
             .connect_timeout(Duration::from_secs(10).min(retry.timeout))
             .timeout(retry.timeout)
             .build()
-            .map_err(|e| {
-                crate::error::Error::Config(format!("cannot set up the HTTP client: {e}"))
+            .map_err(|e| ApiError {
+                server,
+                what: "setting up the HTTP client".into(),
+                kind: ApiErrorKind::Transport {
+                    cause: transport_cause(&e),
+                },
+                hint: None,
             })?;
         Ok(Api {
             server,
@@ -441,7 +477,7 @@ fn describe(kind: &ApiErrorKind) -> String {
 
 /// Exponential backoff with "equal jitter": half the step fixed, half random, so many clients
 /// that failed together do not retry together.
-fn backoff(policy: &RetryConfig, attempt: u32, rng: &mut Xorshift) -> Duration {
+fn backoff(policy: &RetryPolicy, attempt: u32, rng: &mut Xorshift) -> Duration {
     let step = policy
         .base_delay
         .saturating_mul(1u32 << (attempt - 1).min(16))
@@ -633,10 +669,10 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_is_capped() {
-        let policy = RetryConfig {
+        let policy = RetryPolicy {
             base_delay: Duration::from_millis(100),
             max_delay: Duration::from_millis(1000),
-            ..RetryConfig::default()
+            ..RetryPolicy::default()
         };
         let mut rng = Xorshift::new(7);
         for attempt in 1..10 {

@@ -9,10 +9,8 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::config::{Deployment, JiraConfig, Mapping, RetryConfig};
 use crate::domain::{JiraIssue, StatusCategory};
-use crate::error::Error;
-use crate::http::{percent_encode, Api, ApiError, Auth, Effect, Request, Server};
+use crate::http::{percent_encode, Api, ApiError, Auth, Effect, Request, RetryPolicy, Server};
 use crate::metrics::Metrics;
 
 /// The only fields the reconciler reads; Jira returns just `id` unless told.
@@ -20,6 +18,18 @@ const FIELDS: [&str; 5] = ["summary", "status", "created", "updated", "resolutio
 /// Cloud caps pages with fields near 100; asking for more only makes the cap implicit.
 const CLOUD_PAGE: u32 = 100;
 const DC_PAGE: u32 = 1000;
+
+/// Which Jira: they differ in search API, paging and authentication.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Deployment {
+    /// Atlassian Cloud: `/rest/api/3/search/jql`, Basic auth with e-mail and API token.
+    #[default]
+    Cloud,
+    /// Data Center / Server: `/rest/api/2/search`, Bearer personal access token.
+    #[serde(alias = "server")]
+    Datacenter,
+}
 
 pub struct JiraClient {
     api: Api,
@@ -69,22 +79,22 @@ struct DcPage {
 }
 
 impl JiraClient {
+    /// A client for the Jira at `url`; `auth` is Basic (Cloud) or Bearer (Data Center).
     pub fn new(
-        cfg: &JiraConfig,
-        retry: RetryConfig,
+        url: &str,
+        deployment: Deployment,
+        auth: Auth,
+        retry: RetryPolicy,
         metrics: Option<Arc<Metrics>>,
-    ) -> Result<Self, Error> {
-        let auth = match cfg.deployment {
-            Deployment::Cloud => Auth::Basic {
-                user: cfg.email.clone().unwrap_or_default(),
-                token: cfg.token.clone(),
-            },
-            Deployment::Datacenter => Auth::Bearer(cfg.token.clone()),
-        };
+    ) -> Result<Self, ApiError> {
         Ok(JiraClient {
-            api: Api::new(Server::Jira, &cfg.url, auth, retry, metrics)?,
-            deployment: cfg.deployment,
+            api: Api::new(Server::Jira, url, auth, retry, metrics)?,
+            deployment,
         })
+    }
+
+    pub fn deployment(&self) -> Deployment {
+        self.deployment
     }
 
     pub fn base_url(&self) -> &str {
@@ -288,12 +298,16 @@ pub fn parse_jira_time(s: &str) -> Option<DateTime<Utc>> {
 }
 
 /// The JQL filter for one mapping (without `ORDER BY`): its project, its optional filter, and
-/// for incremental passes an `updated` bound in epoch milliseconds. An unquoted number is read as an instant, so the
-/// account's time zone and this machine's never shift the window (a date literal would be read
-/// in the account's zone at minute precision).
-pub fn mapping_filter(mapping: &Mapping, updated_since: Option<DateTime<Utc>>) -> String {
-    let mut jql = format!("project = \"{}\"", mapping.jira_project);
-    if let Some(filter) = &mapping.jql {
+/// for incremental passes an `updated` bound in epoch milliseconds. An unquoted number is read
+/// as an instant, so the account's time zone and this machine's never shift the window (a date
+/// literal would be read in the account's zone at minute precision).
+pub fn search_filter(
+    project: &str,
+    filter: Option<&str>,
+    updated_since: Option<DateTime<Utc>>,
+) -> String {
+    let mut jql = format!("project = \"{project}\"");
+    if let Some(filter) = filter {
         jql.push_str(&format!(" AND ({filter})"));
     }
     if let Some(since) = updated_since {
@@ -322,17 +336,11 @@ mod tests {
 
     #[test]
     fn jql_uses_epoch_millis_and_wraps_the_filter() {
-        let m = Mapping {
-            jira_project: "VSA".into(),
-            gitlab_project: "a/b".into(),
-            jql: Some("issuetype != Epic OR labels = x".into()),
-            labels: vec![],
-        };
         let since = DateTime::parse_from_rfc3339("2025-02-15T09:45:32.700Z")
             .expect("valid")
             .with_timezone(&Utc);
         assert_eq!(
-            mapping_filter(&m, Some(since)),
+            search_filter("VSA", Some("issuetype != Epic OR labels = x"), Some(since)),
             "project = \"VSA\" AND (issuetype != Epic OR labels = x) AND updated >= 1739612732700"
         );
     }

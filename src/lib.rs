@@ -1,19 +1,30 @@
 //! jira-gitlab-reconciler: a polling reconciler that makes a GitLab project's issues agree with
 //! a Jira project's, so GitLab's Value Stream Analytics measures work planned in Jira.
 //!
-//! Layout (one reason to change per module):
-//! - `cli` parses the command line; `config` loads and validates TOML; `service` schedules
-//!   passes, handles signals, serves metrics; `check` and `demo` are commands of their own.
-//! - `reconcile` runs a pass for one mapping: read Jira and GitLab, `plan`, apply, checkpoint.
-//! - `plan` is pure: (Jira issues, mirrors, GitLab issues) → actions. `domain` holds the rules
-//!   for titles, states and the description marker.
-//! - `jira` and `gitlab` are HTTP clients on the shared `http` layer (auth, retries, errors).
-//! - `store` owns the SQLite state; `lock` keeps one pass per state database at a time.
-//! - `sim` holds the stateful fake Jira and GitLab servers used by `demo` and the tests.
+//! Layout, lowest layer first; a module uses only modules of lower layers (the integration test
+//! `tests/it/layers.rs` reads the source and enforces it):
+//!
+//! 1. Leaves, plain values and rules: `domain` (Jira and GitLab issues, mirrors, edits, pass
+//!    kinds; titles, states and the description marker), `cause` (why something failed → exit
+//!    code), `secret`, `metrics`, `notify` (sd_notify), `logging`, `rng`.
+//! 2. `http`, one layer of auth, retries and error classification for both servers; and `plan`,
+//!    the pure planner: (Jira issues, mirrors, GitLab issues) → actions.
+//! 3. `jira` and `gitlab`, the API clients. They take plain values and know nothing of the
+//!    product's configuration.
+//! 4. `error`, the crate's error by cause; `store` (SQLite: mirrors, checkpoints, intents, pass
+//!    history), `lock` (one pass per state database), `schedule` (cron strings).
+//! 5. `config` loads and validates the TOML and builds the clients.
+//! 6. `reconcile`: a pass as its phases (observe → plan → apply → recover lost creates →
+//!    commit the checkpoint); `apply` is the only code that writes to GitLab.
+//! 7. `health` (`/metrics`, `/healthz`), then the commands: `check`, `service` (`run`), `demo`
+//!    (behind the default `demo` feature, against the simulated servers of `crates/sim`), and
+//!    `cli`, which parses the command line; `main.rs` is one line.
 
+pub mod cause;
 pub mod check;
 pub mod cli;
 pub mod config;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod domain;
 pub mod error;
@@ -31,7 +42,6 @@ pub mod rng;
 pub mod schedule;
 pub mod secret;
 pub mod service;
-pub mod sim;
 pub mod store;
 
 /// Lock a mutex, recovering from poisoning: a panic elsewhere must not take the metrics or a

@@ -24,10 +24,13 @@ impl InstanceLock {
         let path = lock_path(state_path);
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
-                Error::Store(format!(
-                    "cannot create {}: {e}; create it or set state.path",
-                    dir.display()
-                ))
+                Error::io(
+                    format!(
+                        "cannot create {}; create it or set state.path",
+                        dir.display()
+                    ),
+                    e,
+                )
             })?;
         }
         let file = OpenOptions::new()
@@ -36,10 +39,13 @@ impl InstanceLock {
             .write(true)
             .open(&path)
             .map_err(|e| {
-                Error::Store(format!(
-                    "cannot open the lock file {}: {e}; the state directory must be writable",
-                    path.display()
-                ))
+                Error::io(
+                    format!(
+                        "cannot open the lock file {} (the state directory must be writable)",
+                        path.display()
+                    ),
+                    e,
+                )
             })?;
         let started = Instant::now();
         let mut told = false;
@@ -48,7 +54,7 @@ impl InstanceLock {
                 Ok(()) => return Ok(InstanceLock { _file: file }),
                 Err(TryLockError::WouldBlock) => {}
                 Err(TryLockError::Error(e)) => {
-                    return Err(Error::Store(format!("cannot lock {}: {e}", path.display())))
+                    return Err(Error::io(format!("cannot lock {}", path.display()), e))
                 }
             }
             if started.elapsed() >= wait {

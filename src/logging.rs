@@ -1,9 +1,19 @@
 //! Logging setup: `RUST_LOG` wins over `log.level` from the config; text on a terminal, JSON
 //! lines for journald and log shippers. Logs go to stderr; command output to stdout.
 
+use serde::Deserialize;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::LogFormat;
+/// How log lines look (`log.format`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (colours on a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line, for journald and log shippers.
+    Json,
+}
 
 pub fn init(level: Option<&str>, format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()

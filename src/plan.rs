@@ -11,8 +11,7 @@
 
 use std::collections::HashMap;
 
-use crate::domain::{self, GitlabIssue, GitlabState, JiraIssue, Mirror};
-use crate::gitlab::{IssueEdit, StateEvent};
+use crate::domain::{self, GitlabIssue, GitlabState, IssueEdit, JiraIssue, Mirror, StateEvent};
 
 pub struct PlanInput<'a> {
     pub jira: &'a [JiraIssue],

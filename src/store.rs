@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
-use crate::domain::Mirror;
+use crate::domain::{Mirror, PassKind, PassOutcome};
 use crate::error::{Error, Result};
 
 const MIGRATIONS: &[&str] = &[
@@ -70,12 +70,25 @@ pub struct Counts {
     pub jira_seen: u64,
 }
 
+impl Counts {
+    pub fn add(&mut self, other: &Counts) {
+        self.created += other.created;
+        self.closed += other.closed;
+        self.reopened += other.reopened;
+        self.updated += other.updated;
+        self.adopted += other.adopted;
+        self.unchanged += other.unchanged;
+        self.failed += other.failed;
+        self.jira_seen += other.jira_seen;
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct PassRecord {
-    pub kind: String,
+    pub kind: PassKind,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
-    pub outcome: String,
+    pub outcome: PassOutcome,
     pub counts: Counts,
     pub error: Option<String>,
 }
@@ -100,14 +113,17 @@ impl Store {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             if !dir.exists() {
                 std::fs::create_dir_all(dir).map_err(|e| {
-                    Error::Store(format!(
-                        "cannot create the state directory {}: {e}; create it or set state.path",
-                        dir.display()
-                    ))
+                    Error::io(
+                        format!(
+                            "cannot create the state directory {}; create it or set state.path",
+                            dir.display()
+                        ),
+                        e,
+                    )
                 })?;
             }
         }
-        let conn = Connection::open(path).map_err(|e| store_error(path, &e))?;
+        let conn = Connection::open(path).map_err(|e| store_error(path, e))?;
         let store = Store {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),
@@ -122,7 +138,7 @@ impl Store {
             return Ok(None);
         }
         let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .map_err(|e| store_error(path, &e))?;
+            .map_err(|e| store_error(path, e))?;
         let store = Store {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),
@@ -158,7 +174,7 @@ impl Store {
                     attempt += 1;
                     std::thread::sleep(std::time::Duration::from_millis(50));
                 }
-                other => break other.map_err(|e| store_error(&self.path, &e))?,
+                other => break other.map_err(|e| store_error(&self.path, e))?,
             }
         };
         let (from, to) = versions;
@@ -173,7 +189,7 @@ impl Store {
 
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T> {
         let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        f(&mut conn).map_err(|e| store_error(&self.path, &e))
+        f(&mut conn).map_err(|e| store_error(&self.path, e))
     }
 
     pub fn mirrors(&self, mapping: &str) -> Result<HashMap<String, Mirror>> {
@@ -311,11 +327,16 @@ impl Store {
         })
     }
 
-    pub fn begin_pass(&self, mapping: &str, kind: &str) -> Result<i64> {
+    pub fn begin_pass(&self, mapping: &str, kind: PassKind) -> Result<i64> {
         self.with(|c| {
             c.execute(
-                "INSERT INTO pass (mapping, kind, started_at, outcome) VALUES (?1, ?2, ?3, 'running')",
-                params![mapping, kind, now_text()],
+                "INSERT INTO pass (mapping, kind, started_at, outcome) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    mapping,
+                    kind.label(),
+                    now_text(),
+                    PassOutcome::Running.label()
+                ],
             )?;
             Ok(c.last_insert_rowid())
         })
@@ -324,7 +345,7 @@ impl Store {
     pub fn finish_pass(
         &self,
         id: i64,
-        outcome: &str,
+        outcome: PassOutcome,
         n: &Counts,
         error: Option<&str>,
     ) -> Result<()> {
@@ -337,7 +358,7 @@ impl Store {
                 params![
                     id,
                     now_text(),
-                    outcome,
+                    outcome.label(),
                     n.created as i64,
                     n.closed as i64,
                     n.reopened as i64,
@@ -354,31 +375,39 @@ impl Store {
     }
 
     pub fn status(&self, mapping: &str) -> Result<MappingStatus> {
-        let last = |extra: &str| -> Result<Option<PassRecord>> {
-            let sql = format!(
-                "SELECT kind, started_at, finished_at, outcome, created, closed, reopened, updated,
-                        adopted, unchanged, failed, jira_seen, error
-                 FROM pass WHERE mapping = ?1 {extra} ORDER BY id DESC LIMIT 1"
-            );
-            self.with(|c| c.query_row(&sql, [mapping], read_pass).optional())
+        // `?2 IS NULL`: the last pass of any outcome.
+        let last = |outcome: Option<PassOutcome>| -> Result<Option<PassRecord>> {
+            let sql = "SELECT kind, started_at, finished_at, outcome, created, closed, reopened,
+                        updated, adopted, unchanged, failed, jira_seen, error
+                 FROM pass WHERE mapping = ?1 AND (?2 IS NULL OR outcome = ?2)
+                 ORDER BY id DESC LIMIT 1";
+            let outcome = outcome.map(PassOutcome::label);
+            self.with(|c| {
+                c.query_row(sql, params![mapping, outcome], read_pass)
+                    .optional()
+            })
         };
         Ok(MappingStatus {
             checkpoint: self.checkpoint(mapping)?,
             mirrors: self.mirror_count(mapping)?,
             pending_intents: self.pending_intents(mapping)?,
-            last_pass: last("")?,
-            last_success: last("AND outcome = 'ok'")?,
+            last_pass: last(None)?,
+            last_success: last(Some(PassOutcome::Ok))?,
         })
     }
 
-    /// Passes left 'running' by a process that died: mark them so `status` does not lie.
+    /// Passes left running by a process that died: mark them so `status` does not lie.
     pub fn close_abandoned_passes(&self) -> Result<u64> {
         self.with(|c| {
             c.execute(
-                "UPDATE pass SET outcome = 'interrupted', finished_at = ?1,
+                "UPDATE pass SET outcome = ?2, finished_at = ?1,
                    error = 'the process stopped during this pass (crash, kill or power loss)'
-                 WHERE outcome = 'running'",
-                [now_text()],
+                 WHERE outcome = ?3",
+                params![
+                    now_text(),
+                    PassOutcome::Interrupted.label(),
+                    PassOutcome::Running.label()
+                ],
             )
         })
         .map(|n| n as u64)
@@ -415,11 +444,14 @@ fn is_busy(e: &rusqlite::Error) -> bool {
 
 fn read_pass(r: &rusqlite::Row<'_>) -> rusqlite::Result<PassRecord> {
     let n = |i: usize| r.get::<_, i64>(i).map(|v| v as u64);
+    // A word this version does not know (written by a newer one) reads as the nearest truth.
+    let kind: String = r.get(0)?;
+    let outcome: String = r.get(3)?;
     Ok(PassRecord {
-        kind: r.get(0)?,
+        kind: PassKind::from_label(&kind).unwrap_or(PassKind::Incremental),
         started_at: parse_time(&r.get::<_, String>(1)?),
         finished_at: r.get::<_, Option<String>>(2)?.map(|s| parse_time(&s)),
-        outcome: r.get(3)?,
+        outcome: PassOutcome::from_label(&outcome).unwrap_or(PassOutcome::Failed),
         counts: Counts {
             created: n(4)?,
             closed: n(5)?,
@@ -445,15 +477,17 @@ fn parse_time(s: &str) -> DateTime<Utc> {
 }
 
 fn newer_schema(path: &Path, version: usize) -> Error {
-    Error::Store(format!(
-        "state database {} has schema version {version}, newer than this program knows ({}): \
-         run the newer jira-gitlab-reconciler that wrote it",
-        path.display(),
-        MIGRATIONS.len()
-    ))
+    Error::store(
+        path,
+        format!(
+            "schema version {version} is newer than this program knows ({}): \
+             run the newer jira-gitlab-reconciler that wrote it",
+            MIGRATIONS.len()
+        ),
+    )
 }
 
-fn store_error(path: &Path, e: &rusqlite::Error) -> Error {
+fn store_error(path: &Path, e: rusqlite::Error) -> Error {
     use rusqlite::ErrorCode;
     let code = e.sqlite_error_code();
     let fix = match code {
@@ -470,7 +504,11 @@ fn store_error(path: &Path, e: &rusqlite::Error) -> Error {
         Some(ErrorCode::DiskFull) => "the disk is full",
         _ => "see the SQLite message",
     };
-    Error::Store(format!("state database {}: {e}; {fix}", path.display()))
+    Error::Store {
+        path: path.to_path_buf(),
+        problem: format!("{e}; {fix}"),
+        source: Some(e),
+    }
 }
 
 #[cfg(test)]
@@ -507,10 +545,10 @@ mod tests {
             s.advance_checkpoint("A->b", t).expect("cp");
             s.advance_checkpoint("A->b", t - chrono::Duration::hours(1))
                 .expect("cp back");
-            let id = s.begin_pass("A->b", "incremental").expect("pass");
+            let id = s.begin_pass("A->b", PassKind::Incremental).expect("pass");
             s.finish_pass(
                 id,
-                "ok",
+                PassOutcome::Ok,
                 &Counts {
                     created: 1,
                     ..Counts::default()
@@ -564,7 +602,7 @@ mod tests {
     #[test]
     fn abandoned_passes_are_marked() {
         let s = Store::open(&temp_db("abandoned")).expect("open");
-        s.begin_pass("A->b", "full").expect("pass");
+        s.begin_pass("A->b", PassKind::Full).expect("pass");
         assert_eq!(s.close_abandoned_passes().expect("close"), 1);
         assert_eq!(
             s.status("A->b")
@@ -572,7 +610,7 @@ mod tests {
                 .last_pass
                 .expect("pass")
                 .outcome,
-            "interrupted"
+            PassOutcome::Interrupted
         );
     }
 }

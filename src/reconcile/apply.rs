@@ -4,29 +4,56 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use super::{PassReport, Reconciler};
-use crate::config::Mapping;
-use crate::domain::{GitlabIssue, GitlabState, JiraIssue, Mirror};
+use super::{Reconciler, Target};
+use crate::domain::{GitlabIssue, GitlabState, IssueEdit, JiraIssue, Mirror, StateEvent};
 use crate::error::{Error, Result};
-use crate::gitlab::{IssueEdit, NewIssue, Project, StateEvent};
+use crate::gitlab::{NewIssue, Project};
 use crate::plan::Action;
-use crate::store::Store;
+use crate::store::{Counts, Store};
+
+/// What applying a plan did.
+#[derive(Debug, Default)]
+pub(super) struct Applied {
+    /// Actions carried out, by kind (`unchanged` and `jira_seen` stay 0 here).
+    pub counts: Counts,
+    /// Jira key → why its action failed.
+    pub failures: BTreeMap<String, String>,
+    /// Jira ids whose create got no reliable answer: looked up by marker before anything else.
+    pub ambiguous: HashSet<String>,
+    /// A failure only the user can fix (a rejected token, a missing permission).
+    pub needs_user: bool,
+    pub notes: Vec<String>,
+}
+
+impl Applied {
+    /// Add a later round's results to this one's.
+    pub fn absorb(&mut self, later: Applied) {
+        self.counts.add(&later.counts);
+        self.failures.extend(later.failures);
+        self.ambiguous = later.ambiguous;
+        self.needs_user |= later.needs_user;
+        self.notes.extend(later.notes);
+    }
+
+    fn fail(&mut self, key: &str, message: String, error: Option<&Error>) {
+        self.needs_user |= error.is_some_and(Error::needs_user);
+        self.failures.insert(key.to_string(), message);
+    }
+}
 
 impl Reconciler {
-    /// Carry out `actions` in order. Returns the Jira ids whose create got no reliable answer.
-    #[allow(clippy::too_many_arguments)]
+    /// Carry out `actions` in order. `recovering`: the second look after creates whose answer
+    /// was lost, when a create must not be sent again.
     pub(super) async fn apply(
         &self,
         store: &Store,
-        mapping: &Mapping,
-        project: &Project,
+        target: &Target<'_>,
         actions: &[Action],
         recovering: bool,
-        report: &mut PassReport,
-        failures: &mut BTreeMap<String, String>,
-    ) -> Result<HashSet<String>> {
-        let name = mapping.name();
-        let mut ambiguous = HashSet::new();
+    ) -> Result<Applied> {
+        let name = &target.name;
+        let project = &target.project;
+        let mut out = Applied::default();
         let mut warned_backdate = false;
         for action in actions {
             if self.stopping() {
@@ -38,9 +65,10 @@ impl Reconciler {
                     // The marker scan did not find it, but the lost request may still land: a
                     // second create now could be a duplicate. The intent stays recorded, so the
                     // next pass scans again and creates only if it is still missing.
-                    failures.insert(
-                        key.clone(),
+                    out.fail(
+                        &key,
                         format!("{key}: GitLab gave no reliable answer to its create and the issue is not there (yet); the next pass looks for it again before creating"),
+                        None,
                     );
                 }
                 Action::Create {
@@ -51,41 +79,42 @@ impl Reconciler {
                 } => {
                     // Intent first: if the process dies after GitLab commits the issue but
                     // before the mirror is saved, the next pass finds it by its marker.
-                    store.record_intent(&name, &jira.id, &jira.key)?;
+                    store.record_intent(name, &jira.id, &jira.key)?;
                     let new = NewIssue {
                         title: title.clone(),
                         description: description.clone(),
-                        labels: mapping.labels.clone(),
+                        labels: target.mapping.labels.clone(),
                         created_at: project.can_backdate().then_some(jira.created),
                     };
                     let created = match self.gitlab.create(project.id, &new).await {
                         Ok(g) => g,
                         Err(e) if e.is_ambiguous() => {
-                            ambiguous.insert(jira.id.clone());
-                            failures.insert(
-                                key.clone(),
+                            out.ambiguous.insert(jira.id.clone());
+                            out.fail(
+                                &key,
                                 format!("{key}: {e}; the next look-up by marker decides"),
+                                None,
                             );
                             continue;
                         }
                         Err(e) => {
-                            store.clear_intent(&name, &jira.id)?;
-                            report.needs_user |= e.is_configuration_problem();
-                            failures.insert(key.clone(), format!("{key}: create failed: {e}"));
+                            store.clear_intent(name, &jira.id)?;
+                            let message = format!("{key}: create failed: {e}");
+                            out.fail(&key, message, Some(&e.into()));
                             continue;
                         }
                     };
                     store.save_mirror(
-                        &name,
+                        name,
                         &Mirror {
                             jira_id: jira.id.clone(),
                             jira_key: jira.key.clone(),
                             iid: created.iid,
                         },
                     )?;
-                    failures.remove(&key);
-                    report.counts.created += 1;
-                    tracing::info!(mapping = %name, jira = %key, iid = created.iid, "created GitLab issue");
+                    out.failures.remove(&key);
+                    out.counts.created += 1;
+                    tracing::info!(jira = %key, iid = created.iid, "created GitLab issue");
                     if !warned_backdate {
                         warned_backdate = true;
                         self.warn_if_not_backdated(project, jira, &created);
@@ -96,46 +125,41 @@ impl Reconciler {
                             ..IssueEdit::default()
                         };
                         if let Err(e) = self.edit(project, jira, created.iid, edit).await {
-                            report.needs_user |= e.exit_code() == 2;
-                            failures.insert(
-                                key.clone(),
-                                format!(
-                                    "{key}: created as #{} but closing failed: {e}",
-                                    created.iid
-                                ),
+                            let message = format!(
+                                "{key}: created as #{} but closing failed: {e}",
+                                created.iid
                             );
+                            out.fail(&key, message, Some(&e));
                         }
                     }
                 }
                 Action::Link { mirror, adopted } => {
-                    store.save_mirror(&name, mirror)?;
-                    failures.remove(&key);
+                    store.save_mirror(name, mirror)?;
+                    out.failures.remove(&key);
+                    // A lost create found by its marker was created by this pass.
                     if *adopted && recovering {
-                        report.counts.created += 1;
+                        out.counts.created += 1;
                     } else if *adopted {
-                        report.counts.adopted += 1;
+                        out.counts.adopted += 1;
                     }
-                    tracing::info!(mapping = %name, jira = %key, iid = mirror.iid, adopted, "linked GitLab issue");
+                    tracing::info!(jira = %key, iid = mirror.iid, adopted, "linked GitLab issue");
                 }
                 Action::Update { jira, iid, edit } => {
                     match self.edit(project, jira, *iid, edit.clone()).await {
                         Ok(()) => {
                             match edit.state_event {
-                                Some(StateEvent::Close) => report.counts.closed += 1,
-                                Some(StateEvent::Reopen) => report.counts.reopened += 1,
-                                None => report.counts.updated += 1,
+                                Some(StateEvent::Close) => out.counts.closed += 1,
+                                Some(StateEvent::Reopen) => out.counts.reopened += 1,
+                                None => out.counts.updated += 1,
                             }
-                            tracing::info!(mapping = %name, jira = %key, iid, change = %action.describe(), "updated GitLab issue");
+                            tracing::info!(jira = %key, iid, change = %action.describe(), "updated GitLab issue");
                         }
-                        Err(e) => {
-                            report.needs_user |= e.exit_code() == 2;
-                            failures.insert(key.clone(), format!("{key} (#{iid}): {e}"));
-                        }
+                        Err(e) => out.fail(&key, format!("{key} (#{iid}): {e}"), Some(&e)),
                     }
                 }
             }
         }
-        Ok(ambiguous)
+        Ok(out)
     }
 
     /// PUT an edit and check GitLab did what was asked: it answers 200 even when it ignores a

@@ -4,10 +4,10 @@
 
 use std::process::Output;
 
-use jira_gitlab_reconciler::reconcile::PassKind;
-use jira_gitlab_reconciler::sim::gitlab::Role;
-use jira_gitlab_reconciler::sim::world::SimWorld;
-use jira_gitlab_reconciler::sim::{Fault, Route};
+use jgr_sim::gitlab::Role;
+use jgr_sim::world::SimWorld;
+use jgr_sim::{Fault, Route};
+use jira_gitlab_reconciler::domain::{PassKind, PassOutcome};
 use jira_gitlab_reconciler::store::MappingStatus;
 use serde_json::json;
 
@@ -23,7 +23,7 @@ struct Baseline {
 /// wrongly went ahead would write to GitLab.
 async fn mirrored_world(
     name: &str,
-    tweak: impl FnOnce(&mut jira_gitlab_reconciler::sim::world::WorldOptions),
+    tweak: impl FnOnce(&mut jgr_sim::world::WorldOptions),
 ) -> (SimWorld, Baseline) {
     let w = world(name, tweak).await;
     w.jira.create_issue("VSA", "One", "Task");
@@ -62,7 +62,8 @@ fn assert_refused(w: &SimWorld, b: &Baseline, out: &Output, code: i32, needles: 
         if let Some(last) = &st.last_pass {
             if Some(last.started_at) != b.status.last_pass.as_ref().map(|p| p.started_at) {
                 assert_eq!(
-                    last.outcome, "failed",
+                    last.outcome,
+                    PassOutcome::Failed,
                     "a new pass can only be a failed one"
                 );
             }

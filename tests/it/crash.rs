@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use jira_gitlab_reconciler::reconcile::PassKind;
-use jira_gitlab_reconciler::sim::world::SimWorld;
+use jgr_sim::world::SimWorld;
+use jira_gitlab_reconciler::domain::{PassKind, PassOutcome};
 
 use crate::harness::*;
 
@@ -79,7 +79,7 @@ async fn kill_9_during_a_backfill_then_rerun_converges_without_duplicates() {
     }
     let st = state_status(&w).expect("state");
     assert_eq!((st.mirrors, st.pending_intents), ((N + 3) as u64, 0));
-    assert_eq!(st.last_pass.expect("pass").outcome, "ok");
+    assert_eq!(st.last_pass.expect("pass").outcome, PassOutcome::Ok);
 
     // And the next run has nothing left to do.
     let writes = w.gitlab.writes();
@@ -105,7 +105,11 @@ async fn deleted_state_file_is_rebuilt_from_markers_and_nothing_is_created() {
     remove_state(&w);
     let writes = w.gitlab.writes();
     let r = pass_ok(&w, PassKind::Incremental).await;
-    assert_eq!(r.kind, "full", "no checkpoint: everything is compared");
+    assert_eq!(
+        r.kind,
+        PassKind::Full,
+        "no checkpoint: everything is compared"
+    );
     assert_eq!(
         (r.counts.created, r.counts.adopted, r.counts.unchanged),
         (0, 40, 0),

@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
-use jira_gitlab_reconciler::reconcile::PassKind;
-use jira_gitlab_reconciler::sim::jira::Deployment;
-use jira_gitlab_reconciler::sim::world::SimMapping;
+use jgr_sim::jira::Deployment;
+use jgr_sim::world::SimMapping;
+use jira_gitlab_reconciler::domain::PassKind;
+use jira_gitlab_reconciler::reconcile::{Mode, Reconciler};
 use jira_gitlab_reconciler::store::Store;
 
 use crate::harness::*;
@@ -24,7 +25,7 @@ async fn create_resolve_reopen_rename_and_idle_pass() {
     let r = pass_ok(&w, PassKind::Incremental).await;
     assert_eq!(
         (r.kind, r.counts.created),
-        ("full", 3),
+        (PassKind::Full, 3),
         "first pass compares everything"
     );
     assert_converged(&w, "VSA", "acme/platform");
@@ -45,7 +46,7 @@ async fn create_resolve_reopen_rename_and_idle_pass() {
     w.jira.rename(&c.key, "Renamed in Jira");
     let d = w.jira.create_issue("VSA", "Brand new", "Story");
     let r = pass_ok(&w, PassKind::Incremental).await;
-    assert_eq!(r.kind, "incremental");
+    assert_eq!(r.kind, PassKind::Incremental);
     assert_eq!(
         (
             r.counts.created,
@@ -161,12 +162,11 @@ async fn data_center_works_the_same() {
 async fn dry_run_writes_nothing_anywhere() {
     let w = world("dryrun", |_| {}).await;
     w.jira.create_issue("VSA", "One", "Task");
-    let cfg = w.config().expect("config");
-    let r = jira_gitlab_reconciler::reconcile::Reconciler::new(cfg, Default::default())
-        .expect("reconciler");
+    let cfg = config(&w);
+    let r = Reconciler::new(cfg, Default::default()).expect("reconciler");
 
     // No state file yet: the plan is computed against an empty state, and none is created.
-    let reports = r.pass(None, PassKind::Incremental, true).await;
+    let reports = r.pass(Mode::DryRun(None), PassKind::Incremental).await;
     assert_eq!(reports[0].planned.len(), 1, "{:?}", reports[0].planned);
     assert!(reports[0].planned[0].starts_with("create  VSA-1"));
     assert!(!w.state_path().exists());
@@ -184,7 +184,9 @@ async fn dry_run_writes_nothing_anywhere() {
     let store = Store::open_read_only(&w.state_path())
         .expect("ro")
         .expect("exists");
-    let reports = r.pass(Some(&store), PassKind::Incremental, true).await;
+    let reports = r
+        .pass(Mode::DryRun(Some(&store)), PassKind::Incremental)
+        .await;
     assert!(
         reports[0].planned.iter().any(|l| l.contains("close")),
         "{:?}",
@@ -372,7 +374,7 @@ async fn issue_moved_between_mappings_of_one_gitlab_project_keeps_its_mirror() {
 /// Jira's; with any other role GitLab silently ignores them and they are the mirror's.
 #[tokio::test]
 async fn owner_and_admin_tokens_backdate_others_do_not() {
-    use jira_gitlab_reconciler::sim::gitlab::Role;
+    use jgr_sim::gitlab::Role;
     for (name, role, admin, backdated) in [
         ("owner", Role::Owner, false, true),
         ("admin", Role::Reporter, true, true),
@@ -423,12 +425,11 @@ async fn a_failing_mapping_does_not_stop_the_others() {
     w.jira
         .create_issue("OPS", "Its GitLab project is gone", "Task");
     // A config naming a GitLab project that does not exist, before the healthy one.
-    let mut cfg = w.config().expect("config");
+    let mut cfg = config(&w);
     cfg.mappings[0].gitlab_project = "acme/deleted".into();
-    let r = jira_gitlab_reconciler::reconcile::Reconciler::new(cfg, Default::default())
-        .expect("reconciler");
+    let r = Reconciler::new(cfg, Default::default()).expect("reconciler");
     let store = Store::open(&w.state_path()).expect("store");
-    let reports = r.pass(Some(&store), PassKind::Incremental, false).await;
+    let reports = r.pass(Mode::Apply(&store), PassKind::Incremental).await;
     assert_eq!(reports.len(), 2);
     assert!(
         reports[0].failures[0].contains("acme/deleted"),

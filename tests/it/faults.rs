@@ -5,9 +5,9 @@
 use std::time::{Duration, Instant};
 
 use chrono::FixedOffset;
-use jira_gitlab_reconciler::reconcile::PassKind;
-use jira_gitlab_reconciler::sim::world::SimWorld;
-use jira_gitlab_reconciler::sim::{Fault, Route};
+use jgr_sim::world::SimWorld;
+use jgr_sim::{Fault, Route};
+use jira_gitlab_reconciler::domain::{PassKind, PassOutcome};
 
 use crate::harness::*;
 
@@ -132,7 +132,7 @@ async fn create_limit_outlasting_the_retries_fails_the_pass_and_keeps_the_checkp
         Some(checkpoint),
         "a failed pass keeps the checkpoint"
     );
-    assert_eq!(after.last_pass.expect("pass").outcome, "failed");
+    assert_eq!(after.last_pass.expect("pass").outcome, PassOutcome::Failed);
     assert_eq!(after.mirrors, 3);
     assert_eq!(
         after.pending_intents, 0,
@@ -213,7 +213,7 @@ async fn a_pass_that_still_fails_leaves_the_checkpoint_where_it_was() {
     assert_eq!(w.gitlab.writes(), writes);
     let st = state_status(&w).expect("state");
     assert_eq!(st.checkpoint, Some(checkpoint));
-    assert_eq!(st.last_pass.expect("pass").outcome, "failed");
+    assert_eq!(st.last_pass.expect("pass").outcome, PassOutcome::Failed);
 
     // A search that keeps failing.
     w.clock.advance(MINUTE);

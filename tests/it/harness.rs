@@ -6,10 +6,12 @@ use std::process::Output;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use jgr_sim::gitlab::IssueSnapshot;
+use jgr_sim::world::{SimWorld, WorldOptions};
+use jira_gitlab_reconciler::config::Config;
+use jira_gitlab_reconciler::domain::PassKind;
 use jira_gitlab_reconciler::metrics::Metrics;
-use jira_gitlab_reconciler::reconcile::{PassKind, PassReport, Reconciler};
-use jira_gitlab_reconciler::sim::gitlab::IssueSnapshot;
-use jira_gitlab_reconciler::sim::world::{SimWorld, WorldOptions};
+use jira_gitlab_reconciler::reconcile::{Mode, PassReport, Reconciler};
 use jira_gitlab_reconciler::store::{MappingStatus, Store};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -43,12 +45,22 @@ pub async fn world(name: &str, tweak: impl FnOnce(&mut WorldOptions)) -> SimWorl
     SimWorld::start(opts).await.expect("fakes start")
 }
 
+/// The reconciler's configuration for this simulated site, from the TOML the sim writes.
+pub fn config(w: &SimWorld) -> Config {
+    Config::parse(
+        &w.config_toml(),
+        std::path::Path::new("sim-config.toml"),
+        &|_| None,
+    )
+    .expect("the sim's config is valid")
+}
+
 /// One library-level pass over every mapping with a real state file.
 pub async fn pass(w: &SimWorld, kind: PassKind) -> Vec<PassReport> {
-    let cfg = w.config().expect("sim config is valid");
+    let cfg = config(w);
     let r = Reconciler::new(cfg, Arc::new(Metrics::new())).expect("reconciler");
     let store = Store::open(&w.state_path()).expect("store");
-    r.pass(Some(&store), kind, false).await
+    r.pass(Mode::Apply(&store), kind).await
 }
 
 /// A pass that must succeed; returns its single report.

@@ -7,5 +7,6 @@ mod crash;
 mod e2e;
 mod faults;
 mod harness;
+mod layers;
 mod process;
 mod service;

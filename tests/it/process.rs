@@ -1,6 +1,6 @@
 //! The real binary: exit codes, messages, the demo.
 
-use jira_gitlab_reconciler::reconcile::PassKind;
+use jira_gitlab_reconciler::domain::PassKind;
 
 use crate::harness::*;
 
@@ -25,11 +25,8 @@ async fn reconcile_command_exit_codes_and_summary() {
     // A GitLab failure that outlasts the retries: exit 1, one line naming the issue.
     w.clock.advance(std::time::Duration::from_secs(60));
     w.jira.create_issue("VSA", "Will fail", "Task");
-    w.gitlab.inject(
-        jira_gitlab_reconciler::sim::Route::Create,
-        jira_gitlab_reconciler::sim::Fault::Status(422),
-        1,
-    );
+    w.gitlab
+        .inject(jgr_sim::Route::Create, jgr_sim::Fault::Status(422), 1);
     let out = run_binary(vec!["reconcile".into(), "--config".into(), config]).await;
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -115,11 +112,8 @@ async fn status_needs_no_token_and_reports_lag_and_last_error() {
     w.jira.create_issue("VSA", "One", "Task");
     pass_ok(&w, PassKind::Incremental).await;
     w.jira.create_issue("VSA", "Two", "Task");
-    w.gitlab.inject(
-        jira_gitlab_reconciler::sim::Route::Create,
-        jira_gitlab_reconciler::sim::Fault::Status(422),
-        1,
-    );
+    w.gitlab
+        .inject(jgr_sim::Route::Create, jgr_sim::Fault::Status(422), 1);
     let _ = pass(&w, PassKind::Incremental).await;
 
     // The operator looking at the state does not hold the service's credentials.

@@ -5,7 +5,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::harness::*;
-use jira_gitlab_reconciler::sim::world::SimWorld;
+use jgr_sim::world::SimWorld;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -172,9 +172,7 @@ async fn service_follows_jira_serves_metrics_and_stops_on_sigterm() {
 async fn sighup_reloads_the_mappings() {
     let mut w = world("svc-hup", |o| {
         o.mappings
-            .push(jira_gitlab_reconciler::sim::world::SimMapping::new(
-                "OPS", "acme/ops",
-            ))
+            .push(jgr_sim::world::SimMapping::new("OPS", "acme/ops"))
     })
     .await;
     // Start with only the first mapping in the config.
@@ -281,13 +279,13 @@ async fn sigterm_lets_the_write_in_flight_finish_and_records_it() {
     }
     // The second create takes 1.5 s on the server: SIGTERM arrives while it is in flight.
     w.gitlab.inject(
-        jira_gitlab_reconciler::sim::Route::Create,
-        jira_gitlab_reconciler::sim::Fault::Delay(Duration::from_millis(10)),
+        jgr_sim::Route::Create,
+        jgr_sim::Fault::Delay(Duration::from_millis(10)),
         1,
     );
     w.gitlab.inject(
-        jira_gitlab_reconciler::sim::Route::Create,
-        jira_gitlab_reconciler::sim::Fault::Delay(Duration::from_millis(1500)),
+        jgr_sim::Route::Create,
+        jgr_sim::Fault::Delay(Duration::from_millis(1500)),
         1,
     );
     let child = spawn_service(&service_config(&w, free_port(), ""));
@@ -367,4 +365,81 @@ fn wait_for(
         }
     }
     (false, socket)
+}
+
+/// The service in-process: stop and reload are inputs to `Service::run`, so they are tested
+/// without signals; busy ticks are counted in the metrics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_process_service_skips_busy_ticks_reloads_and_stops_on_request() {
+    use jgr_sim::{Fault, Route};
+    use jira_gitlab_reconciler::config::Config;
+    use jira_gitlab_reconciler::service::Service;
+
+    let mut w = world("svc-inproc", |o| {
+        o.mappings
+            .push(jgr_sim::world::SimMapping::new("OPS", "acme/ops"))
+    })
+    .await;
+    let second = w.opts.mappings.pop().expect("two mappings");
+    let port = free_port();
+    let path = std::path::PathBuf::from(service_config(&w, port, ""));
+    let first = w.jira.create_issue("VSA", "Before start", "Task");
+    let ops = w.jira.create_issue("OPS", "Ops work", "Task");
+
+    let cfg = Config::load(&path).expect("config loads");
+    let service = Service::start(cfg, path.clone()).await.expect("starts");
+    let metrics = service.metrics();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(1);
+    let running = tokio::spawn(service.run(
+        async {
+            let _ = stop_rx.await;
+        },
+        reload_rx,
+    ));
+    assert!(gitlab_reaches(&w, PROJECT, 1, Duration::from_secs(10)).await);
+    mirror_of(&w, PROJECT, &first.id);
+
+    // A pass slowed down by GitLab outlasts the 1-second ticks: they are skipped, not queued.
+    w.gitlab
+        .inject(Route::Read, Fault::Delay(Duration::from_millis(2500)), 1);
+    let skipped = || {
+        metrics
+            .get("jgr_ticks_skipped_total", &[("kind", "incremental")])
+            .unwrap_or(0.0)
+    };
+    assert!(
+        eventually(Duration::from_secs(8), || skipped() >= 1.0).await,
+        "busy ticks are skipped and counted"
+    );
+
+    // A config that does not load is refused; the running one keeps working.
+    std::fs::write(&path, "[jira\nbroken").expect("write");
+    reload_tx.send(()).await.expect("reload sent");
+    let later = w.jira.create_issue("VSA", "After a bad reload", "Task");
+    assert!(gitlab_reaches(&w, PROJECT, 2, Duration::from_secs(8)).await);
+    mirror_of(&w, PROJECT, &later.id);
+    assert!(
+        w.gitlab.issues("acme/ops").is_empty(),
+        "OPS is not mapped yet"
+    );
+
+    // A good config adds the second mapping from the next pass on.
+    w.opts.mappings.push(second);
+    service_config(&w, port, "");
+    reload_tx.send(()).await.expect("reload sent");
+    assert!(
+        gitlab_reaches(&w, "acme/ops", 1, Duration::from_secs(8)).await,
+        "after the reload the new mapping is reconciled"
+    );
+    mirror_of(&w, "acme/ops", &ops.id);
+
+    let asked = Instant::now();
+    stop_tx.send(()).expect("stop sent");
+    let outcome = tokio::time::timeout(Duration::from_secs(10), running)
+        .await
+        .expect("run returns after the stop request")
+        .expect("no panic");
+    assert!(outcome.is_ok(), "{outcome:?}");
+    assert!(asked.elapsed() < Duration::from_secs(10));
 }

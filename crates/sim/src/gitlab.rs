@@ -4,7 +4,7 @@
 //! `updated_at` silently ignored unless the caller is an Owner, 409 on a taken iid and the iid
 //! counter jumping past an explicit iid, per-user create rate limit without `Retry-After`,
 //! paging headers with an empty `x-next-page` on the last page, scoped labels that evict each
-//! other, role checks, and scripted faults (see [`super::FaultPlan`]).
+//! other, role checks, and scripted faults (see [`crate::FaultPlan`]).
 //!
 //! The HTTP side lives in `gitlab/api.rs`; this file holds the data model and the API that
 //! tests and the `demo` subcommand use to set up and inspect the server.
@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, SubsecRound, Utc};
 
-use super::{lock, Fault, FaultPlan, Route, ServerHandle, SimClock};
+use crate::{lock, Fault, FaultPlan, Route, ServerHandle, SimClock};
 
 /// A project member's role; the discriminant is GitLab's `access_level`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -83,7 +83,7 @@ pub struct FakeGitlab {
 impl FakeGitlab {
     pub async fn start(opts: GitlabOptions) -> std::io::Result<FakeGitlab> {
         let state: Shared = Arc::new(Mutex::new(State::new(&opts)));
-        let server = super::serve(api::router(state.clone()), opts.port).await?;
+        let server = crate::serve(api::router(state.clone()), opts.port).await?;
         lock(&state).base_url = server.url();
         Ok(FakeGitlab { state, server })
     }

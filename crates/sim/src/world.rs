@@ -7,10 +7,9 @@ use std::time::Duration;
 
 use chrono::FixedOffset;
 
-use super::gitlab::{FakeGitlab, GitlabOptions, Role};
-use super::jira::{Deployment, FakeJira, JiraOptions};
-use super::SimClock;
-use crate::config::Config;
+use crate::gitlab::{FakeGitlab, GitlabOptions, Role};
+use crate::jira::{Deployment, FakeJira, JiraOptions};
+use crate::SimClock;
 
 pub const JIRA_EMAIL: &str = "bot@example.com";
 pub const JIRA_TOKEN: &str = "sim-jira-token";
@@ -170,10 +169,6 @@ impl SimWorld {
         let path = self.opts.dir.join("config.toml");
         std::fs::write(&path, self.config_toml())?;
         Ok(path)
-    }
-
-    pub fn config(&self) -> crate::error::Result<Config> {
-        Config::parse(&self.config_toml(), Path::new("sim-config.toml"), &|_| None)
     }
 }
 

@@ -20,7 +20,7 @@ use std::time::Duration;
 use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::Value;
 
-use super::{lock, Fault, FaultPlan, Route, ServerHandle, SimClock};
+use crate::{lock, Fault, FaultPlan, Route, ServerHandle, SimClock};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Deployment {
@@ -257,7 +257,7 @@ impl FakeJira {
             faults: Mutex::new(FaultPlan::default()),
             searches: AtomicUsize::new(0),
         });
-        let server = super::serve(http::router(shared.clone()), port).await?;
+        let server = crate::serve(http::router(shared.clone()), port).await?;
         let _ = shared.base_url.set(server.url());
         Ok(FakeJira { shared, server })
     }

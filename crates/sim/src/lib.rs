@@ -1,7 +1,8 @@
-//! Stateful simulated Jira and GitLab servers on 127.0.0.1.
+//! Stateful simulated Jira and GitLab servers on 127.0.0.1, for jira-gitlab-reconciler's tests,
+//! benchmark and `demo` command. This crate knows nothing of the reconciler: it speaks the
+//! servers' HTTP APIs and writes the config text that points a reconciler at them.
 //!
-//! They are part of the library (not only of the tests) because `demo` runs the reconciler
-//! against them. They behave like the real servers in the ways that have broken sync tools:
+//! The fakes They behave like the real servers in the ways that have broken sync tools:
 //! paging, auth, rate limits, eventually consistent search, time-zone-dependent JQL dates,
 //! silently ignored fields. Faults are injected through [`FaultPlan`] so tests can script them.
 
@@ -105,8 +106,6 @@ impl FaultPlan {
     }
 }
 
-pub use crate::rng::Xorshift;
-
 /// A running fake server. Dropping it stops the server.
 pub struct ServerHandle {
     pub addr: SocketAddr,
@@ -148,4 +147,31 @@ pub async fn serve(router: axum::Router, port: u16) -> std::io::Result<ServerHan
 
 /// Lock a mutex, recovering from poisoning: a fake must keep answering even if a handler
 /// panicked in another test thread.
-pub use crate::lock_unpoisoned as lock;
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A tiny deterministic PRNG (xorshift64*) for seeded fault injection: a failing run repeats
+/// from its seed.
+#[derive(Clone, Debug)]
+pub struct Xorshift(u64);
+
+impl Xorshift {
+    pub fn new(seed: u64) -> Self {
+        Xorshift(seed.max(1))
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::jql::truncate_to_minute;
 use super::{Deployment, FakeJira, JiraOptions};
-use crate::sim::{Fault, Route};
+use crate::{Fault, Route};
 
 struct Fixture {
     jira: FakeJira,

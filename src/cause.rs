@@ -1,0 +1,58 @@
+//! Why something failed, as far as the process's behaviour is concerned: the one table from
+//! a failure's cause to whether only the user can fix it and to the exit code. A leaf, so the
+//! HTTP layer can classify its own errors without knowing the crate's `Error`.
+
+/// Why something failed, as far as the process's behaviour is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// The config file, the environment or the command line.
+    Config,
+    /// A server rejected the credentials (401).
+    Credentials,
+    /// The credentials lack a permission (403).
+    Permission,
+    /// A project, issue or API is not there (404, 410).
+    NotFound,
+    /// The server refused the request itself (400: a JQL mistake, a bad value).
+    Rejected,
+    /// The answer was not the API's (an HTML login page, malformed JSON): a wrong URL or proxy.
+    UnexpectedAnswer,
+    /// The server failed, timed out, could not be reached or kept rate limiting.
+    Server,
+    /// The server accepted a write but did not carry it out.
+    NotApplied,
+    /// The state database.
+    Store,
+    /// Local files and sockets.
+    Io,
+    /// The service's scheduler.
+    Scheduler,
+    /// Another instance holds the lock.
+    Locked,
+}
+
+impl Cause {
+    /// The one table from cause to consequence: whether only the user can fix it (a later run
+    /// will fail the same way), and the process exit code that says so.
+    pub fn needs_user(self) -> bool {
+        matches!(
+            self,
+            Cause::Config
+                | Cause::Credentials
+                | Cause::Permission
+                | Cause::NotFound
+                | Cause::Rejected
+                | Cause::UnexpectedAnswer
+        )
+    }
+
+    /// 2: fix something and run again; 3: another instance held the lock; 1: a later run may
+    /// get past it.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Cause::Locked => 3,
+            c if c.needs_user() => 2,
+            _ => 1,
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! What one pass over one mapping did, assembled from its phases' results, and the metrics it
+//! feeds.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::apply::Applied;
+use super::observe::Observation;
+use crate::domain::PassKind;
+use crate::error::Error;
+use crate::metrics::Metrics;
+use crate::store::Counts;
+
+#[derive(Debug)]
+pub struct PassReport {
+    pub mapping: String,
+    pub kind: PassKind,
+    pub counts: Counts,
+    /// One line per action that failed, or the reason the whole pass failed.
+    pub failures: Vec<String>,
+    /// `--dry-run`: the actions that would be taken.
+    pub planned: Vec<String>,
+    pub notes: Vec<String>,
+    pub checkpoint: Option<DateTime<Utc>>,
+    pub duration: Duration,
+    /// The pass failed on something only the user can fix (credentials, a missing project).
+    pub needs_user: bool,
+}
+
+impl PassReport {
+    fn new(mapping: &str, kind: PassKind) -> Self {
+        PassReport {
+            mapping: mapping.to_string(),
+            kind,
+            counts: Counts::default(),
+            failures: Vec::new(),
+            planned: Vec::new(),
+            notes: Vec::new(),
+            checkpoint: None,
+            duration: Duration::ZERO,
+            needs_user: false,
+        }
+    }
+
+    /// A pass that could not run at all.
+    pub(super) fn failed(mapping: &str, kind: PassKind, e: &Error) -> Self {
+        let mut r = PassReport::new(mapping, kind);
+        r.needs_user = e.needs_user();
+        r.failures.push(e.report());
+        r
+    }
+
+    /// The report of a pass that has observed, before it plans.
+    pub(super) fn observed(mapping: &str, seen: &Observation) -> Self {
+        let mut r = PassReport::new(mapping, seen.kind);
+        r.checkpoint = seen.checkpoint;
+        r.counts.jira_seen = seen.jira.len() as u64;
+        r.notes.extend(
+            seen.unreadable
+                .iter()
+                .map(|u| format!("{}: skipped, {}", u.key, u.reason)),
+        );
+        r.notes.extend(seen.gitlab.notes.iter().cloned());
+        r
+    }
+
+    pub(super) fn absorb(&mut self, applied: Applied) {
+        self.counts.add(&applied.counts);
+        self.needs_user |= applied.needs_user;
+        self.notes.extend(applied.notes);
+        self.failures.extend(applied.failures.into_values());
+    }
+
+    pub fn ok(&self) -> bool {
+        self.failures.is_empty()
+    }
+
+    pub fn summary(&self) -> String {
+        let c = &self.counts;
+        format!(
+            "{}: {} pass: created {}, closed {}, reopened {}, updated {}, adopted {}, unchanged {}, failed {} ({} Jira issues read) in {:.1}s",
+            self.mapping,
+            self.kind,
+            c.created,
+            c.closed,
+            c.reopened,
+            c.updated,
+            c.adopted,
+            c.unchanged,
+            c.failed,
+            c.jira_seen,
+            self.duration.as_secs_f64()
+        )
+    }
+}
+
+pub(super) fn record_metrics(m: &Metrics, r: &PassReport) {
+    let mapping = r.mapping.as_str();
+    let outcome = if r.ok() { "ok" } else { "failed" };
+    m.inc(
+        "jgr_passes_total",
+        "Reconcile passes, by mapping, kind and outcome.",
+        &[
+            ("mapping", mapping),
+            ("kind", r.kind.label()),
+            ("outcome", outcome),
+        ],
+        1.0,
+    );
+    for (kind, n) in [
+        ("create", r.counts.created),
+        ("close", r.counts.closed),
+        ("reopen", r.counts.reopened),
+        ("update", r.counts.updated),
+        ("adopt", r.counts.adopted),
+        ("failed", r.counts.failed),
+    ] {
+        m.inc(
+            "jgr_actions_total",
+            "Actions applied to GitLab, by mapping and kind.",
+            &[("mapping", mapping), ("kind", kind)],
+            n as f64,
+        );
+    }
+    m.set(
+        "jgr_pass_duration_seconds",
+        "Duration of the last pass, by mapping.",
+        &[("mapping", mapping)],
+        r.duration.as_secs_f64(),
+    );
+    if r.ok() {
+        m.set(
+            "jgr_last_success_timestamp_seconds",
+            "Unix time of the last successful pass, by mapping.",
+            &[("mapping", mapping)],
+            Utc::now().timestamp() as f64,
+        );
+    }
+    if let Some(cp) = r.checkpoint {
+        m.set(
+            "jgr_checkpoint_timestamp_seconds",
+            "The mapping's checkpoint (newest Jira `updated` mirrored), Unix time.",
+            &[("mapping", mapping)],
+            cp.timestamp() as f64,
+        );
+    }
+}
