@@ -29,6 +29,8 @@ pub enum Cause {
     Scheduler,
     /// Another instance holds the lock.
     Locked,
+    /// A stop was requested (SIGTERM) before the work was done; the next pass continues.
+    Stopped,
 }
 
 impl Cause {

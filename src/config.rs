@@ -10,12 +10,13 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::gitlab::GitlabClient;
-use crate::http::{ApiError, Auth, RetryPolicy};
+use crate::http::{ApiError, Auth, ClientOptions, RetryPolicy};
 pub use crate::jira::Deployment;
 use crate::jira::JiraClient;
 pub use crate::logging::LogFormat;
 use crate::metrics::Metrics;
 use crate::secret::Secret;
+use crate::stop::Stop;
 
 pub const JIRA_TOKEN_ENV: &str = "JIRA_API_TOKEN";
 pub const GITLAB_TOKEN_ENV: &str = "GITLAB_TOKEN";
@@ -57,6 +58,7 @@ struct RawGitlab {
     url: String,
     token_file: Option<PathBuf>,
     creates_per_minute: Option<u32>,
+    concurrency: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -140,7 +142,10 @@ pub struct JiraConfig {
 pub struct GitlabConfig {
     pub url: String,
     pub token: Secret,
-    pub creates_per_minute: u32,
+    /// A hard cap on creates per minute; `None` (the default) learns GitLab's own limit.
+    pub creates_per_minute: Option<u32>,
+    /// GitLab requests in flight at once (creates, edits, reads), for all mappings together.
+    pub concurrency: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -177,8 +182,21 @@ impl Mapping {
 }
 
 impl Config {
+    fn client_options(&self, metrics: Option<Arc<Metrics>>, stop: &Stop) -> ClientOptions {
+        ClientOptions {
+            retry: self.retry.clone(),
+            concurrency: self.gitlab.concurrency,
+            stop: stop.clone(),
+            metrics,
+        }
+    }
+
     /// The Jira client this configuration describes.
-    pub fn jira_client(&self, metrics: Option<Arc<Metrics>>) -> Result<JiraClient, ApiError> {
+    pub fn jira_client(
+        &self,
+        metrics: Option<Arc<Metrics>>,
+        stop: &Stop,
+    ) -> Result<JiraClient, ApiError> {
         let auth = match self.jira.deployment {
             Deployment::Cloud => Auth::Basic {
                 user: self.jira.email.clone().unwrap_or_default(),
@@ -190,24 +208,30 @@ impl Config {
             &self.jira.url,
             self.jira.deployment,
             auth,
-            self.retry.clone(),
-            metrics,
+            &self.client_options(metrics, stop),
         )
     }
 
     /// The GitLab client this configuration describes.
-    pub fn gitlab_client(&self, metrics: Option<Arc<Metrics>>) -> Result<GitlabClient, ApiError> {
+    pub fn gitlab_client(
+        &self,
+        metrics: Option<Arc<Metrics>>,
+        stop: &Stop,
+    ) -> Result<GitlabClient, ApiError> {
         GitlabClient::new(
             &self.gitlab.url,
             self.gitlab.token.clone(),
             self.gitlab.creates_per_minute,
-            self.retry.clone(),
-            metrics,
+            &self.client_options(metrics, stop),
         )
     }
 }
 
-pub const DEFAULT_CREATES_PER_MINUTE: u32 = 150;
+/// Requests in flight per server by default: see the README's Performance section for the
+/// measurement behind it.
+pub const DEFAULT_CONCURRENCY: usize = 8;
+/// More than this many requests at once is refused: it only multiplies 429s.
+pub const MAX_CONCURRENCY: usize = 64;
 pub const DEFAULT_RECONCILE_SCHEDULE: &str = "0 * * * * *";
 pub const DEFAULT_FULL_RESYNC_SCHEDULE: &str = "0 30 3 * * *";
 
@@ -286,14 +310,18 @@ fn build(
         (Secret::new(""), Secret::new(""))
     };
 
-    let creates_per_minute = raw
-        .gitlab
-        .creates_per_minute
-        .unwrap_or(DEFAULT_CREATES_PER_MINUTE);
-    if creates_per_minute == 0 {
+    let creates_per_minute = raw.gitlab.creates_per_minute;
+    if creates_per_minute == Some(0) {
         return Err(Error::Config(
-            "gitlab.creates_per_minute must be at least 1".into(),
+            "gitlab.creates_per_minute must be at least 1; leave it out to learn GitLab's own limit"
+                .into(),
         ));
+    }
+    let concurrency = raw.gitlab.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
+    if concurrency == 0 || concurrency > MAX_CONCURRENCY {
+        return Err(Error::Config(format!(
+            "gitlab.concurrency = {concurrency} must be between 1 and {MAX_CONCURRENCY}"
+        )));
     }
 
     let defaults = RetryPolicy::default();
@@ -362,6 +390,7 @@ fn build(
             url: gitlab_url,
             token: gitlab_token,
             creates_per_minute,
+            concurrency,
         },
         state_path,
         overlap,
@@ -590,7 +619,8 @@ gitlab_project = "acme/platform"
         assert_eq!(c.jira.url, "https://acme.atlassian.net");
         assert_eq!(c.gitlab.url, "https://gitlab.example.com");
         assert_eq!(c.overlap, Duration::from_secs(600));
-        assert_eq!(c.gitlab.creates_per_minute, DEFAULT_CREATES_PER_MINUTE);
+        assert_eq!(c.gitlab.creates_per_minute, None, "learned from GitLab");
+        assert_eq!(c.gitlab.concurrency, DEFAULT_CONCURRENCY);
         assert_eq!(c.mappings[0].name(), "VSA->acme/platform");
         assert_eq!(c.schedule.reconcile, DEFAULT_RECONCILE_SCHEDULE);
     }

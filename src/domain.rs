@@ -59,19 +59,43 @@ pub enum GitlabState {
     Closed,
 }
 
+/// A GitLab issue as the planner needs it. The description itself is not kept (it may be up to
+/// 1 MiB, and a project may hold 100,000 issues): only what it says about the mirror.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GitlabIssue {
     pub iid: u64,
     pub title: String,
-    pub description: String,
     pub state: GitlabState,
+    /// The Jira id named by the description's marker.
+    pub marker: Option<String>,
+    /// Where the description's "Mirrored from Jira issue" line links.
+    pub link: Option<String>,
     pub created_at: Option<DateTime<Utc>>,
 }
 
 impl GitlabIssue {
+    pub fn new(iid: u64, title: String, state: GitlabState, description: &str) -> Self {
+        let mut issue = GitlabIssue {
+            iid,
+            title,
+            state,
+            marker: None,
+            link: None,
+            created_at: None,
+        };
+        issue.set_description(description);
+        issue
+    }
+
+    /// Keep what `description` says about the mirror.
+    pub fn set_description(&mut self, description: &str) {
+        self.marker = parse_marker(description).map(str::to_string);
+        self.link = parse_link(description).map(str::to_string);
+    }
+
     /// The Jira id this issue mirrors, from the marker in its description.
     pub fn jira_id(&self) -> Option<&str> {
-        parse_marker(&self.description)
+        self.marker.as_deref()
     }
 }
 
@@ -97,6 +121,9 @@ pub struct Mirror {
     pub jira_id: String,
     pub jira_key: String,
     pub iid: u64,
+    /// The Jira `updated` of the version last made true in GitLab. Search is eventually
+    /// consistent and may serve an older version later: that one is never applied.
+    pub applied: Option<DateTime<Utc>>,
 }
 
 /// What a pass compares.
@@ -142,6 +169,7 @@ macro_rules! labels {
 labels!(PassKind { Incremental => "incremental", Full => "full" });
 labels!(PassOutcome { Running => "running", Ok => "ok", Failed => "failed", Interrupted => "interrupted" });
 
+const LINK_PREFIX: &str = "Mirrored from Jira issue [";
 const MARKER_PREFIX: &str = "<!-- jira-gitlab-reconciler:jira-id=";
 const MARKER_SUFFIX: &str = " -->";
 
@@ -160,11 +188,21 @@ pub fn parse_marker(description: &str) -> Option<&str> {
     (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())).then_some(id)
 }
 
+/// The URL of the "Mirrored from Jira issue [KEY](URL)" line, if the description has one.
+pub fn parse_link(description: &str) -> Option<&str> {
+    let start = description.find(LINK_PREFIX)? + LINK_PREFIX.len();
+    let rest = &description[start..];
+    let open = rest.find("](")? + 2;
+    let rest = &rest[open..];
+    let end = rest.find(')')?;
+    Some(&rest[..end])
+}
+
 /// The description of a mirrored issue: a link back to Jira and the marker. The summary is not
 /// repeated here, so nothing a Jira user types ends up rendered as Markdown or HTML in GitLab.
 pub fn description(jira_base_url: &str, issue: &JiraIssue) -> String {
     format!(
-        "Mirrored from Jira issue [{key}]({base}/browse/{key}) by jira-gitlab-reconciler. \
+        "{LINK_PREFIX}{key}]({base}/browse/{key}) by jira-gitlab-reconciler. \
          Jira is the source of truth: edit the title and status there.\n\n{marker}\n",
         key = issue.key,
         base = jira_base_url,
@@ -173,9 +211,17 @@ pub fn description(jira_base_url: &str, issue: &JiraIssue) -> String {
 }
 
 /// Whether `actual` still carries the link to `issue` and its marker (a moved issue has a new key).
-pub fn description_is_current(jira_base_url: &str, issue: &JiraIssue, actual: &str) -> bool {
-    parse_marker(actual) == Some(issue.id.as_str())
-        && actual.contains(&format!("{jira_base_url}/browse/{})", issue.key))
+pub fn description_is_current(
+    jira_base_url: &str,
+    issue: &JiraIssue,
+    actual: &GitlabIssue,
+) -> bool {
+    actual.marker.as_deref() == Some(issue.id.as_str())
+        && actual
+            .link
+            .as_deref()
+            .and_then(|l| l.strip_prefix(jira_base_url))
+            .is_some_and(|rest| rest.strip_prefix("/browse/") == Some(issue.key.as_str()))
 }
 
 /// The GitLab title for a Jira summary: control characters removed (line breaks and tabs become
@@ -248,10 +294,13 @@ mod tests {
     fn description_currency_follows_key_changes() {
         let base = "https://j";
         let mut i = issue(Some("x"));
-        let d = description(base, &i);
-        assert!(description_is_current(base, &i, &d));
+        let g = GitlabIssue::new(1, "x".into(), GitlabState::Opened, &description(base, &i));
+        assert_eq!(g.link.as_deref(), Some("https://j/browse/VSA-5"));
+        assert!(description_is_current(base, &i, &g));
         i.key = "OPS-1".into();
-        assert!(!description_is_current(base, &i, &d));
+        assert!(!description_is_current(base, &i, &g));
+        let by_hand = GitlabIssue::new(2, "x".into(), GitlabState::Opened, "edited by hand");
+        assert!(!description_is_current(base, &i, &by_hand));
     }
 
     #[test]

@@ -65,6 +65,15 @@ impl Error {
         self.cause().needs_user()
     }
 
+    /// GitLab refused the token, a permission or the project (401, 403, 404): what was known
+    /// about the project (its id, the token's role) may no longer hold.
+    pub fn is_gitlab_refusal(&self) -> bool {
+        match self {
+            Error::Api(e) => e.is_gitlab_refusal(),
+            _ => false,
+        }
+    }
+
     pub fn store(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
         Error::Store {
             path: path.into(),

@@ -1,11 +1,7 @@
 //! GitLab client: project look-up (with the token's role), issue listing by iid batches or
-//! whole project, create and edit. Creates are paced below the per-minute limit.
+//! whole project, create and edit. Creates are paced to the server's own limit (`pacer`).
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-use tokio::time::Instant;
+mod pacer;
 
 use chrono::{DateTime, Utc};
 use reqwest::Method;
@@ -13,9 +9,12 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::domain::{GitlabIssue, GitlabState, IssueEdit, StateEvent};
-use crate::http::{percent_encode, Api, ApiError, Auth, Effect, Request, RetryPolicy, Server};
-use crate::metrics::Metrics;
+use crate::http::{
+    percent_encode, Api, ApiError, ApiErrorKind, Auth, ClientOptions, Effect, Request, Server,
+};
 use crate::secret::Secret;
+
+pub use pacer::{CreatePacer, Snapshot as PacerSnapshot};
 
 /// GitLab's maximum `per_page`, and the most iids worth putting in one URL.
 pub const PAGE: usize = 100;
@@ -92,18 +91,22 @@ struct RawIssue {
 }
 
 impl From<RawIssue> for GitlabIssue {
+    /// Keeps what the planner needs; the description is read for its marker and link and then
+    /// dropped.
     fn from(r: RawIssue) -> Self {
-        GitlabIssue {
-            iid: r.iid,
-            title: r.title,
-            description: r.description.unwrap_or_default(),
-            state: if r.state == "closed" {
-                GitlabState::Closed
-            } else {
-                GitlabState::Opened
-            },
-            created_at: r.created_at,
-        }
+        let state = if r.state == "closed" {
+            GitlabState::Closed
+        } else {
+            GitlabState::Opened
+        };
+        let mut issue = GitlabIssue::new(
+            r.iid,
+            r.title,
+            state,
+            r.description.as_deref().unwrap_or(""),
+        );
+        issue.created_at = r.created_at;
+        issue
     }
 }
 
@@ -119,22 +122,21 @@ pub struct NewIssue {
 
 impl GitlabClient {
     /// A client for the GitLab at `url` (without `/api/v4`).
+    /// `creates_per_minute`: a hard cap on creates; `None` learns the server's limit.
     pub fn new(
         url: &str,
         token: Secret,
-        creates_per_minute: u32,
-        retry: RetryPolicy,
-        metrics: Option<Arc<Metrics>>,
+        creates_per_minute: Option<u32>,
+        opts: &ClientOptions,
     ) -> Result<Self, ApiError> {
         Ok(GitlabClient {
             api: Api::new(
                 Server::Gitlab,
                 &format!("{url}/api/v4"),
                 Auth::Bearer(token),
-                retry,
-                metrics,
+                opts,
             )?,
-            pacer: CreatePacer::new(creates_per_minute),
+            pacer: CreatePacer::new(creates_per_minute, opts.retry.create_rate_limit_backoff),
             admin: tokio::sync::OnceCell::new(),
         })
     }
@@ -203,37 +205,42 @@ impl GitlabClient {
         Ok(out)
     }
 
-    /// Every issue of the project, page by page (oldest first, so issues created while paging
-    /// land on later pages instead of shifting earlier ones).
+    /// Every issue of the project, page by page, oldest first (issues created while paging
+    /// land on later pages instead of shifting earlier ones). Keyset paging is asked for and
+    /// followed through the `Link: rel="next"` URL, so projects beyond GitLab's offset limits
+    /// (no `x-total` past 10,000; GitLab.com refuses deep offsets) are read whole; a GitLab
+    /// without keyset paging for issues answers with offset links, followed the same way.
     pub async fn all_issues(&self, project_id: u64) -> Result<Vec<GitlabIssue>, ApiError> {
         let mut out = Vec::new();
-        let mut page: u64 = 1;
-        loop {
-            let req = Request::get(format!("/projects/{project_id}/issues"))
-                .query("state", "all")
-                .query("order_by", "created_at")
-                .query("sort", "asc")
-                .query("per_page", PAGE)
-                .query("page", page);
-            let reply = self.api.send::<Vec<RawIssue>>(req).await?;
+        let first = format!(
+            "/projects/{project_id}/issues?state=all&order_by=created_at&sort=asc&per_page={PAGE}&pagination=keyset"
+        );
+        let mut next = Some(first);
+        while let Some(path) = next.take() {
+            let reply = self.api.send::<Vec<RawIssue>>(Request::get(&path)).await?;
             let n = reply.body.len();
             out.extend(reply.body.into_iter().map(GitlabIssue::from));
-            let next = reply
-                .headers
-                .get("x-next-page")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok());
-            match next {
-                Some(p) if p > page && n > 0 => page = p,
-                _ => break,
+            next = next_page(&reply.headers, &path, n);
+            if next.as_deref() == Some(path.as_str()) {
+                // Stopping would leave the rest unread and the pass would take them for
+                // missing; fail instead.
+                return Err(ApiError {
+                    server: Server::Gitlab,
+                    what: format!("GET {path}"),
+                    kind: ApiErrorKind::Transport {
+                        cause: "the next-page link points at the same page".into(),
+                    },
+                    hint: None,
+                    retry_after: None,
+                });
             }
         }
         Ok(out)
     }
 
-    /// Create an issue, waiting first if the per-minute create budget is spent.
+    /// Create an issue when the pacer lets it through. A create the server refuses for its
+    /// rate limit (429) is sent again after the pacer's hold, up to `retry.max_attempts` times.
     pub async fn create(&self, project_id: u64, issue: &NewIssue) -> Result<GitlabIssue, ApiError> {
-        self.pacer.wait_turn().await;
         let mut body = json!({
             "title": issue.title,
             "description": issue.description,
@@ -243,13 +250,39 @@ impl GitlabClient {
         if let Some(at) = issue.created_at {
             body["created_at"] = json!(at.to_rfc3339());
         }
-        let req = Request::get(format!("/projects/{project_id}/issues")).json(
-            Method::POST,
-            body,
-            Effect::Create,
-        );
-        let raw: RawIssue = self.api.send(req).await?.body;
-        Ok(raw.into())
+        let path = format!("/projects/{project_id}/issues");
+        let mut refused: u32 = 0;
+        loop {
+            let Some(ticket) = self.pacer.admit(self.api.stop()).await else {
+                return Err(stopped(&path));
+            };
+            let req = Request::get(&path)
+                .json(Method::POST, body.clone(), Effect::Create)
+                .caller_paces();
+            match self.api.send::<RawIssue>(req).await {
+                Ok(reply) => return Ok(reply.body.into()),
+                Err(e) if e.status() == Some(429) => {
+                    refused += 1;
+                    self.pacer.refused(ticket, e.retry_after());
+                    if refused >= self.api.policy().max_attempts {
+                        return Err(e.with_hint(format!(
+                            "GitLab refused this create for its rate limit {refused} times; the next pass continues"
+                        )));
+                    }
+                }
+                Err(e) => {
+                    if matches!(e.kind, ApiErrorKind::Stopped) {
+                        self.pacer.not_sent(ticket);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// The create pacer, to save and restore its state between runs.
+    pub fn pacer(&self) -> &CreatePacer {
+        &self.pacer
     }
 
     pub async fn edit(
@@ -285,49 +318,52 @@ impl GitlabClient {
     }
 }
 
-/// Keeps creates under `limit` in any 60-second window, so a large backfill never meets
-/// GitLab's issue-create limit (200/min on GitLab.com) instead of recovering from it.
-struct CreatePacer {
-    limit: usize,
-    recent: Mutex<VecDeque<Instant>>,
+fn stopped(path: &str) -> ApiError {
+    ApiError {
+        server: Server::Gitlab,
+        what: format!("POST {path}"),
+        kind: ApiErrorKind::Stopped,
+        hint: None,
+        retry_after: None,
+    }
 }
 
-impl CreatePacer {
-    fn new(per_minute: u32) -> Self {
-        CreatePacer {
-            limit: per_minute.max(1) as usize,
-            recent: Mutex::new(VecDeque::new()),
-        }
+/// Where the next page of a listing is: the `Link: <...>; rel="next"` URL (keyset or offset),
+/// made relative to the API base; else GitLab's `x-next-page` for offset paging. An empty page
+/// ends the listing either way.
+fn next_page(headers: &reqwest::header::HeaderMap, current: &str, items: usize) -> Option<String> {
+    if items == 0 {
+        return None;
     }
-
-    async fn wait_turn(&self) {
-        const WINDOW: Duration = Duration::from_secs(60);
-        loop {
-            let wait = {
-                let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
-                let now = Instant::now();
-                while recent
-                    .front()
-                    .is_some_and(|t| now.duration_since(*t) >= WINDOW)
-                {
-                    recent.pop_front();
-                }
-                if recent.len() < self.limit {
-                    recent.push_back(now);
-                    return;
-                }
-                recent
-                    .front()
-                    .map(|oldest| WINDOW.saturating_sub(now.duration_since(*oldest)))
-                    .unwrap_or_default()
-            };
-            tracing::info!(
-                wait_ms = wait.as_millis() as u64,
-                "pacing GitLab issue creation below gitlab.creates_per_minute"
-            );
-            tokio::time::sleep(wait).await;
-        }
+    let link = headers
+        .get_all(reqwest::header::LINK)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find(|part| part.contains("rel=\"next\""))
+        .and_then(|part| {
+            let start = part.find('<')? + 1;
+            let end = part.find('>')?;
+            part.get(start..end)
+        });
+    if let Some(url) = link {
+        // Absolute, possibly with another host name than ours (a proxy): keep only the part
+        // after `/api/v4`, so the request goes to the configured server with our token.
+        return url
+            .find("/api/v4/")
+            .map(|i| url[i + "/api/v4".len()..].to_string());
     }
+    let next: u64 = headers
+        .get("x-next-page")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())?;
+    let without_page: Vec<&str> = current
+        .split(['?', '&'])
+        .skip(1)
+        .filter(|p| !p.starts_with("page="))
+        .collect();
+    let base = current.split('?').next().unwrap_or(current);
+    Some(format!("{base}?{}&page={next}", without_page.join("&")))
 }
 
 #[cfg(test)]
@@ -344,19 +380,28 @@ mod tests {
         assert!(issue.created_at.is_some());
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn pacer_keeps_creates_under_the_limit() {
-        let pacer = CreatePacer::new(3);
-        let start = tokio::time::Instant::now();
-        for _ in 0..3 {
-            pacer.wait_turn().await;
-        }
-        assert!(start.elapsed() < Duration::from_secs(1));
-        pacer.wait_turn().await;
-        assert!(
-            start.elapsed() >= Duration::from_secs(59),
-            "{:?}",
-            start.elapsed()
+    #[test]
+    fn next_page_follows_links_and_offsets() {
+        use reqwest::header::{HeaderMap, HeaderValue};
+        let mut h = HeaderMap::new();
+        h.insert(
+            "link",
+            HeaderValue::from_static(
+                "<https://proxy.example/api/v4/projects/4/issues?cursor=abc&per_page=100>; rel=\"next\", <https://proxy.example/api/v4/projects/4/issues?per_page=100>; rel=\"first\"",
+            ),
         );
+        assert_eq!(
+            next_page(&h, "/projects/4/issues?per_page=100", 100).as_deref(),
+            Some("/projects/4/issues?cursor=abc&per_page=100")
+        );
+        assert_eq!(next_page(&h, "/x", 0), None, "an empty page ends it");
+        let mut h = HeaderMap::new();
+        h.insert("x-next-page", HeaderValue::from_static("3"));
+        assert_eq!(
+            next_page(&h, "/projects/4/issues?state=all&page=2", 100).as_deref(),
+            Some("/projects/4/issues?state=all&page=3")
+        );
+        h.insert("x-next-page", HeaderValue::from_static(""));
+        assert_eq!(next_page(&h, "/projects/4/issues?page=9", 100), None);
     }
 }

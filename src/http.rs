@@ -11,8 +11,11 @@
 //! - Everything else (4xx) is final and reported with a hint at the fix.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
 
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
@@ -22,6 +25,7 @@ use crate::cause::Cause;
 use crate::metrics::Metrics;
 use crate::rng::Xorshift;
 use crate::secret::Secret;
+use crate::stop::Stop;
 
 /// How requests are retried and timed out (built by `config` from `[retry]`).
 #[derive(Clone, Debug)]
@@ -43,6 +47,28 @@ impl Default for RetryPolicy {
             max_delay: Duration::from_secs(30),
             create_rate_limit_backoff: Duration::from_secs(60),
             timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// How a client behaves towards its server, beyond retries.
+#[derive(Clone)]
+pub struct ClientOptions {
+    pub retry: RetryPolicy,
+    /// Requests in flight at once, for all callers of one client together.
+    pub concurrency: usize,
+    /// Ends every wait (backoff, `Retry-After`, a free slot) when a stop is requested.
+    pub stop: Stop,
+    pub metrics: Option<Arc<Metrics>>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            retry: RetryPolicy::default(),
+            concurrency: 1,
+            stop: Stop::new(),
+            metrics: None,
         }
     }
 }
@@ -104,6 +130,8 @@ pub enum ApiErrorKind {
     Transport { cause: String },
     /// The body was not the JSON expected (an HTML login page, a truncated body...).
     Decode { status: u16, cause: String },
+    /// A stop was requested while the request waited; it was not sent.
+    Stopped,
 }
 
 /// A request that failed for good. Its message names the server, the request, what went wrong
@@ -114,6 +142,8 @@ pub struct ApiError {
     pub what: String,
     pub kind: ApiErrorKind,
     pub hint: Option<String>,
+    /// For a 429: the wait the server asked for (`Retry-After`, `RateLimit-Reset`), if any.
+    pub retry_after: Option<Duration>,
 }
 
 impl ApiError {
@@ -126,6 +156,20 @@ impl ApiError {
 
     pub fn is_ambiguous(&self) -> bool {
         matches!(self.kind, ApiErrorKind::Ambiguous { .. })
+    }
+
+    /// GitLab refused the token, a permission or the project (401, 403, 404).
+    pub fn is_gitlab_refusal(&self) -> bool {
+        self.server == Server::Gitlab
+            && matches!(
+                self.cause(),
+                Cause::Credentials | Cause::Permission | Cause::NotFound
+            )
+    }
+
+    /// How long the server asked to wait, when it refused with 429 and said so.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
     }
 
     /// What the failure means for the process (see [`Cause`]): credentials, permissions, a
@@ -142,6 +186,7 @@ impl ApiError {
             },
             ApiErrorKind::Decode { .. } => Cause::UnexpectedAnswer,
             ApiErrorKind::Ambiguous { .. } | ApiErrorKind::Transport { .. } => Cause::Server,
+            ApiErrorKind::Stopped => Cause::Stopped,
         }
     }
 
@@ -162,6 +207,7 @@ impl fmt::Display for ApiError {
             )?,
             ApiErrorKind::Transport { cause } => write!(f, "{cause}")?,
             ApiErrorKind::Decode { status, cause } => write!(f, "HTTP {status} with {cause}")?,
+            ApiErrorKind::Stopped => write!(f, "not sent: the service is stopping")?,
         }
         if let Some(hint) = &self.hint {
             write!(f, "; {hint}")?;
@@ -178,7 +224,8 @@ pub struct Reply<T> {
     pub headers: HeaderMap,
 }
 
-/// One server's API: base URL, credentials, timeouts, retry policy.
+/// One server's API: base URL, credentials, timeouts, retry policy, the number of requests
+/// in flight, and any wait the server asked every request to respect.
 #[derive(Clone)]
 pub struct Api {
     server: Server,
@@ -187,6 +234,11 @@ pub struct Api {
     client: reqwest::Client,
     retry: RetryPolicy,
     metrics: Option<Arc<Metrics>>,
+    stop: Stop,
+    slots: Arc<Semaphore>,
+    /// The server asked all requests to wait until then (a 429 with `Retry-After`, or
+    /// `RateLimit-Remaining: 0` with its reset time).
+    hold: Arc<Mutex<Option<Instant>>>,
 }
 
 pub struct Request<'a> {
@@ -196,6 +248,9 @@ pub struct Request<'a> {
     pub query: Vec<(&'a str, String)>,
     pub body: Option<serde_json::Value>,
     pub effect: Effect,
+    /// A 429 that names no wait is returned to the caller instead of being waited out here
+    /// (GitLab's issue-create limit: the create pacer decides how long to hold).
+    pub caller_paces: bool,
 }
 
 impl<'a> Request<'a> {
@@ -206,7 +261,13 @@ impl<'a> Request<'a> {
             query: Vec::new(),
             body: None,
             effect: Effect::Read,
+            caller_paces: false,
         }
+    }
+
+    pub fn caller_paces(mut self) -> Self {
+        self.caller_paces = true;
+        self
     }
 
     pub fn query(mut self, key: &'a str, value: impl ToString) -> Self {
@@ -227,9 +288,9 @@ impl Api {
         server: Server,
         base: &str,
         auth: Auth,
-        retry: RetryPolicy,
-        metrics: Option<Arc<Metrics>>,
+        opts: &ClientOptions,
     ) -> Result<Api, ApiError> {
+        let retry = opts.retry.clone();
         let client = reqwest::Client::builder()
             .user_agent(concat!(
                 "jira-gitlab-reconciler/",
@@ -245,6 +306,7 @@ impl Api {
                     cause: transport_cause(&e),
                 },
                 hint: None,
+                retry_after: None,
             })?;
         Ok(Api {
             server,
@@ -252,8 +314,43 @@ impl Api {
             auth,
             client,
             retry,
-            metrics,
+            metrics: opts.metrics.clone(),
+            stop: opts.stop.clone(),
+            slots: Arc::new(Semaphore::new(opts.concurrency.max(1))),
+            hold: Arc::new(Mutex::new(None)),
         })
+    }
+
+    pub fn stop(&self) -> &Stop {
+        &self.stop
+    }
+
+    pub fn policy(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    /// Wait out a hold the server asked for; false when a stop ended the wait.
+    async fn respect_hold(&self) -> bool {
+        loop {
+            let until = *crate::lock_unpoisoned(&self.hold);
+            match until {
+                Some(t) if t > Instant::now() => {
+                    if !self.stop.sleep(t - Instant::now()).await {
+                        return false;
+                    }
+                }
+                _ => return !self.stop.requested(),
+            }
+        }
+    }
+
+    /// Make every request of this client wait until `wait` from now.
+    fn hold_all(&self, wait: Duration) {
+        let until = Instant::now() + wait;
+        let mut hold = crate::lock_unpoisoned(&self.hold);
+        if hold.is_none_or(|t| t < until) {
+            *hold = Some(until);
+        }
     }
 
     pub fn base_url(&self) -> &str {
@@ -266,10 +363,23 @@ impl Api {
         let mut jitter = Xorshift::from_time();
         let mut attempt: u32 = 1;
         loop {
-            let outcome = self.attempt(&req).await;
+            if !self.respect_hold().await {
+                return Err(self.error(&what, ApiErrorKind::Stopped));
+            }
+            let outcome = {
+                let _slot = tokio::select! {
+                    slot = self.slots.acquire() => slot.ok(),
+                    () = self.stop.wait() => return Err(self.error(&what, ApiErrorKind::Stopped)),
+                };
+                self.attempt(&req).await
+            };
             let (status_label, decision) = match outcome {
                 Ok((status, headers, text)) if status.is_success() => {
                     self.count(status.as_str());
+                    if let Some(wait) = exhausted_budget(&headers) {
+                        // The server says the next request would be refused: wait before it.
+                        self.hold_all(wait);
+                    }
                     return decode(status, headers, &text).map_err(|cause| {
                         // The server accepted the create; an unreadable answer does not
                         // make it undone.
@@ -296,6 +406,11 @@ impl Api {
             self.count(&status_label);
             let (kind, wait) = match decision {
                 Decision::Fail(kind) => return Err(self.error(&what, kind)),
+                Decision::Refused { kind, wait } => {
+                    let mut e = self.error(&what, kind);
+                    e.retry_after = wait;
+                    return Err(e);
+                }
                 Decision::Retry { kind, wait } => (kind, wait),
             };
             if attempt >= self.retry.max_attempts {
@@ -309,7 +424,11 @@ impl Api {
                         MAX_HONOURED_WAIT.as_secs()
                     )))
                 }
-                Some(w) => w,
+                Some(w) => {
+                    // The server's wait holds for every request of this client, not just this one.
+                    self.hold_all(w);
+                    w
+                }
                 None => backoff(&self.retry, attempt, &mut jitter),
             };
             tracing::warn!(
@@ -328,7 +447,9 @@ impl Api {
                     1.0,
                 );
             }
-            tokio::time::sleep(wait).await;
+            if !self.stop.sleep(wait).await {
+                return Err(self.error(&what, ApiErrorKind::Stopped));
+            }
             attempt += 1;
         }
     }
@@ -375,10 +496,10 @@ impl Api {
         };
         if status == StatusCode::TOO_MANY_REQUESTS {
             // A 429 means the server refused the request: repeating it, even a create, is safe.
-            let wait = server_wait(headers).or_else(|| {
-                (self.server == Server::Gitlab && req.effect == Effect::Create)
-                    .then_some(self.retry.create_rate_limit_backoff)
-            });
+            let wait = server_wait(headers);
+            if req.caller_paces && wait.is_none() {
+                return Decision::Refused { kind, wait };
+            }
             return Decision::Retry { kind, wait };
         }
         if status.is_server_error() {
@@ -402,6 +523,7 @@ impl Api {
             what: what.to_string(),
             kind,
             hint,
+            retry_after: None,
         }
     }
 
@@ -419,6 +541,12 @@ impl Api {
 
 enum Decision {
     Fail(ApiErrorKind),
+    /// Refused by a rate limit the caller paces itself: returned at once, with the server's
+    /// wait if it gave one.
+    Refused {
+        kind: ApiErrorKind,
+        wait: Option<Duration>,
+    },
     Retry {
         kind: ApiErrorKind,
         wait: Option<Duration>,
@@ -472,6 +600,7 @@ fn describe(kind: &ApiErrorKind) -> String {
         ApiErrorKind::Ambiguous { cause }
         | ApiErrorKind::Transport { cause }
         | ApiErrorKind::Decode { cause, .. } => cause.clone(),
+        ApiErrorKind::Stopped => "stopped".into(),
     }
 }
 
@@ -512,6 +641,18 @@ pub fn server_wait(headers: &HeaderMap) -> Option<Duration> {
         }
     }
     None
+}
+
+/// `RateLimit-Remaining: 0` on a successful answer: the next request would be refused until
+/// the reset the same answer names. `None` while budget remains or no reset is given.
+fn exhausted_budget(headers: &HeaderMap) -> Option<Duration> {
+    let remaining = ["ratelimit-remaining", "x-ratelimit-remaining"]
+        .iter()
+        .find_map(|n| header_str(headers, n))?;
+    if remaining.parse::<i64>().ok()? > 0 {
+        return None;
+    }
+    server_wait(headers).filter(|w| *w <= MAX_HONOURED_WAIT)
 }
 
 /// Percent-encode one path segment (a GitLab project path, a Jira key).
@@ -619,7 +760,7 @@ fn default_hint(server: Server, kind: &ApiErrorKind) -> Option<String> {
                 server.label()
             ))
         }
-        ApiErrorKind::Ambiguous { .. } => return None,
+        ApiErrorKind::Ambiguous { .. } | ApiErrorKind::Stopped => return None,
     };
     let hint = match (server, status) {
         (Server::Jira, 401) => "Jira rejected the credentials: check JIRA_API_TOKEN (or jira.token_file) and jira.email; Data Center needs deployment = \"datacenter\" and a personal access token",

@@ -2,16 +2,13 @@
 //! `/rest/api/2/search` with `startAt`), account and project look-ups. It turns Jira's JSON into
 //! `JiraIssue`s and knows nothing about GitLab.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::domain::{JiraIssue, StatusCategory};
-use crate::http::{percent_encode, Api, ApiError, Auth, Effect, Request, RetryPolicy, Server};
-use crate::metrics::Metrics;
+use crate::http::{percent_encode, Api, ApiError, Auth, ClientOptions, Effect, Request, Server};
 
 /// The only fields the reconciler reads; Jira returns just `id` unless told.
 const FIELDS: [&str; 5] = ["summary", "status", "created", "updated", "resolutiondate"];
@@ -84,11 +81,10 @@ impl JiraClient {
         url: &str,
         deployment: Deployment,
         auth: Auth,
-        retry: RetryPolicy,
-        metrics: Option<Arc<Metrics>>,
+        opts: &ClientOptions,
     ) -> Result<Self, ApiError> {
         Ok(JiraClient {
-            api: Api::new(Server::Jira, url, auth, retry, metrics)?,
+            api: Api::new(Server::Jira, url, auth, opts)?,
             deployment,
         })
     }
@@ -129,96 +125,179 @@ impl JiraClient {
         }
     }
 
-    /// Every issue the JQL `filter` (no `ORDER BY`: each deployment pages in its own order)
-    /// matches, all pages.
+    /// Every issue the JQL `filter` matches, all pages at once (for small searches; a pass
+    /// reads page by page with [`JiraClient::pages`]).
     pub async fn search(&self, filter: &str) -> Result<SearchResult, ApiError> {
-        let result = match self.deployment {
-            Deployment::Cloud => self.search_cloud(filter).await,
-            Deployment::Datacenter => self.search_dc(filter).await,
-        };
-        result.map_err(|e| {
-            match e.status() {
-                Some(400) => e.with_hint(format!("Jira refused the search `{filter}`: check the mapping's jql")),
-                Some(404) => e.with_hint("this Jira has no such search API: check jira.deployment (\"cloud\" or \"datacenter\")"),
-                _ => e,
-            }
-        })
-    }
-
-    async fn search_cloud(&self, filter: &str) -> Result<SearchResult, ApiError> {
         let mut out = SearchResult::default();
-        let mut token: Option<String> = None;
-        loop {
-            let mut body = json!({ "jql": format!("{filter} ORDER BY key ASC"), "maxResults": CLOUD_PAGE, "fields": FIELDS });
-            if let Some(t) = &token {
-                body["nextPageToken"] = json!(t);
-            }
-            let req = Request::get("/rest/api/3/search/jql").json(Method::POST, body, Effect::Read);
-            let page: CloudPage = self.api.send(req).await?.body;
+        let mut pages = self.pages(filter);
+        while let Some(page) = pages.next_page().await? {
             out.pages += 1;
-            collect(&mut out, page.issues);
-            // The token is absent (or null) on the last page; `isLast` says so too. Page size
-            // says nothing: pages are often shorter than asked.
-            match page.next_page_token.filter(|t| !t.is_empty()) {
-                Some(next) if page.is_last != Some(true) => {
-                    if token.as_deref() == Some(next.as_str()) {
-                        tracing::warn!(
-                            "Jira returned the same nextPageToken twice; stopping this search"
-                        );
-                        break;
-                    }
-                    token = Some(next);
-                }
-                _ => break,
-            }
+            out.issues.extend(page.issues);
+            out.unreadable.extend(page.unreadable);
         }
         Ok(out)
+    }
+
+    /// The issues the JQL `filter` (no `ORDER BY`: each deployment pages in its own order)
+    /// matches, one page at a time, so a pass holds one page in memory, not the project.
+    pub fn pages(&self, filter: &str) -> Pages<'_> {
+        let cursor = match self.deployment {
+            Deployment::Cloud => Cursor::Cloud(None),
+            Deployment::Datacenter => Cursor::Dc(None),
+        };
+        Pages {
+            client: self,
+            filter: filter.to_string(),
+            cursor,
+        }
+    }
+
+    /// How many issues `filter` matches, for a progress bar. Cloud answers from
+    /// `approximate-count` (one request; the count may lag the index); Data Center has no such
+    /// call (its first page carries `total`), so `None`.
+    pub async fn approximate_count(&self, filter: &str) -> Result<Option<u64>, ApiError> {
+        if self.deployment != Deployment::Cloud {
+            return Ok(None);
+        }
+        let req = Request::get("/rest/api/3/search/approximate-count").json(
+            Method::POST,
+            json!({ "jql": filter }),
+            Effect::Read,
+        );
+        let reply: ApproximateCount = self.api.send(req).await?.body;
+        Ok(Some(reply.count))
+    }
+
+    fn search_hint(&self, filter: &str, e: ApiError) -> ApiError {
+        match e.status() {
+            Some(400) => e.with_hint(format!("Jira refused the search `{filter}`: check the mapping's jql")),
+            Some(404) => e.with_hint("this Jira has no such search API: check jira.deployment (\"cloud\" or \"datacenter\")"),
+            _ => e,
+        }
+    }
+}
+
+/// One page of a search.
+#[derive(Debug, Default)]
+pub struct SearchPage {
+    pub issues: Vec<JiraIssue>,
+    pub unreadable: Vec<Unreadable>,
+    /// Data Center: how many issues the whole search matches (as of this page).
+    pub total: Option<u64>,
+    /// Whether this is the last page.
+    pub last: bool,
+}
+
+/// Where a search is: Cloud's page token, or Data Center's moving `id >` bound.
+enum Cursor {
+    Cloud(Option<String>),
+    Dc(Option<u64>),
+    Done,
+}
+
+/// A search read one page at a time.
+pub struct Pages<'c> {
+    client: &'c JiraClient,
+    filter: String,
+    cursor: Cursor,
+}
+
+impl Pages<'_> {
+    /// The next page, or `None` after the last.
+    pub async fn next_page(&mut self) -> Result<Option<SearchPage>, ApiError> {
+        let page = match &self.cursor {
+            Cursor::Done => return Ok(None),
+            Cursor::Cloud(token) => self.cloud_page(token.clone()).await,
+            Cursor::Dc(after) => self.dc_page(*after).await,
+        };
+        page.map(Some)
+            .map_err(|e| self.client.search_hint(&self.filter, e))
+    }
+
+    async fn cloud_page(&mut self, token: Option<String>) -> Result<SearchPage, ApiError> {
+        let mut body = json!({
+            "jql": format!("{} ORDER BY key ASC", self.filter),
+            "maxResults": CLOUD_PAGE,
+            "fields": FIELDS,
+        });
+        if let Some(t) = &token {
+            body["nextPageToken"] = json!(t);
+        }
+        let req = Request::get("/rest/api/3/search/jql").json(Method::POST, body, Effect::Read);
+        let raw: CloudPage = self.client.api.send(req).await?.body;
+        let mut page = read_page(raw.issues);
+        // The token is absent (or null) on the last page; `isLast` says so too. Page size says
+        // nothing: pages are often shorter than asked.
+        self.cursor = match raw.next_page_token.filter(|t| !t.is_empty()) {
+            Some(next) if raw.is_last != Some(true) => {
+                if token.as_deref() == Some(next.as_str()) {
+                    // Stopping here would drop the rest silently; the pass fails instead and
+                    // keeps its checkpoint.
+                    return Err(no_progress(
+                        "POST /rest/api/3/search/jql",
+                        "Jira returned the same nextPageToken twice".into(),
+                    ));
+                }
+                Cursor::Cloud(Some(next))
+            }
+            _ => Cursor::Done,
+        };
+        page.last = matches!(self.cursor, Cursor::Done);
+        Ok(page)
     }
 
     /// Data Center: `startAt` paging stops at 10,000 results on newer versions, so every page
     /// starts at 0 and moves a JQL bound instead: `AND id > <last id> ORDER BY id`.
-    async fn search_dc(&self, filter: &str) -> Result<SearchResult, ApiError> {
-        let mut out = SearchResult::default();
-        let mut after: Option<u64> = None;
-        loop {
-            let jql = match after {
-                Some(id) => format!("{filter} AND id > {id} ORDER BY id ASC"),
-                None => format!("{filter} ORDER BY id ASC"),
-            };
-            let req = Request::get("/rest/api/2/search")
-                .query("jql", &jql)
-                .query("startAt", 0)
-                .query("maxResults", DC_PAGE)
-                .query("fields", FIELDS.join(","));
-            let page: DcPage = self.api.send(req).await?.body;
-            out.pages += 1;
-            let n = page.issues.len() as u64;
-            let last = page.issues.iter().filter_map(numeric_id).max();
-            collect(&mut out, page.issues);
-            let remaining = page.total.unwrap_or(0);
+    async fn dc_page(&mut self, after: Option<u64>) -> Result<SearchPage, ApiError> {
+        let jql = match after {
+            Some(id) => format!("{} AND id > {id} ORDER BY id ASC", self.filter),
+            None => format!("{} ORDER BY id ASC", self.filter),
+        };
+        let req = Request::get("/rest/api/2/search")
+            .query("jql", &jql)
+            .query("startAt", 0)
+            .query("maxResults", DC_PAGE)
+            .query("fields", FIELDS.join(","));
+        let raw: DcPage = self.client.api.send(req).await?.body;
+        let n = raw.issues.len() as u64;
+        let last_id = raw.issues.iter().filter_map(numeric_id).max();
+        let remaining = raw.total.unwrap_or(0);
+        let mut page = read_page(raw.issues);
+        page.total = raw.total;
+        self.cursor =
             if n >= remaining {
-                break;
-            }
-            match last {
-                Some(id) if after.is_none_or(|prev| id > prev) => after = Some(id),
-                // An empty or id-less page while Jira says more remain: stopping would drop
-                // them silently, so the pass fails instead (and keeps its checkpoint).
-                _ => {
-                    return Err(ApiError {
-                        server: Server::Jira,
-                        what: "GET /rest/api/2/search".into(),
-                        kind: crate::http::ApiErrorKind::Transport {
-                            cause: format!(
+                Cursor::Done
+            } else {
+                match last_id {
+                    Some(id) if after.is_none_or(|prev| id > prev) => Cursor::Dc(Some(id)),
+                    // An empty or id-less page while Jira says more remain: stopping would drop
+                    // them silently, so the pass fails instead (and keeps its checkpoint).
+                    _ => return Err(no_progress(
+                        "GET /rest/api/2/search",
+                        format!(
                             "Jira returned {n} issues without progress while {remaining} remain"
                         ),
-                        },
-                        hint: None,
-                    })
+                    )),
                 }
-            }
-        }
-        Ok(out)
+            };
+        page.last = matches!(self.cursor, Cursor::Done);
+        Ok(page)
     }
+}
+
+fn no_progress(what: &str, cause: String) -> ApiError {
+    ApiError {
+        server: Server::Jira,
+        what: what.into(),
+        kind: crate::http::ApiErrorKind::Transport { cause },
+        hint: Some("the next pass searches again from the same checkpoint".into()),
+        retry_after: None,
+    }
+}
+
+#[derive(Deserialize)]
+struct ApproximateCount {
+    count: u64,
 }
 
 fn numeric_id(v: &Value) -> Option<u64> {
@@ -229,7 +308,8 @@ fn numeric_id(v: &Value) -> Option<u64> {
     }
 }
 
-fn collect(out: &mut SearchResult, raw: Vec<Value>) {
+fn read_page(raw: Vec<Value>) -> SearchPage {
+    let mut out = SearchPage::default();
     for v in raw {
         match parse_issue(&v) {
             Ok(issue) => out.issues.push(issue),
@@ -243,6 +323,7 @@ fn collect(out: &mut SearchResult, raw: Vec<Value>) {
             }),
         }
     }
+    out
 }
 
 /// Read one issue object. Only a missing id, key or `updated` makes it unreadable; odd values

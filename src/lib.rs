@@ -37,11 +37,13 @@ pub mod logging;
 pub mod metrics;
 pub mod notify;
 pub mod plan;
+pub mod progress;
 pub mod reconcile;
 pub mod rng;
 pub mod schedule;
 pub mod secret;
 pub mod service;
+pub mod stop;
 pub mod store;
 
 /// Lock a mutex, recovering from poisoning: a panic elsewhere must not take the metrics or a

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+use crate::stop::Stop;
 
 pub struct InstanceLock {
     _file: File,
@@ -19,8 +20,9 @@ pub fn lock_path(state_path: &Path) -> PathBuf {
 }
 
 impl InstanceLock {
-    /// Take the lock, waiting up to `wait` for another instance's pass to finish.
-    pub async fn acquire(state_path: &Path, wait: Duration) -> Result<InstanceLock> {
+    /// Take the lock, waiting up to `wait` for another instance's pass to finish (or until a
+    /// stop is requested).
+    pub async fn acquire(state_path: &Path, wait: Duration, stop: &Stop) -> Result<InstanceLock> {
         let path = lock_path(state_path);
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
@@ -70,7 +72,12 @@ impl InstanceLock {
                 told = true;
                 tracing::info!(lock = %path.display(), "another instance is running a pass on this state database; waiting for it");
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            if !stop.sleep(Duration::from_millis(100)).await {
+                return Err(Error::Locked(format!(
+                    "stopped while waiting for the lock {}",
+                    path.display()
+                )));
+            }
         }
     }
 }
@@ -83,10 +90,11 @@ mod tests {
     async fn second_holder_waits_then_gives_up_with_a_clear_error() {
         let dir = std::env::temp_dir().join(format!("jgr-lock-{}", std::process::id()));
         let state = dir.join("state.db");
-        let first = InstanceLock::acquire(&state, Duration::ZERO)
+        let stop = Stop::new();
+        let first = InstanceLock::acquire(&state, Duration::ZERO, &stop)
             .await
             .expect("first");
-        let e = InstanceLock::acquire(&state, Duration::from_millis(300))
+        let e = InstanceLock::acquire(&state, Duration::from_millis(300), &stop)
             .await
             .err()
             .expect("second must not get it");
@@ -96,7 +104,7 @@ mod tests {
             "{e}"
         );
         drop(first);
-        InstanceLock::acquire(&state, Duration::ZERO)
+        InstanceLock::acquire(&state, Duration::ZERO, &stop)
             .await
             .expect("free again");
     }

@@ -21,7 +21,7 @@ pub fn init(level: Option<&str>, format: LogFormat) {
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::progress::stderr)
         .with_target(false);
     // A second init (tests, demo) keeps the first subscriber.
     let _ = match format {

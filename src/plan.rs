@@ -7,9 +7,14 @@
 //!   the marker in its description (adopted, never duplicated), else it is created;
 //! - title = cleaned Jira summary; closed ⇔ status category `done`; an unknown category leaves
 //!   the GitLab state alone;
-//! - the description keeps the link to the issue's current key and the marker.
+//! - the description keeps the link to the issue's current key and the marker;
+//! - a Jira version older than the one a mirror last applied is never applied (search is
+//!   eventually consistent and may serve it late); the version last applied is compared again
+//!   only on a full pass (which repairs hand edits in GitLab).
 
 use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
 
 use crate::domain::{self, GitlabIssue, GitlabState, IssueEdit, JiraIssue, Mirror, StateEvent};
 
@@ -21,6 +26,36 @@ pub struct PlanInput<'a> {
     /// Jira id → iid of GitLab issues that carry that id's marker (from a project scan).
     pub by_marker: &'a HashMap<String, u64>,
     pub jira_base_url: &'a str,
+    /// Compare issues whose version was already applied too: a full pass repairs drift.
+    pub recheck_applied: bool,
+}
+
+/// How a Jira version relates to what its mirror last applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Freshness {
+    /// Not applied yet (or no mirror): compare with GitLab.
+    New,
+    /// This very version was applied: GitLab agreed with it then.
+    Applied,
+    /// Older than the version applied: a late answer from the search index, never applied.
+    Stale,
+}
+
+pub fn freshness(jira: &JiraIssue, mirror: Option<&Mirror>) -> Freshness {
+    match mirror.and_then(|m| m.applied) {
+        Some(applied) if jira.updated < applied => Freshness::Stale,
+        Some(applied) if jira.updated == applied => Freshness::Applied,
+        _ => Freshness::New,
+    }
+}
+
+/// Whether a Jira version must be compared with its GitLab issue (and so the GitLab issue read).
+pub fn needs_compare(jira: &JiraIssue, mirror: Option<&Mirror>, recheck_applied: bool) -> bool {
+    match freshness(jira, mirror) {
+        Freshness::New => true,
+        Freshness::Applied => recheck_applied,
+        Freshness::Stale => false,
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,6 +143,9 @@ pub struct Plan {
     pub actions: Vec<Action>,
     /// Jira issues whose GitLab issue already agrees.
     pub unchanged: u64,
+    /// Mirrors found to agree with a Jira version they had not recorded as applied:
+    /// (Jira id, that version's `updated`).
+    pub settled: Vec<(String, DateTime<Utc>)>,
     /// Things worth a warning that are not failures (an unknown status category).
     pub notes: Vec<String>,
 }
@@ -140,6 +178,11 @@ fn latest_by_id(issues: &[JiraIssue]) -> Vec<&JiraIssue> {
 }
 
 fn plan_issue(input: &PlanInput<'_>, jira: &JiraIssue, out: &mut Plan) {
+    let mirror = input.mirrors.get(&jira.id);
+    if !needs_compare(jira, mirror, input.recheck_applied) {
+        out.unchanged += 1;
+        return;
+    }
     let title = domain::title(jira);
     let wants_closed = jira.category.wants_closed();
     if wants_closed.is_none() {
@@ -148,7 +191,6 @@ fn plan_issue(input: &PlanInput<'_>, jira: &JiraIssue, out: &mut Plan) {
             jira.key, jira.category
         ));
     }
-    let mirror = input.mirrors.get(&jira.id);
     // A linked iid whose issue carries another Jira issue's marker is not ours any more (the
     // project was recreated, iids restarted): it is never edited.
     let is_ours = |iid: &u64| {
@@ -180,6 +222,7 @@ fn plan_issue(input: &PlanInput<'_>, jira: &JiraIssue, out: &mut Plan) {
                 jira_id: jira.id.clone(),
                 jira_key: jira.key.clone(),
                 iid,
+                applied: Some(jira.updated),
             },
             adopted: mirror.is_none_or(|m| m.iid != iid),
         });
@@ -187,12 +230,8 @@ fn plan_issue(input: &PlanInput<'_>, jira: &JiraIssue, out: &mut Plan) {
     }
     let edit = IssueEdit {
         title: (gitlab.title != title).then_some(title),
-        description: (!domain::description_is_current(
-            input.jira_base_url,
-            jira,
-            &gitlab.description,
-        ))
-        .then(|| domain::description(input.jira_base_url, jira)),
+        description: (!domain::description_is_current(input.jira_base_url, jira, gitlab))
+            .then(|| domain::description(input.jira_base_url, jira)),
         state_event: match (wants_closed, gitlab.state) {
             (Some(true), GitlabState::Opened) => Some(StateEvent::Close),
             (Some(false), GitlabState::Closed) => Some(StateEvent::Reopen),
@@ -210,6 +249,9 @@ fn plan_issue(input: &PlanInput<'_>, jira: &JiraIssue, out: &mut Plan) {
     }
     if !changed {
         out.unchanged += 1;
+        if mirror.is_some_and(|m| m.applied != Some(jira.updated)) {
+            out.settled.push((jira.id.clone(), jira.updated));
+        }
     }
 }
 
@@ -244,14 +286,9 @@ mod tests {
                 jira_id: j.id.clone(),
                 jira_key: j.key.clone(),
                 iid,
+                applied: None,
             },
-            GitlabIssue {
-                iid,
-                title: domain::title(j),
-                description: domain::description(BASE, j),
-                state,
-                created_at: None,
-            },
+            GitlabIssue::new(iid, domain::title(j), state, &domain::description(BASE, j)),
         )
     }
 
@@ -276,6 +313,7 @@ mod tests {
                 gitlab: &self.gitlab,
                 by_marker: &self.by_marker,
                 jira_base_url: BASE,
+                recheck_applied: true,
             })
         }
         /// What `apply` does, on the model.
@@ -296,13 +334,7 @@ mod tests {
                         };
                         self.gitlab.insert(
                             iid,
-                            GitlabIssue {
-                                iid,
-                                title: title.clone(),
-                                description: description.clone(),
-                                state,
-                                created_at: None,
-                            },
+                            GitlabIssue::new(iid, title.clone(), state, description),
                         );
                         self.mirrors.insert(
                             jira.id.clone(),
@@ -310,19 +342,23 @@ mod tests {
                                 jira_id: jira.id.clone(),
                                 jira_key: jira.key.clone(),
                                 iid,
+                                applied: Some(jira.updated),
                             },
                         );
                     }
                     Action::Link { mirror, .. } => {
                         self.mirrors.insert(mirror.jira_id.clone(), mirror.clone());
                     }
-                    Action::Update { iid, edit, .. } => {
+                    Action::Update { iid, edit, jira } => {
+                        if let Some(m) = self.mirrors.get_mut(&jira.id) {
+                            m.applied = Some(jira.updated);
+                        }
                         let g = self.gitlab.get_mut(iid).expect("planned on a known issue");
                         if let Some(t) = &edit.title {
                             g.title = t.clone();
                         }
                         if let Some(d) = &edit.description {
-                            g.description = d.clone();
+                            g.set_description(d);
                         }
                         match edit.state_event {
                             Some(StateEvent::Close) => g.state = GitlabState::Closed,
@@ -330,6 +366,11 @@ mod tests {
                             None => {}
                         }
                     }
+                }
+            }
+            for (id, updated) in &plan.settled {
+                if let Some(m) = self.mirrors.get_mut(id) {
+                    m.applied = Some(*updated);
                 }
             }
         }
@@ -362,6 +403,7 @@ mod tests {
             Plan {
                 actions: vec![],
                 unchanged: 1,
+                settled: vec![(j.id.clone(), j.updated)],
                 notes: vec![]
             }
         );
@@ -407,7 +449,8 @@ mod tests {
                 mirror: Mirror {
                     jira_id: "1".into(),
                     jira_key: "VSA-1".into(),
-                    iid: 9
+                    iid: 9,
+                    applied: Some(j.updated),
                 },
                 adopted: true
             }]
@@ -480,6 +523,75 @@ mod tests {
 
     /// Property: from any state, applying the plan and planning again yields nothing to do.
     #[test]
+    fn an_older_version_than_the_one_applied_is_never_applied() {
+        let mut w = World::new();
+        let mut newer = jira(1, "Renamed", StatusCategory::Done);
+        newer.updated += chrono::Duration::minutes(5);
+        let (m, g) = mirrored(&newer, 1, GitlabState::Closed);
+        w.mirrors.insert(
+            newer.id.clone(),
+            Mirror {
+                applied: Some(newer.updated),
+                ..m
+            },
+        );
+        w.gitlab.insert(1, g);
+        // The search index still serves the version before the rename and the close.
+        let stale = jira(1, "Original", StatusCategory::New);
+        let p = w.plan(&[stale]);
+        assert!(p.actions.is_empty(), "{:?}", p.actions);
+        assert_eq!(p.unchanged, 1);
+    }
+
+    #[test]
+    fn the_version_applied_is_compared_again_only_on_a_full_pass() {
+        let mut w = World::new();
+        let j = jira(1, "Same", StatusCategory::New);
+        let (m, mut g) = mirrored(&j, 1, GitlabState::Opened);
+        g.title = "edited by hand in GitLab".into();
+        w.mirrors.insert(
+            j.id.clone(),
+            Mirror {
+                applied: Some(j.updated),
+                ..m
+            },
+        );
+        w.gitlab.insert(1, g);
+        let input = |recheck_applied| PlanInput {
+            jira: std::slice::from_ref(&j),
+            mirrors: &w.mirrors,
+            gitlab: &w.gitlab,
+            by_marker: &w.by_marker,
+            jira_base_url: BASE,
+            recheck_applied,
+        };
+        assert!(
+            plan(&input(false)).actions.is_empty(),
+            "incremental: nothing changed in Jira"
+        );
+        let full = plan(&input(true));
+        assert!(
+            matches!(&full.actions[..], [Action::Update { edit, .. }] if edit.title.as_deref() == Some("Same")),
+            "{:?}",
+            full.actions
+        );
+    }
+
+    #[test]
+    fn an_agreeing_mirror_records_the_version_it_agrees_with() {
+        let mut w = World::new();
+        let j = jira(1, "Agrees", StatusCategory::New);
+        let (m, g) = mirrored(&j, 1, GitlabState::Opened);
+        w.mirrors.insert(j.id.clone(), m);
+        w.gitlab.insert(1, g);
+        let p = w.plan(std::slice::from_ref(&j));
+        assert!(p.actions.is_empty());
+        assert_eq!(p.settled, vec![(j.id.clone(), j.updated)]);
+        w.apply(&p);
+        assert!(w.plan(&[j]).settled.is_empty(), "recorded once");
+    }
+
+    #[test]
     fn plan_is_a_fixpoint_after_apply() {
         let mut rng = Xorshift::new(20261125);
         let cats = [
@@ -514,7 +626,7 @@ mod tests {
                             g.title = "drifted".into();
                         }
                         if rng.below(4) == 0 {
-                            g.description = "edited by hand".into();
+                            g.set_description("edited by hand");
                         }
                         w.mirrors.insert(j.id.clone(), m);
                         w.gitlab.insert(g.iid, g);

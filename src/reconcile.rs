@@ -1,16 +1,17 @@
 //! A reconcile pass: for each mapping, the phases
 //!
-//! 1. `observe` — the Jira window since the checkpoint (or everything), the stored mirrors and
-//!    the GitLab issues they point at (the whole project when markers must be read);
+//! 1. `observe` — where the pass starts (checkpoint, kind, unconfirmed creates), the GitLab
+//!    project (from the state database's cache), and the whole project's issues when markers
+//!    must be read (a first or full pass, or a create an earlier run never confirmed);
 //! 2. `adopt_earlier_creates` — creates an earlier run recorded but never confirmed, found by
-//!    their marker (the only store write before planning);
-//! 3. `plan` — pure: what is → the actions that make GitLab agree with Jira;
-//! 4. `apply` — the only code that writes to GitLab, intent before every create;
-//! 5. `recover_lost_creates` — creates that got no reliable answer are looked up by marker
+//!    their marker;
+//! 3. then page by page, as Jira's search returns them (the next page is fetched while this one
+//!    is worked on, and memory holds one page, not the project): the stored mirrors and the
+//!    GitLab issues of the page, `plan` (pure), and `apply` (the only code that writes to
+//!    GitLab, with bounded concurrency; intents before creates, outcomes in one transaction);
+//! 4. `recover_lost_creates` — creates that got no reliable answer are looked up by marker
 //!    instead of being sent again;
-//! 6. `commit` — the checkpoint moves only if every action succeeded.
-//!
-//! Each phase returns what it found or did; the report is assembled from those values.
+//! 5. `commit` — the checkpoint moves only if every action succeeded.
 
 mod apply;
 mod observe;
@@ -22,21 +23,27 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use futures_util::stream::{self, StreamExt};
 use tracing::Instrument;
 
 use crate::config::{Config, Mapping};
 use crate::domain::{JiraIssue, PassKind, PassOutcome};
 use crate::error::Result;
 use crate::gitlab::{GitlabClient, Project};
-use crate::jira::JiraClient;
+use crate::jira::{JiraClient, SearchPage};
 use crate::lock::InstanceLock;
 use crate::metrics::Metrics;
 use crate::plan::{plan, Action, PlanInput};
+use crate::progress::Progress;
+use crate::stop::Stop;
 use crate::store::Store;
 
 use apply::Applied;
-use observe::Observation;
+use observe::{GitlabView, Start};
 pub use report::PassReport;
+
+/// Jira issues worked on together: one GitLab read by iid (`iids[]`, at most 100) covers them.
+const BATCH: usize = crate::gitlab::PAGE;
 
 /// Whether a pass may write.
 #[derive(Clone, Copy)]
@@ -61,7 +68,9 @@ pub struct Reconciler {
     jira: JiraClient,
     gitlab: GitlabClient,
     metrics: Arc<Metrics>,
-    stopping: Arc<AtomicBool>,
+    stop: Stop,
+    /// Whether the create pacer has taken over the state saved by an earlier run.
+    pacer_restored: AtomicBool,
 }
 
 /// The mapping a pass works on, with the GitLab project it resolved to.
@@ -69,25 +78,29 @@ struct Target<'a> {
     mapping: &'a Mapping,
     name: String,
     project: Project,
+    /// Mappings that feed the same GitLab project (this one included).
+    siblings: Vec<String>,
+    /// Warn once per pass when GitLab ignores `created_at`.
+    backdate_checked: AtomicBool,
 }
 
 impl Reconciler {
     pub fn new(cfg: Config, metrics: Arc<Metrics>) -> Result<Self> {
-        let jira = cfg.jira_client(Some(metrics.clone()))?;
-        let gitlab = cfg.gitlab_client(Some(metrics.clone()))?;
+        Reconciler::with_stop(cfg, metrics, Stop::new())
+    }
+
+    /// A reconciler whose waits end when `stop` is requested (the service's, on SIGTERM).
+    pub fn with_stop(cfg: Config, metrics: Arc<Metrics>, stop: Stop) -> Result<Self> {
+        let jira = cfg.jira_client(Some(metrics.clone()), &stop)?;
+        let gitlab = cfg.gitlab_client(Some(metrics.clone()), &stop)?;
         Ok(Reconciler {
             cfg,
             jira,
             gitlab,
             metrics,
-            stopping: Arc::new(AtomicBool::new(false)),
+            stop,
+            pacer_restored: AtomicBool::new(false),
         })
-    }
-
-    /// Share a stop flag (the service's, set on SIGTERM) instead of this reconciler's own.
-    pub fn with_stop_flag(mut self, flag: Arc<AtomicBool>) -> Self {
-        self.stopping = flag;
-        self
     }
 
     pub fn config(&self) -> &Config {
@@ -100,14 +113,14 @@ impl Reconciler {
         &self.gitlab
     }
 
-    /// Set when the service is asked to stop: the write in flight finishes and is recorded,
-    /// no further action starts.
-    pub fn stop_flag(&self) -> Arc<AtomicBool> {
-        self.stopping.clone()
+    /// Requested when the service is asked to stop: the writes in flight finish and are
+    /// recorded, no further action starts, and every wait ends at once.
+    pub fn stop(&self) -> &Stop {
+        &self.stop
     }
 
     fn stopping(&self) -> bool {
-        self.stopping.load(Ordering::SeqCst)
+        self.stop.requested()
     }
 
     /// The one way a pass runs for real, for `reconcile` and the service alike: take the state
@@ -119,7 +132,7 @@ impl Reconciler {
         kind: PassKind,
         lock_wait: Duration,
     ) -> Result<Vec<PassReport>> {
-        let _lock = InstanceLock::acquire(store.path(), lock_wait).await?;
+        let _lock = InstanceLock::acquire(store.path(), lock_wait, &self.stop).await?;
         let abandoned = store.close_abandoned_passes()?;
         if abandoned > 0 {
             tracing::warn!(
@@ -130,16 +143,51 @@ impl Reconciler {
         Ok(self.pass(Mode::Apply(store), kind).await)
     }
 
-    /// One pass over every mapping. A failing mapping does not stop the others.
+    /// One pass over every mapping. Mappings that feed different GitLab projects run side by
+    /// side (GitLab's requests stay bounded by `gitlab.concurrency` in total); mappings into
+    /// one project run one after the other, so an issue moved between them is seen once.
+    /// A failing mapping does not stop the others. Reports come in the config's order.
     pub async fn pass(&self, mode: Mode<'_>, kind: PassKind) -> Vec<PassReport> {
-        let mut reports = Vec::with_capacity(self.cfg.mappings.len());
-        for mapping in &self.cfg.mappings {
-            if self.stopping() {
-                break;
-            }
-            reports.push(self.pass_mapping(mode, mapping, kind).await);
+        if let Some(store) = mode.store() {
+            self.restore_pacer(store);
         }
-        reports
+        let mut groups: Vec<Vec<(usize, &Mapping)>> = Vec::new();
+        for (i, m) in self.cfg.mappings.iter().enumerate() {
+            match groups
+                .iter_mut()
+                .find(|g| g[0].1.gitlab_project == m.gitlab_project)
+            {
+                Some(g) => g.push((i, m)),
+                None => groups.push(vec![(i, m)]),
+            }
+        }
+        // The futures are made first and then driven a few at a time (a closure inside the
+        // stream would trip rustc's `Send` inference for the service's spawned task).
+        let runs: Vec<_> = groups
+            .into_iter()
+            .map(|group| async move {
+                let mut out = Vec::with_capacity(group.len());
+                for (i, mapping) in group {
+                    if self.stopping() {
+                        break;
+                    }
+                    out.push((i, self.pass_mapping(mode, mapping, kind).await));
+                }
+                out
+            })
+            .collect();
+        let runs = stream::iter(runs).buffer_unordered(self.cfg.gitlab.concurrency.max(1));
+        let mut reports: Vec<(usize, PassReport)> = runs
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        reports.sort_by_key(|(i, _)| *i);
+        if let Mode::Apply(store) = mode {
+            self.save_pacer(store);
+        }
+        reports.into_iter().map(|(_, r)| r).collect()
     }
 
     /// One mapping's pass, in its own log span, recorded in the pass history and the metrics.
@@ -162,7 +210,12 @@ impl Reconciler {
             };
             let mut report = match self.run(mode, mapping, kind).await {
                 Ok(report) => report,
-                Err(e) => PassReport::failed(&name, kind, &e),
+                Err(e) => {
+                    if e.is_gitlab_refusal() {
+                        self.forget_project(mode, mapping);
+                    }
+                    PassReport::failed(&name, kind, &e)
+                }
             };
             report.counts.failed = report.failures.len() as u64;
             report.duration = started.elapsed();
@@ -191,39 +244,165 @@ impl Reconciler {
         mapping: &Mapping,
         requested: PassKind,
     ) -> Result<PassReport> {
-        let project = self.gitlab.project(&mapping.gitlab_project).await?;
         let target = Target {
             mapping,
             name: mapping.name(),
-            project,
+            project: self.project(mode, mapping).await?,
+            siblings: self.siblings(mapping),
+            backdate_checked: AtomicBool::new(false),
         };
-        let mut seen = self.observe(&target, requested, mode.store()).await?;
-        let mut report = PassReport::observed(&target.name, &seen);
+        let mut start = self.start(&target, requested, mode.store())?;
+        let mut view = if start.needs_scan() {
+            self.scan_project(&target.project).await?
+        } else {
+            GitlabView::default()
+        };
+        let mut report = PassReport::started(&target.name, &start, &view);
         if let Mode::Apply(store) = mode {
-            report.counts.adopted += self.adopt_earlier_creates(store, &target, &mut seen)?;
+            report.counts.adopted +=
+                self.adopt_earlier_creates(store, &target, &view, &mut start)?;
         }
-        let planned = plan(&seen.plan_input(self.jira.base_url()));
-        report.counts.unchanged = planned.unchanged;
-        report.notes.extend(planned.notes);
-        let store = match mode {
-            Mode::DryRun(_) => {
-                report.planned = planned.actions.iter().map(Action::describe).collect();
-                return Ok(report);
+
+        let jql = target.mapping.search_filter(start.since(self.cfg.overlap));
+        tracing::debug!(%jql, "searching Jira");
+        let mut pages = self.jira.pages(&jql);
+        let mut progress = Progress::new(&target.name);
+        let mut applied = Applied::default();
+        let mut newest: Option<DateTime<Utc>> = None;
+        let mut next: Option<SearchPage> = None;
+        let mut exhausted = false;
+        let mut first = true;
+        let mut batch = SearchPage::default();
+        loop {
+            // Gather pages until one GitLab read's worth of issues (pages can be short: Jira
+            // decides their size).
+            while batch.issues.len() < BATCH && !exhausted {
+                let page = match next.take() {
+                    Some(page) => page,
+                    None => match pages.next_page().await? {
+                        Some(page) => page,
+                        None => {
+                            exhausted = true;
+                            break;
+                        }
+                    },
+                };
+                if first && !page.last {
+                    // Long work ahead: a total for the progress display.
+                    let total = match page.total {
+                        Some(t) => Some(t),
+                        None => self.jira.approximate_count(&jql).await.ok().flatten(),
+                    };
+                    progress.set_total(total);
+                }
+                first = false;
+                exhausted = page.last;
+                newest = newest.max(page.issues.iter().map(|j| j.updated).max());
+                batch.issues.extend(page.issues);
+                batch.unreadable.extend(page.unreadable);
             }
-            Mode::Apply(store) => store,
+            if batch.issues.is_empty() && batch.unreadable.is_empty() {
+                break;
+            }
+            let rest = batch.issues.split_off(batch.issues.len().min(BATCH));
+            let work = std::mem::replace(
+                &mut batch,
+                SearchPage {
+                    issues: rest,
+                    ..SearchPage::default()
+                },
+            );
+            let issues_in_batch = work.issues.len() as u64;
+            // Fetch the next page while this batch is worked on.
+            let worked = if !exhausted && next.is_none() {
+                let (worked, fetched) = tokio::join!(
+                    self.work_page(mode, &target, &mut start, &mut view, work),
+                    pages.next_page()
+                );
+                next = fetched?;
+                exhausted |= next.is_none();
+                worked?
+            } else {
+                self.work_page(mode, &target, &mut start, &mut view, work)
+                    .await?
+            };
+            report.counts.jira_seen += issues_in_batch;
+            report.counts.unchanged += worked.unchanged;
+            report.notes.extend(worked.notes);
+            report.planned.extend(worked.planned);
+            if let Some(page_applied) = worked.applied {
+                applied.absorb(page_applied);
+            }
+            progress.advance(issues_in_batch);
+            if self.stopping() {
+                break;
+            }
+        }
+        progress.finish();
+        let Mode::Apply(store) = mode else {
+            return Ok(report);
         };
-        let applied = self.apply(store, &target, &planned.actions, false).await?;
+        let lost = std::mem::take(&mut applied.lost);
         let applied = self
-            .recover_lost_creates(store, &target, &seen, applied)
+            .recover_lost_creates(store, &target, &lost, applied)
             .await?;
+        if applied.gitlab_refused {
+            self.forget_project(mode, mapping);
+        }
         report.absorb(applied);
+        if start.kind == PassKind::Full && !self.stopping() {
+            self.forget_creates_that_left(store, &target, &start)?;
+        }
         if self.stopping() && report.ok() {
             report.failures.push(
                 "stopped by a signal before the pass finished; the next pass continues".into(),
             );
         }
-        report.checkpoint = self.commit(store, &target, &seen, &report)?;
+        report.checkpoint = self.commit(store, &target, &start, newest, &report)?;
         Ok(report)
+    }
+
+    /// Plan one page of Jira issues against their mirrors and GitLab issues, and apply it.
+    async fn work_page(
+        &self,
+        mode: Mode<'_>,
+        target: &Target<'_>,
+        start: &mut Start,
+        view: &mut GitlabView,
+        page: SearchPage,
+    ) -> Result<PageWork> {
+        let mut out = PageWork {
+            notes: page
+                .unreadable
+                .iter()
+                .map(|u| format!("{}: skipped, {}", u.key, u.reason))
+                .collect(),
+            ..PageWork::default()
+        };
+        start.saw(&page.issues);
+        let recheck_applied = start.kind == PassKind::Full;
+        let mirrors = self
+            .observe_page(mode.store(), target, &page.issues, view, recheck_applied)
+            .await?;
+        let planned = plan(&PlanInput {
+            jira: &page.issues,
+            mirrors: &mirrors,
+            gitlab: &view.issues,
+            by_marker: &view.by_marker,
+            jira_base_url: self.jira.base_url(),
+            recheck_applied,
+        });
+        out.unchanged = planned.unchanged;
+        out.notes.extend(planned.notes.iter().cloned());
+        match mode {
+            Mode::DryRun(_) => {
+                out.planned = planned.actions.iter().map(Action::describe).collect();
+            }
+            Mode::Apply(store) => {
+                out.applied = Some(self.apply(store, target, planned, false).await?);
+            }
+        }
+        Ok(out)
     }
 
     /// Creates whose answer was lost are looked up by their marker before anything is created
@@ -232,33 +411,29 @@ impl Reconciler {
         &self,
         store: &Store,
         target: &Target<'_>,
-        seen: &Observation,
+        lost: &[JiraIssue],
         mut applied: Applied,
     ) -> Result<Applied> {
-        if applied.ambiguous.is_empty() || self.stopping() {
+        if lost.is_empty() || self.stopping() {
             return Ok(applied);
         }
         tracing::warn!(
-            count = applied.ambiguous.len(),
+            count = lost.len(),
             "creates without a reliable answer; looking them up by marker"
         );
-        let lost: Vec<JiraIssue> = seen
-            .jira
-            .iter()
-            .filter(|j| applied.ambiguous.contains(&j.id))
-            .cloned()
-            .collect();
         let keys: HashSet<&str> = lost.iter().map(|j| j.key.as_str()).collect();
         let view = self.scan_project(&target.project).await?;
-        let mirrors = self.mirrors(store, target.mapping)?;
+        let ids: Vec<&str> = lost.iter().map(|j| j.id.as_str()).collect();
+        let mirrors = store.mirrors_for(&target.name, &target.siblings, &ids)?;
         let planned = plan(&PlanInput {
-            jira: &lost,
+            jira: lost,
             mirrors: &mirrors,
             gitlab: &view.issues,
             by_marker: &view.by_marker,
             jira_base_url: self.jira.base_url(),
+            recheck_applied: true,
         });
-        let second = self.apply(store, target, &planned.actions, true).await?;
+        let second = self.apply(store, target, planned, true).await?;
         // The second look decides for the issues it covered.
         applied
             .failures
@@ -274,32 +449,63 @@ impl Reconciler {
         &self,
         store: &Store,
         target: &Target<'_>,
-        seen: &Observation,
+        start: &Start,
+        newest: Option<DateTime<Utc>>,
         report: &PassReport,
     ) -> Result<Option<DateTime<Utc>>> {
-        match seen.newest {
+        match newest {
             Some(newest) if report.ok() => {
                 store.advance_checkpoint(&target.name, newest)?;
-                Ok(Some(seen.checkpoint.map_or(newest, |c| c.max(newest))))
+                Ok(Some(start.checkpoint.map_or(newest, |c| c.max(newest))))
             }
-            _ => Ok(seen.checkpoint),
+            _ => Ok(start.checkpoint),
         }
     }
 
-    /// The stored mirrors of this mapping and of the mappings that feed the same GitLab
-    /// project (an issue moved in Jira between them keeps its GitLab issue).
-    fn mirrors(
-        &self,
-        store: &Store,
-        mapping: &Mapping,
-    ) -> Result<std::collections::HashMap<String, crate::domain::Mirror>> {
-        let siblings: Vec<String> = self
-            .cfg
+    /// Mappings that feed the same GitLab project as `mapping`, itself included.
+    fn siblings(&self, mapping: &Mapping) -> Vec<String> {
+        self.cfg
             .mappings
             .iter()
             .filter(|m| m.gitlab_project == mapping.gitlab_project)
             .map(Mapping::name)
-            .collect();
-        store.mirrors_with_siblings(&mapping.name(), &siblings)
+            .collect()
     }
+
+    /// Take over the create pacer's state saved by the previous run (once per reconciler), so
+    /// a restart cannot burst past GitLab's create limit.
+    fn restore_pacer(&self, store: &Store) {
+        if self.pacer_restored.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        match store.pacer_state(&self.cfg.gitlab.url) {
+            Ok(Some(saved)) => self.gitlab.pacer().restore(&saved),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(
+                "the create pacer's saved state is unreadable: {}",
+                e.report()
+            ),
+        }
+    }
+
+    fn save_pacer(&self, store: &Store) {
+        let snapshot = self.gitlab.pacer().snapshot();
+        if snapshot.learned.is_none() && snapshot.recent.is_empty() {
+            return;
+        }
+        if let Err(e) = store.save_pacer_state(&self.cfg.gitlab.url, &snapshot) {
+            tracing::warn!("the create pacer's state was not saved: {}", e.report());
+        }
+    }
+}
+
+/// What working one page produced.
+#[derive(Default)]
+struct PageWork {
+    unchanged: u64,
+    notes: Vec<String>,
+    /// Dry run: the actions that would be taken.
+    planned: Vec<String>,
+    /// Apply: what was done.
+    applied: Option<Applied>,
 }

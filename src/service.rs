@@ -14,7 +14,6 @@ mod worker;
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,12 +26,14 @@ use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::notify::{notify, watchdog_interval};
 use crate::reconcile::Reconciler;
+use crate::stop::Stop;
 use crate::store::Store;
 
 use ticks::Ticks;
 
-/// After a stop request, how long the write in flight may take before `run` returns anyway (its
-/// create intent is already recorded, so the next start recovers it).
+/// After a stop request, how long the writes in flight may take before `run` returns anyway
+/// (their create intents are already recorded, so the next start recovers them). Waits end at
+/// once: only a request already on the wire is waited for.
 const STOP_GRACE: Duration = Duration::from_secs(9);
 
 /// The reconciler in use; a reload swaps it between passes.
@@ -43,7 +44,7 @@ pub struct Service {
     metrics: Arc<Metrics>,
     health: Arc<Health>,
     store: Arc<Store>,
-    stop_flag: Arc<AtomicBool>,
+    stop: Stop,
     current: Current,
     ticks: Ticks,
 }
@@ -59,16 +60,15 @@ impl Service {
             tracing::info!(listen = %m.listen, "serving /metrics and /healthz");
         }
         let store = Arc::new(Store::open(&cfg.state_path)?);
-        let stop_flag = Arc::new(AtomicBool::new(false));
-        let reconciler =
-            Reconciler::new(cfg.clone(), metrics.clone())?.with_stop_flag(stop_flag.clone());
+        let stop = Stop::new();
+        let reconciler = Reconciler::with_stop(cfg.clone(), metrics.clone(), stop.clone())?;
         let ticks = Ticks::start(&cfg.schedule, metrics.clone()).await?;
         Ok(Service {
             config_path,
             metrics,
             health,
             store,
-            stop_flag,
+            stop,
             current: Arc::new(Mutex::new(Arc::new(reconciler))),
             ticks,
         })
@@ -130,7 +130,7 @@ impl Service {
         }
 
         notify("STOPPING=1");
-        self.stop_flag.store(true, Ordering::SeqCst);
+        self.stop.request();
         let _ = stop_tx.send(true);
         self.ticks.shutdown().await;
         match tokio::time::timeout(STOP_GRACE, worker).await {
@@ -144,8 +144,7 @@ impl Service {
     /// the next one uses the new. `state.path`, `metrics.*` and `log.*` need a restart.
     async fn reload(&mut self) -> Result<()> {
         let cfg = Config::load(&self.config_path)?;
-        let new = Reconciler::new(cfg.clone(), self.metrics.clone())?
-            .with_stop_flag(self.stop_flag.clone());
+        let new = Reconciler::with_stop(cfg.clone(), self.metrics.clone(), self.stop.clone())?;
         self.ticks.reschedule(&cfg.schedule).await?;
         *crate::lock_unpoisoned(&self.current) = Arc::new(new);
         self.health.set_mappings(&cfg);

@@ -13,6 +13,24 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use crate::domain::{Mirror, PassKind, PassOutcome};
 use crate::error::{Error, Result};
+use crate::gitlab::{PacerSnapshot, Project};
+
+/// What one page of a pass changed in the mapping, written in one transaction.
+#[derive(Debug, Default)]
+pub struct PageWrite {
+    /// Links to save (created, adopted or moved issues), with the Jira version applied.
+    pub mirrors: Vec<Mirror>,
+    /// Existing mirrors that now agree with this Jira version: (Jira id, its `updated`).
+    pub applied: Vec<(String, DateTime<Utc>)>,
+    /// Creates that surely did not happen (refused, or never sent): their intents go.
+    pub cleared_intents: Vec<String>,
+}
+
+impl PageWrite {
+    pub fn is_empty(&self) -> bool {
+        self.mirrors.is_empty() && self.applied.is_empty() && self.cleared_intents.is_empty()
+    }
+}
 
 const MIGRATIONS: &[&str] = &[
     // 1: the initial schema.
@@ -55,6 +73,24 @@ const MIGRATIONS: &[&str] = &[
         error       TEXT
     );
     CREATE INDEX pass_by_mapping ON pass (mapping, id);",
+    // 2: the Jira version each mirror last applied (never step back to an older one); facts
+    // about GitLab projects that do not change between passes; the create pacer's state.
+    "ALTER TABLE mirror ADD COLUMN applied_ms INTEGER;
+    CREATE TABLE gitlab_project (
+        gitlab_url   TEXT NOT NULL,
+        project      TEXT NOT NULL,
+        id           INTEGER NOT NULL,
+        path         TEXT NOT NULL,
+        access_level INTEGER NOT NULL,
+        fetched_at   TEXT NOT NULL,
+        PRIMARY KEY (gitlab_url, project)
+    );
+    CREATE TABLE create_pacing (
+        gitlab_url  TEXT PRIMARY KEY,
+        learned     INTEGER,
+        learned_ms  INTEGER,
+        recent_ms   TEXT NOT NULL
+    );",
 ];
 
 /// Counts of what a pass did, by kind of action.
@@ -195,33 +231,49 @@ impl Store {
     pub fn mirrors(&self, mapping: &str) -> Result<HashMap<String, Mirror>> {
         self.with(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT jira_id, jira_key, gitlab_iid FROM mirror WHERE mapping = ?1",
+                "SELECT jira_id, jira_key, gitlab_iid, applied_ms FROM mirror WHERE mapping = ?1",
             )?;
-            let rows = stmt.query_map([mapping], |r| {
-                Ok(Mirror {
-                    jira_id: r.get(0)?,
-                    jira_key: r.get(1)?,
-                    iid: r.get::<_, i64>(2)? as u64,
-                })
-            })?;
+            let rows = stmt.query_map([mapping], read_mirror)?;
             rows.map(|m| m.map(|m| (m.jira_id.clone(), m))).collect()
         })
     }
 
-    /// The mirrors of `mapping` plus those of `siblings` (mappings into the same GitLab
-    /// project): an issue moved in Jira from one to the other keeps its GitLab issue.
-    /// The mapping's own rows win.
-    pub fn mirrors_with_siblings(
+    /// The mirrors of these Jira ids in `mapping` or in its `siblings` (mappings into the same
+    /// GitLab project: an issue moved in Jira from one to the other keeps its GitLab issue).
+    /// The mapping's own rows win. One page of a pass at a time, so memory stays flat.
+    pub fn mirrors_for(
         &self,
         mapping: &str,
         siblings: &[String],
+        jira_ids: &[&str],
     ) -> Result<HashMap<String, Mirror>> {
-        let mut all = HashMap::new();
-        for sibling in siblings.iter().filter(|s| s.as_str() != mapping) {
-            all.extend(self.mirrors(sibling)?);
+        let mut found: HashMap<String, Mirror> = HashMap::with_capacity(jira_ids.len());
+        let mut owners = vec![mapping];
+        owners.extend(
+            siblings
+                .iter()
+                .map(String::as_str)
+                .filter(|s| *s != mapping),
+        );
+        // Siblings first, so the mapping's own rows overwrite theirs.
+        for owner in owners.iter().rev() {
+            for chunk in jira_ids.chunks(500) {
+                let marks = vec!["?"; chunk.len()].join(",");
+                let sql = format!(
+                    "SELECT jira_id, jira_key, gitlab_iid, applied_ms FROM mirror
+                     WHERE mapping = ? AND jira_id IN ({marks})"
+                );
+                let rows: Vec<Mirror> = self.with(|c| {
+                    let mut stmt = c.prepare_cached(&sql)?;
+                    let params = std::iter::once(owner as &dyn rusqlite::ToSql)
+                        .chain(chunk.iter().map(|id| id as &dyn rusqlite::ToSql));
+                    let rows = stmt.query_map(rusqlite::params_from_iter(params), read_mirror)?;
+                    rows.collect()
+                })?;
+                found.extend(rows.into_iter().map(|m| (m.jira_id.clone(), m)));
+            }
         }
-        all.extend(self.mirrors(mapping)?);
-        Ok(all)
+        Ok(found)
     }
 
     /// Creates recorded but not confirmed: (Jira id, Jira key).
@@ -247,44 +299,181 @@ impl Store {
 
     /// Link a Jira issue to a GitLab issue, and clear its create intent in the same transaction.
     pub fn save_mirror(&self, mapping: &str, m: &Mirror) -> Result<()> {
+        self.commit_page(
+            mapping,
+            &PageWrite {
+                mirrors: vec![m.clone()],
+                ..PageWrite::default()
+            },
+        )
+    }
+
+    /// Write what one page of a pass changed, in one transaction: saved mirrors (their intents
+    /// cleared with them), versions applied, and intents of creates that surely did not happen.
+    pub fn commit_page(&self, mapping: &str, w: &PageWrite) -> Result<()> {
+        if w.is_empty() {
+            return Ok(());
+        }
+        let now = now_text();
         self.with(|c| {
             let tx = c.transaction()?;
-            tx.execute(
-                "INSERT INTO mirror (mapping, jira_id, jira_key, gitlab_iid, linked_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (mapping, jira_id) DO UPDATE SET
-                   jira_key = excluded.jira_key, gitlab_iid = excluded.gitlab_iid,
-                   linked_at = CASE WHEN mirror.gitlab_iid = excluded.gitlab_iid
-                                    THEN mirror.linked_at ELSE excluded.linked_at END",
-                params![mapping, m.jira_id, m.jira_key, m.iid as i64, now_text()],
-            )?;
-            tx.execute(
-                "DELETE FROM intent WHERE mapping = ?1 AND jira_id = ?2",
-                params![mapping, m.jira_id],
-            )?;
+            {
+                let mut save = tx.prepare_cached(
+                    "INSERT INTO mirror (mapping, jira_id, jira_key, gitlab_iid, linked_at, applied_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (mapping, jira_id) DO UPDATE SET
+                       jira_key = excluded.jira_key, gitlab_iid = excluded.gitlab_iid,
+                       applied_ms = excluded.applied_ms,
+                       linked_at = CASE WHEN mirror.gitlab_iid = excluded.gitlab_iid
+                                        THEN mirror.linked_at ELSE excluded.linked_at END",
+                )?;
+                let mut clear =
+                    tx.prepare_cached("DELETE FROM intent WHERE mapping = ?1 AND jira_id = ?2")?;
+                for m in &w.mirrors {
+                    let applied = m.applied.map(|t| t.timestamp_millis());
+                    save.execute(params![mapping, m.jira_id, m.jira_key, m.iid as i64, now, applied])?;
+                    clear.execute(params![mapping, m.jira_id])?;
+                }
+                for id in &w.cleared_intents {
+                    clear.execute(params![mapping, id])?;
+                }
+                let mut applied = tx.prepare_cached(
+                    "UPDATE mirror SET applied_ms = ?3 WHERE mapping = ?1 AND jira_id = ?2",
+                )?;
+                for (id, at) in &w.applied {
+                    applied.execute(params![mapping, id, at.timestamp_millis()])?;
+                }
+            }
             tx.commit()
         })
     }
 
-    /// Record that a create is about to be sent. Until it is cleared, the issue may exist in
-    /// GitLab without a mirror row: the next pass looks for it by marker before creating.
-    pub fn record_intent(&self, mapping: &str, jira_id: &str, jira_key: &str) -> Result<()> {
+    /// Record that these creates are about to be sent, in one transaction. Until an intent is
+    /// cleared, its issue may exist in GitLab without a mirror row: the next pass looks for it
+    /// by marker before creating.
+    pub fn record_intents(&self, mapping: &str, creates: &[(&str, &str)]) -> Result<()> {
+        if creates.is_empty() {
+            return Ok(());
+        }
+        let now = now_text();
+        self.with(|c| {
+            let tx = c.transaction()?;
+            {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT INTO intent (mapping, jira_id, jira_key, started_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (mapping, jira_id) DO UPDATE SET started_at = excluded.started_at",
+                )?;
+                for (id, key) in creates {
+                    stmt.execute(params![mapping, id, key, now])?;
+                }
+            }
+            tx.commit()
+        })
+    }
+
+    /// Forget an intent whose create surely did not happen, or whose Jira issue left the mapping.
+    pub fn clear_intent(&self, mapping: &str, jira_id: &str) -> Result<()> {
+        self.commit_page(
+            mapping,
+            &PageWrite {
+                cleared_intents: vec![jira_id.to_string()],
+                ..PageWrite::default()
+            },
+        )
+    }
+
+    /// The GitLab project as last looked up (id, path, the token's role), and when.
+    pub fn cached_project(
+        &self,
+        gitlab_url: &str,
+        project: &str,
+    ) -> Result<Option<(Project, DateTime<Utc>)>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT id, path, access_level, fetched_at FROM gitlab_project
+                 WHERE gitlab_url = ?1 AND project = ?2",
+                params![gitlab_url, project],
+                |r| {
+                    Ok((
+                        Project {
+                            id: r.get::<_, i64>(0)? as u64,
+                            path: r.get(1)?,
+                            access_level: r.get::<_, i64>(2)? as u32,
+                        },
+                        parse_time(&r.get::<_, String>(3)?),
+                    ))
+                },
+            )
+            .optional()
+        })
+    }
+
+    pub fn cache_project(&self, gitlab_url: &str, project: &str, p: &Project) -> Result<()> {
         self.with(|c| {
             c.execute(
-                "INSERT INTO intent (mapping, jira_id, jira_key, started_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (mapping, jira_id) DO UPDATE SET started_at = excluded.started_at",
-                params![mapping, jira_id, jira_key, now_text()],
+                "INSERT INTO gitlab_project (gitlab_url, project, id, path, access_level, fetched_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (gitlab_url, project) DO UPDATE SET id = excluded.id,
+                   path = excluded.path, access_level = excluded.access_level,
+                   fetched_at = excluded.fetched_at",
+                params![gitlab_url, project, p.id as i64, p.path, i64::from(p.access_level), now_text()],
             )
             .map(|_| ())
         })
     }
 
-    /// Forget an intent whose create surely did not happen (the server refused it).
-    pub fn clear_intent(&self, mapping: &str, jira_id: &str) -> Result<()> {
+    /// Forget a project's cached facts (after a 401, 403 or 404: the role or the project
+    /// changed), so the next pass looks it up again.
+    pub fn forget_project(&self, gitlab_url: &str, project: &str) -> Result<()> {
         self.with(|c| {
             c.execute(
-                "DELETE FROM intent WHERE mapping = ?1 AND jira_id = ?2",
-                params![mapping, jira_id],
+                "DELETE FROM gitlab_project WHERE gitlab_url = ?1 AND project = ?2",
+                params![gitlab_url, project],
+            )
+            .map(|_| ())
+        })
+    }
+
+    pub fn pacer_state(&self, gitlab_url: &str) -> Result<Option<PacerSnapshot>> {
+        let row: Option<(Option<i64>, Option<i64>, String)> = self.with(|c| {
+            c.query_row(
+                "SELECT learned, learned_ms, recent_ms FROM create_pacing WHERE gitlab_url = ?1",
+                [gitlab_url],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+        })?;
+        Ok(row.map(|(learned, learned_ms, recent)| PacerSnapshot {
+            learned: learned
+                .zip(learned_ms)
+                .map(|(n, ms)| (n.max(1) as u32, system_time(ms))),
+            recent: recent
+                .split(',')
+                .filter_map(|v| v.trim().parse().ok())
+                .map(system_time)
+                .collect(),
+        }))
+    }
+
+    pub fn save_pacer_state(&self, gitlab_url: &str, s: &PacerSnapshot) -> Result<()> {
+        let ms = |t: std::time::SystemTime| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0)
+        };
+        let recent: Vec<String> = s.recent.iter().map(|t| ms(*t).to_string()).collect();
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO create_pacing (gitlab_url, learned, learned_ms, recent_ms)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (gitlab_url) DO UPDATE SET learned = excluded.learned,
+                   learned_ms = excluded.learned_ms, recent_ms = excluded.recent_ms",
+                params![
+                    gitlab_url,
+                    s.learned.map(|(n, _)| i64::from(n)),
+                    s.learned.map(|(_, at)| ms(at)),
+                    recent.join(",")
+                ],
             )
             .map(|_| ())
         })
@@ -466,6 +655,21 @@ fn read_pass(r: &rusqlite::Row<'_>) -> rusqlite::Result<PassRecord> {
     })
 }
 
+fn read_mirror(r: &rusqlite::Row<'_>) -> rusqlite::Result<Mirror> {
+    Ok(Mirror {
+        jira_id: r.get(0)?,
+        jira_key: r.get(1)?,
+        iid: r.get::<_, i64>(2)? as u64,
+        applied: r
+            .get::<_, Option<i64>>(3)?
+            .and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
+    })
+}
+
+fn system_time(ms: i64) -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64)
+}
+
 fn now_text() -> String {
     Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
@@ -526,7 +730,7 @@ mod tests {
         let path = temp_db("persist");
         {
             let s = Store::open(&path).expect("open");
-            s.record_intent("A->b", "10", "A-1").expect("intent");
+            s.record_intents("A->b", &[("10", "A-1")]).expect("intent");
             assert_eq!(s.pending_intents("A->b").expect("count"), 1);
             s.save_mirror(
                 "A->b",
@@ -534,6 +738,7 @@ mod tests {
                     jira_id: "10".into(),
                     jira_key: "A-1".into(),
                     iid: 7,
+                    applied: None,
                 },
             )
             .expect("save");

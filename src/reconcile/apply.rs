@@ -1,75 +1,165 @@
-//! Applying a plan: the only code that writes to GitLab. A create's intent is recorded before
-//! it is sent and the mirror after, so a crash or a lost answer never becomes a duplicate;
-//! every edit's answer is checked, since GitLab answers 200 even when it ignores a field.
+//! Applying a plan: the only code that writes to GitLab. The actions of one page run as jobs,
+//! one per Jira issue, up to `gitlab.concurrency` at a time (the client's own limit bounds the
+//! requests of all mappings together). Before any create of the page is sent, the page's
+//! intents are recorded in one transaction; after the jobs, their outcomes (mirrors, versions
+//! applied, intents of creates that surely did not happen) in another. A crash between the two
+//! leaves intents, so the next pass looks the issues up by marker instead of creating them
+//! again. Every edit's answer is checked: GitLab answers 200 even when it ignores a field.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
+
+use futures_util::stream::{self, StreamExt};
 
 use super::{Reconciler, Target};
 use crate::domain::{GitlabIssue, GitlabState, IssueEdit, JiraIssue, Mirror, StateEvent};
 use crate::error::{Error, Result};
-use crate::gitlab::{NewIssue, Project};
-use crate::plan::Action;
-use crate::store::{Counts, Store};
+use crate::gitlab::NewIssue;
+use crate::http::ApiErrorKind;
+use crate::plan::{Action, Plan};
+use crate::store::{Counts, PageWrite, Store};
 
-/// What applying a plan did.
+/// What applying plans did.
 #[derive(Debug, Default)]
 pub(super) struct Applied {
     /// Actions carried out, by kind (`unchanged` and `jira_seen` stay 0 here).
     pub counts: Counts,
     /// Jira key → why its action failed.
     pub failures: BTreeMap<String, String>,
-    /// Jira ids whose create got no reliable answer: looked up by marker before anything else.
-    pub ambiguous: HashSet<String>,
+    /// Creates without a reliable answer: looked up by marker before anything else.
+    pub lost: Vec<JiraIssue>,
     /// A failure only the user can fix (a rejected token, a missing permission).
     pub needs_user: bool,
+    /// GitLab refused the token, a permission or the project on some action.
+    pub gitlab_refused: bool,
     pub notes: Vec<String>,
 }
 
 impl Applied {
-    /// Add a later round's results to this one's.
+    /// Add a later page's (or round's) results to these.
     pub fn absorb(&mut self, later: Applied) {
         self.counts.add(&later.counts);
         self.failures.extend(later.failures);
-        self.ambiguous = later.ambiguous;
+        self.lost.extend(later.lost);
         self.needs_user |= later.needs_user;
+        self.gitlab_refused |= later.gitlab_refused;
         self.notes.extend(later.notes);
     }
+}
 
-    fn fail(&mut self, key: &str, message: String, error: Option<&Error>) {
-        self.needs_user |= error.is_some_and(Error::needs_user);
-        self.failures.insert(key.to_string(), message);
+/// The actions for one Jira issue, in the planner's order.
+struct Job {
+    key: String,
+    actions: Vec<Action>,
+}
+
+/// What one job did.
+#[derive(Default)]
+struct Done {
+    key: String,
+    counts: Counts,
+    failure: Option<String>,
+    error_needs_user: bool,
+    gitlab_refused: bool,
+    /// A link to save (a create, an adoption, a new key).
+    mirror: Option<Mirror>,
+    /// The Jira version now true in GitLab, for an existing mirror.
+    applied: Option<(String, chrono::DateTime<chrono::Utc>)>,
+    /// A create that surely did not happen: its intent goes.
+    cleared_intent: Option<String>,
+    /// A create without a reliable answer.
+    lost: Option<JiraIssue>,
+}
+
+impl Done {
+    fn fail(&mut self, message: String, error: Option<&Error>) {
+        self.error_needs_user |= error.is_some_and(Error::needs_user);
+        self.gitlab_refused |= error.is_some_and(Error::is_gitlab_refusal);
+        self.failure = Some(message);
     }
 }
 
 impl Reconciler {
-    /// Carry out `actions` in order. `recovering`: the second look after creates whose answer
+    /// Carry out one page's plan. `recovering`: the second look after creates whose answer
     /// was lost, when a create must not be sent again.
     pub(super) async fn apply(
         &self,
         store: &Store,
         target: &Target<'_>,
-        actions: &[Action],
+        plan: Plan,
         recovering: bool,
     ) -> Result<Applied> {
         let name = &target.name;
-        let project = &target.project;
+        if !recovering {
+            let creates: Vec<(&str, &str)> = plan
+                .actions
+                .iter()
+                .filter_map(|a| match a {
+                    Action::Create { jira, .. } => Some((jira.id.as_str(), jira.key.as_str())),
+                    _ => None,
+                })
+                .collect();
+            // Intents first: if the process dies after GitLab commits an issue but before its
+            // mirror is saved, the next pass finds it by its marker.
+            store.record_intents(name, &creates)?;
+        }
+        let mut write = PageWrite {
+            applied: plan.settled,
+            ..PageWrite::default()
+        };
+        // The job futures are made first, then driven `gitlab.concurrency` at a time.
+        let jobs: Vec<_> = jobs(plan.actions)
+            .into_iter()
+            .map(|job| self.run_job(target, job, recovering))
+            .collect();
+        let done: Vec<Done> = stream::iter(jobs)
+            .buffer_unordered(self.cfg.gitlab.concurrency.max(1))
+            .collect()
+            .await;
         let mut out = Applied::default();
-        let mut warned_backdate = false;
-        for action in actions {
-            if self.stopping() {
-                break;
+        for d in done {
+            out.counts.add(&d.counts);
+            out.needs_user |= d.error_needs_user;
+            out.gitlab_refused |= d.gitlab_refused;
+            write.mirrors.extend(d.mirror);
+            write.applied.extend(d.applied);
+            write.cleared_intents.extend(d.cleared_intent);
+            out.lost.extend(d.lost);
+            if let Some(f) = d.failure {
+                out.failures.insert(d.key, f);
             }
-            let key = action.jira_key().to_string();
+        }
+        store.commit_page(name, &write)?;
+        Ok(out)
+    }
+
+    /// One Jira issue's actions, in order; stops at the first failure.
+    async fn run_job(&self, target: &Target<'_>, job: Job, recovering: bool) -> Done {
+        let key = job.key;
+        let mut done = Done {
+            key: key.clone(),
+            ..Done::default()
+        };
+        let mut pending_link: Option<Mirror> = None;
+        let mut applied_version = None;
+        for action in job.actions {
+            if self.stopping() {
+                if let Action::Create { jira, .. } = &action {
+                    // Never sent: nothing can have landed.
+                    done.cleared_intent = Some(jira.id.clone());
+                }
+                return done;
+            }
             match action {
                 Action::Create { .. } if recovering => {
                     // The marker scan did not find it, but the lost request may still land: a
                     // second create now could be a duplicate. The intent stays recorded, so the
                     // next pass scans again and creates only if it is still missing.
-                    out.fail(
-                        &key,
+                    done.fail(
                         format!("{key}: GitLab gave no reliable answer to its create and the issue is not there (yet); the next pass looks for it again before creating"),
                         None,
                     );
+                    return done;
                 }
                 Action::Create {
                     jira,
@@ -77,100 +167,141 @@ impl Reconciler {
                     description,
                     close,
                 } => {
-                    // Intent first: if the process dies after GitLab commits the issue but
-                    // before the mirror is saved, the next pass finds it by its marker.
-                    store.record_intent(name, &jira.id, &jira.key)?;
-                    let new = NewIssue {
-                        title: title.clone(),
-                        description: description.clone(),
-                        labels: target.mapping.labels.clone(),
-                        created_at: project.can_backdate().then_some(jira.created),
-                    };
-                    let created = match self.gitlab.create(project.id, &new).await {
-                        Ok(g) => g,
-                        Err(e) if e.is_ambiguous() => {
-                            out.ambiguous.insert(jira.id.clone());
-                            out.fail(
-                                &key,
-                                format!("{key}: {e}; the next look-up by marker decides"),
-                                None,
-                            );
-                            continue;
-                        }
-                        Err(e) => {
-                            store.clear_intent(name, &jira.id)?;
-                            let message = format!("{key}: create failed: {e}");
-                            out.fail(&key, message, Some(&e.into()));
-                            continue;
-                        }
-                    };
-                    store.save_mirror(
-                        name,
-                        &Mirror {
-                            jira_id: jira.id.clone(),
-                            jira_key: jira.key.clone(),
-                            iid: created.iid,
-                        },
-                    )?;
-                    out.failures.remove(&key);
-                    out.counts.created += 1;
-                    tracing::info!(jira = %key, iid = created.iid, "created GitLab issue");
-                    if !warned_backdate {
-                        warned_backdate = true;
-                        self.warn_if_not_backdated(project, jira, &created);
-                    }
-                    if *close {
-                        let edit = IssueEdit {
-                            state_event: Some(StateEvent::Close),
-                            ..IssueEdit::default()
-                        };
-                        if let Err(e) = self.edit(project, jira, created.iid, edit).await {
-                            let message = format!(
-                                "{key}: created as #{} but closing failed: {e}",
-                                created.iid
-                            );
-                            out.fail(&key, message, Some(&e));
-                        }
-                    }
+                    self.create(target, &key, jira, title, description, close, &mut done)
+                        .await;
+                    return done;
                 }
                 Action::Link { mirror, adopted } => {
-                    store.save_mirror(name, mirror)?;
-                    out.failures.remove(&key);
                     // A lost create found by its marker was created by this pass.
-                    if *adopted && recovering {
-                        out.counts.created += 1;
-                    } else if *adopted {
-                        out.counts.adopted += 1;
+                    if adopted && recovering {
+                        done.counts.created += 1;
+                    } else if adopted {
+                        done.counts.adopted += 1;
                     }
                     tracing::info!(jira = %key, iid = mirror.iid, adopted, "linked GitLab issue");
+                    applied_version = mirror.applied;
+                    pending_link = Some(mirror);
                 }
                 Action::Update { jira, iid, edit } => {
-                    match self.edit(project, jira, *iid, edit.clone()).await {
+                    let change = Action::Update {
+                        jira: jira.clone(),
+                        iid,
+                        edit: edit.clone(),
+                    }
+                    .describe();
+                    let state_event = edit.state_event;
+                    match self.edit(target, &jira, iid, edit).await {
                         Ok(()) => {
-                            match edit.state_event {
-                                Some(StateEvent::Close) => out.counts.closed += 1,
-                                Some(StateEvent::Reopen) => out.counts.reopened += 1,
-                                None => out.counts.updated += 1,
+                            match state_event {
+                                Some(StateEvent::Close) => done.counts.closed += 1,
+                                Some(StateEvent::Reopen) => done.counts.reopened += 1,
+                                None => done.counts.updated += 1,
                             }
-                            tracing::info!(jira = %key, iid, change = %action.describe(), "updated GitLab issue");
+                            tracing::info!(jira = %key, iid, change = %change, "updated GitLab issue");
+                            applied_version = Some(jira.updated);
+                            if pending_link.is_none() {
+                                done.applied = Some((jira.id.clone(), jira.updated));
+                            }
                         }
-                        Err(e) => out.fail(&key, format!("{key} (#{iid}): {e}"), Some(&e)),
+                        Err(e) => {
+                            done.fail(format!("{key} (#{iid}): {}", e.report()), Some(&e));
+                            // The link is still right; the version is not applied yet.
+                            applied_version = None;
+                            done.applied = None;
+                            break;
+                        }
                     }
                 }
             }
         }
-        Ok(out)
+        if let Some(mut mirror) = pending_link {
+            mirror.applied = applied_version;
+            done.mirror = Some(mirror);
+        }
+        done
+    }
+
+    /// Create one issue (and close it if Jira says done).
+    #[allow(clippy::too_many_arguments)]
+    async fn create(
+        &self,
+        target: &Target<'_>,
+        key: &str,
+        jira: JiraIssue,
+        title: String,
+        description: String,
+        close: bool,
+        done: &mut Done,
+    ) {
+        let project = &target.project;
+        let new = NewIssue {
+            title,
+            description,
+            labels: target.mapping.labels.clone(),
+            created_at: project.can_backdate().then_some(jira.created),
+        };
+        let created = match self.gitlab.create(project.id, &new).await {
+            Ok(g) => g,
+            Err(e) if e.is_ambiguous() => {
+                done.fail(
+                    format!("{key}: {e}; the next look-up by marker decides"),
+                    None,
+                );
+                done.lost = Some(jira);
+                return;
+            }
+            Err(e) if matches!(e.kind, ApiErrorKind::Stopped) => {
+                done.cleared_intent = Some(jira.id);
+                return;
+            }
+            Err(e) => {
+                done.cleared_intent = Some(jira.id.clone());
+                let e = Error::from(e);
+                done.fail(format!("{key}: create failed: {}", e.report()), Some(&e));
+                return;
+            }
+        };
+        done.counts.created += 1;
+        tracing::info!(jira = %key, iid = created.iid, "created GitLab issue");
+        if !target.backdate_checked.swap(true, Ordering::SeqCst) {
+            warn_if_not_backdated(target, &jira, &created);
+        }
+        let mut mirror = Mirror {
+            jira_id: jira.id.clone(),
+            jira_key: jira.key.clone(),
+            iid: created.iid,
+            applied: Some(jira.updated),
+        };
+        if close {
+            let edit = IssueEdit {
+                state_event: Some(StateEvent::Close),
+                ..IssueEdit::default()
+            };
+            if let Err(e) = self.edit(target, &jira, created.iid, edit).await {
+                mirror.applied = None;
+                done.fail(
+                    format!(
+                        "{key}: created as #{} but closing failed: {}",
+                        created.iid,
+                        e.report()
+                    ),
+                    Some(&e),
+                );
+            }
+        }
+        done.mirror = Some(mirror);
     }
 
     /// PUT an edit and check GitLab did what was asked: it answers 200 even when it ignores a
     /// field the token may not set.
     async fn edit(
         &self,
-        project: &Project,
+        target: &Target<'_>,
         jira: &JiraIssue,
         iid: u64,
         mut edit: IssueEdit,
     ) -> Result<()> {
+        let project = &target.project;
         if edit.state_event == Some(StateEvent::Close) && project.can_backdate() {
             // Owners may backdate the close, so VSA's lead time ends when Jira resolved it.
             edit.updated_at = Some(jira.resolved.unwrap_or(jira.updated));
@@ -189,17 +320,39 @@ impl Reconciler {
         }
         Ok(())
     }
+}
 
-    fn warn_if_not_backdated(&self, project: &Project, jira: &JiraIssue, created: &GitlabIssue) {
-        let honoured = created
-            .created_at
-            .is_some_and(|t| (t - jira.created).num_seconds().abs() < 60);
-        if !honoured {
-            if project.can_backdate() {
-                tracing::warn!(project = %project.path, "GitLab ignored created_at although the token looks like an Owner's: VSA lead time will count from mirror time");
-            } else {
-                tracing::warn!(project = %project.path, access_level = project.access_level, "the token's role cannot set created_at: VSA lead time counts from when the mirror created the issue; use an Owner token to backdate");
+/// Group a page's actions by Jira issue, keeping the planner's order within and across issues
+/// (so creates go out roughly in Jira's order).
+fn jobs(actions: Vec<Action>) -> Vec<Job> {
+    let mut jobs: Vec<Job> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for action in actions {
+        let key = action.jira_key().to_string();
+        match index.get(&key) {
+            Some(&i) => jobs[i].actions.push(action),
+            None => {
+                index.insert(key.clone(), jobs.len());
+                jobs.push(Job {
+                    key,
+                    actions: vec![action],
+                });
             }
+        }
+    }
+    jobs
+}
+
+fn warn_if_not_backdated(target: &Target<'_>, jira: &JiraIssue, created: &GitlabIssue) {
+    let project = &target.project;
+    let honoured = created
+        .created_at
+        .is_some_and(|t| (t - jira.created).num_seconds().abs() < 60);
+    if !honoured {
+        if project.can_backdate() {
+            tracing::warn!(project = %project.path, "GitLab ignored created_at although the token looks like an Owner's: VSA lead time will count from mirror time");
+        } else {
+            tracing::warn!(project = %project.path, access_level = project.access_level, "the token's role cannot set created_at: VSA lead time counts from when the mirror created the issue; use an Owner token to backdate");
         }
     }
 }

@@ -1,36 +1,74 @@
-//! Phase 1 of a pass: what is. The Jira window, the stored mirrors, and the GitLab issues they
-//! point at — or the whole project when markers must be read (a first or full pass, or a create
-//! an earlier run never confirmed). Reads only, apart from `adopt_earlier_creates`.
+//! What is: where a pass starts, the GitLab project, the project's issues when markers must be
+//! read, and per page of Jira issues the stored mirrors and GitLab issues the planner needs.
+//! Reads only, apart from settling creates an earlier run left unconfirmed.
 
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{Reconciler, Target};
+use super::{Mode, Reconciler, Target};
+use crate::config::Mapping;
 use crate::domain::{GitlabIssue, JiraIssue, Mirror, PassKind};
 use crate::error::Result;
 use crate::gitlab::Project;
-use crate::jira::Unreadable;
-use crate::plan::PlanInput;
+use crate::plan::needs_compare;
 use crate::store::Store;
 
-/// What a pass saw before planning.
-pub(super) struct Observation {
+/// Facts about a GitLab project (its id, the token's role) are looked up again after this long,
+/// after `check`, and after GitLab refuses the token, a permission or the project.
+const PROJECT_FACTS_FOR: chrono::Duration = chrono::Duration::hours(24);
+
+/// Where a pass starts.
+pub(super) struct Start {
     /// `Full` when asked, or when there is no checkpoint yet (first pass, lost state file).
     pub kind: PassKind,
     pub checkpoint: Option<DateTime<Utc>>,
-    pub jira: Vec<JiraIssue>,
-    pub unreadable: Vec<Unreadable>,
-    /// The newest Jira `updated` in the window: where the checkpoint moves on success.
-    pub newest: Option<DateTime<Utc>>,
-    pub mirrors: HashMap<String, Mirror>,
-    pub gitlab: GitlabView,
+    /// Creates an earlier run recorded but never confirmed: Jira id → key.
+    pub intents: HashMap<String, String>,
+    /// Which of those Jira issues this pass has seen (a full pass forgets the others).
+    seen_intents: HashSet<String>,
+}
+
+impl Start {
+    /// Whether the whole GitLab project must be listed to read its markers.
+    pub fn needs_scan(&self) -> bool {
+        self.kind == PassKind::Full || !self.intents.is_empty()
+    }
+
+    /// The `updated` bound of the search: the checkpoint less the overlap, on an incremental
+    /// pass.
+    pub fn since(&self, overlap: Duration) -> Option<DateTime<Utc>> {
+        match self.kind {
+            PassKind::Full => None,
+            // The overlap is validated to a few days, so this cannot leave chrono's range; if it
+            // did, searching everything is the safe answer.
+            PassKind::Incremental => self.checkpoint.and_then(|c| {
+                chrono::Duration::from_std(overlap)
+                    .ok()
+                    .and_then(|o| c.checked_sub_signed(o))
+            }),
+        }
+    }
+
+    pub fn saw(&mut self, issues: &[JiraIssue]) {
+        if self.intents.is_empty() {
+            return;
+        }
+        for j in issues {
+            if self.intents.contains_key(&j.id) {
+                self.seen_intents.insert(j.id.clone());
+            }
+        }
+    }
 }
 
 /// The GitLab side as the planner needs it.
+#[derive(Default)]
 pub(super) struct GitlabView {
+    /// The project's issues (after a scan), or those of the page being worked on.
     pub issues: HashMap<u64, GitlabIssue>,
-    /// Jira id → iid of the issue carrying its marker (only after a project scan).
+    /// Jira id → iid of the issue carrying its marker (only after a scan).
     pub by_marker: HashMap<String, u64>,
     /// Whether the whole project was listed (so `by_marker` is complete).
     pub scanned: bool,
@@ -38,32 +76,46 @@ pub(super) struct GitlabView {
     pub notes: Vec<String>,
 }
 
-impl Observation {
-    pub fn plan_input<'a>(&'a self, jira_base_url: &'a str) -> PlanInput<'a> {
-        PlanInput {
-            jira: &self.jira,
-            mirrors: &self.mirrors,
-            gitlab: &self.gitlab.issues,
-            by_marker: &self.gitlab.by_marker,
-            jira_base_url,
+impl Reconciler {
+    /// The GitLab project of `mapping`: from the state database when looked up within the last
+    /// day, else from GitLab (and remembered, when the pass may write).
+    pub(super) async fn project(&self, mode: Mode<'_>, mapping: &Mapping) -> Result<Project> {
+        let url = &self.cfg.gitlab.url;
+        if let Some(store) = mode.store() {
+            if let Some((project, at)) = store.cached_project(url, &mapping.gitlab_project)? {
+                if Utc::now() - at < PROJECT_FACTS_FOR {
+                    return Ok(project);
+                }
+            }
+        }
+        let project = self.gitlab.project(&mapping.gitlab_project).await?;
+        if let Mode::Apply(store) = mode {
+            store.cache_project(url, &mapping.gitlab_project, &project)?;
+        }
+        Ok(project)
+    }
+
+    /// After GitLab refused the token, a permission or the project: look it up again next time.
+    pub(super) fn forget_project(&self, mode: Mode<'_>, mapping: &Mapping) {
+        if let Mode::Apply(store) = mode {
+            if let Err(e) = store.forget_project(&self.cfg.gitlab.url, &mapping.gitlab_project) {
+                tracing::warn!("{}", e.report());
+            }
         }
     }
-}
 
-impl Reconciler {
-    pub(super) async fn observe(
+    pub(super) fn start(
         &self,
         target: &Target<'_>,
         requested: PassKind,
         store: Option<&Store>,
-    ) -> Result<Observation> {
-        let (mirrors, checkpoint, pending) = match store {
+    ) -> Result<Start> {
+        let (checkpoint, intents) = match store {
             Some(s) => (
-                self.mirrors(s, target.mapping)?,
                 s.checkpoint(&target.name)?,
-                s.pending_intents(&target.name)?,
+                s.intents(&target.name)?.into_iter().collect(),
             ),
-            None => (HashMap::new(), None, 0),
+            None => (None, HashMap::new()),
         };
         // Without a checkpoint everything is compared, and GitLab is scanned for markers so
         // that existing mirrors are adopted, not duplicated.
@@ -72,76 +124,66 @@ impl Reconciler {
         } else {
             requested
         };
-        let since = match kind {
-            PassKind::Full => None,
-            // The overlap is validated to a few days, so this cannot leave chrono's range; if it
-            // did, searching everything is the safe answer.
-            PassKind::Incremental => checkpoint.and_then(|c| {
-                chrono::Duration::from_std(self.cfg.overlap)
-                    .ok()
-                    .and_then(|o| c.checked_sub_signed(o))
-            }),
-        };
-        let jql = target.mapping.search_filter(since);
-        tracing::debug!(%jql, "searching Jira");
-        let found = self.jira.search(&jql).await?;
-        let gitlab = if kind == PassKind::Full || pending > 0 {
-            let mut view = self.scan_project(&target.project).await?;
-            self.fill_listing_gaps(&target.project, &found.issues, &mirrors, &mut view)
-                .await?;
-            view
-        } else {
-            let iids = linked_iids(&found.issues, &mirrors, |_| true);
-            GitlabView {
-                issues: by_iid(self.gitlab.issues_by_iid(target.project.id, &iids).await?),
-                by_marker: HashMap::new(),
-                scanned: false,
-                notes: Vec::new(),
-            }
-        };
-        Ok(Observation {
+        Ok(Start {
             kind,
             checkpoint,
-            newest: found.issues.iter().map(|j| j.updated).max(),
-            jira: found.issues,
-            unreadable: found.unreadable,
-            mirrors,
-            gitlab,
+            intents,
+            seen_intents: HashSet::new(),
         })
     }
 
     /// Creates recorded by an earlier run that never confirmed them: adopt those the scan found
-    /// by marker; on a full pass, forget those whose Jira issue is no longer in the mapping
-    /// (deleted or moved), so they stop forcing scans. Returns how many were adopted.
+    /// by marker. Returns how many were adopted.
     pub(super) fn adopt_earlier_creates(
         &self,
         store: &Store,
         target: &Target<'_>,
-        seen: &mut Observation,
+        view: &GitlabView,
+        start: &mut Start,
     ) -> Result<u64> {
-        if !seen.gitlab.scanned {
-            // Pending intents force a scan, so without one there is nothing to settle.
+        if !view.scanned {
             return Ok(0);
         }
         let mut adopted = 0;
-        for (jira_id, jira_key) in store.intents(&target.name)? {
-            if let Some(&iid) = seen.gitlab.by_marker.get(&jira_id) {
-                let mirror = Mirror {
-                    jira_id,
-                    jira_key,
-                    iid,
-                };
-                store.save_mirror(&target.name, &mirror)?;
-                adopted += 1;
-                tracing::info!(jira = %mirror.jira_key, iid, "an earlier create did land; adopted it");
-            } else if seen.kind == PassKind::Full && !seen.jira.iter().any(|j| j.id == jira_id) {
-                store.clear_intent(&target.name, &jira_id)?;
+        start.intents.retain(|jira_id, jira_key| {
+            let Some(&iid) = view.by_marker.get(jira_id) else {
+                return true;
+            };
+            let mirror = Mirror {
+                jira_id: jira_id.clone(),
+                jira_key: jira_key.clone(),
+                iid,
+                applied: None,
+            };
+            match store.save_mirror(&target.name, &mirror) {
+                Ok(()) => {
+                    adopted += 1;
+                    tracing::info!(jira = %jira_key, iid, "an earlier create did land; adopted it");
+                    false
+                }
+                Err(e) => {
+                    tracing::warn!("{}", e.report());
+                    true
+                }
+            }
+        });
+        Ok(adopted)
+    }
+
+    /// After a full pass: unconfirmed creates whose Jira issue the mapping no longer has
+    /// (deleted or moved) are forgotten, so they stop forcing scans.
+    pub(super) fn forget_creates_that_left(
+        &self,
+        store: &Store,
+        target: &Target<'_>,
+        start: &Start,
+    ) -> Result<()> {
+        for jira_id in start.intents.keys() {
+            if !start.seen_intents.contains(jira_id) {
+                store.clear_intent(&target.name, jira_id)?;
             }
         }
-        if adopted > 0 {
-            seen.mirrors = self.mirrors(store, target.mapping)?;
-        }
-        Ok(adopted)
+        Ok(())
     }
 
     /// Every issue of the GitLab project, and which Jira id each marker names. Two issues with
@@ -166,51 +208,60 @@ impl Reconciler {
             }
         }
         Ok(GitlabView {
-            issues: by_iid(all),
+            issues: all.into_iter().map(|g| (g.iid, g)).collect(),
             by_marker,
             scanned: true,
             notes,
         })
     }
 
-    /// A listing pages by offset: an issue deleted meanwhile shifts the rest, and a proxy may
-    /// drop the paging headers. A linked issue missing from the listing is fetched by iid
-    /// before the planner could take it for deleted and create a duplicate.
-    async fn fill_listing_gaps(
+    /// The stored mirrors of one page's Jira issues, and their GitLab issues in `view`: read by
+    /// iid (one request per page) unless the project was scanned. Issues whose Jira version is
+    /// already applied (or older) need no GitLab read on an incremental pass.
+    pub(super) async fn observe_page(
         &self,
-        project: &Project,
-        jira: &[JiraIssue],
-        mirrors: &HashMap<String, Mirror>,
+        store: Option<&Store>,
+        target: &Target<'_>,
+        issues: &[JiraIssue],
         view: &mut GitlabView,
-    ) -> Result<()> {
-        let missing = linked_iids(jira, mirrors, |iid| !view.issues.contains_key(&iid));
-        if missing.is_empty() {
-            return Ok(());
-        }
-        for g in self.gitlab.issues_by_iid(project.id, &missing).await? {
-            if let Some(id) = g.jira_id() {
-                view.by_marker.entry(id.to_string()).or_insert(g.iid);
+        recheck_applied: bool,
+    ) -> Result<HashMap<String, Mirror>> {
+        let mirrors = match store {
+            Some(s) => {
+                let ids: Vec<&str> = issues.iter().map(|j| j.id.as_str()).collect();
+                s.mirrors_for(&target.name, &target.siblings, &ids)?
             }
-            view.issues.insert(g.iid, g);
+            None => HashMap::new(),
+        };
+        if !view.scanned {
+            view.issues.clear();
         }
-        Ok(())
+        // A scan pages by offset or keyset: an issue deleted meanwhile may shift the rest, and a
+        // proxy may drop the paging headers. A linked issue missing from the view is fetched by
+        // iid before the planner could take it for deleted and create a duplicate.
+        let wanted: HashSet<u64> = issues
+            .iter()
+            .filter_map(|j| {
+                let m = mirrors.get(&j.id)?;
+                needs_compare(j, Some(m), recheck_applied).then_some(m.iid)
+            })
+            .filter(|iid| !view.issues.contains_key(iid))
+            .collect();
+        if !wanted.is_empty() {
+            let wanted: Vec<u64> = wanted.into_iter().collect();
+            for g in self
+                .gitlab
+                .issues_by_iid(target.project.id, &wanted)
+                .await?
+            {
+                if view.scanned {
+                    if let Some(id) = g.jira_id() {
+                        view.by_marker.entry(id.to_string()).or_insert(g.iid);
+                    }
+                }
+                view.issues.insert(g.iid, g);
+            }
+        }
+        Ok(mirrors)
     }
-}
-
-/// The distinct iids the stored mirrors give these Jira issues, those `keep` accepts.
-fn linked_iids(
-    jira: &[JiraIssue],
-    mirrors: &HashMap<String, Mirror>,
-    keep: impl Fn(u64) -> bool,
-) -> Vec<u64> {
-    let iids: HashSet<u64> = jira
-        .iter()
-        .filter_map(|j| mirrors.get(&j.id).map(|m| m.iid))
-        .filter(|&iid| keep(iid))
-        .collect();
-    iids.into_iter().collect()
-}
-
-fn by_iid(issues: Vec<GitlabIssue>) -> HashMap<u64, GitlabIssue> {
-    issues.into_iter().map(|g| (g.iid, g)).collect()
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::apply::Applied;
-use super::observe::Observation;
+use super::observe::{GitlabView, Start};
 use crate::domain::PassKind;
 use crate::error::Error;
 use crate::metrics::Metrics;
@@ -51,17 +51,11 @@ impl PassReport {
         r
     }
 
-    /// The report of a pass that has observed, before it plans.
-    pub(super) fn observed(mapping: &str, seen: &Observation) -> Self {
-        let mut r = PassReport::new(mapping, seen.kind);
-        r.checkpoint = seen.checkpoint;
-        r.counts.jira_seen = seen.jira.len() as u64;
-        r.notes.extend(
-            seen.unreadable
-                .iter()
-                .map(|u| format!("{}: skipped, {}", u.key, u.reason)),
-        );
-        r.notes.extend(seen.gitlab.notes.iter().cloned());
+    /// The report of a pass that knows where it starts, before it reads Jira.
+    pub(super) fn started(mapping: &str, start: &Start, view: &GitlabView) -> Self {
+        let mut r = PassReport::new(mapping, start.kind);
+        r.checkpoint = start.checkpoint;
+        r.notes.extend(view.notes.iter().cloned());
         r
     }
 

@@ -304,6 +304,9 @@ async fn html_and_malformed_json_answers_are_named() {
         if jira {
             w.jira.inject(Route::Read, fault, 10);
         } else {
+            // A change in Jira makes the pass read its GitLab issue (the project's id and the
+            // token's role are cached from the first pass).
+            w.jira.rename("VSA-1", "Renamed in Jira");
             w.gitlab.inject(Route::Read, fault, 10);
         }
         let out = run_binary(reconcile_args(&w)).await;

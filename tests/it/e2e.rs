@@ -86,18 +86,30 @@ async fn reads_gitlab_in_batches_and_follows_jira_paging() {
     assert_eq!(r.counts.created, 130);
     assert_converged(&w, "VSA", "acme/platform");
 
-    // Everything is inside the overlap window: 130 mirrors are read in two requests of at most
-    // 100 iids, not 130 requests.
-    let lists = w.gitlab.list_requests();
+    // Everything is inside the overlap window but nothing changed in Jira since it was applied:
+    // no GitLab request at all.
+    let requests = w.gitlab.requests();
     let searches = w.jira.search_requests();
     let r = pass_ok(&w, PassKind::Incremental).await;
     assert_eq!(r.counts.unchanged, 130);
-    assert_eq!(w.gitlab.list_requests() - lists, 2);
+    assert_eq!(w.gitlab.requests() - requests, 0);
     assert_eq!(
         w.jira.search_requests() - searches,
         4,
         "130 issues in pages of 37"
     );
+
+    // All 130 renamed: their GitLab issues are read in two requests of at most 100 iids (pages
+    // of 37 are gathered into batches), not 130 requests, nor one per page.
+    w.clock.advance(MINUTE);
+    for i in 1..=130 {
+        w.jira.rename(&format!("VSA-{i}"), &format!("Renamed {i}"));
+    }
+    let lists = w.gitlab.list_requests();
+    let r = pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(r.counts.updated, 130, "{}", r.summary());
+    assert_eq!(w.gitlab.list_requests() - lists, 2);
+    assert_converged(&w, "VSA", "acme/platform");
 }
 
 #[tokio::test]

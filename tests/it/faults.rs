@@ -77,16 +77,22 @@ async fn gitlab_429_with_retry_after_http_date_is_waited_out() {
 }
 
 #[tokio::test]
-async fn gitlab_create_429_without_retry_after_waits_the_create_backoff() {
+async fn gitlab_create_429_without_retry_after_waits_the_create_window() {
     let w = world("create-429", |_| {}).await;
     seed_issues(&w, 2, 4);
-    // A bare 429 on the create: no Retry-After, no RateLimit-* headers.
+    // A bare 429 on both creates: no Retry-After, no RateLimit-* headers.
     w.gitlab.inject(Route::Create, Fault::Status(429), 2);
+    let requests = w.gitlab.requests();
     let (r, took) = timed_pass(&w).await;
     assert_eq!(r.counts.created, 2, "{}", r.summary());
-    // Two waits of retry.create_rate_limit_backoff (300 ms); the generic backoff would be
-    // 10-40 ms each.
-    assert!(took >= Duration::from_millis(600), "{took:?}");
+    // The refused creates are held for the create window (retry.create_rate_limit_backoff,
+    // 300 ms here), not the generic backoff of 10-40 ms, and then sent once more each.
+    assert!(took >= Duration::from_millis(300), "{took:?}");
+    assert_eq!(
+        w.gitlab.requests() - requests,
+        2 + 4,
+        "a first pass's project look-up and listing, 2 refused and 2 accepted creates"
+    );
     assert_eq!(
         w.gitlab.issues(PROJECT).len(),
         2,
@@ -96,8 +102,8 @@ async fn gitlab_create_429_without_retry_after_waits_the_create_backoff() {
 }
 
 #[tokio::test]
-async fn create_limit_outlasting_the_retries_fails_the_pass_and_keeps_the_checkpoint() {
-    let w = world("create-limit", |o| o.create_limit_per_minute = Some(3)).await;
+async fn create_refused_on_every_try_fails_the_pass_and_keeps_the_checkpoint() {
+    let w = world("create-refused", |_| {}).await;
     seed_issues(&w, 2, 4);
     pass_ok(&w, PassKind::Incremental).await;
     let before = state_status(&w).expect("state");
@@ -105,27 +111,30 @@ async fn create_limit_outlasting_the_retries_fails_the_pass_and_keeps_the_checkp
 
     w.clock.advance(MINUTE);
     let third = w.jira.create_issue("VSA", "Third", "Task");
-    let fourth = w.jira.create_issue("VSA", "Fourth", "Task");
+    // Every try of this create meets GitLab's bare create 429 (retry.max_attempts = 4).
+    w.gitlab.inject(Route::Create, Fault::Status(429), 4);
     let requests = w.gitlab.requests();
     let started = Instant::now();
     let reports = pass(&w, PassKind::Incremental).await;
     let took = started.elapsed();
     let r = &reports[0];
-    assert!(!r.ok(), "the fourth create must fail: {}", r.summary());
-    assert_eq!(r.counts.created, 1, "{}", r.summary());
+    assert!(!r.ok(), "the create must fail: {}", r.summary());
     assert_eq!(r.failures.len(), 1, "{:?}", r.failures);
     assert!(
-        r.failures[0].contains(&fourth.key) && r.failures[0].contains("429"),
+        r.failures[0].contains(&third.key) && r.failures[0].contains("429"),
         "{:?}",
         r.failures
     );
-    // project, one page by iid, 1 create, 4 refused tries of the fourth.
-    assert_eq!(w.gitlab.requests() - requests, 7);
+    // Four refused tries and nothing else: the project is cached, the new issue has no mirror.
+    assert_eq!(w.gitlab.requests() - requests, 4);
     assert!(
         took >= Duration::from_millis(900),
-        "three create backoffs: {took:?}"
+        "three holds of the create window (300 ms here): {took:?}"
     );
-    mirror_of(&w, PROJECT, &third.id);
+    assert!(
+        w.gitlab.issues(PROJECT).len() == 2,
+        "a refused create is not a create"
+    );
     let after = state_status(&w).expect("state");
     assert_eq!(
         after.checkpoint,
@@ -133,11 +142,49 @@ async fn create_limit_outlasting_the_retries_fails_the_pass_and_keeps_the_checkp
         "a failed pass keeps the checkpoint"
     );
     assert_eq!(after.last_pass.expect("pass").outcome, PassOutcome::Failed);
-    assert_eq!(after.mirrors, 3);
     assert_eq!(
         after.pending_intents, 0,
         "a 429 surely did not create anything"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gitlab_create_limit_is_learned_kept_to_and_survives_a_restart() {
+    let window = Duration::from_millis(1000);
+    let w = world("create-limit", |o| {
+        o.create_limit_per_minute = Some(3);
+        o.create_window = Some(window);
+    })
+    .await;
+    seed_issues(&w, 8, 100);
+    // Nothing is known at first: creates go out at once, the limit refuses some, and the pacer
+    // learns 3 per window once it has watched a whole window.
+    let started = Instant::now();
+    let r = pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(r.counts.created, 8, "{}", r.summary());
+    assert!(started.elapsed() >= window, "{:?}", started.elapsed());
+    assert_converged(&w, "VSA", PROJECT);
+    let store = jira_gitlab_reconciler::store::Store::open(&w.state_path()).expect("store");
+    let saved = store
+        .pacer_state(&w.gitlab.url())
+        .expect("readable")
+        .expect("saved");
+    assert_eq!(saved.learned.map(|(n, _)| n), Some(3), "{saved:?}");
+
+    // A new process (a restart) takes the limit and the window over: no refused create.
+    for i in 0..4 {
+        w.jira
+            .create_issue("VSA", &format!("After restart {i}"), "Task");
+    }
+    let requests = w.gitlab.requests();
+    let r = pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(r.counts.created, 4, "{}", r.summary());
+    assert_eq!(
+        w.gitlab.requests() - requests,
+        4,
+        "four creates, none refused: the restarted pacer kept to the learned limit"
+    );
+    assert_converged(&w, "VSA", PROJECT);
 }
 
 #[tokio::test]
@@ -162,8 +209,9 @@ async fn server_errors_are_retried_on_every_route() {
         r.summary()
     );
     assert_eq!(w.jira.search_requests() - searches, 3, "1 page + 2 retries");
-    // project + 2 retries, 1 list by iid, 2 edits + 3 retries
-    assert_eq!(w.gitlab.requests() - requests, 9);
+    // 1 list by iid + 2 retries, 2 edits + 3 retries (the project was looked up by the
+    // first pass and is cached)
+    assert_eq!(w.gitlab.requests() - requests, 8);
     assert_converged(&w, "VSA", PROJECT);
     assert_eq!(w.gitlab.issues(PROJECT)[1].title, "Renamed");
 }

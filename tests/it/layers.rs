@@ -9,10 +9,10 @@ use std::path::Path;
 const LAYERS: &[&[&str]] = &[
     // Leaves: plain values and rules, no I/O of the crate's own.
     &[
-        "cause", "secret", "rng", "metrics", "notify", "domain", "logging",
+        "cause", "secret", "rng", "metrics", "notify", "domain", "stop", "progress",
     ],
-    // HTTP, and the pure planner.
-    &["http", "plan"],
+    // HTTP, the pure planner, and logging (which writes around a progress bar).
+    &["http", "plan", "logging"],
     // The two API clients.
     &["jira", "gitlab"],
     // The crate's error, and what reports it.

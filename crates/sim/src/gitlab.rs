@@ -16,9 +16,9 @@ mod render;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SubsecRound, Utc};
 
@@ -47,9 +47,16 @@ pub struct GitlabOptions {
     pub clock: SimClock,
     /// 0 = any free port.
     pub port: u16,
-    /// Issue creates allowed per user in any 60 s of real time; `None` = no limit.
-    /// GitLab.com allows 200.
+    /// Issue creates allowed per user and window of real time; `None` = no limit.
+    /// GitLab.com allows 200 a minute.
     pub create_limit_per_minute: Option<u32>,
+    /// The create limit's window (GitLab: 60 s). `None` = a minute.
+    pub create_window: Option<Duration>,
+    /// Every request is answered after a random delay in this range (a real server's latency).
+    pub latency: Option<(Duration, Duration)>,
+    /// Offset paging refuses offsets beyond this (GitLab.com: 50,000 for issues) with a 405
+    /// that points at keyset paging; `None` = no limit (GitLab's self-managed default).
+    pub max_offset: Option<usize>,
 }
 
 /// What a test sees of an issue, independent of the JSON shape.
@@ -439,13 +446,19 @@ struct State {
     /// `http://127.0.0.1:PORT`, set once the server is bound; used in `web_url` and `Link`.
     base_url: String,
     create_limit: Option<u32>,
+    create_window: Duration,
+    latency: Option<(Duration, Duration)>,
+    max_offset: Option<usize>,
+    rng: crate::Xorshift,
     users: Vec<User>,
     projects: Vec<Project>,
     next_issue_id: u64,
     faults: FaultPlan,
     counters: Counters,
-    /// Per user, the real instants of recent API creates, for the sliding rate-limit window.
-    recent_creates: HashMap<u64, VecDeque<Instant>>,
+    /// Per user, GitLab's create-limit window: when it opened (real time) and how many create
+    /// attempts it counted. Like GitLab's `ApplicationRateLimiter`, a window opens with the first
+    /// attempt after the previous one expired, and refused attempts count too.
+    create_windows: HashMap<u64, (Instant, u32)>,
 }
 
 impl State {
@@ -454,6 +467,10 @@ impl State {
             clock: opts.clock.clone(),
             base_url: String::new(),
             create_limit: opts.create_limit_per_minute,
+            create_window: opts.create_window.unwrap_or(Duration::from_secs(60)),
+            latency: opts.latency,
+            max_offset: opts.max_offset,
+            rng: crate::Xorshift::new(0x6c61_7465),
             users: vec![User {
                 id: ROOT_USER_ID,
                 username: "root".to_owned(),
@@ -465,7 +482,7 @@ impl State {
             next_issue_id: 1001,
             faults: FaultPlan::default(),
             counters: Counters::default(),
-            recent_creates: HashMap::new(),
+            create_windows: HashMap::new(),
         }
     }
 

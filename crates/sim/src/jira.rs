@@ -43,6 +43,11 @@ pub struct JiraOptions {
     pub index_lag: Duration,
     /// Most issues per search page, whatever `maxResults` says.
     pub page_cap: usize,
+    /// Every request is answered after a random delay in this range (a real server's latency).
+    pub latency: Option<(std::time::Duration, std::time::Duration)>,
+    /// Keep a search's sorted result between its pages while nothing is written (only without
+    /// index lag): a 100,000-issue benchmark would otherwise sort the project for every page.
+    pub cache_searches: bool,
     pub clock: SimClock,
     /// 0 = any free port.
     pub port: u16,
@@ -59,6 +64,8 @@ impl Default for JiraOptions {
             index_lag: Duration::ZERO,
             // Odd on purpose: clients must not assume round page sizes.
             page_cap: 37,
+            latency: None,
+            cache_searches: false,
             clock: SimClock::default(),
             port: 0,
         }
@@ -161,6 +168,15 @@ const FIRST_ISSUE_ID: u64 = 10000;
 const FIRST_PROJECT_ID: u64 = 10000;
 
 impl State {
+    /// Grows with every write (a new issue, a new version): a search cached at one generation
+    /// is stale at the next.
+    fn generation(&self) -> u64 {
+        self.issues
+            .values()
+            .map(|r| r.versions.len() as u64 + 1)
+            .sum()
+    }
+
     fn new() -> Self {
         State {
             last_id: FIRST_ISSUE_ID,
@@ -225,6 +241,10 @@ impl jql::Catalog for State {
 /// State shared between the handle and the HTTP handlers.
 struct Shared {
     opts: JiraOptions,
+    /// For `latency`.
+    rng: Mutex<crate::Xorshift>,
+    /// With `cache_searches`: (JQL, state generation) → issue ids in result order.
+    search_cache: Mutex<Option<(String, u64, Vec<u64>)>>,
     /// Set once the listener is bound (the port may be chosen by the OS).
     base_url: OnceLock<String>,
     state: Mutex<State>,
@@ -252,6 +272,8 @@ impl FakeJira {
         let port = opts.port;
         let shared = Arc::new(Shared {
             opts,
+            rng: Mutex::new(crate::Xorshift::new(0x6a69_7261)),
+            search_cache: Mutex::new(None),
             base_url: OnceLock::new(),
             state: Mutex::new(State::new()),
             faults: Mutex::new(FaultPlan::default()),

@@ -47,6 +47,20 @@ pub struct WorldOptions {
     pub admin: bool,
     pub mappings: Vec<SimMapping>,
     pub create_limit_per_minute: Option<u32>,
+    /// The create limit's window (GitLab: a minute); also the config's
+    /// `retry.create_rate_limit_backoff`. `None`: a minute on the server, 300 ms in the config.
+    pub create_window: Option<Duration>,
+    /// Both servers answer after a random delay in this range.
+    pub latency: Option<(Duration, Duration)>,
+    /// Jira's most issues per search page (Cloud: about 100; the default 37 keeps clients
+    /// honest about short pages).
+    pub jira_page_cap: usize,
+    /// GitLab's deepest offset page (GitLab.com: 50,000 for issues); `None` = no limit.
+    pub gitlab_max_offset: Option<usize>,
+    /// Let the fake Jira keep a search's result between pages (benchmarks of large projects).
+    pub cache_searches: bool,
+    /// Lines added to the generated config's `[gitlab]` section (e.g. `concurrency = 1`).
+    pub gitlab_config: String,
     /// `retry.timeout` in the generated config: how long the client waits for one answer.
     pub retry_timeout: Duration,
     /// Directory for the token files and the state database.
@@ -63,6 +77,12 @@ impl WorldOptions {
             admin: false,
             mappings: vec![SimMapping::new("VSA", "acme/platform")],
             create_limit_per_minute: None,
+            create_window: None,
+            latency: None,
+            jira_page_cap: 37,
+            gitlab_max_offset: None,
+            cache_searches: false,
+            gitlab_config: String::new(),
             retry_timeout: Duration::from_secs(5),
             dir: dir.to_path_buf(),
         }
@@ -93,6 +113,9 @@ impl SimWorld {
             time_zone: opts.time_zone.0.clone(),
             utc_offset: opts.time_zone.1,
             index_lag: opts.index_lag,
+            page_cap: opts.jira_page_cap,
+            latency: opts.latency,
+            cache_searches: opts.cache_searches,
             clock: clock.clone(),
             ..JiraOptions::default()
         })
@@ -101,6 +124,9 @@ impl SimWorld {
             clock: clock.clone(),
             port: 0,
             create_limit_per_minute: opts.create_limit_per_minute,
+            create_window: opts.create_window,
+            latency: opts.latency,
+            max_offset: opts.gitlab_max_offset,
         })
         .await?;
         if opts.admin {
@@ -139,13 +165,15 @@ impl SimWorld {
         };
         let mut text = format!(
             "[jira]\nurl = \"{jira}\"\ndeployment = \"{deployment}\"\n{email}token_file = \"{dir}/jira.token\"\n\n\
-             [gitlab]\nurl = \"{gitlab}\"\ntoken_file = \"{dir}/gitlab.token\"\ncreates_per_minute = 10000\n\n\
+             [gitlab]\nurl = \"{gitlab}\"\ntoken_file = \"{dir}/gitlab.token\"\n{gitlab_extra}\n\
              [state]\npath = \"{state}\"\n\n\
-             [retry]\nmax_attempts = 4\nbase_delay = \"20ms\"\nmax_delay = \"200ms\"\ncreate_rate_limit_backoff = \"300ms\"\ntimeout = \"{timeout}ms\"\n\n",
+             [retry]\nmax_attempts = 4\nbase_delay = \"20ms\"\nmax_delay = \"200ms\"\ncreate_rate_limit_backoff = \"{window}ms\"\ntimeout = \"{timeout}ms\"\n\n",
             jira = self.jira.url(),
             gitlab = self.gitlab.url(),
             state = self.state_path().display(),
             timeout = self.opts.retry_timeout.as_millis(),
+            gitlab_extra = self.opts.gitlab_config,
+            window = self.opts.create_window.map_or(300, |w| w.as_millis()),
         );
         for m in &self.opts.mappings {
             text.push_str(&format!(

@@ -49,6 +49,9 @@ pub(super) struct ListQuery {
     labels: LabelFilter,
     search: Option<String>,
     issue_type: Option<String>,
+    /// `pagination=keyset`: pages follow a `cursor` instead of a page number.
+    keyset: bool,
+    cursor: Option<String>,
 }
 
 impl Default for ListQuery {
@@ -67,6 +70,8 @@ impl Default for ListQuery {
             labels: LabelFilter::Anything,
             search: None,
             issue_type: None,
+            keyset: false,
+            cursor: None,
         }
     }
 }
@@ -97,11 +102,71 @@ impl ListQuery {
                 "labels" => q.labels = parse_label_filter(&value),
                 "search" if !value.is_empty() => q.search = Some(value.to_lowercase()),
                 "issue_type" => q.issue_type = Some(value),
+                "pagination" => q.keyset = value == "keyset",
+                "cursor" => q.cursor = Some(value),
                 _ => {}
             }
         }
         q.per_page = q.per_page.min(MAX_PER_PAGE);
         Ok(q)
+    }
+
+    pub(super) fn iids(&self) -> Option<&[u64]> {
+        self.iids.as_deref()
+    }
+
+    /// Keyset paging, as GitLab serves it for project issues ordered by a column it can seek on.
+    pub(super) fn keyset(&self) -> bool {
+        self.keyset
+    }
+
+    /// The page after `cursor` (the first page without one), and the cursor of the next page if
+    /// more issues follow.
+    pub(super) fn keyset_page<'a>(
+        &self,
+        hits: &'a [&'a Issue],
+    ) -> (&'a [&'a Issue], Option<String>) {
+        let start = match self.cursor.as_deref().and_then(|c| c.parse::<u64>().ok()) {
+            None => 0,
+            // The cursor names the last issue of the previous page; if it was deleted since,
+            // the page starts where its id would sort among the rest.
+            Some(after) => hits
+                .iter()
+                .position(|i| i.id == after)
+                .map(|p| p + 1)
+                .unwrap_or_else(|| hits.iter().take_while(|i| i.id < after).count()),
+        };
+        let end = (start + self.per_page).min(hits.len());
+        let slice = &hits[start.min(end)..end];
+        let next = (end < hits.len())
+            .then(|| slice.last().map(|i| i.id.to_string()))
+            .flatten();
+        (slice, next)
+    }
+
+    /// `Link: <...cursor=...>; rel="next"` when more follow; keyset answers carry no totals.
+    pub(super) fn write_keyset_headers(
+        &self,
+        headers: &mut HeaderMap,
+        url: &str,
+        raw_query: &str,
+        next: Option<String>,
+    ) {
+        if let Ok(v) = HeaderValue::from_str(&self.per_page.to_string()) {
+            headers.insert("x-per-page", v);
+        }
+        let Some(cursor) = next else { return };
+        let mut kept: Vec<&str> = raw_query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .filter(|p| percent_decode(p.split('=').next().unwrap_or(""), true) != "cursor")
+            .collect();
+        let cursor = format!("cursor={cursor}");
+        kept.push(&cursor);
+        let link = format!("<{url}?{}>; rel=\"next\"", kept.join("&"));
+        if let Ok(v) = HeaderValue::from_str(&link) {
+            headers.insert("link", v);
+        }
     }
 
     fn matches(&self, i: &Issue) -> bool {

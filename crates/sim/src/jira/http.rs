@@ -35,6 +35,10 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
             "/rest/api/{v}/search/jql",
             get(jql_search_get).post(jql_search_post),
         )
+        .route(
+            "/rest/api/{v}/search/approximate-count",
+            post(approximate_count),
+        )
         .route("/rest/api/{v}/issue/bulkfetch", post(bulkfetch))
         .route("/rest/api/{v}/issue/{id}", get(get_issue))
         .with_state(shared)
@@ -176,6 +180,11 @@ async fn guarded(
     route: Option<Route>,
     handle: impl FnOnce() -> Response,
 ) -> Response {
+    if let Some((lo, hi)) = s.opts.latency {
+        let spread = hi.saturating_sub(lo).as_micros() as u64;
+        let d = lo + std::time::Duration::from_micros(lock(&s.rng).next_u64() % (spread + 1));
+        tokio::time::sleep(d).await;
+    }
     if !authorized(s, headers) {
         return unauthorized();
     }
@@ -460,31 +469,52 @@ fn run_search(
     };
     let query = jql::compile(jql, &env).map_err(|e| Invalid(e.0))?;
     let horizon = now - lag;
-    let mut hits: Vec<(Row, _)> = st
-        .issues
+    let cacheable = s.opts.cache_searches && lag.is_zero();
+    let generation = if cacheable { st.generation() } else { 0 };
+    let cached = lock(&s.search_cache)
+        .as_ref()
+        .filter(|(q, g, _)| cacheable && q == jql && *g == generation)
+        .map(|(_, _, ids)| ids.clone());
+    let ids: Vec<u64> = match cached {
+        Some(ids) => ids,
+        None => {
+            let mut hits: Vec<(Row, _)> = st
+                .issues
+                .iter()
+                .filter_map(|(id, rec)| {
+                    let d = rec.as_of(horizon)?;
+                    Some((row(*id, d, &rec.old_keys), d))
+                })
+                .filter(|(r, _)| query.matches(r))
+                .collect();
+            hits.sort_by(|a, b| query.compare(&a.0, &b.0));
+            let ids: Vec<u64> = hits.iter().map(|(r, _)| r.id).collect();
+            if cacheable {
+                *lock(&s.search_cache) = Some((jql.to_string(), generation, ids.clone()));
+            }
+            ids
+        }
+    };
+    let hits: Vec<(Row, _)> = ids
         .iter()
-        .filter_map(|(id, rec)| {
+        .skip(offset)
+        .take(size)
+        .filter_map(|id| {
+            let rec = st.issues.get(id)?;
             let d = rec.as_of(horizon)?;
             Some((row(*id, d, &rec.old_keys), d))
         })
-        .filter(|(r, _)| query.matches(r))
         .collect();
-    hits.sort_by(|a, b| query.compare(&a.0, &b.0));
     let ctx = Ctx {
         base: s.base_url(),
         api,
         offset: s.opts.utc_offset,
         state: &st,
     };
-    let issues = hits
-        .iter()
-        .skip(offset)
-        .take(size)
-        .map(|(r, d)| ctx.issue(r.id, d, sel))
-        .collect();
+    let issues = hits.iter().map(|(r, d)| ctx.issue(r.id, d, sel)).collect();
     Ok(Page {
         issues,
-        total: hits.len(),
+        total: ids.len(),
     })
 }
 
@@ -625,6 +655,34 @@ fn cloud_search(s: &Shared, api: &str, p: SearchParams) -> Response {
         body["nextPageToken"] = json!(page_token(next, &jql));
     }
     Json(body).into_response()
+}
+
+/// `POST /rest/api/3/search/approximate-count` (Cloud): `{"count": N}` for a JQL, as the
+/// index sees it. Not a search call: `search_requests` does not count it.
+async fn approximate_count(
+    State(s): S,
+    Path(v): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if s.opts.deployment != Deployment::Cloud || v != "3" {
+        return not_found();
+    }
+    let p = SearchParams::from_body(&body);
+    guarded(&s, &headers, Some(Route::Read), || {
+        let jql = match p {
+            Ok(p) => p.jql.unwrap_or_default(),
+            Err(e) => return e.into_response(),
+        };
+        if jql.trim().is_empty() {
+            return bad_request(UNBOUNDED);
+        }
+        match run_search(&s, &v, &jql, 0, 0, &FieldSel::default()) {
+            Ok(page) => Json(json!({ "count": page.total })).into_response(),
+            Err(e) => e.into_response(),
+        }
+    })
+    .await
 }
 
 async fn old_search_get(

@@ -1,0 +1,364 @@
+//! Pacing of issue creation. GitLab limits creates per user and window (GitLab.com: 200 a
+//! minute) and answers a create over the limit with a bare 429: no `Retry-After`, no
+//! `RateLimit-*`. Guessing a low rate wastes a fast server; bursting into the limit wastes a
+//! minute per burst. So the pacer learns:
+//!
+//! - until a create is refused, creates go out as fast as the write concurrency allows;
+//! - on a refused create it learns the limit as the number of creates the last window admitted
+//!   (when it has watched a whole window), holds creates until the oldest of them leaves the
+//!   window, and from then on keeps at most that many creates in any window;
+//! - a server-given wait (`Retry-After`) is honoured as such;
+//! - `gitlab.creates_per_minute`, when set, is a hard cap over any 60 s.
+//!
+//! The learned limit and the recent creates are saved in the state database ([`Snapshot`]),
+//! so a process restarted in a loop cannot burst past the limit.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
+
+use crate::stop::Stop;
+
+/// The cap's window: `creates_per_minute` is per minute.
+const MINUTE: Duration = Duration::from_secs(60);
+/// Sent this much after the oldest create leaves the window, so jitter in arrival times does
+/// not make the server count one create too many.
+const MARGIN: Duration = Duration::from_millis(250);
+/// A learned limit is forgotten after this long, so a raised server limit is found again.
+const LEARNED_FOR: Duration = Duration::from_secs(24 * 3600);
+
+pub struct CreatePacer {
+    /// `gitlab.creates_per_minute`: a hard cap over any 60 s.
+    cap: Option<u32>,
+    /// The server's window (`retry.create_rate_limit_backoff`; 60 s on GitLab.com).
+    window: Duration,
+    state: Mutex<State>,
+}
+
+struct State {
+    /// The limit a refused create taught, and when (wall clock, to persist it).
+    learned: Option<(u32, SystemTime)>,
+    /// Creates sent (and not refused) within the longer of the two windows, oldest first.
+    sent: VecDeque<Sent>,
+    /// No create before this (a server-given wait, or the window after a refusal).
+    held_until: Option<Instant>,
+    /// Since when this pacer has seen every create: a count over a shorter time says nothing
+    /// about the server's limit.
+    watching_since: Instant,
+    next_ticket: u64,
+}
+
+#[derive(Clone, Copy)]
+struct Sent {
+    ticket: u64,
+    at: Instant,
+    wall: SystemTime,
+}
+
+/// A create the pacer let through; hand it back if the server refused it.
+#[derive(Debug)]
+pub struct Ticket(u64);
+
+/// The pacer's state as stored between runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Creates per window learned from the server, and when.
+    pub learned: Option<(u32, SystemTime)>,
+    /// When the creates of the last window were sent.
+    pub recent: Vec<SystemTime>,
+}
+
+impl CreatePacer {
+    pub fn new(cap: Option<u32>, window: Duration) -> Self {
+        CreatePacer {
+            cap: cap.filter(|c| *c > 0),
+            window: window.max(Duration::from_millis(1)),
+            state: Mutex::new(State {
+                learned: None,
+                sent: VecDeque::new(),
+                held_until: None,
+                watching_since: Instant::now(),
+                next_ticket: 0,
+            }),
+        }
+    }
+
+    /// The limit learned from the server, if any (for logs, metrics and `status`).
+    pub fn learned_limit(&self) -> Option<u32> {
+        self.lock().learned.map(|(n, _)| n)
+    }
+
+    /// Wait until a create may be sent and count it as sent. `None` when a stop ended the wait.
+    pub async fn admit(&self, stop: &Stop) -> Option<Ticket> {
+        let mut told = false;
+        loop {
+            let wait = {
+                let mut st = self.lock();
+                let now = Instant::now();
+                match self.wait_needed(&mut st, now) {
+                    None => {
+                        let ticket = st.next_ticket;
+                        st.next_ticket += 1;
+                        st.sent.push_back(Sent {
+                            ticket,
+                            at: now,
+                            wall: SystemTime::now(),
+                        });
+                        return Some(Ticket(ticket));
+                    }
+                    Some(w) => w,
+                }
+            };
+            if !told {
+                told = true;
+                tracing::info!(
+                    wait_ms = wait.as_millis() as u64,
+                    learned_limit = self.learned_limit(),
+                    cap = self.cap,
+                    "pacing GitLab issue creation to the server's limit"
+                );
+            }
+            if !stop.sleep(wait).await {
+                return None;
+            }
+        }
+    }
+
+    /// The server refused the create of `ticket` (429). `server_wait`: what it asked for, if
+    /// anything. Learns the limit when this pacer has watched a whole window.
+    pub fn refused(&self, ticket: Ticket, server_wait: Option<Duration>) {
+        let mut st = self.lock();
+        let now = Instant::now();
+        st.sent.retain(|s| s.ticket != ticket.0);
+        let window = self.window;
+        let admitted = st
+            .sent
+            .iter()
+            .filter(|s| now.duration_since(s.at) < window)
+            .count() as u32;
+        if now.duration_since(st.watching_since) >= window && admitted > 0 {
+            let limit = st.learned.map_or(admitted, |(old, _)| old.min(admitted));
+            if st.learned.map(|(n, _)| n) != Some(limit) {
+                tracing::info!(
+                    creates = limit,
+                    window_s = window.as_secs_f64(),
+                    "learned GitLab's issue-create limit from a refused create"
+                );
+            }
+            st.learned = Some((limit, SystemTime::now()));
+        }
+        let until = match server_wait {
+            Some(w) => now + w,
+            // The window frees a slot when its oldest create leaves it; without a record of
+            // any (a restart), wait a whole window.
+            None => st
+                .sent
+                .iter()
+                .find(|s| now.duration_since(s.at) < window)
+                .map_or(now + window, |s| s.at + window + MARGIN),
+        };
+        if st.held_until.is_none_or(|h| h < until) {
+            st.held_until = Some(until);
+        }
+    }
+
+    /// The create of `ticket` surely did not reach the server (it could not connect): it does
+    /// not count.
+    pub fn not_sent(&self, ticket: Ticket) {
+        self.lock().sent.retain(|s| s.ticket != ticket.0);
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let st = self.lock();
+        Snapshot {
+            learned: st.learned,
+            recent: st.sent.iter().map(|s| s.wall).collect(),
+        }
+    }
+
+    /// Take over a saved state: the learned limit (unless too old) and the creates of the last
+    /// window, so pacing continues where the previous process stopped.
+    pub fn restore(&self, saved: &Snapshot) {
+        let mut st = self.lock();
+        let now_wall = SystemTime::now();
+        let now = Instant::now();
+        if let Some((n, at)) = saved.learned {
+            let fresh = now_wall
+                .duration_since(at)
+                .is_ok_and(|age| age < LEARNED_FOR);
+            if fresh && st.learned.is_none_or(|(mine, _)| n < mine) {
+                st.learned = Some((n, at));
+            }
+        }
+        let horizon = self.window.max(MINUTE);
+        let known: Vec<SystemTime> = st.sent.iter().map(|s| s.wall).collect();
+        let mut restored: Vec<Sent> = Vec::new();
+        for wall in &saved.recent {
+            let Ok(age) = now_wall.duration_since(*wall) else {
+                continue;
+            };
+            if age >= horizon || known.contains(wall) {
+                continue;
+            }
+            let ticket = st.next_ticket;
+            st.next_ticket += 1;
+            restored.push(Sent {
+                ticket,
+                at: now.checked_sub(age).unwrap_or(now),
+                wall: *wall,
+            });
+        }
+        st.sent.extend(restored);
+        st.sent.make_contiguous().sort_by_key(|s| s.at);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        crate::lock_unpoisoned(&self.state)
+    }
+
+    /// How long the next create must wait, or `None` to send it now.
+    fn wait_needed(&self, st: &mut State, now: Instant) -> Option<Duration> {
+        if st
+            .learned
+            .is_some_and(|(_, at)| at.elapsed().is_ok_and(|age| age >= LEARNED_FOR))
+        {
+            st.learned = None;
+        }
+        let horizon = self.window.max(MINUTE);
+        while st
+            .sent
+            .front()
+            .is_some_and(|s| now.duration_since(s.at) >= horizon)
+        {
+            st.sent.pop_front();
+        }
+        let mut until = st.held_until.filter(|h| *h > now);
+        let mut limit_by = |limit: u32, window: Duration| {
+            let in_window: Vec<&Sent> = st
+                .sent
+                .iter()
+                .filter(|s| now.duration_since(s.at) < window)
+                .collect();
+            if in_window.len() >= limit as usize {
+                // The oldest of the last `limit` must leave the window first.
+                let oldest = in_window[in_window.len() - limit as usize];
+                let free_at = oldest.at + window + MARGIN;
+                until = Some(until.map_or(free_at, |u| u.max(free_at)));
+            }
+        };
+        if let Some((n, _)) = st.learned {
+            limit_by(n, self.window);
+        }
+        if let Some(cap) = self.cap {
+            limit_by(cap, MINUTE);
+        }
+        until.map(|u| u - now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn unlimited_until_refused_then_the_admitted_rate() {
+        let pacer = CreatePacer::new(None, Duration::from_secs(60));
+        let stop = Stop::new();
+        tokio::time::advance(Duration::from_secs(61)).await; // watched a whole window
+        let start = Instant::now();
+        for _ in 0..5 {
+            pacer.admit(&stop).await.expect("admitted");
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO, "no guessing low");
+        // The sixth is refused: five per window is the server's limit.
+        let sixth = pacer.admit(&stop).await.expect("sent");
+        pacer.refused(sixth, None);
+        assert_eq!(pacer.learned_limit(), Some(5));
+        pacer.admit(&stop).await.expect("admitted later");
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_secs(60) && waited < Duration::from_secs(61),
+            "held until the window passed: {waited:?}"
+        );
+        // Four more fit the window the first of them opened; the fifth waits for the next.
+        for _ in 0..4 {
+            pacer.admit(&stop).await.expect("admitted");
+        }
+        assert_eq!(start.elapsed(), waited);
+        pacer.admit(&stop).await.expect("admitted");
+        assert!(start.elapsed() >= waited + Duration::from_secs(60));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_count_over_less_than_a_window_teaches_nothing() {
+        let pacer = CreatePacer::new(None, Duration::from_secs(60));
+        let stop = Stop::new();
+        let t = pacer.admit(&stop).await.expect("sent");
+        pacer.refused(t, None);
+        assert_eq!(
+            pacer.learned_limit(),
+            None,
+            "just started: the window was not ours"
+        );
+        let start = Instant::now();
+        pacer.admit(&stop).await.expect("sent after a hold");
+        assert!(start.elapsed() >= Duration::from_secs(60));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_server_wait_is_honoured_and_a_stop_ends_any_wait() {
+        let pacer = CreatePacer::new(None, Duration::from_secs(60));
+        let stop = Stop::new();
+        let t = pacer.admit(&stop).await.expect("sent");
+        pacer.refused(t, Some(Duration::from_secs(7)));
+        let start = Instant::now();
+        pacer.admit(&stop).await.expect("sent");
+        assert_eq!(start.elapsed(), Duration::from_secs(7));
+        let t = pacer.admit(&stop).await.expect("sent");
+        pacer.refused(t, Some(Duration::from_secs(3600)));
+        stop.request();
+        assert!(
+            pacer.admit(&stop).await.is_none(),
+            "stopped, not waiting an hour"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_cap_holds_over_any_minute() {
+        let pacer = CreatePacer::new(Some(3), Duration::from_secs(60));
+        let stop = Stop::new();
+        let start = Instant::now();
+        for _ in 0..4 {
+            pacer.admit(&stop).await.expect("admitted");
+        }
+        assert!(start.elapsed() >= Duration::from_secs(60));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_restart_keeps_the_limit_and_the_window() {
+        let first = CreatePacer::new(None, Duration::from_secs(60));
+        let stop = Stop::new();
+        tokio::time::advance(Duration::from_secs(61)).await;
+        for _ in 0..3 {
+            first.admit(&stop).await.expect("admitted");
+        }
+        let t = first.admit(&stop).await.expect("sent");
+        first.refused(t, None);
+        let saved = first.snapshot();
+        assert_eq!(saved.learned.map(|l| l.0), Some(3));
+        assert_eq!(saved.recent.len(), 3);
+
+        let second = CreatePacer::new(None, Duration::from_secs(60));
+        second.restore(&saved);
+        assert_eq!(second.learned_limit(), Some(3));
+        let start = Instant::now();
+        second.admit(&stop).await.expect("admitted");
+        assert!(
+            start.elapsed() >= Duration::from_secs(59),
+            "no burst after a restart: {:?}",
+            start.elapsed()
+        );
+    }
+}
