@@ -1,64 +1,108 @@
-//! Re-runnable benchmark: the real binary against the simulated servers (in this process).
+//! Re-runnable benchmark: the release binary against the simulated servers (in this process,
+//! sharing the machine's CPU), with a latency of 2–5 ms per request on both servers.
 //!
-//!   cargo bench --bench backfill -- [ISSUES]      (default 5000)
+//!   cargo bench --bench backfill -- [N ...] [--limited] [--sweep]
 //!
-//! Scenarios: a first pass that backfills ISSUES Jira issues, an idle incremental pass whose
-//! overlap window still holds all of them (the worst case for an idle pass), a full resync,
-//! and an incremental pass after 1% of the issues changed. For each: wall time, the child's
-//! peak resident memory (VmHWM, sampled from /proc), and HTTP requests per server. The fakes
-//! share this machine's CPU with the binary, so the times are an upper bound.
+//! For each N (default 1000 10000): a backfill of N Jira issues (25% done) with the default
+//! config, then an idle pass (nothing changed in Jira; the issues' updates are spread over 30
+//! days, so the overlap window holds a handful), a full resync with nothing to repair, and an
+//! incremental pass after 1% of the issues were renamed. Reported per pass: wall time,
+//! issues/s, Jira and GitLab requests and their ratio to the floor (Jira ⌈N/page⌉ + GitLab
+//! N creates + closes + ⌈N/100⌉ reads), peak RSS (the child's `ru_maxrss`) and CPU time (user +
+//! system, from `wait4`).
+//!
+//! `--limited`: the simulated GitLab refuses creates beyond 100 per 10-second window (600 a
+//! minute, GitLab.com's behaviour scaled to a shorter window: a bare 429, no `Retry-After`); a
+//! 1,400-issue backfill reports the creates per minute achieved as a fraction of the limit and
+//! the 429s per window.
+//!
+//! `--sweep`: the 10,000-issue backfill at `gitlab.concurrency` 1, 2, 4, 8 and 16, the
+//! measurement behind the default.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use jgr_sim::world::{SimWorld, WorldOptions};
 
+const PROJECT: &str = "acme/platform";
+const LATENCY: (Duration, Duration) = (Duration::from_millis(2), Duration::from_millis(5));
+/// Jira Cloud's page size with fields.
+const JIRA_PAGE: usize = 100;
+
 struct Sample {
     wall: Duration,
+    cpu: Duration,
     peak_rss_kib: u64,
-    jira_searches: usize,
+    jira_requests: usize,
     gitlab_requests: usize,
     gitlab_writes: usize,
     stdout: String,
 }
 
-async fn run_pass(w: &SimWorld, config: &str, full: bool) -> Sample {
-    let searches = w.jira.search_requests();
+/// Run the binary to completion. CPU time comes from `wait4`; peak RSS from the kernel's
+/// high-water mark (`VmHWM`), read every 2 ms while the child lives (`ru_maxrss` would report
+/// this process's size, which the child had before `exec`).
+// The child is reaped by `wait4` below (for its CPU time), which clippy cannot see.
+#[allow(clippy::zombie_processes)]
+async fn run_binary(w: &SimWorld, args: &[&str]) -> Sample {
+    let jira = w.jira.requests();
     let requests = w.gitlab.requests();
     let writes = w.gitlab.writes();
-    let mut args = vec!["reconcile".to_string(), "--config".into(), config.into()];
-    if full {
-        args.push("--full".into());
-    }
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jira-gitlab-reconciler"))
-        .args(&args)
+    // JGR_BENCH_WRAP="heaptrack -o /tmp/ht" (or valgrind...) runs every pass under a profiler.
+    let binary = env!("CARGO_BIN_EXE_jira-gitlab-reconciler");
+    let mut command = match std::env::var("JGR_BENCH_WRAP") {
+        Ok(wrap) if !wrap.trim().is_empty() => {
+            let mut words = wrap.split_whitespace();
+            let mut c = Command::new(words.next().unwrap_or("env"));
+            c.args(words).arg(binary);
+            c
+        }
+        _ => Command::new(binary),
+    };
+    let mut child = command
+        .args(args)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("binary starts");
-    let status_path = format!("/proc/{}/status", child.id());
-    let mut peak = 0;
-    let status = loop {
+    let pid = child.id() as libc::pid_t;
+    let mut stdout_pipe = child.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut stdout_pipe, &mut s);
+        s
+    });
+    let status_path = format!("/proc/{pid}/status");
+    let mut peak_rss_kib = 0;
+    let (status, usage) = loop {
         if let Ok(text) = std::fs::read_to_string(&status_path) {
-            peak = peak.max(vm_hwm_kib(&text));
+            peak_rss_kib = peak_rss_kib.max(vm_hwm_kib(&text));
         }
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
+        let mut status = 0;
+        // SAFETY: an all-zero rusage is a valid value to be overwritten by wait4.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: pid is our child; the pointers are to live locals.
+        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        if r == pid {
+            break (status, usage);
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(r == 0, "wait4 failed");
+        tokio::time::sleep(Duration::from_millis(2)).await;
     };
     let wall = started.elapsed();
-    let mut stdout = String::new();
-    if let Some(mut out) = child.stdout.take() {
-        let _ = std::io::Read::read_to_string(&mut out, &mut stdout);
-    }
-    assert!(status.success(), "pass failed: {stdout}");
+    let stdout = reader.join().unwrap_or_default();
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "pass failed: {stdout}"
+    );
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     Sample {
         wall,
-        peak_rss_kib: peak,
-        jira_searches: w.jira.search_requests() - searches,
+        cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
+        peak_rss_kib,
+        jira_requests: w.jira.requests() - jira,
         gitlab_requests: w.gitlab.requests() - requests,
         gitlab_writes: w.gitlab.writes() - writes,
         stdout,
@@ -74,69 +118,217 @@ fn vm_hwm_kib(status: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn report(name: &str, issues: usize, s: &Sample) {
+fn header() {
     println!(
-        "{name:<34} {:>8.2} s {:>9.0} issues/s {:>7.1} MiB peak RSS {:>6} Jira searches {:>6} GitLab requests {:>6} GitLab writes",
-        s.wall.as_secs_f64(),
-        issues as f64 / s.wall.as_secs_f64(),
-        s.peak_rss_kib as f64 / 1024.0,
-        s.jira_searches,
-        s.gitlab_requests,
-        s.gitlab_writes
+        "{:<38} {:>8} {:>9} {:>7} {:>7} {:>6} {:>7} {:>9} {:>8}",
+        "pass", "wall s", "issues/s", "Jira", "GitLab", "writes", "/floor", "peak MiB", "CPU ms"
     );
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
-    let issues: usize = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(5000);
-    let dir = std::env::temp_dir().join(format!("jgr-bench-{}", std::process::id()));
+fn report(name: &str, issues: usize, s: &Sample, floor: Option<usize>) {
+    let ratio = floor
+        .map(|f| {
+            format!(
+                "{:.3}",
+                (s.jira_requests + s.gitlab_requests) as f64 / f as f64
+            )
+        })
+        .unwrap_or_else(|| "-".into());
+    println!(
+        "{name:<38} {:>8.2} {:>9.0} {:>7} {:>7} {:>6} {:>7} {:>9.1} {:>8.0}",
+        s.wall.as_secs_f64(),
+        issues as f64 / s.wall.as_secs_f64().max(0.001),
+        s.jira_requests,
+        s.gitlab_requests,
+        s.gitlab_writes,
+        ratio,
+        s.peak_rss_kib as f64 / 1024.0,
+        s.cpu.as_secs_f64() * 1000.0
+    );
+}
+
+/// A site of `n` issues, a quarter of them done, created over 30 simulated days.
+async fn seeded_world(name: &str, n: usize, tweak: impl FnOnce(&mut WorldOptions)) -> SimWorld {
+    let dir = std::env::temp_dir().join(format!("jgr-bench-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let w = SimWorld::start(WorldOptions::new(&dir))
-        .await
-        .expect("fakes start");
-    for i in 0..issues {
+    let mut opts = WorldOptions::new(&dir);
+    opts.latency = Some(LATENCY);
+    opts.jira_page_cap = JIRA_PAGE;
+    opts.cache_searches = true;
+    tweak(&mut opts);
+    let w = SimWorld::start(opts).await.expect("fakes start");
+    let step = Duration::from_secs(30 * 86_400) / n.max(1) as u32;
+    for i in 0..n {
         let r = w
             .jira
             .create_issue("VSA", &format!("Benchmark issue {i}"), "Task");
         if i % 4 == 0 {
             w.jira.transition(&r.key, "Done", "done");
         }
+        w.clock.advance(step);
     }
+    w
+}
+
+fn floor(n: usize, done: usize, reads: usize) -> usize {
+    n.div_ceil(JIRA_PAGE) + n + done + reads
+}
+
+async fn scenario(n: usize) {
+    let w = seeded_world(&format!("n{n}"), n, |_| {}).await;
     let config = w.write_config().expect("config").display().to_string();
-    println!(
-        "backfill benchmark: {issues} Jira issues (25% done), binary {}",
-        env!("CARGO_BIN_EXE_jira-gitlab-reconciler")
+    let reconcile = ["reconcile", "--config", config.as_str()];
+    let done = n.div_ceil(4);
+
+    let s = run_binary(&w, &reconcile).await;
+    assert_eq!(w.gitlab.issues(PROJECT).len(), n, "{}", s.stdout);
+    report(
+        &format!("backfill {n}"),
+        n,
+        &s,
+        Some(floor(n, done, n.div_ceil(100))),
     );
-
-    let s = run_pass(&w, &config, false).await;
-    assert_eq!(
-        w.gitlab.issues("acme/platform").len(),
-        issues,
-        "{}",
-        s.stdout
-    );
-    report("first pass (backfill)", issues, &s);
-
-    let s = run_pass(&w, &config, false).await;
-    assert_eq!(s.gitlab_writes, 0, "idle pass must not write");
-    report("idle incremental (all in window)", issues, &s);
-
-    let s = run_pass(&w, &config, true).await;
-    assert_eq!(s.gitlab_writes, 0, "nothing drifted");
-    report("full resync, nothing to repair", issues, &s);
 
     w.clock.advance(Duration::from_secs(3600));
-    let changed = (issues / 100).max(1);
+    let s = run_binary(&w, &reconcile).await;
+    assert_eq!(s.gitlab_writes, 0, "an idle pass must not write");
+    report("idle pass (nothing changed)", n, &s, None);
+
+    let full = ["reconcile", "--full", "--config", config.as_str()];
+    let s = run_binary(&w, &full).await;
+    assert_eq!(s.gitlab_writes, 0, "nothing drifted");
+    report(
+        "full resync, nothing to repair",
+        n,
+        &s,
+        Some(n.div_ceil(JIRA_PAGE) + n.div_ceil(100)),
+    );
+
+    w.clock.advance(Duration::from_secs(3600));
+    let changed = (n / 100).max(1);
     for i in 0..changed {
-        w.jira.rename(
-            &format!("VSA-{}", i * 97 % issues + 1),
-            &format!("Renamed {i}"),
-        );
+        w.jira
+            .rename(&format!("VSA-{}", i * 97 % n + 1), &format!("Renamed {i}"));
     }
-    let s = run_pass(&w, &config, false).await;
-    report(&format!("incremental after {changed} renames"), changed, &s);
-    let _ = std::fs::remove_dir_all(&dir);
+    let s = run_binary(&w, &reconcile).await;
+    assert_eq!(s.gitlab_writes, changed, "{}", s.stdout);
+    report(
+        &format!("after {changed} renames"),
+        changed,
+        &s,
+        Some(1 + changed + changed.div_ceil(100)),
+    );
+    let _ = std::fs::remove_dir_all(&w.opts.dir);
+}
+
+/// GitLab refuses creates beyond 50 per 5 s (600 a minute): how close does the learned pace come
+/// to the limit, and how many creates are refused per window? The first windows are the
+/// learning (creates go out at full speed until refused); the steady state is measured over
+/// the windows after the last refusal.
+async fn limited() {
+    let window = Duration::from_secs(5);
+    let limit: u32 = 50;
+    let n = 800;
+    let w = seeded_world("limited", n, |o| {
+        o.create_limit_per_minute = Some(limit);
+        o.create_window = Some(window);
+        o.jira_page_cap = JIRA_PAGE;
+    })
+    .await;
+    let config = w.write_config().expect("config").display().to_string();
+    let args = ["reconcile", "--config", config.as_str()];
+    // (seconds since start, issues in GitLab, creates refused so far), every 50 ms.
+    let mut samples: Vec<(f64, usize, usize)> = Vec::new();
+    let started = Instant::now();
+    let run = run_binary(&w, &args);
+    tokio::pin!(run);
+    let s = loop {
+        tokio::select! {
+            s = &mut run => break s,
+            () = tokio::time::sleep(Duration::from_millis(50)) => samples.push((
+                started.elapsed().as_secs_f64(),
+                w.gitlab.issue_count(PROJECT),
+                w.gitlab.refused_creates(),
+            )),
+        }
+    };
+    assert_eq!(w.gitlab.issues(PROJECT).len(), n, "{}", s.stdout);
+    let allowed = f64::from(limit) * 60.0 / window.as_secs_f64();
+    let refused = w.gitlab.refused_creates();
+    let overall = n as f64 / s.wall.as_secs_f64() * 60.0;
+    report(
+        &format!("backfill {n}, limit {limit}/{}s", window.as_secs()),
+        n,
+        &s,
+        None,
+    );
+    println!(
+        "  overall: {overall:.0} creates/min of {allowed:.0} allowed = {:.3}; {refused} creates refused in {:.1} windows",
+        overall / allowed,
+        s.wall.as_secs_f64() / window.as_secs_f64()
+    );
+    // Steady state: from the sample after the last refusal to the last sample before the end.
+    let last_refusal = samples
+        .iter()
+        .position(|(_, _, r)| *r == refused)
+        .unwrap_or(0);
+    if let (Some(first), Some(last)) = (samples.get(last_refusal), samples.last()) {
+        let secs = last.0 - first.0;
+        if secs >= window.as_secs_f64() {
+            let rate = (last.1 - first.1) as f64 / secs * 60.0;
+            println!(
+                "  after learning ({:.0} s, {:.1} windows, 0 refused): {rate:.0} creates/min = {:.3} of the limit",
+                secs,
+                secs / window.as_secs_f64(),
+                rate / allowed
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&w.opts.dir);
+}
+
+async fn sweep() {
+    let n = 10_000;
+    for concurrency in [1, 2, 4, 8, 16] {
+        let w = seeded_world(&format!("sweep{concurrency}"), n, |o| {
+            o.gitlab_config = format!("concurrency = {concurrency}");
+        })
+        .await;
+        let config = w.write_config().expect("config").display().to_string();
+        let s = run_binary(&w, &["reconcile", "--config", config.as_str()]).await;
+        report(
+            &format!("backfill {n}, concurrency {concurrency}"),
+            n,
+            &s,
+            None,
+        );
+        let _ = std::fs::remove_dir_all(&w.opts.dir);
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
+    println!(
+        "backfill benchmark: release binary {}, servers in this process with {}-{} ms latency",
+        env!("CARGO_BIN_EXE_jira-gitlab-reconciler"),
+        LATENCY.0.as_millis(),
+        LATENCY.1.as_millis()
+    );
+    header();
+    if args.iter().any(|a| a == "--sweep") {
+        sweep().await;
+    }
+    if args.iter().any(|a| a == "--limited") {
+        limited().await;
+    }
+    let sizes = if sizes.is_empty() && !args.iter().any(|a| a.starts_with("--")) {
+        vec![1_000, 10_000]
+    } else {
+        sizes
+    };
+    for n in sizes {
+        scenario(n).await;
+    }
 }

@@ -14,6 +14,9 @@ pub async fn run(cfg: Config) -> Result<i32> {
     let state_path = cfg.state_path.clone();
     let mappings = cfg.mappings.clone();
     let deployment = cfg.jira.deployment;
+    let gitlab_url = cfg.gitlab.url.clone();
+    // `check` refreshes what passes cache about each GitLab project (id, the token's role).
+    let store = Store::open(&state_path);
     let r = Reconciler::new(cfg, Arc::new(Metrics::new()))?;
     let mut problems = 0u32;
     let ok = |what: String| println!("ok      {what}");
@@ -59,7 +62,13 @@ pub async fn run(cfg: Config) -> Result<i32> {
             Ok(_) => ok(format!("{name}: Jira accepts the mapping's search")),
             Err(e) => bad(format!("{name}: {e}")),
         }
-        match r.gitlab().project(&m.gitlab_project).await {
+        let project = r.gitlab().project(&m.gitlab_project).await;
+        if let (Ok(p), Ok(store)) = (&project, &store) {
+            if let Err(e) = store.cache_project(&gitlab_url, &m.gitlab_project, p) {
+                bad(e.report());
+            }
+        }
+        match project {
             Ok(p) if p.access_level < PLANNER => bad(format!(
                 "{name}: the token's role on {} (access level {}) cannot close or reopen issues: give it Planner or Reporter or higher",
                 p.path, p.access_level
@@ -75,7 +84,7 @@ pub async fn run(cfg: Config) -> Result<i32> {
             Err(e) => bad(format!("{name}: {e}")),
         }
     }
-    match Store::open(&state_path) {
+    match store {
         Ok(_) => ok(format!("state database {} is usable", state_path.display())),
         Err(e) => bad(e.report()),
     }

@@ -182,21 +182,20 @@ impl Mapping {
 }
 
 impl Config {
-    fn client_options(&self, metrics: Option<Arc<Metrics>>, stop: &Stop) -> ClientOptions {
-        ClientOptions {
-            retry: self.retry.clone(),
-            concurrency: self.gitlab.concurrency,
-            stop: stop.clone(),
-            metrics,
-        }
-    }
-
-    /// The Jira client this configuration describes.
-    pub fn jira_client(
+    /// The Jira and GitLab clients this configuration describes, sharing one HTTP client.
+    pub fn clients(
         &self,
         metrics: Option<Arc<Metrics>>,
         stop: &Stop,
-    ) -> Result<JiraClient, ApiError> {
+    ) -> Result<(JiraClient, GitlabClient), ApiError> {
+        let https = self.jira.url.starts_with("https:") || self.gitlab.url.starts_with("https:");
+        let opts = ClientOptions::new(
+            self.retry.clone(),
+            self.gitlab.concurrency,
+            stop.clone(),
+            metrics,
+            https,
+        )?;
         let auth = match self.jira.deployment {
             Deployment::Cloud => Auth::Basic {
                 user: self.jira.email.clone().unwrap_or_default(),
@@ -204,32 +203,20 @@ impl Config {
             },
             Deployment::Datacenter => Auth::Bearer(self.jira.token.clone()),
         };
-        JiraClient::new(
-            &self.jira.url,
-            self.jira.deployment,
-            auth,
-            &self.client_options(metrics, stop),
-        )
-    }
-
-    /// The GitLab client this configuration describes.
-    pub fn gitlab_client(
-        &self,
-        metrics: Option<Arc<Metrics>>,
-        stop: &Stop,
-    ) -> Result<GitlabClient, ApiError> {
-        GitlabClient::new(
+        let jira = JiraClient::new(&self.jira.url, self.jira.deployment, auth, &opts);
+        let gitlab = GitlabClient::new(
             &self.gitlab.url,
             self.gitlab.token.clone(),
             self.gitlab.creates_per_minute,
-            &self.client_options(metrics, stop),
-        )
+            &opts,
+        );
+        Ok((jira, gitlab))
     }
 }
 
 /// Requests in flight per server by default: see the README's Performance section for the
 /// measurement behind it.
-pub const DEFAULT_CONCURRENCY: usize = 8;
+pub const DEFAULT_CONCURRENCY: usize = 16;
 /// More than this many requests at once is refused: it only multiplies 429s.
 pub const MAX_CONCURRENCY: usize = 64;
 pub const DEFAULT_RECONCILE_SCHEDULE: &str = "0 * * * * *";

@@ -128,17 +128,17 @@ impl GitlabClient {
         token: Secret,
         creates_per_minute: Option<u32>,
         opts: &ClientOptions,
-    ) -> Result<Self, ApiError> {
-        Ok(GitlabClient {
+    ) -> Self {
+        GitlabClient {
             api: Api::new(
                 Server::Gitlab,
                 &format!("{url}/api/v4"),
                 Auth::Bearer(token),
                 opts,
-            )?,
+            ),
             pacer: CreatePacer::new(creates_per_minute, opts.retry.create_rate_limit_backoff),
             admin: tokio::sync::OnceCell::new(),
-        })
+        }
     }
 
     pub async fn user(&self) -> Result<User, ApiError> {

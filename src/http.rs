@@ -60,16 +60,45 @@ pub struct ClientOptions {
     /// Ends every wait (backoff, `Retry-After`, a free slot) when a stop is requested.
     pub stop: Stop,
     pub metrics: Option<Arc<Metrics>>,
+    /// One connection pool and one set of trusted roots for both servers: loading the system's
+    /// CA certificates costs more CPU than a quiet pass.
+    pub http: reqwest::Client,
 }
 
-impl Default for ClientOptions {
-    fn default() -> Self {
-        ClientOptions {
-            retry: RetryPolicy::default(),
-            concurrency: 1,
-            stop: Stop::new(),
-            metrics: None,
-        }
+impl ClientOptions {
+    /// `https`: whether any server is reached over TLS (without, no CA store is loaded).
+    pub fn new(
+        retry: RetryPolicy,
+        concurrency: usize,
+        stop: Stop,
+        metrics: Option<Arc<Metrics>>,
+        https: bool,
+    ) -> Result<Self, ApiError> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!(
+                "jira-gitlab-reconciler/",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .connect_timeout(Duration::from_secs(10).min(retry.timeout))
+            .timeout(retry.timeout)
+            .tls_built_in_root_certs(https)
+            .build()
+            .map_err(|e| ApiError {
+                server: Server::Gitlab,
+                what: "setting up the HTTP client".into(),
+                kind: ApiErrorKind::Transport {
+                    cause: transport_cause(&e),
+                },
+                hint: None,
+                retry_after: None,
+            })?;
+        Ok(ClientOptions {
+            retry,
+            concurrency,
+            stop,
+            metrics,
+            http,
+        })
     }
 }
 
@@ -284,41 +313,18 @@ impl<'a> Request<'a> {
 }
 
 impl Api {
-    pub fn new(
-        server: Server,
-        base: &str,
-        auth: Auth,
-        opts: &ClientOptions,
-    ) -> Result<Api, ApiError> {
-        let retry = opts.retry.clone();
-        let client = reqwest::Client::builder()
-            .user_agent(concat!(
-                "jira-gitlab-reconciler/",
-                env!("CARGO_PKG_VERSION")
-            ))
-            .connect_timeout(Duration::from_secs(10).min(retry.timeout))
-            .timeout(retry.timeout)
-            .build()
-            .map_err(|e| ApiError {
-                server,
-                what: "setting up the HTTP client".into(),
-                kind: ApiErrorKind::Transport {
-                    cause: transport_cause(&e),
-                },
-                hint: None,
-                retry_after: None,
-            })?;
-        Ok(Api {
+    pub fn new(server: Server, base: &str, auth: Auth, opts: &ClientOptions) -> Api {
+        Api {
             server,
             base: base.trim_end_matches('/').to_string(),
             auth,
-            client,
-            retry,
+            client: opts.http.clone(),
+            retry: opts.retry.clone(),
             metrics: opts.metrics.clone(),
             stop: opts.stop.clone(),
             slots: Arc::new(Semaphore::new(opts.concurrency.max(1))),
             hold: Arc::new(Mutex::new(None)),
-        })
+        }
     }
 
     pub fn stop(&self) -> &Stop {

@@ -77,16 +77,11 @@ struct DcPage {
 
 impl JiraClient {
     /// A client for the Jira at `url`; `auth` is Basic (Cloud) or Bearer (Data Center).
-    pub fn new(
-        url: &str,
-        deployment: Deployment,
-        auth: Auth,
-        opts: &ClientOptions,
-    ) -> Result<Self, ApiError> {
-        Ok(JiraClient {
-            api: Api::new(Server::Jira, url, auth, opts)?,
+    pub fn new(url: &str, deployment: Deployment, auth: Auth, opts: &ClientOptions) -> Self {
+        JiraClient {
+            api: Api::new(Server::Jira, url, auth, opts),
             deployment,
-        })
+        }
     }
 
     pub fn deployment(&self) -> Deployment {
@@ -264,22 +259,23 @@ impl Pages<'_> {
         let remaining = raw.total.unwrap_or(0);
         let mut page = read_page(raw.issues);
         page.total = raw.total;
-        self.cursor =
-            if n >= remaining {
-                Cursor::Done
-            } else {
-                match last_id {
-                    Some(id) if after.is_none_or(|prev| id > prev) => Cursor::Dc(Some(id)),
-                    // An empty or id-less page while Jira says more remain: stopping would drop
-                    // them silently, so the pass fails instead (and keeps its checkpoint).
-                    _ => return Err(no_progress(
+        self.cursor = if n >= remaining {
+            Cursor::Done
+        } else {
+            match last_id {
+                Some(id) if after.is_none_or(|prev| id > prev) => Cursor::Dc(Some(id)),
+                // An empty or id-less page while Jira says more remain: stopping would drop
+                // them silently, so the pass fails instead (and keeps its checkpoint).
+                _ => {
+                    return Err(no_progress(
                         "GET /rest/api/2/search",
                         format!(
                             "Jira returned {n} issues without progress while {remaining} remain"
                         ),
-                    )),
+                    ))
                 }
-            };
+            }
+        };
         page.last = matches!(self.cursor, Cursor::Done);
         Ok(page)
     }

@@ -91,8 +91,7 @@ impl Reconciler {
 
     /// A reconciler whose waits end when `stop` is requested (the service's, on SIGTERM).
     pub fn with_stop(cfg: Config, metrics: Arc<Metrics>, stop: Stop) -> Result<Self> {
-        let jira = cfg.jira_client(Some(metrics.clone()), &stop)?;
-        let gitlab = cfg.gitlab_client(Some(metrics.clone()), &stop)?;
+        let (jira, gitlab) = cfg.clients(Some(metrics.clone()), &stop)?;
         Ok(Reconciler {
             cfg,
             jira,
@@ -252,6 +251,8 @@ impl Reconciler {
             backdate_checked: AtomicBool::new(false),
         };
         let mut start = self.start(&target, requested, mode.store())?;
+        // The span was opened with the kind asked for; say which one runs.
+        tracing::Span::current().record("kind", start.kind.label());
         let mut view = if start.needs_scan() {
             self.scan_project(&target.project).await?
         } else {
@@ -288,10 +289,14 @@ impl Reconciler {
                     },
                 };
                 if first && !page.last {
-                    // Long work ahead: a total for the progress display.
+                    // Long work ahead: a total for the progress display (one request, on the
+                    // passes that read everything).
                     let total = match page.total {
                         Some(t) => Some(t),
-                        None => self.jira.approximate_count(&jql).await.ok().flatten(),
+                        None if start.kind == PassKind::Full => {
+                            self.jira.approximate_count(&jql).await.ok().flatten()
+                        }
+                        None => None,
                     };
                     progress.set_total(total);
                 }

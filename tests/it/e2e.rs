@@ -66,12 +66,21 @@ async fn create_resolve_reopen_rename_and_idle_pass() {
     assert_eq!(mirror_of(&w, "acme/platform", &d.id).state, "opened");
 
     // Nothing changed in Jira: the overlap window returns the same issues, and no write follows.
+    // The quiet pass costs one Jira search and no GitLab request at all: the project's id and
+    // role are cached, and every issue in the window was applied at this very version.
     let writes = w.gitlab.writes();
+    let requests = w.gitlab.requests();
+    let searches = w.jira.requests();
     let r = pass_ok(&w, PassKind::Incremental).await;
     assert_eq!(
         w.gitlab.writes(),
         writes,
         "an idle pass must not write to GitLab"
+    );
+    assert_eq!(
+        (w.jira.requests() - searches, w.gitlab.requests() - requests),
+        (1, 0),
+        "an idle pass is one Jira search"
     );
     assert_eq!(r.counts.unchanged, 4, "{}", r.summary());
 }

@@ -558,7 +558,12 @@ async fn the_binary_behaves_the_same_under_far_machine_time_zones() {
 
 #[tokio::test]
 async fn seeded_random_faults_converge_without_duplicates() {
-    let w = world("random", |_| {}).await;
+    // With a little latency, the default `gitlab.concurrency` keeps many creates and edits in
+    // flight at once: the lost-answer rules (intents, look-up by marker) must hold under it.
+    let w = world("random", |o| {
+        o.latency = Some((Duration::from_millis(1), Duration::from_millis(3)));
+    })
+    .await;
     seed_issues(&w, 150, 4);
     let faults = vec![
         Fault::Status(500),
@@ -612,6 +617,11 @@ async fn seeded_random_faults_converge_without_duplicates() {
     assert!(
         failed_passes > 0,
         "the faults must have bitten at least once"
+    );
+    assert!(
+        w.gitlab.max_in_flight() >= 4,
+        "writes ran side by side: {}",
+        w.gitlab.max_in_flight()
     );
     w.gitlab.clear_faults();
     let n = assert_converged(&w, "VSA", PROJECT);

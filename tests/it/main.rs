@@ -10,3 +10,4 @@ mod harness;
 mod layers;
 mod process;
 mod service;
+mod speed;

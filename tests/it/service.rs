@@ -444,3 +444,59 @@ async fn in_process_service_skips_busy_ticks_reloads_and_stops_on_request() {
     assert!(outcome.is_ok(), "{outcome:?}");
     assert!(asked.elapsed() < Duration::from_secs(10));
 }
+
+/// A stop ends every wait at once: nothing is on the wire while the service waits, so it exits
+/// within a second, whatever it was waiting for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_pacing_hold_or_a_retry_after_exits_at_once() {
+    // A create refused for GitLab's limit is held for the create window (a minute here).
+    let w = world("svc-term-hold", |o| {
+        o.create_window = Some(Duration::from_secs(60));
+    })
+    .await;
+    for i in 0..3 {
+        w.jira.create_issue("VSA", &format!("Issue {i}"), "Task");
+    }
+    w.gitlab
+        .inject(jgr_sim::Route::Create, jgr_sim::Fault::Status(429), 1);
+    let child = spawn_service(&service_config(&w, free_port(), ""));
+    assert!(
+        gitlab_reaches(&w, PROJECT, 2, Duration::from_secs(10)).await,
+        "the other creates land"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    signal(&child, "TERM");
+    let (code, took, stderr) = wait_exit(child, Duration::from_secs(12)).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(took < Duration::from_secs(1), "{took:?}\n{stderr}");
+    assert!(!stderr.contains("did not finish in time"), "{stderr}");
+    let st = jira_gitlab_reconciler::store::Store::open(&w.state_path())
+        .expect("store")
+        .status("VSA->acme/platform")
+        .expect("status");
+    assert_eq!(
+        (st.mirrors, st.pending_intents),
+        (2, 0),
+        "the held create was never sent, so nothing is left pending"
+    );
+
+    // Jira asks for two minutes of patience.
+    let w = world("svc-term-retry-after", |_| {}).await;
+    w.jira.inject(
+        jgr_sim::Route::Read,
+        jgr_sim::Fault::RateLimited {
+            retry_after: Some("120".into()),
+        },
+        1,
+    );
+    let child = spawn_service(&service_config(&w, free_port(), ""));
+    assert!(
+        eventually(Duration::from_secs(10), || w.jira.requests() >= 1).await,
+        "the first search was refused"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    signal(&child, "TERM");
+    let (code, took, stderr) = wait_exit(child, Duration::from_secs(12)).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(took < Duration::from_secs(1), "{took:?}\n{stderr}");
+}

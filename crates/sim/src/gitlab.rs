@@ -160,6 +160,13 @@ impl FakeGitlab {
     }
 
     /// All issues of `project`, ordered by iid.
+    /// How many issues `project` holds (cheap, for sampling during a run).
+    pub fn issue_count(&self, project: &str) -> usize {
+        let st = lock(&self.state);
+        st.project_index(project)
+            .map_or(0, |i| st.projects[i].issues.len())
+    }
+
     pub fn issues(&self, project: &str) -> Vec<IssueSnapshot> {
         let mut st = lock(&self.state);
         let st = &mut *st;
@@ -235,6 +242,16 @@ impl FakeGitlab {
     /// Issue POST/PUT/DELETE requests that were answered 2xx or committed behind a fault.
     pub fn writes(&self) -> usize {
         lock(&self.state).counters.writes
+    }
+
+    /// The most requests this server was answering at the same time.
+    pub fn max_in_flight(&self) -> usize {
+        lock(&self.state).counters.max_in_flight
+    }
+
+    /// Creates refused by the create limit (429).
+    pub fn refused_creates(&self) -> usize {
+        lock(&self.state).counters.refused_creates
     }
 
     /// Every request received, whatever its answer.
@@ -439,6 +456,10 @@ struct Counters {
     requests: usize,
     writes: usize,
     lists: usize,
+    refused_creates: usize,
+    /// Requests being answered right now, and the most there ever were at once.
+    in_flight: usize,
+    max_in_flight: usize,
 }
 
 struct State {

@@ -250,6 +250,7 @@ struct Shared {
     state: Mutex<State>,
     faults: Mutex<FaultPlan>,
     searches: AtomicUsize,
+    requests: AtomicUsize,
 }
 
 impl Shared {
@@ -278,6 +279,7 @@ impl FakeJira {
             state: Mutex::new(State::new()),
             faults: Mutex::new(FaultPlan::default()),
             searches: AtomicUsize::new(0),
+            requests: AtomicUsize::new(0),
         });
         let server = crate::serve(http::router(shared.clone()), port).await?;
         let _ = shared.base_url.set(server.url());
@@ -431,6 +433,11 @@ impl FakeJira {
 
     pub fn clear_faults(&self) {
         lock(&self.shared.faults).clear();
+    }
+
+    /// How many API calls were answered (searches, counts, look-ups), whatever their status.
+    pub fn requests(&self) -> usize {
+        self.shared.requests.load(Ordering::SeqCst)
     }
 
     /// How many search calls were answered, whatever their status.

@@ -216,6 +216,8 @@ async fn entry(
     let (fault, latency) = {
         let mut st = lock(&shared);
         st.counters.requests += 1;
+        st.counters.in_flight += 1;
+        st.counters.max_in_flight = st.counters.max_in_flight.max(st.counters.in_flight);
         if req.is_list() {
             st.counters.lists += 1;
         }
@@ -231,12 +233,18 @@ async fn entry(
     if let Some(d) = latency {
         tokio::time::sleep(d).await;
     }
+    let response = answer(&shared, req, fault).await;
+    lock(&shared).counters.in_flight -= 1;
+    response
+}
+
+async fn answer(shared: &Shared, req: Request, fault: Option<Fault>) -> Response {
     match fault {
-        None => handle(&shared, &req),
-        Some(Fault::Delay(d)) => handle_later(shared, req, d).await,
+        None => handle(shared, &req),
+        Some(Fault::Delay(d)) => handle_later(shared.clone(), req, d).await,
         Some(Fault::CommitThenStatus(code)) => {
             // The write happens (and is counted) but the client only sees the error.
-            let _committed = handle(&shared, &req);
+            let _committed = handle(shared, &req);
             status_fault(code)
         }
         Some(other) => fault_response(&other),
@@ -489,6 +497,7 @@ fn admit_create(st: &mut State, user: u64) -> Result<(), ApiError> {
     }
     *count += 1;
     if *count > limit {
+        st.counters.refused_creates += 1;
         return Err(ApiError::create_rate_limited());
     }
     Ok(())

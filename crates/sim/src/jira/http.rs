@@ -180,6 +180,7 @@ async fn guarded(
     route: Option<Route>,
     handle: impl FnOnce() -> Response,
 ) -> Response {
+    s.requests.fetch_add(1, Ordering::SeqCst);
     if let Some((lo, hi)) = s.opts.latency {
         let spread = hi.saturating_sub(lo).as_micros() as u64;
         let d = lo + std::time::Duration::from_micros(lock(&s.rng).next_u64() % (spread + 1));
@@ -668,11 +669,13 @@ async fn approximate_count(
     if s.opts.deployment != Deployment::Cloud || v != "3" {
         return not_found();
     }
-    let p = SearchParams::from_body(&body);
+    // The body is `{"jql": "..."}` and nothing else.
+    let jql = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v.get("jql").and_then(Value::as_str).map(str::to_string));
     guarded(&s, &headers, Some(Route::Read), || {
-        let jql = match p {
-            Ok(p) => p.jql.unwrap_or_default(),
-            Err(e) => return e.into_response(),
+        let Some(jql) = jql else {
+            return bad_request(INVALID_PAYLOAD);
         };
         if jql.trim().is_empty() {
             return bad_request(UNBOUNDED);

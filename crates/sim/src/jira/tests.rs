@@ -596,3 +596,16 @@ async fn faults_are_served_in_order_then_cleared() {
     f.jira.clear_faults();
     assert_eq!(send(search()).await.0, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn approximate_count_counts_what_the_search_would_return() {
+    let f = Fixture::start(JiraOptions::default()).await;
+    f.create(5);
+    let (status, body) = send(f.post(
+        "/rest/api/3/search/approximate-count",
+        json!({"jql": "project = ABC"}),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({"count": 5}));
+}
