@@ -8,5 +8,7 @@ mod e2e;
 mod faults;
 mod harness;
 mod layers;
+mod operate;
+mod package;
 mod process;
 mod service;
