@@ -3,7 +3,7 @@
 //! reconcile report are in their own files; `docs` writes the shell completions and man pages.
 
 mod docs;
-mod report;
+mod pass_report;
 mod status;
 
 use std::path::PathBuf;
@@ -19,7 +19,7 @@ use crate::metrics::Metrics;
 use crate::reconcile::{Mode, Reconciler};
 use crate::store::Store;
 
-pub use report::print_reports;
+pub use pass_report::print_reports;
 
 const ABOUT: &str =
     "Mirror Jira issues into GitLab issues, so GitLab's Value Stream Analytics sees your Jira work.";
@@ -210,7 +210,7 @@ async fn run(cli: Cli) -> Result<i32> {
                     .await?
             };
             if json {
-                Ok(report::print_json(&reports, dry_run))
+                Ok(pass_report::print_json(&reports, dry_run))
             } else {
                 Ok(print_reports(&reports, dry_run))
             }

@@ -122,9 +122,10 @@ fn mapping_json(name: &str, st: Option<&MappingStatus>, now: DateTime<Utc>) -> s
             "kind": p.kind.label(), "started_at": p.started_at, "finished_at": p.finished_at,
             "outcome": p.outcome.label(), "error": p.error,
         });
-        if let (Some(obj), serde_json::Value::Object(counts)) =
-            (v.as_object_mut(), super::report::counts_json(&p.counts))
-        {
+        if let (Some(obj), serde_json::Value::Object(counts)) = (
+            v.as_object_mut(),
+            super::pass_report::counts_json(&p.counts),
+        ) {
             obj.extend(counts);
         }
         v
