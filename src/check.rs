@@ -3,14 +3,14 @@
 
 use std::sync::Arc;
 
-use crate::config::{Config, Deployment};
+use crate::config::{Config, ConfigFile, Deployment};
 use crate::error::Result;
 use crate::gitlab::{OWNER, PLANNER};
 use crate::metrics::Metrics;
 use crate::reconcile::Reconciler;
 use crate::store::Store;
 
-pub async fn run(cfg: Config) -> Result<i32> {
+pub async fn run(cfg: Config, file: &ConfigFile) -> Result<i32> {
     let state_path = cfg.state_path.clone();
     let mappings = cfg.mappings.clone();
     let deployment = cfg.jira.deployment;
@@ -25,7 +25,12 @@ pub async fn run(cfg: Config) -> Result<i32> {
         println!("PROBLEM {what}");
     };
 
-    println!("config  loaded, {} mapping(s)", mappings.len());
+    println!(
+        "config  {} loaded, {} mapping(s), state database {}",
+        file.describe(),
+        mappings.len(),
+        state_path.display()
+    );
     match r.jira().myself().await {
         Ok(me) => ok(format!(
             "Jira {} ({}) accepts the credentials of {} (account time zone {}; searches use epoch milliseconds, so it does not shift the window)",

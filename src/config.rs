@@ -20,6 +20,10 @@ use crate::stop::Stop;
 
 pub const JIRA_TOKEN_ENV: &str = "JIRA_API_TOKEN";
 pub const GITLAB_TOKEN_ENV: &str = "GITLAB_TOKEN";
+/// Names the config file when `--config` is not given.
+pub const CONFIG_ENV: &str = "JGR_CONFIG";
+/// Where the Debian package installs the config, and the last place looked.
+pub const SYSTEM_CONFIG: &str = "/etc/jira-gitlab-reconciler/config.toml";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -222,6 +226,119 @@ pub const MAX_CONCURRENCY: usize = 64;
 pub const DEFAULT_RECONCILE_SCHEDULE: &str = "0 * * * * *";
 pub const DEFAULT_FULL_RESYNC_SCHEDULE: &str = "0 30 3 * * *";
 
+/// How the config file in use was chosen (`check` and `status` say it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfigSource {
+    /// `--config PATH`.
+    Flag,
+    /// `$JGR_CONFIG`.
+    Env,
+    /// `./config.toml` in the working directory.
+    WorkingDir,
+    /// The system-wide file, [`SYSTEM_CONFIG`].
+    System,
+}
+
+impl ConfigSource {
+    pub fn describe(self) -> &'static str {
+        match self {
+            ConfigSource::Flag => "from --config",
+            ConfigSource::Env => "from $JGR_CONFIG",
+            ConfigSource::WorkingDir => "./config.toml in the working directory",
+            ConfigSource::System => "the system-wide config",
+        }
+    }
+}
+
+/// The config file a command uses: an absolute path, so messages and a reload do not depend
+/// on the working directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigFile {
+    pub path: PathBuf,
+    pub source: ConfigSource,
+}
+
+impl ConfigFile {
+    /// Find the config file: `--config`, then `$JGR_CONFIG`, then `./config.toml`, then
+    /// [`SYSTEM_CONFIG`]. A file named explicitly (flag or variable) must exist; it is never
+    /// silently replaced by another one.
+    pub fn locate(flag: Option<&Path>) -> Result<ConfigFile> {
+        let cwd = std::env::current_dir()
+            .map_err(|e| Error::io("cannot read the working directory", e))?;
+        locate_in(
+            flag,
+            std::env::var_os(CONFIG_ENV).map(PathBuf::from),
+            &cwd,
+            Path::new(SYSTEM_CONFIG),
+        )
+    }
+
+    /// "PATH (from --config)", for `check` and `status`.
+    pub fn describe(&self) -> String {
+        format!("{} ({})", self.path.display(), self.source.describe())
+    }
+
+    /// Load it: with tokens for commands that talk to the servers, without for `status`.
+    pub fn load(&self, tokens: bool) -> Result<Config> {
+        if !self.path.exists() {
+            return Err(Error::Config(format!(
+                "config file {} ({}) does not exist; create it (config.toml in the source is a \
+                 commented example) or pass --config PATH",
+                self.path.display(),
+                self.source.describe()
+            )));
+        }
+        if tokens {
+            Config::load(&self.path)
+        } else {
+            Config::load_without_tokens(&self.path)
+        }
+    }
+}
+
+/// `/srv/./jgr/config.toml` → `/srv/jgr/config.toml`, so messages show the path users expect.
+fn without_dots(path: &Path) -> PathBuf {
+    path.components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect()
+}
+
+fn locate_in(
+    flag: Option<&Path>,
+    env: Option<PathBuf>,
+    cwd: &Path,
+    system: &Path,
+) -> Result<ConfigFile> {
+    let explicit = match (flag, env) {
+        (Some(p), _) => Some((p.to_path_buf(), ConfigSource::Flag)),
+        (None, Some(p)) if !p.as_os_str().is_empty() => Some((p, ConfigSource::Env)),
+        _ => None,
+    };
+    if let Some((path, source)) = explicit {
+        // If it is missing, `load` says so, naming the path and where it came from.
+        return Ok(ConfigFile {
+            path: without_dots(&cwd.join(path)),
+            source,
+        });
+    }
+    let local = cwd.join("config.toml");
+    for (path, source) in [
+        (local.clone(), ConfigSource::WorkingDir),
+        (system.to_path_buf(), ConfigSource::System),
+    ] {
+        if path.exists() {
+            return Ok(ConfigFile { path, source });
+        }
+    }
+    Err(Error::Config(format!(
+        "no config file: looked for {} and {}; pass --config PATH or set {CONFIG_ENV}, or \
+         create one from the commented example (config.toml in the source, installed by the \
+         Debian package as {SYSTEM_CONFIG})",
+        local.display(),
+        system.display()
+    )))
+}
+
 impl Config {
     /// Read, parse and validate the file at `path`, taking tokens from the environment or from
     /// the token files it names.
@@ -235,14 +352,25 @@ impl Config {
     pub fn load_without_tokens(path: &Path) -> Result<Config> {
         let text = read_config(path)?;
         let raw = parse_raw(&text, path)?;
-        build(raw, &|name| std::env::var(name).ok(), false)
+        build(raw, &|name| std::env::var(name).ok(), false, base_dir(path))
     }
 
-    /// Parse `text`; `env` looks up environment variables (injected so tests need not touch
-    /// the process environment).
+    /// Parse `text`, the contents of the file at `path` (relative paths in it are resolved
+    /// against its directory); `env` looks up environment variables (injected so tests need
+    /// not touch the process environment).
     pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config> {
-        build(parse_raw(text, path)?, env, true)
+        build(parse_raw(text, path)?, env, true, base_dir(path))
     }
+}
+
+/// The directory relative paths in the config file at `path` are resolved against.
+fn base_dir(path: &Path) -> &Path {
+    path.parent().unwrap_or(Path::new(""))
+}
+
+/// `path` as written in the config, made absolute against the config file's directory.
+fn resolve(base: &Path, path: &Path) -> PathBuf {
+    base.join(path)
 }
 
 fn read_config(path: &Path) -> Result<String> {
@@ -273,6 +401,7 @@ fn build(
     raw: RawConfig,
     env: &dyn Fn(&str) -> Option<String>,
     need_tokens: bool,
+    base: &Path,
 ) -> Result<Config> {
     let jira_url = normalise_url("jira.url", &raw.jira.url, &[])?;
     let gitlab_url = normalise_url("gitlab.url", &raw.gitlab.url, &["/api/v4"])?;
@@ -285,12 +414,19 @@ fn build(
     }
     let (jira_token, gitlab_token) = if need_tokens {
         (
-            read_token("jira", raw.jira.token_file.as_deref(), JIRA_TOKEN_ENV, env)?,
+            read_token(
+                "jira",
+                raw.jira.token_file.as_deref(),
+                JIRA_TOKEN_ENV,
+                env,
+                base,
+            )?,
             read_token(
                 "gitlab",
                 raw.gitlab.token_file.as_deref(),
                 GITLAB_TOKEN_ENV,
                 env,
+                base,
             )?,
         )
     } else {
@@ -365,7 +501,10 @@ fn build(
         ));
     }
     let mappings = validate_mappings(raw.mapping)?;
-    let state_path = raw.state.path.unwrap_or_else(default_state_path);
+    let state_path = match raw.state.path {
+        Some(p) => resolve(base, &p),
+        None => default_state_path(env, base),
+    };
     Ok(Config {
         jira: JiraConfig {
             url: jira_url,
@@ -390,11 +529,12 @@ fn build(
     })
 }
 
-/// systemd's `StateDirectory=` sets `$STATE_DIRECTORY`; elsewhere the working directory.
-fn default_state_path() -> PathBuf {
-    match std::env::var_os("STATE_DIRECTORY") {
-        Some(dir) => PathBuf::from(dir).join("state.db"),
-        None => PathBuf::from("jira-gitlab-reconciler.db"),
+/// systemd's `StateDirectory=` sets `$STATE_DIRECTORY`; elsewhere next to the config file.
+fn default_state_path(env: &dyn Fn(&str) -> Option<String>, base: &Path) -> PathBuf {
+    match env("STATE_DIRECTORY").filter(|d| !d.is_empty()) {
+        // systemd may list several directories, separated by colons; ours is the first.
+        Some(dirs) => PathBuf::from(dirs.split(':').next().unwrap_or(&dirs)).join("state.db"),
+        None => base.join("jira-gitlab-reconciler.db"),
     }
 }
 
@@ -496,20 +636,29 @@ fn read_token(
     file: Option<&Path>,
     env_name: &str,
     env: &dyn Fn(&str) -> Option<String>,
+    base: &Path,
 ) -> Result<Secret> {
-    let expanded = file.map(|p| expand_credentials_dir(p, env));
-    let token = match expanded.as_deref() {
+    let file = match file.map(|p| expand_credentials_dir(p, env)) {
+        Some(Credential::File(p)) => Some(resolve(base, &p)),
+        // `$CREDENTIALS_DIRECTORY/...` outside systemd (an operator's shell): the environment
+        // variable, so one config serves the unit and the command line.
+        Some(Credential::OutsideSystemd) | None => None,
+    };
+    let token = match file.as_deref() {
         Some(path) => std::fs::read_to_string(path).map_err(|e| {
             Error::Config(format!(
-                "cannot read {section}.token_file {}: {e}; check the path (with systemd's \
-                 LoadCredential= it is $CREDENTIALS_DIRECTORY/<name>) and its permissions",
+                "cannot read {section}.token_file {}: {e}; check the path (relative paths are \
+                 read from the config file's directory; with systemd's LoadCredential= it is \
+                 $CREDENTIALS_DIRECTORY/<name>) and its permissions",
                 path.display()
             ))
         })?,
         None => env(env_name).ok_or_else(|| {
             Error::Config(format!(
                 "{env_name} is not set: export the {section} token as {env_name}, or set \
-                 {section}.token_file in the config"
+                 {section}.token_file in the config (with systemd, \
+                 \"$CREDENTIALS_DIRECTORY/{section}\" is read from the unit's LoadCredential=, \
+                 and from {env_name} outside it)"
             ))
         })?,
     };
@@ -526,14 +675,23 @@ fn read_token(
     Ok(Secret::new(token))
 }
 
+enum Credential {
+    File(PathBuf),
+    /// The path names `$CREDENTIALS_DIRECTORY`, which is not set: not running under systemd.
+    OutsideSystemd,
+}
+
 /// `$CREDENTIALS_DIRECTORY/name` → the directory systemd's `LoadCredential=` filled, so one
 /// config serves the service and the timer unit alike.
-fn expand_credentials_dir(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
+fn expand_credentials_dir(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Credential {
     const VAR: &str = "$CREDENTIALS_DIRECTORY";
     let text = path.to_string_lossy();
     match (text.strip_prefix(VAR), env("CREDENTIALS_DIRECTORY")) {
-        (Some(rest), Some(dir)) => PathBuf::from(format!("{dir}{rest}")),
-        _ => path.to_path_buf(),
+        (Some(rest), Some(dir)) if !dir.is_empty() => {
+            Credential::File(PathBuf::from(format!("{dir}{rest}")))
+        }
+        (Some(_), _) => Credential::OutsideSystemd,
+        _ => Credential::File(path.to_path_buf()),
     }
 }
 
@@ -541,28 +699,17 @@ fn opt_duration(key: &str, raw: Option<String>) -> Result<Option<Duration>> {
     raw.map(|s| {
         parse_duration(&s).ok_or_else(|| {
             Error::Config(format!(
-                "{key} = {s:?} is not a duration: write a number and a unit, e.g. \"500ms\", \"30s\", \"10m\", \"1h\""
+                "{key} = {s:?} is not a duration: write numbers with units, e.g. \"500ms\", \"90s\", \"10m\", \"1h30m\""
             ))
         })
     })
     .transpose()
 }
 
-/// "500ms", "30s", "10m", "2h", "1d". Plain numbers are refused: a bare 10 is ambiguous.
+/// A duration as admins write it, parsed by `humantime`: "500ms", "90s", "10m", "1h30m",
+/// "2 days". Plain numbers are refused: a bare 10 is ambiguous.
 pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit())?;
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().ok()?;
-    let ms = match unit.trim() {
-        "ms" => n,
-        "s" => n.checked_mul(1000)?,
-        "m" | "min" => n.checked_mul(60_000)?,
-        "h" => n.checked_mul(3_600_000)?,
-        "d" => n.checked_mul(86_400_000)?,
-        _ => return None,
-    };
-    Some(Duration::from_millis(ms))
+    humantime::parse_duration(s.trim()).ok()
 }
 
 #[cfg(test)]
@@ -663,17 +810,156 @@ gitlab_project = "acme/platform"
 
     #[test]
     fn durations() {
+        // What was accepted before humantime...
         assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
         assert_eq!(parse_duration("10m"), Some(Duration::from_secs(600)));
+        assert_eq!(parse_duration("10min"), Some(Duration::from_secs(600)));
         assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("1d"), Some(Duration::from_secs(86_400)));
+        assert_eq!(parse_duration(" 10m "), Some(Duration::from_secs(600)));
+        // ...and what admins also type.
+        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("1h 30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2 days"), Some(Duration::from_secs(172_800)));
+        // A bare number is ambiguous; garbage is garbage.
         assert_eq!(parse_duration("10"), None);
         assert_eq!(parse_duration("m"), None);
         assert_eq!(parse_duration("5 parsecs"), None);
+        assert_eq!(parse_duration(""), None);
+        let e = err(&format!(
+            "{MINIMAL}\n[sync]\noverlap = \"10 minutes or so\"\n"
+        ));
+        assert!(e.contains("sync.overlap") && e.contains("1h30m"), "{e}");
+    }
+
+    #[test]
+    fn config_lookup_order() {
+        let dir = std::env::temp_dir().join(format!("jgr-locate-{}", std::process::id()));
+        let cwd = dir.join("work");
+        std::fs::create_dir_all(&cwd).expect("dir");
+        let system = dir.join("etc-config.toml");
+        let locate = |flag: Option<&str>, env: Option<&str>| {
+            locate_in(flag.map(Path::new), env.map(PathBuf::from), &cwd, &system)
+        };
+        // Nothing anywhere: the error lists where it looked and the ways to name a file.
+        let e = locate(None, None).expect_err("nothing found").to_string();
+        assert!(
+            e.contains(&cwd.join("config.toml").display().to_string()),
+            "{e}"
+        );
+        assert!(e.contains("--config") && e.contains(CONFIG_ENV), "{e}");
+
+        std::fs::write(&system, "").expect("write");
+        let found = locate(None, None).expect("system config");
+        assert_eq!(
+            (found.path.as_path(), found.source),
+            (system.as_path(), ConfigSource::System)
+        );
+        std::fs::write(cwd.join("config.toml"), "").expect("write");
+        let found = locate(None, None).expect("local config");
+        assert_eq!(found.path, cwd.join("config.toml"));
+        assert_eq!(found.source, ConfigSource::WorkingDir);
+        // An empty variable counts as unset; a set one wins over the files, the flag over it.
+        assert_eq!(
+            locate(None, Some("")).expect("ok").source,
+            ConfigSource::WorkingDir
+        );
+        let found = locate(None, Some("/srv/jgr.toml")).expect("env");
+        assert_eq!(
+            (found.path, found.source),
+            (PathBuf::from("/srv/jgr.toml"), ConfigSource::Env)
+        );
+        let found = locate(Some("./sub/c.toml"), Some("/srv/jgr.toml")).expect("flag");
+        assert_eq!(
+            found.path,
+            cwd.join("sub/c.toml"),
+            "relative to the working directory, no ./"
+        );
+        assert_eq!(found.source, ConfigSource::Flag);
+        // Named explicitly but missing: an error naming it, never a fall back to another file.
+        let e = found.load(false).expect_err("missing").to_string();
+        assert!(
+            e.contains("sub/c.toml (from --config) does not exist"),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn relative_paths_are_read_from_the_config_files_directory() {
+        let dir = std::env::temp_dir().join(format!("jgr-relative-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("secrets")).expect("dir");
+        std::fs::write(dir.join("secrets/gitlab"), "gl-from-file\n").expect("write");
+        let text = MINIMAL
+            .replace("[gitlab]\n", "[gitlab]\ntoken_file = \"secrets/gitlab\"\n")
+            .replace(
+                "[[mapping]]",
+                "[state]\npath = \"data/state.db\"\n\n[[mapping]]",
+            );
+        let c = Config::parse(&text, &dir.join("config.toml"), &env_with_tokens).expect("valid");
+        assert_eq!(c.state_path, dir.join("data/state.db"));
+        assert_eq!(c.gitlab.token.expose(), "gl-from-file");
+        // Absolute paths stay as written; without state.path the file sits next to the config.
+        let abs = text.replace("data/state.db", "/var/lib/jgr/state.db");
+        let c = Config::parse(&abs, &dir.join("config.toml"), &env_with_tokens).expect("valid");
+        assert_eq!(c.state_path, PathBuf::from("/var/lib/jgr/state.db"));
+        let c = Config::parse(MINIMAL, &dir.join("config.toml"), &env_with_tokens).expect("valid");
+        assert_eq!(c.state_path, dir.join("jira-gitlab-reconciler.db"));
+        // Under systemd, StateDirectory= decides.
+        let systemd = |name: &str| match name {
+            "STATE_DIRECTORY" => Some("/var/lib/jira-gitlab-reconciler".to_string()),
+            other => env_with_tokens(other),
+        };
+        let c = Config::parse(MINIMAL, &dir.join("config.toml"), &systemd).expect("valid");
+        assert_eq!(
+            c.state_path,
+            PathBuf::from("/var/lib/jira-gitlab-reconciler/state.db")
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn credentials_directory_under_systemd_and_the_environment_outside_it() {
+        let dir = std::env::temp_dir().join(format!("jgr-creds-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(dir.join("jira"), "jira-from-credential").expect("write");
+        let text = MINIMAL.replace(
+            "email = \"bot@acme.com\"\n",
+            "email = \"bot@acme.com\"\ntoken_file = \"$CREDENTIALS_DIRECTORY/jira\"\n",
+        );
+        let creds = dir.display().to_string();
+        let under_systemd = |name: &str| match name {
+            "CREDENTIALS_DIRECTORY" => Some(creds.clone()),
+            other => env_with_tokens(other),
+        };
+        let c =
+            Config::parse(&text, Path::new("/etc/x/config.toml"), &under_systemd).expect("valid");
+        assert_eq!(c.jira.token.expose(), "jira-from-credential");
+        // An operator's shell: no credentials directory, so the environment variable.
+        let c = parse(&text).expect("valid");
+        assert_eq!(c.jira.token.expose(), "jira-secret");
+        let e = Config::parse(&text, Path::new("x.toml"), &|_| None)
+            .expect_err("no token anywhere")
+            .to_string();
+        assert!(
+            e.contains("JIRA_API_TOKEN is not set") && e.contains("LoadCredential"),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn shipped_example_config_is_valid() {
         let text = include_str!("../config.toml");
-        parse(text).expect("config.toml at the top level must stay valid");
+        let c = parse(text).expect("config.toml at the top level must stay valid");
+        // The packaged conffile: `status` from any directory must find the service's state.
+        assert_eq!(
+            c.state_path,
+            PathBuf::from("/var/lib/jira-gitlab-reconciler/state.db")
+        );
+        // Outside systemd its $CREDENTIALS_DIRECTORY token files fall back to the environment.
+        assert_eq!(c.jira.token.expose(), "jira-secret");
     }
 }

@@ -629,11 +629,13 @@ pub fn server_wait(headers: &HeaderMap) -> Option<Duration> {
         if let Ok(secs) = v.parse::<u64>() {
             return Some(Duration::from_secs(secs));
         }
-        if let Ok(at) = chrono::DateTime::parse_from_rfc2822(v) {
-            let ms = (at.with_timezone(&chrono::Utc) - now)
-                .num_milliseconds()
-                .max(0);
-            return Some(Duration::from_millis(ms as u64));
+        // An HTTP date in any of the three forms RFC 9110 §5.6.7 makes clients accept
+        // (IMF-fixdate, RFC 850, asctime); one already past means "now".
+        if let Ok(at) = httpdate::parse_http_date(v.trim()) {
+            return Some(
+                at.duration_since(std::time::SystemTime::from(now))
+                    .unwrap_or(Duration::ZERO),
+            );
         }
     }
     for name in ["ratelimit-reset", "x-ratelimit-reset"] {
@@ -790,14 +792,32 @@ mod tests {
         h.insert("retry-after", HeaderValue::from_static("7"));
         assert_eq!(server_wait(&h), Some(Duration::from_secs(7)));
 
-        let at = (chrono::Utc::now() + chrono::Duration::seconds(30)).to_rfc2822();
+        // The three date forms of RFC 9110 §5.6.7, 30 s ahead.
+        let at = chrono::Utc::now() + chrono::Duration::seconds(30);
+        for form in [
+            "%a, %d %b %Y %H:%M:%S GMT", // IMF-fixdate
+            "%A, %d-%b-%y %H:%M:%S GMT", // obsolete RFC 850
+            "%a %b %e %H:%M:%S %Y",      // obsolete asctime
+        ] {
+            let date = at.format(form).to_string();
+            let mut h = HeaderMap::new();
+            h.insert("retry-after", HeaderValue::from_str(&date).expect("header"));
+            let w = server_wait(&h).unwrap_or_else(|| panic!("{date:?} is an HTTP date"));
+            assert!(
+                w > Duration::from_secs(25) && w <= Duration::from_secs(30),
+                "{date}: {w:?}"
+            );
+        }
+        // A date in the past: retry now. Not a date at all: not a server wait.
         let mut h = HeaderMap::new();
-        h.insert("retry-after", HeaderValue::from_str(&at).expect("header"));
-        let w = server_wait(&h).expect("date");
-        assert!(
-            w > Duration::from_secs(25) && w <= Duration::from_secs(30),
-            "{w:?}"
+        h.insert(
+            "retry-after",
+            HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"),
         );
+        assert_eq!(server_wait(&h), Some(Duration::ZERO));
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", HeaderValue::from_static("soon"));
+        assert_eq!(server_wait(&h), None);
 
         let reset = (chrono::Utc::now().timestamp() + 12).to_string();
         let mut h = HeaderMap::new();

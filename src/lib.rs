@@ -18,7 +18,8 @@
 //!    commit the checkpoint); `apply` is the only code that writes to GitLab.
 //! 7. `health` (`/metrics`, `/healthz`), then the commands: `check`, `service` (`run`), `demo`
 //!    (behind the default `demo` feature, against the simulated servers of `crates/sim`), and
-//!    `cli`, which parses the command line; `main.rs` is one line.
+//!    `cli`, which parses the command line, finds the config file and prints `status`, the
+//!    reconcile report (text or JSON), completions and man pages; `main.rs` is one line.
 
 pub mod cause;
 pub mod check;

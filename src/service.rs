@@ -120,7 +120,11 @@ impl Service {
             tokio::select! {
                 () = &mut shutdown => break,
                 Some(()) = reloads.recv() => match self.reload().await {
-                    Ok(()) => tracing::info!(config = %self.config_path.display(), "configuration reloaded"),
+                    Ok(()) => {
+                        tracing::info!(config = %self.config_path.display(), "configuration reloaded");
+                        // Replaces a "reload refused" status from an earlier attempt.
+                        notify(&format!("STATUS=configuration reloaded from {}", self.config_path.display()));
+                    }
                     Err(e) => {
                         tracing::error!(config = %self.config_path.display(), "configuration not reloaded, the running one stays: {}", e.report());
                         notify(&format!("STATUS=reload refused, running with the previous configuration: {}", e.report()));

@@ -387,8 +387,8 @@ async fn process_killed_between_create_and_mirror_adopts_on_the_next_run() {
     }
     child.kill().expect("kill -9");
     child.wait().expect("reap");
-    let writes_before = w.gitlab.writes();
-    while w.gitlab.writes() == writes_before {
+    // Wait for the issue itself: under load the delayed create may land before `kill` returns.
+    while w.gitlab.issues(PROJECT).len() < 3 {
         assert!(Instant::now() < deadline, "the delayed create never landed");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

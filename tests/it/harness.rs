@@ -142,6 +142,7 @@ pub fn command(args: &[String], env: &[(String, String)]) -> std::process::Comma
     cmd.args(args)
         .env_remove("JIRA_API_TOKEN")
         .env_remove("GITLAB_TOKEN")
+        .env_remove("JGR_CONFIG")
         .env("RUST_LOG", "warn");
     for (k, v) in env {
         cmd.env(k, v);

@@ -8,6 +8,8 @@ mod e2e;
 mod faults;
 mod harness;
 mod layers;
+mod operate;
+mod package;
 mod process;
 mod service;
 mod speed;

@@ -79,7 +79,7 @@ async fn missing_config_is_exit_2_with_the_fix() {
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr.contains("cannot read config file /nonexistent/config.toml"),
+        stderr.contains("config file /nonexistent/config.toml (from --config) does not exist"),
         "{stderr}"
     );
     assert!(stderr.contains("--config"), "{stderr}");

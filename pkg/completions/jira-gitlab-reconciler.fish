@@ -1,0 +1,82 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_jira_gitlab_reconciler_global_optspecs
+    string join \n c/config= v/verbose q/quiet h/help V/version
+end
+
+function __fish_jira_gitlab_reconciler_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_jira_gitlab_reconciler_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_jira_gitlab_reconciler_using_subcommand
+    set -l cmd (__fish_jira_gitlab_reconciler_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_needs_command" -s c -l config -d 'Configuration file (TOML). Without it: $JGR_CONFIG, then ./config.toml, then /etc/jira-gitlab-reconciler/config.toml, the first that exists' -r -F
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_needs_command" -s v -l verbose -d 'More log detail: -v debug, -vv trace. Wins over RUST_LOG and log.level'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_needs_command" -s q -l quiet -d 'Less log output: -q warnings and errors, -qq errors only'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_needs_command" -s V -l version -d 'Print version'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_needs_command" -f -a "reconcile" -d 'Run one pass over every mapping, then exit (0 when every mapping converged)'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_needs_command" -f -a "check" -d 'Check the config, both servers, the credentials, each mapped project and the token\'s role'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_needs_command" -f -a "status" -d 'Show each mapping\'s checkpoint, last pass, counts, last error and lag (needs no token)'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_needs_command" -f -a "demo" -d 'Run the reconciler against built-in simulated Jira and GitLab servers (no credentials, no network) and show what it does'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_needs_command" -f -a "run" -d 'Run as a service: reconcile on the [schedule] until SIGTERM or SIGINT; SIGHUP reloads the config'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_needs_command" -f -a "completions" -d 'Print a shell completion script to stdout'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_needs_command" -f -a "man" -d 'Print the man page (roff) to stdout, or write it and one page per command into a directory'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand reconcile" -l lock-timeout -d 'How long to wait for another instance\'s pass to finish before giving up (exit 3)' -r
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand reconcile" -s c -l config -d 'Configuration file (TOML). Without it: $JGR_CONFIG, then ./config.toml, then /etc/jira-gitlab-reconciler/config.toml, the first that exists' -r -F
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand reconcile" -l dry-run -d 'Print the planned actions; write nothing to GitLab or to the state database'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand reconcile" -l full -d 'Ignore the checkpoint: compare every issue of each mapping with what GitLab holds, which also repairs mirrors changed by hand in GitLab'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand reconcile" -l json -d 'Print the report as JSON on stdout (per mapping: counts, failures, notes, checkpoint, duration); the exit code is the same as without it'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand reconcile" -s v -l verbose -d 'More log detail: -v debug, -vv trace. Wins over RUST_LOG and log.level'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand reconcile" -s q -l quiet -d 'Less log output: -q warnings and errors, -qq errors only'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand reconcile" -s h -l help -d 'Print help'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand check" -s c -l config -d 'Configuration file (TOML). Without it: $JGR_CONFIG, then ./config.toml, then /etc/jira-gitlab-reconciler/config.toml, the first that exists' -r -F
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand check" -s v -l verbose -d 'More log detail: -v debug, -vv trace. Wins over RUST_LOG and log.level'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand check" -s q -l quiet -d 'Less log output: -q warnings and errors, -qq errors only'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand check" -s h -l help -d 'Print help'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand status" -s c -l config -d 'Configuration file (TOML). Without it: $JGR_CONFIG, then ./config.toml, then /etc/jira-gitlab-reconciler/config.toml, the first that exists' -r -F
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand status" -l json -d 'Print JSON instead of text'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand status" -s v -l verbose -d 'More log detail: -v debug, -vv trace. Wins over RUST_LOG and log.level'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand status" -s q -l quiet -d 'Less log output: -q warnings and errors, -qq errors only'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand status" -s h -l help -d 'Print help'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand demo" -l issues -d 'How many Jira issues to seed' -r
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand demo" -s c -l config -d 'Configuration file (TOML). Without it: $JGR_CONFIG, then ./config.toml, then /etc/jira-gitlab-reconciler/config.toml, the first that exists' -r -F
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand demo" -s v -l verbose -d 'More log detail: -v debug, -vv trace. Wins over RUST_LOG and log.level'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand demo" -s q -l quiet -d 'Less log output: -q warnings and errors, -qq errors only'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand demo" -s h -l help -d 'Print help'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand run" -s c -l config -d 'Configuration file (TOML). Without it: $JGR_CONFIG, then ./config.toml, then /etc/jira-gitlab-reconciler/config.toml, the first that exists' -r -F
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand run" -s v -l verbose -d 'More log detail: -v debug, -vv trace. Wins over RUST_LOG and log.level'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand run" -s q -l quiet -d 'Less log output: -q warnings and errors, -qq errors only'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand run" -s h -l help -d 'Print help'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand completions" -s c -l config -d 'Configuration file (TOML). Without it: $JGR_CONFIG, then ./config.toml, then /etc/jira-gitlab-reconciler/config.toml, the first that exists' -r -F
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand completions" -s v -l verbose -d 'More log detail: -v debug, -vv trace. Wins over RUST_LOG and log.level'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand completions" -s q -l quiet -d 'Less log output: -q warnings and errors, -qq errors only'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand man" -l out-dir -d 'Write jira-gitlab-reconciler.1 and jira-gitlab-reconciler-<command>.1 here' -r -F
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand man" -s c -l config -d 'Configuration file (TOML). Without it: $JGR_CONFIG, then ./config.toml, then /etc/jira-gitlab-reconciler/config.toml, the first that exists' -r -F
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand man" -s v -l verbose -d 'More log detail: -v debug, -vv trace. Wins over RUST_LOG and log.level'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand man" -s q -l quiet -d 'Less log output: -q warnings and errors, -qq errors only'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand man" -s h -l help -d 'Print help'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand help; and not __fish_seen_subcommand_from reconcile check status demo run completions man help" -f -a "reconcile" -d 'Run one pass over every mapping, then exit (0 when every mapping converged)'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand help; and not __fish_seen_subcommand_from reconcile check status demo run completions man help" -f -a "check" -d 'Check the config, both servers, the credentials, each mapped project and the token\'s role'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand help; and not __fish_seen_subcommand_from reconcile check status demo run completions man help" -f -a "status" -d 'Show each mapping\'s checkpoint, last pass, counts, last error and lag (needs no token)'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand help; and not __fish_seen_subcommand_from reconcile check status demo run completions man help" -f -a "demo" -d 'Run the reconciler against built-in simulated Jira and GitLab servers (no credentials, no network) and show what it does'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand help; and not __fish_seen_subcommand_from reconcile check status demo run completions man help" -f -a "run" -d 'Run as a service: reconcile on the [schedule] until SIGTERM or SIGINT; SIGHUP reloads the config'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand help; and not __fish_seen_subcommand_from reconcile check status demo run completions man help" -f -a "completions" -d 'Print a shell completion script to stdout'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand help; and not __fish_seen_subcommand_from reconcile check status demo run completions man help" -f -a "man" -d 'Print the man page (roff) to stdout, or write it and one page per command into a directory'
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand help; and not __fish_seen_subcommand_from reconcile check status demo run completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

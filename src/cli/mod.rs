@@ -1,0 +1,283 @@
+//! Command line: parses arguments, finds and loads the config, runs one command, maps the
+//! outcome to an exit code. Everything it does is a call into the library. `status` and the
+//! reconcile report are in their own files; `docs` writes the shell completions and man pages.
+
+mod docs;
+mod pass_report;
+mod status;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{ArgAction, Parser, Subcommand};
+
+use crate::config::ConfigFile;
+use crate::domain::PassKind;
+use crate::error::Result;
+use crate::metrics::Metrics;
+use crate::reconcile::{Mode, Reconciler};
+use crate::store::Store;
+
+pub use pass_report::print_reports;
+
+const ABOUT: &str =
+    "Mirror Jira issues into GitLab issues, so GitLab's Value Stream Analytics sees your Jira work.";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "jira-gitlab-reconciler",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_long_help = AFTER_LONG_HELP,
+)]
+#[cfg_attr(
+    feature = "demo",
+    command(after_help = "Try it without any account: jira-gitlab-reconciler demo")
+)]
+pub struct Cli {
+    /// Configuration file (TOML). Without it: $JGR_CONFIG, then ./config.toml, then
+    /// /etc/jira-gitlab-reconciler/config.toml, the first that exists.
+    #[arg(long, short, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// More log detail: -v debug, -vv trace. Wins over RUST_LOG and log.level.
+    #[arg(long, short, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Less log output: -q warnings and errors, -qq errors only.
+    #[arg(long, short, global = true, action = ArgAction::Count, conflicts_with = "verbose")]
+    pub quiet: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The long description: what it does, tokens, exit codes.
+const LONG_ABOUT: &str = "Mirror Jira issues into GitLab issues, so GitLab's Value Stream Analytics sees your Jira work.\n\n\
+     A polling reconciler: it asks Jira (JQL) for issues changed since its last checkpoint, compares them \
+     with their GitLab issues and creates, closes, reopens or retitles GitLab issues until both agree. \
+     Jira is the source of truth. State (mapping, checkpoints, history) lives in a SQLite file.\n\n\
+     Tokens come from JIRA_API_TOKEN and GITLAB_TOKEN, or from the token_file keys of the config.\n\n\
+     Exit codes: 0 success; 1 a pass failed (the next run retries); 2 configuration or input to fix; \
+     3 another instance held the lock for too long.";
+
+/// Shown by `--help` and as the man page's extra section.
+const AFTER_LONG_HELP: &str = "\
+Configuration file, the first that applies:
+  1. --config PATH
+  2. $JGR_CONFIG
+  3. ./config.toml (the working directory)
+  4. /etc/jira-gitlab-reconciler/config.toml (installed by the Debian package)
+Relative paths inside it (state.path, token_file) are read from the config file's directory.
+
+Environment:
+  JIRA_API_TOKEN, GITLAB_TOKEN  the tokens, unless the config names token files
+  JGR_CONFIG                    the config file, when --config is not given
+  RUST_LOG                      log filter (tracing-subscriber syntax); -v/-q win over it
+  NO_COLOR                      no colours, even on a terminal
+  JOURNAL_STREAM                set by systemd: log lines carry journald priorities
+
+Logs go to stderr, command output to stdout. See the README (/usr/share/doc/jira-gitlab-reconciler/README.md).";
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run one pass over every mapping, then exit (0 when every mapping converged).
+    Reconcile {
+        /// Print the planned actions; write nothing to GitLab or to the state database.
+        #[arg(long)]
+        dry_run: bool,
+        /// Ignore the checkpoint: compare every issue of each mapping with what GitLab holds,
+        /// which also repairs mirrors changed by hand in GitLab.
+        #[arg(long)]
+        full: bool,
+        /// How long to wait for another instance's pass to finish before giving up (exit 3).
+        #[arg(long, default_value = "10m", value_parser = parse_duration_arg, value_name = "DURATION")]
+        lock_timeout: Duration,
+        /// Print the report as JSON on stdout (per mapping: counts, failures, notes,
+        /// checkpoint, duration); the exit code is the same as without it.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the config, both servers, the credentials, each mapped project and the token's role.
+    Check,
+    /// Show each mapping's checkpoint, last pass, counts, last error and lag (needs no token).
+    Status {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the reconciler against built-in simulated Jira and GitLab servers (no credentials,
+    /// no network) and show what it does.
+    #[cfg(feature = "demo")]
+    Demo {
+        /// How many Jira issues to seed.
+        #[arg(long, default_value_t = 36)]
+        issues: u32,
+    },
+    /// Run as a service: reconcile on the [schedule] until SIGTERM or SIGINT; SIGHUP reloads
+    /// the config.
+    Run,
+    /// Print a shell completion script to stdout.
+    #[command(
+        after_help = "bash: jira-gitlab-reconciler completions bash > ~/.local/share/bash-completion/completions/jira-gitlab-reconciler\n\
+        zsh:  jira-gitlab-reconciler completions zsh > \"${fpath[1]}/_jira-gitlab-reconciler\"\n\
+        fish: jira-gitlab-reconciler completions fish > ~/.config/fish/completions/jira-gitlab-reconciler.fish\n\
+        The Debian package installs them for all three."
+    )]
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout, or write it and one page per command into a
+    /// directory.
+    #[command(hide = true)]
+    Man {
+        /// Write jira-gitlab-reconciler.1 and jira-gitlab-reconciler-<command>.1 here.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
+}
+
+fn parse_duration_arg(s: &str) -> std::result::Result<Duration, String> {
+    crate::config::parse_duration(s)
+        .ok_or_else(|| format!("{s:?} is not a duration such as 90s, 10m or 1h30m"))
+}
+
+/// Parse the command line, run it, and return the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            crate::logging::error_line(&format!("cannot start the async runtime: {e}"));
+            return 1;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            // The one place a fatal error is printed: nothing below logs and returns it too.
+            crate::logging::error_line(&e.report());
+            e.exit_code()
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<i32> {
+    let verbosity = cli.verbose as i8 - cli.quiet as i8;
+    let config = match cli.command {
+        Command::Completions { shell } => return docs::completions(shell),
+        Command::Man { out_dir } => return docs::man(out_dir.as_deref()),
+        #[cfg(feature = "demo")]
+        Command::Demo { issues } => {
+            // The demo prints its own story; -v shows every action as well.
+            crate::logging::init(Some("warn"), crate::config::LogFormat::Text, verbosity);
+            return crate::demo::run(issues).await;
+        }
+        _ => ConfigFile::locate(cli.config.as_deref())?,
+    };
+    // `status` never contacts a server, so it needs no token.
+    let cfg = config.load(!matches!(cli.command, Command::Status { .. }))?;
+    crate::logging::init(cfg.log_level.as_deref(), cfg.log_format, verbosity);
+    match cli.command {
+        Command::Reconcile {
+            dry_run,
+            full,
+            lock_timeout,
+            json,
+        } => {
+            let kind = if full {
+                PassKind::Full
+            } else {
+                PassKind::Incremental
+            };
+            let state_path = cfg.state_path.clone();
+            let reconciler = Reconciler::new(cfg, Arc::new(Metrics::new()))?;
+            let reports = if dry_run {
+                let store = Store::open_read_only(&state_path)?;
+                reconciler.pass(Mode::DryRun(store.as_ref()), kind).await
+            } else {
+                let store = Store::open(&state_path)?;
+                reconciler
+                    .exclusive_pass(&store, kind, lock_timeout)
+                    .await?
+            };
+            if json {
+                Ok(pass_report::print_json(&reports, dry_run))
+            } else {
+                Ok(print_reports(&reports, dry_run))
+            }
+        }
+        Command::Check => crate::check::run(cfg, &config).await,
+        Command::Status { json } => status::run(&cfg, &config, json),
+        Command::Run => crate::service::run(cfg, config.path).await,
+        Command::Completions { .. } | Command::Man { .. } => Ok(0),
+        #[cfg(feature = "demo")]
+        Command::Demo { .. } => Ok(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_reconcile_flags() {
+        let cli = Cli::try_parse_from([
+            "x",
+            "reconcile",
+            "--dry-run",
+            "--full",
+            "--json",
+            "--config",
+            "c.toml",
+            "-vv",
+        ])
+        .expect("parses");
+        assert_eq!(cli.config, Some(PathBuf::from("c.toml")));
+        assert_eq!(cli.verbose, 2);
+        assert!(matches!(
+            cli.command,
+            Command::Reconcile {
+                dry_run: true,
+                full: true,
+                json: true,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn config_is_optional_and_quiet_excludes_verbose() {
+        let cli = Cli::try_parse_from(["x", "status", "-q"]).expect("parses");
+        assert_eq!((cli.config, cli.quiet), (None, 1));
+        assert!(Cli::try_parse_from(["x", "status", "-q", "-v"]).is_err());
+    }
+
+    #[test]
+    fn lock_timeout_takes_what_admins_type() {
+        let cli =
+            Cli::try_parse_from(["x", "reconcile", "--lock-timeout", "1h30m"]).expect("parses");
+        let Command::Reconcile { lock_timeout, .. } = cli.command else {
+            panic!("reconcile");
+        };
+        assert_eq!(lock_timeout, Duration::from_secs(5400));
+        let e = Cli::try_parse_from(["x", "reconcile", "--lock-timeout", "10"])
+            .expect_err("a bare number is ambiguous")
+            .to_string();
+        assert!(e.contains("is not a duration"), "{e}");
+    }
+}

@@ -1,0 +1,145 @@
+//! `status`: each mapping's checkpoint, last pass, counts, last error and lag, read from the
+//! state database without a token and without writing it. A missing database is reported with
+//! its path, never created: the usual cause is a config other than the service's.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use crate::config::{Config, ConfigFile};
+use crate::error::Result;
+use crate::store::{MappingStatus, PassRecord, Store};
+
+pub fn run(cfg: &Config, file: &ConfigFile, json: bool) -> Result<i32> {
+    let store = Store::open_read_only(&cfg.state_path)?;
+    let now = Utc::now();
+    let mut rows = Vec::new();
+    for m in &cfg.mappings {
+        let name = m.name();
+        let st = match &store {
+            Some(s) => Some(s.status(&name)?),
+            None => None,
+        };
+        rows.push((name, st));
+    }
+    if json {
+        let list: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(name, st)| mapping_json(name, st.as_ref(), now))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&list).unwrap_or_default()
+        );
+        if store.is_none() {
+            eprintln!("note: {}", missing(cfg, file));
+        }
+        return Ok(0);
+    }
+    println!("config          : {}", file.describe());
+    match &store {
+        Some(_) => println!("state database  : {}", cfg.state_path.display()),
+        None => println!("state database  : {}", missing(cfg, file)),
+    }
+    for (name, st) in rows {
+        println!("\n{name}");
+        let Some(st) = st else {
+            println!("  never reconciled");
+            continue;
+        };
+        print_mapping(&st, now);
+    }
+    Ok(0)
+}
+
+/// Why there is no state to show, and what to look at.
+fn missing(cfg: &Config, file: &ConfigFile) -> String {
+    if cfg.state_path.exists() {
+        // Present but of an older schema, which a read-only open cannot migrate.
+        return format!(
+            "{} was written by an older version; the next pass migrates it",
+            cfg.state_path.display()
+        );
+    }
+    format!(
+        "{} does not exist (not created by status): no pass has run with this config yet, or \
+         the service uses another config; this is {}",
+        cfg.state_path.display(),
+        file.describe()
+    )
+}
+
+fn print_mapping(st: &MappingStatus, now: DateTime<Utc>) {
+    let fmt = |t: Option<DateTime<Utc>>| {
+        t.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+            .unwrap_or_else(|| "-".into())
+    };
+    println!("  mirrored issues : {}", st.mirrors);
+    println!(
+        "  checkpoint      : {} (newest Jira update mirrored)",
+        fmt(st.checkpoint)
+    );
+    match &st.last_pass {
+        Some(p) => {
+            println!(
+                "  last pass       : {} {} ({}), {}",
+                fmt(Some(p.started_at)),
+                p.kind,
+                p.outcome,
+                counts_line(&p.counts)
+            );
+            if let Some(e) = &p.error {
+                println!("  last error      : {e}");
+            }
+        }
+        None => println!("  last pass       : -"),
+    }
+    let lag = st.last_success.as_ref().map(|p| now - p.started_at);
+    println!(
+        "  lag             : {}",
+        lag.map(|l| format!(
+            "up to {} s behind Jira (since the last successful pass began)",
+            l.num_seconds()
+        ))
+        .unwrap_or_else(|| "unknown: no successful pass yet".into())
+    );
+    if st.pending_intents > 0 {
+        println!(
+            "  pending creates : {} (looked up by marker on the next pass)",
+            st.pending_intents
+        );
+    }
+}
+
+fn counts_line(c: &crate::store::Counts) -> String {
+    format!(
+        "created {}, closed {}, reopened {}, updated {}, adopted {}, unchanged {}, failed {}",
+        c.created, c.closed, c.reopened, c.updated, c.adopted, c.unchanged, c.failed
+    )
+}
+
+fn mapping_json(name: &str, st: Option<&MappingStatus>, now: DateTime<Utc>) -> serde_json::Value {
+    let pass = |p: &PassRecord| {
+        let mut v = serde_json::json!({
+            "kind": p.kind.label(), "started_at": p.started_at, "finished_at": p.finished_at,
+            "outcome": p.outcome.label(), "error": p.error,
+        });
+        if let (Some(obj), serde_json::Value::Object(counts)) = (
+            v.as_object_mut(),
+            super::pass_report::counts_json(&p.counts),
+        ) {
+            obj.extend(counts);
+        }
+        v
+    };
+    match st {
+        None => serde_json::json!({ "mapping": name, "mirrors": 0, "last_pass": null }),
+        Some(st) => serde_json::json!({
+            "mapping": name,
+            "mirrors": st.mirrors,
+            "pending_creates": st.pending_intents,
+            "checkpoint": st.checkpoint,
+            "last_pass": st.last_pass.as_ref().map(pass),
+            "last_success": st.last_success.as_ref().map(pass),
+            "lag_seconds": st.last_success.as_ref().map(|p| (now - p.started_at).num_seconds()),
+        }),
+    }
+}

@@ -1,0 +1,434 @@
+//! The Debian package. `cargo deb` packages the binary this test run built (`--no-build`, so no
+//! release build inside the tests); `dpkg-deb` checks what is in it, and the extracted binary
+//! runs against the extracted conffile. In CI, as root, the package is installed with dpkg,
+//! used as an admin would (the service's user writes the state, `status` with no flags from any
+//! directory reads it), and purged. The shipped completions and man pages must match what the
+//! binary generates.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use jgr_sim::world::SimWorld;
+
+use crate::harness::*;
+use crate::operate::find_in_path;
+
+const PKG: &str = "jira-gitlab-reconciler";
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// Held while a test depends on whether the system-wide config exists, and while the package
+/// is installed (which creates it).
+pub static SYSTEM_CONFIG: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// The tool, or a skip (a failure in CI, which must run everything).
+fn tool(name: &str, install: &str) -> Option<PathBuf> {
+    let found = find_in_path(name);
+    if found.is_none() {
+        assert!(!in_ci(), "{name} is missing in CI: {install}");
+        eprintln!("SKIPPED the Debian package test: {name} is not installed ({install})");
+    }
+    found
+}
+
+fn ok(out: &Output, what: &str) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{what}: {}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn run(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Output {
+    Command::new(program).args(args).output().expect("runs")
+}
+
+/// `cargo deb --no-build` around the binary of this test run, in a target dir of its own.
+fn build_package(dir: &Path) -> PathBuf {
+    let target = dir.join("target");
+    std::fs::create_dir_all(target.join("release")).expect("dir");
+    std::fs::copy(binary(), target.join("release").join(PKG)).expect("copy the binary");
+    let deb = dir.join(format!("{PKG}.deb"));
+    let out = Command::new(option_env!("CARGO").unwrap_or("cargo"))
+        // gzip by the system's tool: about 2.5 s here, against 5-7 s for the default xz.
+        .args([
+            "deb",
+            "--no-build",
+            "--no-strip",
+            "-Z",
+            "gz",
+            "--fast",
+            "--compress-system",
+        ])
+        .arg("--output")
+        .arg(&deb)
+        .current_dir(ROOT)
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .expect("cargo deb runs");
+    ok(&out, "cargo deb");
+    deb
+}
+
+/// path → mode string, from `dpkg-deb -c`.
+fn contents(deb: &Path) -> BTreeMap<String, String> {
+    let listing = ok(
+        &run("dpkg-deb", &["-c", &deb.display().to_string()]),
+        "dpkg-deb -c",
+    );
+    listing
+        .lines()
+        .filter_map(|l| {
+            let fields: Vec<&str> = l.split_whitespace().collect();
+            Some((
+                fields.last()?.trim_start_matches('.').to_string(),
+                fields.first()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debian_package_contents_and_install() {
+    let install = "cargo install --locked cargo-deb; .ci/run does it";
+    if tool("cargo-deb", install).is_none() || tool("dpkg-deb", "apt-get install dpkg").is_none() {
+        return;
+    }
+    let dir = temp_dir("deb");
+    let deb = tokio::task::spawn_blocking({
+        let dir = dir.clone();
+        move || build_package(&dir)
+    })
+    .await
+    .expect("join");
+    let deb_s = deb.display().to_string();
+
+    // What is in it, with which permissions.
+    let files = contents(&deb);
+    let expect = [
+        ("/usr/bin/jira-gitlab-reconciler", "-rwxr-xr-x"),
+        ("/etc/jira-gitlab-reconciler/config.toml", "-rw-r-----"),
+        (
+            "/usr/share/doc/jira-gitlab-reconciler/README.md",
+            "-rw-r--r--",
+        ),
+        (
+            "/usr/share/doc/jira-gitlab-reconciler/copyright",
+            "-rw-r--r--",
+        ),
+        (
+            "/usr/lib/systemd/system/jira-gitlab-reconciler.service",
+            "-rw-r--r--",
+        ),
+        (
+            "/usr/lib/systemd/system/jira-gitlab-reconciler.timer",
+            "-rw-r--r--",
+        ),
+        (
+            "/usr/lib/systemd/system/jira-gitlab-reconciler-oneshot.service",
+            "-rw-r--r--",
+        ),
+        (
+            "/usr/lib/systemd/system/jira-gitlab-reconciler-full.service",
+            "-rw-r--r--",
+        ),
+        (
+            "/usr/lib/systemd/system/jira-gitlab-reconciler-full.timer",
+            "-rw-r--r--",
+        ),
+        (
+            "/usr/share/man/man1/jira-gitlab-reconciler.1.gz",
+            "-rw-r--r--",
+        ),
+        (
+            "/usr/share/man/man1/jira-gitlab-reconciler-reconcile.1.gz",
+            "-rw-r--r--",
+        ),
+        (
+            "/usr/share/bash-completion/completions/jira-gitlab-reconciler",
+            "-rw-r--r--",
+        ),
+        (
+            "/usr/share/zsh/vendor-completions/_jira-gitlab-reconciler",
+            "-rw-r--r--",
+        ),
+        (
+            "/usr/share/fish/vendor_completions.d/jira-gitlab-reconciler.fish",
+            "-rw-r--r--",
+        ),
+    ];
+    for (path, mode) in expect {
+        assert_eq!(
+            files.get(path).map(String::as_str),
+            Some(mode),
+            "{path} in {files:#?}"
+        );
+    }
+
+    // Its control data: the conffile, the dependencies, maintainer scripts that start nothing.
+    let info = ok(&run("dpkg-deb", &["-I", &deb_s]), "dpkg-deb -I");
+    assert!(info.contains("Package: jira-gitlab-reconciler"), "{info}");
+    for script in ["postinst", "prerm", "postrm"] {
+        assert!(info.contains(script), "{script} in {info}");
+    }
+    let depends = ok(&run("dpkg-deb", &["-f", &deb_s, "Depends"]), "Depends");
+    assert!(depends.contains("adduser"), "{depends}");
+    let conffiles = ok(&run("dpkg-deb", &["-I", &deb_s, "conffiles"]), "conffiles");
+    assert_eq!(conffiles.trim(), "/etc/jira-gitlab-reconciler/config.toml");
+    let postinst = ok(&run("dpkg-deb", &["-I", &deb_s, "postinst"]), "postinst");
+    let code: Vec<&str> = postinst
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#'))
+        .collect();
+    assert!(
+        !code
+            .iter()
+            .any(|l| l.contains("enable") || l.contains(" start ")),
+        "postinst must not enable or start a unit: {postinst}"
+    );
+
+    // Extracted: units run the packaged binary; the binary reads the packaged config and names
+    // the service's state without creating it.
+    let root = dir.join("root");
+    ok(
+        &run("dpkg-deb", &["-x", &deb_s, &root.display().to_string()]),
+        "dpkg-deb -x",
+    );
+    let unit =
+        std::fs::read_to_string(root.join("usr/lib/systemd/system/jira-gitlab-reconciler.service"))
+            .expect("unit");
+    assert!(
+        unit.contains("ExecStart=/usr/bin/jira-gitlab-reconciler run"),
+        "{unit}"
+    );
+    assert!(unit.contains("RestartPreventExitStatus=2"), "{unit}");
+    let conffile = root.join("etc/jira-gitlab-reconciler/config.toml");
+    let out = Command::new(root.join("usr/bin/jira-gitlab-reconciler"))
+        .arg("status")
+        .current_dir(&dir)
+        .env("JGR_CONFIG", &conffile)
+        .output()
+        .expect("runs");
+    let stdout = ok(&out, "extracted status");
+    assert!(
+        stdout.contains("state database  : /var/lib/jira-gitlab-reconciler/state.db"),
+        "{stdout}"
+    );
+
+    // /proc/self belongs to the process's effective user.
+    let root_user = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+    if !(in_ci() && root_user) {
+        eprintln!("not installing the package: that runs in CI (CI=true) as root only");
+        return;
+    }
+    let _held = SYSTEM_CONFIG.lock().await;
+    let w = world("deb-install", |_| {}).await;
+    w.jira.create_issue("VSA", "Seen by status", "Task");
+    tokio::task::spawn_blocking(move || install_and_use(&deb, &w))
+        .await
+        .expect("join");
+}
+
+const STATE_DIR: &str = "/var/lib/jira-gitlab-reconciler";
+
+/// Purges the package when the test ends, passed or not.
+struct Purge;
+
+impl Drop for Purge {
+    fn drop(&mut self) {
+        let _ = run("dpkg", &["--purge", PKG]);
+    }
+}
+
+fn install_and_use(deb: &Path, w: &SimWorld) {
+    let installed = run("dpkg", &["-s", PKG]).status.success();
+    assert!(
+        !installed && !Path::new(STATE_DIR).exists(),
+        "{PKG} is already installed here; not touching a real installation"
+    );
+    let purge = Purge;
+    ok(&run("dpkg", &["-i", &deb.display().to_string()]), "dpkg -i");
+
+    // The config is readable by the service's group only; nothing is enabled or started.
+    let group = ok(&run("getent", &["group", PKG]), "the service's group");
+    let gid: u32 = group
+        .split(':')
+        .nth(2)
+        .and_then(|g| g.trim().parse().ok())
+        .expect("gid");
+    let meta = std::fs::metadata("/etc/jira-gitlab-reconciler/config.toml").expect("conffile");
+    assert_eq!(
+        (meta.uid(), meta.gid(), meta.mode() & 0o777),
+        (0, gid, 0o640)
+    );
+    for link in [
+        "/etc/systemd/system/multi-user.target.wants/jira-gitlab-reconciler.service",
+        "/etc/systemd/system/timers.target.wants/jira-gitlab-reconciler.timer",
+    ] {
+        assert!(!Path::new(link).exists(), "{link}: enabled on install");
+    }
+    assert!(Path::new("/usr/share/bash-completion/completions/jira-gitlab-reconciler").exists());
+    let units: Vec<String> = [
+        ".service",
+        ".timer",
+        "-oneshot.service",
+        "-full.service",
+        "-full.timer",
+    ]
+    .iter()
+    .map(|s| format!("/usr/lib/systemd/system/{PKG}{s}"))
+    .collect();
+    let man_installed = Path::new("/usr/share/man/man1/jira-gitlab-reconciler.1.gz").exists();
+    let mut verify = vec!["verify".to_string()];
+    if !(man_installed && find_in_path("man").is_some()) {
+        verify.push("--man=no".into());
+    }
+    verify.extend(units);
+    let out = Command::new("systemd-analyze")
+        .args(&verify)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && !stderr.lines().any(|l| l.contains(PKG)),
+        "installed units: {stderr}"
+    );
+
+    // The service's user writes the state where the unit's StateDirectory= puts it.
+    ok(
+        &run(
+            "install",
+            &["-d", "-o", PKG, "-g", PKG, "-m", "0700", STATE_DIR],
+        ),
+        "state dir",
+    );
+    let service_config = w.opts.dir.join("service.toml");
+    let text = w.config_toml().replace(
+        &w.state_path().display().to_string(),
+        &format!("{STATE_DIR}/state.db"),
+    );
+    std::fs::write(&service_config, text).expect("write");
+    let as_service = || {
+        run(
+            "runuser",
+            &[
+                "-u",
+                PKG,
+                "--",
+                "/usr/bin/jira-gitlab-reconciler",
+                "reconcile",
+                "-c",
+                &service_config.display().to_string(),
+            ],
+        )
+    };
+    let out = ok(&as_service(), "reconcile as the service's user");
+    assert!(out.contains("created 1"), "{out}");
+
+    // An admin: `status`, no flag, no variable, some other directory.
+    let anywhere = temp_dir("deb-anywhere");
+    let out = Command::new("/usr/bin/jira-gitlab-reconciler")
+        .arg("status")
+        .current_dir(&anywhere)
+        .env_remove("JGR_CONFIG")
+        .env_remove("JIRA_API_TOKEN")
+        .env_remove("GITLAB_TOKEN")
+        .output()
+        .expect("runs");
+    let stdout = ok(&out, "status");
+    assert!(
+        stdout.contains(
+            "config          : /etc/jira-gitlab-reconciler/config.toml (the system-wide config)"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("state database  : /var/lib/jira-gitlab-reconciler/state.db\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("VSA->acme/platform") && stdout.contains("mirrored issues : 1"),
+        "{stdout}"
+    );
+    // Root reading the state left it usable by the service's user.
+    ok(
+        &as_service(),
+        "reconcile as the service's user after root's status",
+    );
+
+    drop(purge);
+    assert!(!Path::new(STATE_DIR).exists(), "purge removes the state");
+    assert!(
+        !Path::new("/etc/jira-gitlab-reconciler/config.toml").exists(),
+        "and the conffile"
+    );
+    let overrides = run(
+        "dpkg-statoverride",
+        &["--list", "/etc/jira-gitlab-reconciler/config.toml"],
+    );
+    assert!(!overrides.status.success(), "and its permission override");
+}
+
+/// The completions and man pages in pkg/ are what the binary generates now.
+#[cfg(feature = "demo")]
+#[test]
+fn packaged_completions_and_man_pages_are_current() {
+    let stale = |file: &str| -> String {
+        format!("pkg/{file} is stale: run pkg/regenerate and commit the result")
+    };
+    for (shell, file) in [
+        ("bash", "completions/jira-gitlab-reconciler.bash"),
+        ("zsh", "completions/_jira-gitlab-reconciler"),
+        ("fish", "completions/jira-gitlab-reconciler.fish"),
+    ] {
+        let generated = ok(&run(binary(), &["completions", shell]), "completions");
+        let shipped =
+            std::fs::read_to_string(Path::new(ROOT).join("pkg").join(file)).unwrap_or_default();
+        assert!(generated == shipped, "{}", stale(file));
+    }
+    let dir = temp_dir("man-pages");
+    ok(
+        &run(binary(), &["man", "--out-dir", &dir.display().to_string()]),
+        "man",
+    );
+    let pages = |d: &Path| -> BTreeMap<String, String> {
+        std::fs::read_dir(d)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok())
+                    .map(|e| {
+                        (
+                            e.file_name().to_string_lossy().into_owned(),
+                            std::fs::read_to_string(e.path()).unwrap_or_default(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let generated = pages(&dir);
+    let shipped = pages(&Path::new(ROOT).join("pkg/man"));
+    assert!(generated.len() > 5, "{:?}", generated.keys());
+    assert_eq!(
+        generated.keys().collect::<Vec<_>>(),
+        shipped.keys().collect::<Vec<_>>(),
+        "{}",
+        stale("man/")
+    );
+    for (name, text) in &generated {
+        assert!(
+            shipped.get(name) == Some(text),
+            "{}",
+            stale(&format!("man/{name}"))
+        );
+    }
+}
