@@ -15,6 +15,7 @@ pub async fn run(cfg: Config, file: &ConfigFile) -> Result<i32> {
     let mappings = cfg.mappings.clone();
     let deployment = cfg.jira.deployment;
     let gitlab_url = cfg.gitlab.url.clone();
+    let webhook = cfg.webhook.clone();
     // `check` refreshes what passes cache about each GitLab project (id, the token's role).
     let store = Store::open(&state_path);
     let r = Reconciler::new(cfg, Arc::new(Metrics::new()))?;
@@ -89,9 +90,39 @@ pub async fn run(cfg: Config, file: &ConfigFile) -> Result<i32> {
             Err(e) => bad(format!("{name}: {e}")),
         }
     }
-    match store {
+    match &store {
         Ok(_) => ok(format!("state database {} is usable", state_path.display())),
         Err(e) => bad(e.report()),
+    }
+    if let Some(w) = &webhook {
+        // A running service holds the port: a connection tells whether events can arrive now.
+        let listening = tokio::time::timeout(
+            std::time::Duration::from_secs(1),
+            tokio::net::TcpStream::connect(w.listen),
+        )
+        .await
+        .is_ok_and(|c| c.is_ok());
+        println!(
+            "note    webhook: `run` receives Jira's events at {}{} ({})",
+            w.listen,
+            w.path,
+            if listening {
+                "something is listening there now"
+            } else {
+                "nothing listens there now: is the service running?"
+            }
+        );
+        match store.as_ref().ok().map(|s| s.webhook_events()) {
+            Some(Ok(Some((issues, at)))) => ok(format!(
+                "webhook: events have arrived; {issues} event-named issue(s) passed, the last at {}",
+                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )),
+            Some(Ok(None)) => println!(
+                "note    webhook: no event has arrived yet; register it with `jira-gitlab-reconciler webhook register` (Jira admins) or paste what `webhook url` prints into Jira's WebHooks page"
+            ),
+            Some(Err(e)) => bad(e.report()),
+            None => {}
+        }
     }
     if problems > 0 {
         println!("{problems} problem(s) found");

@@ -19,6 +19,9 @@ use crate::secret::Secret;
 use crate::stop::Stop;
 
 pub const JIRA_TOKEN_ENV: &str = "JIRA_API_TOKEN";
+pub const WEBHOOK_SECRET_ENV: &str = "JIRA_WEBHOOK_SECRET";
+/// Shorter webhook secrets are refused: anyone who guesses one can trigger passes.
+pub const MIN_WEBHOOK_SECRET: usize = 16;
 pub const GITLAB_TOKEN_ENV: &str = "GITLAB_TOKEN";
 /// Names the config file when `--config` is not given.
 pub const CONFIG_ENV: &str = "JGR_CONFIG";
@@ -42,8 +45,18 @@ struct RawConfig {
     log: RawLog,
     #[serde(default)]
     metrics: RawMetrics,
+    webhook: Option<RawWebhook>,
     #[serde(default)]
     mapping: Vec<RawMapping>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhook {
+    listen: String,
+    path: Option<String>,
+    secret_file: Option<PathBuf>,
+    public_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -131,7 +144,20 @@ pub struct Config {
     pub log_level: Option<String>,
     pub log_format: LogFormat,
     pub metrics: Option<MetricsConfig>,
+    pub webhook: Option<WebhookConfig>,
     pub mappings: Vec<Mapping>,
+}
+
+/// `[webhook]`: Jira's issue events trigger targeted passes (`run` only).
+#[derive(Clone, Debug)]
+pub struct WebhookConfig {
+    pub listen: std::net::SocketAddr,
+    /// The URL path events are posted to.
+    pub path: String,
+    /// Signs events (`X-Hub-Signature`) or rides in the URL (`?secret=`, Data Center).
+    pub secret: Secret,
+    /// How Jira reaches `listen` (a reverse proxy's https URL), for `webhook url`/`register`.
+    pub public_url: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -416,6 +442,7 @@ fn build(
         (
             read_token(
                 "jira",
+                "jira.token_file",
                 raw.jira.token_file.as_deref(),
                 JIRA_TOKEN_ENV,
                 env,
@@ -423,6 +450,7 @@ fn build(
             )?,
             read_token(
                 "gitlab",
+                "gitlab.token_file",
                 raw.gitlab.token_file.as_deref(),
                 GITLAB_TOKEN_ENV,
                 env,
@@ -492,6 +520,11 @@ fn build(
         }),
     };
 
+    let webhook = raw
+        .webhook
+        .map(|w| webhook_config(w, env, need_tokens, base))
+        .transpose()?;
+
     let overlap =
         opt_duration("sync.overlap", raw.sync.overlap)?.unwrap_or(Duration::from_secs(10 * 60));
     if overlap > Duration::from_secs(7 * 86_400) {
@@ -525,6 +558,7 @@ fn build(
         log_level: raw.log.level,
         log_format: raw.log.format.unwrap_or_default(),
         metrics,
+        webhook,
         mappings,
     })
 }
@@ -631,8 +665,58 @@ fn normalise_url(key: &str, raw: &str, strip_suffixes: &[&str]) -> Result<String
     Ok(s)
 }
 
+fn webhook_config(
+    raw: RawWebhook,
+    env: &dyn Fn(&str) -> Option<String>,
+    need_secret: bool,
+    base: &Path,
+) -> Result<WebhookConfig> {
+    let listen = raw.listen.parse().map_err(|_| {
+        Error::Config(format!(
+            "webhook.listen = {:?} is not an address:port such as \"127.0.0.1:8089\"",
+            raw.listen
+        ))
+    })?;
+    let path = raw.path.unwrap_or_else(|| "/webhook/jira".into());
+    if !path.starts_with('/') || path.contains(['?', '#']) {
+        return Err(Error::Config(format!(
+            "webhook.path = {path:?} must be a URL path starting with /, such as \"/webhook/jira\""
+        )));
+    }
+    let public_url = raw
+        .public_url
+        .map(|u| normalise_url("webhook.public_url", &u, &[]))
+        .transpose()?;
+    let secret = if need_secret {
+        let secret = read_token(
+            "webhook",
+            "webhook.secret_file",
+            raw.secret_file.as_deref(),
+            WEBHOOK_SECRET_ENV,
+            env,
+            base,
+        )?;
+        if secret.expose().chars().count() < MIN_WEBHOOK_SECRET {
+            return Err(Error::Config(format!(
+                "the webhook secret is shorter than {MIN_WEBHOOK_SECRET} characters: anyone who \
+                 guesses it can trigger passes; make one with `openssl rand -hex 32`"
+            )));
+        }
+        secret
+    } else {
+        Secret::new("")
+    };
+    Ok(WebhookConfig {
+        listen,
+        path,
+        secret,
+        public_url,
+    })
+}
+
 fn read_token(
     section: &str,
+    file_key: &str,
     file: Option<&Path>,
     env_name: &str,
     env: &dyn Fn(&str) -> Option<String>,
@@ -647,7 +731,7 @@ fn read_token(
     let token = match file.as_deref() {
         Some(path) => std::fs::read_to_string(path).map_err(|e| {
             Error::Config(format!(
-                "cannot read {section}.token_file {}: {e}; check the path (relative paths are \
+                "cannot read {file_key} {}: {e}; check the path (relative paths are \
                  read from the config file's directory; with systemd's LoadCredential= it is \
                  $CREDENTIALS_DIRECTORY/<name>) and its permissions",
                 path.display()
@@ -656,7 +740,7 @@ fn read_token(
         None => env(env_name).ok_or_else(|| {
             Error::Config(format!(
                 "{env_name} is not set: export the {section} token as {env_name}, or set \
-                 {section}.token_file in the config (with systemd, \
+                 {file_key} in the config (with systemd, \
                  \"$CREDENTIALS_DIRECTORY/{section}\" is read from the unit's LoadCredential=, \
                  and from {env_name} outside it)"
             ))
@@ -665,7 +749,7 @@ fn read_token(
     let token = token.trim().to_string();
     if token.is_empty() {
         let from = match file {
-            Some(p) => format!("{section}.token_file {}", p.display()),
+            Some(p) => format!("{file_key} {}", p.display()),
             None => env_name.to_string(),
         };
         return Err(Error::Config(format!(

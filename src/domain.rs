@@ -133,6 +133,8 @@ pub enum PassKind {
     Incremental,
     /// Every issue of the mapping against everything GitLab holds: repairs drift.
     Full,
+    /// Only the issues webhook events named; never moves the checkpoint.
+    Targeted,
 }
 
 /// How a pass ended, as recorded in the pass history.
@@ -166,7 +168,7 @@ macro_rules! labels {
         }
     };
 }
-labels!(PassKind { Incremental => "incremental", Full => "full" });
+labels!(PassKind { Incremental => "incremental", Full => "full", Targeted => "targeted" });
 labels!(PassOutcome { Running => "running", Ok => "ok", Failed => "failed", Interrupted => "interrupted" });
 
 const LINK_PREFIX: &str = "Mirrored from Jira issue [";
@@ -320,7 +322,7 @@ mod tests {
 
     #[test]
     fn pass_labels_round_trip() {
-        for k in [PassKind::Incremental, PassKind::Full] {
+        for k in [PassKind::Incremental, PassKind::Full, PassKind::Targeted] {
             assert_eq!(PassKind::from_label(k.label()), Some(k));
         }
         for o in [

@@ -12,6 +12,8 @@ use crate::http::{percent_encode, Api, ApiError, Auth, ClientOptions, Effect, Re
 
 /// The only fields the reconciler reads; Jira returns just `id` unless told.
 const FIELDS: [&str; 5] = ["summary", "status", "created", "updated", "resolutiondate"];
+/// Cloud's `reconcileIssues` takes at most this many ids.
+pub const MAX_RECONCILE_IDS: usize = 50;
 /// Cloud caps pages with fields near 100; asking for more only makes the cap implicit.
 const CLOUD_PAGE: u32 = 100;
 const DC_PAGE: u32 = 1000;
@@ -136,6 +138,13 @@ impl JiraClient {
     /// The issues the JQL `filter` (no `ORDER BY`: each deployment pages in its own order)
     /// matches, one page at a time, so a pass holds one page in memory, not the project.
     pub fn pages(&self, filter: &str) -> Pages<'_> {
+        self.pages_reconciling(filter, &[])
+    }
+
+    /// `pages`, with Cloud's `reconcileIssues`: the search answers for these ids (at most 50)
+    /// with their latest version, even while its index still lags behind the write. Data
+    /// Center's search reads the database and needs no such help.
+    pub fn pages_reconciling(&self, filter: &str, reconcile: &[u64]) -> Pages<'_> {
         let cursor = match self.deployment {
             Deployment::Cloud => Cursor::Cloud(None),
             Deployment::Datacenter => Cursor::Dc(None),
@@ -143,6 +152,7 @@ impl JiraClient {
         Pages {
             client: self,
             filter: filter.to_string(),
+            reconcile: reconcile.iter().take(MAX_RECONCILE_IDS).copied().collect(),
             cursor,
         }
     }
@@ -161,6 +171,37 @@ impl JiraClient {
         );
         let reply: ApproximateCount = self.api.send(req).await?.body;
         Ok(Some(reply.count))
+    }
+
+    /// Register an admin webhook (`POST /rest/webhooks/1.0/webhook`): Jira administrators only.
+    /// `secret` makes Cloud sign each delivery (`X-Hub-Signature`); Data Center ignores it.
+    pub async fn register_webhook(
+        &self,
+        name: &str,
+        url: &str,
+        jql: &str,
+        secret: Option<&str>,
+    ) -> Result<Value, ApiError> {
+        let mut body = json!({
+            "name": name,
+            "url": url,
+            "events": ["jira:issue_created", "jira:issue_updated", "jira:issue_deleted"],
+            "filters": { "issue-related-events-section": jql },
+            "excludeBody": false,
+        });
+        if let Some(secret) = secret {
+            body["secret"] = json!(secret);
+        }
+        let req =
+            Request::get("/rest/webhooks/1.0/webhook").json(Method::POST, body, Effect::Create);
+        match self.api.send::<Value>(req).await {
+            Ok(reply) => Ok(reply.body),
+            Err(e) if matches!(e.status(), Some(401 | 403)) => Err(e.with_hint(
+                "only Jira administrators may register webhooks: ask one to create it on the \
+                 WebHooks admin page with what `jira-gitlab-reconciler webhook url` prints",
+            )),
+            Err(e) => Err(e),
+        }
     }
 
     fn search_hint(&self, filter: &str, e: ApiError) -> ApiError {
@@ -194,10 +235,16 @@ enum Cursor {
 pub struct Pages<'c> {
     client: &'c JiraClient,
     filter: String,
+    reconcile: Vec<u64>,
     cursor: Cursor,
 }
 
 impl Pages<'_> {
+    /// The JQL filter this search reads.
+    pub fn filter(&self) -> &str {
+        &self.filter
+    }
+
     /// The next page, or `None` after the last.
     pub async fn next_page(&mut self) -> Result<Option<SearchPage>, ApiError> {
         let page = match &self.cursor {
@@ -217,6 +264,9 @@ impl Pages<'_> {
         });
         if let Some(t) = &token {
             body["nextPageToken"] = json!(t);
+        }
+        if !self.reconcile.is_empty() {
+            body["reconcileIssues"] = json!(self.reconcile);
         }
         let req = Request::get("/rest/api/3/search/jql").json(Method::POST, body, Effect::Read);
         let raw: CloudPage = self.client.api.send(req).await?.body;

@@ -46,6 +46,7 @@ pub mod secret;
 pub mod service;
 pub mod stop;
 pub mod store;
+pub mod webhook;
 
 /// Lock a mutex, recovering from poisoning: a panic elsewhere must not take the metrics or a
 /// fake server down with it.

@@ -30,7 +30,7 @@ use crate::config::{Config, Mapping};
 use crate::domain::{JiraIssue, PassKind, PassOutcome};
 use crate::error::Result;
 use crate::gitlab::{GitlabClient, Project};
-use crate::jira::{JiraClient, SearchPage};
+use crate::jira::{JiraClient, Pages, SearchPage};
 use crate::lock::InstanceLock;
 use crate::metrics::Metrics;
 use crate::plan::{plan, Action, PlanInput};
@@ -142,11 +142,27 @@ impl Reconciler {
         Ok(self.pass(Mode::Apply(store), kind).await)
     }
 
+    /// A pass over just these Jira issues (ids from webhook events), under the same lock and
+    /// rules as every pass. It never moves a checkpoint: the polls do.
+    pub async fn targeted_pass(
+        &self,
+        store: &Store,
+        ids: &[String],
+        lock_wait: Duration,
+    ) -> Result<Vec<PassReport>> {
+        let _lock = InstanceLock::acquire(store.path(), lock_wait, &self.stop).await?;
+        Ok(self.pass_scope(Mode::Apply(store), Scope::Ids(ids)).await)
+    }
+
     /// One pass over every mapping. Mappings that feed different GitLab projects run side by
     /// side (GitLab's requests stay bounded by `gitlab.concurrency` in total); mappings into
     /// one project run one after the other, so an issue moved between them is seen once.
     /// A failing mapping does not stop the others. Reports come in the config's order.
     pub async fn pass(&self, mode: Mode<'_>, kind: PassKind) -> Vec<PassReport> {
+        self.pass_scope(mode, Scope::Window(kind)).await
+    }
+
+    async fn pass_scope(&self, mode: Mode<'_>, scope: Scope<'_>) -> Vec<PassReport> {
         if let Some(store) = mode.store() {
             self.restore_pacer(store);
         }
@@ -170,7 +186,7 @@ impl Reconciler {
                     if self.stopping() {
                         break;
                     }
-                    out.push((i, self.pass_mapping(mode, mapping, kind).await));
+                    out.push((i, self.pass_mapping_scope(mode, mapping, scope).await));
                 }
                 out
             })
@@ -196,6 +212,17 @@ impl Reconciler {
         mapping: &Mapping,
         kind: PassKind,
     ) -> PassReport {
+        self.pass_mapping_scope(mode, mapping, Scope::Window(kind))
+            .await
+    }
+
+    async fn pass_mapping_scope(
+        &self,
+        mode: Mode<'_>,
+        mapping: &Mapping,
+        scope: Scope<'_>,
+    ) -> PassReport {
+        let kind = scope.kind();
         let name = mapping.name();
         let span = tracing::info_span!("pass", mapping = %name, kind = %kind);
         async {
@@ -207,7 +234,7 @@ impl Reconciler {
                 },
                 Mode::DryRun(_) => None,
             };
-            let mut report = match self.run(mode, mapping, kind).await {
+            let mut report = match self.run(mode, mapping, scope).await {
                 Ok(report) => report,
                 Err(e) => {
                     if e.is_gitlab_refusal() {
@@ -237,12 +264,7 @@ impl Reconciler {
     }
 
     /// The phases of one mapping's pass (see the module documentation).
-    async fn run(
-        &self,
-        mode: Mode<'_>,
-        mapping: &Mapping,
-        requested: PassKind,
-    ) -> Result<PassReport> {
+    async fn run(&self, mode: Mode<'_>, mapping: &Mapping, scope: Scope<'_>) -> Result<PassReport> {
         let target = Target {
             mapping,
             name: mapping.name(),
@@ -250,9 +272,19 @@ impl Reconciler {
             siblings: self.siblings(mapping),
             backdate_checked: AtomicBool::new(false),
         };
-        let mut start = self.start(&target, requested, mode.store())?;
+        let mut start = self.start(&target, scope.kind(), mode.store())?;
         // The span was opened with the kind asked for; say which one runs.
         tracing::Span::current().record("kind", start.kind.label());
+        if start.kind == PassKind::Targeted && start.checkpoint.is_none() {
+            // Never reconciled: the first polled pass reads the GitLab project for markers
+            // before anything is created; an event must not get ahead of it.
+            tracing::info!("not reconciled yet; the event waits for the first scheduled pass");
+            return Ok(PassReport::started(
+                &target.name,
+                &start,
+                &GitlabView::default(),
+            ));
+        }
         let mut view = if start.needs_scan() {
             self.scan_project(&target.project).await?
         } else {
@@ -264,12 +296,95 @@ impl Reconciler {
                 self.adopt_earlier_creates(store, &target, &view, &mut start)?;
         }
 
-        let jql = target.mapping.search_filter(start.since(self.cfg.overlap));
-        tracing::debug!(%jql, "searching Jira");
-        let mut pages = self.jira.pages(&jql);
+        let mut work = Worked::default();
         let mut progress = Progress::new(&target.name);
-        let mut applied = Applied::default();
-        let mut newest: Option<DateTime<Utc>> = None;
+        for search in self.searches(&target, &start, scope) {
+            tracing::debug!(jql = %search.jql, "searching Jira");
+            let mut pages = self.jira.pages_reconciling(&search.jql, &search.reconcile);
+            self.work_pages(
+                mode,
+                &target,
+                &mut start,
+                &mut view,
+                &mut pages,
+                &mut progress,
+                &mut work,
+            )
+            .await?;
+            if self.stopping() {
+                break;
+            }
+        }
+        progress.finish();
+        report.counts.jira_seen += work.jira_seen;
+        report.counts.unchanged += work.unchanged;
+        report.notes.append(&mut work.notes);
+        report.planned.append(&mut work.planned);
+        let Mode::Apply(store) = mode else {
+            return Ok(report);
+        };
+        let mut applied = work.applied;
+        let lost = std::mem::take(&mut applied.lost);
+        let applied = self
+            .recover_lost_creates(store, &target, &lost, applied)
+            .await?;
+        if applied.gitlab_refused {
+            self.forget_project(mode, mapping);
+        }
+        report.absorb(applied);
+        if start.kind == PassKind::Full && !self.stopping() {
+            self.forget_creates_that_left(store, &target, &start)?;
+        }
+        if self.stopping() && report.ok() {
+            report.failures.push(
+                "stopped by a signal before the pass finished; the next pass continues".into(),
+            );
+        }
+        report.checkpoint = self.commit(store, &target, &start, work.newest, &report)?;
+        Ok(report)
+    }
+
+    /// The Jira searches of a pass: the mapping's window (everything on a full pass), or its
+    /// issues among the ids events named, 50 at a time (with Cloud's `reconcileIssues`, so the
+    /// search sees the write that caused the event however far its index lags).
+    fn searches(&self, target: &Target<'_>, start: &Start, scope: Scope<'_>) -> Vec<Search> {
+        match scope {
+            Scope::Window(_) => vec![Search {
+                jql: target.mapping.search_filter(start.since(self.cfg.overlap)),
+                reconcile: Vec::new(),
+            }],
+            Scope::Ids(ids) => ids
+                .chunks(crate::jira::MAX_RECONCILE_IDS)
+                .map(|chunk| {
+                    let reconcile: Vec<u64> =
+                        chunk.iter().filter_map(|id| id.parse().ok()).collect();
+                    let list: Vec<String> = reconcile.iter().map(u64::to_string).collect();
+                    Search {
+                        jql: format!(
+                            "{} AND id in ({})",
+                            target.mapping.search_filter(None),
+                            list.join(", ")
+                        ),
+                        reconcile,
+                    }
+                })
+                .filter(|s| !s.reconcile.is_empty())
+                .collect(),
+        }
+    }
+
+    /// Read one search page by page and work it in batches of one GitLab read's worth.
+    #[allow(clippy::too_many_arguments)]
+    async fn work_pages(
+        &self,
+        mode: Mode<'_>,
+        target: &Target<'_>,
+        start: &mut Start,
+        view: &mut GitlabView,
+        pages: &mut Pages<'_>,
+        progress: &mut Progress,
+        work: &mut Worked,
+    ) -> Result<()> {
         let mut next: Option<SearchPage> = None;
         let mut exhausted = false;
         let mut first = true;
@@ -293,78 +408,58 @@ impl Reconciler {
                     // passes that read everything).
                     let total = match page.total {
                         Some(t) => Some(t),
-                        None if start.kind == PassKind::Full => {
-                            self.jira.approximate_count(&jql).await.ok().flatten()
-                        }
+                        None if start.kind == PassKind::Full => self
+                            .jira
+                            .approximate_count(pages.filter())
+                            .await
+                            .ok()
+                            .flatten(),
                         None => None,
                     };
                     progress.set_total(total);
                 }
                 first = false;
                 exhausted = page.last;
-                newest = newest.max(page.issues.iter().map(|j| j.updated).max());
+                work.newest = work.newest.max(page.issues.iter().map(|j| j.updated).max());
                 batch.issues.extend(page.issues);
                 batch.unreadable.extend(page.unreadable);
             }
             if batch.issues.is_empty() && batch.unreadable.is_empty() {
-                break;
+                return Ok(());
             }
             let rest = batch.issues.split_off(batch.issues.len().min(BATCH));
-            let work = std::mem::replace(
+            let this = std::mem::replace(
                 &mut batch,
                 SearchPage {
                     issues: rest,
                     ..SearchPage::default()
                 },
             );
-            let issues_in_batch = work.issues.len() as u64;
+            let issues_in_batch = this.issues.len() as u64;
             // Fetch the next page while this batch is worked on.
             let worked = if !exhausted && next.is_none() {
                 let (worked, fetched) = tokio::join!(
-                    self.work_page(mode, &target, &mut start, &mut view, work),
+                    self.work_page(mode, target, start, view, this),
                     pages.next_page()
                 );
                 next = fetched?;
                 exhausted |= next.is_none();
                 worked?
             } else {
-                self.work_page(mode, &target, &mut start, &mut view, work)
-                    .await?
+                self.work_page(mode, target, start, view, this).await?
             };
-            report.counts.jira_seen += issues_in_batch;
-            report.counts.unchanged += worked.unchanged;
-            report.notes.extend(worked.notes);
-            report.planned.extend(worked.planned);
+            work.jira_seen += issues_in_batch;
+            work.unchanged += worked.unchanged;
+            work.notes.extend(worked.notes);
+            work.planned.extend(worked.planned);
             if let Some(page_applied) = worked.applied {
-                applied.absorb(page_applied);
+                work.applied.absorb(page_applied);
             }
             progress.advance(issues_in_batch);
             if self.stopping() {
-                break;
+                return Ok(());
             }
         }
-        progress.finish();
-        let Mode::Apply(store) = mode else {
-            return Ok(report);
-        };
-        let lost = std::mem::take(&mut applied.lost);
-        let applied = self
-            .recover_lost_creates(store, &target, &lost, applied)
-            .await?;
-        if applied.gitlab_refused {
-            self.forget_project(mode, mapping);
-        }
-        report.absorb(applied);
-        if start.kind == PassKind::Full && !self.stopping() {
-            self.forget_creates_that_left(store, &target, &start)?;
-        }
-        if self.stopping() && report.ok() {
-            report.failures.push(
-                "stopped by a signal before the pass finished; the next pass continues".into(),
-            );
-        }
-        report.checkpoint = self.commit(store, &target, &start, newest, &report)?;
-        Ok(report)
     }
 
     /// Plan one page of Jira issues against their mirrors and GitLab issues, and apply it.
@@ -458,6 +553,10 @@ impl Reconciler {
         newest: Option<DateTime<Utc>>,
         report: &PassReport,
     ) -> Result<Option<DateTime<Utc>>> {
+        if start.kind == PassKind::Targeted {
+            // An event-triggered pass saw only some issues: the window stays the polls'.
+            return Ok(start.checkpoint);
+        }
         match newest {
             Some(newest) if report.ok() => {
                 store.advance_checkpoint(&target.name, newest)?;
@@ -502,6 +601,41 @@ impl Reconciler {
             tracing::warn!("the create pacer's state was not saved: {}", e.report());
         }
     }
+}
+
+/// What a pass covers: the mapping's window (incremental or full), or the issues events named.
+#[derive(Clone, Copy)]
+enum Scope<'a> {
+    Window(PassKind),
+    Ids(&'a [String]),
+}
+
+impl Scope<'_> {
+    fn kind(self) -> PassKind {
+        match self {
+            Scope::Window(kind) => kind,
+            Scope::Ids(_) => PassKind::Targeted,
+        }
+    }
+}
+
+/// One Jira search of a pass.
+struct Search {
+    jql: String,
+    /// Cloud's `reconcileIssues`: ids whose latest version the search must see.
+    reconcile: Vec<u64>,
+}
+
+/// What the searches of a pass produced, batch by batch.
+#[derive(Default)]
+struct Worked {
+    jira_seen: u64,
+    unchanged: u64,
+    notes: Vec<String>,
+    planned: Vec<String>,
+    applied: Applied,
+    /// The newest Jira `updated` seen: where the checkpoint moves on success.
+    newest: Option<DateTime<Utc>>,
 }
 
 /// What working one page produced.

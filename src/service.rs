@@ -28,6 +28,7 @@ use crate::notify::{notify, watchdog_interval};
 use crate::reconcile::Reconciler;
 use crate::stop::Stop;
 use crate::store::Store;
+use crate::webhook::{Receiver, Triggers};
 
 use ticks::Ticks;
 
@@ -47,6 +48,8 @@ pub struct Service {
     stop: Stop,
     current: Current,
     ticks: Ticks,
+    /// With `[webhook]`: the endpoint's state (its projects follow reloads) and its queue.
+    webhook: Option<(Arc<Receiver>, Arc<Triggers>)>,
 }
 
 impl Service {
@@ -63,6 +66,21 @@ impl Service {
         let stop = Stop::new();
         let reconciler = Reconciler::with_stop(cfg.clone(), metrics.clone(), stop.clone())?;
         let ticks = Ticks::start(&cfg.schedule, metrics.clone()).await?;
+        let webhook = match &cfg.webhook {
+            None => None,
+            Some(w) => {
+                let triggers = Arc::new(Triggers::default());
+                let receiver = Arc::new(Receiver::new(
+                    w.secret.clone(),
+                    jira_projects(&cfg),
+                    triggers.clone(),
+                    metrics.clone(),
+                ));
+                let addr = crate::webhook::serve(w, receiver.clone()).await?;
+                tracing::info!(listen = %addr, path = %w.path, "receiving Jira webhooks");
+                Some((receiver, triggers))
+            }
+        };
         Ok(Service {
             config_path,
             metrics,
@@ -71,6 +89,7 @@ impl Service {
             stop,
             current: Arc::new(Mutex::new(Arc::new(reconciler))),
             ticks,
+            webhook,
         })
     }
 
@@ -93,6 +112,8 @@ impl Service {
             busy: self.ticks.busy(),
             full_pending: self.ticks.full_pending(),
             health: self.health.clone(),
+            triggers: self.webhook.as_ref().map(|(_, t)| t.clone()),
+            metrics: self.metrics.clone(),
         }));
         // A first pass right away, so a (re)start shows its effect without waiting for the clock.
         self.ticks.fire(PassKind::Incremental);
@@ -152,8 +173,19 @@ impl Service {
         self.ticks.reschedule(&cfg.schedule).await?;
         *crate::lock_unpoisoned(&self.current) = Arc::new(new);
         self.health.set_mappings(&cfg);
+        if let Some((receiver, _)) = &self.webhook {
+            receiver.set_projects(jira_projects(&cfg));
+        }
         Ok(())
     }
+}
+
+/// The Jira projects whose events are worth a pass.
+fn jira_projects(cfg: &Config) -> Vec<String> {
+    cfg.mappings
+        .iter()
+        .map(|m| m.jira_project.clone())
+        .collect()
 }
 
 /// `run` for the real binary: SIGTERM/SIGINT stop the service, SIGHUP reloads its config.

@@ -90,6 +90,11 @@ const MIGRATIONS: &[&str] = &[
         learned     INTEGER,
         learned_ms  INTEGER,
         recent_ms   TEXT NOT NULL
+    );
+    CREATE TABLE webhook_events (
+        id          INTEGER PRIMARY KEY CHECK (id = 1),
+        issues      INTEGER NOT NULL,
+        last_at     TEXT NOT NULL
     );",
 ];
 
@@ -431,6 +436,36 @@ impl Store {
                 params![gitlab_url, project],
             )
             .map(|_| ())
+        })
+    }
+
+    /// `n` issues reached GitLab through a webhook-triggered pass (for `check` and `status`).
+    pub fn record_webhook_events(&self, n: u64) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO webhook_events (id, issues, last_at) VALUES (1, ?1, ?2)
+                 ON CONFLICT (id) DO UPDATE SET issues = issues + excluded.issues,
+                   last_at = excluded.last_at",
+                params![n as i64, now_text()],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// How many event-named issues were passed, and when the last was.
+    pub fn webhook_events(&self) -> Result<Option<(u64, DateTime<Utc>)>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT issues, last_at FROM webhook_events WHERE id = 1",
+                [],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)? as u64,
+                        parse_time(&r.get::<_, String>(1)?),
+                    ))
+                },
+            )
+            .optional()
         })
     }
 

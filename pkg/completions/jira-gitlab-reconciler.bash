@@ -40,6 +40,9 @@ _jira__gitlab__reconciler() {
             jira__gitlab__reconciler,status)
                 cmd="jira__gitlab__reconciler__subcmd__status"
                 ;;
+            jira__gitlab__reconciler,webhook)
+                cmd="jira__gitlab__reconciler__subcmd__webhook"
+                ;;
             jira__gitlab__reconciler__subcmd__help,check)
                 cmd="jira__gitlab__reconciler__subcmd__help__subcmd__check"
                 ;;
@@ -64,6 +67,33 @@ _jira__gitlab__reconciler() {
             jira__gitlab__reconciler__subcmd__help,status)
                 cmd="jira__gitlab__reconciler__subcmd__help__subcmd__status"
                 ;;
+            jira__gitlab__reconciler__subcmd__help,webhook)
+                cmd="jira__gitlab__reconciler__subcmd__help__subcmd__webhook"
+                ;;
+            jira__gitlab__reconciler__subcmd__help__subcmd__webhook,register)
+                cmd="jira__gitlab__reconciler__subcmd__help__subcmd__webhook__subcmd__register"
+                ;;
+            jira__gitlab__reconciler__subcmd__help__subcmd__webhook,url)
+                cmd="jira__gitlab__reconciler__subcmd__help__subcmd__webhook__subcmd__url"
+                ;;
+            jira__gitlab__reconciler__subcmd__webhook,help)
+                cmd="jira__gitlab__reconciler__subcmd__webhook__subcmd__help"
+                ;;
+            jira__gitlab__reconciler__subcmd__webhook,register)
+                cmd="jira__gitlab__reconciler__subcmd__webhook__subcmd__register"
+                ;;
+            jira__gitlab__reconciler__subcmd__webhook,url)
+                cmd="jira__gitlab__reconciler__subcmd__webhook__subcmd__url"
+                ;;
+            jira__gitlab__reconciler__subcmd__webhook__subcmd__help,help)
+                cmd="jira__gitlab__reconciler__subcmd__webhook__subcmd__help__subcmd__help"
+                ;;
+            jira__gitlab__reconciler__subcmd__webhook__subcmd__help,register)
+                cmd="jira__gitlab__reconciler__subcmd__webhook__subcmd__help__subcmd__register"
+                ;;
+            jira__gitlab__reconciler__subcmd__webhook__subcmd__help,url)
+                cmd="jira__gitlab__reconciler__subcmd__webhook__subcmd__help__subcmd__url"
+                ;;
             *)
                 ;;
         esac
@@ -71,7 +101,7 @@ _jira__gitlab__reconciler() {
 
     case "${cmd}" in
         jira__gitlab__reconciler)
-            opts="-c -v -q -h -V --config --verbose --quiet --help --version reconcile check status demo run completions man help"
+            opts="-c -v -q -h -V --config --verbose --quiet --help --version reconcile check status demo run webhook completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -163,7 +193,7 @@ _jira__gitlab__reconciler() {
             return 0
             ;;
         jira__subcmd__gitlab__subcmd__reconciler__subcmd__help)
-            opts="reconcile check status demo run completions man help"
+            opts="reconcile check status demo run webhook completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -288,6 +318,48 @@ _jira__gitlab__reconciler() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        jira__subcmd__gitlab__subcmd__reconciler__subcmd__help__subcmd__webhook)
+            opts="url register"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jira__subcmd__gitlab__subcmd__reconciler__subcmd__help__subcmd__webhook__subcmd__register)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jira__subcmd__gitlab__subcmd__reconciler__subcmd__help__subcmd__webhook__subcmd__url)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         jira__subcmd__gitlab__subcmd__reconciler__subcmd__man)
             opts="-c -v -q -h --out-dir --config --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -365,6 +437,128 @@ _jira__gitlab__reconciler() {
         jira__subcmd__gitlab__subcmd__reconciler__subcmd__status)
             opts="-c -v -q -h --json --config --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jira__subcmd__gitlab__subcmd__reconciler__subcmd__webhook)
+            opts="-c -v -q -h --config --verbose --quiet --help url register help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jira__subcmd__gitlab__subcmd__reconciler__subcmd__webhook__subcmd__help)
+            opts="url register help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jira__subcmd__gitlab__subcmd__reconciler__subcmd__webhook__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jira__subcmd__gitlab__subcmd__reconciler__subcmd__webhook__subcmd__help__subcmd__register)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jira__subcmd__gitlab__subcmd__reconciler__subcmd__webhook__subcmd__help__subcmd__url)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jira__subcmd__gitlab__subcmd__reconciler__subcmd__webhook__subcmd__register)
+            opts="-c -v -q -h --config --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jira__subcmd__gitlab__subcmd__reconciler__subcmd__webhook__subcmd__url)
+            opts="-c -v -q -h --config --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

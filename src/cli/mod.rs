@@ -5,6 +5,7 @@
 mod docs;
 mod pass_report;
 mod status;
+mod webhook;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -119,6 +120,12 @@ pub enum Command {
     /// Run as a service: reconcile on the [schedule] until SIGTERM or SIGINT; SIGHUP reloads
     /// the config.
     Run,
+    /// Set up Jira's side of [webhook]: print what to paste into Jira's WebHooks page, or
+    /// register the webhook (Jira administrators only).
+    Webhook {
+        #[command(subcommand)]
+        action: WebhookAction,
+    },
     /// Print a shell completion script to stdout.
     #[command(
         after_help = "bash: jira-gitlab-reconciler completions bash > ~/.local/share/bash-completion/completions/jira-gitlab-reconciler\n\
@@ -139,6 +146,15 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out_dir: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum WebhookAction {
+    /// Print the URL, the events and the JQL filter for Jira's WebHooks admin page.
+    Url,
+    /// Register the webhook with its secret through Jira's admin API (POST
+    /// /rest/webhooks/1.0/webhook); the Jira account must be an administrator.
+    Register,
 }
 
 fn parse_duration_arg(s: &str) -> std::result::Result<Duration, String> {
@@ -183,8 +199,15 @@ async fn run(cli: Cli) -> Result<i32> {
         }
         _ => ConfigFile::locate(cli.config.as_deref())?,
     };
-    // `status` never contacts a server, so it needs no token.
-    let cfg = config.load(!matches!(cli.command, Command::Status { .. }))?;
+    // `status` and `webhook url` never contact a server, so they need no token.
+    let offline = matches!(
+        cli.command,
+        Command::Status { .. }
+            | Command::Webhook {
+                action: WebhookAction::Url
+            }
+    );
+    let cfg = config.load(!offline)?;
     crate::logging::init(cfg.log_level.as_deref(), cfg.log_format, verbosity);
     match cli.command {
         Command::Reconcile {
@@ -218,6 +241,10 @@ async fn run(cli: Cli) -> Result<i32> {
         Command::Check => crate::check::run(cfg, &config).await,
         Command::Status { json } => status::run(&cfg, &config, json),
         Command::Run => crate::service::run(cfg, config.path).await,
+        Command::Webhook { action } => match action {
+            WebhookAction::Url => webhook::url(&cfg),
+            WebhookAction::Register => webhook::register(cfg).await,
+        },
         Command::Completions { .. } | Command::Man { .. } => Ok(0),
         #[cfg(feature = "demo")]
         Command::Demo { .. } => Ok(0),

@@ -40,7 +40,7 @@ impl Start {
     /// pass.
     pub fn since(&self, overlap: Duration) -> Option<DateTime<Utc>> {
         match self.kind {
-            PassKind::Full => None,
+            PassKind::Full | PassKind::Targeted => None,
             // The overlap is validated to a few days, so this cannot leave chrono's range; if it
             // did, searching everything is the safe answer.
             PassKind::Incremental => self.checkpoint.and_then(|c| {
@@ -118,8 +118,8 @@ impl Reconciler {
             None => (None, HashMap::new()),
         };
         // Without a checkpoint everything is compared, and GitLab is scanned for markers so
-        // that existing mirrors are adopted, not duplicated.
-        let kind = if checkpoint.is_none() {
+        // that existing mirrors are adopted, not duplicated (a targeted pass waits for that).
+        let kind = if checkpoint.is_none() && requested != PassKind::Targeted {
             PassKind::Full
         } else {
             requested

@@ -1,4 +1,5 @@
-//! The service's one worker: takes ticks off the channel and runs one exclusive pass at a time.
+//! The service's one worker: takes schedule ticks and batches of webhook events and runs one
+//! exclusive pass at a time.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -9,9 +10,11 @@ use tokio::sync::{mpsc, watch};
 use super::Current;
 use crate::domain::PassKind;
 use crate::health::Health;
+use crate::metrics::Metrics;
 use crate::notify::notify;
 use crate::reconcile::PassReport;
 use crate::store::Store;
+use crate::webhook::Triggers;
 
 /// How long a pass waits for another instance's pass before skipping its tick.
 const LOCK_WAIT: Duration = Duration::from_secs(60);
@@ -24,33 +27,102 @@ pub(super) struct Worker {
     pub busy: Arc<AtomicBool>,
     pub full_pending: Arc<AtomicBool>,
     pub health: Arc<Health>,
+    /// Issue ids queued by webhook events, when `[webhook]` is configured.
+    pub triggers: Option<Arc<Triggers>>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// What the worker does next.
+enum Job {
+    Pass(PassKind),
+    Targeted(Vec<(String, tokio::time::Instant)>),
+}
+
+/// The next batch of event-named issues; never, without a webhook.
+async fn next_batch(triggers: &Option<Arc<Triggers>>) -> Vec<(String, tokio::time::Instant)> {
+    match triggers {
+        Some(t) => t.next_batch().await,
+        None => std::future::pending().await,
+    }
 }
 
 pub(super) async fn run(mut w: Worker) {
     loop {
-        let kind = tokio::select! {
+        let job = tokio::select! {
             _ = w.stop.changed() => break,
-            kind = w.rx.recv() => match kind { Some(k) => k, None => break },
+            kind = w.rx.recv() => match kind { Some(k) => Job::Pass(k), None => break },
+            batch = next_batch(&w.triggers) => Job::Targeted(batch),
         };
         if *w.stop.borrow() {
             break;
         }
         w.busy.store(true, Ordering::SeqCst);
-        let kind = if w.full_pending.swap(false, Ordering::SeqCst) {
-            PassKind::Full
-        } else {
-            kind
-        };
         let reconciler = crate::lock_unpoisoned(&w.current).clone();
         let started = Instant::now();
-        match reconciler.exclusive_pass(&w.store, kind, LOCK_WAIT).await {
-            Ok(reports) => {
-                log_pass(&reports, started.elapsed());
-                w.health.record(&reports);
+        match job {
+            Job::Pass(kind) => {
+                let kind = if w.full_pending.swap(false, Ordering::SeqCst) {
+                    PassKind::Full
+                } else {
+                    kind
+                };
+                match reconciler.exclusive_pass(&w.store, kind, LOCK_WAIT).await {
+                    Ok(reports) => {
+                        log_pass(&reports, started.elapsed());
+                        w.health.record(&reports);
+                    }
+                    Err(e) => tracing::warn!("skipping this tick: {}", e.report()),
+                }
             }
-            Err(e) => tracing::warn!("skipping this tick: {}", e.report()),
+            Job::Targeted(batch) => {
+                let ids: Vec<String> = batch.iter().map(|(id, _)| id.clone()).collect();
+                match reconciler.targeted_pass(&w.store, &ids, LOCK_WAIT).await {
+                    Ok(reports) => {
+                        record_latency(&w.metrics, &batch);
+                        if let Err(e) = w.store.record_webhook_events(batch.len() as u64) {
+                            tracing::warn!("{}", e.report());
+                        }
+                        log_pass(&reports, started.elapsed());
+                    }
+                    Err(e) => {
+                        tracing::warn!(
+                            issues = ids.len(),
+                            "the event-triggered pass did not run; its issues wait for the next: {}",
+                            e.report()
+                        );
+                        if let Some(t) = &w.triggers {
+                            t.requeue(batch);
+                        }
+                    }
+                }
+            }
         }
         w.busy.store(false, Ordering::SeqCst);
+    }
+}
+
+/// From each event's arrival to the end of the pass that carried it to GitLab.
+fn record_latency(metrics: &Metrics, batch: &[(String, tokio::time::Instant)]) {
+    for (_, arrived) in batch {
+        let seconds = arrived.elapsed().as_secs_f64();
+        metrics.inc(
+            "jgr_webhook_latency_seconds_sum",
+            "Seconds from a webhook event's arrival to the end of the pass that applied it, summed.",
+            &[],
+            seconds,
+        );
+        metrics.inc(
+            "jgr_webhook_latency_seconds_count",
+            "Webhook-triggered issues applied (divide the sum by this for the mean latency).",
+            &[],
+            1.0,
+        );
+        metrics.set(
+            "jgr_webhook_last_latency_seconds",
+            "Seconds from the last webhook event's arrival to the end of its pass.",
+            &[],
+            seconds,
+        );
     }
 }
 

@@ -2,9 +2,10 @@
 //! through the library or the real binary.
 
 use std::path::PathBuf;
-use std::process::Output;
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use jgr_sim::gitlab::IssueSnapshot;
 use jgr_sim::world::{SimWorld, WorldOptions};
@@ -178,4 +179,89 @@ pub fn text(out: &Output) -> (String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+// ---------------------------------------------------------------------------------------------
+// The service as a real process
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+pub fn service_config(w: &SimWorld, port: u16, extra: &str) -> String {
+    let path = w.opts.dir.join("config.toml");
+    let text = format!(
+        "{}\n[schedule]\nreconcile = \"* * * * * *\"\nfull_resync = \"0 0 0 1 1 *\"\n\n[metrics]\nlisten = \"127.0.0.1:{port}\"\nunhealthy_after = \"1h\"\n{extra}",
+        w.config_toml()
+    );
+    std::fs::write(&path, text).expect("config");
+    path.display().to_string()
+}
+
+pub fn spawn_service(config: &str) -> Child {
+    Command::new(binary())
+        .args(["run", "--config", config])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("service starts")
+}
+
+pub fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{sig}"), &child.id().to_string()])
+        .status()
+        .expect("kill runs")
+        .success();
+    assert!(ok, "kill -{sig}");
+}
+
+pub async fn http_get(port: u16, path: &str) -> (u16, String) {
+    let url = format!("http://127.0.0.1:{port}{path}");
+    match reqwest::get(&url).await {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            (status, r.text().await.unwrap_or_default())
+        }
+        Err(_) => (0, String::new()),
+    }
+}
+
+/// Whether `project` holds at least `n` issues within `limit`.
+pub async fn gitlab_reaches(w: &SimWorld, project: &str, n: usize, limit: Duration) -> bool {
+    eventually(limit, || w.gitlab.issues(project).len() >= n).await
+}
+
+/// Poll `cond` every 100 ms for up to `limit`.
+pub async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    cond()
+}
+
+pub async fn wait_exit(mut child: Child, limit: Duration) -> (Option<i32>, Duration, String) {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            let mut err = String::new();
+            if let Some(mut s) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut s, &mut err);
+            }
+            return (status.code(), start.elapsed(), err);
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("service did not exit within {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

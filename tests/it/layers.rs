@@ -21,7 +21,7 @@ const LAYERS: &[&[&str]] = &[
     // Configuration builds the clients.
     &["config"],
     &["reconcile"],
-    &["health"],
+    &["health", "webhook"],
     &["check", "service", "demo"],
     &["cli"],
 ];

@@ -13,3 +13,4 @@ mod package;
 mod process;
 mod service;
 mod speed;
+mod webhook;

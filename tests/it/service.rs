@@ -1,93 +1,10 @@
 //! The `run` service as a real process: schedule, metrics, signals, reload, single instance,
 //! and the systemd units.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::harness::*;
-use jgr_sim::world::SimWorld;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-fn service_config(w: &SimWorld, port: u16, extra: &str) -> String {
-    let path = w.opts.dir.join("config.toml");
-    let text = format!(
-        "{}\n[schedule]\nreconcile = \"* * * * * *\"\nfull_resync = \"0 0 0 1 1 *\"\n\n[metrics]\nlisten = \"127.0.0.1:{port}\"\nunhealthy_after = \"1h\"\n{extra}",
-        w.config_toml()
-    );
-    std::fs::write(&path, text).expect("config");
-    path.display().to_string()
-}
-
-fn spawn_service(config: &str) -> Child {
-    Command::new(binary())
-        .args(["run", "--config", config])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("service starts")
-}
-
-fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill")
-        .args([&format!("-{sig}"), &child.id().to_string()])
-        .status()
-        .expect("kill runs")
-        .success();
-    assert!(ok, "kill -{sig}");
-}
-
-async fn http_get(port: u16, path: &str) -> (u16, String) {
-    let url = format!("http://127.0.0.1:{port}{path}");
-    match reqwest::get(&url).await {
-        Ok(r) => {
-            let status = r.status().as_u16();
-            (status, r.text().await.unwrap_or_default())
-        }
-        Err(_) => (0, String::new()),
-    }
-}
-
-/// Whether `project` holds at least `n` issues within `limit`.
-async fn gitlab_reaches(w: &SimWorld, project: &str, n: usize, limit: Duration) -> bool {
-    eventually(limit, || w.gitlab.issues(project).len() >= n).await
-}
-
-/// Poll `cond` every 100 ms for up to `limit`.
-async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if cond() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    cond()
-}
-
-async fn wait_exit(mut child: Child, limit: Duration) -> (Option<i32>, Duration, String) {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            let mut err = String::new();
-            if let Some(mut s) = child.stderr.take() {
-                let _ = std::io::Read::read_to_string(&mut s, &mut err);
-            }
-            return (status.code(), start.elapsed(), err);
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            panic!("service did not exit within {limit:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn service_follows_jira_serves_metrics_and_stops_on_sigterm() {
@@ -469,10 +386,12 @@ async fn sigterm_during_a_pacing_hold_or_a_retry_after_exits_at_once() {
     }
     w.gitlab
         .inject(jgr_sim::Route::Create, jgr_sim::Fault::Status(429), 1);
+    let requests = w.gitlab.requests();
     let child = spawn_service(&service_config(&w, free_port(), ""));
+    // The project look-up, its listing, and the first create (refused): then the hold.
     assert!(
-        gitlab_reaches(&w, PROJECT, 2, Duration::from_secs(10)).await,
-        "the other creates land"
+        eventually(Duration::from_secs(10), || w.gitlab.requests() >= requests + 3).await,
+        "the first create was sent"
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
     signal(&child, "TERM");
@@ -480,14 +399,16 @@ async fn sigterm_during_a_pacing_hold_or_a_retry_after_exits_at_once() {
     assert_eq!(code, Some(0), "{stderr}");
     assert!(took < Duration::from_secs(1), "{took:?}\n{stderr}");
     assert!(!stderr.contains("did not finish in time"), "{stderr}");
+    let landed = w.gitlab.issue_count(PROJECT) as u64;
+    assert!(landed < 3, "the refused create was held, not sent again");
     let st = jira_gitlab_reconciler::store::Store::open(&w.state_path())
         .expect("store")
         .status("VSA->acme/platform")
         .expect("status");
     assert_eq!(
         (st.mirrors, st.pending_intents),
-        (2, 0),
-        "the held create was never sent, so nothing is left pending"
+        (landed, 0),
+        "what landed is recorded; the held create was never sent again, so nothing is pending"
     );
 
     // Jira asks for two minutes of patience.

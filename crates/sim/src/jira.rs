@@ -11,6 +11,7 @@ mod jql;
 mod render;
 #[cfg(test)]
 mod tests;
+mod webhooks;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,6 +22,8 @@ use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::Value;
 
 use crate::{lock, Fault, FaultPlan, Route, ServerHandle, SimClock};
+
+pub use webhooks::{Delivery, Webhook};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Deployment {
@@ -48,6 +51,8 @@ pub struct JiraOptions {
     /// Keep a search's sorted result between its pages while nothing is written (only without
     /// index lag): a 100,000-issue benchmark would otherwise sort the project for every page.
     pub cache_searches: bool,
+    /// The account is a Jira administrator (may register webhooks).
+    pub admin: bool,
     pub clock: SimClock,
     /// 0 = any free port.
     pub port: u16,
@@ -66,6 +71,7 @@ impl Default for JiraOptions {
             page_cap: 37,
             latency: None,
             cache_searches: false,
+            admin: false,
             clock: SimClock::default(),
             port: 0,
         }
@@ -251,6 +257,11 @@ struct Shared {
     faults: Mutex<FaultPlan>,
     searches: AtomicUsize,
     requests: AtomicUsize,
+    webhooks: Mutex<Vec<Webhook>>,
+    deliveries: Mutex<Vec<Delivery>>,
+    webhooks_paused: Mutex<bool>,
+    /// For delivering webhooks.
+    http: reqwest::Client,
 }
 
 impl Shared {
@@ -280,6 +291,10 @@ impl FakeJira {
             faults: Mutex::new(FaultPlan::default()),
             searches: AtomicUsize::new(0),
             requests: AtomicUsize::new(0),
+            webhooks: Mutex::new(Vec::new()),
+            deliveries: Mutex::new(Vec::new()),
+            webhooks_paused: Mutex::new(false),
+            http: reqwest::Client::new(),
         });
         let server = crate::serve(http::router(shared.clone()), port).await?;
         let _ = shared.base_url.set(server.url());
@@ -347,6 +362,7 @@ impl FakeJira {
                 old_keys: Vec::new(),
             },
         );
+        webhooks::announce(&self.shared, &st, id, "jira:issue_created");
         IssueRef {
             id: id.to_string(),
             key,
@@ -405,6 +421,7 @@ impl FakeJira {
                 data: None,
             });
         }
+        webhooks::announce(&self.shared, &st, id, "jira:issue_deleted");
     }
 
     /// The latest state (not index-lagged).
@@ -481,6 +498,7 @@ impl FakeJira {
                 data: Some(data),
             });
         }
+        webhooks::announce(&self.shared, &st, id, "jira:issue_updated");
         id
     }
 }

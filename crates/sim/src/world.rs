@@ -15,6 +15,7 @@ pub const JIRA_EMAIL: &str = "bot@example.com";
 pub const JIRA_TOKEN: &str = "sim-jira-token";
 pub const GITLAB_USER: &str = "reconciler-bot";
 pub const GITLAB_TOKEN: &str = "sim-gitlab-token";
+pub const WEBHOOK_SECRET: &str = "sim-webhook-secret-0123456789";
 
 /// One mapped pair of projects in the simulated site.
 #[derive(Clone, Debug)]
@@ -61,6 +62,11 @@ pub struct WorldOptions {
     pub cache_searches: bool,
     /// Lines added to the generated config's `[gitlab]` section (e.g. `concurrency = 1`).
     pub gitlab_config: String,
+    /// A `[webhook]` section on a free port, and a webhook registered in the fake Jira that
+    /// posts every issue event there (signed on Cloud, `?secret=` on Data Center).
+    pub webhook: bool,
+    /// The Jira account is an administrator (may register webhooks itself).
+    pub jira_admin: bool,
     /// `retry.timeout` in the generated config: how long the client waits for one answer.
     pub retry_timeout: Duration,
     /// Directory for the token files and the state database.
@@ -83,6 +89,8 @@ impl WorldOptions {
             gitlab_max_offset: None,
             cache_searches: false,
             gitlab_config: String::new(),
+            webhook: false,
+            jira_admin: false,
             retry_timeout: Duration::from_secs(5),
             dir: dir.to_path_buf(),
         }
@@ -98,6 +106,8 @@ pub struct SimWorld {
     pub gitlab: FakeGitlab,
     pub clock: SimClock,
     pub opts: WorldOptions,
+    /// With `webhook`: where the reconciler listens for Jira's events.
+    pub webhook_port: Option<u16>,
 }
 
 impl SimWorld {
@@ -116,6 +126,7 @@ impl SimWorld {
             page_cap: opts.jira_page_cap,
             latency: opts.latency,
             cache_searches: opts.cache_searches,
+            admin: opts.jira_admin,
             clock: clock.clone(),
             ..JiraOptions::default()
         })
@@ -143,12 +154,36 @@ impl SimWorld {
                 }
             }
         }
+        let webhook_port = if opts.webhook {
+            // A port free now; the reconciler binds it when it starts.
+            let port = std::net::TcpListener::bind("127.0.0.1:0")?
+                .local_addr()?
+                .port();
+            std::fs::write(opts.dir.join("webhook.secret"), WEBHOOK_SECRET)?;
+            let url = format!("http://127.0.0.1:{port}/webhook/jira");
+            match opts.deployment {
+                Deployment::Cloud => jira.add_webhook(&url, Some(WEBHOOK_SECRET), None),
+                Deployment::DataCenter => {
+                    jira.add_webhook(&format!("{url}?secret={WEBHOOK_SECRET}"), None, None)
+                }
+            };
+            Some(port)
+        } else {
+            None
+        };
         Ok(SimWorld {
             jira,
             gitlab,
             clock,
             opts,
+            webhook_port,
         })
+    }
+
+    /// Where the reconciler receives Jira's webhook events (with `webhook`).
+    pub fn webhook_url(&self) -> Option<String> {
+        self.webhook_port
+            .map(|p| format!("http://127.0.0.1:{p}/webhook/jira"))
     }
 
     pub fn state_path(&self) -> PathBuf {
@@ -175,6 +210,11 @@ impl SimWorld {
             gitlab_extra = self.opts.gitlab_config,
             window = self.opts.create_window.map_or(300, |w| w.as_millis()),
         );
+        if let Some(port) = self.webhook_port {
+            text.push_str(&format!(
+                "[webhook]\nlisten = \"127.0.0.1:{port}\"\nsecret_file = \"{dir}/webhook.secret\"\npublic_url = \"http://127.0.0.1:{port}\"\n\n"
+            ));
+        }
         for m in &self.opts.mappings {
             text.push_str(&format!(
                 "[[mapping]]\njira_project = \"{}\"\ngitlab_project = \"{}\"\n",

@@ -40,6 +40,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
             post(approximate_count),
         )
         .route("/rest/api/{v}/issue/bulkfetch", post(bulkfetch))
+        .route("/rest/webhooks/1.0/webhook", post(register_webhook))
         .route("/rest/api/{v}/issue/{id}", get(get_issue))
         .with_state(shared)
 }
@@ -383,6 +384,8 @@ struct SearchParams {
     start_at: Option<i64>,
     next_page_token: Option<String>,
     fields: Vec<String>,
+    /// Cloud's `reconcileIssues`: these ids are read at their latest version, index lag or not.
+    reconcile: Vec<u64>,
 }
 
 impl SearchParams {
@@ -424,6 +427,17 @@ impl SearchParams {
             start_at: int("startAt")?,
             fields: string_list(req.get("fields"))
                 .ok_or_else(|| Invalid(INVALID_PAYLOAD.into()))?,
+            reconcile: match req.get("reconcileIssues") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(Value::Array(ids)) if ids.len() <= 50 => ids
+                    .iter()
+                    .map(Value::as_u64)
+                    .collect::<Option<Vec<u64>>>()
+                    .ok_or_else(|| Invalid("reconcileIssues must be issue ids".into()))?,
+                Some(_) => {
+                    return Err(Invalid("reconcileIssues takes at most 50 issue ids".into()))
+                }
+            },
         })
     }
 
@@ -460,6 +474,20 @@ fn run_search(
     size: usize,
     sel: &FieldSel,
 ) -> Result<Page, Invalid> {
+    run_search_reconciling(s, api, jql, offset, size, sel, &[])
+}
+
+/// `run_search`, reading the `reconcile` ids at their latest version (Cloud's
+/// `reconcileIssues`: read-after-write for issues the caller knows it just changed).
+fn run_search_reconciling(
+    s: &Shared,
+    api: &str,
+    jql: &str,
+    offset: usize,
+    size: usize,
+    sel: &FieldSel,
+    reconcile: &[u64],
+) -> Result<Page, Invalid> {
     let st = lock(&s.state);
     let now = s.opts.clock.now();
     let lag = Duration::from_std(s.opts.index_lag).unwrap_or_else(|_| Duration::zero());
@@ -470,7 +498,8 @@ fn run_search(
     };
     let query = jql::compile(jql, &env).map_err(|e| Invalid(e.0))?;
     let horizon = now - lag;
-    let cacheable = s.opts.cache_searches && lag.is_zero();
+    let as_of = |id: &u64| if reconcile.contains(id) { now } else { horizon };
+    let cacheable = s.opts.cache_searches && lag.is_zero() && reconcile.is_empty();
     let generation = if cacheable { st.generation() } else { 0 };
     let cached = lock(&s.search_cache)
         .as_ref()
@@ -483,7 +512,7 @@ fn run_search(
                 .issues
                 .iter()
                 .filter_map(|(id, rec)| {
-                    let d = rec.as_of(horizon)?;
+                    let d = rec.as_of(as_of(id))?;
                     Some((row(*id, d, &rec.old_keys), d))
                 })
                 .filter(|(r, _)| query.matches(r))
@@ -502,7 +531,7 @@ fn run_search(
         .take(size)
         .filter_map(|id| {
             let rec = st.issues.get(id)?;
-            let d = rec.as_of(horizon)?;
+            let d = rec.as_of(as_of(id))?;
             Some((row(*id, d, &rec.old_keys), d))
         })
         .collect();
@@ -519,7 +548,7 @@ fn run_search(
     })
 }
 
-fn row<'a>(id: u64, d: &'a super::IssueData, old_keys: &'a [String]) -> Row<'a> {
+pub(super) fn row<'a>(id: u64, d: &'a super::IssueData, old_keys: &'a [String]) -> Row<'a> {
     Row {
         id,
         key: &d.key,
@@ -646,10 +675,11 @@ fn cloud_search(s: &Shared, api: &str, p: SearchParams) -> Response {
             None => return bad_request(BAD_TOKEN),
         },
     };
-    let page = match run_search(s, api, &jql, offset, size, &p.field_sel()) {
-        Ok(page) => page,
-        Err(e) => return e.into_response(),
-    };
+    let page =
+        match run_search_reconciling(s, api, &jql, offset, size, &p.field_sel(), &p.reconcile) {
+            Ok(page) => page,
+            Err(e) => return e.into_response(),
+        };
     let next = offset + page.issues.len();
     let mut body = json!({"issues": page.issues, "isLast": next >= page.total});
     if next < page.total {
@@ -683,6 +713,26 @@ async fn approximate_count(
         match run_search(&s, &v, &jql, 0, 0, &FieldSel::default()) {
             Ok(page) => Json(json!({ "count": page.total })).into_response(),
             Err(e) => e.into_response(),
+        }
+    })
+    .await
+}
+
+/// `POST /rest/webhooks/1.0/webhook`: administrators only.
+async fn register_webhook(State(s): S, headers: HeaderMap, body: Bytes) -> Response {
+    guarded(&s, &headers, None, || {
+        if !s.opts.admin {
+            return jira_error(
+                StatusCode::FORBIDDEN,
+                "You do not have the permission to register webhooks: Jira administrators only.",
+            );
+        }
+        let Ok(value) = serde_json::from_slice::<Value>(&body) else {
+            return bad_request(INVALID_PAYLOAD);
+        };
+        match super::webhooks::register_from_body(&s, &value) {
+            Ok(created) => (StatusCode::CREATED, Json(created)).into_response(),
+            Err(why) => bad_request(why),
         }
     })
     .await

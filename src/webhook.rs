@@ -1,0 +1,539 @@
+//! Jira's issue webhooks as a *trigger*: an authenticated event queues its issue id, and the
+//! service runs a targeted pass for the ids queued (see `service`). The reconciler stays
+//! level-triggered: a lost, duplicated, reordered or forged event can make the mirror late,
+//! never wrong, because the pass reads the issue from Jira and applies no version older than
+//! the one applied before.
+//!
+//! Checks, in order, before anything is queued: the body size (over 1 MiB → 413), the
+//! secret (an `X-Hub-Signature: sha256=<hex HMAC-SHA256 of the raw body>` as Jira Cloud sends
+//! for admin webhooks with a secret, or `?secret=` in the URL for Data Center, which cannot
+//! sign; both compared in constant time → 401), the JSON (no `issue.id` → 400). Unknown
+//! events, issues of unmapped projects and exact replays are answered 202 and ignored.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha2::Sha256;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::config::WebhookConfig;
+use crate::error::{Error, Result};
+use crate::metrics::Metrics;
+use crate::secret::Secret;
+
+/// Jira bodies are a few kilobytes; more is not an issue event.
+pub const MAX_BODY: usize = 1024 * 1024;
+/// Events for the same issue closer than this run in one targeted pass.
+pub const COALESCE: Duration = Duration::from_secs(1);
+/// Ids per targeted pass at most (each 50 ids cost one Jira search).
+pub const MAX_IDS_PER_PASS: usize = 500;
+/// How many recent events are remembered to recognise a replay.
+const REPLAY_MEMORY: usize = 10_000;
+/// Refused deliveries are logged at most this often (a scanner must not flood the journal).
+const WARN_EVERY: Duration = Duration::from_secs(60);
+
+/// What became of a delivery (the `outcome` label of `jgr_webhook_events_total`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Queued,
+    Replayed,
+    UnknownEvent,
+    Unmapped,
+    Unauthorized,
+    Malformed,
+    TooLarge,
+}
+
+impl Outcome {
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Queued => "queued",
+            Outcome::Replayed => "replayed",
+            Outcome::UnknownEvent => "unknown_event",
+            Outcome::Unmapped => "unmapped",
+            Outcome::Unauthorized => "unauthorized",
+            Outcome::Malformed => "malformed",
+            Outcome::TooLarge => "too_large",
+        }
+    }
+
+    fn status(self) -> StatusCode {
+        match self {
+            Outcome::Queued | Outcome::Replayed | Outcome::UnknownEvent | Outcome::Unmapped => {
+                StatusCode::ACCEPTED
+            }
+            Outcome::Unauthorized => StatusCode::UNAUTHORIZED,
+            Outcome::Malformed => StatusCode::BAD_REQUEST,
+            Outcome::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        }
+    }
+}
+
+/// An issue event, as far as a trigger needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// `jira:issue_created`, `jira:issue_updated`, `jira:issue_deleted`, or another.
+    pub name: String,
+    pub issue_id: String,
+    pub issue_key: Option<String>,
+    /// Jira's `timestamp` (epoch milliseconds), which with the name and id makes a replay
+    /// recognisable.
+    pub timestamp: Option<i64>,
+}
+
+impl Event {
+    fn is_issue_event(&self) -> bool {
+        matches!(
+            self.name.as_str(),
+            "jira:issue_created" | "jira:issue_updated" | "jira:issue_deleted"
+        )
+    }
+
+    fn project(&self) -> Option<&str> {
+        self.issue_key.as_deref()?.rsplit_once('-').map(|(p, _)| p)
+    }
+}
+
+/// Whether the delivery carries the secret: a valid `X-Hub-Signature` over the raw body, or
+/// the secret as the URL's `secret` query parameter. Both compared in constant time.
+pub fn authentic(secret: &Secret, headers: &HeaderMap, query: Option<&str>, body: &[u8]) -> bool {
+    if let Some(header) = headers.get("x-hub-signature") {
+        // A signature, when sent, decides: a bad one is not rescued by a URL secret.
+        let signature = header
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().strip_prefix("sha256="))
+            .and_then(decode_hex);
+        let Some(signature) = signature else {
+            return false;
+        };
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes()) else {
+            return false;
+        };
+        mac.update(body);
+        return mac.verify_slice(&signature).is_ok();
+    }
+    let given = query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .find_map(|pair| pair.strip_prefix("secret="))
+        .map(percent_decode);
+    given.is_some_and(|given| constant_time_eq(given.as_bytes(), secret.expose().as_bytes()))
+}
+
+/// The event in a body, or why it is not one.
+pub fn parse(body: &[u8]) -> std::result::Result<Event, &'static str> {
+    let v: Value = serde_json::from_slice(body).map_err(|_| "the body is not JSON")?;
+    let issue = v.get("issue").ok_or("the body has no issue")?;
+    let issue_id = match issue.get("id") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => return Err("the issue has no id"),
+    };
+    if issue_id.is_empty() || !issue_id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("the issue id is not a number");
+    }
+    Ok(Event {
+        name: v
+            .get("webhookEvent")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        issue_id,
+        issue_key: issue.get("key").and_then(Value::as_str).map(str::to_string),
+        timestamp: v.get("timestamp").and_then(Value::as_i64),
+    })
+}
+
+/// Issue ids waiting for a targeted pass, with when their first event arrived.
+#[derive(Default)]
+pub struct Triggers {
+    pending: Mutex<Pending>,
+    notify: Notify,
+}
+
+#[derive(Default)]
+struct Pending {
+    ids: HashMap<String, Instant>,
+    /// The order ids arrived in, so the oldest go first when a pass takes only some.
+    order: VecDeque<String>,
+    /// Recent (event, id, timestamp): the same delivery twice is a replay.
+    seen: HashSet<(String, String, i64)>,
+    seen_order: VecDeque<(String, String, i64)>,
+    last_pass: Option<Instant>,
+}
+
+impl Triggers {
+    /// Queue the event's issue. `false` when it is a replay of a recent delivery.
+    pub fn queue(&self, event: &Event) -> bool {
+        let mut p = crate::lock_unpoisoned(&self.pending);
+        if let Some(ts) = event.timestamp {
+            let key = (event.name.clone(), event.issue_id.clone(), ts);
+            if !p.seen.insert(key.clone()) {
+                return false;
+            }
+            p.seen_order.push_back(key);
+            if p.seen_order.len() > REPLAY_MEMORY {
+                if let Some(old) = p.seen_order.pop_front() {
+                    p.seen.remove(&old);
+                }
+            }
+        }
+        if !p.ids.contains_key(&event.issue_id) {
+            p.ids.insert(event.issue_id.clone(), Instant::now());
+            p.order.push_back(event.issue_id.clone());
+        }
+        drop(p);
+        self.notify.notify_one();
+        true
+    }
+
+    /// Wait until ids are queued and a targeted pass may start: at once when none ran within
+    /// the last `COALESCE`, else when that much has passed since the last one began (so a burst
+    /// becomes a few passes, not one per event). Then take up to `MAX_IDS_PER_PASS` ids, oldest
+    /// first, with when each arrived.
+    pub async fn next_batch(&self) -> Vec<(String, Instant)> {
+        loop {
+            let wait = {
+                let p = crate::lock_unpoisoned(&self.pending);
+                if p.ids.is_empty() {
+                    None
+                } else {
+                    Some(
+                        p.last_pass
+                            .map(|t| (t + COALESCE).saturating_duration_since(Instant::now()))
+                            .unwrap_or_default(),
+                    )
+                }
+            };
+            match wait {
+                None => self.notify.notified().await,
+                Some(w) if w > Duration::ZERO => tokio::time::sleep(w).await,
+                Some(_) => {
+                    let mut p = crate::lock_unpoisoned(&self.pending);
+                    p.last_pass = Some(Instant::now());
+                    let n = p.order.len().min(MAX_IDS_PER_PASS);
+                    let taken: Vec<String> = p.order.drain(..n).collect();
+                    return taken
+                        .into_iter()
+                        .filter_map(|id| p.ids.remove(&id).map(|at| (id, at)))
+                        .collect();
+                }
+            }
+        }
+    }
+
+    /// Ids a failed targeted pass must try again (they keep their arrival time).
+    pub fn requeue(&self, batch: Vec<(String, Instant)>) {
+        let mut p = crate::lock_unpoisoned(&self.pending);
+        for (id, at) in batch {
+            if !p.ids.contains_key(&id) {
+                p.ids.insert(id.clone(), at);
+                p.order.push_back(id);
+            }
+        }
+        drop(p);
+        self.notify.notify_one();
+    }
+
+    pub fn pending(&self) -> usize {
+        crate::lock_unpoisoned(&self.pending).ids.len()
+    }
+}
+
+/// What the webhook endpoint shares with the service.
+pub struct Receiver {
+    secret: Secret,
+    /// The Jira projects of the current mappings (a reload changes them).
+    projects: RwLock<HashSet<String>>,
+    triggers: Arc<Triggers>,
+    metrics: Arc<Metrics>,
+    last_warning: Mutex<Option<std::time::Instant>>,
+    refused_since_warning: Mutex<u64>,
+}
+
+impl Receiver {
+    pub fn new(
+        secret: Secret,
+        projects: impl IntoIterator<Item = String>,
+        triggers: Arc<Triggers>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Receiver {
+            secret,
+            projects: RwLock::new(projects.into_iter().collect()),
+            triggers,
+            metrics,
+            last_warning: Mutex::new(None),
+            refused_since_warning: Mutex::new(0),
+        }
+    }
+
+    /// After a reload: events of these projects are queued from now on.
+    pub fn set_projects(&self, projects: impl IntoIterator<Item = String>) {
+        let mut p = self.projects.write().unwrap_or_else(|e| e.into_inner());
+        *p = projects.into_iter().collect();
+    }
+
+    /// Judge one delivery and queue its issue if it is one.
+    pub fn receive(&self, headers: &HeaderMap, query: Option<&str>, body: &[u8]) -> Outcome {
+        if !authentic(&self.secret, headers, query, body) {
+            self.warn_refused(
+                "a webhook delivery without a valid signature or secret was refused (401)",
+            );
+            return self.count(Outcome::Unauthorized);
+        }
+        let event = match parse(body) {
+            Ok(e) => e,
+            Err(why) => {
+                tracing::warn!("a signed webhook delivery was refused (400): {why}");
+                return self.count(Outcome::Malformed);
+            }
+        };
+        if !event.is_issue_event() {
+            tracing::debug!(event = %event.name, "webhook event ignored: not an issue event");
+            return self.count(Outcome::UnknownEvent);
+        }
+        let mapped = {
+            let projects = self.projects.read().unwrap_or_else(|e| e.into_inner());
+            event.project().is_none_or(|p| projects.contains(p))
+        };
+        if !mapped {
+            tracing::debug!(issue = ?event.issue_key, "webhook event ignored: no mapping has its project");
+            return self.count(Outcome::Unmapped);
+        }
+        if !self.triggers.queue(&event) {
+            return self.count(Outcome::Replayed);
+        }
+        tracing::debug!(event = %event.name, issue = ?event.issue_key, id = %event.issue_id, "webhook event queued");
+        self.count(Outcome::Queued)
+    }
+
+    fn count(&self, outcome: Outcome) -> Outcome {
+        self.metrics.inc(
+            "jgr_webhook_events_total",
+            "Webhook deliveries, by outcome.",
+            &[("outcome", outcome.label())],
+            1.0,
+        );
+        outcome
+    }
+
+    /// One warning a minute at most, with how many were refused since the last one.
+    fn warn_refused(&self, what: &str) {
+        let mut count = crate::lock_unpoisoned(&self.refused_since_warning);
+        *count += 1;
+        let mut last = crate::lock_unpoisoned(&self.last_warning);
+        if last.is_none_or(|t| t.elapsed() >= WARN_EVERY) {
+            tracing::warn!(refused = *count, "{what}; check the secret of Jira's webhook (this warning repeats at most once a minute)");
+            *last = Some(std::time::Instant::now());
+            *count = 0;
+        }
+    }
+}
+
+/// Bind the webhook listener and serve in the background; a bind failure is a config error.
+pub async fn serve(cfg: &WebhookConfig, receiver: Arc<Receiver>) -> Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|e| {
+            Error::Config(format!(
+                "cannot listen on webhook.listen = {}: {e}; pick a free port or remove [webhook]",
+                cfg.listen
+            ))
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::io("webhook listener", e))?;
+    let app = Router::new()
+        .route(&cfg.path, post(deliver))
+        .with_state(receiver);
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!("webhook server stopped: {e}");
+        }
+    });
+    Ok(addr)
+}
+
+async fn deliver(
+    State(receiver): State<Arc<Receiver>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    // The raw bytes, as signed: nothing is parsed before the signature is checked.
+    let bytes: Bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => {
+            let outcome = receiver.count(Outcome::TooLarge);
+            return (outcome.status(), "the body is larger than 1 MiB\n").into_response();
+        }
+    };
+    let outcome = receiver.receive(&headers, query.as_deref(), &bytes);
+    (outcome.status(), format!("{}\n", outcome.label())).into_response()
+}
+
+/// The signature Jira sends for `body` under `secret` (tests and the simulator sign the same
+/// way).
+pub fn signature(secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+    mac.update(body);
+    let bytes = mac.finalize().into_bytes();
+    let mut hex = String::with_capacity(7 + bytes.len() * 2);
+    hex.push_str("sha256=");
+    for b in bytes {
+        hex.push_str(&format!("{b:02x}"));
+    }
+    hex
+}
+
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| s.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (escaped, bytes[i]) {
+            (Some(b), _) => {
+                out.push(b);
+                i += 3;
+            }
+            (None, b'+') => {
+                out.push(b' ');
+                i += 1;
+            }
+            (None, b) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Equal length and content, in time that depends only on the length.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    const SECRET: &str = "a-webhook-secret-of-some-length";
+
+    fn signed(body: &[u8]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-hub-signature",
+            HeaderValue::from_str(&signature(SECRET, body)).expect("header"),
+        );
+        h
+    }
+
+    #[test]
+    fn signatures_and_url_secrets_are_checked() {
+        let secret = Secret::new(SECRET);
+        let body = br#"{"webhookEvent":"jira:issue_updated","issue":{"id":"10001"}}"#;
+        assert!(authentic(&secret, &signed(body), None, body));
+        assert!(
+            !authentic(&secret, &signed(b"other body"), None, body),
+            "signed another body"
+        );
+        assert!(
+            !authentic(&secret, &HeaderMap::new(), None, body),
+            "unsigned"
+        );
+        let mut wrong = HeaderMap::new();
+        wrong.insert("x-hub-signature", HeaderValue::from_static("sha256=00ff"));
+        assert!(!authentic(&secret, &wrong, None, body));
+        assert!(authentic(
+            &secret,
+            &HeaderMap::new(),
+            Some(&format!("secret={SECRET}")),
+            body
+        ));
+        assert!(!authentic(
+            &secret,
+            &HeaderMap::new(),
+            Some("secret=guess"),
+            body
+        ));
+        // A bad signature is not rescued by a query secret: the signature, when sent, decides.
+        assert!(!authentic(
+            &secret,
+            &wrong,
+            Some(&format!("secret={SECRET}")),
+            body
+        ));
+    }
+
+    #[test]
+    fn events_are_read_or_refused() {
+        let e = parse(br#"{"webhookEvent":"jira:issue_created","timestamp":5,"issue":{"id":"10001","key":"VSA-1"}}"#)
+            .expect("event");
+        assert_eq!(e.issue_id, "10001");
+        assert_eq!(e.project(), Some("VSA"));
+        assert!(e.is_issue_event());
+        assert!(parse(b"not json").is_err());
+        assert!(parse(br#"{"issue":{}}"#).is_err());
+        assert!(parse(br#"{"issue":{"id":"1 OR 1=1"}}"#).is_err());
+        let other =
+            parse(br#"{"webhookEvent":"comment_created","issue":{"id":7}}"#).expect("event");
+        assert!(!other.is_issue_event());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bursts_coalesce_and_replays_are_recognised() {
+        let t = Triggers::default();
+        let event = |id: u32, ts: i64| Event {
+            name: "jira:issue_updated".into(),
+            issue_id: id.to_string(),
+            issue_key: None,
+            timestamp: Some(ts),
+        };
+        assert!(t.queue(&event(1, 100)));
+        assert!(!t.queue(&event(1, 100)), "the same delivery again");
+        assert!(t.queue(&event(1, 101)), "a new event for the same issue");
+        let first = t.next_batch().await;
+        assert_eq!(first.len(), 1, "the first pass starts at once");
+        let started = tokio::time::Instant::now();
+        for i in 0..500u32 {
+            t.queue(&event(i % 50, i64::from(i) + 1000));
+        }
+        let second = t.next_batch().await;
+        assert_eq!(second.len(), 50, "500 events for 50 issues: one pass");
+        assert!(started.elapsed() >= COALESCE - Duration::from_millis(1));
+        assert_eq!(t.pending(), 0);
+    }
+}

@@ -1,0 +1,448 @@
+//! Jira webhooks as triggers: the real service binary, the fake Jira delivering signed events
+//! as Jira does, and deliveries forged by the test. Polling stays the safety net.
+
+use std::time::{Duration, Instant};
+
+use jgr_sim::jira::Deployment;
+use jgr_sim::world::{SimWorld, WEBHOOK_SECRET};
+use jira_gitlab_reconciler::webhook::signature;
+use serde_json::json;
+
+use crate::harness::*;
+
+/// A world whose Jira posts every issue event to the service.
+async fn webhook_world(
+    name: &str,
+    tweak: impl FnOnce(&mut jgr_sim::world::WorldOptions),
+) -> SimWorld {
+    world(name, |o| {
+        o.webhook = true;
+        tweak(o);
+    })
+    .await
+}
+
+/// The service's config: polls only at start-up (the schedule is once a year), so what
+/// reaches GitLab later came through an event. Returns (config path, metrics port).
+fn events_only_config(w: &SimWorld) -> (String, u16) {
+    let port = free_port();
+    let path = w.opts.dir.join("config.toml");
+    let text = format!(
+        "{}\n[schedule]\nreconcile = \"0 0 0 1 1 *\"\nfull_resync = \"0 0 0 1 1 *\"\n\n[metrics]\nlisten = \"127.0.0.1:{port}\"\nunhealthy_after = \"1h\"\n",
+        w.config_toml()
+    );
+    std::fs::write(&path, text).expect("config");
+    (path.display().to_string(), port)
+}
+
+/// A Prometheus sample's value (0 when absent).
+async fn metric(port: u16, series: &str) -> f64 {
+    let (_, text) = http_get(port, "/metrics").await;
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or(0.0)
+}
+
+async fn post(url: &str, body: Vec<u8>, signature: Option<String>) -> (u16, String) {
+    let mut req = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body);
+    if let Some(s) = signature {
+        req = req.header("x-hub-signature", s);
+    }
+    match req.send().await {
+        Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+        Err(e) => panic!("webhook endpoint unreachable: {e}"),
+    }
+}
+
+fn event(name: &str, id: &str, key: &str, timestamp: i64) -> Vec<u8> {
+    json!({
+        "timestamp": timestamp,
+        "webhookEvent": name,
+        "issue": {"id": id, "key": key, "fields": {}},
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// Poll `cond` every 10 ms for up to `limit`.
+async fn until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    cond()
+}
+
+fn signed(body: &[u8]) -> Option<String> {
+    Some(signature(WEBHOOK_SECRET, body))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_events_reach_gitlab_within_seconds() {
+    let w = webhook_world("hook-latency", |_| {}).await;
+    let first = w.jira.create_issue("VSA", "Before start", "Task");
+    let (config, port) = events_only_config(&w);
+    let child = spawn_service(&config);
+    assert!(gitlab_reaches(&w, PROJECT, 1, Duration::from_secs(10)).await);
+    mirror_of(&w, PROJECT, &first.id);
+
+    // Fifteen changes, 0 to 1.2 s apart; each timed from the write in Jira (its event is sent
+    // at once) to the moment GitLab shows it (looked at every 10 ms).
+    let mut latencies = Vec::new();
+    let mut keys = vec![first.key.clone()];
+    for i in 0..15u64 {
+        tokio::time::sleep(Duration::from_millis(i * 317 % 1200)).await;
+        let t = Instant::now();
+        let limit = Duration::from_secs(10);
+        let reached = match i % 3 {
+            0 => {
+                let want = w.gitlab.issue_count(PROJECT) + 1;
+                let r = w
+                    .jira
+                    .create_issue("VSA", &format!("Created by event {i}"), "Task");
+                keys.push(r.key);
+                until(limit, || w.gitlab.issue_count(PROJECT) >= want).await
+            }
+            1 => {
+                let key = &keys[(i as usize) % keys.len()];
+                let title = format!("Renamed by event {i}");
+                w.jira.rename(key, &title);
+                until(limit, || {
+                    w.gitlab.issues(PROJECT).iter().any(|g| g.title == title)
+                })
+                .await
+            }
+            _ => {
+                let key = &keys[(i as usize) % keys.len()];
+                w.jira.transition(key, "Done", "done");
+                let marker = format!("jira-id={} -->", w.jira.issue(key).expect("issue").id);
+                until(limit, || {
+                    w.gitlab
+                        .issues(PROJECT)
+                        .iter()
+                        .any(|g| g.description.contains(&marker) && g.state == "closed")
+                })
+                .await
+            }
+        };
+        assert!(reached, "change {i} reached GitLab");
+        latencies.push(t.elapsed());
+    }
+    latencies.sort();
+    let p95 = latencies[latencies.len() * 95 / 100 - 1];
+    eprintln!(
+        "webhook latency over {} changes: p50 {:?}, p95 {:?}, max {:?}",
+        latencies.len(),
+        latencies[latencies.len() / 2],
+        p95,
+        latencies[latencies.len() - 1]
+    );
+    assert!(p95 < Duration::from_secs(2), "p95 {p95:?}");
+    assert!(
+        metric(
+            port,
+            "jgr_passes_total{kind=\"targeted\",mapping=\"VSA->acme/platform\",outcome=\"ok\"}"
+        )
+        .await
+            >= 1.0,
+        "targeted passes carried the changes"
+    );
+    signal(&child, "TERM");
+    let (code, _, stderr) = wait_exit(child, Duration::from_secs(12)).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_converged(&w, "VSA", PROJECT);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_deliveries_get_their_status_and_change_nothing() {
+    let w = webhook_world("hook-bad", |_| {}).await;
+    let a = w.jira.create_issue("VSA", "Mirrored at start", "Task");
+    let (config, port) = events_only_config(&w);
+    let child = spawn_service(&config);
+    assert!(gitlab_reaches(&w, PROJECT, 1, Duration::from_secs(10)).await);
+    // One real change, so there is a genuine delivery to replay later.
+    w.jira.rename(&a.key, "Renamed once");
+    assert!(
+        eventually(Duration::from_secs(5), || w.gitlab.issues(PROJECT)[0].title
+            == "Renamed once")
+        .await
+    );
+    let real = w.jira.deliveries().last().cloned().expect("a delivery");
+    let targeted =
+        "jgr_passes_total{kind=\"targeted\",mapping=\"VSA->acme/platform\",outcome=\"ok\"}";
+    let before = metric(port, targeted).await;
+    let writes = w.gitlab.writes();
+    let url = w.webhook_url().expect("webhook");
+
+    let valid = event("jira:issue_updated", &a.id, &a.key, 1);
+    let cases: Vec<(&str, Vec<u8>, Option<String>, u16, &str)> = vec![
+        ("unsigned", valid.clone(), None, 401, ""),
+        (
+            "badly signed",
+            valid.clone(),
+            Some(signature("guessed-secret-guessed", &valid)),
+            401,
+            "",
+        ),
+        (
+            "signed for another body",
+            valid.clone(),
+            signed(b"{}"),
+            401,
+            "",
+        ),
+        ("oversize", vec![b' '; 2 * 1024 * 1024], None, 413, ""),
+        ("not JSON", b"<html>".to_vec(), signed(b"<html>"), 400, ""),
+        (
+            "no issue id",
+            br#"{"webhookEvent":"jira:issue_updated","issue":{}}"#.to_vec(),
+            signed(br#"{"webhookEvent":"jira:issue_updated","issue":{}}"#),
+            400,
+            "",
+        ),
+        (
+            "unknown event",
+            event("comment_created", &a.id, &a.key, 2),
+            signed(&event("comment_created", &a.id, &a.key, 2)),
+            202,
+            "unknown_event",
+        ),
+        (
+            "unmapped project",
+            event("jira:issue_updated", "99999", "OTHER-1", 3),
+            signed(&event("jira:issue_updated", "99999", "OTHER-1", 3)),
+            202,
+            "unmapped",
+        ),
+        (
+            "replayed",
+            real.body.clone().into_bytes(),
+            real.signature.clone(),
+            202,
+            "replayed",
+        ),
+    ];
+    for (name, body, sig, status, answer) in cases {
+        let (got, text) = post(&url, body, sig).await;
+        assert_eq!(got, status, "{name}: {text}");
+        assert!(text.contains(answer), "{name}: {text}");
+    }
+    // Nothing was triggered, nothing written.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(metric(port, targeted).await, before, "no targeted pass");
+    assert_eq!(w.gitlab.writes(), writes);
+    for (outcome, n) in [
+        ("unauthorized", 3.0),
+        ("too_large", 1.0),
+        ("malformed", 2.0),
+        ("unknown_event", 1.0),
+        ("unmapped", 1.0),
+        ("replayed", 1.0),
+    ] {
+        assert_eq!(
+            metric(
+                port,
+                &format!("jgr_webhook_events_total{{outcome=\"{outcome}\"}}")
+            )
+            .await,
+            n,
+            "{outcome}"
+        );
+    }
+    signal(&child, "TERM");
+    let (code, _, stderr) = wait_exit(child, Duration::from_secs(12)).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    // One warning for three refused deliveries: a scanner cannot flood the journal.
+    assert_eq!(stderr.matches("was refused (401)").count(), 1, "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_500_events_for_50_issues_makes_a_few_passes() {
+    let w = webhook_world("hook-burst", |_| {}).await;
+    let issues: Vec<_> = (0..50)
+        .map(|i| w.jira.create_issue("VSA", &format!("Issue {i}"), "Task"))
+        .collect();
+    let (config, port) = events_only_config(&w);
+    let child = spawn_service(&config);
+    assert!(gitlab_reaches(&w, PROJECT, 50, Duration::from_secs(10)).await);
+    // Jira's own deliveries are paused: the 500 events below are the only triggers.
+    w.jira.pause_webhooks(true);
+    for (i, r) in issues.iter().enumerate() {
+        w.jira.rename(&r.key, &format!("Renamed {i}"));
+    }
+    let url = w.webhook_url().expect("webhook");
+    let sends = (0..500).map(|n| {
+        let r = &issues[n % 50];
+        let body = event("jira:issue_updated", &r.id, &r.key, 1_000 + n as i64);
+        let sig = signed(&body);
+        post(&url, body, sig)
+    });
+    for (status, text) in futures_util::future::join_all(sends).await {
+        assert_eq!(status, 202, "{text}");
+    }
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            w.gitlab
+                .issues(PROJECT)
+                .iter()
+                .all(|g| g.title.starts_with("Renamed"))
+        })
+        .await,
+        "every rename arrived"
+    );
+    let passes = metric(
+        port,
+        "jgr_passes_total{kind=\"targeted\",mapping=\"VSA->acme/platform\",outcome=\"ok\"}",
+    )
+    .await;
+    // Events arriving within a second share a pass: a handful, however busy the machine is
+    // while the 500 deliveries arrive (here over a second or two), never hundreds.
+    assert!(
+        (1.0..=8.0).contains(&passes),
+        "{passes} targeted passes for 500 events"
+    );
+    assert_eq!(
+        metric(port, "jgr_webhook_events_total{outcome=\"queued\"}").await,
+        500.0
+    );
+    assert!(metric(port, "jgr_webhook_latency_seconds_count").await >= 50.0);
+    signal(&child, "TERM");
+    let (code, _, stderr) = wait_exit(child, Duration::from_secs(12)).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_converged(&w, "VSA", PROJECT);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_webhook_down_polling_still_converges() {
+    let w = webhook_world("hook-down", |_| {}).await;
+    w.jira.pause_webhooks(true);
+    w.jira.create_issue("VSA", "One", "Task");
+    // Every second a poll, as without a webhook.
+    let child = spawn_service(&service_config(&w, free_port(), ""));
+    assert!(gitlab_reaches(&w, PROJECT, 1, Duration::from_secs(10)).await);
+    w.jira.create_issue("VSA", "Two", "Task");
+    w.jira.transition("VSA-1", "Done", "done");
+    assert!(
+        eventually(Duration::from_secs(8), || {
+            w.gitlab.issue_count(PROJECT) == 2
+                && w.gitlab.issues(PROJECT).iter().any(|g| g.state == "closed")
+        })
+        .await
+    );
+    signal(&child, "TERM");
+    let (code, _, stderr) = wait_exit(child, Duration::from_secs(12)).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_converged(&w, "VSA", PROJECT);
+}
+
+/// Jira's search lags writes by three minutes here. The event-triggered pass asks for the
+/// changed issue with `reconcileIssues` and sees it at once; the polls that follow still get
+/// the older version from the index, and must not step back to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_applied_change_is_not_undone_by_a_lagging_poll() {
+    let w = webhook_world("hook-lag", |o| o.index_lag = Duration::from_secs(180)).await;
+    let r = w.jira.create_issue("VSA", "Lagging", "Task");
+    w.clock.advance(Duration::from_secs(300));
+    let child = spawn_service(&service_config(&w, free_port(), ""));
+    assert!(gitlab_reaches(&w, PROJECT, 1, Duration::from_secs(10)).await);
+    w.jira.transition(&r.key, "Done", "done");
+    let closed = || mirror_of(&w, PROJECT, &r.id).state == "closed";
+    assert!(
+        eventually(Duration::from_secs(3), closed).await,
+        "the event closed it though the index still shows it open"
+    );
+    // Three polls (one a second) read the older, open version from the index.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(closed(), "a lagging poll reopened it");
+    signal(&child, "TERM");
+    let (code, _, stderr) = wait_exit(child, Duration::from_secs(12)).await;
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_center_events_carry_the_secret_in_the_url() {
+    let w = webhook_world("hook-dc", |o| o.deployment = Deployment::DataCenter).await;
+    let r = w.jira.create_issue("VSA", "DC", "Task");
+    let (config, _) = events_only_config(&w);
+    let child = spawn_service(&config);
+    assert!(gitlab_reaches(&w, PROJECT, 1, Duration::from_secs(10)).await);
+    w.jira.rename(&r.key, "Renamed in DC");
+    assert!(
+        until(Duration::from_secs(2), || w.gitlab.issues(PROJECT)[0].title
+            == "Renamed in DC")
+        .await
+    );
+    assert!(
+        w.jira.deliveries().iter().all(|d| d.signature.is_none()),
+        "DC does not sign"
+    );
+    let url = w.webhook_url().expect("webhook");
+    let body = event("jira:issue_updated", &r.id, &r.key, 9);
+    let (status, _) = post(&format!("{url}?secret=not-the-secret"), body.clone(), None).await;
+    assert_eq!(status, 401);
+    signal(&child, "TERM");
+    let (code, _, stderr) = wait_exit(child, Duration::from_secs(12)).await;
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+#[tokio::test]
+async fn webhook_url_register_and_check_help_set_it_up() {
+    let w = webhook_world("hook-cli", |o| o.jira_admin = true).await;
+    let config = w.write_config().expect("config").display().to_string();
+    let args = |sub: &[&str]| {
+        let mut a: Vec<String> = sub.iter().map(|s| s.to_string()).collect();
+        a.extend(["--config".to_string(), config.clone()]);
+        a
+    };
+
+    let out = run_binary(args(&["webhook", "url"])).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains(&w.webhook_url().expect("url")), "{stdout}");
+    assert!(stdout.contains("(project = \"VSA\")"), "{stdout}");
+    assert!(
+        !stdout.contains(WEBHOOK_SECRET),
+        "the secret is never printed: {stdout}"
+    );
+
+    let out = run_binary(args(&["webhook", "register"])).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let hooks = w.jira.webhooks();
+    let ours = hooks.last().expect("registered");
+    assert_eq!(ours.url, w.webhook_url().expect("url"));
+    assert_eq!(
+        ours.secret.as_deref(),
+        Some(WEBHOOK_SECRET),
+        "Cloud signs with it"
+    );
+    assert_eq!(ours.jql.as_deref(), Some("(project = \"VSA\")"));
+
+    let out = run_binary(args(&["check"])).await;
+    let (stdout, _) = text(&out);
+    assert!(stdout.contains("webhook"), "{stdout}");
+    assert!(stdout.contains("no event has arrived yet"), "{stdout}");
+
+    // Not an administrator: a clear refusal that says what to do instead.
+    let w = webhook_world("hook-cli-user", |_| {}).await;
+    let config = w.write_config().expect("config").display().to_string();
+    let out = run_binary(vec![
+        "webhook".into(),
+        "register".into(),
+        "--config".into(),
+        config,
+    ])
+    .await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("administrators") && stderr.contains("webhook url"),
+        "{stderr}"
+    );
+}
