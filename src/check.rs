@@ -14,7 +14,7 @@ pub async fn run(cfg: Config, file: &ConfigFile) -> Result<i32> {
     let state_path = cfg.state_path.clone();
     let mappings = cfg.mappings.clone();
     let deployment = cfg.jira.deployment;
-    let gitlab_url = cfg.gitlab.url.clone();
+    let gitlab_identity = cfg.gitlab.identity();
     let webhook = cfg.webhook.clone();
     // `check` refreshes what passes cache about each GitLab project (id, the token's role).
     let store = Store::open(&state_path);
@@ -69,8 +69,12 @@ pub async fn run(cfg: Config, file: &ConfigFile) -> Result<i32> {
             Err(e) => bad(format!("{name}: {e}")),
         }
         let project = r.gitlab().project(&m.gitlab_project).await;
-        if let (Ok(p), Ok(store)) = (&project, &store) {
-            if let Err(e) = store.cache_project(&gitlab_url, &m.gitlab_project, p) {
+        if let Ok(store) = &store {
+            let cached = match &project {
+                Ok(p) => store.cache_project(&gitlab_identity, &m.gitlab_project, p),
+                Err(_) => store.forget_project(&gitlab_identity, &m.gitlab_project),
+            };
+            if let Err(e) = cached {
                 bad(e.report());
             }
         }

@@ -211,6 +211,17 @@ impl Mapping {
     }
 }
 
+impl GitlabConfig {
+    /// Which GitLab, as whom: the URL and a fingerprint of the token (never the token), so what
+    /// is cached about a project (its id, the token's role) is not reused for another token.
+    pub fn identity(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(self.token.expose().as_bytes());
+        let fingerprint: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        format!("{} token {fingerprint}", self.url)
+    }
+}
+
 impl Config {
     /// The Jira and GitLab clients this configuration describes, sharing one HTTP client.
     pub fn clients(

@@ -65,11 +65,13 @@ impl Error {
         self.cause().needs_user()
     }
 
-    /// GitLab refused the token, a permission or the project (401, 403, 404): what was known
-    /// about the project (its id, the token's role) may no longer hold.
+    /// GitLab refused the token, a permission or the project (401, 403, 404), or accepted a
+    /// write it did not make (a role too low for it): what was known about the project (its
+    /// id, the token's role) may no longer hold.
     pub fn is_gitlab_refusal(&self) -> bool {
         match self {
             Error::Api(e) => e.is_gitlab_refusal(),
+            Error::NotApplied(_) => true,
             _ => false,
         }
     }

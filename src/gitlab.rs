@@ -220,7 +220,15 @@ impl GitlabClient {
             let reply = self.api.send::<Vec<RawIssue>>(Request::get(&path)).await?;
             let n = reply.body.len();
             out.extend(reply.body.into_iter().map(GitlabIssue::from));
-            next = next_page(&reply.headers, &path, n);
+            next = next_page(&reply.headers, &path, n).map_err(|cause| ApiError {
+                server: Server::Gitlab,
+                what: format!("GET {path}"),
+                kind: ApiErrorKind::Transport { cause },
+                hint: Some(
+                    "check gitlab.url: the next-page link must point at the same API".into(),
+                ),
+                retry_after: None,
+            })?;
             if next.as_deref() == Some(path.as_str()) {
                 // Stopping would leave the rest unread and the pass would take them for
                 // missing; fail instead.
@@ -256,9 +264,12 @@ impl GitlabClient {
             let Some(ticket) = self.pacer.admit(self.api.stop()).await else {
                 return Err(stopped(&path));
             };
+            // The pacer counts the create from when it actually goes out.
+            let sending = || self.pacer.sending(&ticket);
             let req = Request::get(&path)
                 .json(Method::POST, body.clone(), Effect::Create)
-                .caller_paces();
+                .caller_paces()
+                .on_send(&sending);
             match self.api.send::<RawIssue>(req).await {
                 Ok(reply) => return Ok(reply.body.into()),
                 Err(e) if e.status() == Some(429) => {
@@ -330,10 +341,15 @@ fn stopped(path: &str) -> ApiError {
 
 /// Where the next page of a listing is: the `Link: <...>; rel="next"` URL (keyset or offset),
 /// made relative to the API base; else GitLab's `x-next-page` for offset paging. An empty page
-/// ends the listing either way.
-fn next_page(headers: &reqwest::header::HeaderMap, current: &str, items: usize) -> Option<String> {
+/// ends the listing either way. A next link that cannot be followed is an error: stopping there
+/// would leave the rest unread and their markers unseen.
+fn next_page(
+    headers: &reqwest::header::HeaderMap,
+    current: &str,
+    items: usize,
+) -> Result<Option<String>, String> {
     if items == 0 {
-        return None;
+        return Ok(None);
     }
     let link = headers
         .get_all(reqwest::header::LINK)
@@ -351,19 +367,26 @@ fn next_page(headers: &reqwest::header::HeaderMap, current: &str, items: usize) 
         // after `/api/v4`, so the request goes to the configured server with our token.
         return url
             .find("/api/v4/")
-            .map(|i| url[i + "/api/v4".len()..].to_string());
+            .map(|i| Some(url[i + "/api/v4".len()..].to_string()))
+            .ok_or_else(|| format!("the next-page link {url:?} is not an API v4 URL"));
     }
-    let next: u64 = headers
+    let Some(next) = headers
         .get("x-next-page")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())?;
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    else {
+        return Ok(None);
+    };
     let without_page: Vec<&str> = current
         .split(['?', '&'])
         .skip(1)
         .filter(|p| !p.starts_with("page="))
         .collect();
     let base = current.split('?').next().unwrap_or(current);
-    Some(format!("{base}?{}&page={next}", without_page.join("&")))
+    Ok(Some(format!(
+        "{base}?{}&page={next}",
+        without_page.join("&")
+    )))
 }
 
 #[cfg(test)]
@@ -391,17 +414,25 @@ mod tests {
             ),
         );
         assert_eq!(
-            next_page(&h, "/projects/4/issues?per_page=100", 100).as_deref(),
-            Some("/projects/4/issues?cursor=abc&per_page=100")
+            next_page(&h, "/projects/4/issues?per_page=100", 100),
+            Ok(Some(
+                "/projects/4/issues?cursor=abc&per_page=100".to_string()
+            ))
         );
-        assert_eq!(next_page(&h, "/x", 0), None, "an empty page ends it");
+        assert_eq!(next_page(&h, "/x", 0), Ok(None), "an empty page ends it");
+        let mut odd = HeaderMap::new();
+        odd.insert(
+            "link",
+            HeaderValue::from_static("<https://elsewhere.example/next?page=2>; rel=\"next\""),
+        );
+        assert!(next_page(&odd, "/x", 100).is_err(), "not silently the end");
         let mut h = HeaderMap::new();
         h.insert("x-next-page", HeaderValue::from_static("3"));
         assert_eq!(
-            next_page(&h, "/projects/4/issues?state=all&page=2", 100).as_deref(),
-            Some("/projects/4/issues?state=all&page=3")
+            next_page(&h, "/projects/4/issues?state=all&page=2", 100),
+            Ok(Some("/projects/4/issues?state=all&page=3".to_string()))
         );
         h.insert("x-next-page", HeaderValue::from_static(""));
-        assert_eq!(next_page(&h, "/projects/4/issues?page=9", 100), None);
+        assert_eq!(next_page(&h, "/projects/4/issues?page=9", 100), Ok(None));
     }
 }

@@ -277,9 +277,12 @@ pub struct Request<'a> {
     pub query: Vec<(&'a str, String)>,
     pub body: Option<serde_json::Value>,
     pub effect: Effect,
-    /// A 429 that names no wait is returned to the caller instead of being waited out here
-    /// (GitLab's issue-create limit: the create pacer decides how long to hold).
+    /// A 429 is returned to the caller, with the wait the server named if any, instead of
+    /// being waited out here (GitLab's issue-create limit: the create pacer holds creates).
     pub caller_paces: bool,
+    /// Called each time the request goes out, after it got a free connection slot (the create
+    /// pacer counts a create from then).
+    pub on_send: Option<&'a (dyn Fn() + Send + Sync)>,
 }
 
 impl<'a> Request<'a> {
@@ -291,7 +294,13 @@ impl<'a> Request<'a> {
             body: None,
             effect: Effect::Read,
             caller_paces: false,
+            on_send: None,
         }
+    }
+
+    pub fn on_send(mut self, f: &'a (dyn Fn() + Send + Sync)) -> Self {
+        self.on_send = Some(f);
+        self
     }
 
     pub fn caller_paces(mut self) -> Self {
@@ -377,6 +386,9 @@ impl Api {
                     slot = self.slots.acquire() => slot.ok(),
                     () = self.stop.wait() => return Err(self.error(&what, ApiErrorKind::Stopped)),
                 };
+                if let Some(on_send) = req.on_send {
+                    on_send();
+                }
                 self.attempt(&req).await
             };
             let (status_label, decision) = match outcome {
@@ -413,6 +425,10 @@ impl Api {
             let (kind, wait) = match decision {
                 Decision::Fail(kind) => return Err(self.error(&what, kind)),
                 Decision::Refused { kind, wait } => {
+                    if let Some(w) = wait.filter(|w| *w <= MAX_HONOURED_WAIT) {
+                        // The server's wait holds for every request of this client.
+                        self.hold_all(w);
+                    }
                     let mut e = self.error(&what, kind);
                     e.retry_after = wait;
                     return Err(e);
@@ -503,7 +519,7 @@ impl Api {
         if status == StatusCode::TOO_MANY_REQUESTS {
             // A 429 means the server refused the request: repeating it, even a create, is safe.
             let wait = server_wait(headers);
-            if req.caller_paces && wait.is_none() {
+            if req.caller_paces {
                 return Decision::Refused { kind, wait };
             }
             return Decision::Retry { kind, wait };

@@ -3,13 +3,20 @@
 //! written while a bar is shown go above it instead of through it ([`stderr`]).
 
 use std::io::Write;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-/// The bar on screen, if any: log lines suspend it while they are written.
-static BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
+/// The bars on screen (one per mapping at work; mappings run side by side): log lines suspend
+/// them while they are written.
+static BARS: OnceLock<MultiProgress> = OnceLock::new();
+static SHOWN: AtomicUsize = AtomicUsize::new(0);
+
+fn bars() -> &'static MultiProgress {
+    BARS.get_or_init(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
+}
 
 const LOG_EVERY: Duration = Duration::from_secs(10);
 const LOG_EVERY_ISSUES: u64 = 1_000;
@@ -47,10 +54,10 @@ impl Progress {
         if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
             return;
         }
-        let bar = match total {
-            Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr()),
-            None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
-        };
+        let bar = bars().add(ProgressBar::with_draw_target(
+            total,
+            ProgressDrawTarget::hidden(),
+        ));
         let style = ProgressStyle::with_template(
             "{msg} [{bar:30}] {pos}/{len} issues, {per_sec}, ETA {eta}",
         )
@@ -59,7 +66,7 @@ impl Progress {
         bar.set_style(style);
         bar.set_message(self.mapping.clone());
         bar.enable_steady_tick(Duration::from_millis(200));
-        *crate::lock_unpoisoned(&BAR) = Some(bar.clone());
+        SHOWN.fetch_add(1, Ordering::SeqCst);
         self.bar = Some(bar);
     }
 
@@ -82,7 +89,8 @@ impl Progress {
     pub fn finish(&mut self) {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
-            *crate::lock_unpoisoned(&BAR) = None;
+            bars().remove(&bar);
+            SHOWN.fetch_sub(1, Ordering::SeqCst);
         }
     }
 
@@ -120,10 +128,10 @@ pub struct Stderr;
 
 impl Write for Stderr {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let bar = crate::lock_unpoisoned(&BAR).clone();
-        match bar {
-            Some(bar) => bar.suspend(|| std::io::stderr().write_all(buf).map(|()| buf.len())),
-            None => std::io::stderr().write(buf),
+        if SHOWN.load(Ordering::SeqCst) > 0 {
+            bars().suspend(|| std::io::stderr().write_all(buf).map(|()| buf.len()))
+        } else {
+            std::io::stderr().write(buf)
         }
     }
 

@@ -18,7 +18,7 @@ mod observe;
 mod report;
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -69,8 +69,6 @@ pub struct Reconciler {
     gitlab: GitlabClient,
     metrics: Arc<Metrics>,
     stop: Stop,
-    /// Whether the create pacer has taken over the state saved by an earlier run.
-    pacer_restored: AtomicBool,
 }
 
 /// The mapping a pass works on, with the GitLab project it resolved to.
@@ -98,7 +96,6 @@ impl Reconciler {
             gitlab,
             metrics,
             stop,
-            pacer_restored: AtomicBool::new(false),
         })
     }
 
@@ -227,6 +224,7 @@ impl Reconciler {
         let span = tracing::info_span!("pass", mapping = %name, kind = %kind);
         async {
             let started = Instant::now();
+            let cpu_before = report::process_cpu();
             let history = match mode {
                 Mode::Apply(store) => match store.begin_pass(&name, kind) {
                     Ok(id) => Some((store, id)),
@@ -245,6 +243,7 @@ impl Reconciler {
             };
             report.counts.failed = report.failures.len() as u64;
             report.duration = started.elapsed();
+            report.cpu = report::process_cpu().saturating_sub(cpu_before);
             if let Some((store, id)) = history {
                 let outcome = if report.ok() {
                     PassOutcome::Ok
@@ -298,19 +297,27 @@ impl Reconciler {
 
         let mut work = Worked::default();
         let mut progress = Progress::new(&target.name);
+        // A failure part-way (Jira or GitLab kept failing) ends the pass, but what earlier
+        // batches did was done and committed: it stays in the report and the history.
+        let mut broke_off = None;
         for search in self.searches(&target, &start, scope) {
             tracing::debug!(jql = %search.jql, "searching Jira");
             let mut pages = self.jira.pages_reconciling(&search.jql, &search.reconcile);
-            self.work_pages(
-                mode,
-                &target,
-                &mut start,
-                &mut view,
-                &mut pages,
-                &mut progress,
-                &mut work,
-            )
-            .await?;
+            let worked = self
+                .work_pages(
+                    mode,
+                    &target,
+                    &mut start,
+                    &mut view,
+                    &mut pages,
+                    &mut progress,
+                    &mut work,
+                )
+                .await;
+            if let Err(e) = worked {
+                broke_off = Some(e);
+                break;
+            }
             if self.stopping() {
                 break;
             }
@@ -320,10 +327,20 @@ impl Reconciler {
         report.counts.unchanged += work.unchanged;
         report.notes.append(&mut work.notes);
         report.planned.append(&mut work.planned);
+        let mut applied = work.applied;
+        if let Some(e) = broke_off {
+            if e.is_gitlab_refusal() || applied.gitlab_refused {
+                self.forget_project(mode, mapping);
+            }
+            report.absorb(applied);
+            report.needs_user |= e.needs_user();
+            report.failures.push(e.report());
+            // Unconfirmed creates keep their intents: the next pass looks them up by marker.
+            return Ok(report);
+        }
         let Mode::Apply(store) = mode else {
             return Ok(report);
         };
-        let mut applied = work.applied;
         let lost = std::mem::take(&mut applied.lost);
         let applied = self
             .recover_lost_creates(store, &target, &lost, applied)
@@ -437,17 +454,18 @@ impl Reconciler {
             );
             let issues_in_batch = this.issues.len() as u64;
             // Fetch the next page while this batch is worked on.
-            let worked = if !exhausted && next.is_none() {
-                let (worked, fetched) = tokio::join!(
+            let (worked, fetched) = if !exhausted && next.is_none() {
+                tokio::join!(
                     self.work_page(mode, target, start, view, this),
                     pages.next_page()
-                );
-                next = fetched?;
-                exhausted |= next.is_none();
-                worked?
+                )
             } else {
-                self.work_page(mode, target, start, view, this).await?
+                (
+                    self.work_page(mode, target, start, view, this).await,
+                    Ok(None),
+                )
             };
+            let worked = worked?;
             work.jira_seen += issues_in_batch;
             work.unchanged += worked.unchanged;
             work.notes.extend(worked.notes);
@@ -456,6 +474,11 @@ impl Reconciler {
                 work.applied.absorb(page_applied);
             }
             progress.advance(issues_in_batch);
+            // The batch is recorded before a failed fetch of the next page ends the pass.
+            if next.is_none() && !exhausted {
+                next = fetched?;
+                exhausted |= next.is_none();
+            }
             if self.stopping() {
                 return Ok(());
             }
@@ -500,6 +523,8 @@ impl Reconciler {
             }
             Mode::Apply(store) => {
                 out.applied = Some(self.apply(store, target, planned, false).await?);
+                // After every batch: a crash or kill mid-backfill keeps what the pacer knows.
+                self.save_pacer(store);
             }
         }
         Ok(out)
@@ -576,12 +601,10 @@ impl Reconciler {
             .collect()
     }
 
-    /// Take over the create pacer's state saved by the previous run (once per reconciler), so
-    /// a restart cannot burst past GitLab's create limit.
+    /// Take over the create pacer's state as saved (by an earlier run, or by another process
+    /// using the same state, such as an on-demand `reconcile` beside the service), so neither a
+    /// restart nor a second process can burst past GitLab's create limit.
     fn restore_pacer(&self, store: &Store) {
-        if self.pacer_restored.swap(true, Ordering::SeqCst) {
-            return;
-        }
         match store.pacer_state(&self.cfg.gitlab.url) {
             Ok(Some(saved)) => self.gitlab.pacer().restore(&saved),
             Ok(None) => {}

@@ -222,9 +222,18 @@ async fn run(cli: Cli) -> Result<i32> {
                 PassKind::Incremental
             };
             let state_path = cfg.state_path.clone();
-            let reconciler = Reconciler::new(cfg, Arc::new(Metrics::new()))?;
+            let stop = crate::stop::Stop::new();
+            stop_on_signals(&stop)?;
+            let reconciler = Reconciler::with_stop(cfg, Arc::new(Metrics::new()), stop)?;
             let reports = if dry_run {
                 let store = Store::open_read_only(&state_path)?;
+                if store.is_none() && state_path.exists() {
+                    // A dry run writes nothing, so it cannot migrate an older state file.
+                    eprintln!(
+                        "note: {} was written by an older version; this dry run plans as if there were no state (a first pass adopts by marker); run `reconcile` once to migrate it",
+                        state_path.display()
+                    );
+                }
                 reconciler.pass(Mode::DryRun(store.as_ref()), kind).await
             } else {
                 let store = Store::open(&state_path)?;
@@ -249,6 +258,28 @@ async fn run(cli: Cli) -> Result<i32> {
         #[cfg(feature = "demo")]
         Command::Demo { .. } => Ok(0),
     }
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM (`systemctl stop` of the oneshot unit) during `reconcile`: no new
+/// action starts, the writes in flight finish and are recorded, every wait ends, and the pass
+/// is recorded as stopped (the next run continues from the same checkpoint).
+fn stop_on_signals(stop: &crate::stop::Stop) -> Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let listen = |kind: SignalKind, name: &str| {
+        signal(kind).map_err(|e| crate::error::Error::io(format!("cannot listen for {name}"), e))
+    };
+    let mut term = listen(SignalKind::terminate(), "SIGTERM")?;
+    let mut int = listen(SignalKind::interrupt(), "SIGINT")?;
+    let stop = stop.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tracing::warn!("stopping: the writes in flight finish, nothing new starts");
+        stop.request();
+    });
+    Ok(())
 }
 
 #[cfg(test)]

@@ -76,6 +76,7 @@ fn mapping_json(r: &PassReport, dry_run: bool) -> serde_json::Value {
         "notes": r.notes,
         "checkpoint": r.checkpoint,
         "duration_seconds": (r.duration.as_secs_f64() * 1000.0).round() / 1000.0,
+        "cpu_seconds": (r.cpu.as_secs_f64() * 10_000.0).round() / 10_000.0,
     });
     if dry_run {
         v["planned"] = serde_json::json!(r.planned);

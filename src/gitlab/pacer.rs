@@ -7,6 +7,10 @@
 //! - on a refused create it learns the limit as the number of creates the last window admitted
 //!   (when it has watched a whole window), holds creates until the oldest of them leaves the
 //!   window, and from then on keeps at most that many creates in any window;
+//! - GitLab counts per user, so other clients of the same account take part of the window: a
+//!   refusal after far fewer creates than the learned limit (under half) holds the window but
+//!   does not lower the limit, and after ten minutes without a refusal the limit grows by a
+//!   tenth, so a limit learned in a crowded minute is not kept for the day;
 //! - a server-given wait (`Retry-After`) is honoured as such;
 //! - `gitlab.creates_per_minute`, when set, is a hard cap over any 60 s.
 //!
@@ -29,6 +33,8 @@ const MINUTE: Duration = Duration::from_secs(60);
 const MAX_MARGIN: Duration = Duration::from_millis(250);
 /// A learned limit is forgotten after this long, so a raised server limit is found again.
 const LEARNED_FOR: Duration = Duration::from_secs(24 * 3600);
+/// After this long without a refusal, the learned limit grows by a tenth (at least one).
+const GROW_AFTER: Duration = Duration::from_secs(600);
 
 pub struct CreatePacer {
     /// `gitlab.creates_per_minute`: a hard cap over any 60 s.
@@ -40,7 +46,8 @@ pub struct CreatePacer {
 }
 
 struct State {
-    /// The limit a refused create taught, and when (wall clock, to persist it).
+    /// The limit a refused create taught, and when it was last set or grown (wall clock, to
+    /// persist it).
     learned: Option<(u32, SystemTime)>,
     /// Creates sent (and not refused) within the longer of the two windows, oldest first.
     sent: VecDeque<Sent>,
@@ -142,16 +149,20 @@ impl CreatePacer {
             .iter()
             .filter(|s| now.duration_since(s.at) < window)
             .count() as u32;
-        if now.duration_since(st.watching_since) >= window && admitted > 0 {
-            let limit = st.learned.map_or(admitted, |(old, _)| old.min(admitted));
-            if st.learned.map(|(n, _)| n) != Some(limit) {
+        // A count over less than a whole window says nothing about the limit; neither does one
+        // far below the limit learned (another client of the same account took the rest).
+        let credible = now.duration_since(st.watching_since) >= window
+            && admitted > 0
+            && st.learned.is_none_or(|(old, _)| admitted * 2 >= old);
+        if credible {
+            if st.learned.map(|(n, _)| n) != Some(admitted) {
                 tracing::info!(
-                    creates = limit,
+                    creates = admitted,
                     window_s = window.as_secs_f64(),
                     "learned GitLab's issue-create limit from a refused create"
                 );
             }
-            st.learned = Some((limit, SystemTime::now()));
+            st.learned = Some((admitted, SystemTime::now()));
         }
         let until = match server_wait {
             Some(w) => now + w,
@@ -166,6 +177,18 @@ impl CreatePacer {
         if st.held_until.is_none_or(|h| h < until) {
             st.held_until = Some(until);
         }
+    }
+
+    /// The create of `ticket` is going out now (it may have waited for a free connection since
+    /// it was admitted): its place in the window is from now.
+    pub fn sending(&self, ticket: &Ticket) {
+        let mut st = self.lock();
+        let now = Instant::now();
+        if let Some(s) = st.sent.iter_mut().find(|s| s.ticket == ticket.0) {
+            s.at = now;
+            s.wall = SystemTime::now();
+        }
+        st.sent.make_contiguous().sort_by_key(|s| s.at);
     }
 
     /// The create of `ticket` surely did not reach the server (it could not connect): it does
@@ -206,7 +229,8 @@ impl CreatePacer {
             let fresh = now_wall
                 .duration_since(at)
                 .is_ok_and(|age| age < LEARNED_FOR);
-            if fresh && st.learned.is_none_or(|(mine, _)| n < mine) {
+            // The more recent knowledge wins (another process may have learned since).
+            if fresh && st.learned.is_none_or(|(_, mine)| at > mine) {
                 st.learned = Some((n, at));
             }
         }
@@ -243,6 +267,12 @@ impl CreatePacer {
             .is_some_and(|(_, at)| at.elapsed().is_ok_and(|age| age >= LEARNED_FOR))
         {
             st.learned = None;
+        }
+        if let Some((n, at)) = st.learned {
+            if at.elapsed().is_ok_and(|age| age >= GROW_AFTER) {
+                // No refusal for a while: try a little more (a refusal will say if it is too much).
+                st.learned = Some((n + (n / 10).max(1), SystemTime::now()));
+            }
         }
         let horizon = self.window.max(MINUTE);
         while st
@@ -307,6 +337,35 @@ mod tests {
         assert_eq!(start.elapsed(), waited);
         pacer.admit(&stop).await.expect("admitted");
         assert!(start.elapsed() >= waited + Duration::from_secs(60));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_crowded_window_does_not_teach_a_tiny_limit_and_the_limit_grows_back() {
+        let pacer = CreatePacer::new(None, Duration::from_secs(60));
+        let stop = Stop::new();
+        tokio::time::advance(Duration::from_secs(61)).await;
+        for _ in 0..10 {
+            pacer.admit(&stop).await.expect("admitted");
+        }
+        let t = pacer.admit(&stop).await.expect("sent");
+        pacer.refused(t, None);
+        assert_eq!(pacer.learned_limit(), Some(10));
+        // Another client of the same account used most of the next window: one create got in.
+        tokio::time::advance(Duration::from_secs(61)).await;
+        pacer.admit(&stop).await.expect("admitted");
+        let t = pacer.admit(&stop).await.expect("sent");
+        pacer.refused(t, None);
+        assert_eq!(pacer.learned_limit(), Some(10), "not lowered to 1");
+        // Ten quiet minutes: it grows by a tenth.
+        {
+            let mut state = pacer.lock();
+            if let Some((n, _)) = state.learned {
+                state.learned = Some((n, SystemTime::now() - GROW_AFTER));
+            }
+        }
+        tokio::time::advance(Duration::from_secs(61)).await;
+        pacer.admit(&stop).await.expect("admitted");
+        assert_eq!(pacer.learned_limit(), Some(11));
     }
 
     #[tokio::test(start_paused = true)]

@@ -144,9 +144,18 @@ impl Reconciler {
         let mut applied_version = None;
         for action in job.actions {
             if self.stopping() {
-                if let Action::Create { jira, .. } = &action {
-                    // Never sent: nothing can have landed.
-                    done.cleared_intent = Some(jira.id.clone());
+                match &action {
+                    // A first create not sent yet: nothing can have landed, its intent goes.
+                    Action::Create { jira, .. } if !recovering => {
+                        done.cleared_intent = Some(jira.id.clone());
+                    }
+                    // A create whose answer was lost may still land: its intent stays, so the
+                    // next pass looks for it by marker before creating.
+                    Action::Create { .. } => done.fail(
+                        format!("{key}: GitLab gave no reliable answer to its create; the next pass looks for it by marker before creating"),
+                        None,
+                    ),
+                    _ => {}
                 }
                 return done;
             }

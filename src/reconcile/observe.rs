@@ -80,7 +80,7 @@ impl Reconciler {
     /// The GitLab project of `mapping`: from the state database when looked up within the last
     /// day, else from GitLab (and remembered, when the pass may write).
     pub(super) async fn project(&self, mode: Mode<'_>, mapping: &Mapping) -> Result<Project> {
-        let url = &self.cfg.gitlab.url;
+        let url = &self.cfg.gitlab.identity();
         if let Some(store) = mode.store() {
             if let Some((project, at)) = store.cached_project(url, &mapping.gitlab_project)? {
                 if Utc::now() - at < PROJECT_FACTS_FOR {
@@ -98,7 +98,9 @@ impl Reconciler {
     /// After GitLab refused the token, a permission or the project: look it up again next time.
     pub(super) fn forget_project(&self, mode: Mode<'_>, mapping: &Mapping) {
         if let Mode::Apply(store) = mode {
-            if let Err(e) = store.forget_project(&self.cfg.gitlab.url, &mapping.gitlab_project) {
+            if let Err(e) =
+                store.forget_project(&self.cfg.gitlab.identity(), &mapping.gitlab_project)
+            {
                 tracing::warn!("{}", e.report());
             }
         }

@@ -24,6 +24,9 @@ pub struct PassReport {
     pub notes: Vec<String>,
     pub checkpoint: Option<DateTime<Utc>>,
     pub duration: Duration,
+    /// CPU time (user and system) the process spent during this pass; with mappings side by
+    /// side, shared with the others running at the same time.
+    pub cpu: Duration,
     /// The pass failed on something only the user can fix (credentials, a missing project).
     pub needs_user: bool,
 }
@@ -39,6 +42,7 @@ impl PassReport {
             notes: Vec::new(),
             checkpoint: None,
             duration: Duration::ZERO,
+            cpu: Duration::ZERO,
             needs_user: false,
         }
     }
@@ -89,6 +93,18 @@ impl PassReport {
     }
 }
 
+/// CPU time (user and system) this process has used so far.
+pub(super) fn process_cpu() -> Duration {
+    // SAFETY: getrusage writes into the zeroed struct we own; RUSAGE_SELF is always valid.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return Duration::ZERO;
+    }
+    let tv =
+        |t: libc::timeval| Duration::new(t.tv_sec.max(0) as u64, (t.tv_usec.max(0) as u32) * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
 pub(super) fn record_metrics(m: &Metrics, r: &PassReport) {
     let mapping = r.mapping.as_str();
     let outcome = if r.ok() { "ok" } else { "failed" };
@@ -122,6 +138,12 @@ pub(super) fn record_metrics(m: &Metrics, r: &PassReport) {
         "Duration of the last pass, by mapping.",
         &[("mapping", mapping)],
         r.duration.as_secs_f64(),
+    );
+    m.set(
+        "jgr_pass_cpu_seconds",
+        "CPU time the process spent during the last pass, by mapping.",
+        &[("mapping", mapping)],
+        r.cpu.as_secs_f64(),
     );
     if r.ok() {
         m.set(

@@ -135,7 +135,8 @@ fn log_pass(reports: &[PassReport], took: Duration) {
                 mapping = %r.mapping, kind = %r.kind, created = c.created, closed = c.closed,
                 reopened = c.reopened, updated = c.updated, adopted = c.adopted,
                 unchanged = c.unchanged, jira_seen = c.jira_seen,
-                duration_ms = r.duration.as_millis() as u64, "pass finished"
+                duration_ms = r.duration.as_millis() as u64,
+                cpu_ms = format!("{:.1}", r.cpu.as_secs_f64() * 1000.0), "pass finished"
             );
         } else {
             failed += 1;

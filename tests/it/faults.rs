@@ -8,6 +8,8 @@ use chrono::FixedOffset;
 use jgr_sim::world::SimWorld;
 use jgr_sim::{Fault, Route};
 use jira_gitlab_reconciler::domain::{PassKind, PassOutcome};
+use jira_gitlab_reconciler::reconcile::{Mode, Reconciler};
+use jira_gitlab_reconciler::store::Store;
 
 use crate::harness::*;
 
@@ -188,6 +190,31 @@ async fn gitlab_create_limit_is_learned_kept_to_and_survives_a_restart() {
 }
 
 #[tokio::test]
+async fn a_pass_cut_short_keeps_the_record_of_what_it_did() {
+    let w = world("cut-short", |_| {}).await;
+    seed_issues(&w, 130, 100);
+    // Three pages of 37 (and the approximate count of a first pass) are read and the first
+    // 100 issues created; then Jira fails for good on the fourth page (four tries).
+    w.jira.inject(Route::Read, Fault::Delay(Duration::ZERO), 4);
+    w.jira.inject(Route::Read, Fault::Status(500), 4);
+    let reports = pass(&w, PassKind::Incremental).await;
+    let r = &reports[0];
+    assert!(!r.ok());
+    assert_eq!(r.counts.created, 100, "{}", r.summary());
+    assert!(r.failures[0].contains("500"), "{:?}", r.failures);
+    let st = state_status(&w).expect("state");
+    let last = st.last_pass.expect("pass");
+    assert_eq!(
+        (last.outcome, last.counts.created),
+        (PassOutcome::Failed, 100)
+    );
+    assert_eq!(st.checkpoint, None, "the window stays open");
+    assert_eq!(st.pending_intents, 0);
+    pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(assert_converged(&w, "VSA", PROJECT), 130);
+}
+
+#[tokio::test]
 async fn server_errors_are_retried_on_every_route() {
     let w = world("5xx", |_| {}).await;
     seed_issues(&w, 4, 4);
@@ -354,6 +381,52 @@ async fn a_create_that_times_out_and_lands_late_is_not_duplicated() {
         second[0].notes
     );
     mirror_of(&w, PROJECT, &a.id);
+}
+
+/// A create's answer is lost, and the service is stopped while the pass looks for the issue
+/// by its marker: the intent must stay, so the next (incremental) pass scans before creating.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_during_the_search_for_a_lost_create_keeps_its_intent() {
+    let w = world("stop-recovery", |o| {
+        o.retry_timeout = Duration::from_millis(1000)
+    })
+    .await;
+    w.jira.create_issue("VSA", "Mirrored first", "Task");
+    pass_ok(&w, PassKind::Incremental).await;
+    w.clock.advance(MINUTE);
+    let slow = w.jira.create_issue("VSA", "Slow create", "Task");
+    // The create commits at 3 s, long after the client gave up (at 1 s) and after the slow
+    // marker scan that follows (1 s to 1.8 s) has answered without it.
+    w.gitlab
+        .inject(Route::Create, Fault::Delay(Duration::from_millis(3000)), 1);
+    w.gitlab
+        .inject(Route::Read, Fault::Delay(Duration::from_millis(800)), 1);
+    let stop = jira_gitlab_reconciler::stop::Stop::new();
+    let r =
+        Reconciler::with_stop(config(&w), Default::default(), stop.clone()).expect("reconciler");
+    let store = Store::open(&w.state_path()).expect("store");
+    let stopper = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(1400)).await;
+            stop.request();
+        })
+    };
+    let reports = r.pass(Mode::Apply(&store), PassKind::Incremental).await;
+    stopper.await.expect("stopper");
+    assert!(!reports[0].ok());
+    assert_eq!(
+        state_status(&w).expect("state").pending_intents,
+        1,
+        "the lost create is still looked for: {:?}",
+        reports[0].failures
+    );
+    // The late create has landed by now; the next pass must find it, not make a second.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert!(w.gitlab.issue_count(PROJECT) == 2, "the late create landed");
+    pass_ok(&w, PassKind::Incremental).await;
+    mirror_of(&w, PROJECT, &slow.id);
+    assert_eq!(w.gitlab.issue_count(PROJECT), 2, "no second copy");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

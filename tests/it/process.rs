@@ -171,3 +171,46 @@ async fn json_logs_for_log_shippers() {
         "{stderr}"
     );
 }
+
+/// Ctrl-C or `systemctl stop` during `reconcile`: the creates on the wire finish and are
+/// recorded, nothing new starts, and the next run continues.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_reconcile_cleanly() {
+    let w = world("reconcile-term", |_| {}).await;
+    seed_issues(&w, 20, 100);
+    w.gitlab.inject(
+        jgr_sim::Route::Create,
+        jgr_sim::Fault::Delay(std::time::Duration::from_millis(1500)),
+        20,
+    );
+    let mut child = command(&reconcile_args(&w), &[])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starts");
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let started = std::time::Instant::now();
+    let out = tokio::task::spawn_blocking(move || {
+        let status = child.wait().expect("wait");
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut err);
+        }
+        (status.code(), err)
+    })
+    .await
+    .expect("join");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    assert_eq!(out.0, Some(1), "a stopped pass did not converge: {}", out.1);
+    assert!(out.1.contains("stopped"), "{}", out.1);
+    let created = w.gitlab.issue_count(PROJECT) as u64;
+    let st = state_status(&w).expect("state");
+    assert_eq!((st.mirrors, st.pending_intents), (created, 0));
+    pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(assert_converged(&w, "VSA", PROJECT), 20);
+}

@@ -390,7 +390,9 @@ async fn sigterm_during_a_pacing_hold_or_a_retry_after_exits_at_once() {
     let child = spawn_service(&service_config(&w, free_port(), ""));
     // The project look-up, its listing, and the first create (refused): then the hold.
     assert!(
-        eventually(Duration::from_secs(10), || w.gitlab.requests() >= requests + 3).await,
+        eventually(Duration::from_secs(10), || w.gitlab.requests()
+            >= requests + 3)
+        .await,
         "the first create was sent"
     );
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -9,37 +9,62 @@ use jira_gitlab_reconciler::store::Store;
 use crate::harness::*;
 
 #[tokio::test]
-async fn project_facts_are_cached_and_looked_up_again_after_gitlab_refuses_the_token() {
+async fn project_facts_are_cached_and_looked_up_again_after_gitlab_refuses() {
     let w = world("project-cache", |_| {}).await;
     w.jira.create_issue("VSA", "One", "Task");
     pass_ok(&w, PassKind::Incremental).await;
+    // Cached per GitLab and token: another token looks the project up again.
     let cached = |w: &jgr_sim::world::SimWorld| {
         Store::open(&w.state_path())
             .expect("store")
-            .cached_project(&w.gitlab.url(), PROJECT)
+            .cached_project(&config(w).gitlab.identity(), PROJECT)
             .expect("readable")
     };
     let (project, _) = cached(&w).expect("the first pass remembers the project");
-    assert_eq!(project.path, PROJECT);
+    assert_eq!((project.path.as_str(), project.access_level), (PROJECT, 20));
 
-    // The token is rejected: the pass fails and what was known about the project goes.
-    std::fs::write(w.opts.dir.join("gitlab.token"), "revoked").expect("token");
+    // The bot is demoted to Guest: its close is refused (403), and what was known about the
+    // project (the role above all) goes, so the next pass looks again.
+    w.gitlab.grant(
+        PROJECT,
+        jgr_sim::world::GITLAB_USER,
+        jgr_sim::gitlab::Role::Guest,
+    );
     w.clock.advance(MINUTE);
-    w.jira.rename("VSA-1", "Renamed");
+    w.jira.transition("VSA-1", "Done", "done");
     let reports = pass(&w, PassKind::Incremental).await;
     assert!(!reports[0].ok());
     assert!(reports[0].needs_user, "{:?}", reports[0].failures);
-    assert!(cached(&w).is_none(), "a 401 makes the next pass look again");
+    assert!(cached(&w).is_none(), "a 403 makes the next pass look again");
 
-    // A good token again: one look-up, then the project is cached once more.
-    std::fs::write(
-        w.opts.dir.join("gitlab.token"),
-        jgr_sim::world::GITLAB_TOKEN,
-    )
-    .expect("token");
+    // Reporter again: one look-up, the role as it is now, and the close goes through.
+    w.gitlab.grant(
+        PROJECT,
+        jgr_sim::world::GITLAB_USER,
+        jgr_sim::gitlab::Role::Reporter,
+    );
+    let requests = w.gitlab.requests();
     pass_ok(&w, PassKind::Incremental).await;
-    assert!(cached(&w).is_some());
+    assert_eq!(
+        w.gitlab.requests() - requests,
+        3,
+        "project look-up, read by iid, close"
+    );
+    assert_eq!(cached(&w).expect("cached again").0.access_level, 20);
     assert_converged(&w, "VSA", PROJECT);
+
+    // Another token: its own look-up, even though the project is cached for the first.
+    w.gitlab.add_user("second-bot", "second-token");
+    w.gitlab
+        .grant(PROJECT, "second-bot", jgr_sim::gitlab::Role::Owner);
+    std::fs::write(w.opts.dir.join("gitlab.token"), "second-token").expect("token");
+    assert!(cached(&w).is_none(), "nothing cached for this token yet");
+    pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(
+        cached(&w).expect("cached").0.access_level,
+        50,
+        "the new token's role"
+    );
 }
 
 #[tokio::test]
@@ -116,7 +141,7 @@ async fn mappings_run_side_by_side_and_report_in_config_order() {
     );
     assert_eq!(assert_converged(&w, "OPS", "acme/ops"), 40);
     assert!(
-        w.gitlab.max_in_flight() > 1,
-        "GitLab saw requests side by side"
+        w.gitlab.max_projects_in_flight() > 1,
+        "GitLab saw requests for both projects at the same moment"
     );
 }

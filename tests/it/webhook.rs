@@ -181,7 +181,9 @@ async fn bad_deliveries_get_their_status_and_change_nothing() {
     let url = w.webhook_url().expect("webhook");
 
     let valid = event("jira:issue_updated", &a.id, &a.key, 1);
-    let cases: Vec<(&str, Vec<u8>, Option<String>, u16, &str)> = vec![
+    // (what, body, signature, status expected, answer expected)
+    type Case<'a> = (&'a str, Vec<u8>, Option<String>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         ("unsigned", valid.clone(), None, 401, ""),
         (
             "badly signed",

@@ -249,6 +249,11 @@ impl FakeGitlab {
         lock(&self.state).counters.max_in_flight
     }
 
+    /// The most projects that had requests being answered at the same moment.
+    pub fn max_projects_in_flight(&self) -> usize {
+        lock(&self.state).counters.max_projects_in_flight
+    }
+
     /// Creates refused by the create limit (429).
     pub fn refused_creates(&self) -> usize {
         lock(&self.state).counters.refused_creates
@@ -460,6 +465,9 @@ struct Counters {
     /// Requests being answered right now, and the most there ever were at once.
     in_flight: usize,
     max_in_flight: usize,
+    in_flight_by_project: HashMap<String, usize>,
+    /// The most projects that had requests in flight at the same moment.
+    max_projects_in_flight: usize,
 }
 
 struct State {

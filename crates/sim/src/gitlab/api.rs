@@ -153,6 +153,14 @@ struct Request {
 }
 
 impl Request {
+    /// The project this request is about, as written in its path (id or path).
+    fn project(&self) -> Option<&str> {
+        match &self.endpoint {
+            Endpoint::Project(p) | Endpoint::Issues(p) | Endpoint::Issue(p, _) => Some(p),
+            _ => None,
+        }
+    }
+
     fn is_list(&self) -> bool {
         self.method == Method::GET && matches!(self.endpoint, Endpoint::Issues(_))
     }
@@ -218,6 +226,19 @@ async fn entry(
         st.counters.requests += 1;
         st.counters.in_flight += 1;
         st.counters.max_in_flight = st.counters.max_in_flight.max(st.counters.in_flight);
+        if let Some(p) = req.project() {
+            *st.counters
+                .in_flight_by_project
+                .entry(p.to_owned())
+                .or_default() += 1;
+            let busy = st
+                .counters
+                .in_flight_by_project
+                .values()
+                .filter(|n| **n > 0)
+                .count();
+            st.counters.max_projects_in_flight = st.counters.max_projects_in_flight.max(busy);
+        }
         if req.is_list() {
             st.counters.lists += 1;
         }
@@ -233,8 +254,14 @@ async fn entry(
     if let Some(d) = latency {
         tokio::time::sleep(d).await;
     }
+    let project = req.project().map(str::to_owned);
     let response = answer(&shared, req, fault).await;
-    lock(&shared).counters.in_flight -= 1;
+    let mut st = lock(&shared);
+    st.counters.in_flight -= 1;
+    if let Some(n) = project.and_then(|p| st.counters.in_flight_by_project.get_mut(&p)) {
+        *n -= 1;
+    }
+    drop(st);
     response
 }
 
