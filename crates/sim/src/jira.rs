@@ -106,6 +106,24 @@ struct IssueData {
     raw: BTreeMap<String, Value>,
 }
 
+/// One changed field of a changelog entry, as Jira reports it.
+#[derive(Clone, Debug)]
+struct ChangeItem {
+    field: &'static str,
+    from: Option<String>,
+    from_string: Option<String>,
+    to: Option<String>,
+    to_string: Option<String>,
+}
+
+/// One changelog entry ("history"): the fields one edit changed.
+#[derive(Clone, Debug)]
+struct History {
+    id: u64,
+    created: DateTime<Utc>,
+    items: Vec<ChangeItem>,
+}
+
 #[derive(Clone, Debug)]
 struct Version {
     written: DateTime<Utc>,
@@ -119,15 +137,25 @@ struct Record {
     versions: Vec<Version>,
     /// Keys the issue had before moves: Jira still resolves them.
     old_keys: Vec<String>,
+    /// Status, summary and resolution changes, oldest first.
+    changelog: Vec<History>,
+    /// The account lost permission to see it: every API answers as if it did not exist.
+    hidden: bool,
 }
 
 impl Record {
     fn latest(&self) -> Option<&IssueData> {
+        if self.hidden {
+            return None;
+        }
         self.versions.last().and_then(|v| v.data.as_ref())
     }
 
     /// The newest version written at or before `horizon`, unless that version is a deletion.
     fn as_of(&self, horizon: DateTime<Utc>) -> Option<&IssueData> {
+        if self.hidden {
+            return None;
+        }
         self.versions
             .iter()
             .rev()
@@ -154,6 +182,7 @@ struct State {
     /// Status and issue type names ever used: JQL rejects other values, as Jira does.
     statuses: Vec<String>,
     issue_types: Vec<String>,
+    last_history_id: u64,
 }
 
 /// The first issue id is `FIRST_ISSUE_ID + 1`.
@@ -168,6 +197,7 @@ impl State {
             issue_types: ["Task", "Bug", "Story", "Epic", "Subtask"]
                 .map(String::from)
                 .to_vec(),
+            last_history_id: 70_000,
             ..State::default()
         }
     }
@@ -219,6 +249,9 @@ impl jql::Catalog for State {
     }
     fn key_exists(&self, key: &str) -> bool {
         self.find(key).is_some()
+    }
+    fn id_exists(&self, id: u64) -> bool {
+        self.issues.get(&id).and_then(Record::latest).is_some()
     }
 }
 
@@ -321,6 +354,8 @@ impl FakeJira {
                     data: Some(data),
                 }],
                 old_keys: Vec::new(),
+                changelog: Vec::new(),
+                hidden: false,
             },
         );
         IssueRef {
@@ -369,6 +404,50 @@ impl FakeJira {
             id: id.to_string(),
             key: new_key,
         }
+    }
+
+    /// The account loses permission to see the issue: search, bulk fetch, issue and
+    /// changelog requests all answer as if it did not exist.
+    pub fn hide_issue(&self, key_or_id: &str) {
+        let mut st = lock(&self.shared.state);
+        let id = expect_issue(&st, key_or_id);
+        if let Some(r) = st.issues.get_mut(&id) {
+            r.hidden = true;
+        }
+    }
+
+    /// Permission is given back (by numeric id, since a hidden issue has no visible key).
+    pub fn unhide_issue(&self, id: &str) {
+        let mut st = lock(&self.shared.state);
+        if let Some(r) = id.parse().ok().and_then(|id: u64| st.issues.get_mut(&id)) {
+            r.hidden = false;
+        }
+    }
+
+    /// Brings a deleted issue back as it was (a restore from backup): same id, key, fields
+    /// and `updated`, so only a complete search finds it again.
+    ///
+    /// # Panics
+    /// If the id never existed or the issue is not deleted.
+    pub fn restore_issue(&self, id: &str) {
+        let now = self.now();
+        let mut st = lock(&self.shared.state);
+        let record = id
+            .parse()
+            .ok()
+            .and_then(|id: u64| st.issues.get_mut(&id))
+            .unwrap_or_else(|| panic!("fake Jira never had issue {id}"));
+        assert!(record.latest().is_none(), "issue {id} is not deleted");
+        let data = record
+            .versions
+            .iter()
+            .rev()
+            .find_map(|v| v.data.clone())
+            .unwrap_or_else(|| panic!("issue {id} has no earlier version"));
+        record.versions.push(Version {
+            written: now,
+            data: Some(data),
+        });
     }
 
     pub fn delete_issue(&self, key_or_id: &str) {
@@ -439,13 +518,27 @@ impl FakeJira {
             .and_then(Record::latest)
             .cloned()
             .unwrap_or_else(|| panic!("issue {key_or_id} has no live version"));
-        let old_key = data.key.clone();
+        let before = data.clone();
         edit(&mut st, &mut data);
         data.updated = now;
-        let moved = data.key != old_key;
+        let items = changes(&st, &before, &data);
+        let history_id = if items.is_empty() {
+            None
+        } else {
+            st.last_history_id += 1;
+            Some(st.last_history_id)
+        };
+        let moved = data.key != before.key;
         if let Some(r) = st.issues.get_mut(&id) {
             if moved {
-                r.old_keys.push(old_key);
+                r.old_keys.push(before.key);
+            }
+            if let Some(history_id) = history_id {
+                r.changelog.push(History {
+                    id: history_id,
+                    created: now,
+                    items,
+                });
             }
             r.versions.push(Version {
                 written: now,
@@ -454,6 +547,47 @@ impl FakeJira {
         }
         id
     }
+}
+
+/// The changelog items for an edit, as Jira writes them: the status by id and name, the
+/// resolution, the summary by text only.
+fn changes(st: &State, before: &IssueData, after: &IssueData) -> Vec<ChangeItem> {
+    let mut items = Vec::new();
+    if before.resolved.is_some() != after.resolved.is_some() {
+        let done = || (Some("10000".to_string()), Some("Done".to_string()));
+        let none = || (None, None);
+        let ((from, from_string), (to, to_string)) = if after.resolved.is_some() {
+            (none(), done())
+        } else {
+            (done(), none())
+        };
+        items.push(ChangeItem {
+            field: "resolution",
+            from,
+            from_string,
+            to,
+            to_string,
+        });
+    }
+    if before.status != after.status {
+        items.push(ChangeItem {
+            field: "status",
+            from: Some(render::position_id(&st.statuses, &before.status)),
+            from_string: Some(before.status.clone()),
+            to: Some(render::position_id(&st.statuses, &after.status)),
+            to_string: Some(after.status.clone()),
+        });
+    }
+    if before.summary != after.summary {
+        items.push(ChangeItem {
+            field: "summary",
+            from: None,
+            from_string: Some(before.summary.clone()),
+            to: None,
+            to_string: Some(after.summary.clone()),
+        });
+    }
+    items
 }
 
 fn expect_issue(st: &State, key_or_id: &str) -> u64 {
