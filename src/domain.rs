@@ -426,7 +426,10 @@ mod tests {
 
     #[test]
     fn status_labels_are_scoped_and_comma_free() {
-        assert_eq!(status_label("jira-status", "In Review"), "jira-status::In Review");
+        assert_eq!(
+            status_label("jira-status", "In Review"),
+            "jira-status::In Review"
+        );
         assert_eq!(status_label("s", "Done, really\n"), "s::Done really");
     }
 
@@ -440,9 +443,15 @@ mod tests {
         assert!(description_is_current(base, &i, &d));
         i.key = "OPS-9".into();
         let moved = relinked_description(&d, base, &i);
-        assert!(moved.starts_with("Notes from the recipe era\n\n"), "{moved}");
+        assert!(
+            moved.starts_with("Notes from the recipe era\n\n"),
+            "{moved}"
+        );
         assert!(description_is_current(base, &i, &moved));
-        assert_eq!(relinked_description("edited by hand", base, &i), description(base, &i));
+        assert_eq!(
+            relinked_description("edited by hand", base, &i),
+            description(base, &i)
+        );
     }
 
     #[test]

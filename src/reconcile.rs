@@ -2,9 +2,14 @@
 //!
 //! 1. `observe` — the Jira window since the checkpoint (or everything), the stored mirrors and
 //!    the GitLab issues they point at (the whole project when markers must be read);
+//!    On a full pass, mirrors whose Jira issue the search no longer returns are read by id
+//!    (`deleted`: deleted, invisible, moved, filtered out);
 //! 2. `adopt_earlier_creates` — creates an earlier run recorded but never confirmed, found by
-//!    their marker (the only store write before planning);
-//! 3. `plan` — pure: what is → the actions that make GitLab agree with Jira;
+//!    their marker; `record_facts` — what Jira said about each issue, for `report` (the only
+//!    store writes before planning);
+//! 3. `plan` — pure: what is → the actions that make GitLab agree with Jira. When the plan
+//!    wants changelogs (status transition times, earlier summaries), `read_history` fetches
+//!    just those and the plan is made again;
 //! 4. `apply` — the only code that writes to GitLab, intent before every create;
 //! 5. `recover_lost_creates` — creates that got no reliable answer are looked up by marker
 //!    instead of being sent again;
@@ -13,7 +18,12 @@
 //! Each phase returns what it found or did; the report is assembled from those values.
 
 mod apply;
+mod deleted;
+mod facts;
+mod fields;
+mod history;
 mod observe;
+mod recipe;
 mod report;
 
 use std::collections::HashSet;
@@ -31,7 +41,7 @@ use crate::gitlab::{GitlabClient, Project};
 use crate::jira::JiraClient;
 use crate::lock::InstanceLock;
 use crate::metrics::Metrics;
-use crate::plan::{plan, Action, PlanInput};
+use crate::plan::{plan, Action, PlanInput, Rules};
 use crate::store::Store;
 
 use apply::Applied;
@@ -62,6 +72,8 @@ pub struct Reconciler {
     gitlab: GitlabClient,
     metrics: Arc<Metrics>,
     stopping: Arc<AtomicBool>,
+    /// Labels known to exist, by GitLab project id (listed once per process).
+    known_labels: std::sync::Mutex<std::collections::HashMap<u64, HashSet<String>>>,
 }
 
 /// The mapping a pass works on, with the GitLab project it resolved to.
@@ -69,6 +81,7 @@ struct Target<'a> {
     mapping: &'a Mapping,
     name: String,
     project: Project,
+    rules: Rules,
 }
 
 impl Reconciler {
@@ -81,6 +94,7 @@ impl Reconciler {
             gitlab,
             metrics,
             stopping: Arc::new(AtomicBool::new(false)),
+            known_labels: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -195,14 +209,26 @@ impl Reconciler {
         let target = Target {
             mapping,
             name: mapping.name(),
+            rules: self.cfg.rules(mapping),
             project,
         };
         let mut seen = self.observe(&target, requested, mode.store()).await?;
         let mut report = PassReport::observed(&target.name, &seen);
         if let Mode::Apply(store) = mode {
             report.counts.adopted += self.adopt_earlier_creates(store, &target, &mut seen)?;
+            self.record_facts(store, &target, &seen)?;
         }
-        let planned = plan(&seen.plan_input(self.jira.base_url()));
+        let mut planned = plan(&seen.plan_input(self.jira.base_url(), &target));
+        if !planned.wants_history.is_empty() {
+            let writable = matches!(mode, Mode::Apply(_))
+                .then(|| mode.store())
+                .flatten();
+            seen.history = self
+                .read_history(writable, &target, &planned.wants_history)
+                .await?;
+            planned = plan(&seen.plan_input(self.jira.base_url(), &target));
+        }
+        report.recipe = planned.recipe;
         report.counts.unchanged = planned.unchanged;
         report.notes.extend(planned.notes);
         let store = match mode {
@@ -251,12 +277,17 @@ impl Reconciler {
         let keys: HashSet<&str> = lost.iter().map(|j| j.key.as_str()).collect();
         let view = self.scan_project(&target.project).await?;
         let mirrors = self.mirrors(store, target.mapping)?;
+        let no_history = std::collections::HashMap::new();
         let planned = plan(&PlanInput {
             jira: &lost,
             mirrors: &mirrors,
             gitlab: &view.issues,
             by_marker: &view.by_marker,
             jira_base_url: self.jira.base_url(),
+            rules: &target.rules,
+            backdate: target.project.can_backdate(),
+            history: &no_history,
+            missing: &[],
         });
         let second = self.apply(store, target, &planned.actions, true).await?;
         // The second look decides for the issues it covered.

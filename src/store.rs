@@ -1,5 +1,6 @@
 //! The state database (SQLite): mirrors (Jira id → GitLab iid), checkpoints, create intents and
-//! pass history. Nothing else in the program writes SQL.
+//! pass history; and, for `report`, what Jira said about each mirrored issue (`store/facts.rs`).
+//! Nothing else in the program writes SQL.
 //!
 //! Migrations follow cargo's scheme: an append-only list, `PRAGMA user_version` = how many ran.
 //! Never edit or drop a shipped migration; add a new one.
@@ -55,7 +56,40 @@ const MIGRATIONS: &[&str] = &[
         error       TEXT
     );
     CREATE INDEX pass_by_mapping ON pass (mapping, id);",
+    // 2: what Jira said about each mirrored issue (for `report`), its status transitions
+    // (with status labels), and the issues that left a mapping (deleted, moved, filtered out).
+    "CREATE TABLE jira_fact (
+        mapping     TEXT NOT NULL,
+        jira_id     TEXT NOT NULL,
+        jira_key    TEXT NOT NULL,
+        issue_type  TEXT,
+        status      TEXT,
+        done        INTEGER NOT NULL,
+        created_ms  INTEGER NOT NULL,
+        done_ms     INTEGER,
+        updated_ms  INTEGER NOT NULL,
+        PRIMARY KEY (mapping, jira_id)
+    );
+    CREATE TABLE jira_transition (
+        mapping     TEXT NOT NULL,
+        jira_id     TEXT NOT NULL,
+        at_ms       INTEGER NOT NULL,
+        from_status TEXT,
+        to_status   TEXT NOT NULL,
+        PRIMARY KEY (mapping, jira_id, at_ms, to_status)
+    );
+    CREATE TABLE jira_gone (
+        mapping     TEXT NOT NULL,
+        jira_id     TEXT NOT NULL,
+        reason      TEXT NOT NULL,
+        noticed_at  TEXT NOT NULL,
+        PRIMARY KEY (mapping, jira_id)
+    );",
 ];
+
+mod facts;
+
+pub use facts::JiraFact;
 
 /// Counts of what a pass did, by kind of action.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::{Reconciler, Target};
-use crate::domain::{GitlabIssue, GitlabState, IssueEdit, JiraIssue, Mirror, StateEvent};
+use crate::domain::{GitlabIssue, IssueEdit, JiraIssue, Mirror, StateEvent};
 use crate::error::{Error, Result};
 use crate::gitlab::{NewIssue, Project};
 use crate::plan::Action;
@@ -35,7 +35,7 @@ impl Applied {
         self.notes.extend(later.notes);
     }
 
-    fn fail(&mut self, key: &str, message: String, error: Option<&Error>) {
+    pub(super) fn fail(&mut self, key: &str, message: String, error: Option<&Error>) {
         self.needs_user |= error.is_some_and(Error::needs_user);
         self.failures.insert(key.to_string(), message);
     }
@@ -55,6 +55,8 @@ impl Reconciler {
         let project = &target.project;
         let mut out = Applied::default();
         let mut warned_backdate = false;
+        out.notes
+            .extend(self.ensure_status_labels(target, actions).await);
         for action in actions {
             if self.stopping() {
                 break;
@@ -76,15 +78,21 @@ impl Reconciler {
                     title,
                     description,
                     close,
+                    status_label,
+                    issue_type,
+                    steps,
                 } => {
                     // Intent first: if the process dies after GitLab commits the issue but
                     // before the mirror is saved, the next pass finds it by its marker.
                     store.record_intent(name, &jira.id, &jira.key)?;
+                    let mut labels = target.mapping.labels.clone();
+                    labels.extend(status_label.iter().cloned());
                     let new = NewIssue {
                         title: title.clone(),
                         description: description.clone(),
-                        labels: target.mapping.labels.clone(),
+                        labels,
                         created_at: project.can_backdate().then_some(jira.created),
+                        issue_type: issue_type.clone(),
                     };
                     let created = match self.gitlab.create(project.id, &new).await {
                         Ok(g) => g,
@@ -119,6 +127,13 @@ impl Reconciler {
                         warned_backdate = true;
                         self.warn_if_not_backdated(project, jira, &created);
                     }
+                    if let Err(e) = self
+                        .finish_create(project, jira, &created, issue_type, steps)
+                        .await
+                    {
+                        let message = format!("{key}: created as #{} but {e}", created.iid);
+                        out.fail(&key, message, Some(&e));
+                    }
                     if *close {
                         let edit = IssueEdit {
                             state_event: Some(StateEvent::Close),
@@ -143,6 +158,28 @@ impl Reconciler {
                         out.counts.adopted += 1;
                     }
                     tracing::info!(jira = %key, iid = mirror.iid, adopted, "linked GitLab issue");
+                }
+                Action::AdoptRecipe {
+                    mirror,
+                    description,
+                    ..
+                } => {
+                    self.adopt_recipe(store, target, mirror, description, &mut out)
+                        .await?;
+                }
+                Action::Relabel { jira, iid, steps } => {
+                    match self.relabel(project, jira, *iid, steps).await {
+                        Ok(()) => out.counts.updated += 1,
+                        Err(e) => out.fail(&key, format!("{key} (#{iid}): {e}"), Some(&e)),
+                    }
+                }
+                Action::MarkGone {
+                    mirror,
+                    reason,
+                    edit,
+                } => {
+                    self.mark_gone(store, target, mirror, *reason, edit.as_ref(), &mut out)
+                        .await?;
                 }
                 Action::Update { jira, iid, edit } => {
                     match self.edit(project, jira, *iid, edit.clone()).await {
@@ -176,18 +213,7 @@ impl Reconciler {
             edit.updated_at = Some(jira.resolved.unwrap_or(jira.updated));
         }
         let after = self.gitlab.edit(project.id, iid, &edit).await?;
-        let expected = match edit.state_event {
-            Some(StateEvent::Close) => Some(GitlabState::Closed),
-            Some(StateEvent::Reopen) => Some(GitlabState::Opened),
-            None => None,
-        };
-        if expected.is_some_and(|s| s != after.state) {
-            return Err(Error::NotApplied(format!(
-                "GitLab answered 200 but #{iid} in {} did not change state: the token may lack the Planner or Reporter role, or someone changed the issue at the same moment; the next pass checks again",
-                project.path
-            )));
-        }
-        Ok(())
+        self.verify(project, iid, &edit, &after)
     }
 
     fn warn_if_not_backdated(&self, project: &Project, jira: &JiraIssue, created: &GitlabIssue) {

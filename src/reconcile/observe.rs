@@ -7,11 +7,11 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 
 use super::{Reconciler, Target};
-use crate::domain::{GitlabIssue, JiraIssue, Mirror, PassKind};
+use crate::domain::{GitlabIssue, IssueHistory, JiraIssue, Mirror, PassKind};
 use crate::error::Result;
 use crate::gitlab::Project;
 use crate::jira::Unreadable;
-use crate::plan::PlanInput;
+use crate::plan::{Missing, PlanInput};
 use crate::store::Store;
 
 /// What a pass saw before planning.
@@ -25,6 +25,10 @@ pub(super) struct Observation {
     pub newest: Option<DateTime<Utc>>,
     pub mirrors: HashMap<String, Mirror>,
     pub gitlab: GitlabView,
+    /// Full passes: this mapping's mirrors whose Jira issue left the search.
+    pub missing: Vec<Missing>,
+    /// Changelogs the plan asked for (filled by `read_history`).
+    pub history: HashMap<String, IssueHistory>,
 }
 
 /// The GitLab side as the planner needs it.
@@ -39,13 +43,21 @@ pub(super) struct GitlabView {
 }
 
 impl Observation {
-    pub fn plan_input<'a>(&'a self, jira_base_url: &'a str) -> PlanInput<'a> {
+    pub fn plan_input<'a>(
+        &'a self,
+        jira_base_url: &'a str,
+        target: &'a Target<'_>,
+    ) -> PlanInput<'a> {
         PlanInput {
             jira: &self.jira,
             mirrors: &self.mirrors,
             gitlab: &self.gitlab.issues,
             by_marker: &self.gitlab.by_marker,
             jira_base_url,
+            rules: &target.rules,
+            backdate: target.project.can_backdate(),
+            history: &self.history,
+            missing: &self.missing,
         }
     }
 }
@@ -85,19 +97,32 @@ impl Reconciler {
         let jql = target.mapping.search_filter(since);
         tracing::debug!(%jql, "searching Jira");
         let found = self.jira.search(&jql).await?;
-        let gitlab = if kind == PassKind::Full || pending > 0 {
+        let mut gitlab = if kind == PassKind::Full || pending > 0 {
             let mut view = self.scan_project(&target.project).await?;
             self.fill_listing_gaps(&target.project, &found.issues, &mirrors, &mut view)
                 .await?;
             view
         } else {
-            let iids = linked_iids(&found.issues, &mirrors, |_| true);
+            let mut iids = linked_iids(&found.issues, &mirrors, |_| true);
+            // The Automation recipe's slots of unmirrored issues ride along in the same batch.
+            iids.extend(super::recipe::unmirrored_slots(
+                &target.rules,
+                &found.issues,
+                &mirrors,
+            ));
             GitlabView {
                 issues: by_iid(self.gitlab.issues_by_iid(target.project.id, &iids).await?),
                 by_marker: HashMap::new(),
                 scanned: false,
                 notes: Vec::new(),
             }
+        };
+        let missing = match (kind, store) {
+            (PassKind::Full, Some(store)) => {
+                self.missing_issues(store, target, &found.issues, &mut gitlab)
+                    .await?
+            }
+            _ => Vec::new(),
         };
         Ok(Observation {
             kind,
@@ -107,6 +132,8 @@ impl Reconciler {
             unreadable: found.unreadable,
             mirrors,
             gitlab,
+            missing,
+            history: HashMap::new(),
         })
     }
 

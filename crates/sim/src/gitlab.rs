@@ -202,7 +202,11 @@ impl FakeGitlab {
     pub fn project_labels(&self, project: &str) -> Vec<String> {
         let st = lock(&self.state);
         let i = st.project_index_or_panic(project);
-        let mut names: Vec<String> = st.projects[i].labels.iter().map(|l| l.name.clone()).collect();
+        let mut names: Vec<String> = st.projects[i]
+            .labels
+            .iter()
+            .map(|l| l.name.clone())
+            .collect();
         names.sort();
         names
     }
@@ -665,7 +669,11 @@ impl State {
     }
 
     fn group_index_or_add(&mut self, path: &str) -> usize {
-        if let Some(i) = self.groups.iter().position(|g| g.path.eq_ignore_ascii_case(path)) {
+        if let Some(i) = self
+            .groups
+            .iter()
+            .position(|g| g.path.eq_ignore_ascii_case(path))
+        {
             return i;
         }
         let id = 9000 + self.groups.len() as u64 + 1;

@@ -199,7 +199,9 @@ impl SimWorld {
                 let pairs: Vec<String> = m
                     .issue_types
                     .iter()
-                    .map(|(jira, gitlab)| format!("{} = {}", toml_string(jira), toml_string(gitlab)))
+                    .map(|(jira, gitlab)| {
+                        format!("{} = {}", toml_string(jira), toml_string(gitlab))
+                    })
                     .collect();
                 text.push_str(&format!("issue_types = {{ {} }}\n", pairs.join(", ")));
             }

@@ -28,7 +28,9 @@ impl State {
     }
 
     fn label_named(&self, project: usize, name: &str) -> Option<Label> {
-        self.visible_labels(project).find(|l| l.name == name).cloned()
+        self.visible_labels(project)
+            .find(|l| l.name == name)
+            .cloned()
     }
 
     fn new_label(&mut self, name: &str, color: &str, description: Option<String>) -> Label {
@@ -51,7 +53,11 @@ impl State {
         at: DateTime<Utc>,
         before: &[String],
     ) {
-        let Some(after) = self.projects[project].issues.get(&iid).map(|i| i.labels.clone()) else {
+        let Some(after) = self.projects[project]
+            .issues
+            .get(&iid)
+            .map(|i| i.labels.clone())
+        else {
             return;
         };
         let mut events = Vec::new();
@@ -98,7 +104,13 @@ pub(super) fn list_project_labels(
 ) -> Result<Response, ApiError> {
     let (pi, _) = member_project(st, key, user)?;
     let pairs = query_pairs(&req.query);
-    let get = |name: &str| pairs.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
     let with_group = get("include_ancestor_groups") != Some("false");
     let number = |name: &str, default: usize| -> Result<usize, ApiError> {
         match get(name) {
@@ -218,7 +230,10 @@ pub(super) fn list_label_events(
     let (pi, _) = member_project(st, key, user)?;
     let iid = parse_iid(iid)?;
     let project = &st.projects[pi];
-    let issue = project.issues.get(&iid).ok_or_else(ApiError::issue_not_found)?;
+    let issue = project
+        .issues
+        .get(&iid)
+        .ok_or_else(ApiError::issue_not_found)?;
     let pairs = query_pairs(&req.query);
     let get = |name: &str| {
         pairs

@@ -637,7 +637,11 @@ async fn free_tier_keeps_scoped_labels_side_by_side() {
     .await;
     let iid = issue["iid"].as_u64().expect("iid");
     let added = json_of(env.edit(REPORTER, iid, json!({"add_labels": "s::b"})).await).await;
-    assert_eq!(added["labels"], json!(["s::a", "s::b"]), "no exclusivity on Free");
+    assert_eq!(
+        added["labels"],
+        json!(["s::a", "s::b"]),
+        "no exclusivity on Free"
+    );
     let swapped = json_of(
         env.edit(
             REPORTER,
@@ -704,13 +708,42 @@ async fn label_events_carry_an_owners_times_and_now_for_others() {
             )
         })
         .collect();
-    assert_eq!(rows[0], ("s::a".into(), "add".into(), "2024-03-01T09:00:00.000Z".into()));
+    assert_eq!(
+        rows[0],
+        (
+            "s::a".into(),
+            "add".into(),
+            "2024-03-01T09:00:00.000Z".into()
+        )
+    );
     assert_eq!(rows[1].0, "s::b");
     assert_eq!(rows[1].2, "2024-03-04T10:30:00.000Z");
-    assert_eq!(rows[2], ("s::a".into(), "remove".into(), "2024-03-04T10:30:00.000Z".into()));
+    assert_eq!(
+        rows[2],
+        (
+            "s::a".into(),
+            "remove".into(),
+            "2024-03-04T10:30:00.000Z".into()
+        )
+    );
     assert_eq!(rows.len(), 5);
     assert!(!rows[3].2.starts_with("2024-03-04"), "{rows:?}");
     assert_eq!(events[0]["resource_type"], json!("Issue"));
+    // The same fields as a captured GitLab body.
+    let captured: Value = serde_json::from_str(include_str!(
+        "../../../../tests/fixtures/gitlab-label-events.json"
+    ))
+    .expect("fixture parses");
+    let keys = |v: &Value| -> Vec<String> {
+        let mut k: Vec<String> = v
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&events[0]), keys(&captured[0]));
+    assert_eq!(keys(&events[0]["label"]), keys(&captured[0]["label"]));
     assert_eq!(events[0]["user"]["username"], json!("olga"));
     assert_eq!(env.gl.label_events(PROJECT, iid).len(), 5);
     // First use created project labels.
@@ -721,18 +754,16 @@ async fn label_events_carry_an_owners_times_and_now_for_others() {
 async fn group_labels_need_a_group_role_project_labels_a_planner() {
     let env = Env::new(None).await;
     let label = json!({"name": "jira-status::To Do", "color": "#42526E"});
-    let post = |path: &str, token: &str| {
-        env.req(Method::POST, path, token)
-            .json(&label)
-            .send()
-    };
+    let post = |path: &str, token: &str| env.req(Method::POST, path, token).json(&label).send();
     // A project Owner is no group member: the group refuses.
     let r = post("/groups/acme/labels", OWNER).await.expect("send");
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let r = post("/groups/acme/labels", OUTSIDER).await.expect("send");
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     env.gl.grant_group("acme", "rita", Role::Reporter);
-    let r = post("/groups/acme%2F/labels", REPORTER).await.expect("send");
+    let r = post("/groups/acme%2F/labels", REPORTER)
+        .await
+        .expect("send");
     assert_eq!(r.status(), StatusCode::NOT_FOUND, "no such group");
     let r = post("/groups/acme/labels", REPORTER).await.expect("send");
     assert_eq!(r.status(), StatusCode::CREATED);
@@ -741,23 +772,47 @@ async fn group_labels_need_a_group_role_project_labels_a_planner() {
     let r = post("/projects/4/labels", GUEST).await.expect("send");
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let r = post("/projects/4/labels", OWNER).await.expect("send");
-    assert_eq!(r.status(), StatusCode::CONFLICT, "the group's label is visible");
+    assert_eq!(
+        r.status(),
+        StatusCode::CONFLICT,
+        "the group's label is visible"
+    );
     assert_eq!(env.gl.group_labels("acme"), vec!["jira-status::To Do"]);
     // The group role counts for the project too, and the listing shows group labels.
-    let project = json_of(env.req(Method::GET, "/projects/4", REPORTER).send().await.expect("send")).await;
-    assert_eq!(project["permissions"]["group_access"]["access_level"], json!(20));
-    assert_eq!(project["namespace"]["kind"], json!("group"));
-    let listed = json_of(
-        env.req(Method::GET, "/projects/4/labels?include_ancestor_groups=true", REPORTER)
+    let project = json_of(
+        env.req(Method::GET, "/projects/4", REPORTER)
             .send()
             .await
             .expect("send"),
     )
     .await;
+    assert_eq!(
+        project["permissions"]["group_access"]["access_level"],
+        json!(20)
+    );
+    assert_eq!(project["namespace"]["kind"], json!("group"));
+    let listed = json_of(
+        env.req(
+            Method::GET,
+            "/projects/4/labels?include_ancestor_groups=true",
+            REPORTER,
+        )
+        .send()
+        .await
+        .expect("send"),
+    )
+    .await;
     assert_eq!(listed[0]["name"], json!("jira-status::To Do"));
     assert_eq!(listed[0]["is_project_label"], json!(false));
     // An issue given that name uses the group label instead of creating a project label.
-    let issue = json_of(env.create(REPORTER, json!({"title": "t", "labels": "jira-status::To Do"})).await).await;
+    let issue = json_of(
+        env.create(
+            REPORTER,
+            json!({"title": "t", "labels": "jira-status::To Do"}),
+        )
+        .await,
+    )
+    .await;
     assert_eq!(issue["labels"], json!(["jira-status::To Do"]));
     assert!(env.gl.project_labels(PROJECT).is_empty());
 }

@@ -36,7 +36,10 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
             get(jql_search_get).post(jql_search_post),
         )
         .route("/rest/api/{v}/issue/bulkfetch", post(bulkfetch))
-        .route("/rest/api/{v}/changelog/bulkfetch", post(changelog_bulkfetch))
+        .route(
+            "/rest/api/{v}/changelog/bulkfetch",
+            post(changelog_bulkfetch),
+        )
         .route("/rest/api/{v}/issue/{id}", get(get_issue))
         .with_state(shared)
 }
@@ -410,9 +413,7 @@ async fn changelog_bulkfetch(
         let mut entries: Vec<(u64, Value, chrono::DateTime<chrono::Utc>, u64)> = ids
             .iter()
             .filter_map(|id| Some((*id, st.issues.get(id)?)))
-            .flat_map(|(id, r)| {
-                r.changelog.iter().filter_map(move |h| Some((id, h)))
-            })
+            .flat_map(|(id, r)| r.changelog.iter().filter_map(move |h| Some((id, h))))
             .filter_map(|(id, h)| Some((id, ctx.history(h, fields.as_deref())?, h.created, h.id)))
             .collect();
         entries.sort_by(|a, b| (a.2, a.0, a.3).cmp(&(b.2, b.0, b.3)));
@@ -691,7 +692,15 @@ fn dc_search(s: &Shared, api: &str, p: SearchParams) -> Response {
     let size = p.max_results.unwrap_or(50).clamp(0, cap as i64) as usize;
     let start = p.start_at.unwrap_or(0).max(0) as usize;
     let jql = p.jql.clone().unwrap_or_default();
-    match run_search(s, api, &jql, start, size, &p.field_sel(), p.with_changelog()) {
+    match run_search(
+        s,
+        api,
+        &jql,
+        start,
+        size,
+        &p.field_sel(),
+        p.with_changelog(),
+    ) {
         Ok(page) => Json(json!({
             "expand": "schema,names",
             "startAt": start,

@@ -606,11 +606,16 @@ async fn changelogs_record_status_resolution_and_summary_and_page_in_bulk() {
     f.jira.transition(&keys[0], "Done", "done");
     f.jira.set_labels(&keys[1], &["x"]); // not a field changelogs are asked for here
     let id0 = f.jira.issue(&keys[0]).expect("issue").id;
-    let body = json!({"issueIdsOrKeys": [keys[0], keys[1], "ABC-99"], "fieldIds": ["status", "summary"]});
+    let body =
+        json!({"issueIdsOrKeys": [keys[0], keys[1], "ABC-99"], "fieldIds": ["status", "summary"]});
     let (status, page) = send(f.post("/rest/api/3/changelog/bulkfetch", body)).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     let logs = page["issueChangeLogs"].as_array().expect("list");
-    assert_eq!(logs.len(), 1, "only the issue with matching changes: {page}");
+    assert_eq!(
+        logs.len(),
+        1,
+        "only the issue with matching changes: {page}"
+    );
     assert_eq!(logs[0]["issueId"], json!(id0));
     let histories = logs[0]["changeHistories"].as_array().expect("histories");
     let items: Vec<(String, String)> = histories
@@ -633,7 +638,9 @@ async fn changelogs_record_status_resolution_and_summary_and_page_in_bulk() {
         "resolution items are filtered out by fieldIds"
     );
     assert_eq!(histories[0]["items"][0]["fromString"], json!("To Do"));
-    assert!(histories[0]["created"].as_str().is_some_and(|c| c.contains('T')));
+    assert!(histories[0]["created"]
+        .as_str()
+        .is_some_and(|c| c.contains('T')));
     assert!(page["nextPageToken"].is_null());
 
     // 150 issues with two changes each: pages of at most 100 histories, oldest first.
