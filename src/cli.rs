@@ -69,6 +69,30 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Lead time, throughput and time in status per mapping and week, from the state database
+    /// (no server is asked; no token needed): issues created and closed, lead time (Jira
+    /// created → done) median and 85th percentile, median time per status (with status_labels).
+    #[command(
+        after_help = "The window defaults to the last 12 weeks. Dates are UTC; --until 2025-03-31 includes that day.
+        Example: jira-gitlab-reconciler report --since 2025-01-01 --format json --svg lead-time.svg"
+    )]
+    Report {
+        /// Start of the window: a date (2025-01-01, UTC midnight) or an RFC 3339 time.
+        #[arg(long, value_parser = parse_since, value_name = "DATE")]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        /// End of the window: a date (included) or an RFC 3339 time. Default: now.
+        #[arg(long, value_parser = parse_until, value_name = "DATE")]
+        until: Option<chrono::DateTime<chrono::Utc>>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = crate::report::Format::Table)]
+        format: crate::report::Format,
+        /// Also draw lead time and throughput per week into this SVG file.
+        #[arg(long, value_name = "FILE")]
+        svg: Option<PathBuf>,
+        /// Only this mapping (as `status` names it, e.g. "VSA->acme/platform").
+        #[arg(long, value_name = "NAME")]
+        mapping: Option<String>,
+    },
     /// Run the reconciler against built-in simulated Jira and GitLab servers (no credentials,
     /// no network) and show what it does.
     #[cfg(feature = "demo")]
@@ -79,6 +103,14 @@ pub enum Command {
     },
     /// Run as a service: reconcile on the [schedule] until SIGTERM or SIGINT.
     Run,
+}
+
+fn parse_since(s: &str) -> std::result::Result<chrono::DateTime<chrono::Utc>, String> {
+    crate::report::parse_when(s, false)
+}
+
+fn parse_until(s: &str) -> std::result::Result<chrono::DateTime<chrono::Utc>, String> {
+    crate::report::parse_when(s, true)
 }
 
 fn parse_duration_arg(s: &str) -> std::result::Result<Duration, String> {
@@ -116,7 +148,7 @@ async fn run(cli: Cli) -> Result<i32> {
         crate::logging::init(Some("warn"), crate::config::LogFormat::Text);
         return crate::demo::run(issues).await;
     }
-    let cfg = if matches!(cli.command, Command::Status { .. }) {
+    let cfg = if matches!(cli.command, Command::Status { .. } | Command::Report { .. }) {
         Config::load_without_tokens(&cli.config)?
     } else {
         Config::load(&cli.config)?
@@ -130,6 +162,22 @@ async fn run(cli: Cli) -> Result<i32> {
         } => reconcile(cfg, dry_run, full, lock_timeout).await,
         Command::Check => crate::check::run(cfg).await,
         Command::Status { json } => status(&cfg, json),
+        Command::Report {
+            since,
+            until,
+            format,
+            svg,
+            mapping,
+        } => crate::report::run(
+            &cfg,
+            &crate::report::Request {
+                since,
+                until,
+                format,
+                svg,
+                mapping,
+            },
+        ),
         Command::Run => crate::service::run(cfg, cli.config).await,
         #[cfg(feature = "demo")]
         Command::Demo { .. } => Ok(0),
@@ -171,6 +219,12 @@ pub fn print_reports(reports: &[PassReport], dry_run: bool) -> i32 {
             );
             for line in &r.planned {
                 println!("  {line}");
+            }
+            if r.recipe.adopted + r.recipe.foreign > 0 {
+                println!(
+                    "  Automation recipe: {} issue(s) adopted, {} slot(s) holding other issues left alone",
+                    r.recipe.adopted, r.recipe.foreign
+                );
             }
         } else {
             println!("{}", r.summary());

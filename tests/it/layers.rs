@@ -11,8 +11,8 @@ const LAYERS: &[&[&str]] = &[
     &[
         "cause", "secret", "rng", "metrics", "notify", "domain", "logging",
     ],
-    // HTTP, and the pure planner.
-    &["http", "plan"],
+    // HTTP, the pure planner and the pure lead-time figures.
+    &["http", "plan", "leadtime"],
     // The two API clients.
     &["jira", "gitlab"],
     // The crate's error, and what reports it.
@@ -22,7 +22,9 @@ const LAYERS: &[&[&str]] = &[
     &["config"],
     &["reconcile"],
     &["health"],
-    &["check", "service", "demo"],
+    &["check", "service", "report"],
+    // The demo ends with a report.
+    &["demo"],
     &["cli"],
 ];
 
