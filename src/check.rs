@@ -103,10 +103,15 @@ pub async fn run(cfg: Config) -> Result<i32> {
     for m in mappings.iter().filter(|m| m.seed_iid_prefix.is_some()) {
         // What the first full pass would do with the recipe's issues: a dry run, no writes.
         let store = Store::open_read_only(&state_path).ok().flatten();
-        let report = r.pass_mapping(Mode::DryRun(store.as_ref()), m, PassKind::Full).await;
+        let report = r
+            .pass_mapping(Mode::DryRun(store.as_ref()), m, PassKind::Full)
+            .await;
         let name = m.name();
         if !report.ok() {
-            bad(format!("{name}: could not look for the Automation recipe's issues: {}", report.failures.join("; ")));
+            bad(format!(
+                "{name}: could not look for the Automation recipe's issues: {}",
+                report.failures.join("; ")
+            ));
             continue;
         }
         let prefix = m.seed_iid_prefix.as_deref().unwrap_or_default();

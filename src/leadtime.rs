@@ -181,7 +181,10 @@ mod tests {
 
     /// Monday 2025-03-03 00:00 UTC plus `secs`.
     fn t(secs: i64) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2025, 3, 3, 0, 0, 0).single().expect("date") + Duration::seconds(secs)
+        Utc.with_ymd_and_hms(2025, 3, 3, 0, 0, 0)
+            .single()
+            .expect("date")
+            + Duration::seconds(secs)
     }
 
     fn close(a: Option<f64>, b: f64) -> bool {
@@ -213,7 +216,10 @@ mod tests {
             IssueTimes {
                 created: t(0),
                 done_at: Some(t(2 * DAY)),
-                transitions: vec![step(DAY, "To Do", "In Progress"), step(2 * DAY, "In Progress", "Done")],
+                transitions: vec![
+                    step(DAY, "To Do", "In Progress"),
+                    step(2 * DAY, "In Progress", "Done"),
+                ],
             },
             // B: created Tue wk1, done Mon wk2 00:00 → 6 d. To Do 12 h, In Progress 3 d 12 h,
             //    In Review 2 d.
@@ -255,7 +261,11 @@ mod tests {
         assert_eq!((f.created, f.closed), (4, 3));
         // Lead times 2, 6, 8 days: median 6 d; p85 = 6 + 0.7 × (8 − 6) = 7.4 d.
         assert_eq!(f.lead_time_median_s, Some((6 * DAY) as f64));
-        assert!(close(f.lead_time_p85_s, 7.4 * DAY as f64), "{:?}", f.lead_time_p85_s);
+        assert!(
+            close(f.lead_time_p85_s, 7.4 * DAY as f64),
+            "{:?}",
+            f.lead_time_p85_s
+        );
         // To Do: A 1 d, B 12 h → median 18 h. In Progress: A 1 d, B 3.5 d → 2.25 d.
         // In Review: B 2 d. Done and D's statuses do not count.
         let expect: BTreeMap<String, f64> = [
@@ -285,9 +295,21 @@ mod tests {
                 until: t(8 * DAY),
             },
         );
-        assert_eq!(f.weeks.len(), 2, "Thursday to the next Tuesday touches two weeks");
+        assert_eq!(
+            f.weeks.len(),
+            2,
+            "Thursday to the next Tuesday touches two weeks"
+        );
         assert_eq!(f.weeks[0].start, t(0).date_naive());
         assert_eq!(f.lead_time_median_s, None);
-        assert!(figures(&[], Window { since: t(DAY), until: t(0) }).weeks.is_empty());
+        assert!(figures(
+            &[],
+            Window {
+                since: t(DAY),
+                until: t(0)
+            }
+        )
+        .weeks
+        .is_empty());
     }
 }

@@ -79,9 +79,7 @@ pub fn write_svg(report: &Report, path: &Path) -> Result<()> {
 /// The figures of every mapping (or the one asked for) from the state database.
 pub fn compute(cfg: &Config, req: &Request, now: DateTime<Utc>) -> Result<Report> {
     let until = req.until.unwrap_or(now);
-    let since = req
-        .since
-        .unwrap_or(until - Duration::weeks(DEFAULT_WEEKS));
+    let since = req.since.unwrap_or(until - Duration::weeks(DEFAULT_WEEKS));
     if since >= until {
         return Err(Error::Config(format!(
             "--since {} is not before --until {}: give a window that ends after it starts",
@@ -150,8 +148,9 @@ pub fn parse_when(s: &str, end_of_day: bool) -> std::result::Result<DateTime<Utc
     if let Ok(t) = DateTime::parse_from_rfc3339(s.trim()) {
         return Ok(t.with_timezone(&Utc));
     }
-    let d = NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-        .map_err(|_| format!("{s:?} is not a date such as 2025-03-31 or a time such as 2025-03-31T12:00:00Z"))?;
+    let d = NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| {
+        format!("{s:?} is not a date such as 2025-03-31 or a time such as 2025-03-31T12:00:00Z")
+    })?;
     let d = if end_of_day { d + Duration::days(1) } else { d };
     d.and_hms_opt(0, 0, 0)
         .map(|t| t.and_utc())
@@ -187,7 +186,10 @@ fn table(r: &Report) -> String {
             date(r.window.since),
             date(r.window.until)
         ));
-        out.push_str(&format!("  issues created {}, closed {}\n", f.created, f.closed));
+        out.push_str(&format!(
+            "  issues created {}, closed {}\n",
+            f.created, f.closed
+        ));
         out.push_str(&format!(
             "  lead time       median {}, 85th percentile {} ({} issues)\n",
             opt_human(f.lead_time_median_s),
@@ -316,7 +318,9 @@ mod tests {
             "2025-03-31T00:00:00+00:00"
         );
         assert!(parse_when("2025-03-31T12:00:00+02:00", false).is_ok());
-        assert!(parse_when("last week", false).unwrap_err().contains("2025-03-31"));
+        assert!(parse_when("last week", false)
+            .unwrap_err()
+            .contains("2025-03-31"));
         assert_eq!(human(90.0), "2 min");
         assert_eq!(human(5.0 * 3600.0), "5.0 h");
         assert_eq!(human(3.0 * 86_400.0), "3.0 d");

@@ -37,24 +37,15 @@ impl Reconciler {
             return Ok(Vec::new());
         }
         ids.sort();
+        // The search index may lag, but it held each of these issues when it was mirrored,
+        // and serves that version until the new one: a missing issue is not a lagging one.
         let fetched = self.jira.fetch_by_id(&ids).await?;
-        // The search index lags writes: an issue of this project changed within the overlap
-        // window may just not be indexed yet, so "filtered out" waits for the next full pass.
-        let newest = found.iter().map(|j| j.updated).max();
-        let overlap = chrono::Duration::from_std(self.cfg.overlap).unwrap_or_default();
         let mut out = Vec::new();
         for id in &ids {
             let Some(mirror) = own.get(id) else { continue };
             let hit = fetched.found.issues.iter().find(|j| &j.id == id);
             if hit.is_none() && !fetched.missing.contains(id) {
                 continue; // returned but unreadable: not gone
-            }
-            let recent = hit.is_some_and(|j| {
-                j.project.eq_ignore_ascii_case(&target.rules.jira_project)
-                    && newest.is_some_and(|n| j.updated > n - overlap)
-            });
-            if recent {
-                continue;
             }
             out.push(Missing {
                 mirror: mirror.clone(),

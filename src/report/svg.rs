@@ -212,8 +212,14 @@ mod tests {
         };
         let r = Report {
             window: Window {
-                since: Utc.with_ymd_and_hms(2025, 3, 3, 0, 0, 0).single().expect("t"),
-                until: Utc.with_ymd_and_hms(2025, 3, 24, 0, 0, 0).single().expect("t"),
+                since: Utc
+                    .with_ymd_and_hms(2025, 3, 3, 0, 0, 0)
+                    .single()
+                    .expect("t"),
+                until: Utc
+                    .with_ymd_and_hms(2025, 3, 24, 0, 0, 0)
+                    .single()
+                    .expect("t"),
             },
             mappings: vec![MappingFigures {
                 mapping: "A&B->x/<y>".into(),
@@ -230,8 +236,16 @@ mod tests {
         let svg = chart(&r);
         assert!(svg.starts_with("<svg ") && svg.trim_end().ends_with("</svg>"));
         assert!(svg.contains("A&amp;B-&gt;x/&lt;y&gt;"));
-        assert_eq!(svg.matches("<circle").count(), 2, "no point for a week without closes");
-        assert_eq!(svg.matches(" M").count() + svg.matches("\"M").count(), 2, "the line breaks at the gap");
+        assert_eq!(
+            svg.matches("<circle").count(),
+            2,
+            "no point for a week without closes"
+        );
+        assert_eq!(
+            svg.matches(" M").count() + svg.matches("\"M").count(),
+            2,
+            "the line breaks at the gap"
+        );
         assert_eq!(nice_ceiling(7.0), 10.0);
         assert_eq!(nice_ceiling(13.0), 20.0);
         assert_eq!(nice_ceiling(0.0), 1.0);

@@ -4,9 +4,13 @@
 
 mod bad_input;
 mod crash;
+mod deleted;
 mod e2e;
 mod faults;
 mod harness;
 mod layers;
 mod process;
+mod recipe;
+mod report;
 mod service;
+mod status_labels;

@@ -329,6 +329,12 @@ impl FakeGitlab {
         self.edit_by_hand(project, iid, |issue, _| issue.reopen());
     }
 
+    pub fn describe_by_hand(&self, project: &str, iid: u64, description: &str) {
+        self.edit_by_hand(project, iid, |issue, _| {
+            issue.description = Some(description.to_owned())
+        });
+    }
+
     pub fn retitle_by_hand(&self, project: &str, iid: u64, title: &str) {
         self.edit_by_hand(project, iid, |issue, _| issue.title = title.to_owned());
     }

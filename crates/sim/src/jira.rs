@@ -263,6 +263,8 @@ struct Shared {
     state: Mutex<State>,
     faults: Mutex<FaultPlan>,
     searches: AtomicUsize,
+    /// Changelog and by-id requests (Cloud bulk fetches; DC searches are `searches`).
+    bulk_reads: AtomicUsize,
 }
 
 impl Shared {
@@ -289,6 +291,7 @@ impl FakeJira {
             state: Mutex::new(State::new()),
             faults: Mutex::new(FaultPlan::default()),
             searches: AtomicUsize::new(0),
+            bulk_reads: AtomicUsize::new(0),
         });
         let server = crate::serve(http::router(shared.clone()), port).await?;
         let _ = shared.base_url.set(server.url());
@@ -384,6 +387,11 @@ impl FakeJira {
                 d.resolved = None;
             }
         });
+    }
+
+    pub fn set_issue_type(&self, key_or_id: &str, issue_type: &str) {
+        State::remember(&mut lock(&self.shared.state).issue_types, issue_type);
+        self.mutate(key_or_id, |_, d| d.issue_type = issue_type.to_string());
     }
 
     pub fn set_labels(&self, key_or_id: &str, labels: &[&str]) {
@@ -493,6 +501,11 @@ impl FakeJira {
     /// How many search calls were answered, whatever their status.
     pub fn search_requests(&self) -> usize {
         self.shared.searches.load(Ordering::SeqCst)
+    }
+
+    /// How many issue and changelog bulk fetches (Cloud) were answered, whatever their status.
+    pub fn bulk_requests(&self) -> usize {
+        self.shared.bulk_reads.load(Ordering::SeqCst)
     }
 
     /// Overrides a field in every later response for this issue (e.g. `status: null`), for

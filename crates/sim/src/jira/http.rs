@@ -323,6 +323,7 @@ async fn bulkfetch(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    s.bulk_reads.fetch_add(1, Ordering::SeqCst);
     if s.opts.deployment != Deployment::Cloud || !matches!(v.as_str(), "2" | "3") {
         return not_found();
     }
@@ -377,6 +378,7 @@ async fn changelog_bulkfetch(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    s.bulk_reads.fetch_add(1, Ordering::SeqCst);
     if s.opts.deployment != Deployment::Cloud || !matches!(v.as_str(), "2" | "3") {
         return not_found();
     }
