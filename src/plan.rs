@@ -1135,23 +1135,16 @@ mod tests {
                 ..
             }] => {
                 assert_eq!(status_label.as_deref(), Some("jira-status::To Do"));
-                let got: Vec<(&str, Vec<String>, Option<DateTime<Utc>>)> = steps
-                    .iter()
-                    .map(|s| (s.add.as_str(), s.remove.clone(), s.at))
-                    .collect();
+                let step = |add: &str, remove: &str, t: i64| LabelStep {
+                    add: add.into(),
+                    remove: vec![remove.into()],
+                    at: Some(at(t)),
+                };
                 assert_eq!(
-                    got,
+                    *steps,
                     vec![
-                        (
-                            "jira-status::In Progress",
-                            vec!["jira-status::To Do".to_string()],
-                            Some(at(100))
-                        ),
-                        (
-                            "jira-status::Done",
-                            vec!["jira-status::In Progress".to_string()],
-                            Some(at(250))
-                        ),
+                        step("jira-status::In Progress", "jira-status::To Do", 100),
+                        step("jira-status::Done", "jira-status::In Progress", 250),
                     ]
                 );
             }

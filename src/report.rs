@@ -55,12 +55,7 @@ pub struct Report {
 /// Run the command: compute, print, write the SVG if asked. Exit code 0.
 pub fn run(cfg: &Config, req: &Request) -> Result<i32> {
     let report = compute(cfg, req, Utc::now())?;
-    let text = match req.format {
-        Format::Table => table(&report),
-        Format::Json => serde_json::to_string_pretty(&to_json(&report)).unwrap_or_default() + "\n",
-        Format::Csv => csv(&report),
-    };
-    print!("{text}");
+    print!("{}", render(&report, req.format));
     if let Some(path) = &req.svg {
         write_svg(&report, path)?;
         if req.format == Format::Table {
@@ -68,6 +63,15 @@ pub fn run(cfg: &Config, req: &Request) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// The report as text in `format`.
+pub fn render(report: &Report, format: Format) -> String {
+    match format {
+        Format::Table => table(report),
+        Format::Json => serde_json::to_string_pretty(&to_json(report)).unwrap_or_default() + "\n",
+        Format::Csv => csv(report),
+    }
 }
 
 /// Write the chart to `path`.

@@ -51,7 +51,7 @@ pub(super) fn steps(input: &PlanInput<'_>, jira: &JiraIssue, current: &[String])
     // Replay from the last status GitLab already shows (the whole history if none).
     let start = visited
         .iter()
-        .rposition(|(label, _)| scoped.iter().any(|s| *s == label))
+        .rposition(|(label, _)| scoped.contains(&label))
         .map_or(0, |i| i + 1);
     if start >= visited.len() {
         // The newest status is there, next to labels that should not be.

@@ -56,7 +56,9 @@ fn panel(out: &mut String, y0: f64, title: &str, weeks: &[Week]) {
     let bottom = y0 + TOP + plot_h;
     let n = weeks.len().max(1) as f64;
     let band = plot_w / n;
-    let max_closed = nice_ceiling(weeks.iter().map(|w| w.closed as f64).fold(0.0, f64::max));
+    // Whole issues on every one of the four grid lines.
+    let most = weeks.iter().map(|w| w.closed).max().unwrap_or(0).max(1);
+    let max_closed = (most.div_ceil(4) * 4) as f64;
     let days = |w: &Week| w.lead_time_median_s.map(|s| s / 86_400.0);
     let max_days = nice_ceiling(weeks.iter().filter_map(days).fold(0.0, f64::max));
     let _ = writeln!(

@@ -415,10 +415,10 @@ async fn changelog_bulkfetch(
         let mut entries: Vec<(u64, Value, chrono::DateTime<chrono::Utc>, u64)> = ids
             .iter()
             .filter_map(|id| Some((*id, st.issues.get(id)?)))
-            .flat_map(|(id, r)| r.changelog.iter().filter_map(move |h| Some((id, h))))
+            .flat_map(|(id, r)| r.changelog.iter().map(move |h| (id, h)))
             .filter_map(|(id, h)| Some((id, ctx.history(h, fields.as_deref())?, h.created, h.id)))
             .collect();
-        entries.sort_by(|a, b| (a.2, a.0, a.3).cmp(&(b.2, b.0, b.3)));
+        entries.sort_by_key(|a| (a.2, a.0, a.3));
         let scope = format!("changelog:{}:{:?}", wanted.join(","), fields);
         let offset = match req.get("nextPageToken").and_then(Value::as_str) {
             None | Some("") => 0,
