@@ -275,18 +275,6 @@ pub fn adopted_description(existing: &str, jira_base_url: &str, issue: &JiraIssu
     }
 }
 
-/// A mirror's description with its link brought up to date. Text someone put before the
-/// link (an adopted recipe issue's) is kept; a description without this issue's marker is
-/// replaced.
-pub fn relinked_description(existing: &str, jira_base_url: &str, issue: &JiraIssue) -> String {
-    match existing.find(LINK_PREFIX) {
-        Some(start) if parse_marker(existing) == Some(issue.id.as_str()) => {
-            adopted_description(&existing[..start], jira_base_url, issue)
-        }
-        _ => description(jira_base_url, issue),
-    }
-}
-
 /// How the reconciler's part of a description starts.
 const LINK_PREFIX: &str = "Mirrored from Jira issue [";
 
@@ -434,24 +422,13 @@ mod tests {
     }
 
     #[test]
-    fn adopted_descriptions_keep_their_text_and_survive_a_relink() {
+    fn adopted_descriptions_keep_their_text() {
         let base = "https://j";
-        let mut i = issue(Some("x"));
+        let i = issue(Some("x"));
         assert_eq!(adopted_description("", base, &i), description(base, &i));
         let d = adopted_description("Notes from the recipe era\n", base, &i);
         assert!(d.starts_with("Notes from the recipe era\n\nMirrored from Jira issue [VSA-5]"));
         assert!(description_is_current(base, &i, &d));
-        i.key = "OPS-9".into();
-        let moved = relinked_description(&d, base, &i);
-        assert!(
-            moved.starts_with("Notes from the recipe era\n\n"),
-            "{moved}"
-        );
-        assert!(description_is_current(base, &i, &moved));
-        assert_eq!(
-            relinked_description("edited by hand", base, &i),
-            description(base, &i)
-        );
     }
 
     #[test]

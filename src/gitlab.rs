@@ -282,6 +282,13 @@ impl GitlabClient {
         Ok(out)
     }
 
+    /// One issue's description as it is now (empty when it has none).
+    pub async fn issue_description(&self, project_id: u64, iid: u64) -> Result<String, ApiError> {
+        let req = Request::get(format!("/projects/{project_id}/issues/{iid}"));
+        let raw: RawIssue = self.api.send(req).await?.body;
+        Ok(raw.description.unwrap_or_default())
+    }
+
     /// Create an issue, waiting first if the per-minute create budget is spent.
     pub async fn create(&self, project_id: u64, issue: &NewIssue) -> Result<GitlabIssue, ApiError> {
         self.pacer.wait_turn().await;

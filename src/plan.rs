@@ -122,12 +122,9 @@ pub enum Action {
     /// Jira key changed.
     Link { mirror: Mirror, adopted: bool },
     /// The Automation recipe created this GitLab issue for this Jira issue: add the link and
-    /// marker to its description (keeping its text), then record the link.
-    AdoptRecipe {
-        jira: JiraIssue,
-        mirror: Mirror,
-        description: String,
-    },
+    /// marker to its description (keeping its text, read when applying: the planner does not
+    /// need descriptions), then record the link.
+    AdoptRecipe { jira: JiraIssue, mirror: Mirror },
     /// Change an existing GitLab issue.
     Update {
         jira: JiraIssue,
@@ -374,11 +371,6 @@ fn plan_issue(input: &PlanInput<'_>, claimed: &HashSet<u64>, jira: &JiraIssue, o
                 jira_key: jira.key.clone(),
                 iid,
             },
-            description: domain::adopted_description(
-                &gitlab.description,
-                input.jira_base_url,
-                jira,
-            ),
         });
         out.recipe.adopted += 1;
         changed = true;
@@ -397,7 +389,7 @@ fn plan_issue(input: &PlanInput<'_>, claimed: &HashSet<u64>, jira: &JiraIssue, o
     let mut edit = IssueEdit {
         title: (gitlab.title != title).then_some(title),
         description: (!from_recipe && !current)
-            .then(|| domain::relinked_description(&gitlab.description, input.jira_base_url, jira)),
+            .then(|| domain::description(input.jira_base_url, jira)),
         state_event: match (wants_closed, gitlab.state) {
             (Some(true), GitlabState::Opened) => Some(StateEvent::Close),
             (Some(false), GitlabState::Closed) => Some(StateEvent::Reopen),
@@ -686,13 +678,10 @@ mod tests {
                     Action::Link { mirror, .. } => {
                         self.mirrors.insert(mirror.jira_id.clone(), mirror.clone());
                     }
-                    Action::AdoptRecipe {
-                        mirror,
-                        description,
-                        ..
-                    } => {
+                    Action::AdoptRecipe { jira, mirror } => {
+                        let existing = self.gitlab[&mirror.iid].description.clone();
                         let edit = IssueEdit {
-                            description: Some(description.clone()),
+                            description: Some(domain::adopted_description(&existing, BASE, jira)),
                             ..IssueEdit::default()
                         };
                         self.edit(mirror.iid, &edit);
@@ -915,16 +904,17 @@ mod tests {
                 foreign: 0
             }
         );
-        assert!(
-            matches!(&p.actions[0], Action::AdoptRecipe { mirror, description, .. }
-            if mirror.iid == 10005 && domain::parse_marker(description) == Some("5"))
-        );
+        assert!(matches!(&p.actions[0], Action::AdoptRecipe { mirror, .. } if mirror.iid == 10005));
         assert!(
             matches!(&p.actions[1], Action::Update { iid: 10005, edit, .. }
             if edit.state_event == Some(StateEvent::Reopen) && edit.description.is_none())
         );
         assert_eq!(w.history_asked, 0, "the title decided: no changelog");
         w.apply(&p);
+        assert_eq!(
+            domain::parse_marker(&w.gitlab[&10005].description),
+            Some("5")
+        );
         assert!(w.plan(&[j]).actions.is_empty());
     }
 

@@ -159,12 +159,8 @@ impl Reconciler {
                     }
                     tracing::info!(jira = %key, iid = mirror.iid, adopted, "linked GitLab issue");
                 }
-                Action::AdoptRecipe {
-                    mirror,
-                    description,
-                    ..
-                } => {
-                    self.adopt_recipe(store, target, mirror, description, &mut out)
+                Action::AdoptRecipe { jira, mirror } => {
+                    self.adopt_recipe(store, target, jira, mirror, &mut out)
                         .await?;
                 }
                 Action::Relabel { jira, iid, steps } => {

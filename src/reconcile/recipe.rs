@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use super::apply::Applied;
 use super::{Reconciler, Target};
-use crate::domain::{IssueEdit, JiraIssue, Mirror};
+use crate::domain::{self, IssueEdit, JiraIssue, Mirror};
 use crate::error::{Error, Result};
 use crate::plan::{slot_iid, Rules};
 use crate::store::Store;
@@ -25,21 +25,31 @@ pub(super) fn unmirrored_slots(
 }
 
 impl Reconciler {
-    /// Put the link and marker in the recipe issue's description, then record the mirror.
+    /// Put the link and marker in the recipe issue's description (after the text it has, read
+    /// just now: the plan does not carry descriptions), then record the mirror.
     pub(super) async fn adopt_recipe(
         &self,
         store: &Store,
         target: &Target<'_>,
+        jira: &JiraIssue,
         mirror: &Mirror,
-        description: &str,
         out: &mut Applied,
     ) -> Result<()> {
         let key = &mirror.jira_key;
-        let edit = IssueEdit {
-            description: Some(description.to_string()),
-            ..IssueEdit::default()
+        let project = target.project.id;
+        let edited = async {
+            let existing = self.gitlab.issue_description(project, mirror.iid).await?;
+            let edit = IssueEdit {
+                description: Some(domain::adopted_description(
+                    &existing,
+                    self.jira.base_url(),
+                    jira,
+                )),
+                ..IssueEdit::default()
+            };
+            self.gitlab.edit(project, mirror.iid, &edit).await
         };
-        let after = match self.gitlab.edit(target.project.id, mirror.iid, &edit).await {
+        let after = match edited.await {
             Ok(after) => after,
             Err(e) => {
                 let e = Error::from(e);

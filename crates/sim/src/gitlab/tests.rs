@@ -823,19 +823,34 @@ async fn incidents_need_a_reporter_on_create_and_on_edit() {
     env.gl.add_user("pia", "planner-token");
     env.gl.grant(PROJECT, "pia", Role::Planner);
     let issue = json_of(
-        env.create("planner-token", json!({"title": "p", "issue_type": "incident"}))
-            .await,
+        env.create(
+            "planner-token",
+            json!({"title": "p", "issue_type": "incident"}),
+        )
+        .await,
     )
     .await;
-    assert_eq!(issue["issue_type"], json!("issue"), "201, but a plain issue");
+    assert_eq!(
+        issue["issue_type"],
+        json!("issue"),
+        "201, but a plain issue"
+    );
     let iid = issue["iid"].as_u64().expect("iid");
     let r = env
         .edit("planner-token", iid, json!({"issue_type": "incident"}))
         .await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(json_of(r).await["issue_type"], json!("issue"), "200, still an issue");
-    let r = env.edit(REPORTER, iid, json!({"issue_type": "incident"})).await;
+    assert_eq!(
+        json_of(r).await["issue_type"],
+        json!("issue"),
+        "200, still an issue"
+    );
+    let r = env
+        .edit(REPORTER, iid, json!({"issue_type": "incident"}))
+        .await;
     assert_eq!(json_of(r).await["issue_type"], json!("incident"));
-    let r = env.edit(REPORTER, iid, json!({"issue_type": "outage"})).await;
+    let r = env
+        .edit(REPORTER, iid, json!({"issue_type": "outage"}))
+        .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
