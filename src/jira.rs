@@ -19,16 +19,15 @@ use crate::http::{percent_encode, Api, ApiError, Auth, Effect, Request, RetryPol
 use crate::metrics::Metrics;
 
 /// The only fields the reconciler reads; Jira returns just `id` unless told. `issuetype` is
-/// for `issue_types`, `project` tells where a moved issue went (its status's name comes with
-/// `status`).
-const FIELDS: [&str; 7] = [
+/// for `issue_types` (the status's name comes with `status`). A search's project is the
+/// mapping's: its issues' keys say so.
+const FIELDS: [&str; 6] = [
     "summary",
     "status",
     "created",
     "updated",
     "resolutiondate",
     "issuetype",
-    "project",
 ];
 /// Cloud caps pages with fields near 100; asking for more only makes the cap implicit.
 const CLOUD_PAGE: u32 = 100;

@@ -19,6 +19,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{collect, parse_history, Deployment, JiraClient, SearchResult, FIELDS};
+
+/// The search's fields, and the project: where a moved issue went.
+fn fields_with_project() -> Vec<&'static str> {
+    FIELDS.iter().copied().chain(["project"]).collect()
+}
 use crate::domain::IssueHistory;
 use crate::http::{ApiError, Effect, Request};
 
@@ -86,7 +91,7 @@ impl JiraClient {
         match self.deployment {
             Deployment::Cloud => {
                 for chunk in ids.chunks(CLOUD_BULK_ISSUES) {
-                    let body = json!({ "issueIdsOrKeys": chunk, "fields": FIELDS });
+                    let body = json!({ "issueIdsOrKeys": chunk, "fields": fields_with_project() });
                     let req = Request::get("/rest/api/3/issue/bulkfetch").json(
                         Method::POST,
                         body,
@@ -230,7 +235,7 @@ impl JiraClient {
                 .query("jql", &jql)
                 .query("startAt", out.len())
                 .query("maxResults", ids.len())
-                .query("fields", FIELDS.join(","));
+                .query("fields", fields_with_project().join(","));
             if let Some(expand) = expand {
                 req = req.query("expand", expand);
             }

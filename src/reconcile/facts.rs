@@ -1,5 +1,7 @@
 //! What Jira said about each issue of a pass, recorded for `report`: created and done times,
-//! status, type. Only rows that changed are written, so an idle pass writes nothing.
+//! status, type. A fact changes only with a new Jira version (`updated`), so only the versions
+//! are compared, and only new versions are read in full and written: an idle pass writes
+//! nothing.
 
 use std::collections::HashMap;
 
@@ -16,7 +18,7 @@ impl Reconciler {
         target: &Target<'_>,
         seen: &Observation,
     ) -> Result<()> {
-        let known = store.facts(&target.name)?;
+        let versions = store.fact_versions(&target.name)?;
         let gone = store.gone(&target.name)?;
         let mut newest: HashMap<&str, &JiraIssue> = HashMap::new();
         for j in &seen.jira {
@@ -25,10 +27,16 @@ impl Reconciler {
                 *e = j;
             }
         }
-        let changed: Vec<JiraFact> = newest
+        let new_versions: Vec<&str> = newest
             .values()
+            .filter(|j| versions.get(&j.id) != Some(&j.updated.timestamp_millis()))
+            .map(|j| j.id.as_str())
+            .collect();
+        let known = store.facts_for(&target.name, &new_versions)?;
+        let changed: Vec<JiraFact> = new_versions
+            .iter()
+            .filter_map(|id| newest.get(id))
             .map(|j| fact_for(j, known.get(&j.id)))
-            .filter(|f| known.get(&f.jira_id) != Some(f))
             .collect();
         // Issues that had left the mapping and are back.
         let back: Vec<&str> = newest

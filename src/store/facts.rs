@@ -27,11 +27,58 @@ pub struct JiraFact {
     pub updated: DateTime<Utc>,
 }
 
+fn read_fact(r: &rusqlite::Row<'_>) -> rusqlite::Result<JiraFact> {
+    Ok(JiraFact {
+        jira_id: r.get(0)?,
+        jira_key: r.get(1)?,
+        issue_type: r.get(2)?,
+        status: r.get(3)?,
+        done: r.get::<_, i64>(4)? != 0,
+        created: from_ms(r.get(5)?),
+        done_at: r.get::<_, Option<i64>>(6)?.map(from_ms),
+        updated: from_ms(r.get(7)?),
+    })
+}
+
 fn from_ms(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }
 
 impl Store {
+    /// The Jira `updated` (ms) of every fact recorded for `mapping`: a fact changes only with
+    /// a new Jira version, so comparing these is enough to find what to write.
+    pub fn fact_versions(&self, mapping: &str) -> Result<HashMap<String, i64>> {
+        self.with(|c| {
+            let mut stmt =
+                c.prepare_cached("SELECT jira_id, updated_ms FROM jira_fact WHERE mapping = ?1")?;
+            let rows = stmt.query_map([mapping], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect()
+        })
+    }
+
+    /// The recorded facts of these issues, by Jira id.
+    pub fn facts_for(&self, mapping: &str, ids: &[&str]) -> Result<HashMap<String, JiraFact>> {
+        let mut out = HashMap::new();
+        for id in ids {
+            if let Some(f) = self.fact(mapping, id)? {
+                out.insert(f.jira_id.clone(), f);
+            }
+        }
+        Ok(out)
+    }
+
+    fn fact(&self, mapping: &str, id: &str) -> Result<Option<JiraFact>> {
+        use rusqlite::OptionalExtension;
+        self.with(|c| {
+            c.prepare_cached(
+                "SELECT jira_id, jira_key, issue_type, status, done, created_ms, done_ms, updated_ms
+                 FROM jira_fact WHERE mapping = ?1 AND jira_id = ?2",
+            )?
+            .query_row(params![mapping, id], read_fact)
+            .optional()
+        })
+    }
+
     /// Every fact recorded for `mapping`, by Jira id.
     pub fn facts(&self, mapping: &str) -> Result<HashMap<String, JiraFact>> {
         self.with(|c| {
@@ -39,18 +86,7 @@ impl Store {
                 "SELECT jira_id, jira_key, issue_type, status, done, created_ms, done_ms, updated_ms
                  FROM jira_fact WHERE mapping = ?1",
             )?;
-            let rows = stmt.query_map([mapping], |r| {
-                Ok(JiraFact {
-                    jira_id: r.get(0)?,
-                    jira_key: r.get(1)?,
-                    issue_type: r.get(2)?,
-                    status: r.get(3)?,
-                    done: r.get::<_, i64>(4)? != 0,
-                    created: from_ms(r.get(5)?),
-                    done_at: r.get::<_, Option<i64>>(6)?.map(from_ms),
-                    updated: from_ms(r.get(7)?),
-                })
-            })?;
+            let rows = stmt.query_map([mapping], read_fact)?;
             rows.map(|f| f.map(|f| (f.jira_id.clone(), f))).collect()
         })
     }
