@@ -69,12 +69,14 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Lead time, throughput and time in status per mapping and week, from the state database
-    /// (no server is asked; no token needed): issues created and closed, lead time (Jira
-    /// created → done) median and 85th percentile, median time per status (with status_labels).
+    /// Lead time and throughput per mapping and week, from the state database (no server is
+    /// asked, no token needed).
+    ///
+    /// Per mapping and ISO week: issues created and closed, lead time (Jira created → done)
+    /// median and 85th percentile, and, with status_labels, the median time an issue spent in
+    /// each status.
     #[command(
-        after_help = "The window defaults to the last 12 weeks. Dates are UTC; --until 2025-03-31 includes that day.
-        Example: jira-gitlab-reconciler report --since 2025-01-01 --format json --svg lead-time.svg"
+        after_help = "The window defaults to the last 12 weeks. Dates are UTC; --until 2025-03-31 includes that day.\nExample: jira-gitlab-reconciler report --since 2025-01-01 --format json --svg lead-time.svg"
     )]
     Report {
         /// Start of the window: a date (2025-01-01, UTC midnight) or an RFC 3339 time.

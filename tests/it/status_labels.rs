@@ -215,3 +215,41 @@ async fn titles_keep_joiners_and_drop_overrides_end_to_end() {
         "GitLab keeps them as sent: no retitle loop"
     );
 }
+
+#[tokio::test]
+async fn data_center_changelogs_come_with_the_search_by_id() {
+    let w = world("status-dc", |o| {
+        o.deployment = jgr_sim::jira::Deployment::DataCenter;
+        o.role = Role::Owner;
+        o.mappings[0].status_labels = Some("jira-status".into());
+    })
+    .await;
+    let start = (Utc::now() - Duration::days(3)).trunc_subsecs(0);
+    w.clock.set(start);
+    let a = w.jira.create_issue("VSA", "Story", "Story");
+    w.clock.set(start + Duration::hours(5));
+    w.jira.transition(&a.key, "In Progress", "indeterminate");
+    w.clock.set(Utc::now());
+    let searches = w.jira.search_requests();
+    pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(
+        w.jira.search_requests() - searches,
+        2,
+        "the mapping's search, then one by id with expand=changelog"
+    );
+    let g = mirror_of(&w, PROJECT, &a.id);
+    let events: Vec<(String, i64)> = w
+        .gitlab
+        .label_events(PROJECT, g.iid)
+        .into_iter()
+        .filter(|e| e.action == "add")
+        .map(|e| (e.label, (e.created_at - start).num_hours()))
+        .collect();
+    assert_eq!(
+        events,
+        vec![
+            ("jira-status::To Do".to_string(), 0),
+            ("jira-status::In Progress".to_string(), 5)
+        ]
+    );
+}
