@@ -6,18 +6,28 @@
 //! 2. `adopt_earlier_creates` — creates an earlier run recorded but never confirmed, found by
 //!    their marker;
 //! 3. then page by page, as Jira's search returns them (the next page is fetched while this one
-//!    is worked on, and memory holds one page, not the project): the stored mirrors and the
-//!    GitLab issues of the page, `plan` (pure), and `apply` (the only code that writes to
-//!    GitLab, with bounded concurrency; intents before creates, outcomes in one transaction);
+//!    is worked on, and memory holds one page, not the project): the stored mirrors, the
+//!    GitLab issues of the page (and the Automation recipe's slots, `recipe`), what the store
+//!    knows of the page's Jira facts (`facts`, for `report`), `plan` (pure; when it wants
+//!    changelogs, `history` fetches just those and the page is planned again), and `apply`
+//!    (the only code that writes to GitLab, with bounded concurrency; intents before creates,
+//!    outcomes and facts in one transaction; status labels and issue types in `fields`);
 //! 4. `recover_lost_creates` — creates that got no reliable answer are looked up by marker
 //!    instead of being sent again;
-//! 5. `commit` — the checkpoint moves only if every action succeeded.
+//! 5. on a full pass, `deleted` — the mapping's mirrors the search did not return are read by
+//!    id (deleted, invisible, moved, filtered out) and handled by the mapping's policy;
+//! 6. `commit` — the checkpoint moves only if every action succeeded.
 
 mod apply;
+mod deleted;
+mod facts;
+mod fields;
+mod history;
 mod observe;
+mod recipe;
 mod report;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,19 +37,19 @@ use futures_util::stream::{self, StreamExt};
 use tracing::Instrument;
 
 use crate::config::{Config, Mapping};
-use crate::domain::{JiraIssue, PassKind, PassOutcome};
+use crate::domain::{IssueHistory, JiraIssue, PassKind, PassOutcome};
 use crate::error::Result;
 use crate::gitlab::{GitlabClient, Project};
 use crate::jira::{JiraClient, SearchPage};
 use crate::lock::InstanceLock;
 use crate::metrics::Metrics;
-use crate::plan::{plan, Action, PlanInput};
+use crate::plan::{plan, Action, Plan, Rules};
 use crate::progress::Progress;
 use crate::stop::Stop;
-use crate::store::Store;
+use crate::store::{PageWrite, Store};
 
 use apply::Applied;
-use observe::{GitlabView, Start};
+use observe::{GitlabView, PageView, Start};
 pub use report::PassReport;
 
 /// Jira issues worked on together: one GitLab read by iid (`iids[]`, at most 100) covers them.
@@ -71,6 +81,9 @@ pub struct Reconciler {
     stop: Stop,
     /// Whether the create pacer has taken over the state saved by an earlier run.
     pacer_restored: AtomicBool,
+    /// Labels known to exist, by GitLab project id (listed once per process). Mappings into
+    /// different projects run side by side: the lock is never held across a request.
+    known_labels: std::sync::Mutex<HashMap<u64, HashSet<String>>>,
 }
 
 /// The mapping a pass works on, with the GitLab project it resolved to.
@@ -80,6 +93,8 @@ struct Target<'a> {
     project: Project,
     /// Mappings that feed the same GitLab project (this one included).
     siblings: Vec<String>,
+    /// The mapping's rules beyond title and state (recipe, status labels, types, gone issues).
+    rules: Rules,
     /// Warn once per pass when GitLab ignores `created_at`.
     backdate_checked: AtomicBool,
 }
@@ -99,6 +114,7 @@ impl Reconciler {
             metrics,
             stop,
             pacer_restored: AtomicBool::new(false),
+            known_labels: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -248,6 +264,7 @@ impl Reconciler {
             name: mapping.name(),
             project: self.project(mode, mapping).await?,
             siblings: self.siblings(mapping),
+            rules: self.cfg.rules(mapping),
             backdate_checked: AtomicBool::new(false),
         };
         let mut start = self.start(&target, requested, mode.store())?;
@@ -262,6 +279,11 @@ impl Reconciler {
         if let Mode::Apply(store) = mode {
             report.counts.adopted +=
                 self.adopt_earlier_creates(store, &target, &view, &mut start)?;
+        }
+        let full = start.kind == PassKind::Full;
+        if let (true, Some(store)) = (full, mode.store()) {
+            // Which mirrors the search returns, for the issues that left (`deleted`).
+            store.begin_seen(&target.name)?;
         }
 
         let jql = target.mapping.search_filter(start.since(self.cfg.overlap));
@@ -332,18 +354,20 @@ impl Reconciler {
                     .await?
             };
             report.counts.jira_seen += issues_in_batch;
-            report.counts.unchanged += worked.unchanged;
-            report.notes.extend(worked.notes);
-            report.planned.extend(worked.planned);
-            if let Some(page_applied) = worked.applied {
-                applied.absorb(page_applied);
-            }
+            worked.add_to(&mut report, &mut applied);
             progress.advance(issues_in_batch);
             if self.stopping() {
                 break;
             }
         }
         progress.finish();
+        if full && !self.stopping() {
+            let left = self.settle_missing(mode, &target, &mut view).await?;
+            left.add_to(&mut report, &mut applied);
+        }
+        if let (true, Some(store)) = (full, mode.store()) {
+            store.end_seen(&target.name)?;
+        }
         let Mode::Apply(store) = mode else {
             return Ok(report);
         };
@@ -386,28 +410,59 @@ impl Reconciler {
         };
         start.saw(&page.issues);
         let recheck_applied = start.kind == PassKind::Full;
-        let mirrors = self
+        if let (true, Some(store)) = (recheck_applied, mode.store()) {
+            let ids: Vec<&str> = page.issues.iter().map(|j| j.id.as_str()).collect();
+            store.note_seen(&target.name, &ids)?;
+        }
+        let seen = self
             .observe_page(mode.store(), target, &page.issues, view, recheck_applied)
             .await?;
-        let planned = plan(&PlanInput {
-            jira: &page.issues,
-            mirrors: &mirrors,
-            gitlab: &view.issues,
-            by_marker: &view.by_marker,
-            jira_base_url: self.jira.base_url(),
-            recheck_applied,
-        });
+        let mut recorded = match mode {
+            Mode::Apply(store) => self.page_facts(store, target, &page.issues)?,
+            Mode::DryRun(_) => PageWrite::default(),
+        };
+        let planned = self.plan_page(target, view, &seen, &mut recorded).await?;
         out.unchanged = planned.unchanged;
+        out.recipe = planned.recipe;
         out.notes.extend(planned.notes.iter().cloned());
         match mode {
             Mode::DryRun(_) => {
                 out.planned = planned.actions.iter().map(Action::describe).collect();
             }
             Mode::Apply(store) => {
-                out.applied = Some(self.apply(store, target, planned, false).await?);
+                out.applied = Some(self.apply(store, target, planned, recorded, false).await?);
             }
         }
         Ok(out)
+    }
+
+    /// Plan a page; when the plan wants changelogs (status transition times, earlier
+    /// summaries), fetch just those, keep their transitions in `recorded`, and plan again.
+    async fn plan_page(
+        &self,
+        target: &Target<'_>,
+        view: &GitlabView,
+        page: &PageView<'_>,
+        recorded: &mut PageWrite,
+    ) -> Result<Plan> {
+        let none = HashMap::new();
+        let first = plan(&page.input(target, view, self.jira.base_url(), &none));
+        if first.wants_history.is_empty() {
+            return Ok(first);
+        }
+        let history: HashMap<String, IssueHistory> =
+            self.read_history(&first.wants_history).await?;
+        recorded.transitions.extend(
+            history
+                .iter()
+                .flat_map(|(id, h)| h.transitions.iter().map(move |t| (id.clone(), t.clone()))),
+        );
+        Ok(plan(&page.input(
+            target,
+            view,
+            self.jira.base_url(),
+            &history,
+        )))
     }
 
     /// Creates whose answer was lost are looked up by their marker before anything is created
@@ -429,16 +484,16 @@ impl Reconciler {
         let keys: HashSet<&str> = lost.iter().map(|j| j.key.as_str()).collect();
         let view = self.scan_project(&target.project).await?;
         let ids: Vec<&str> = lost.iter().map(|j| j.id.as_str()).collect();
-        let mirrors = store.mirrors_for(&target.name, &target.siblings, &ids)?;
-        let planned = plan(&PlanInput {
+        let page = PageView {
             jira: lost,
-            mirrors: &mirrors,
-            gitlab: &view.issues,
-            by_marker: &view.by_marker,
-            jira_base_url: self.jira.base_url(),
+            mirrors: store.mirrors_for(&target.name, &target.siblings, &ids)?,
+            claimed: HashSet::new(),
+            missing: Vec::new(),
             recheck_applied: true,
-        });
-        let second = self.apply(store, target, planned, true).await?;
+        };
+        let mut recorded = PageWrite::default();
+        let planned = self.plan_page(target, &view, &page, &mut recorded).await?;
+        let second = self.apply(store, target, planned, recorded, true).await?;
         // The second look decides for the issues it covered.
         applied
             .failures
@@ -513,4 +568,20 @@ struct PageWork {
     planned: Vec<String>,
     /// Apply: what was done.
     applied: Option<Applied>,
+    /// What the Automation recipe rule found.
+    recipe: crate::plan::RecipeTally,
+}
+
+impl PageWork {
+    /// Add this page's results to the pass's report and what it applied.
+    fn add_to(self, report: &mut PassReport, applied: &mut Applied) {
+        report.counts.unchanged += self.unchanged;
+        report.notes.extend(self.notes);
+        report.planned.extend(self.planned);
+        report.recipe.adopted += self.recipe.adopted;
+        report.recipe.foreign += self.recipe.foreign;
+        if let Some(page_applied) = self.applied {
+            applied.absorb(page_applied);
+        }
+    }
 }

@@ -10,6 +10,7 @@ use super::observe::{GitlabView, Start};
 use crate::domain::PassKind;
 use crate::error::Error;
 use crate::metrics::Metrics;
+use crate::plan::RecipeTally;
 use crate::store::Counts;
 
 #[derive(Debug)]
@@ -26,6 +27,8 @@ pub struct PassReport {
     pub duration: Duration,
     /// The pass failed on something only the user can fix (credentials, a missing project).
     pub needs_user: bool,
+    /// What the Automation recipe rule found (planned, in a dry run).
+    pub recipe: RecipeTally,
 }
 
 impl PassReport {
@@ -40,6 +43,7 @@ impl PassReport {
             checkpoint: None,
             duration: Duration::ZERO,
             needs_user: false,
+            recipe: RecipeTally::default(),
         }
     }
 

@@ -40,6 +40,10 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
             post(approximate_count),
         )
         .route("/rest/api/{v}/issue/bulkfetch", post(bulkfetch))
+        .route(
+            "/rest/api/{v}/changelog/bulkfetch",
+            post(changelog_bulkfetch),
+        )
         .route("/rest/api/{v}/issue/{id}", get(get_issue))
         .with_state(shared)
 }
@@ -60,8 +64,14 @@ fn bad_request(msg: &str) -> Response {
 struct Invalid(String);
 
 impl IntoResponse for Invalid {
+    /// One `errorMessages` entry per line, as Jira lists each problem of a query.
     fn into_response(self) -> Response {
-        bad_request(&self.0)
+        let messages: Vec<&str> = self.0.lines().collect();
+        (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"errorMessages": messages, "errors": {}})),
+        )
+            .into_response()
     }
 }
 
@@ -323,6 +333,7 @@ async fn bulkfetch(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    s.bulk_reads.fetch_add(1, Ordering::SeqCst);
     if s.opts.deployment != Deployment::Cloud || !matches!(v.as_str(), "2" | "3") {
         return not_found();
     }
@@ -363,6 +374,94 @@ async fn bulkfetch(
     .await
 }
 
+/// Most issues one changelog bulk fetch may name, as on Cloud.
+const CHANGELOG_ISSUES: usize = 1000;
+/// Most histories per changelog page, whatever `maxResults` asks: small, so clients must page.
+const CHANGELOG_PAGE: usize = 100;
+
+/// `POST /rest/api/3/changelog/bulkfetch` (Cloud): the changelogs of up to 1000 issues,
+/// optionally only the items of some fields, oldest history first, paged by token. Issues
+/// that do not exist or cannot be seen are left out.
+async fn changelog_bulkfetch(
+    State(s): S,
+    Path(v): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    s.bulk_reads.fetch_add(1, Ordering::SeqCst);
+    if s.opts.deployment != Deployment::Cloud || !matches!(v.as_str(), "2" | "3") {
+        return not_found();
+    }
+    guarded(&s, &headers, Some(Route::Read), || {
+        let Ok(req) = serde_json::from_slice::<Value>(&body) else {
+            return bad_request(INVALID_PAYLOAD);
+        };
+        let Some(wanted) = string_list(req.get("issueIdsOrKeys")) else {
+            return bad_request("issueIdsOrKeys must be a list of issue ids or keys.");
+        };
+        if wanted.is_empty() || wanted.len() > CHANGELOG_ISSUES {
+            return bad_request("issueIdsOrKeys must contain between 1 and 1000 entries.");
+        }
+        let fields = string_list(req.get("fieldIds")).filter(|f| !f.is_empty());
+        if fields.as_ref().is_some_and(|f| f.len() > 10) {
+            return bad_request("fieldIds must contain at most 10 entries.");
+        }
+        let size = req
+            .get("maxResults")
+            .and_then(Value::as_u64)
+            .unwrap_or(1000)
+            .clamp(1, CHANGELOG_PAGE as u64) as usize;
+        let st = lock(&s.state);
+        let ctx = Ctx {
+            base: s.base_url(),
+            api: &v,
+            offset: s.opts.utc_offset,
+            state: &st,
+        };
+        // Every (issue, history) pair, oldest history first, then by issue id.
+        let mut ids: Vec<u64> = wanted.iter().filter_map(|k| st.find(k)).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut entries: Vec<(u64, Value, chrono::DateTime<chrono::Utc>, u64)> = ids
+            .iter()
+            .filter_map(|id| Some((*id, st.issues.get(id)?)))
+            .flat_map(|(id, r)| r.changelog.iter().map(move |h| (id, h)))
+            .filter_map(|(id, h)| Some((id, ctx.history(h, fields.as_deref())?, h.created, h.id)))
+            .collect();
+        entries.sort_by_key(|a| (a.2, a.0, a.3));
+        let scope = format!("changelog:{}:{:?}", wanted.join(","), fields);
+        let offset = match req.get("nextPageToken").and_then(Value::as_str) {
+            None | Some("") => 0,
+            Some(t) => match read_token(t, &scope) {
+                Some(o) => o,
+                None => return bad_request(BAD_TOKEN),
+            },
+        };
+        let page: Vec<_> = entries.iter().skip(offset).take(size).collect();
+        let mut logs: Vec<Value> = Vec::new();
+        for (id, history, _, _) in &page {
+            let id = id.to_string();
+            match logs.last_mut() {
+                Some(last) if last["issueId"] == json!(id) => {
+                    if let Some(list) = last["changeHistories"].as_array_mut() {
+                        list.push(history.clone());
+                    }
+                }
+                _ => logs.push(json!({"issueId": id, "changeHistories": [history]})),
+            }
+        }
+        let next = offset + page.len();
+        let mut out = json!({ "issueChangeLogs": logs });
+        out["nextPageToken"] = if next < entries.len() {
+            json!(page_token(next, &scope))
+        } else {
+            Value::Null
+        };
+        Json(out).into_response()
+    })
+    .await
+}
+
 /// A JSON array of strings, or a single comma-separated string.
 fn string_list(v: Option<&Value>) -> Option<Vec<String>> {
     match v? {
@@ -383,6 +482,8 @@ struct SearchParams {
     start_at: Option<i64>,
     next_page_token: Option<String>,
     fields: Vec<String>,
+    /// `expand=changelog` (Data Center) adds each issue's changelog.
+    expand: Vec<String>,
 }
 
 impl SearchParams {
@@ -396,6 +497,7 @@ impl SearchParams {
                 "startAt" => p.start_at = Some(parse_int(&k, &v)?),
                 "nextPageToken" => p.next_page_token = Some(v),
                 "fields" => p.fields.push(v),
+                "expand" => p.expand.extend(v.split(',').map(|e| e.trim().to_string())),
                 _ => {}
             }
         }
@@ -424,11 +526,16 @@ impl SearchParams {
             start_at: int("startAt")?,
             fields: string_list(req.get("fields"))
                 .ok_or_else(|| Invalid(INVALID_PAYLOAD.into()))?,
+            expand: string_list(req.get("expand")).unwrap_or_default(),
         })
     }
 
     fn field_sel(&self) -> FieldSel {
         FieldSel::parse(self.fields.iter().map(String::as_str))
+    }
+
+    fn with_changelog(&self) -> bool {
+        self.expand.iter().any(|e| e == "changelog")
     }
 }
 
@@ -459,6 +566,7 @@ fn run_search(
     offset: usize,
     size: usize,
     sel: &FieldSel,
+    with_changelog: bool,
 ) -> Result<Page, Invalid> {
     let st = lock(&s.state);
     let now = s.opts.clock.now();
@@ -496,14 +604,14 @@ fn run_search(
             ids
         }
     };
-    let hits: Vec<(Row, _)> = ids
+    let hits: Vec<(Row, _, _)> = ids
         .iter()
         .skip(offset)
         .take(size)
         .filter_map(|id| {
             let rec = st.issues.get(id)?;
             let d = rec.as_of(horizon)?;
-            Some((row(*id, d, &rec.old_keys), d))
+            Some((row(*id, d, &rec.old_keys), d, rec))
         })
         .collect();
     let ctx = Ctx {
@@ -512,7 +620,26 @@ fn run_search(
         offset: s.opts.utc_offset,
         state: &st,
     };
-    let issues = hits.iter().map(|(r, d)| ctx.issue(r.id, d, sel)).collect();
+    let issues = hits
+        .iter()
+        .map(|(r, d, rec)| {
+            let mut issue = ctx.issue(r.id, d, sel);
+            if with_changelog {
+                let histories: Vec<Value> = rec
+                    .changelog
+                    .iter()
+                    .filter_map(|h| ctx.history(h, None))
+                    .collect();
+                issue["changelog"] = json!({
+                    "startAt": 0,
+                    "maxResults": histories.len(),
+                    "total": histories.len(),
+                    "histories": histories,
+                });
+            }
+            issue
+        })
+        .collect();
     Ok(Page {
         issues,
         total: ids.len(),
@@ -601,7 +728,15 @@ fn dc_search(s: &Shared, api: &str, p: SearchParams) -> Response {
     let size = p.max_results.unwrap_or(50).clamp(0, cap as i64) as usize;
     let start = p.start_at.unwrap_or(0).max(0) as usize;
     let jql = p.jql.clone().unwrap_or_default();
-    match run_search(s, api, &jql, start, size, &p.field_sel()) {
+    match run_search(
+        s,
+        api,
+        &jql,
+        start,
+        size,
+        &p.field_sel(),
+        p.with_changelog(),
+    ) {
         Ok(page) => Json(json!({
             "expand": "schema,names",
             "startAt": start,
@@ -646,7 +781,7 @@ fn cloud_search(s: &Shared, api: &str, p: SearchParams) -> Response {
             None => return bad_request(BAD_TOKEN),
         },
     };
-    let page = match run_search(s, api, &jql, offset, size, &p.field_sel()) {
+    let page = match run_search(s, api, &jql, offset, size, &p.field_sel(), false) {
         Ok(page) => page,
         Err(e) => return e.into_response(),
     };
@@ -680,7 +815,7 @@ async fn approximate_count(
         if jql.trim().is_empty() {
             return bad_request(UNBOUNDED);
         }
-        match run_search(&s, &v, &jql, 0, 0, &FieldSel::default()) {
+        match run_search(&s, &v, &jql, 0, 0, &FieldSel::default(), false) {
             Ok(page) => Json(json!({ "count": page.total })).into_response(),
             Err(e) => e.into_response(),
         }
