@@ -384,6 +384,11 @@ impl FakeGitlab {
         lock(&self.state).counters.max_in_flight
     }
 
+    /// Requests received and not answered yet (a delayed create is in flight until it lands).
+    pub fn in_flight(&self) -> usize {
+        lock(&self.state).counters.in_flight
+    }
+
     /// Creates refused by the create limit (429).
     pub fn refused_creates(&self) -> usize {
         lock(&self.state).counters.refused_creates
