@@ -2,6 +2,8 @@
 //! a GitLab issue as read, the stored `Mirror` linking them, and the rules that turn a Jira
 //! issue into the GitLab issue it should have (title, state, description marker).
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 
 /// GitLab rejects titles over 255 characters (Ruby counts characters, not bytes).
@@ -108,10 +110,12 @@ pub struct GitlabIssue {
     /// Where the description's "Mirrored from Jira issue" line links.
     pub link: Option<String>,
     pub created_at: Option<DateTime<Utc>>,
-    /// Label names, as the issues API lists them.
+    /// Its scoped labels (`scope::value`): the only ones the planner reads (status labels,
+    /// `jira::deleted`...). Others are not kept: a full pass holds every issue of the project.
     pub labels: Vec<String>,
-    /// `issue`, `incident`, ...; `None` when the server did not say.
-    pub issue_type: Option<String>,
+    /// `issue`, `incident`, ...; `None` when the server did not say. GitLab's own types are
+    /// kept without an allocation each (see [`gitlab_issue_type`]).
+    pub issue_type: Option<Cow<'static, str>>,
 }
 
 impl GitlabIssue {
@@ -140,6 +144,28 @@ impl GitlabIssue {
     pub fn jira_id(&self) -> Option<&str> {
         self.marker.as_deref()
     }
+}
+
+/// GitLab's issue types as static strings (a project's issues are mostly `issue`); another
+/// value is kept as sent.
+pub fn gitlab_issue_type(t: String) -> Cow<'static, str> {
+    const KNOWN: [&str; 6] = [
+        "issue",
+        "incident",
+        "test_case",
+        "task",
+        "requirement",
+        "ticket",
+    ];
+    match KNOWN.iter().find(|k| **k == t) {
+        Some(k) => Cow::Borrowed(k),
+        None => Cow::Owned(t),
+    }
+}
+
+/// Whether GitLab keeps a label in [`GitlabIssue::labels`]: scoped labels only.
+pub fn is_scoped_label(label: &str) -> bool {
+    label.contains("::")
 }
 
 /// Changes to an existing issue; `None` leaves a field alone.
@@ -458,6 +484,18 @@ mod tests {
         // Overrides, embeddings, isolates, zero width space and BOM go; C0 and C1 controls too.
         let hostile = "\u{FEFF}a\u{202A}b\u{202B}c\u{202C}d\u{202D}e\u{202E}f\u{2066}g\u{2067}h\u{2068}i\u{2069}j\u{200B}k\u{85}l\u{9F}m\u{1}";
         assert_eq!(title(&issue(Some(hostile))), "abcdefghijk lm");
+    }
+
+    #[test]
+    fn gitlab_types_are_static_and_only_scoped_labels_are_kept() {
+        assert!(matches!(
+            gitlab_issue_type("incident".into()),
+            Cow::Borrowed("incident")
+        ));
+        assert!(matches!(gitlab_issue_type("epic".into()), Cow::Owned(t) if t == "epic"));
+        assert!(is_scoped_label("jira-status::In Review"));
+        assert!(is_scoped_label("jira::deleted"));
+        assert!(!is_scoped_label("jira"));
     }
 
     #[test]

@@ -139,8 +139,12 @@ impl From<RawIssue> for GitlabIssue {
             r.description.as_deref().unwrap_or(""),
         );
         issue.created_at = r.created_at;
-        issue.labels = r.labels;
-        issue.issue_type = r.issue_type;
+        issue.labels = r
+            .labels
+            .into_iter()
+            .filter(|l| crate::domain::is_scoped_label(l))
+            .collect();
+        issue.issue_type = r.issue_type.map(crate::domain::gitlab_issue_type);
         issue
     }
 }

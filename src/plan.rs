@@ -570,7 +570,7 @@ mod tests {
                 applied: None,
             },
             GitlabIssue {
-                issue_type: Some("issue".to_string()),
+                issue_type: Some("issue".into()),
                 ..GitlabIssue::new(iid, domain::title(j), state, &domain::description(BASE, j))
             },
         )
@@ -671,7 +671,7 @@ mod tests {
             }
             g.labels.retain(|l| !edit.remove_labels.contains(l));
             if let Some(t) = &edit.issue_type {
-                g.issue_type = Some(t.clone());
+                g.issue_type = Some(t.clone().into());
             }
         }
         fn step(&mut self, iid: u64, step: &LabelStep) {
@@ -707,7 +707,7 @@ mod tests {
                             iid,
                             GitlabIssue {
                                 labels: status_label.iter().cloned().collect(),
-                                issue_type: Some(issue_type.clone()),
+                                issue_type: Some(issue_type.clone().into()),
                                 ..GitlabIssue::new(iid, title.clone(), state, description)
                             },
                         );
