@@ -280,10 +280,13 @@ impl Reconciler {
             report.counts.adopted +=
                 self.adopt_earlier_creates(store, &target, &view, &mut start)?;
         }
-        let full = start.kind == PassKind::Full;
-        if let (true, Some(store)) = (full, mode.store()) {
-            // Which mirrors the search returns, for the issues that left (`deleted`).
-            store.begin_seen(&target.name)?;
+        if let (PassKind::Full, Some(store)) = (start.kind, mode.store()) {
+            // Which mirrors the search returns, for the issues that left (`deleted`). Only a
+            // mapping that had mirrors before this pass (not a backfill) can have lost some.
+            start.track_seen = store.has_mirrors(&target.name)?;
+            if start.track_seen {
+                store.begin_seen(&target.name)?;
+            }
         }
 
         let jql = target.mapping.search_filter(start.since(self.cfg.overlap));
@@ -361,11 +364,11 @@ impl Reconciler {
             }
         }
         progress.finish();
-        if full && !self.stopping() {
-            let left = self.settle_missing(mode, &target, &mut view).await?;
-            left.add_to(&mut report, &mut applied);
-        }
-        if let (true, Some(store)) = (full, mode.store()) {
+        if let (true, Some(store)) = (start.track_seen, mode.store()) {
+            if !self.stopping() {
+                let left = self.settle_missing(mode, &target, &mut view).await?;
+                left.add_to(&mut report, &mut applied);
+            }
             store.end_seen(&target.name)?;
         }
         let Mode::Apply(store) = mode else {
@@ -410,7 +413,7 @@ impl Reconciler {
         };
         start.saw(&page.issues);
         let recheck_applied = start.kind == PassKind::Full;
-        if let (true, Some(store)) = (recheck_applied, mode.store()) {
+        if let (true, Some(store)) = (start.track_seen, mode.store()) {
             let ids: Vec<&str> = page.issues.iter().map(|j| j.id.as_str()).collect();
             store.note_seen(&target.name, &ids)?;
         }
@@ -418,7 +421,7 @@ impl Reconciler {
             .observe_page(mode.store(), target, &page.issues, view, recheck_applied)
             .await?;
         let mut recorded = match mode {
-            Mode::Apply(store) => self.page_facts(store, target, &page.issues)?,
+            Mode::Apply(store) => self.page_facts(store, target, &page.issues, start.any_gone)?,
             Mode::DryRun(_) => PageWrite::default(),
         };
         let planned = self.plan_page(target, view, &seen, &mut recorded).await?;

@@ -109,7 +109,8 @@ const MIGRATIONS: &[&str] = &[
     // 3: what Jira said about each issue (for `report`), its status transitions (with status
     // labels), and the issues that left a mapping (deleted, moved, filtered out); the project's
     // group and the token's role in it (for group labels): the cached projects are dropped so
-    // the next pass looks them up with it.
+    // the next pass looks them up with it. The new tables are keyed by their primary key alone
+    // (WITHOUT ROWID): no second b-tree to write and cache.
     "CREATE TABLE jira_fact (
         mapping     TEXT NOT NULL,
         jira_id     TEXT NOT NULL,
@@ -121,7 +122,7 @@ const MIGRATIONS: &[&str] = &[
         done_ms     INTEGER,
         updated_ms  INTEGER NOT NULL,
         PRIMARY KEY (mapping, jira_id)
-    );
+    ) WITHOUT ROWID;
     CREATE TABLE jira_transition (
         mapping     TEXT NOT NULL,
         jira_id     TEXT NOT NULL,
@@ -129,14 +130,14 @@ const MIGRATIONS: &[&str] = &[
         from_status TEXT,
         to_status   TEXT NOT NULL,
         PRIMARY KEY (mapping, jira_id, at_ms, to_status)
-    );
+    ) WITHOUT ROWID;
     CREATE TABLE jira_gone (
         mapping     TEXT NOT NULL,
         jira_id     TEXT NOT NULL,
         reason      TEXT NOT NULL,
         noticed_at  TEXT NOT NULL,
         PRIMARY KEY (mapping, jira_id)
-    );
+    ) WITHOUT ROWID;
     ALTER TABLE gitlab_project ADD COLUMN group_path TEXT;
     ALTER TABLE gitlab_project ADD COLUMN group_access_level INTEGER NOT NULL DEFAULT 0;
     DELETE FROM gitlab_project;",
@@ -372,6 +373,17 @@ impl Store {
                 c.prepare_cached("SELECT jira_id, jira_key FROM intent WHERE mapping = ?1")?;
             let rows = stmt.query_map([mapping], |r| Ok((r.get(0)?, r.get(1)?)))?;
             rows.collect()
+        })
+    }
+
+    /// Whether `mapping` has any mirror (one index probe, not a count of them all).
+    pub fn has_mirrors(&self, mapping: &str) -> Result<bool> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM mirror WHERE mapping = ?1)",
+                [mapping],
+                |r| r.get(0),
+            )
         })
     }
 

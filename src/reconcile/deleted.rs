@@ -15,8 +15,8 @@ use crate::plan::{plan, Action, Missing};
 use crate::store::PageWrite;
 
 impl Reconciler {
-    /// After a complete full pass: find, plan and (in `Mode::Apply`) handle the mirrors whose
-    /// Jira issue the search did not return.
+    /// After a complete full pass that noted what it saw: find, plan and (in `Mode::Apply`)
+    /// handle the mirrors whose Jira issue the search did not return.
     pub(super) async fn settle_missing(
         &self,
         mode: Mode<'_>,

@@ -13,11 +13,13 @@ use crate::store::{JiraFact, PageWrite, Store};
 
 impl Reconciler {
     /// The facts and returns to record for one page (written by `apply` with its outcomes).
+    /// `any_gone`: whether the mapping has issues remembered as gone that may come back.
     pub(super) fn page_facts(
         &self,
         store: &Store,
         target: &Target<'_>,
         issues: &[JiraIssue],
+        any_gone: bool,
     ) -> Result<PageWrite> {
         let mut newest: HashMap<&str, &JiraIssue> = HashMap::with_capacity(issues.len());
         for j in issues {
@@ -34,7 +36,11 @@ impl Reconciler {
             .filter(|j| known.get(&j.id).is_none_or(|f| j.updated > f.updated))
             .map(|j| fact_for(j, known.get(&j.id)))
             .collect();
-        let back = store.gone_among(&target.name, &ids)?.into_iter().collect();
+        let back = if any_gone {
+            store.gone_among(&target.name, &ids)?.into_iter().collect()
+        } else {
+            Vec::new()
+        };
         Ok(PageWrite {
             facts,
             back,

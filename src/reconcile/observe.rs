@@ -29,6 +29,11 @@ pub(super) struct Start {
     pub intents: HashMap<String, String>,
     /// Which of those Jira issues this pass has seen (a full pass forgets the others).
     seen_intents: HashSet<String>,
+    /// A full pass over a mapping that had mirrors: the issues seen are noted in the state
+    /// database, to find the mirrors whose Jira issue left (`deleted`).
+    pub track_seen: bool,
+    /// Some issue of the mapping is remembered as gone: each page looks for returns.
+    pub any_gone: bool,
 }
 
 impl Start {
@@ -165,6 +170,11 @@ impl Reconciler {
             checkpoint,
             intents,
             seen_intents: HashSet::new(),
+            track_seen: false,
+            any_gone: match store {
+                Some(s) => s.has_gone(&target.name)?,
+                None => false,
+            },
         })
     }
 

@@ -78,6 +78,17 @@ impl Store {
         Ok(out)
     }
 
+    /// Whether any issue of `mapping` is remembered as having left it.
+    pub fn has_gone(&self, mapping: &str) -> Result<bool> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM jira_gone WHERE mapping = ?1)",
+                [mapping],
+                |r| r.get(0),
+            )
+        })
+    }
+
     /// Which of these issues (one page of a pass) are remembered as having left the mapping.
     pub fn gone_among(&self, mapping: &str, ids: &[&str]) -> Result<HashSet<String>> {
         let mut out = HashSet::new();
@@ -156,11 +167,13 @@ impl Store {
         })
     }
 
-    /// A full pass starts: nothing of `mapping` is seen yet.
+    /// A full pass starts: nothing of `mapping` is seen yet. The table's pages beyond a small
+    /// cache go to SQLite's temporary file, so a large project costs no memory.
     pub fn begin_seen(&self, mapping: &str) -> Result<()> {
         self.with(|c| {
             c.execute_batch(
-                "CREATE TEMP TABLE IF NOT EXISTS seen_in_pass (
+                "PRAGMA temp.cache_size = -256;
+                CREATE TEMP TABLE IF NOT EXISTS seen_in_pass (
                     mapping TEXT NOT NULL,
                     jira_id TEXT NOT NULL,
                     PRIMARY KEY (mapping, jira_id)
@@ -348,6 +361,7 @@ mod tests {
         };
         s.commit_page("m", &gone).expect("gone");
         assert_eq!(s.gone("m").expect("gone")["10"], GoneReason::Deleted);
+        assert!(s.has_gone("m").expect("any"));
         assert_eq!(
             s.gone_among("m", &["10", "12"]).expect("among"),
             HashSet::from(["10".to_string()])
@@ -358,6 +372,7 @@ mod tests {
         };
         s.commit_page("m", &back).expect("back");
         assert!(s.gone("m").expect("gone").is_empty());
+        assert!(!s.has_gone("m").expect("none"));
         assert!(s.facts("other").expect("facts").is_empty());
     }
 

@@ -12,6 +12,20 @@ fn labels(w: &jgr_sim::world::SimWorld, project: &str, iid: u64) -> Vec<String> 
     w.gitlab.issue(project, iid).expect("issue").labels
 }
 
+/// The actions a dry-run full pass plans, with the state database opened read-only.
+async fn dry_run_full(w: &jgr_sim::world::SimWorld) -> Vec<String> {
+    use jira_gitlab_reconciler::metrics::Metrics;
+    use jira_gitlab_reconciler::reconcile::{Mode, Reconciler};
+    use jira_gitlab_reconciler::store::Store;
+    let r = Reconciler::new(config(w), std::sync::Arc::new(Metrics::new())).expect("reconciler");
+    let store = Store::open_read_only(&w.state_path())
+        .expect("readable")
+        .expect("exists");
+    let mut reports = r.pass(Mode::DryRun(Some(&store)), PassKind::Full).await;
+    assert!(reports[0].ok(), "{:?}", reports[0].failures);
+    std::mem::take(&mut reports[0].planned)
+}
+
 async fn deleted_and_invisible_round_trip(deployment: Deployment) {
     let w = world("deleted", |o| o.deployment = deployment).await;
     seed_issues(&w, 4, 100);
@@ -28,6 +42,17 @@ async fn deleted_and_invisible_round_trip(deployment: Deployment) {
     let writes = w.gitlab.writes();
     pass_ok(&w, PassKind::Incremental).await;
     assert_eq!(w.gitlab.writes(), writes, "an incremental pass cannot tell");
+
+    // A dry run of the full pass, on the state database opened read-only, names them and
+    // writes nothing (what it saw is noted in a temporary table, not in the file).
+    let planned = dry_run_full(&w).await;
+    let gone: Vec<&String> = planned.iter().filter(|l| l.starts_with("gone")).collect();
+    assert_eq!(gone.len(), 2, "{planned:?}");
+    assert!(
+        gone.iter().all(|l| l.contains("deleted in Jira")),
+        "{gone:?}"
+    );
+    assert_eq!(w.gitlab.writes(), writes);
 
     let r = pass_ok(&w, PassKind::Full).await;
     assert_eq!(r.counts.closed, 2, "{}", r.summary());

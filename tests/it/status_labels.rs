@@ -21,6 +21,9 @@ async fn one_status_label_after_every_transition_with_jiras_times() {
         o.role = Role::Owner;
         o.mappings[0].status_labels = Some("jira-status".into());
         o.mappings[0].labels = vec!["jira".into()];
+        // The other rules on too: none of them may cost an idle pass a request.
+        o.mappings[0].seed_iid_prefix = Some("1000".into());
+        o.mappings[0].issue_types = vec![("Incident".into(), "incident".into())];
     })
     .await;
     let a = w.jira.create_issue("VSA", "Story", "Story");
@@ -69,9 +72,15 @@ async fn one_status_label_after_every_transition_with_jiras_times() {
             "{status}"
         );
     }
-    // Idle: no write and no changelog read.
+    // Idle: no write and no changelog read; an incremental pass is one Jira search and no
+    // GitLab request at all.
     let (writes, bulk) = (w.gitlab.writes(), w.jira.bulk_requests());
+    let (jira, gitlab) = (w.jira.requests(), w.gitlab.requests());
     pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(
+        (w.jira.requests() - jira, w.gitlab.requests() - gitlab),
+        (1, 0)
+    );
     pass_ok(&w, PassKind::Full).await;
     assert_eq!((w.gitlab.writes(), w.jira.bulk_requests()), (writes, bulk));
 }
