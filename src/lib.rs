@@ -13,10 +13,12 @@
 //! 3. `jira` and `gitlab`, the API clients. They take plain values and know nothing of the
 //!    product's configuration.
 //! 4. `error`, the crate's error by cause; `store` (SQLite: mirrors, checkpoints, intents, pass
-//!    history), `lock` (one pass per state database), `schedule` (cron strings).
+//!    history, and the Jira facts `report` reads), `lock` (one pass per state database),
+//!    `schedule` (cron strings).
 //! 5. `config` loads and validates the TOML and builds the clients.
-//! 6. `reconcile`: a pass as its phases (observe → plan → apply → recover lost creates →
-//!    commit the checkpoint); `apply` is the only code that writes to GitLab.
+//! 6. `reconcile`: a pass as its phases (observe → plan → apply, batch by batch → recover lost
+//!    creates → on full passes, the issues that left → commit the checkpoint); `apply` is the
+//!    only code that writes to GitLab.
 //! 7. `health` (`/metrics`, `/healthz`), then the commands: `check`, `report` (lead time from
 //!    the state database, as a table, JSON, CSV or SVG), `service` (`run`), `demo`
 //!    (behind the default `demo` feature, against the simulated servers of `crates/sim`), and
