@@ -145,7 +145,7 @@ const MIGRATIONS: &[&str] = &[
 
 mod facts;
 
-pub use facts::JiraFact;
+pub use facts::{JiraFact, KnownFact};
 
 /// Counts of what a pass did, by kind of action.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use super::{Reconciler, Target};
 use crate::domain::{JiraIssue, StatusCategory};
 use crate::error::Result;
-use crate::store::{JiraFact, PageWrite, Store};
+use crate::store::{JiraFact, KnownFact, PageWrite, Store};
 
 impl Reconciler {
     /// The facts and returns to record for one page (written by `apply` with its outcomes).
@@ -29,7 +29,7 @@ impl Reconciler {
             }
         }
         let ids: Vec<&str> = newest.keys().copied().collect();
-        let known = store.facts_for(&target.name, &ids)?;
+        let known = store.known_facts(&target.name, &ids)?;
         // Never step back: search may serve an older version than one already recorded.
         let facts = newest
             .values()
@@ -51,11 +51,11 @@ impl Reconciler {
 
 /// The fact for an issue, given the one recorded before. A workflow that reaches Done without
 /// a resolution date is done since it was first seen done, not since its last comment.
-pub(super) fn fact_for(j: &JiraIssue, before: Option<&JiraFact>) -> JiraFact {
+pub(super) fn fact_for(j: &JiraIssue, before: Option<&KnownFact>) -> JiraFact {
     let done = j.category == StatusCategory::Done;
     let done_at = done.then(|| {
         j.resolved
-            .or(before.filter(|b| b.done).and_then(|b| b.done_at))
+            .or(before.and_then(|b| b.done_at))
             .unwrap_or(j.updated)
     });
     JiraFact {
@@ -97,10 +97,16 @@ mod tests {
         let first = fact_for(&j, None);
         assert_eq!(first.done_at, Some(t(100)));
         j.updated = t(500); // a comment later
-        assert_eq!(fact_for(&j, Some(&first)).done_at, Some(t(100)));
+        assert_eq!(fact_for(&j, Some(&first.known())).done_at, Some(t(100)));
         j.resolved = Some(t(90));
-        assert_eq!(fact_for(&j, Some(&first)).done_at, Some(t(90)));
+        assert_eq!(fact_for(&j, Some(&first.known())).done_at, Some(t(90)));
         j.category = StatusCategory::InProgress;
-        assert_eq!(fact_for(&j, Some(&first)).done_at, None);
+        let reopened = fact_for(&j, Some(&first.known()));
+        assert_eq!(reopened.done_at, None);
+        // Done again later without a resolution: done since then, not since the first time.
+        j.category = StatusCategory::Done;
+        j.resolved = None;
+        j.updated = t(900);
+        assert_eq!(fact_for(&j, Some(&reopened.known())).done_at, Some(t(900)));
     }
 }

@@ -32,6 +32,24 @@ pub struct JiraFact {
     pub updated: DateTime<Utc>,
 }
 
+/// What a pass needs of a recorded fact to decide whether to write a new one: the Jira
+/// version it is from, and when the issue was done (kept when a later version has no
+/// resolution date).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KnownFact {
+    pub updated: DateTime<Utc>,
+    pub done_at: Option<DateTime<Utc>>,
+}
+
+impl JiraFact {
+    pub fn known(&self) -> KnownFact {
+        KnownFact {
+            updated: self.updated,
+            done_at: self.done_at.filter(|_| self.done),
+        }
+    }
+}
+
 const FACT_COLUMNS: &str =
     "jira_id, jira_key, issue_type, status, done, created_ms, done_ms, updated_ms";
 
@@ -58,22 +76,31 @@ fn marks(n: usize) -> String {
 }
 
 impl Store {
-    /// The recorded facts of these issues (one page of a pass), by Jira id.
-    pub fn facts_for(&self, mapping: &str, ids: &[&str]) -> Result<HashMap<String, JiraFact>> {
+    /// What is recorded of these issues (one page of a pass), by Jira id.
+    pub fn known_facts(&self, mapping: &str, ids: &[&str]) -> Result<HashMap<String, KnownFact>> {
         let mut out = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
             let sql = format!(
-                "SELECT {FACT_COLUMNS} FROM jira_fact WHERE mapping = ? AND jira_id IN ({})",
+                "SELECT jira_id, updated_ms, done_ms FROM jira_fact
+                 WHERE mapping = ? AND jira_id IN ({})",
                 marks(chunk.len())
             );
-            let rows: Vec<JiraFact> = self.with(|c| {
+            let rows: Vec<(String, KnownFact)> = self.with(|c| {
                 let mut stmt = c.prepare_cached(&sql)?;
                 let params = std::iter::once(&mapping as &dyn rusqlite::ToSql)
                     .chain(chunk.iter().map(|id| id as &dyn rusqlite::ToSql));
-                let rows = stmt.query_map(rusqlite::params_from_iter(params), read_fact)?;
+                let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| {
+                    Ok((
+                        r.get(0)?,
+                        KnownFact {
+                            updated: from_ms(r.get(1)?),
+                            done_at: r.get::<_, Option<i64>>(2)?.map(from_ms),
+                        },
+                    ))
+                })?;
                 rows.collect()
             })?;
-            out.extend(rows.into_iter().map(|f| (f.jira_id.clone(), f)));
+            out.extend(rows);
         }
         Ok(out)
     }
@@ -353,7 +380,8 @@ mod tests {
         s.commit_page("m", &write).expect("save");
         s.commit_page("m", &write).expect("twice is once");
         assert_eq!(s.facts("m").expect("facts")["10"], fact);
-        assert_eq!(s.facts_for("m", &["10", "11"]).expect("page")["10"], fact);
+        let known = s.known_facts("m", &["10", "11"]).expect("page");
+        assert_eq!((known.len(), known["10"]), (1, fact.known()));
         assert_eq!(s.transitions("m").expect("read")["10"], vec![transition]);
         let gone = PageWrite {
             gone: vec![("10".into(), GoneReason::Deleted)],
