@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use crate::config::{Config, ConfigFile, Deployment};
+use crate::domain::PassKind;
 use crate::error::Result;
 use crate::gitlab::{OWNER, PLANNER};
 use crate::metrics::Metrics;
-use crate::reconcile::Reconciler;
+use crate::reconcile::{Mode, Reconciler};
 use crate::store::Store;
 
 pub async fn run(cfg: Config, file: &ConfigFile) -> Result<i32> {
@@ -78,6 +79,25 @@ pub async fn run(cfg: Config, file: &ConfigFile) -> Result<i32> {
                 bad(e.report());
             }
         }
+        if let Ok(p) = &project {
+            if let Some(scope) = &m.status_labels {
+                match p.group.as_deref() {
+                    Some(g) if p.can_create_group_labels() => ok(format!(
+                        "{name}: status labels ({scope}::<status>) will be created as group labels in {g}, usable by group-level value streams"
+                    )),
+                    Some(g) => ok(format!(
+                        "{name}: status labels ({scope}::<status>) will be project labels: the token has no Planner or Reporter role in the group {g} (group-level value streams need group labels)"
+                    )),
+                    None => ok(format!("{name}: status labels ({scope}::<status>) will be project labels")),
+                }
+            }
+            if m.issue_types.values().any(|t| t == "incident") && !p.can_create_incidents() {
+                bad(format!(
+                    "{name}: issue_types maps to incident, but the token's role on {} (access level {}) cannot create incidents: GitLab would file plain issues; give it the Reporter role or higher",
+                    p.path, p.access_level
+                ));
+            }
+        }
         match project {
             Ok(p) if p.access_level < PLANNER => bad(format!(
                 "{name}: the token's role on {} (access level {}) cannot close or reopen issues: give it Planner or Reporter or higher",
@@ -97,6 +117,26 @@ pub async fn run(cfg: Config, file: &ConfigFile) -> Result<i32> {
     match &store {
         Ok(_) => ok(format!("state database {} is usable", state_path.display())),
         Err(e) => bad(e.report()),
+    }
+    for m in mappings.iter().filter(|m| m.seed_iid_prefix.is_some()) {
+        // What the first full pass would do with the recipe's issues: a dry run, no writes.
+        let store = Store::open_read_only(&state_path).ok().flatten();
+        let report = r
+            .pass_mapping(Mode::DryRun(store.as_ref()), m, PassKind::Full)
+            .await;
+        let name = m.name();
+        if !report.ok() {
+            bad(format!(
+                "{name}: could not look for the Automation recipe's issues: {}",
+                report.failures.join("; ")
+            ));
+            continue;
+        }
+        let prefix = m.seed_iid_prefix.as_deref().unwrap_or_default();
+        ok(format!(
+            "{name}: {} issue(s) of the Automation recipe (iid {prefix}<number>) would be adopted; {} recipe slot(s) hold other issues, which are left alone (a new mirror is created for their Jira issue)",
+            report.recipe.adopted, report.recipe.foreign
+        ));
     }
     if let Some(w) = &webhook {
         // A running service holds the port: a connection tells whether events can arrive now.

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::domain::GonePolicy;
 use crate::error::{Error, Result};
 use crate::gitlab::GitlabClient;
 use crate::http::{ApiError, Auth, ClientOptions, RetryPolicy};
@@ -15,6 +16,7 @@ pub use crate::jira::Deployment;
 use crate::jira::JiraClient;
 pub use crate::logging::LogFormat;
 use crate::metrics::Metrics;
+use crate::plan::Rules;
 use crate::secret::Secret;
 use crate::stop::Stop;
 
@@ -129,6 +131,12 @@ struct RawMapping {
     jql: Option<String>,
     #[serde(default)]
     labels: Vec<String>,
+    seed_iid_prefix: Option<String>,
+    on_deleted: Option<String>,
+    on_filtered_out: Option<String>,
+    status_labels: Option<String>,
+    #[serde(default)]
+    issue_types: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug)]
@@ -197,6 +205,16 @@ pub struct Mapping {
     pub gitlab_project: String,
     pub jql: Option<String>,
     pub labels: Vec<String>,
+    /// The Automation recipe's iid prefix (`"1000"`: VSA-5 was created as #10005).
+    pub seed_iid_prefix: Option<String>,
+    /// Deleted, invisible, or moved away from this GitLab project's mappings.
+    pub on_deleted: GonePolicy,
+    /// Still in the Jira project but no longer matched by `jql`.
+    pub on_filtered_out: GonePolicy,
+    /// The scope of per-status labels (`"jira-status"` → `jira-status::In Review`).
+    pub status_labels: Option<String>,
+    /// Jira issue type name → GitLab `issue_type`.
+    pub issue_types: std::collections::BTreeMap<String, String>,
 }
 
 impl Mapping {
@@ -221,6 +239,34 @@ impl GitlabConfig {
         format!("{} token {fingerprint}", self.url)
     }
 }
+
+impl Config {
+    /// The planner's rules for `mapping`, with the Jira projects of the other mappings that
+    /// feed the same GitLab project (an issue moved there keeps its GitLab issue).
+    pub fn rules(&self, mapping: &Mapping) -> Rules {
+        let mut sibling_projects: Vec<String> = self
+            .mappings
+            .iter()
+            .filter(|m| m.gitlab_project == mapping.gitlab_project && m.name() != mapping.name())
+            .map(|m| m.jira_project.clone())
+            .collect();
+        sibling_projects.dedup();
+        Rules {
+            jira_project: mapping.jira_project.clone(),
+            seed_iid_prefix: mapping.seed_iid_prefix.clone(),
+            status_labels: mapping.status_labels.clone(),
+            issue_types: mapping.issue_types.clone(),
+            on_deleted: mapping.on_deleted,
+            on_filtered_out: mapping.on_filtered_out,
+            sibling_projects,
+        }
+    }
+}
+
+/// The GitLab `issue_type` values an `issue_types` entry may name.
+pub const GITLAB_ISSUE_TYPES: [&str; 4] = ["issue", "incident", "test_case", "task"];
+/// GitLab keeps iids in a 32-bit column.
+const MAX_IID: u64 = i32::MAX as u64;
 
 impl Config {
     /// The Jira and GitLab clients this configuration describes, sharing one HTTP client.
@@ -629,11 +675,26 @@ fn validate_mappings(raw: Vec<RawMapping>) -> Result<Vec<Mapping>> {
                 )));
             }
         }
+        let policy = |key: &str, raw: Option<String>, default: GonePolicy| {
+            match raw {
+            None => Ok(default),
+            Some(v) => GonePolicy::from_label(v.trim()).ok_or_else(|| {
+                Error::Config(format!(
+                    "{at}: {key} = {v:?} is not one of \"close\" (close the GitLab issue and label it), \"label\" (label it only) or \"ignore\""
+                ))
+            }),
+        }
+        };
         let mapping = Mapping {
             jira_project,
             gitlab_project,
             jql,
             labels: m.labels,
+            seed_iid_prefix: validate_seed_prefix(&at, m.seed_iid_prefix)?,
+            on_deleted: policy("on_deleted", m.on_deleted, GonePolicy::Close)?,
+            on_filtered_out: policy("on_filtered_out", m.on_filtered_out, GonePolicy::Label)?,
+            status_labels: validate_status_scope(&at, m.status_labels)?,
+            issue_types: validate_issue_types(&at, m.issue_types)?,
         };
         if out.iter().any(|o| o.name() == mapping.name()) {
             return Err(Error::Config(format!(
@@ -644,6 +705,61 @@ fn validate_mappings(raw: Vec<RawMapping>) -> Result<Vec<Mapping>> {
         out.push(mapping);
     }
     Ok(out)
+}
+
+/// The recipe's `key.replace("VSA-", "1000")`: digits only, short enough that prefix + issue
+/// number fits GitLab's 32-bit iid.
+fn validate_seed_prefix(at: &str, raw: Option<String>) -> Result<Option<String>> {
+    let Some(prefix) = raw.map(|p| p.trim().to_string()) else {
+        return Ok(None);
+    };
+    if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::Config(format!(
+            "{at}: seed_iid_prefix = {prefix:?} must be the digits the Automation recipe put before the issue number (\"1000\" for VSA-5 → #10005)"
+        )));
+    }
+    if prefix.len() > 9
+        || format!("{prefix}1")
+            .parse::<u64>()
+            .map_or(true, |n| n > MAX_IID)
+    {
+        return Err(Error::Config(format!(
+            "{at}: seed_iid_prefix = {prefix:?} is too long: GitLab's iids are 32-bit (at most {MAX_IID}), so the recipe's timestamp-iid variant never created issues and there is nothing to adopt; remove the key"
+        )));
+    }
+    Ok(Some(prefix))
+}
+
+fn validate_status_scope(at: &str, raw: Option<String>) -> Result<Option<String>> {
+    let Some(scope) = raw.map(|s| s.trim().to_string()) else {
+        return Ok(None);
+    };
+    if scope.is_empty() || scope.contains(',') || scope.ends_with(':') {
+        return Err(Error::Config(format!(
+            "{at}: status_labels = {scope:?} must be a label scope such as \"jira-status\" (no comma, no trailing colon): labels become \"jira-status::In Review\""
+        )));
+    }
+    Ok(Some(scope))
+}
+
+fn validate_issue_types(
+    at: &str,
+    raw: std::collections::BTreeMap<String, String>,
+) -> Result<std::collections::BTreeMap<String, String>> {
+    for (jira, gitlab) in &raw {
+        if jira.trim().is_empty() {
+            return Err(Error::Config(format!(
+                "{at}: issue_types has an empty Jira issue type name"
+            )));
+        }
+        if !GITLAB_ISSUE_TYPES.contains(&gitlab.as_str()) {
+            return Err(Error::Config(format!(
+                "{at}: issue_types maps {jira:?} to {gitlab:?}, which is not a GitLab issue_type; use one of {}",
+                GITLAB_ISSUE_TYPES.join(", ")
+            )));
+        }
+    }
+    Ok(raw)
 }
 
 fn normalise_url(key: &str, raw: &str, strip_suffixes: &[&str]) -> Result<String> {
@@ -892,6 +1008,39 @@ gitlab_project = "acme/platform"
         );
         let no_mapping = MINIMAL.split("[[mapping]]").next().unwrap_or_default();
         assert!(err(no_mapping).contains("[[mapping]]"));
+    }
+
+    #[test]
+    fn vsa_mapping_keys_are_read_and_checked() {
+        let full = format!(
+            "{MINIMAL}seed_iid_prefix = \"1000\"\non_deleted = \"label\"\nstatus_labels = \"jira-status\"\nissue_types = {{ Incident = \"incident\" }}\n"
+        );
+        let c = parse(&full).expect("valid");
+        let m = &c.mappings[0];
+        assert_eq!(m.seed_iid_prefix.as_deref(), Some("1000"));
+        assert_eq!(m.on_deleted, GonePolicy::Label);
+        assert_eq!(m.on_filtered_out, GonePolicy::Label, "default");
+        assert_eq!(m.status_labels.as_deref(), Some("jira-status"));
+        assert_eq!(
+            m.issue_types.get("Incident").map(String::as_str),
+            Some("incident")
+        );
+        let defaults = parse(MINIMAL).expect("valid");
+        assert_eq!(defaults.mappings[0].on_deleted, GonePolicy::Close);
+        assert!(defaults
+            .rules(&defaults.mappings[0])
+            .sibling_projects
+            .is_empty());
+
+        let e = err(&format!("{MINIMAL}seed_iid_prefix = \"2311071210\"\n"));
+        assert!(e.contains("32-bit") && e.contains("timestamp"), "{e}");
+        assert!(err(&format!("{MINIMAL}seed_iid_prefix = \"VSA\"\n")).contains("digits"));
+        assert!(err(&format!("{MINIMAL}on_deleted = \"delete\"\n")).contains("\"ignore\""));
+        assert!(err(&format!("{MINIMAL}status_labels = \"a,b\"\n")).contains("label scope"));
+        let e = err(&format!(
+            "{MINIMAL}issue_types = {{ Incident = \"outage\" }}\n"
+        ));
+        assert!(e.contains("incident, test_case"), "{e}");
     }
 
     #[test]

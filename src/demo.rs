@@ -1,19 +1,26 @@
 //! `demo`: the reconciler against built-in simulated Jira Cloud and GitLab servers on
-//! 127.0.0.1 (the same fakes the tests use). No credentials, no network: it seeds issues, runs
-//! passes while issues are created, resolved, reopened and renamed, and shows the result.
+//! 127.0.0.1 (the same fakes the tests use). No credentials, no network: it plays ten weeks of
+//! Jira history (issues created and moved through their statuses at realistic times), mirrors
+//! it, runs passes while issues are created, resolved, reopened, renamed and deleted, and ends
+//! with the lead-time report — next to the lead time GitLab would show had the issues been
+//! mirrored without backdating.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::FixedOffset;
+use chrono::{DateTime, FixedOffset, Utc};
+use jgr_sim::gitlab::Role;
 use jgr_sim::world::{SimMapping, SimWorld, WorldOptions};
 
 use crate::config::Config;
 use crate::domain::PassKind;
 use crate::error::{Error, Result};
+use crate::leadtime::percentile;
 use crate::metrics::Metrics;
 use crate::reconcile::{Mode, PassReport, Reconciler};
+use crate::report::{self, human, Format};
+use crate::rng::Xorshift;
 use crate::store::Store;
 
 const STORIES: [&str; 12] = [
@@ -31,18 +38,26 @@ const STORIES: [&str; 12] = [
     "CSV import loses leading zeros",
 ];
 
+/// Mirrored with an Owner token: created and closed at Jira's times.
+const PROJECT: &str = "acme/platform";
+/// The same issues mirrored with a Reporter token, which GitLab does not let backdate.
+const UNBACKDATED: &str = "compare/platform-no-backdating";
+const HISTORY_DAYS: i64 = 70;
+
 pub async fn run(issue_count: u32) -> Result<i32> {
     let dir = std::env::temp_dir().join(format!(
         "jira-gitlab-reconciler-demo-{}",
         std::process::id()
     ));
     let _ = std::fs::remove_dir_all(&dir);
-    let result = demo(&dir, issue_count.max(6)).await;
+    // The chart outlives the demo's servers and state.
+    let svg = std::env::temp_dir().join("jira-gitlab-reconciler-demo-lead-time.svg");
+    let result = demo(&dir, issue_count.max(6), &svg).await;
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
-async fn demo(dir: &std::path::Path, issue_count: u32) -> Result<i32> {
+async fn demo(dir: &Path, issue_count: u32, svg: &Path) -> Result<i32> {
     let io = |e: std::io::Error| Error::io("demo: cannot start the simulated servers", e);
     let mut opts = WorldOptions::new(dir);
     // An account zone far from UTC: searches use epoch milliseconds, so it cannot shift them.
@@ -50,41 +65,50 @@ async fn demo(dir: &std::path::Path, issue_count: u32) -> Result<i32> {
         "Pacific/Chatham".into(),
         FixedOffset::east_opt(13 * 3600 + 45 * 60).unwrap_or(opts.time_zone.1),
     );
-    opts.mappings = vec![SimMapping {
+    opts.role = Role::Owner;
+    let mapping = |gitlab: &str, role: Option<Role>| SimMapping {
         jql: Some("issuetype != Epic".into()),
         labels: vec!["jira".into()],
-        ..SimMapping::new("VSA", "acme/platform")
-    }];
+        status_labels: Some("jira-status".into()),
+        issue_types: vec![("Incident".into(), "incident".into())],
+        role,
+        ..SimMapping::new("VSA", gitlab)
+    };
+    opts.mappings = vec![
+        mapping(PROJECT, None),
+        mapping(UNBACKDATED, Some(Role::Reporter)),
+    ];
     let w = SimWorld::start(opts).await.map_err(io)?;
-    let project = "acme/platform";
+    // An Owner of the acme group too, so status labels become group labels there.
+    w.gitlab
+        .grant_group("acme", jgr_sim::world::GITLAB_USER, Role::Owner);
     println!(
         "Simulated Jira Cloud at {} (account time zone Pacific/Chatham, +13:45)",
         w.jira.url()
     );
     println!(
-        "Simulated GitLab at {}; state database {}\n",
+        "Simulated GitLab at {}; state database {}",
         w.gitlab.url(),
         w.state_path().display()
     );
-
-    let mut keys = Vec::new();
-    for i in 0..issue_count {
-        let summary = format!("{} (#{i})", STORIES[i as usize % STORIES.len()]);
-        let kind = if i % 9 == 8 { "Epic" } else { "Story" };
-        let r = w.jira.create_issue("VSA", &summary, kind);
-        // A fixed mix: some in progress, some done (VSA-2, VSA-6, ...), the rest to do.
-        if i % 4 == 1 {
-            w.jira.transition(&r.key, "Done", "done");
-        } else if i % 3 == 0 {
-            w.jira.transition(&r.key, "In Progress", "indeterminate");
-        }
-        keys.push(r.key);
-    }
     println!(
-        "1. Seeded {issue_count} Jira issues in VSA (epics are filtered out by the mapping's jql)."
+        "Mapping VSA → {PROJECT} with an Owner token (backdates), and VSA → {UNBACKDATED} with a Reporter token (cannot), for comparison.\n"
+    );
+
+    let keys = play_history(&w, issue_count);
+    let epics = keys
+        .iter()
+        .filter(|k| w.jira.issue(k).is_some_and(|s| s.issue_type == "Epic"))
+        .count();
+    let done = keys
+        .iter()
+        .filter(|k| w.jira.issue(k).is_some_and(|s| s.category == "done"))
+        .count();
+    println!(
+        "1. Played {HISTORY_DAYS} days of Jira history: {issue_count} issues in VSA ({done} done, {epics} epic(s) the mapping's jql filters out, some incidents), each moved To Do → In Progress → In Review → Done at its own pace."
     );
     let cfg = Config::parse(&w.config_toml(), Path::new("demo-config.toml"), &|_| None)?;
-    let reconciler = Reconciler::new(cfg, Arc::new(Metrics::new()))?;
+    let reconciler = Reconciler::new(cfg.clone(), Arc::new(Metrics::new()))?;
     let store = Store::open(&w.state_path())?;
     let show = |title: &str, reports: &[PassReport]| {
         println!("   {title}");
@@ -99,7 +123,7 @@ async fn demo(dir: &std::path::Path, issue_count: u32) -> Result<i32> {
         .pass(Mode::Apply(&store), PassKind::Incremental)
         .await;
     show(
-        "First pass (no checkpoint yet, so it compares everything):",
+        "First pass (no checkpoint yet, so it compares everything; changelogs give each mirror its status history):",
         &reports,
     );
 
@@ -131,17 +155,26 @@ async fn demo(dir: &std::path::Path, issue_count: u32) -> Result<i32> {
         w.jira
             .rename(k, "Nightly export times out (only for EU tenants)");
     }
+    let deleted = stories.iter().copied().rev().find(|k| {
+        category(k) != "done"
+            && !resolved.contains(k)
+            && Some(*k) != reopened
+            && Some(*k) != renamed
+    });
+    if let Some(k) = deleted {
+        w.jira.delete_issue(k);
+    }
     let fresh = w
         .jira
         .create_issue("VSA", "Customer asks for an audit log", "Story");
     let ui = w.gitlab.create_by_hand(
-        project,
+        PROJECT,
         "Hotfix tracked only in GitLab",
         "created in the GitLab UI",
     );
     let name = |k: Option<&String>| k.map(|k| k.as_str()).unwrap_or("-").to_string();
     println!(
-        "\n2. In Jira: {} resolved, {} reopened, {} renamed, {} created.",
+        "\n2. In Jira: {} resolved, {} reopened, {} renamed, {} deleted, {} created.",
         resolved
             .iter()
             .map(|k| k.as_str())
@@ -149,6 +182,7 @@ async fn demo(dir: &std::path::Path, issue_count: u32) -> Result<i32> {
             .join(" and "),
         name(reopened),
         name(renamed),
+        name(deleted),
         fresh.key
     );
     println!("   In GitLab: someone created #{ui} in the UI (the mirror leaves it alone).");
@@ -169,13 +203,13 @@ async fn demo(dir: &std::path::Path, issue_count: u32) -> Result<i32> {
 
     let drifted = w
         .gitlab
-        .issues(project)
+        .issues(PROJECT)
         .into_iter()
         .find(|g| g.state == "opened" && g.description.contains("jira-id="));
     if let Some(g) = &drifted {
-        w.gitlab.close_by_hand(project, g.iid);
+        w.gitlab.close_by_hand(PROJECT, g.iid);
         w.gitlab
-            .retitle_by_hand(project, g.iid, "edited by hand in GitLab");
+            .retitle_by_hand(PROJECT, g.iid, "edited by hand in GitLab");
         println!(
             "\n4. Someone closed and retitled mirror #{} by hand in GitLab.",
             g.iid
@@ -183,28 +217,161 @@ async fn demo(dir: &std::path::Path, issue_count: u32) -> Result<i32> {
     }
     let reports = reconciler.pass(Mode::Apply(&store), PassKind::Full).await;
     show(
-        "Full pass (what the nightly resync does) puts Jira's state back:",
+        &format!(
+            "Full pass (what the nightly resync does) puts Jira's state back, and closes the mirror of the deleted {} with the label jira::deleted:",
+            name(deleted)
+        ),
         &reports,
     );
+    let failed = reports.iter().any(|r| !r.ok());
 
-    let issues = w.gitlab.issues(project);
+    list_issues(&w);
+    lead_time(&cfg, &w, svg)?;
+    println!("\nRun it against your own Jira and GitLab: see config.toml and README.md.");
+    Ok(i32::from(failed))
+}
+
+/// Ten weeks of work, in time order: issues created every day or so, each then waiting,
+/// worked on, reviewed and finished at its own pace (the recent ones are still open).
+/// Returns the keys in creation order.
+fn play_history(w: &SimWorld, count: u32) -> Vec<String> {
+    const HOUR: i64 = 3_600;
+    let now = Utc::now();
+    let start = now - chrono::Duration::days(HISTORY_DAYS);
+    let mut rng = Xorshift::new(20_250_303);
+    let hours = |rng: &mut Xorshift, lo: i64, hi: i64| lo + rng.below((hi - lo) as u64) as i64;
+    // (when, issue index, what): 0 create, then the statuses.
+    let mut events: Vec<(DateTime<Utc>, usize, usize)> = Vec::new();
+    let span = HISTORY_DAYS * 24 * HOUR - 4 * 24 * HOUR;
+    // The newest issues are work in progress: each stops in To Do, In Progress or In Review.
+    let open = (count as usize / 5).max(3);
+    for i in 0..count as usize {
+        let created = start + chrono::Duration::seconds(span * i as i64 / i64::from(count));
+        let created = created + chrono::Duration::seconds(hours(&mut rng, 0, 6) * HOUR);
+        let mut at = created;
+        events.push((at, i, 0));
+        // To Do for 4 h–8 d, In Progress 1–9 d, In Review 2 h–3 d; one issue in five is
+        // twice as slow (blocked, forgotten, too big).
+        let slow = if rng.below(5) == 0 { 2 } else { 1 };
+        let last_step = if i + open >= count as usize { i % 3 } else { 3 };
+        for (step, (lo, hi)) in [(4, 192), (24, 216), (2, 72)].into_iter().enumerate() {
+            at += chrono::Duration::seconds(slow * hours(&mut rng, lo, hi) * HOUR);
+            if step < last_step {
+                events.push((at, i, step + 1));
+            }
+        }
+    }
+    events.retain(|(at, _, _)| *at < now);
+    events.sort_by_key(|(at, i, step)| (*at, *i, *step));
+    let mut keys: Vec<String> = Vec::new();
+    for (at, i, step) in events {
+        w.clock.set(at);
+        match step {
+            0 => {
+                let summary = format!("{} (#{i})", STORIES[i % STORIES.len()]);
+                let kind = match i % 9 {
+                    8 => "Epic",
+                    3 => "Incident",
+                    _ => "Story",
+                };
+                keys.push(w.jira.create_issue("VSA", &summary, kind).key);
+            }
+            1 => w.jira.transition(&keys[i], "In Progress", "indeterminate"),
+            2 => w.jira.transition(&keys[i], "In Review", "indeterminate"),
+            _ => w.jira.transition(&keys[i], "Done", "done"),
+        }
+    }
+    w.clock.set(now);
+    keys
+}
+
+fn list_issues(w: &SimWorld) {
+    let issues = w.gitlab.issues(PROJECT);
     let closed = issues.iter().filter(|g| g.state == "closed").count();
     println!(
-        "\nGitLab now holds {} issues in {project} ({} open, {closed} closed):",
+        "\nGitLab now holds {} issues in {PROJECT} ({} open, {closed} closed):",
         issues.len(),
         issues.len() - closed
     );
+    let jira = w.jira.issues();
     for g in &issues {
-        let key = w
-            .jira
-            .issues()
-            .into_iter()
+        let key = jira
+            .iter()
             .find(|j| g.description.contains(&format!("jira-id={} -->", j.id)))
-            .map(|j| j.key)
-            .unwrap_or_else(|| "(not a mirror)".into());
-        println!("  #{:<3} {:<7} {:<15} {}", g.iid, g.state, key, g.title);
+            .map(|j| j.key.clone())
+            .unwrap_or_else(|| {
+                if g.description.contains("jira-id=") {
+                    "(deleted)".into()
+                } else {
+                    "(not a mirror)".into()
+                }
+            });
+        let status = g
+            .labels
+            .iter()
+            .find(|l| l.starts_with("jira-status::") || l.starts_with("jira::"))
+            .map(|l| l.as_str())
+            .unwrap_or("");
+        let kind = if g.issue_type == "incident" {
+            "incident"
+        } else {
+            ""
+        };
+        println!(
+            "  #{:<3} {:<7} {:<9} {:<24} {:<8} {}",
+            g.iid, g.state, key, status, kind, g.title
+        );
     }
-    let failed = reports.iter().any(|r| !r.ok());
-    println!("\nRun it against your own Jira and GitLab: see config.toml and README.md.");
-    Ok(i32::from(failed))
+}
+
+/// The report, then what GitLab's VSA would measure in each project.
+fn lead_time(cfg: &Config, w: &SimWorld, svg: &Path) -> Result<()> {
+    let mapping = format!("VSA->{PROJECT}");
+    let request = report::Request {
+        since: None,
+        until: None,
+        format: Format::Table,
+        svg: Some(PathBuf::from(svg)),
+        mapping: Some(mapping),
+    };
+    // The simulated servers' clock, which the demo moved a few minutes past the real one.
+    let r = report::compute(cfg, &request, w.clock.now())?;
+    println!("\n5. The lead-time report, from the state database alone (`jira-gitlab-reconciler report`):\n");
+    for line in report::render(&r, Format::Table).lines() {
+        println!("   {line}");
+    }
+    report::write_svg(&r, svg)?;
+    let gitlab_median = |project: &str| {
+        let mut v: Vec<f64> = w
+            .gitlab
+            .issues(project)
+            .iter()
+            .filter(|g| {
+                g.description.contains("jira-id=") && !g.labels.iter().any(|l| l == "jira::deleted")
+            })
+            .filter_map(|g| {
+                g.closed_at
+                    .map(|c| (c - g.created_at).num_milliseconds() as f64 / 1000.0)
+            })
+            .collect();
+        v.sort_by(|a, b| a.total_cmp(b));
+        percentile(&v, 0.5).map_or("-".to_string(), human)
+    };
+    println!("   What GitLab's Value Stream Analytics would count as lead time (median of closed − created):");
+    println!(
+        "     {PROJECT:<32} Owner token, backdated:   {:>8}   (Jira's lead time)",
+        gitlab_median(PROJECT)
+    );
+    println!(
+        "     {UNBACKDATED:<32} Reporter token, not:      {:>8}   (when the mirror ran, not the team)",
+        gitlab_median(UNBACKDATED)
+    );
+    println!(
+        "   On GitLab Free there are no lead-time tiles at all: this report is the lead time."
+    );
+    println!(
+        "   Chart of lead time and throughput per week: {}",
+        svg.display()
+    );
+    Ok(())
 }

@@ -2,6 +2,8 @@
 //! a GitLab issue as read, the stored `Mirror` linking them, and the rules that turn a Jira
 //! issue into the GitLab issue it should have (title, state, description marker).
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 
 /// GitLab rejects titles over 255 characters (Ruby counts characters, not bytes).
@@ -48,9 +50,46 @@ pub struct JiraIssue {
     pub key: String,
     pub summary: Option<String>,
     pub category: StatusCategory,
+    /// The status's name (`In Review`), for per-status labels; `None` when Jira sent none.
+    pub status: Option<String>,
+    /// The issue type's name (`Incident`), for `issue_types`.
+    pub issue_type: Option<String>,
+    /// The key of the project the issue is in now (from `fields.project`, else the key).
+    pub project: String,
     pub created: DateTime<Utc>,
     pub updated: DateTime<Utc>,
     pub resolved: Option<DateTime<Utc>>,
+}
+
+impl JiraIssue {
+    /// The number in the key (`VSA-5` → 5).
+    pub fn key_number(&self) -> Option<u64> {
+        self.key.rsplit_once('-')?.1.parse().ok()
+    }
+
+    /// When the work was done, for lead time: the resolution date, else the last update (a
+    /// workflow that reaches Done without setting a resolution). `None` while not done.
+    pub fn done_at(&self) -> Option<DateTime<Utc>> {
+        (self.category == StatusCategory::Done).then(|| self.resolved.unwrap_or(self.updated))
+    }
+}
+
+/// One status change of a Jira issue, from its changelog.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transition {
+    pub at: DateTime<Utc>,
+    /// The status left (`None` when the changelog does not say).
+    pub from: Option<String>,
+    pub to: String,
+}
+
+/// What a Jira issue's changelog says about the fields the reconciler cares for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IssueHistory {
+    /// Status changes, oldest first.
+    pub transitions: Vec<Transition>,
+    /// Every summary the issue had before its current one, oldest first.
+    pub earlier_summaries: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,6 +110,12 @@ pub struct GitlabIssue {
     /// Where the description's "Mirrored from Jira issue" line links.
     pub link: Option<String>,
     pub created_at: Option<DateTime<Utc>>,
+    /// Its scoped labels (`scope::value`): the only ones the planner reads (status labels,
+    /// `jira::deleted`...). Others are not kept: a full pass holds every issue of the project.
+    pub labels: Vec<String>,
+    /// `issue`, `incident`, ...; `None` when the server did not say. GitLab's own types are
+    /// kept without an allocation each (see [`gitlab_issue_type`]).
+    pub issue_type: Option<Cow<'static, str>>,
 }
 
 impl GitlabIssue {
@@ -82,6 +127,8 @@ impl GitlabIssue {
             marker: None,
             link: None,
             created_at: None,
+            labels: Vec::new(),
+            issue_type: None,
         };
         issue.set_description(description);
         issue
@@ -99,14 +146,42 @@ impl GitlabIssue {
     }
 }
 
+/// GitLab's issue types as static strings (a project's issues are mostly `issue`); another
+/// value is kept as sent.
+pub fn gitlab_issue_type(t: String) -> Cow<'static, str> {
+    const KNOWN: [&str; 6] = [
+        "issue",
+        "incident",
+        "test_case",
+        "task",
+        "requirement",
+        "ticket",
+    ];
+    match KNOWN.iter().find(|k| **k == t) {
+        Some(k) => Cow::Borrowed(k),
+        None => Cow::Owned(t),
+    }
+}
+
+/// Whether GitLab keeps a label in [`GitlabIssue::labels`]: scoped labels only.
+pub fn is_scoped_label(label: &str) -> bool {
+    label.contains("::")
+}
+
 /// Changes to an existing issue; `None` leaves a field alone.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct IssueEdit {
     pub title: Option<String>,
     pub description: Option<String>,
     pub state_event: Option<StateEvent>,
-    /// Owner only: backdates the edit (closing then sets `closed_at` to it).
+    /// Owner only: backdates the edit (closing then sets `closed_at` to it, and the label
+    /// events of the same edit carry it).
     pub updated_at: Option<DateTime<Utc>>,
+    /// Labels added and removed in the same request: exclusive scoped labels exist only on
+    /// paid tiers, so a status label is swapped explicitly, never by relying on them.
+    pub add_labels: Vec<String>,
+    pub remove_labels: Vec<String>,
+    pub issue_type: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,6 +189,48 @@ pub enum StateEvent {
     Close,
     Reopen,
 }
+
+/// What to do with the GitLab issue of a Jira issue that left the mapping (`on_deleted`,
+/// `on_filtered_out`). A GitLab issue is never deleted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum GonePolicy {
+    /// Close it and add the reason's label (`jira::deleted`...).
+    #[default]
+    Close,
+    /// Add the reason's label, leave its state.
+    Label,
+    /// Leave it as it is.
+    Ignore,
+}
+
+/// Why a mirrored Jira issue no longer comes back from the mapping's search.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GoneReason {
+    /// Deleted, or the account may no longer see it.
+    Deleted,
+    /// Moved to a project no mapping of this GitLab project covers.
+    Moved,
+    /// Still in the project, but the mapping's `jql` no longer matches it.
+    FilteredOut,
+    /// Moved to another mapping that feeds the same GitLab project: that mapping keeps it.
+    TakenOver,
+}
+
+impl GoneReason {
+    /// The label the GitLab issue gets (`None`: nothing is written).
+    pub fn gitlab_label(self) -> Option<&'static str> {
+        match self {
+            GoneReason::Deleted => Some("jira::deleted"),
+            GoneReason::Moved => Some("jira::moved"),
+            GoneReason::FilteredOut => Some("jira::filtered-out"),
+            GoneReason::TakenOver => None,
+        }
+    }
+}
+
+/// The labels the reconciler adds to issues whose Jira issue left the mapping; removed again
+/// when it comes back.
+pub const GONE_LABELS: [&str; 3] = ["jira::deleted", "jira::moved", "jira::filtered-out"];
 
 /// The stored link between one Jira issue and its GitLab issue.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -170,6 +287,8 @@ macro_rules! labels {
 }
 labels!(PassKind { Incremental => "incremental", Full => "full", Targeted => "targeted" });
 labels!(PassOutcome { Running => "running", Ok => "ok", Failed => "failed", Interrupted => "interrupted" });
+labels!(GonePolicy { Close => "close", Label => "label", Ignore => "ignore" });
+labels!(GoneReason { Deleted => "deleted", Moved => "moved", FilteredOut => "filtered-out", TakenOver => "taken-over" });
 
 const LINK_PREFIX: &str = "Mirrored from Jira issue [";
 const MARKER_PREFIX: &str = "<!-- jira-gitlab-reconciler:jira-id=";
@@ -212,6 +331,18 @@ pub fn description(jira_base_url: &str, issue: &JiraIssue) -> String {
     )
 }
 
+/// The description of an issue the Automation recipe created, once adopted: its own text kept,
+/// the link and the marker appended.
+pub fn adopted_description(existing: &str, jira_base_url: &str, issue: &JiraIssue) -> String {
+    let ours = description(jira_base_url, issue);
+    let kept = existing.trim_end();
+    if kept.trim().is_empty() {
+        ours
+    } else {
+        format!("{kept}\n\n{ours}")
+    }
+}
+
 /// Whether `actual` still carries the link to `issue` and its marker (a moved issue has a new key).
 pub fn description_is_current(
     jira_base_url: &str,
@@ -230,7 +361,22 @@ pub fn description_is_current(
 /// spaces), whitespace trimmed, at most 255 characters cut on a character boundary with an
 /// ellipsis, and a placeholder naming the key when nothing is left.
 pub fn title(issue: &JiraIssue) -> String {
-    let raw = issue.summary.as_deref().unwrap_or("");
+    let cleaned = clean_title(issue.summary.as_deref().unwrap_or(""));
+    if cleaned.is_empty() {
+        return format!("(Jira issue {} has no summary)", issue.key);
+    }
+    if cleaned.chars().count() <= MAX_TITLE_CHARS {
+        return cleaned;
+    }
+    let mut cut: String = cleaned.chars().take(MAX_TITLE_CHARS - 1).collect();
+    cut.truncate(cut.trim_end().len());
+    cut.push('…');
+    cut
+}
+
+/// A summary as a title, before the length rule: control characters removed (line breaks
+/// and tabs become one space), invisible overrides removed, whitespace trimmed.
+pub fn clean_title(raw: &str) -> String {
     let mut cleaned = String::with_capacity(raw.len());
     for c in raw.chars() {
         if c.is_control() || is_invisible_format(c) {
@@ -241,23 +387,27 @@ pub fn title(issue: &JiraIssue) -> String {
             cleaned.push(c);
         }
     }
-    let cleaned = cleaned.trim();
-    if cleaned.is_empty() {
-        return format!("(Jira issue {} has no summary)", issue.key);
-    }
-    if cleaned.chars().count() <= MAX_TITLE_CHARS {
-        return cleaned.to_string();
-    }
-    let mut cut: String = cleaned.chars().take(MAX_TITLE_CHARS - 1).collect();
-    cut.truncate(cut.trim_end().len());
-    cut.push('…');
-    cut
+    cleaned.trim().to_string()
 }
 
-/// Bidi overrides and zero-width characters can make a title display as something else than
-/// it says; GitLab keeps them, so they are dropped here. Ordinary RTL text is kept.
+/// Bidi embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069) can make a title
+/// display as something else than it says, and U+200B/U+FEFF are invisible: GitLab keeps
+/// them, so they are dropped here. Kept, because text needs them: U+200C ZERO WIDTH
+/// NON-JOINER and U+200D ZERO WIDTH JOINER (emoji sequences such as 👩‍💻, Persian and Indic
+/// spelling) and the U+200E/U+200F direction marks (mixed-direction text).
 fn is_invisible_format(c: char) -> bool {
-    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+    matches!(c, '\u{200B}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// The GitLab label that stands for a Jira status: `<scope>::<status>`. GitLab reads a comma
+/// as a label separator, so commas in a status name become spaces.
+pub fn status_label(scope: &str, status: &str) -> String {
+    let name: String = status
+        .chars()
+        .map(|c| if c == ',' || c.is_control() { ' ' } else { c })
+        .collect();
+    let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
+    format!("{scope}::{name}")
 }
 
 #[cfg(test)]
@@ -270,6 +420,9 @@ mod tests {
             key: "VSA-5".into(),
             summary: summary.map(str::to_string),
             category: StatusCategory::New,
+            status: None,
+            issue_type: None,
+            project: "VSA".into(),
             created: Utc::now(),
             updated: Utc::now(),
             resolved: None,
@@ -318,6 +471,53 @@ mod tests {
         let emoji = "🚀".repeat(300);
         assert_eq!(title(&issue(Some(&emoji))).chars().count(), MAX_TITLE_CHARS);
         assert_eq!(title(&issue(Some("שלום <b>x</b>"))), "שלום <b>x</b>");
+    }
+
+    #[test]
+    fn titles_keep_joiners_and_direction_marks_but_drop_overrides() {
+        // 👩‍💻 is WOMAN + ZWJ + LAPTOP; without the joiner it shows as two emoji.
+        let coder = "\u{1F469}\u{200D}\u{1F4BB} pairing";
+        assert_eq!(title(&issue(Some(coder))), coder);
+        // Persian "می‌خواهم" needs its ZERO WIDTH NON-JOINER.
+        let persian = "\u{645}\u{6CC}\u{200C}\u{62E}\u{648}\u{627}\u{647}\u{645}";
+        assert_eq!(title(&issue(Some(persian))), persian);
+        let marks = "abc \u{200E}123\u{200F} \u{5D0}";
+        assert_eq!(title(&issue(Some(marks))), marks);
+        // Overrides, embeddings, isolates, zero width space and BOM go; C0 and C1 controls too.
+        let hostile = "\u{FEFF}a\u{202A}b\u{202B}c\u{202C}d\u{202D}e\u{202E}f\u{2066}g\u{2067}h\u{2068}i\u{2069}j\u{200B}k\u{85}l\u{9F}m\u{1}";
+        assert_eq!(title(&issue(Some(hostile))), "abcdefghijk lm");
+    }
+
+    #[test]
+    fn gitlab_types_are_static_and_only_scoped_labels_are_kept() {
+        assert!(matches!(
+            gitlab_issue_type("incident".into()),
+            Cow::Borrowed("incident")
+        ));
+        assert!(matches!(gitlab_issue_type("epic".into()), Cow::Owned(t) if t == "epic"));
+        assert!(is_scoped_label("jira-status::In Review"));
+        assert!(is_scoped_label("jira::deleted"));
+        assert!(!is_scoped_label("jira"));
+    }
+
+    #[test]
+    fn status_labels_are_scoped_and_comma_free() {
+        assert_eq!(
+            status_label("jira-status", "In Review"),
+            "jira-status::In Review"
+        );
+        assert_eq!(status_label("s", "Done, really\n"), "s::Done really");
+    }
+
+    #[test]
+    fn adopted_descriptions_keep_their_text() {
+        let base = "https://j";
+        let i = issue(Some("x"));
+        assert_eq!(adopted_description("", base, &i), description(base, &i));
+        let d = adopted_description("Notes from the recipe era\n", base, &i);
+        assert!(d.starts_with("Notes from the recipe era\n\nMirrored from Jira issue [VSA-5]"));
+        let g = GitlabIssue::new(1, "x".into(), GitlabState::Opened, &d);
+        assert!(description_is_current(base, &i, &g));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! GitLab client: project look-up (with the token's role), issue listing by iid batches or
-//! whole project, create and edit. Creates are paced to the server's own limit (`pacer`).
+//! whole project, create and edit, and project and group labels. Creates are paced to the
+//! server's own limit (`pacer`).
 
 mod pacer;
 
@@ -38,6 +39,11 @@ pub struct Project {
     pub path: String,
     /// The token's effective access level on the project (the higher of project and group).
     pub access_level: u32,
+    /// The group the project is in (`acme`), when its namespace is a group.
+    pub group: Option<String>,
+    /// The token's access level in that group (0 when it is no member); admins count as
+    /// Owners.
+    pub group_access_level: u32,
 }
 
 impl Project {
@@ -48,6 +54,14 @@ impl Project {
     }
     pub fn can_close(&self) -> bool {
         self.access_level >= PLANNER
+    }
+    /// Creating incidents needs Reporter; below that GitLab files a plain issue instead.
+    pub fn can_create_incidents(&self) -> bool {
+        self.access_level >= REPORTER
+    }
+    /// Group labels need a Planner (or higher) role in the group itself.
+    pub fn can_create_group_labels(&self) -> bool {
+        self.group.is_some() && self.group_access_level >= PLANNER
     }
 }
 
@@ -65,6 +79,21 @@ struct RawProject {
     path_with_namespace: String,
     #[serde(default)]
     permissions: Option<Permissions>,
+    #[serde(default)]
+    namespace: Option<Namespace>,
+}
+
+#[derive(Deserialize)]
+struct Namespace {
+    #[serde(default)]
+    full_path: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawLabel {
+    name: String,
 }
 
 #[derive(Deserialize)]
@@ -88,6 +117,10 @@ struct RawIssue {
     state: String,
     #[serde(default)]
     created_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    labels: Vec<String>,
+    #[serde(default)]
+    issue_type: Option<String>,
 }
 
 impl From<RawIssue> for GitlabIssue {
@@ -106,6 +139,12 @@ impl From<RawIssue> for GitlabIssue {
             r.description.as_deref().unwrap_or(""),
         );
         issue.created_at = r.created_at;
+        issue.labels = r
+            .labels
+            .into_iter()
+            .filter(|l| crate::domain::is_scoped_label(l))
+            .collect();
+        issue.issue_type = r.issue_type.map(crate::domain::gitlab_issue_type);
         issue
     }
 }
@@ -117,7 +156,10 @@ pub struct NewIssue {
     pub description: String,
     pub labels: Vec<String>,
     /// Sent only when the token may set it (Owner); otherwise GitLab would drop it silently.
+    /// It also stamps the label events of the create.
     pub created_at: Option<DateTime<Utc>>,
+    /// `issue`, `incident`, ...
+    pub issue_type: String,
 }
 
 impl GitlabClient {
@@ -170,9 +212,20 @@ impl GitlabClient {
             .as_ref()
             .map(|p| level(&p.project_access).max(level(&p.group_access)))
             .unwrap_or(0);
+        let mut group_access_level = raw
+            .permissions
+            .as_ref()
+            .map(|p| level(&p.group_access))
+            .unwrap_or(0);
         if access_level == 0 && self.is_admin().await? {
             access_level = OWNER;
+            group_access_level = OWNER;
         }
+        let group = raw
+            .namespace
+            .filter(|n| n.kind.as_deref() == Some("group"))
+            .and_then(|n| n.full_path)
+            .filter(|p| !p.is_empty());
         Ok(Project {
             id: raw.id,
             path: if raw.path_with_namespace.is_empty() {
@@ -181,6 +234,8 @@ impl GitlabClient {
                 raw.path_with_namespace
             },
             access_level,
+            group,
+            group_access_level,
         })
     }
 
@@ -246,6 +301,13 @@ impl GitlabClient {
         Ok(out)
     }
 
+    /// One issue's description as it is now (empty when it has none).
+    pub async fn issue_description(&self, project_id: u64, iid: u64) -> Result<String, ApiError> {
+        let req = Request::get(format!("/projects/{project_id}/issues/{iid}"));
+        let raw: RawIssue = self.api.send(req).await?.body;
+        Ok(raw.description.unwrap_or_default())
+    }
+
     /// Create an issue when the pacer lets it through. A create the server refuses for its
     /// rate limit (429) is sent again after the pacer's hold, up to `retry.max_attempts` times.
     pub async fn create(&self, project_id: u64, issue: &NewIssue) -> Result<GitlabIssue, ApiError> {
@@ -253,7 +315,7 @@ impl GitlabClient {
             "title": issue.title,
             "description": issue.description,
             "labels": issue.labels.join(","),
-            "issue_type": "issue",
+            "issue_type": issue.issue_type,
         });
         if let Some(at) = issue.created_at {
             body["created_at"] = json!(at.to_rfc3339());
@@ -319,6 +381,15 @@ impl GitlabClient {
         if let Some(at) = edit.updated_at {
             body.insert("updated_at".into(), json!(at.to_rfc3339()));
         }
+        if !edit.add_labels.is_empty() {
+            body.insert("add_labels".into(), json!(edit.add_labels.join(",")));
+        }
+        if !edit.remove_labels.is_empty() {
+            body.insert("remove_labels".into(), json!(edit.remove_labels.join(",")));
+        }
+        if let Some(t) = &edit.issue_type {
+            body.insert("issue_type".into(), json!(t));
+        }
         let req = Request::get(format!("/projects/{project_id}/issues/{iid}")).json(
             Method::PUT,
             Value::Object(body),
@@ -336,6 +407,73 @@ fn stopped(path: &str) -> ApiError {
         kind: ApiErrorKind::Stopped,
         hint: None,
         retry_after: None,
+    }
+}
+
+impl GitlabClient {
+    /// The names of every label the project can use: its own and its groups'.
+    pub async fn labels(&self, project_id: u64) -> Result<Vec<String>, ApiError> {
+        let mut out = Vec::new();
+        let mut page: u64 = 1;
+        loop {
+            let req = Request::get(format!("/projects/{project_id}/labels"))
+                .query("include_ancestor_groups", "true")
+                .query("per_page", PAGE)
+                .query("page", page);
+            let reply = self.api.send::<Vec<RawLabel>>(req).await?;
+            let n = reply.body.len();
+            out.extend(reply.body.into_iter().map(|l| l.name));
+            let next = reply
+                .headers
+                .get("x-next-page")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            match next {
+                Some(p) if p > page && n > 0 => page = p,
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// Create a group label. `Ok(false)` when it exists already (409).
+    pub async fn create_group_label(
+        &self,
+        group: &str,
+        name: &str,
+        color: &str,
+        description: &str,
+    ) -> Result<bool, ApiError> {
+        let path = format!("/groups/{}/labels", percent_encode(group));
+        self.create_label(path, name, color, description).await
+    }
+
+    /// Create a project label. `Ok(false)` when it exists already (409).
+    pub async fn create_project_label(
+        &self,
+        project_id: u64,
+        name: &str,
+        color: &str,
+        description: &str,
+    ) -> Result<bool, ApiError> {
+        let path = format!("/projects/{project_id}/labels");
+        self.create_label(path, name, color, description).await
+    }
+
+    async fn create_label(
+        &self,
+        path: String,
+        name: &str,
+        color: &str,
+        description: &str,
+    ) -> Result<bool, ApiError> {
+        let body = json!({ "name": name, "color": color, "description": description });
+        // Creating a label twice is harmless (409), so a retry after a lost answer is safe.
+        let req = Request::get(path).json(Method::POST, body, Effect::Idempotent);
+        match self.api.send::<Value>(req).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.status() == Some(409) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -401,6 +539,7 @@ mod tests {
         assert_eq!(issue.iid, 1);
         assert_eq!(issue.state, GitlabState::Closed);
         assert!(issue.created_at.is_some());
+        assert!(issue.labels.is_empty());
     }
 
     #[test]

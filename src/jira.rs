@@ -1,17 +1,31 @@
 //! Jira client: searches (Cloud's `/rest/api/3/search/jql` with `nextPageToken`, Data Center's
-//! `/rest/api/2/search` with `startAt`), account and project look-ups. It turns Jira's JSON into
-//! `JiraIssue`s and knows nothing about GitLab.
+//! `/rest/api/2/search` with `startAt`), look-ups by id, changelogs, account and project
+//! look-ups. It turns Jira's JSON into `JiraIssue`s and histories and knows nothing about GitLab.
+//! Look-ups by id and changelogs live in `jira/by_id.rs`.
+
+mod by_id;
+
+pub use by_id::{FetchedById, HISTORY_FIELDS};
 
 use chrono::{DateTime, Utc};
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::domain::{JiraIssue, StatusCategory};
+use crate::domain::{IssueHistory, JiraIssue, StatusCategory, Transition};
 use crate::http::{percent_encode, Api, ApiError, Auth, ClientOptions, Effect, Request, Server};
 
-/// The only fields the reconciler reads; Jira returns just `id` unless told.
-const FIELDS: [&str; 5] = ["summary", "status", "created", "updated", "resolutiondate"];
+/// The only fields the reconciler reads; Jira returns just `id` unless told. `issuetype` is
+/// for `issue_types` (the status's name comes with `status`). A search's project is the
+/// mapping's: its issues' keys say so.
+const FIELDS: [&str; 6] = [
+    "summary",
+    "status",
+    "created",
+    "updated",
+    "resolutiondate",
+    "issuetype",
+];
 /// Cloud's `reconcileIssues` takes at most this many ids.
 pub const MAX_RECONCILE_IDS: usize = 50;
 /// Cloud caps pages with fields near 100; asking for more only makes the cap implicit.
@@ -392,6 +406,16 @@ pub fn parse_issue(v: &Value) -> Result<JiraIssue, String> {
     let category = fields
         .pointer("/status/statusCategory/key")
         .and_then(Value::as_str);
+    let text = |pointer: &str| {
+        fields
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let project = text("/project/key")
+        .or_else(|| key.rsplit_once('-').map(|(p, _)| p.to_string()))
+        .unwrap_or_default();
     Ok(JiraIssue {
         id,
         key,
@@ -400,6 +424,9 @@ pub fn parse_issue(v: &Value) -> Result<JiraIssue, String> {
             .and_then(Value::as_str)
             .map(str::to_string),
         category: StatusCategory::from_key(category),
+        status: text("/status/name"),
+        issue_type: text("/issuetype/name"),
+        project,
         created,
         updated,
         resolved: timestamp(&fields, "resolutiondate")?,
@@ -414,6 +441,55 @@ fn timestamp(fields: &Value, name: &str) -> Result<Option<DateTime<Utc>>, String
             .ok_or_else(|| format!("its `{name}` value {s:?} is not a Jira timestamp")),
         Some(other) => Err(format!("its `{name}` value {other} is not a timestamp")),
     }
+}
+
+/// The status changes and earlier summaries in changelog entries (Cloud's `changeHistories`,
+/// Data Center's `changelog.histories`): entries without a readable time are skipped.
+pub fn parse_history(histories: &[Value]) -> IssueHistory {
+    let mut entries: Vec<(DateTime<Utc>, &Value)> = histories
+        .iter()
+        .filter_map(|h| {
+            let at = h
+                .get("created")
+                .and_then(Value::as_str)
+                .and_then(parse_jira_time)?;
+            Some((at, h))
+        })
+        .collect();
+    entries.sort_by_key(|(at, _)| *at);
+    let mut out = IssueHistory::default();
+    for (at, h) in entries {
+        for item in h
+            .get("items")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let field = item
+                .get("fieldId")
+                .or_else(|| item.get("field"))
+                .and_then(Value::as_str);
+            let text = |k: &str| item.get(k).and_then(Value::as_str).map(str::to_string);
+            match field {
+                Some("status") => {
+                    if let Some(to) = text("toString") {
+                        out.transitions.push(Transition {
+                            at,
+                            from: text("fromString"),
+                            to,
+                        });
+                    }
+                }
+                Some("summary") => {
+                    if let Some(from) = text("fromString") {
+                        out.earlier_summaries.push(from);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    out
 }
 
 /// Jira writes `2023-11-07T09:46:08.304+0100` (offset without a colon, any offset).
@@ -470,6 +546,50 @@ mod tests {
             search_filter("VSA", Some("issuetype != Epic OR labels = x"), Some(since)),
             "project = \"VSA\" AND (issuetype != Epic OR labels = x) AND updated >= 1739612732700"
         );
+    }
+
+    #[test]
+    fn captured_changelog_gives_transitions_in_order() {
+        let page: Value =
+            serde_json::from_str(include_str!("../tests/fixtures/jira-cloud-changelog.json"))
+                .expect("fixture parses");
+        let values = page["values"].as_array().expect("values");
+        let h = parse_history(values);
+        let steps: Vec<(String, Option<String>, String)> = h
+            .transitions
+            .iter()
+            .map(|t| (t.at.to_rfc3339(), t.from.clone(), t.to.clone()))
+            .collect();
+        assert_eq!(
+            steps,
+            vec![
+                (
+                    "2023-11-03T08:58:19.762+00:00".to_string(),
+                    Some("To Do".to_string()),
+                    "In Progress".to_string()
+                ),
+                (
+                    "2023-11-07T08:46:08.367+00:00".to_string(),
+                    Some("In Progress".to_string()),
+                    "Done".to_string()
+                ),
+            ]
+        );
+        assert!(h.earlier_summaries.is_empty());
+    }
+
+    #[test]
+    fn issue_fields_give_status_type_and_project() {
+        let v = json!({"id":"7","key":"OPS-3","fields":{"updated":"2024-01-01T00:00:00.000+0000",
+            "status":{"name":"In Review","statusCategory":{"key":"indeterminate"}},
+            "issuetype":{"name":"Incident"},"project":{"key":"OPS"}}});
+        let i = parse_issue(&v).expect("readable");
+        assert_eq!(i.status.as_deref(), Some("In Review"));
+        assert_eq!(i.issue_type.as_deref(), Some("Incident"));
+        assert_eq!(i.project, "OPS");
+        let no_project =
+            json!({"id":"8","key":"VSA-12","fields":{"updated":"2024-01-01T00:00:00.000+0000"}});
+        assert_eq!(parse_issue(&no_project).expect("readable").project, "VSA");
     }
 
     #[test]

@@ -7,16 +7,20 @@
 //! 1. Leaves, plain values and rules: `domain` (Jira and GitLab issues, mirrors, edits, pass
 //!    kinds; titles, states and the description marker), `cause` (why something failed → exit
 //!    code), `secret`, `metrics`, `notify` (sd_notify), `logging`, `rng`.
-//! 2. `http`, one layer of auth, retries and error classification for both servers; and `plan`,
-//!    the pure planner: (Jira issues, mirrors, GitLab issues) → actions.
+//! 2. `http`, one layer of auth, retries and error classification for both servers; `plan`,
+//!    the pure planner: (Jira issues, mirrors, GitLab issues) → actions; and `leadtime`, the
+//!    pure lead-time and time-in-status figures.
 //! 3. `jira` and `gitlab`, the API clients. They take plain values and know nothing of the
 //!    product's configuration.
 //! 4. `error`, the crate's error by cause; `store` (SQLite: mirrors, checkpoints, intents, pass
-//!    history), `lock` (one pass per state database), `schedule` (cron strings).
+//!    history, and the Jira facts `report` reads), `lock` (one pass per state database),
+//!    `schedule` (cron strings).
 //! 5. `config` loads and validates the TOML and builds the clients.
-//! 6. `reconcile`: a pass as its phases (observe → plan → apply → recover lost creates →
-//!    commit the checkpoint); `apply` is the only code that writes to GitLab.
-//! 7. `health` (`/metrics`, `/healthz`), then the commands: `check`, `service` (`run`), `demo`
+//! 6. `reconcile`: a pass as its phases (observe → plan → apply, batch by batch → recover lost
+//!    creates → on full passes, the issues that left → commit the checkpoint); `apply` is the
+//!    only code that writes to GitLab.
+//! 7. `health` (`/metrics`, `/healthz`), then the commands: `check`, `report` (lead time from
+//!    the state database, as a table, JSON, CSV or SVG), `service` (`run`), `demo`
 //!    (behind the default `demo` feature, against the simulated servers of `crates/sim`), and
 //!    `cli`, which parses the command line, finds the config file and prints `status`, the
 //!    reconcile report (text or JSON), completions and man pages; `main.rs` is one line.
@@ -33,6 +37,7 @@ pub mod gitlab;
 pub mod health;
 pub mod http;
 pub mod jira;
+pub mod leadtime;
 pub mod lock;
 pub mod logging;
 pub mod metrics;
@@ -40,6 +45,7 @@ pub mod notify;
 pub mod plan;
 pub mod progress;
 pub mod reconcile;
+pub mod report;
 pub mod rng;
 pub mod schedule;
 pub mod secret;

@@ -4,19 +4,81 @@
 //!
 //! Rules:
 //! - one GitLab issue per Jira issue id; an existing one is found by the stored mirror, else by
-//!   the marker in its description (adopted, never duplicated), else it is created;
+//!   the marker in its description (adopted, never duplicated), else — with `seed_iid_prefix` —
+//!   the Automation recipe's issue at iid `<prefix><number>` when it is recognisably the same
+//!   (`recipe.rs`), else it is created;
 //! - title = cleaned Jira summary; closed ⇔ status category `done`; an unknown category leaves
 //!   the GitLab state alone;
 //! - the description keeps the link to the issue's current key and the marker;
+//! - with `status_labels`, exactly one `<scope>::<status>` label (`status.rs`); with
+//!   `issue_types`, the mapped GitLab `issue_type`;
+//! - a mirrored issue the search no longer returns is closed and/or labelled as configured
+//!   (`gone.rs`), and un-labelled (and so reopened) when it comes back;
 //! - a Jira version older than the one a mirror last applied is never applied (search is
 //!   eventually consistent and may serve it late); the version last applied is compared again
 //!   only on a full pass (which repairs hand edits in GitLab).
+//!
+//! When a rule needs an issue's changelog (status transition times, earlier summaries) and the
+//! input has none for it, the plan says so in `wants_history`; the caller fetches those
+//! changelogs and plans again. A changelog is wanted only for issues whose status label or
+//! recipe match is in question, so an idle pass asks for none.
 
-use std::collections::HashMap;
+mod gone;
+mod recipe;
+mod status;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{self, GitlabIssue, GitlabState, IssueEdit, JiraIssue, Mirror, StateEvent};
+use crate::domain::{
+    self, GitlabIssue, GitlabState, GonePolicy, GoneReason, IssueEdit, IssueHistory, JiraIssue,
+    Mirror, StateEvent,
+};
+
+pub use recipe::slot_iid;
+
+/// A mapping's rules beyond title and state (all off by default).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rules {
+    /// The mapping's Jira project key: recipe slots and "moved away" are judged by it.
+    pub jira_project: String,
+    /// The Automation recipe's iid prefix (`"1000"`: VSA-5 → #10005).
+    pub seed_iid_prefix: Option<String>,
+    /// The scope of per-status labels (`jira-status`).
+    pub status_labels: Option<String>,
+    /// Jira issue type name (any case) → GitLab `issue_type`.
+    pub issue_types: BTreeMap<String, String>,
+    pub on_deleted: GonePolicy,
+    pub on_filtered_out: GonePolicy,
+    /// Jira projects of the other mappings that feed the same GitLab project.
+    pub sibling_projects: Vec<String>,
+}
+
+impl Rules {
+    /// The GitLab `issue_type` a Jira issue should have; `None` when `issue_types` is not
+    /// used (the type is then never changed).
+    pub fn issue_type_for(&self, jira: &JiraIssue) -> Option<&str> {
+        if self.issue_types.is_empty() {
+            return None;
+        }
+        let name = jira.issue_type.as_deref().unwrap_or("");
+        Some(
+            self.issue_types
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map_or("issue", |(_, v)| v.as_str()),
+        )
+    }
+}
+
+/// A mirror of this mapping whose Jira issue the mapping's search no longer returns, with
+/// what a look-up by id found (`None`: deleted, or invisible to the account).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Missing {
+    pub mirror: Mirror,
+    pub found: Option<JiraIssue>,
+}
 
 pub struct PlanInput<'a> {
     pub jira: &'a [JiraIssue],
@@ -28,6 +90,17 @@ pub struct PlanInput<'a> {
     pub jira_base_url: &'a str,
     /// Compare issues whose version was already applied too: a full pass repairs drift.
     pub recheck_applied: bool,
+    /// Iids that stored mirrors of other Jira issues point at, among the recipe slots asked
+    /// about (the page's own mirrors are in `mirrors`): such a slot is not free.
+    pub claimed: &'a HashSet<u64>,
+    pub rules: &'a Rules,
+    /// The token may backdate (Owner): status labels then replay the changelog with Jira's
+    /// times, so GitLab's label events (and VSA stages built on them) carry Jira's times.
+    pub backdate: bool,
+    /// Changelogs fetched for this pass, by Jira id (an id absent was not fetched).
+    pub history: &'a HashMap<String, IssueHistory>,
+    /// Full passes: mirrors whose Jira issue left the search.
+    pub missing: &'a [Missing],
 }
 
 /// How a Jira version relates to what its mirror last applied.
@@ -58,6 +131,14 @@ pub fn needs_compare(jira: &JiraIssue, mirror: Option<&Mirror>, recheck_applied:
     }
 }
 
+/// One label change, one request: add `add`, remove `remove`, stamped `at` (Owner only).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LabelStep {
+    pub add: String,
+    pub remove: Vec<String>,
+    pub at: Option<DateTime<Utc>>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     /// No GitLab issue exists for this Jira issue: create one (and close it if Jira says done).
@@ -66,23 +147,49 @@ pub enum Action {
         title: String,
         description: String,
         close: bool,
+        /// The status label to create it with (its first status when the history is
+        /// replayed).
+        status_label: Option<String>,
+        issue_type: String,
+        /// Status label changes to replay after the create, oldest first.
+        steps: Vec<LabelStep>,
     },
     /// Record the link to an existing GitLab issue: found by its marker (`adopted`), or the
     /// Jira key changed.
     Link { mirror: Mirror, adopted: bool },
+    /// The Automation recipe created this GitLab issue for this Jira issue: add the link and
+    /// marker to its description (keeping its text, read when applying: the planner does not
+    /// need descriptions), then record the link.
+    AdoptRecipe { jira: JiraIssue, mirror: Mirror },
     /// Change an existing GitLab issue.
     Update {
         jira: JiraIssue,
         iid: u64,
         edit: IssueEdit,
     },
+    /// Several status label changes, replayed one request each with Jira's times.
+    Relabel {
+        jira: JiraIssue,
+        iid: u64,
+        steps: Vec<LabelStep>,
+    },
+    /// The Jira issue left the mapping: apply the policy's edit (if any), then remember it so
+    /// later full passes do not ask again.
+    MarkGone {
+        mirror: Mirror,
+        reason: GoneReason,
+        edit: Option<IssueEdit>,
+    },
 }
 
 impl Action {
     pub fn jira_key(&self) -> &str {
         match self {
-            Action::Create { jira, .. } | Action::Update { jira, .. } => &jira.key,
-            Action::Link { mirror, .. } => &mirror.jira_key,
+            Action::Create { jira, .. }
+            | Action::Update { jira, .. }
+            | Action::Relabel { jira, .. }
+            | Action::AdoptRecipe { jira, .. } => &jira.key,
+            Action::Link { mirror, .. } | Action::MarkGone { mirror, .. } => &mirror.jira_key,
         }
     }
 
@@ -90,17 +197,29 @@ impl Action {
     pub fn describe(&self) -> String {
         match self {
             Action::Create {
-                jira, title, close, ..
-            } => format!(
-                "create  {} \"{}\"{}",
-                jira.key,
+                jira,
                 title,
-                if *close {
-                    " (then close: done in Jira)"
-                } else {
-                    ""
+                close,
+                status_label,
+                issue_type,
+                steps,
+                ..
+            } => {
+                let mut extra = String::new();
+                if issue_type != "issue" {
+                    extra.push_str(&format!(" as {issue_type}"));
                 }
-            ),
+                if let Some(l) = status_label {
+                    extra.push_str(&format!(" [{l}]"));
+                }
+                if !steps.is_empty() {
+                    extra.push_str(&format!(" then {} status change(s) at Jira's times", steps.len()));
+                }
+                if *close {
+                    extra.push_str(" (then close: done in Jira)");
+                }
+                format!("create  {} \"{}\"{extra}", jira.key, title)
+            }
             Action::Link {
                 mirror,
                 adopted: true,
@@ -119,23 +238,71 @@ impl Action {
                     mirror.jira_key, mirror.iid
                 )
             }
+            Action::AdoptRecipe { mirror, .. } => format!(
+                "adopt   {} → #{} (created by the Automation recipe; link and marker added to its description)",
+                mirror.jira_key, mirror.iid
+            ),
             Action::Update { jira, iid, edit } => {
-                let mut parts = Vec::new();
-                match edit.state_event {
-                    Some(StateEvent::Close) => parts.push("close".to_string()),
-                    Some(StateEvent::Reopen) => parts.push("reopen".to_string()),
-                    None => {}
-                }
-                if let Some(t) = &edit.title {
-                    parts.push(format!("retitle \"{t}\""));
-                }
-                if edit.description.is_some() {
-                    parts.push("relink description".to_string());
-                }
-                format!("update  {} #{iid}: {}", jira.key, parts.join(", "))
+                format!("update  {} #{iid}: {}", jira.key, describe_edit(edit))
+            }
+            Action::Relabel { jira, iid, steps } => format!(
+                "relabel {} #{iid}: {} status change(s) replayed at Jira's times, ending at {}",
+                jira.key,
+                steps.len(),
+                steps.last().map_or("-", |s| s.add.as_str())
+            ),
+            Action::MarkGone {
+                mirror,
+                reason,
+                edit,
+            } => {
+                let what = match reason {
+                    GoneReason::Deleted => "deleted in Jira or no longer visible",
+                    GoneReason::Moved => "moved to a project no mapping of this GitLab project covers",
+                    GoneReason::FilteredOut => "no longer matched by the mapping's jql",
+                    GoneReason::TakenOver => "moved to another mapping of this GitLab project, which keeps it",
+                };
+                let change = edit
+                    .as_ref()
+                    .map_or("GitLab issue left as it is".to_string(), describe_edit);
+                format!("gone    {} #{}: {what}; {change}", mirror.jira_key, mirror.iid)
             }
         }
     }
+}
+
+fn describe_edit(edit: &IssueEdit) -> String {
+    let mut parts = Vec::new();
+    match edit.state_event {
+        Some(StateEvent::Close) => parts.push("close".to_string()),
+        Some(StateEvent::Reopen) => parts.push("reopen".to_string()),
+        None => {}
+    }
+    if let Some(t) = &edit.title {
+        parts.push(format!("retitle \"{t}\""));
+    }
+    if edit.description.is_some() {
+        parts.push("relink description".to_string());
+    }
+    for l in &edit.add_labels {
+        parts.push(format!("+label {l}"));
+    }
+    for l in &edit.remove_labels {
+        parts.push(format!("-label {l}"));
+    }
+    if let Some(t) = &edit.issue_type {
+        parts.push(format!("type {t}"));
+    }
+    parts.join(", ")
+}
+
+/// What the recipe rule decided, for `check` and the pass summary.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecipeTally {
+    /// Recipe issues adopted.
+    pub adopted: u64,
+    /// Recipe slots holding someone else's issue: left alone, a new mirror is created.
+    pub foreign: u64,
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -148,12 +315,21 @@ pub struct Plan {
     pub settled: Vec<(String, DateTime<Utc>)>,
     /// Things worth a warning that are not failures (an unknown status category).
     pub notes: Vec<String>,
+    /// Jira ids whose changelog would decide something: fetch them and plan again.
+    pub wants_history: BTreeSet<String>,
+    pub recipe: RecipeTally,
 }
 
 pub fn plan(input: &PlanInput<'_>) -> Plan {
     let mut out = Plan::default();
+    // Iids some stored mirror already points at: a recipe slot among them is not free.
+    let mut claimed: HashSet<u64> = input.mirrors.values().map(|m| m.iid).collect();
+    claimed.extend(input.claimed);
     for jira in latest_by_id(input.jira) {
-        plan_issue(input, jira, &mut out);
+        plan_issue(input, &claimed, jira, &mut out);
+    }
+    for missing in input.missing {
+        gone::plan_missing(input, missing, &mut out);
     }
     out
 }
@@ -177,7 +353,7 @@ fn latest_by_id(issues: &[JiraIssue]) -> Vec<&JiraIssue> {
     v
 }
 
-fn plan_issue(input: &PlanInput<'_>, jira: &JiraIssue, out: &mut Plan) {
+fn plan_issue(input: &PlanInput<'_>, claimed: &HashSet<u64>, jira: &JiraIssue, out: &mut Plan) {
     let mirror = input.mirrors.get(&jira.id);
     if !needs_compare(jira, mirror, input.recheck_applied) {
         out.unchanged += 1;
@@ -203,20 +379,47 @@ fn plan_issue(input: &PlanInput<'_>, jira: &JiraIssue, out: &mut Plan) {
         .map(|m| m.iid)
         .filter(is_ours)
         .or_else(|| input.by_marker.get(&jira.id).copied().filter(is_ours));
-    let Some(iid) = existing else {
-        out.actions.push(Action::Create {
-            jira: jira.clone(),
-            title,
-            description: domain::description(input.jira_base_url, jira),
-            close: wants_closed == Some(true),
-        });
-        return;
+    let (iid, from_recipe) = match existing {
+        Some(iid) => (iid, false),
+        None => match recipe::decide(input, claimed, jira) {
+            recipe::Slot::Adopt(iid) => (iid, true),
+            recipe::Slot::Ours(iid) => (iid, false),
+            recipe::Slot::NeedHistory => {
+                out.wants_history.insert(jira.id.clone());
+                return;
+            }
+            recipe::Slot::Foreign(iid) => {
+                out.recipe.foreign += 1;
+                out.notes.push(format!(
+                    "{}: GitLab #{iid} is in the Automation recipe's slot but is not its issue (another title, created at another time, or another issue's mirror); it is left alone and a new mirror is created",
+                    jira.key
+                ));
+                plan_create(input, jira, title, wants_closed, out);
+                return;
+            }
+            recipe::Slot::Free => {
+                plan_create(input, jira, title, wants_closed, out);
+                return;
+            }
+        },
     };
     let Some(gitlab) = input.gitlab.get(&iid) else {
         return;
     };
     let mut changed = false;
-    if mirror.is_none_or(|m| m.iid != iid || m.jira_key != jira.key) {
+    if from_recipe {
+        out.actions.push(Action::AdoptRecipe {
+            jira: jira.clone(),
+            mirror: Mirror {
+                jira_id: jira.id.clone(),
+                jira_key: jira.key.clone(),
+                iid,
+                applied: Some(jira.updated),
+            },
+        });
+        out.recipe.adopted += 1;
+        changed = true;
+    } else if mirror.is_none_or(|m| m.iid != iid || m.jira_key != jira.key) {
         out.actions.push(Action::Link {
             mirror: Mirror {
                 jira_id: jira.id.clone(),
@@ -228,17 +431,54 @@ fn plan_issue(input: &PlanInput<'_>, jira: &JiraIssue, out: &mut Plan) {
         });
         changed = true;
     }
-    let edit = IssueEdit {
+    let current = domain::description_is_current(input.jira_base_url, jira, gitlab);
+    let mut edit = IssueEdit {
         title: (gitlab.title != title).then_some(title),
-        description: (!domain::description_is_current(input.jira_base_url, jira, gitlab))
+        description: (!from_recipe && !current)
             .then(|| domain::description(input.jira_base_url, jira)),
         state_event: match (wants_closed, gitlab.state) {
             (Some(true), GitlabState::Opened) => Some(StateEvent::Close),
             (Some(false), GitlabState::Closed) => Some(StateEvent::Reopen),
             _ => None,
         },
-        updated_at: None,
+        // Back in the mapping (restored, visible again, matched again): the gone labels go,
+        // and the state rule above reopens it.
+        remove_labels: gitlab
+            .labels
+            .iter()
+            .filter(|l| domain::GONE_LABELS.contains(&l.as_str()))
+            .cloned()
+            .collect(),
+        issue_type: input
+            .rules
+            .issue_type_for(jira)
+            .filter(|want| gitlab.issue_type.as_deref().is_some_and(|t| t != *want))
+            .map(str::to_string),
+        ..IssueEdit::default()
     };
+    let mut relabel = None;
+    match status::steps(input, jira, &gitlab.labels) {
+        status::Labels::Unchanged => {}
+        status::Labels::NeedHistory => {
+            out.wants_history.insert(jira.id.clone());
+        }
+        status::Labels::Steps(mut steps) if steps.len() == 1 => {
+            // One change rides along with the rest of the edit: one request.
+            let step = steps.remove(0);
+            edit.add_labels.push(step.add);
+            edit.remove_labels.extend(step.remove);
+            edit.updated_at = step.at;
+        }
+        status::Labels::Steps(steps) => relabel = Some(steps),
+    }
+    if let Some(steps) = relabel {
+        out.actions.push(Action::Relabel {
+            jira: jira.clone(),
+            iid,
+            steps,
+        });
+        changed = true;
+    }
     if edit != IssueEdit::default() {
         out.actions.push(Action::Update {
             jira: jira.clone(),
@@ -249,31 +489,72 @@ fn plan_issue(input: &PlanInput<'_>, jira: &JiraIssue, out: &mut Plan) {
     }
     if !changed {
         out.unchanged += 1;
-        if mirror.is_some_and(|m| m.applied != Some(jira.updated)) {
+        // Not settled while a changelog is still to decide the status label.
+        if mirror.is_some_and(|m| m.applied != Some(jira.updated))
+            && !out.wants_history.contains(&jira.id)
+        {
             out.settled.push((jira.id.clone(), jira.updated));
         }
     }
 }
 
+fn plan_create(
+    input: &PlanInput<'_>,
+    jira: &JiraIssue,
+    title: String,
+    wants_closed: Option<bool>,
+    out: &mut Plan,
+) {
+    let Some((status_label, steps)) = status::for_create(input, jira) else {
+        out.wants_history.insert(jira.id.clone());
+        return;
+    };
+    out.actions.push(Action::Create {
+        jira: jira.clone(),
+        title,
+        description: domain::description(input.jira_base_url, jira),
+        close: wants_closed == Some(true),
+        status_label,
+        issue_type: input
+            .rules
+            .issue_type_for(jira)
+            .unwrap_or("issue")
+            .to_string(),
+        steps,
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::StatusCategory;
+    use crate::domain::{StatusCategory, Transition};
     use crate::rng::Xorshift;
     use chrono::{TimeZone, Utc};
 
     const BASE: &str = "https://acme.atlassian.net";
 
-    fn jira(id: u32, summary: &str, category: StatusCategory) -> JiraIssue {
-        let t = Utc
-            .timestamp_opt(1_700_000_000 + i64::from(id), 0)
+    fn at(secs: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_700_000_000 + secs, 0)
             .single()
-            .expect("time");
+            .expect("time")
+    }
+
+    fn jira(id: u32, summary: &str, category: StatusCategory) -> JiraIssue {
+        let t = at(i64::from(id));
+        let status = match category {
+            StatusCategory::New => "To Do",
+            StatusCategory::InProgress => "In Progress",
+            StatusCategory::Done => "Done",
+            StatusCategory::Unknown(_) => "Limbo",
+        };
         JiraIssue {
             id: id.to_string(),
             key: format!("VSA-{id}"),
             summary: Some(summary.to_string()),
             category,
+            status: Some(status.to_string()),
+            issue_type: Some("Task".to_string()),
+            project: "VSA".to_string(),
             created: t,
             updated: t,
             resolved: None,
@@ -288,25 +569,49 @@ mod tests {
                 iid,
                 applied: None,
             },
-            GitlabIssue::new(iid, domain::title(j), state, &domain::description(BASE, j)),
+            GitlabIssue {
+                issue_type: Some("issue".into()),
+                ..GitlabIssue::new(iid, domain::title(j), state, &domain::description(BASE, j))
+            },
         )
     }
 
+    fn rules() -> Rules {
+        Rules {
+            jira_project: "VSA".into(),
+            ..Rules::default()
+        }
+    }
+
     struct World {
+        claimed: HashSet<u64>,
         mirrors: HashMap<String, Mirror>,
         gitlab: HashMap<u64, GitlabIssue>,
         by_marker: HashMap<String, u64>,
+        rules: Rules,
+        backdate: bool,
+        /// Jira's changelogs: handed to the planner when it asks, as the reconciler does.
+        histories: HashMap<String, IssueHistory>,
+        missing: Vec<Missing>,
+        /// Changelog requests the planner caused (ids).
+        history_asked: usize,
     }
 
     impl World {
         fn new() -> Self {
             World {
+                claimed: HashSet::new(),
                 mirrors: HashMap::new(),
                 gitlab: HashMap::new(),
                 by_marker: HashMap::new(),
+                rules: rules(),
+                backdate: false,
+                histories: HashMap::new(),
+                missing: Vec::new(),
+                history_asked: 0,
             }
         }
-        fn plan(&self, jira: &[JiraIssue]) -> Plan {
+        fn plan_with(&self, jira: &[JiraIssue], history: &HashMap<String, IssueHistory>) -> Plan {
             plan(&PlanInput {
                 jira,
                 mirrors: &self.mirrors,
@@ -314,7 +619,70 @@ mod tests {
                 by_marker: &self.by_marker,
                 jira_base_url: BASE,
                 recheck_applied: true,
+                claimed: &self.claimed,
+                rules: &self.rules,
+                backdate: self.backdate,
+                history,
+                missing: &self.missing,
             })
+        }
+        /// Plan as the reconciler does: once, and again with the changelogs it asked for.
+        fn plan(&mut self, jira: &[JiraIssue]) -> Plan {
+            let first = self.plan_with(jira, &HashMap::new());
+            if first.wants_history.is_empty() {
+                return first;
+            }
+            self.history_asked += first.wants_history.len();
+            let fetched: HashMap<String, IssueHistory> = first
+                .wants_history
+                .iter()
+                .map(|id| {
+                    (
+                        id.clone(),
+                        self.histories.get(id).cloned().unwrap_or_default(),
+                    )
+                })
+                .collect();
+            let second = self.plan_with(jira, &fetched);
+            assert!(
+                second.wants_history.is_empty(),
+                "asked twice: {:?}",
+                second.wants_history
+            );
+            second
+        }
+        fn edit(&mut self, iid: u64, edit: &IssueEdit) {
+            let g = self.gitlab.get_mut(&iid).expect("planned on a known issue");
+            if let Some(t) = &edit.title {
+                g.title = t.clone();
+            }
+            if let Some(d) = &edit.description {
+                g.set_description(d);
+            }
+            match edit.state_event {
+                Some(StateEvent::Close) => g.state = GitlabState::Closed,
+                Some(StateEvent::Reopen) => g.state = GitlabState::Opened,
+                None => {}
+            }
+            for l in &edit.add_labels {
+                if !g.labels.contains(l) {
+                    g.labels.push(l.clone());
+                }
+            }
+            g.labels.retain(|l| !edit.remove_labels.contains(l));
+            if let Some(t) = &edit.issue_type {
+                g.issue_type = Some(t.clone().into());
+            }
+        }
+        fn step(&mut self, iid: u64, step: &LabelStep) {
+            self.edit(
+                iid,
+                &IssueEdit {
+                    add_labels: vec![step.add.clone()],
+                    remove_labels: step.remove.clone(),
+                    ..IssueEdit::default()
+                },
+            );
         }
         /// What `apply` does, on the model.
         fn apply(&mut self, plan: &Plan) {
@@ -325,6 +693,9 @@ mod tests {
                         title,
                         description,
                         close,
+                        status_label,
+                        issue_type,
+                        steps,
                     } => {
                         let iid = self.gitlab.keys().max().copied().unwrap_or(0) + 1;
                         let state = if *close {
@@ -334,8 +705,15 @@ mod tests {
                         };
                         self.gitlab.insert(
                             iid,
-                            GitlabIssue::new(iid, title.clone(), state, description),
+                            GitlabIssue {
+                                labels: status_label.iter().cloned().collect(),
+                                issue_type: Some(issue_type.clone().into()),
+                                ..GitlabIssue::new(iid, title.clone(), state, description)
+                            },
                         );
+                        for s in steps {
+                            self.step(iid, s);
+                        }
                         self.mirrors.insert(
                             jira.id.clone(),
                             Mirror {
@@ -349,22 +727,34 @@ mod tests {
                     Action::Link { mirror, .. } => {
                         self.mirrors.insert(mirror.jira_id.clone(), mirror.clone());
                     }
+                    Action::AdoptRecipe { jira, mirror } => {
+                        // The recipe's issue has no marker: its text is kept, ours appended.
+                        let edit = IssueEdit {
+                            description: Some(domain::adopted_description(
+                                "Created by the recipe",
+                                BASE,
+                                jira,
+                            )),
+                            ..IssueEdit::default()
+                        };
+                        self.edit(mirror.iid, &edit);
+                        self.mirrors.insert(mirror.jira_id.clone(), mirror.clone());
+                    }
                     Action::Update { iid, edit, jira } => {
-                        if let Some(m) = self.mirrors.get_mut(&jira.id) {
-                            m.applied = Some(jira.updated);
+                        self.settle(jira);
+                        self.edit(*iid, edit);
+                    }
+                    Action::Relabel { iid, steps, jira } => {
+                        self.settle(jira);
+                        for s in steps {
+                            self.step(*iid, s);
                         }
-                        let g = self.gitlab.get_mut(iid).expect("planned on a known issue");
-                        if let Some(t) = &edit.title {
-                            g.title = t.clone();
+                    }
+                    Action::MarkGone { mirror, edit, .. } => {
+                        if let Some(edit) = edit {
+                            self.edit(mirror.iid, edit);
                         }
-                        if let Some(d) = &edit.description {
-                            g.set_description(d);
-                        }
-                        match edit.state_event {
-                            Some(StateEvent::Close) => g.state = GitlabState::Closed,
-                            Some(StateEvent::Reopen) => g.state = GitlabState::Opened,
-                            None => {}
-                        }
+                        self.missing.retain(|m| m.mirror != *mirror);
                     }
                 }
             }
@@ -374,11 +764,17 @@ mod tests {
                 }
             }
         }
+        /// A mirror's version is applied once its changes are made.
+        fn settle(&mut self, jira: &JiraIssue) {
+            if let Some(m) = self.mirrors.get_mut(&jira.id) {
+                m.applied = Some(jira.updated);
+            }
+        }
     }
 
     #[test]
     fn new_issue_is_created_and_done_one_is_created_closed() {
-        let w = World::new();
+        let mut w = World::new();
         let p = w.plan(&[
             jira(1, "a", StatusCategory::New),
             jira(2, "b", StatusCategory::Done),
@@ -404,7 +800,7 @@ mod tests {
                 actions: vec![],
                 unchanged: 1,
                 settled: vec![(j.id.clone(), j.updated)],
-                notes: vec![]
+                ..Plan::default()
             }
         );
     }
@@ -512,7 +908,7 @@ mod tests {
 
     #[test]
     fn overlap_duplicates_collapse_to_the_newest_version() {
-        let w = World::new();
+        let mut w = World::new();
         let old = jira(1, "old", StatusCategory::New);
         let mut new = old.clone();
         new.summary = Some("new".into());
@@ -521,7 +917,456 @@ mod tests {
         assert!(matches!(&p.actions[..], [Action::Create { title, .. }] if title == "new"));
     }
 
-    /// Property: from any state, applying the plan and planning again yields nothing to do.
+    fn history(transitions: &[(i64, &str, &str)]) -> IssueHistory {
+        IssueHistory {
+            transitions: transitions
+                .iter()
+                .map(|(t, from, to)| Transition {
+                    at: at(*t),
+                    from: Some(from.to_string()),
+                    to: to.to_string(),
+                })
+                .collect(),
+            earlier_summaries: vec![],
+        }
+    }
+
+    /// A GitLab issue as the Automation recipe left it: no description, no marker.
+    fn recipe_issue(
+        iid: u64,
+        title: &str,
+        created: DateTime<Utc>,
+        state: GitlabState,
+    ) -> GitlabIssue {
+        GitlabIssue {
+            created_at: Some(created),
+            issue_type: Some("issue".into()),
+            ..GitlabIssue::new(iid, title.into(), state, "")
+        }
+    }
+
+    fn recipe_world() -> World {
+        let mut w = World::new();
+        w.rules.seed_iid_prefix = Some("1000".into());
+        w
+    }
+
+    #[test]
+    fn recipe_issue_with_the_summary_as_title_is_adopted_and_reconciled() {
+        let mut w = recipe_world();
+        let mut j = jira(5, "Checkout fails", StatusCategory::InProgress);
+        j.created = at(0);
+        // Closed by the recipe's "Done" rule; reopened in Jira since.
+        w.gitlab.insert(
+            10005,
+            recipe_issue(10005, "Checkout fails", at(86_400 * 3), GitlabState::Closed),
+        );
+        let p = w.plan(std::slice::from_ref(&j));
+        assert_eq!(
+            p.recipe,
+            RecipeTally {
+                adopted: 1,
+                foreign: 0
+            }
+        );
+        assert!(matches!(&p.actions[0], Action::AdoptRecipe { mirror, .. } if mirror.iid == 10005));
+        assert!(
+            matches!(&p.actions[1], Action::Update { iid: 10005, edit, .. }
+            if edit.state_event == Some(StateEvent::Reopen) && edit.description.is_none())
+        );
+        assert_eq!(w.history_asked, 0, "the title decided: no changelog");
+        w.apply(&p);
+        assert_eq!(w.gitlab[&10005].jira_id(), Some("5"));
+        assert!(w.plan(&[j]).actions.is_empty());
+    }
+
+    #[test]
+    fn recipe_issue_is_recognised_by_time_or_by_an_earlier_summary() {
+        // Renamed in Jira since: the title differs, but it was created the minute after.
+        let mut w = recipe_world();
+        let mut j = jira(7, "New name", StatusCategory::New);
+        j.created = at(0);
+        w.gitlab.insert(
+            10007,
+            recipe_issue(10007, "Old name", at(40), GitlabState::Opened),
+        );
+        let p = w.plan(std::slice::from_ref(&j));
+        assert!(matches!(&p.actions[0], Action::AdoptRecipe { .. }));
+        assert!(
+            matches!(&p.actions[1], Action::Update { edit, .. } if edit.title.as_deref() == Some("New name"))
+        );
+
+        // Created days later (a re-run of the rule), renamed since: only the changelog tells.
+        let mut w = recipe_world();
+        w.gitlab.insert(
+            10007,
+            recipe_issue(10007, "  Old name ", at(86_400 * 2), GitlabState::Opened),
+        );
+        w.histories.insert(
+            "7".into(),
+            IssueHistory {
+                transitions: vec![],
+                earlier_summaries: vec!["Old name".into()],
+            },
+        );
+        let p = w.plan(std::slice::from_ref(&j));
+        assert_eq!(w.history_asked, 1);
+        assert!(
+            matches!(&p.actions[0], Action::AdoptRecipe { .. }),
+            "{:?}",
+            p.actions
+        );
+    }
+
+    #[test]
+    fn a_foreign_issue_in_the_recipe_slot_is_left_alone() {
+        let mut w = recipe_world();
+        let mut j = jira(9, "Real work", StatusCategory::New);
+        j.created = at(0);
+        // Someone's UI issue took #10009.
+        w.gitlab.insert(
+            10009,
+            recipe_issue(
+                10009,
+                "Hotfix from the UI",
+                at(86_400 * 30),
+                GitlabState::Opened,
+            ),
+        );
+        let p = w.plan(std::slice::from_ref(&j));
+        assert_eq!(
+            w.history_asked, 1,
+            "the changelog was consulted before giving up"
+        );
+        assert_eq!(
+            p.recipe,
+            RecipeTally {
+                adopted: 0,
+                foreign: 1
+            }
+        );
+        assert!(
+            matches!(&p.actions[..], [Action::Create { .. }]),
+            "{:?}",
+            p.actions
+        );
+        assert_eq!(p.notes.len(), 1);
+        w.apply(&p);
+        assert_eq!(w.gitlab[&10009].title, "Hotfix from the UI", "untouched");
+        assert!(w.plan(&[j]).actions.is_empty());
+
+        // Another Jira issue's mirror in the slot, or a slot a stored mirror points at.
+        let mut w = recipe_world();
+        let other = jira(3, "Other", StatusCategory::New);
+        let (m, g) = mirrored(&other, 10009, GitlabState::Opened);
+        w.gitlab.insert(10009, g);
+        w.mirrors.insert("3".into(), m);
+        let j = jira(9, "Other", StatusCategory::New);
+        let p = w.plan(&[j]);
+        assert_eq!(p.recipe.foreign, 1);
+    }
+
+    #[test]
+    fn recipe_slots_follow_the_key_and_fit_in_32_bits() {
+        let mut r = rules();
+        r.seed_iid_prefix = Some("1000".into());
+        assert_eq!(
+            slot_iid(&r, &jira(5, "x", StatusCategory::New)),
+            Some(10005)
+        );
+        let mut moved = jira(5, "x", StatusCategory::New);
+        moved.key = "OPS-5".into();
+        assert_eq!(
+            slot_iid(&r, &moved),
+            None,
+            "the recipe used the old project's key"
+        );
+        let mut big = jira(5, "x", StatusCategory::New);
+        big.key = "VSA-1234567".into();
+        assert_eq!(
+            slot_iid(&r, &big),
+            None,
+            "10001234567 overflows GitLab's iid"
+        );
+        r.seed_iid_prefix = None;
+        assert_eq!(slot_iid(&r, &jira(5, "x", StatusCategory::New)), None);
+    }
+
+    fn status_world(backdate: bool) -> World {
+        let mut w = World::new();
+        w.rules.status_labels = Some("jira-status".into());
+        w.backdate = backdate;
+        w
+    }
+
+    fn scoped(g: &GitlabIssue) -> Vec<String> {
+        g.labels
+            .iter()
+            .filter(|l| l.starts_with("jira-status::"))
+            .cloned()
+            .collect()
+    }
+
+    #[test]
+    fn exactly_one_status_label_after_every_transition() {
+        for backdate in [false, true] {
+            let mut w = status_world(backdate);
+            let mut j = jira(1, "a", StatusCategory::New);
+            j.created = at(0);
+            let path = [
+                ("In Progress", StatusCategory::InProgress),
+                ("In Review", StatusCategory::InProgress),
+                ("In Progress", StatusCategory::InProgress),
+                ("Done", StatusCategory::Done),
+                ("Reopened", StatusCategory::InProgress),
+                ("Done", StatusCategory::Done),
+            ];
+            let p = w.plan(std::slice::from_ref(&j));
+            w.apply(&p);
+            let iid = w.mirrors["1"].iid;
+            assert_eq!(scoped(&w.gitlab[&iid]), vec!["jira-status::To Do"]);
+            let mut transitions = Vec::new();
+            let mut from = "To Do".to_string();
+            for (n, (status, category)) in path.iter().enumerate() {
+                let t = 1_000 * (n as i64 + 1);
+                transitions.push((t, from.clone(), status.to_string()));
+                from = status.to_string();
+                j.status = Some(status.to_string());
+                j.category = category.clone();
+                j.updated = at(t);
+                let list: Vec<(i64, &str, &str)> = transitions
+                    .iter()
+                    .map(|(t, f, to)| (*t, f.as_str(), to.as_str()))
+                    .collect();
+                w.histories.insert("1".into(), history(&list));
+                let p = w.plan(std::slice::from_ref(&j));
+                if backdate {
+                    let stamped: Vec<Option<DateTime<Utc>>> = p
+                        .actions
+                        .iter()
+                        .filter_map(|a| match a {
+                            Action::Update { edit, .. } if !edit.add_labels.is_empty() => {
+                                Some(edit.updated_at)
+                            }
+                            _ => None,
+                        })
+                        .collect();
+                    assert_eq!(
+                        stamped,
+                        vec![Some(at(t))],
+                        "Jira's time on the label change"
+                    );
+                }
+                w.apply(&p);
+                assert_eq!(
+                    scoped(&w.gitlab[&iid]),
+                    vec![format!("jira-status::{status}")],
+                    "after {status} (backdate {backdate})"
+                );
+                assert!(w.plan(std::slice::from_ref(&j)).actions.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn a_backdated_backfill_replays_the_history_from_the_first_status() {
+        let mut w = status_world(true);
+        let mut j = jira(1, "a", StatusCategory::Done);
+        j.status = Some("Done".into());
+        j.created = at(0);
+        w.histories.insert(
+            "1".into(),
+            history(&[(100, "To Do", "In Progress"), (250, "In Progress", "Done")]),
+        );
+        let p = w.plan(std::slice::from_ref(&j));
+        match &p.actions[..] {
+            [Action::Create {
+                status_label,
+                steps,
+                close: true,
+                ..
+            }] => {
+                assert_eq!(status_label.as_deref(), Some("jira-status::To Do"));
+                let step = |add: &str, remove: &str, t: i64| LabelStep {
+                    add: add.into(),
+                    remove: vec![remove.into()],
+                    at: Some(at(t)),
+                };
+                assert_eq!(
+                    *steps,
+                    vec![
+                        step("jira-status::In Progress", "jira-status::To Do", 100),
+                        step("jira-status::Done", "jira-status::In Progress", 250),
+                    ]
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // An existing mirror without a status label (status labels just turned on) replays
+        // everything, starting with its first status at creation.
+        let mut w = status_world(true);
+        let (m, mut g) = mirrored(&j, 4, GitlabState::Closed);
+        g.labels = vec!["jira".into(), "jira-status::Bogus".into()];
+        w.mirrors.insert("1".into(), m);
+        w.gitlab.insert(4, g);
+        w.histories.insert(
+            "1".into(),
+            history(&[(100, "To Do", "In Progress"), (250, "In Progress", "Done")]),
+        );
+        let p = w.plan(std::slice::from_ref(&j));
+        let Action::Relabel { steps, .. } = &p.actions[0] else {
+            panic!("{:?}", p.actions)
+        };
+        assert_eq!(steps.len(), 3);
+        assert_eq!(steps[0].at, Some(at(0)));
+        assert_eq!(steps[0].remove, vec!["jira-status::Bogus".to_string()]);
+        w.apply(&p);
+        assert_eq!(
+            w.gitlab[&4].labels,
+            vec!["jira".to_string(), "jira-status::Done".to_string()]
+        );
+    }
+
+    #[test]
+    fn no_changelog_is_asked_for_issues_whose_label_is_right() {
+        let mut w = status_world(true);
+        let j = jira(1, "a", StatusCategory::InProgress);
+        let (m, mut g) = mirrored(&j, 4, GitlabState::Opened);
+        g.labels = vec!["jira-status::In Progress".into()];
+        w.mirrors.insert("1".into(), m);
+        w.gitlab.insert(4, g);
+        let p = w.plan(&[j]);
+        assert!(p.actions.is_empty());
+        assert_eq!(w.history_asked, 0);
+    }
+
+    #[test]
+    fn incident_type_follows_the_jira_issue_type() {
+        let mut w = World::new();
+        w.rules
+            .issue_types
+            .insert("incident".into(), "incident".into());
+        let mut j = jira(1, "Outage", StatusCategory::New);
+        j.issue_type = Some("Incident".into());
+        let p = w.plan(std::slice::from_ref(&j));
+        assert!(
+            matches!(&p.actions[..], [Action::Create { issue_type, .. }] if issue_type == "incident")
+        );
+        w.apply(&p);
+        j.issue_type = Some("Bug".into());
+        let p = w.plan(std::slice::from_ref(&j));
+        assert!(
+            matches!(&p.actions[..], [Action::Update { edit, .. }] if edit.issue_type.as_deref() == Some("issue"))
+        );
+        // Without issue_types the type is never touched.
+        let mut w = World::new();
+        let (m, mut g) = mirrored(&j, 2, GitlabState::Opened);
+        g.issue_type = Some("incident".into());
+        w.mirrors.insert("1".into(), m);
+        w.gitlab.insert(2, g);
+        assert!(w.plan(&[j]).actions.is_empty());
+    }
+
+    #[test]
+    fn gone_issues_are_closed_labelled_or_left_by_policy_and_come_back() {
+        let j = jira(1, "a", StatusCategory::InProgress);
+        let (m, g) = mirrored(&j, 4, GitlabState::Opened);
+        let mut moved = j.clone();
+        moved.project = "OPS".into();
+        moved.key = "OPS-1".into();
+        let mut sibling = j.clone();
+        sibling.project = "SUP".into();
+        let cases = [
+            (
+                None,
+                GonePolicy::Close,
+                GoneReason::Deleted,
+                true,
+                Some("jira::deleted"),
+            ),
+            (
+                None,
+                GonePolicy::Label,
+                GoneReason::Deleted,
+                false,
+                Some("jira::deleted"),
+            ),
+            (None, GonePolicy::Ignore, GoneReason::Deleted, false, None),
+            (
+                Some(moved),
+                GonePolicy::Close,
+                GoneReason::Moved,
+                true,
+                Some("jira::moved"),
+            ),
+            (
+                Some(j.clone()),
+                GonePolicy::Close,
+                GoneReason::FilteredOut,
+                false,
+                Some("jira::filtered-out"),
+            ),
+            (
+                Some(sibling),
+                GonePolicy::Close,
+                GoneReason::TakenOver,
+                false,
+                None,
+            ),
+        ];
+        for (found, policy, reason, closes, label) in cases {
+            let mut w = World::new();
+            w.rules.on_deleted = policy;
+            w.rules.on_filtered_out = GonePolicy::Label;
+            w.rules.sibling_projects = vec!["SUP".into()];
+            w.mirrors.insert("1".into(), m.clone());
+            w.gitlab.insert(4, g.clone());
+            w.missing = vec![Missing {
+                mirror: m.clone(),
+                found,
+            }];
+            let p = w.plan(&[]);
+            let Action::MarkGone {
+                reason: r, edit, ..
+            } = &p.actions[0]
+            else {
+                panic!("{:?}", p.actions)
+            };
+            assert_eq!(*r, reason);
+            assert_eq!(
+                edit.as_ref()
+                    .is_some_and(|e| e.state_event == Some(StateEvent::Close)),
+                closes,
+                "{reason:?} {policy:?}"
+            );
+            assert_eq!(
+                edit.as_ref()
+                    .and_then(|e| e.add_labels.first().map(String::as_str)),
+                label
+            );
+            w.apply(&p);
+            // Back in the search: the label goes and the issue reopens.
+            let p = w.plan(std::slice::from_ref(&j));
+            w.apply(&p);
+            assert_eq!(w.gitlab[&4].state, GitlabState::Opened);
+            assert!(w.gitlab[&4].labels.is_empty(), "{:?}", w.gitlab[&4].labels);
+        }
+        // Never an issue that does not carry this issue's marker.
+        let mut w = World::new();
+        let (_, mut foreign) = mirrored(&jira(2, "b", StatusCategory::New), 4, GitlabState::Opened);
+        foreign.labels.clear();
+        w.gitlab.insert(4, foreign);
+        w.missing = vec![Missing {
+            mirror: m,
+            found: None,
+        }];
+        let p = w.plan(&[]);
+        assert!(matches!(
+            &p.actions[..],
+            [Action::MarkGone { edit: None, .. }]
+        ));
+    }
+
     #[test]
     fn an_older_version_than_the_one_applied_is_never_applied() {
         let mut w = World::new();
@@ -557,6 +1402,7 @@ mod tests {
             },
         );
         w.gitlab.insert(1, g);
+        let none = HashMap::new();
         let input = |recheck_applied| PlanInput {
             jira: std::slice::from_ref(&j),
             mirrors: &w.mirrors,
@@ -564,6 +1410,11 @@ mod tests {
             by_marker: &w.by_marker,
             jira_base_url: BASE,
             recheck_applied,
+            claimed: &w.claimed,
+            rules: &w.rules,
+            backdate: false,
+            history: &none,
+            missing: &[],
         };
         assert!(
             plan(&input(false)).actions.is_empty(),
@@ -591,9 +1442,12 @@ mod tests {
         assert!(w.plan(&[j]).settled.is_empty(), "recorded once");
     }
 
+    /// Property: from any state, applying the plan and planning again yields nothing to do,
+    /// with one GitLab issue per Jira issue and, with status labels, exactly one of them.
     #[test]
     fn plan_is_a_fixpoint_after_apply() {
         let mut rng = Xorshift::new(20261125);
+        let statuses = ["To Do", "In Progress", "In Review", "Done"];
         let cats = [
             StatusCategory::New,
             StatusCategory::InProgress,
@@ -605,12 +1459,37 @@ mod tests {
             let n = 1 + rng.below(12) as u32;
             let mut issues = Vec::new();
             let mut w = World::new();
+            if rng.below(2) == 0 {
+                w.rules.status_labels = Some("jira-status".into());
+            }
+            if rng.below(3) == 0 {
+                w.rules
+                    .issue_types
+                    .insert("Incident".into(), "incident".into());
+            }
+            if rng.below(3) == 0 {
+                w.rules.seed_iid_prefix = Some("9".into());
+            }
+            w.backdate = rng.below(2) == 0;
             for id in 1..=n {
                 let mut s = summaries[rng.below(summaries.len() as u64) as usize].to_string();
                 if s == "long" {
                     s = "x".repeat(300);
                 }
-                let j = jira(id, &s, cats[rng.below(cats.len() as u64) as usize].clone());
+                let mut j = jira(id, &s, cats[rng.below(cats.len() as u64) as usize].clone());
+                if rng.below(4) == 0 {
+                    j.issue_type = Some("Incident".into());
+                }
+                // A random changelog ending anywhere (even not at the current status).
+                let hops = rng.below(4) as usize;
+                let mut from = statuses[rng.below(4) as usize];
+                let mut list = Vec::new();
+                for h in 0..hops {
+                    let to = statuses[rng.below(4) as usize];
+                    list.push((100 * (h as i64 + 1), from, to));
+                    from = to;
+                }
+                w.histories.insert(j.id.clone(), history(&list));
                 // Arbitrary starting point: unmirrored, mirrored and drifted, mirrored but
                 // deleted in GitLab, or only findable by marker.
                 match rng.below(5) {
@@ -628,12 +1507,37 @@ mod tests {
                         if rng.below(4) == 0 {
                             g.set_description("edited by hand");
                         }
+                        if rng.below(3) == 0 {
+                            g.labels = vec![
+                                "jira-status::Done".into(),
+                                "jira::deleted".into(),
+                                "team".into(),
+                            ];
+                        }
+                        if rng.below(4) == 0 {
+                            g.issue_type = Some("incident".into());
+                        }
                         w.mirrors.insert(j.id.clone(), m);
                         w.gitlab.insert(g.iid, g);
                     }
                     3 => {
                         let (m, _) = mirrored(&j, u64::from(id) * 3, GitlabState::Opened);
                         w.mirrors.insert(j.id.clone(), m);
+                        // A recipe issue (or a stranger) in its slot.
+                        if let Some(slot) = slot_iid(&w.rules, &j) {
+                            let (title, created) = if rng.below(2) == 0 {
+                                (domain::title(&j), j.created)
+                            } else {
+                                (
+                                    "stranger".to_string(),
+                                    j.created + chrono::Duration::days(10),
+                                )
+                            };
+                            w.gitlab.insert(
+                                slot,
+                                recipe_issue(slot, &title, created, GitlabState::Closed),
+                            );
+                        }
                     }
                     _ => {
                         let (_, g) = mirrored(&j, u64::from(id) * 3, GitlabState::Opened);
@@ -648,7 +1552,12 @@ mod tests {
             }
             let first = w.plan(&issues);
             w.apply(&first);
+            let asked = w.history_asked;
             let second = w.plan(&issues);
+            assert_eq!(
+                w.history_asked, asked,
+                "case {case}: an idle plan asks for no changelog"
+            );
             assert!(
                 second.actions.is_empty(),
                 "case {case}: second plan {:?}",
@@ -661,6 +1570,21 @@ mod tests {
                 n as usize,
                 "case {case}: one GitLab issue per Jira issue"
             );
+            for m in w.mirrors.values() {
+                let g = &w.gitlab[&m.iid];
+                let scoped = g
+                    .labels
+                    .iter()
+                    .filter(|l| l.starts_with("jira-status::"))
+                    .count();
+                if w.rules.status_labels.is_some() {
+                    assert_eq!(scoped, 1, "case {case}: {:?}", g.labels);
+                }
+                assert!(
+                    !g.labels.iter().any(|l| l == "jira::deleted"),
+                    "case {case}"
+                );
+            }
         }
     }
 }

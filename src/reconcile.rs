@@ -6,18 +6,28 @@
 //! 2. `adopt_earlier_creates` — creates an earlier run recorded but never confirmed, found by
 //!    their marker;
 //! 3. then page by page, as Jira's search returns them (the next page is fetched while this one
-//!    is worked on, and memory holds one page, not the project): the stored mirrors and the
-//!    GitLab issues of the page, `plan` (pure), and `apply` (the only code that writes to
-//!    GitLab, with bounded concurrency; intents before creates, outcomes in one transaction);
+//!    is worked on, and memory holds one page, not the project): the stored mirrors, the
+//!    GitLab issues of the page (and the Automation recipe's slots, `recipe`), what the store
+//!    knows of the page's Jira facts (`facts`, for `report`), `plan` (pure; when it wants
+//!    changelogs, `history` fetches just those and the page is planned again), and `apply`
+//!    (the only code that writes to GitLab, with bounded concurrency; intents before creates,
+//!    outcomes and facts in one transaction; status labels and issue types in `fields`);
 //! 4. `recover_lost_creates` — creates that got no reliable answer are looked up by marker
 //!    instead of being sent again;
-//! 5. `commit` — the checkpoint moves only if every action succeeded.
+//! 5. on a full pass, `deleted` — the mapping's mirrors the search did not return are read by
+//!    id (deleted, invisible, moved, filtered out) and handled by the mapping's policy;
+//! 6. `commit` — the checkpoint moves only if every action succeeded.
 
 mod apply;
+mod deleted;
+mod facts;
+mod fields;
+mod history;
 mod observe;
+mod recipe;
 mod report;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,19 +37,19 @@ use futures_util::stream::{self, StreamExt};
 use tracing::Instrument;
 
 use crate::config::{Config, Mapping};
-use crate::domain::{JiraIssue, PassKind, PassOutcome};
+use crate::domain::{IssueHistory, JiraIssue, PassKind, PassOutcome};
 use crate::error::Result;
 use crate::gitlab::{GitlabClient, Project};
 use crate::jira::{JiraClient, Pages, SearchPage};
 use crate::lock::InstanceLock;
 use crate::metrics::Metrics;
-use crate::plan::{plan, Action, PlanInput};
+use crate::plan::{plan, Action, Plan, Rules};
 use crate::progress::Progress;
 use crate::stop::Stop;
-use crate::store::Store;
+use crate::store::{PageWrite, Store};
 
 use apply::Applied;
-use observe::{GitlabView, Start};
+use observe::{GitlabView, PageView, Start};
 pub use report::PassReport;
 
 /// Jira issues worked on together: one GitLab read by iid (`iids[]`, at most 100) covers them.
@@ -69,6 +79,9 @@ pub struct Reconciler {
     gitlab: GitlabClient,
     metrics: Arc<Metrics>,
     stop: Stop,
+    /// Labels known to exist, by GitLab project id (listed once per process). Mappings into
+    /// different projects run side by side: the lock is never held across a request.
+    known_labels: std::sync::Mutex<HashMap<u64, HashSet<String>>>,
 }
 
 /// The mapping a pass works on, with the GitLab project it resolved to.
@@ -78,6 +91,8 @@ struct Target<'a> {
     project: Project,
     /// Mappings that feed the same GitLab project (this one included).
     siblings: Vec<String>,
+    /// The mapping's rules beyond title and state (recipe, status labels, types, gone issues).
+    rules: Rules,
     /// Warn once per pass when GitLab ignores `created_at`.
     backdate_checked: AtomicBool,
 }
@@ -96,6 +111,7 @@ impl Reconciler {
             gitlab,
             metrics,
             stop,
+            known_labels: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -269,6 +285,7 @@ impl Reconciler {
             name: mapping.name(),
             project: self.project(mode, mapping).await?,
             siblings: self.siblings(mapping),
+            rules: self.cfg.rules(mapping),
             backdate_checked: AtomicBool::new(false),
         };
         let mut start = self.start(&target, scope.kind(), mode.store())?;
@@ -293,6 +310,14 @@ impl Reconciler {
         if let Mode::Apply(store) = mode {
             report.counts.adopted +=
                 self.adopt_earlier_creates(store, &target, &view, &mut start)?;
+        }
+        if let (PassKind::Full, Some(store)) = (start.kind, mode.store()) {
+            // Which mirrors the search returns, for the issues that left (`deleted`). Only a
+            // mapping that had mirrors before this pass (not a backfill) can have lost some.
+            start.track_seen = store.has_mirrors(&target.name)?;
+            if start.track_seen {
+                store.begin_seen(&target.name)?;
+            }
         }
 
         let mut work = Worked::default();
@@ -323,10 +348,23 @@ impl Reconciler {
             }
         }
         progress.finish();
+        if let (true, Some(store)) = (start.track_seen, mode.store()) {
+            // On a full pass: the mapping's mirrors the search did not return (deleted,
+            // invisible, moved, filtered out) are read by id and handled by its policy.
+            if broke_off.is_none() && !self.stopping() {
+                match self.settle_missing(mode, &target, &mut view).await {
+                    Ok(left) => left.add_to(&mut work),
+                    Err(e) => broke_off = Some(e),
+                }
+            }
+            store.end_seen(&target.name)?;
+        }
         report.counts.jira_seen += work.jira_seen;
         report.counts.unchanged += work.unchanged;
         report.notes.append(&mut work.notes);
         report.planned.append(&mut work.planned);
+        report.recipe.adopted += work.recipe.adopted;
+        report.recipe.foreign += work.recipe.foreign;
         let mut applied = work.applied;
         if let Some(e) = broke_off {
             if e.is_gitlab_refusal() || applied.gitlab_refused {
@@ -467,12 +505,7 @@ impl Reconciler {
             };
             let worked = worked?;
             work.jira_seen += issues_in_batch;
-            work.unchanged += worked.unchanged;
-            work.notes.extend(worked.notes);
-            work.planned.extend(worked.planned);
-            if let Some(page_applied) = worked.applied {
-                work.applied.absorb(page_applied);
-            }
+            worked.add_to(work);
             progress.advance(issues_in_batch);
             // The batch is recorded before a failed fetch of the next page ends the pass.
             if next.is_none() && !exhausted {
@@ -504,30 +537,61 @@ impl Reconciler {
         };
         start.saw(&page.issues);
         let recheck_applied = start.kind == PassKind::Full;
-        let mirrors = self
+        if let (true, Some(store)) = (start.track_seen, mode.store()) {
+            let ids: Vec<&str> = page.issues.iter().map(|j| j.id.as_str()).collect();
+            store.note_seen(&target.name, &ids)?;
+        }
+        let seen = self
             .observe_page(mode.store(), target, &page.issues, view, recheck_applied)
             .await?;
-        let planned = plan(&PlanInput {
-            jira: &page.issues,
-            mirrors: &mirrors,
-            gitlab: &view.issues,
-            by_marker: &view.by_marker,
-            jira_base_url: self.jira.base_url(),
-            recheck_applied,
-        });
+        let mut recorded = match mode {
+            Mode::Apply(store) => self.page_facts(store, target, &page.issues, start.any_gone)?,
+            Mode::DryRun(_) => PageWrite::default(),
+        };
+        let planned = self.plan_page(target, view, &seen, &mut recorded).await?;
         out.unchanged = planned.unchanged;
+        out.recipe = planned.recipe;
         out.notes.extend(planned.notes.iter().cloned());
         match mode {
             Mode::DryRun(_) => {
                 out.planned = planned.actions.iter().map(Action::describe).collect();
             }
             Mode::Apply(store) => {
-                out.applied = Some(self.apply(store, target, planned, false).await?);
+                out.applied = Some(self.apply(store, target, planned, recorded, false).await?);
                 // After every batch: a crash or kill mid-backfill keeps what the pacer knows.
                 self.save_pacer(store);
             }
         }
         Ok(out)
+    }
+
+    /// Plan a page; when the plan wants changelogs (status transition times, earlier
+    /// summaries), fetch just those, keep their transitions in `recorded`, and plan again.
+    async fn plan_page(
+        &self,
+        target: &Target<'_>,
+        view: &GitlabView,
+        page: &PageView<'_>,
+        recorded: &mut PageWrite,
+    ) -> Result<Plan> {
+        let none = HashMap::new();
+        let first = plan(&page.input(target, view, self.jira.base_url(), &none));
+        if first.wants_history.is_empty() {
+            return Ok(first);
+        }
+        let history: HashMap<String, IssueHistory> =
+            self.read_history(&first.wants_history).await?;
+        recorded.transitions.extend(
+            history
+                .iter()
+                .flat_map(|(id, h)| h.transitions.iter().map(move |t| (id.clone(), t.clone()))),
+        );
+        Ok(plan(&page.input(
+            target,
+            view,
+            self.jira.base_url(),
+            &history,
+        )))
     }
 
     /// Creates whose answer was lost are looked up by their marker before anything is created
@@ -549,16 +613,16 @@ impl Reconciler {
         let keys: HashSet<&str> = lost.iter().map(|j| j.key.as_str()).collect();
         let view = self.scan_project(&target.project).await?;
         let ids: Vec<&str> = lost.iter().map(|j| j.id.as_str()).collect();
-        let mirrors = store.mirrors_for(&target.name, &target.siblings, &ids)?;
-        let planned = plan(&PlanInput {
+        let page = PageView {
             jira: lost,
-            mirrors: &mirrors,
-            gitlab: &view.issues,
-            by_marker: &view.by_marker,
-            jira_base_url: self.jira.base_url(),
+            mirrors: store.mirrors_for(&target.name, &target.siblings, &ids)?,
+            claimed: HashSet::new(),
+            missing: Vec::new(),
             recheck_applied: true,
-        });
-        let second = self.apply(store, target, planned, true).await?;
+        };
+        let mut recorded = PageWrite::default();
+        let planned = self.plan_page(target, &view, &page, &mut recorded).await?;
+        let second = self.apply(store, target, planned, recorded, true).await?;
         // The second look decides for the issues it covered.
         applied
             .failures
@@ -657,6 +721,8 @@ struct Worked {
     notes: Vec<String>,
     planned: Vec<String>,
     applied: Applied,
+    /// What the Automation recipe rule found.
+    recipe: crate::plan::RecipeTally,
     /// The newest Jira `updated` seen: where the checkpoint moves on success.
     newest: Option<DateTime<Utc>>,
 }
@@ -670,4 +736,20 @@ struct PageWork {
     planned: Vec<String>,
     /// Apply: what was done.
     applied: Option<Applied>,
+    /// What the Automation recipe rule found.
+    recipe: crate::plan::RecipeTally,
+}
+
+impl PageWork {
+    /// Add this page's results to what the pass has done so far.
+    fn add_to(self, work: &mut Worked) {
+        work.unchanged += self.unchanged;
+        work.notes.extend(self.notes);
+        work.planned.extend(self.planned);
+        work.recipe.adopted += self.recipe.adopted;
+        work.recipe.foreign += self.recipe.foreign;
+        if let Some(page_applied) = self.applied {
+            work.applied.absorb(page_applied);
+        }
+    }
 }

@@ -1,5 +1,6 @@
 //! The state database (SQLite): mirrors (Jira id → GitLab iid), checkpoints, create intents and
-//! pass history. Nothing else in the program writes SQL.
+//! pass history; and, for `report`, what Jira said about each mirrored issue (`store/facts.rs`).
+//! Nothing else in the program writes SQL.
 //!
 //! Migrations follow cargo's scheme: an append-only list, `PRAGMA user_version` = how many ran.
 //! Never edit or drop a shipped migration; add a new one.
@@ -11,7 +12,7 @@ use std::sync::Mutex;
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
-use crate::domain::{Mirror, PassKind, PassOutcome};
+use crate::domain::{GoneReason, Mirror, PassKind, PassOutcome, Transition};
 use crate::error::{Error, Result};
 use crate::gitlab::{PacerSnapshot, Project};
 
@@ -24,11 +25,25 @@ pub struct PageWrite {
     pub applied: Vec<(String, DateTime<Utc>)>,
     /// Creates that surely did not happen (refused, or never sent): their intents go.
     pub cleared_intents: Vec<String>,
+    /// What Jira said about the page's issues, for those whose version is new to the store.
+    pub facts: Vec<JiraFact>,
+    /// Status transitions read from changelogs: (Jira id, transition).
+    pub transitions: Vec<(String, Transition)>,
+    /// Mirrored issues that left the mapping, their policy applied: (Jira id, why).
+    pub gone: Vec<(String, GoneReason)>,
+    /// Issues remembered as gone that the search returned again.
+    pub back: Vec<String>,
 }
 
 impl PageWrite {
     pub fn is_empty(&self) -> bool {
-        self.mirrors.is_empty() && self.applied.is_empty() && self.cleared_intents.is_empty()
+        self.mirrors.is_empty()
+            && self.applied.is_empty()
+            && self.cleared_intents.is_empty()
+            && self.facts.is_empty()
+            && self.transitions.is_empty()
+            && self.gone.is_empty()
+            && self.back.is_empty()
     }
 }
 
@@ -96,7 +111,46 @@ const MIGRATIONS: &[&str] = &[
         issues      INTEGER NOT NULL,
         last_at     TEXT NOT NULL
     );",
+    // 3: what Jira said about each issue (for `report`), its status transitions (with status
+    // labels), and the issues that left a mapping (deleted, moved, filtered out); the project's
+    // group and the token's role in it (for group labels): the cached projects are dropped so
+    // the next pass looks them up with it. The new tables are keyed by their primary key alone
+    // (WITHOUT ROWID): no second b-tree to write and cache.
+    "CREATE TABLE jira_fact (
+        mapping     TEXT NOT NULL,
+        jira_id     TEXT NOT NULL,
+        jira_key    TEXT NOT NULL,
+        issue_type  TEXT,
+        status      TEXT,
+        done        INTEGER NOT NULL,
+        created_ms  INTEGER NOT NULL,
+        done_ms     INTEGER,
+        updated_ms  INTEGER NOT NULL,
+        PRIMARY KEY (mapping, jira_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE jira_transition (
+        mapping     TEXT NOT NULL,
+        jira_id     TEXT NOT NULL,
+        at_ms       INTEGER NOT NULL,
+        from_status TEXT,
+        to_status   TEXT NOT NULL,
+        PRIMARY KEY (mapping, jira_id, at_ms, to_status)
+    ) WITHOUT ROWID;
+    CREATE TABLE jira_gone (
+        mapping     TEXT NOT NULL,
+        jira_id     TEXT NOT NULL,
+        reason      TEXT NOT NULL,
+        noticed_at  TEXT NOT NULL,
+        PRIMARY KEY (mapping, jira_id)
+    ) WITHOUT ROWID;
+    ALTER TABLE gitlab_project ADD COLUMN group_path TEXT;
+    ALTER TABLE gitlab_project ADD COLUMN group_access_level INTEGER NOT NULL DEFAULT 0;
+    DELETE FROM gitlab_project;",
 ];
+
+mod facts;
+
+pub use facts::{JiraFact, KnownFact};
 
 /// Counts of what a pass did, by kind of action.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -271,6 +325,42 @@ impl Store {
         Ok(found)
     }
 
+    /// Which of these GitLab iids a mirror of `mapping` or its `siblings` points at (the
+    /// Automation recipe's slots: one a mirror holds is not free to adopt).
+    pub fn claimed_iids(
+        &self,
+        mapping: &str,
+        siblings: &[String],
+        iids: &[u64],
+    ) -> Result<std::collections::HashSet<u64>> {
+        let mut owners = vec![mapping];
+        owners.extend(
+            siblings
+                .iter()
+                .map(String::as_str)
+                .filter(|s| *s != mapping),
+        );
+        let mut out = std::collections::HashSet::new();
+        for owner in owners {
+            for chunk in iids.chunks(500) {
+                let marks = vec!["?"; chunk.len()].join(",");
+                let sql = format!(
+                    "SELECT gitlab_iid FROM mirror WHERE mapping = ? AND gitlab_iid IN ({marks})"
+                );
+                let rows: Vec<i64> = self.with(|c| {
+                    let mut stmt = c.prepare_cached(&sql)?;
+                    let iids: Vec<i64> = chunk.iter().map(|&i| i as i64).collect();
+                    let params = std::iter::once(&owner as &dyn rusqlite::ToSql)
+                        .chain(iids.iter().map(|i| i as &dyn rusqlite::ToSql));
+                    let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| r.get(0))?;
+                    rows.collect()
+                })?;
+                out.extend(rows.into_iter().map(|i| i as u64));
+            }
+        }
+        Ok(out)
+    }
+
     /// Creates recorded but not confirmed: (Jira id, Jira key).
     pub fn intents(&self, mapping: &str) -> Result<Vec<(String, String)>> {
         self.with(|c| {
@@ -278,6 +368,17 @@ impl Store {
                 c.prepare_cached("SELECT jira_id, jira_key FROM intent WHERE mapping = ?1")?;
             let rows = stmt.query_map([mapping], |r| Ok((r.get(0)?, r.get(1)?)))?;
             rows.collect()
+        })
+    }
+
+    /// Whether `mapping` has any mirror (one index probe, not a count of them all).
+    pub fn has_mirrors(&self, mapping: &str) -> Result<bool> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM mirror WHERE mapping = ?1)",
+                [mapping],
+                |r| r.get(0),
+            )
         })
     }
 
@@ -304,7 +405,8 @@ impl Store {
     }
 
     /// Write what one page of a pass changed, in one transaction: saved mirrors (their intents
-    /// cleared with them), versions applied, and intents of creates that surely did not happen.
+    /// cleared with them), versions applied, intents of creates that surely did not happen, and
+    /// what Jira said (facts, transitions, issues that left or came back).
     pub fn commit_page(&self, mapping: &str, w: &PageWrite) -> Result<()> {
         if w.is_empty() {
             return Ok(());
@@ -339,6 +441,9 @@ impl Store {
                     applied.execute(params![mapping, id, at.timestamp_millis()])?;
                 }
             }
+            facts::write_facts(&tx, mapping, &w.facts)?;
+            facts::write_transitions(&tx, mapping, &w.transitions)?;
+            facts::write_gone(&tx, mapping, &w.gone, &w.back)?;
             tx.commit()
         })
     }
@@ -377,7 +482,7 @@ impl Store {
         )
     }
 
-    /// The GitLab project as last looked up (id, path, the token's role), and when.
+    /// The GitLab project as last looked up (id, path, group, the token's roles), and when.
     pub fn cached_project(
         &self,
         gitlab_url: &str,
@@ -385,8 +490,8 @@ impl Store {
     ) -> Result<Option<(Project, DateTime<Utc>)>> {
         self.with(|c| {
             c.query_row(
-                "SELECT id, path, access_level, fetched_at FROM gitlab_project
-                 WHERE gitlab_url = ?1 AND project = ?2",
+                "SELECT id, path, access_level, fetched_at, group_path, group_access_level
+                 FROM gitlab_project WHERE gitlab_url = ?1 AND project = ?2",
                 params![gitlab_url, project],
                 |r| {
                     Ok((
@@ -394,6 +499,8 @@ impl Store {
                             id: r.get::<_, i64>(0)? as u64,
                             path: r.get(1)?,
                             access_level: r.get::<_, i64>(2)? as u32,
+                            group: r.get(4)?,
+                            group_access_level: r.get::<_, i64>(5)? as u32,
                         },
                         parse_time(&r.get::<_, String>(3)?),
                     ))
@@ -406,12 +513,23 @@ impl Store {
     pub fn cache_project(&self, gitlab_url: &str, project: &str, p: &Project) -> Result<()> {
         self.with(|c| {
             c.execute(
-                "INSERT INTO gitlab_project (gitlab_url, project, id, path, access_level, fetched_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                "INSERT INTO gitlab_project (gitlab_url, project, id, path, access_level, fetched_at,
+                   group_path, group_access_level)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT (gitlab_url, project) DO UPDATE SET id = excluded.id,
                    path = excluded.path, access_level = excluded.access_level,
-                   fetched_at = excluded.fetched_at",
-                params![gitlab_url, project, p.id as i64, p.path, i64::from(p.access_level), now_text()],
+                   fetched_at = excluded.fetched_at, group_path = excluded.group_path,
+                   group_access_level = excluded.group_access_level",
+                params![
+                    gitlab_url,
+                    project,
+                    p.id as i64,
+                    p.path,
+                    i64::from(p.access_level),
+                    now_text(),
+                    p.group,
+                    i64::from(p.group_access_level)
+                ],
             )
             .map(|_| ())
         })
@@ -635,6 +753,11 @@ fn migrate(c: &mut Connection) -> rusqlite::Result<(usize, usize)> {
     // before a create, a mirror after it) durable before the next request.
     c.pragma_update(None, "journal_mode", "WAL")?;
     c.pragma_update(None, "synchronous", "FULL")?;
+    // A pass touches each page of the state database about once (a batch's mirrors and facts,
+    // read by key), so SQLite's default 2 MiB page cache mostly holds pages that are not read
+    // again; 1 MiB keeps the hot b-tree interior pages and lowers peak memory (the operating
+    // system's file cache serves the rest).
+    c.pragma_update(None, "cache_size", -1024)?;
     // One IMMEDIATE transaction that re-reads the version: two processes opening a new file
     // at the same moment cannot both run the same migration.
     let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;

@@ -34,6 +34,9 @@ _jira__gitlab__reconciler() {
             jira__gitlab__reconciler,reconcile)
                 cmd="jira__gitlab__reconciler__subcmd__reconcile"
                 ;;
+            jira__gitlab__reconciler,report)
+                cmd="jira__gitlab__reconciler__subcmd__report"
+                ;;
             jira__gitlab__reconciler,run)
                 cmd="jira__gitlab__reconciler__subcmd__run"
                 ;;
@@ -60,6 +63,9 @@ _jira__gitlab__reconciler() {
                 ;;
             jira__gitlab__reconciler__subcmd__help,reconcile)
                 cmd="jira__gitlab__reconciler__subcmd__help__subcmd__reconcile"
+                ;;
+            jira__gitlab__reconciler__subcmd__help,report)
+                cmd="jira__gitlab__reconciler__subcmd__help__subcmd__report"
                 ;;
             jira__gitlab__reconciler__subcmd__help,run)
                 cmd="jira__gitlab__reconciler__subcmd__help__subcmd__run"
@@ -101,7 +107,7 @@ _jira__gitlab__reconciler() {
 
     case "${cmd}" in
         jira__gitlab__reconciler)
-            opts="-c -v -q -h -V --config --verbose --quiet --help --version reconcile check status demo run webhook completions man help"
+            opts="-c -v -q -h -V --config --verbose --quiet --help --version reconcile check status report demo run webhook completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -193,7 +199,7 @@ _jira__gitlab__reconciler() {
             return 0
             ;;
         jira__subcmd__gitlab__subcmd__reconciler__subcmd__help)
-            opts="reconcile check status demo run webhook completions man help"
+            opts="reconcile check status report demo run webhook completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -277,6 +283,20 @@ _jira__gitlab__reconciler() {
             return 0
             ;;
         jira__subcmd__gitlab__subcmd__reconciler__subcmd__help__subcmd__reconcile)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jira__subcmd__gitlab__subcmd__reconciler__subcmd__help__subcmd__report)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -394,6 +414,48 @@ _jira__gitlab__reconciler() {
             fi
             case "${prev}" in
                 --lock-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jira__subcmd__gitlab__subcmd__reconciler__subcmd__report)
+            opts="-c -v -q -h --since --until --format --svg --mapping --config --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --until)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
+                    return 0
+                    ;;
+                --svg)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mapping)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

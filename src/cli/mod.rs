@@ -109,6 +109,32 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Lead time and throughput per mapping and week, from the state database (no server is
+    /// asked, no token needed).
+    ///
+    /// Per mapping and ISO week: issues created and closed, lead time (Jira created → done)
+    /// median and 85th percentile, and, with status_labels, the median time an issue spent in
+    /// each status.
+    #[command(
+        after_help = "The window defaults to the last 12 weeks. Dates are UTC; --until 2025-03-31 includes that day.\nExample: jira-gitlab-reconciler report --since 2025-01-01 --format json --svg lead-time.svg"
+    )]
+    Report {
+        /// Start of the window: a date (2025-01-01, UTC midnight) or an RFC 3339 time.
+        #[arg(long, value_parser = parse_since, value_name = "DATE")]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        /// End of the window: a date (included) or an RFC 3339 time. Default: now.
+        #[arg(long, value_parser = parse_until, value_name = "DATE")]
+        until: Option<chrono::DateTime<chrono::Utc>>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = crate::report::Format::Table)]
+        format: crate::report::Format,
+        /// Also draw lead time and throughput per week into this SVG file.
+        #[arg(long, value_name = "FILE")]
+        svg: Option<PathBuf>,
+        /// Only this mapping (as `status` names it, e.g. "VSA->acme/platform").
+        #[arg(long, value_name = "NAME")]
+        mapping: Option<String>,
+    },
     /// Run the reconciler against built-in simulated Jira and GitLab servers (no credentials,
     /// no network) and show what it does.
     #[cfg(feature = "demo")]
@@ -157,6 +183,14 @@ pub enum WebhookAction {
     Register,
 }
 
+fn parse_since(s: &str) -> std::result::Result<chrono::DateTime<chrono::Utc>, String> {
+    crate::report::parse_when(s, false)
+}
+
+fn parse_until(s: &str) -> std::result::Result<chrono::DateTime<chrono::Utc>, String> {
+    crate::report::parse_when(s, true)
+}
+
 fn parse_duration_arg(s: &str) -> std::result::Result<Duration, String> {
     crate::config::parse_duration(s)
         .ok_or_else(|| format!("{s:?} is not a duration such as 90s, 10m or 1h30m"))
@@ -199,10 +233,11 @@ async fn run(cli: Cli) -> Result<i32> {
         }
         _ => ConfigFile::locate(cli.config.as_deref())?,
     };
-    // `status` and `webhook url` never contact a server, so they need no token.
+    // `status`, `report` and `webhook url` never contact a server, so they need no token.
     let offline = matches!(
         cli.command,
         Command::Status { .. }
+            | Command::Report { .. }
             | Command::Webhook {
                 action: WebhookAction::Url
             }
@@ -249,6 +284,22 @@ async fn run(cli: Cli) -> Result<i32> {
         }
         Command::Check => crate::check::run(cfg, &config).await,
         Command::Status { json } => status::run(&cfg, &config, json),
+        Command::Report {
+            since,
+            until,
+            format,
+            svg,
+            mapping,
+        } => crate::report::run(
+            &cfg,
+            &crate::report::Request {
+                since,
+                until,
+                format,
+                svg,
+                mapping,
+            },
+        ),
         Command::Run => crate::service::run(cfg, config.path).await,
         Command::Webhook { action } => match action {
             WebhookAction::Url => webhook::url(&cfg),

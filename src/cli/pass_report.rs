@@ -36,6 +36,12 @@ pub fn print_reports(reports: &[PassReport], dry_run: bool) -> i32 {
             for line in &r.planned {
                 println!("  {line}");
             }
+            if r.recipe.adopted + r.recipe.foreign > 0 {
+                println!(
+                    "  Automation recipe: {} issue(s) adopted, {} slot(s) holding other issues left alone",
+                    r.recipe.adopted, r.recipe.foreign
+                );
+            }
         } else {
             println!("{}", r.summary());
         }

@@ -5,6 +5,7 @@
 //! applied, intents of creates that surely did not happen) in another. A crash between the two
 //! leaves intents, so the next pass looks the issues up by marker instead of creating them
 //! again. Every edit's answer is checked: GitLab answers 200 even when it ignores a field.
+//! The page's Jira facts for `report` go into the same transaction as its outcomes.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
@@ -12,11 +13,11 @@ use std::sync::atomic::Ordering;
 use futures_util::stream::{self, StreamExt};
 
 use super::{Reconciler, Target};
-use crate::domain::{GitlabIssue, GitlabState, IssueEdit, JiraIssue, Mirror, StateEvent};
+use crate::domain::{GitlabIssue, GoneReason, IssueEdit, JiraIssue, Mirror, StateEvent};
 use crate::error::{Error, Result};
 use crate::gitlab::NewIssue;
 use crate::http::ApiErrorKind;
-use crate::plan::{Action, Plan};
+use crate::plan::{Action, LabelStep, Plan};
 use crate::store::{Counts, PageWrite, Store};
 
 /// What applying plans did.
@@ -69,6 +70,8 @@ struct Done {
     cleared_intent: Option<String>,
     /// A create without a reliable answer.
     lost: Option<JiraIssue>,
+    /// A Jira issue that left the mapping, its policy applied.
+    gone: Option<(String, GoneReason)>,
 }
 
 impl Done {
@@ -80,13 +83,15 @@ impl Done {
 }
 
 impl Reconciler {
-    /// Carry out one page's plan. `recovering`: the second look after creates whose answer
-    /// was lost, when a create must not be sent again.
+    /// Carry out one page's plan, and record its outcomes with what `recorded` holds (the
+    /// page's Jira facts). `recovering`: the second look after creates whose answer was lost,
+    /// when a create must not be sent again.
     pub(super) async fn apply(
         &self,
         store: &Store,
         target: &Target<'_>,
         plan: Plan,
+        recorded: PageWrite,
         recovering: bool,
     ) -> Result<Applied> {
         let name = &target.name;
@@ -103,10 +108,11 @@ impl Reconciler {
             // mirror is saved, the next pass finds it by its marker.
             store.record_intents(name, &creates)?;
         }
-        let mut write = PageWrite {
-            applied: plan.settled,
-            ..PageWrite::default()
-        };
+        let mut write = recorded;
+        write.applied.extend(plan.settled);
+        let mut out = Applied::default();
+        out.notes
+            .extend(self.ensure_status_labels(target, &plan.actions).await);
         // The job futures are made first, then driven `gitlab.concurrency` at a time.
         let jobs: Vec<_> = jobs(plan.actions)
             .into_iter()
@@ -116,7 +122,6 @@ impl Reconciler {
             .buffer_unordered(self.cfg.gitlab.concurrency.max(1))
             .collect()
             .await;
-        let mut out = Applied::default();
         for d in done {
             out.counts.add(&d.counts);
             out.needs_user |= d.error_needs_user;
@@ -124,6 +129,7 @@ impl Reconciler {
             write.mirrors.extend(d.mirror);
             write.applied.extend(d.applied);
             write.cleared_intents.extend(d.cleared_intent);
+            write.gone.extend(d.gone);
             out.lost.extend(d.lost);
             if let Some(f) = d.failure {
                 out.failures.insert(d.key, f);
@@ -175,9 +181,76 @@ impl Reconciler {
                     title,
                     description,
                     close,
+                    status_label,
+                    issue_type,
+                    steps,
                 } => {
-                    self.create(target, &key, jira, title, description, close, &mut done)
+                    let mut labels = target.mapping.labels.clone();
+                    labels.extend(status_label);
+                    let new = NewIssue {
+                        title,
+                        description,
+                        labels,
+                        created_at: target.project.can_backdate().then_some(jira.created),
+                        issue_type,
+                    };
+                    self.create(target, &key, jira, new, &steps, close, &mut done)
                         .await;
+                    return done;
+                }
+                Action::AdoptRecipe { jira, mirror } => {
+                    if let Err(e) = self.adopt_recipe(target, &jira, &mirror).await {
+                        done.fail(
+                            format!(
+                                "{key} (#{}): adopting the recipe's issue failed: {}",
+                                mirror.iid,
+                                e.report()
+                            ),
+                            Some(&e),
+                        );
+                        return done;
+                    }
+                    done.counts.adopted += 1;
+                    applied_version = mirror.applied;
+                    pending_link = Some(mirror);
+                }
+                Action::Relabel { jira, iid, steps } => {
+                    match self.relabel(&target.project, iid, &steps).await {
+                        Ok(()) => {
+                            done.counts.updated += 1;
+                            tracing::info!(jira = %key, iid, steps = steps.len(), "replayed status labels");
+                            applied_version = Some(jira.updated);
+                            if pending_link.is_none() {
+                                done.applied = Some((jira.id.clone(), jira.updated));
+                            }
+                        }
+                        Err(e) => {
+                            done.fail(format!("{key} (#{iid}): {}", e.report()), Some(&e));
+                            applied_version = None;
+                            done.applied = None;
+                            break;
+                        }
+                    }
+                }
+                Action::MarkGone {
+                    mirror,
+                    reason,
+                    edit,
+                } => {
+                    match self.mark_gone(target, &mirror, reason, edit.as_ref()).await {
+                        Ok(()) => {
+                            match edit.map(|e| e.state_event) {
+                                Some(Some(StateEvent::Close)) => done.counts.closed += 1,
+                                Some(_) => done.counts.updated += 1,
+                                None => {}
+                            }
+                            done.gone = Some((mirror.jira_id, reason));
+                        }
+                        Err(e) => {
+                            // Not remembered: the next full pass tries again.
+                            done.fail(format!("{key} (#{}): {}", mirror.iid, e.report()), Some(&e));
+                        }
+                    }
                     return done;
                 }
                 Action::Link { mirror, adopted } => {
@@ -230,25 +303,20 @@ impl Reconciler {
         done
     }
 
-    /// Create one issue (and close it if Jira says done).
+    /// Create one issue, check its type and replay its status labels, and close it if Jira
+    /// says done.
     #[allow(clippy::too_many_arguments)]
     async fn create(
         &self,
         target: &Target<'_>,
         key: &str,
         jira: JiraIssue,
-        title: String,
-        description: String,
+        new: NewIssue,
+        steps: &[LabelStep],
         close: bool,
         done: &mut Done,
     ) {
         let project = &target.project;
-        let new = NewIssue {
-            title,
-            description,
-            labels: target.mapping.labels.clone(),
-            created_at: project.can_backdate().then_some(jira.created),
-        };
         let created = match self.gitlab.create(project.id, &new).await {
             Ok(g) => g,
             Err(e) if e.is_ambiguous() => {
@@ -281,6 +349,17 @@ impl Reconciler {
             iid: created.iid,
             applied: Some(jira.updated),
         };
+        if let Err(e) = self
+            .finish_create(project, &created, &new.issue_type, steps)
+            .await
+        {
+            // The mirror stands; the next pass compares it again.
+            mirror.applied = None;
+            done.fail(
+                format!("{key}: created as #{} but {}", created.iid, e.report()),
+                Some(&e),
+            );
+        }
         if close {
             let edit = IssueEdit {
                 state_event: Some(StateEvent::Close),
@@ -316,18 +395,7 @@ impl Reconciler {
             edit.updated_at = Some(jira.resolved.unwrap_or(jira.updated));
         }
         let after = self.gitlab.edit(project.id, iid, &edit).await?;
-        let expected = match edit.state_event {
-            Some(StateEvent::Close) => Some(GitlabState::Closed),
-            Some(StateEvent::Reopen) => Some(GitlabState::Opened),
-            None => None,
-        };
-        if expected.is_some_and(|s| s != after.state) {
-            return Err(Error::NotApplied(format!(
-                "GitLab answered 200 but #{iid} in {} did not change state: the token may lack the Planner or Reporter role, or someone changed the issue at the same moment; the next pass checks again",
-                project.path
-            )));
-        }
-        Ok(())
+        self.verify(project, iid, &edit, &after)
     }
 }
 

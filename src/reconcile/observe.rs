@@ -1,6 +1,7 @@
 //! What is: where a pass starts, the GitLab project, the project's issues when markers must be
-//! read, and per page of Jira issues the stored mirrors and GitLab issues the planner needs.
-//! Reads only, apart from settling creates an earlier run left unconfirmed.
+//! read, and per page of Jira issues the stored mirrors and GitLab issues the planner needs
+//! (with the Automation recipe's slots of unmirrored issues). Reads only, apart from settling
+//! creates an earlier run left unconfirmed.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -9,10 +10,10 @@ use chrono::{DateTime, Utc};
 
 use super::{Mode, Reconciler, Target};
 use crate::config::Mapping;
-use crate::domain::{GitlabIssue, JiraIssue, Mirror, PassKind};
+use crate::domain::{GitlabIssue, IssueHistory, JiraIssue, Mirror, PassKind};
 use crate::error::Result;
 use crate::gitlab::Project;
-use crate::plan::needs_compare;
+use crate::plan::{needs_compare, Missing, PlanInput};
 use crate::store::Store;
 
 /// Facts about a GitLab project (its id, the token's role) are looked up again after this long,
@@ -28,6 +29,11 @@ pub(super) struct Start {
     pub intents: HashMap<String, String>,
     /// Which of those Jira issues this pass has seen (a full pass forgets the others).
     seen_intents: HashSet<String>,
+    /// A full pass over a mapping that had mirrors: the issues seen are noted in the state
+    /// database, to find the mirrors whose Jira issue left (`deleted`).
+    pub track_seen: bool,
+    /// Some issue of the mapping is remembered as gone: each page looks for returns.
+    pub any_gone: bool,
 }
 
 impl Start {
@@ -74,6 +80,41 @@ pub(super) struct GitlabView {
     pub scanned: bool,
     /// Things the scan noticed (two issues with one marker).
     pub notes: Vec<String>,
+}
+
+/// What the planner gets for one page, beyond the GitLab view: the Jira issues, their stored
+/// mirrors, and (after a full pass) the mirrors whose Jira issue left the search.
+pub(super) struct PageView<'a> {
+    pub jira: &'a [JiraIssue],
+    pub mirrors: HashMap<String, Mirror>,
+    /// Recipe slots that stored mirrors of other Jira issues point at.
+    pub claimed: HashSet<u64>,
+    pub missing: Vec<Missing>,
+    pub recheck_applied: bool,
+}
+
+impl PageView<'_> {
+    pub fn input<'a>(
+        &'a self,
+        target: &'a Target<'_>,
+        view: &'a GitlabView,
+        jira_base_url: &'a str,
+        history: &'a HashMap<String, IssueHistory>,
+    ) -> PlanInput<'a> {
+        PlanInput {
+            jira: self.jira,
+            mirrors: &self.mirrors,
+            gitlab: &view.issues,
+            by_marker: &view.by_marker,
+            jira_base_url,
+            recheck_applied: self.recheck_applied,
+            claimed: &self.claimed,
+            rules: &target.rules,
+            backdate: target.project.can_backdate(),
+            history,
+            missing: &self.missing,
+        }
+    }
 }
 
 impl Reconciler {
@@ -131,6 +172,11 @@ impl Reconciler {
             checkpoint,
             intents,
             seen_intents: HashSet::new(),
+            track_seen: false,
+            any_gone: match store {
+                Some(s) => s.has_gone(&target.name)?,
+                None => false,
+            },
         })
     }
 
@@ -219,21 +265,29 @@ impl Reconciler {
 
     /// The stored mirrors of one page's Jira issues, and their GitLab issues in `view`: read by
     /// iid (one request per page) unless the project was scanned. Issues whose Jira version is
-    /// already applied (or older) need no GitLab read on an incremental pass.
-    pub(super) async fn observe_page(
+    /// already applied (or older) need no GitLab read on an incremental pass. The Automation
+    /// recipe's slots of unmirrored issues ride along in the same read.
+    pub(super) async fn observe_page<'a>(
         &self,
         store: Option<&Store>,
         target: &Target<'_>,
-        issues: &[JiraIssue],
+        issues: &'a [JiraIssue],
         view: &mut GitlabView,
         recheck_applied: bool,
-    ) -> Result<HashMap<String, Mirror>> {
+    ) -> Result<PageView<'a>> {
         let mirrors = match store {
             Some(s) => {
                 let ids: Vec<&str> = issues.iter().map(|j| j.id.as_str()).collect();
                 s.mirrors_for(&target.name, &target.siblings, &ids)?
             }
             None => HashMap::new(),
+        };
+        let slots = super::recipe::unmirrored_slots(&target.rules, issues, &mirrors);
+        let claimed = match store {
+            Some(s) if !slots.is_empty() => {
+                s.claimed_iids(&target.name, &target.siblings, &slots)?
+            }
+            _ => HashSet::new(),
         };
         if !view.scanned {
             view.issues.clear();
@@ -247,6 +301,7 @@ impl Reconciler {
                 let m = mirrors.get(&j.id)?;
                 needs_compare(j, Some(m), recheck_applied).then_some(m.iid)
             })
+            .chain(slots)
             .filter(|iid| !view.issues.contains_key(iid))
             .collect();
         if !wanted.is_empty() {
@@ -264,6 +319,12 @@ impl Reconciler {
                 view.issues.insert(g.iid, g);
             }
         }
-        Ok(mirrors)
+        Ok(PageView {
+            jira: issues,
+            mirrors,
+            claimed,
+            missing: Vec::new(),
+            recheck_applied,
+        })
     }
 }

@@ -10,6 +10,7 @@ use super::observe::{GitlabView, Start};
 use crate::domain::PassKind;
 use crate::error::Error;
 use crate::metrics::Metrics;
+use crate::plan::RecipeTally;
 use crate::store::Counts;
 
 #[derive(Debug)]
@@ -29,6 +30,8 @@ pub struct PassReport {
     pub cpu: Duration,
     /// The pass failed on something only the user can fix (credentials, a missing project).
     pub needs_user: bool,
+    /// What the Automation recipe rule found (planned, in a dry run).
+    pub recipe: RecipeTally,
 }
 
 impl PassReport {
@@ -44,6 +47,7 @@ impl PassReport {
             duration: Duration::ZERO,
             cpu: Duration::ZERO,
             needs_user: false,
+            recipe: RecipeTally::default(),
         }
     }
 

@@ -11,8 +11,9 @@ const LAYERS: &[&[&str]] = &[
     &[
         "cause", "secret", "rng", "metrics", "notify", "domain", "stop", "progress",
     ],
-    // HTTP, the pure planner, and logging (which writes around a progress bar).
-    &["http", "plan", "logging"],
+    // HTTP, the pure planner, the pure lead-time figures, and logging (which writes around a
+    // progress bar).
+    &["http", "plan", "leadtime", "logging"],
     // The two API clients.
     &["jira", "gitlab"],
     // The crate's error, and what reports it.
@@ -22,7 +23,9 @@ const LAYERS: &[&[&str]] = &[
     &["config"],
     &["reconcile"],
     &["health", "webhook"],
-    &["check", "service", "demo"],
+    &["check", "service", "report"],
+    // The demo ends with a report.
+    &["demo"],
     &["cli"],
 ];
 

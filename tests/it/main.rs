@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod crash;
+mod deleted;
 mod e2e;
 mod faults;
 mod harness;
@@ -11,6 +12,9 @@ mod layers;
 mod operate;
 mod package;
 mod process;
+mod recipe;
+mod report;
 mod service;
 mod speed;
+mod status_labels;
 mod webhook;

@@ -96,6 +96,18 @@ async fn demo_runs_to_completion() {
         stdout.contains("incremental pass: created 1, closed 2, reopened 1, updated 1"),
         "every change the demo announces is mirrored: {stdout}"
     );
+    // It ends with the report, GitLab's lead time with and without backdating, and a chart.
+    assert!(stdout.contains("lead time       median "), "{stdout}");
+    assert!(stdout.contains("Reporter token, not:"), "{stdout}");
+    let chart = stdout
+        .lines()
+        .find_map(|l| {
+            l.split("Chart of lead time and throughput per week: ")
+                .nth(1)
+        })
+        .expect("the chart is named");
+    let svg = std::fs::read_to_string(chart.trim()).expect("the chart exists");
+    assert!(svg.starts_with("<svg"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

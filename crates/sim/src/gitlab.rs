@@ -4,12 +4,16 @@
 //! `updated_at` silently ignored unless the caller is an Owner, 409 on a taken iid and the iid
 //! counter jumping past an explicit iid, per-user create rate limit without `Retry-After`,
 //! paging headers with an empty `x-next-page` on the last page, scoped labels that evict each
-//! other, role checks, and scripted faults (see [`crate::FaultPlan`]).
+//! other on paid tiers only, labels as project or group objects (created on first use, or
+//! through the labels APIs by roles that may), resource label events stamped with an Owner's
+//! `created_at`/`updated_at`, role checks (project and group membership), and scripted faults
+//! (see [`crate::FaultPlan`]).
 //!
 //! The HTTP side lives in `gitlab/api.rs`; this file holds the data model and the API that
 //! tests and the `demo` subcommand use to set up and inspect the server.
 
 mod api;
+mod labels;
 mod list;
 mod params;
 mod render;
@@ -41,7 +45,17 @@ impl Role {
     }
 }
 
-/// Defaults: a fresh clock, any free port, no create limit.
+/// The subscription tier: only paid tiers make scoped labels exclusive.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Tier {
+    /// Scoped labels (`a::b`) are ordinary labels: adding one removes nothing.
+    #[default]
+    Free,
+    /// Premium and Ultimate: adding `a::b` removes the other `a::` labels.
+    Premium,
+}
+
+/// Defaults: a fresh clock, any free port, no create limit, the Free tier.
 #[derive(Clone, Default)]
 pub struct GitlabOptions {
     pub clock: SimClock,
@@ -57,6 +71,18 @@ pub struct GitlabOptions {
     /// Offset paging refuses offsets beyond this (GitLab.com: 50,000 for issues) with a 405
     /// that points at keyset paging; `None` = no limit (GitLab's self-managed default).
     pub max_offset: Option<usize>,
+    pub tier: Tier,
+}
+
+/// One resource label event as a test sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LabelEventSnapshot {
+    pub label: String,
+    /// "add" or "remove".
+    pub action: String,
+    pub created_at: DateTime<Utc>,
+    /// The username of who made the change.
+    pub user: String,
 }
 
 /// What a test sees of an issue, independent of the JSON shape.
@@ -136,7 +162,12 @@ impl FakeGitlab {
             return st.projects[i].id;
         }
         let id = st.projects.len() as u64 + 4;
-        st.projects.push(Project::new(id, path_with_namespace));
+        let group = path_with_namespace
+            .rsplit_once('/')
+            .map(|(namespace, _)| st.group_index_or_add(namespace));
+        let mut project = Project::new(id, path_with_namespace);
+        project.group = group;
+        st.projects.push(project);
         id
     }
 
@@ -152,6 +183,104 @@ impl FakeGitlab {
             .map(|u| u.id)
             .unwrap_or_else(|| panic!("fake gitlab: no user {username:?}"));
         st.project_mut(project).members.insert(user, role);
+    }
+
+    /// Make `username` a member of `group` (its path, e.g. `acme`) with `role`; the role
+    /// applies to every project in the group, as in GitLab.
+    ///
+    /// Panics on an unknown group or user: that is a bug in the test, not a request.
+    pub fn grant_group(&self, group: &str, username: &str, role: Role) {
+        let mut st = lock(&self.state);
+        let user = st
+            .users
+            .iter()
+            .find(|u| u.username == username)
+            .map(|u| u.id)
+            .unwrap_or_else(|| panic!("fake gitlab: no user {username:?}"));
+        let g = st
+            .groups
+            .iter_mut()
+            .find(|g| g.path.eq_ignore_ascii_case(group))
+            .unwrap_or_else(|| panic!("fake gitlab: no group {group:?}"));
+        g.members.insert(user, role);
+    }
+
+    /// The names of a project's own labels (not its group's), sorted.
+    pub fn project_labels(&self, project: &str) -> Vec<String> {
+        let st = lock(&self.state);
+        let i = st.project_index_or_panic(project);
+        let mut names: Vec<String> = st.projects[i]
+            .labels
+            .iter()
+            .map(|l| l.name.clone())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// The names of a group's labels, sorted.
+    pub fn group_labels(&self, group: &str) -> Vec<String> {
+        let st = lock(&self.state);
+        let mut names: Vec<String> = st
+            .groups
+            .iter()
+            .filter(|g| g.path.eq_ignore_ascii_case(group))
+            .flat_map(|g| g.labels.iter().map(|l| l.name.clone()))
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// An issue's resource label events, oldest first.
+    pub fn label_events(&self, project: &str, iid: u64) -> Vec<LabelEventSnapshot> {
+        let st = lock(&self.state);
+        let i = st.project_index_or_panic(project);
+        st.projects[i]
+            .issues
+            .get(&iid)
+            .map(|issue| {
+                issue
+                    .label_events
+                    .iter()
+                    .map(|e| LabelEventSnapshot {
+                        label: e.label.name.clone(),
+                        action: if e.add { "add" } else { "remove" }.to_owned(),
+                        created_at: e.created_at,
+                        user: username(&st.users, e.user),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Create an issue with an explicit iid and creation time, as the Automation recipe's
+    /// Owner token does (author: root). Returns the iid. Not counted as a request.
+    pub fn create_with_iid(
+        &self,
+        project: &str,
+        iid: u64,
+        title: &str,
+        created_at: DateTime<Utc>,
+    ) -> u64 {
+        let mut st = lock(&self.state);
+        let pi = st.project_index_or_panic(project);
+        let new = NewIssue {
+            title: title.to_owned(),
+            description: None,
+            labels: Vec::new(),
+            issue_type: "issue".to_owned(),
+            iid: Some(iid),
+            created_at: Some(created_at),
+        };
+        match st.insert_issue(pi, new, ROOT_USER_ID) {
+            Ok(iid) => iid,
+            Err(e) => panic!("fake gitlab: create_with_iid failed: {e:?}"),
+        }
+    }
+
+    /// Close an issue by hand at a given time (the recipe's "Done" rule with an Owner token).
+    pub fn close_by_hand_at(&self, project: &str, iid: u64, at: DateTime<Utc>) {
+        self.edit_by_hand(project, iid, |issue, _| issue.close(at, ROOT_USER_ID));
     }
 
     /// Whether a project with this path or id exists.
@@ -214,6 +343,12 @@ impl FakeGitlab {
         self.edit_by_hand(project, iid, |issue, _| issue.reopen());
     }
 
+    pub fn describe_by_hand(&self, project: &str, iid: u64, description: &str) {
+        self.edit_by_hand(project, iid, |issue, _| {
+            issue.description = Some(description.to_owned())
+        });
+    }
+
     pub fn retitle_by_hand(&self, project: &str, iid: u64, title: &str) {
         self.edit_by_hand(project, iid, |issue, _| issue.title = title.to_owned());
     }
@@ -252,6 +387,11 @@ impl FakeGitlab {
     /// The most projects that had requests being answered at the same moment.
     pub fn max_projects_in_flight(&self) -> usize {
         lock(&self.state).counters.max_projects_in_flight
+    }
+
+    /// Requests received and not answered yet (a delayed create is in flight until it lands).
+    pub fn in_flight(&self) -> usize {
+        lock(&self.state).counters.in_flight
     }
 
     /// Creates refused by the create limit (429).
@@ -295,6 +435,33 @@ type Shared = Arc<Mutex<State>>;
 /// The instance administrator that UI-made issues are attributed to. It has no token.
 const ROOT_USER_ID: u64 = 1;
 
+/// A group (namespace): members whose role covers its projects, and group labels.
+struct Group {
+    id: u64,
+    path: String,
+    members: HashMap<u64, Role>,
+    labels: Vec<Label>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct Label {
+    id: u64,
+    name: String,
+    color: String,
+    description: Option<String>,
+}
+
+/// A row of `resource_label_events`: `created_at` is the issue's system-note timestamp,
+/// which an Owner's `created_at`/`updated_at` sets.
+#[derive(Clone, Debug, PartialEq)]
+struct LabelEvent {
+    id: u64,
+    user: u64,
+    created_at: DateTime<Utc>,
+    label: Label,
+    add: bool,
+}
+
 struct User {
     id: u64,
     username: String,
@@ -334,6 +501,7 @@ struct Issue {
     closed_at: Option<DateTime<Utc>>,
     closed_by: Option<u64>,
     author: u64,
+    label_events: Vec<LabelEvent>,
 }
 
 impl Issue {
@@ -356,11 +524,11 @@ impl Issue {
         }
     }
 
-    /// Add labels in order. A scoped label `scope::value` evicts the labels of the same
-    /// scope, so the last one given for a scope wins.
-    fn add_labels(&mut self, labels: &[String]) {
+    /// Add labels in order. On paid tiers a scoped label `scope::value` evicts the labels of
+    /// the same scope, so the last one given for a scope wins; on Free it is a plain label.
+    fn add_labels(&mut self, labels: &[String], tier: Tier) {
         for label in labels {
-            if let Some(scope) = label_scope(label) {
+            if let Some(scope) = label_scope(label).filter(|_| tier == Tier::Premium) {
                 self.labels.retain(|l| label_scope(l) != Some(scope));
             }
             if !self.labels.contains(label) {
@@ -422,6 +590,9 @@ struct Project {
     id: u64,
     path: String,
     members: HashMap<u64, Role>,
+    /// Index of its group in `State::groups` (`None` for a personal namespace).
+    group: Option<usize>,
+    labels: Vec<Label>,
     issues: BTreeMap<u64, Issue>,
     /// The highest iid ever handed out or explicitly requested; deleted iids are not reused
     /// by auto-numbering.
@@ -434,6 +605,8 @@ impl Project {
             id,
             path: path.to_owned(),
             members: HashMap::new(),
+            group: None,
+            labels: Vec::new(),
             issues: BTreeMap::new(),
             last_iid: 0,
         }
@@ -479,9 +652,13 @@ struct State {
     latency: Option<(Duration, Duration)>,
     max_offset: Option<usize>,
     rng: crate::Xorshift,
+    tier: Tier,
     users: Vec<User>,
     projects: Vec<Project>,
+    groups: Vec<Group>,
     next_issue_id: u64,
+    next_label_id: u64,
+    next_event_id: u64,
     faults: FaultPlan,
     counters: Counters,
     /// Per user, GitLab's create-limit window: when it opened (real time) and how many create
@@ -500,6 +677,10 @@ impl State {
             latency: opts.latency,
             max_offset: opts.max_offset,
             rng: crate::Xorshift::new(0x6c61_7465),
+            tier: opts.tier,
+            groups: Vec::new(),
+            next_label_id: 41,
+            next_event_id: 142,
             users: vec![User {
                 id: ROOT_USER_ID,
                 username: "root".to_owned(),
@@ -544,6 +725,24 @@ impl State {
         &mut self.projects[i]
     }
 
+    fn group_index_or_add(&mut self, path: &str) -> usize {
+        if let Some(i) = self
+            .groups
+            .iter()
+            .position(|g| g.path.eq_ignore_ascii_case(path))
+        {
+            return i;
+        }
+        let id = 9000 + self.groups.len() as u64 + 1;
+        self.groups.push(Group {
+            id,
+            path: path.to_owned(),
+            members: HashMap::new(),
+            labels: Vec::new(),
+        });
+        self.groups.len() - 1
+    }
+
     /// Store a new issue; returns its iid. Timestamps come from the sim clock unless an
     /// (Owner-only) `created_at` was given.
     fn insert_issue(
@@ -570,9 +769,12 @@ impl State {
             closed_at: None,
             closed_by: None,
             author,
+            label_events: Vec::new(),
         };
-        issue.add_labels(&new.labels);
+        let at = issue.created_at;
+        issue.add_labels(&new.labels, self.tier);
         self.projects[project].issues.insert(iid, issue);
+        self.record_label_changes(project, iid, author, at, &[]);
         Ok(iid)
     }
 }

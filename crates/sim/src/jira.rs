@@ -119,6 +119,24 @@ struct IssueData {
     raw: BTreeMap<String, Value>,
 }
 
+/// One changed field of a changelog entry, as Jira reports it.
+#[derive(Clone, Debug)]
+struct ChangeItem {
+    field: &'static str,
+    from: Option<String>,
+    from_string: Option<String>,
+    to: Option<String>,
+    to_string: Option<String>,
+}
+
+/// One changelog entry ("history"): the fields one edit changed.
+#[derive(Clone, Debug)]
+struct History {
+    id: u64,
+    created: DateTime<Utc>,
+    items: Vec<ChangeItem>,
+}
+
 #[derive(Clone, Debug)]
 struct Version {
     written: DateTime<Utc>,
@@ -132,15 +150,25 @@ struct Record {
     versions: Vec<Version>,
     /// Keys the issue had before moves: Jira still resolves them.
     old_keys: Vec<String>,
+    /// Status, summary and resolution changes, oldest first.
+    changelog: Vec<History>,
+    /// The account lost permission to see it: every API answers as if it did not exist.
+    hidden: bool,
 }
 
 impl Record {
     fn latest(&self) -> Option<&IssueData> {
+        if self.hidden {
+            return None;
+        }
         self.versions.last().and_then(|v| v.data.as_ref())
     }
 
     /// The newest version written at or before `horizon`, unless that version is a deletion.
     fn as_of(&self, horizon: DateTime<Utc>) -> Option<&IssueData> {
+        if self.hidden {
+            return None;
+        }
         self.versions
             .iter()
             .rev()
@@ -167,6 +195,9 @@ struct State {
     /// Status and issue type names ever used: JQL rejects other values, as Jira does.
     statuses: Vec<String>,
     issue_types: Vec<String>,
+    last_history_id: u64,
+    /// Visibility changes (hide, unhide): they change search results without a new version.
+    visibility_changes: u64,
 }
 
 /// The first issue id is `FIRST_ISSUE_ID + 1`.
@@ -180,7 +211,8 @@ impl State {
         self.issues
             .values()
             .map(|r| r.versions.len() as u64 + 1)
-            .sum()
+            .sum::<u64>()
+            + self.visibility_changes
     }
 
     fn new() -> Self {
@@ -190,6 +222,7 @@ impl State {
             issue_types: ["Task", "Bug", "Story", "Epic", "Subtask"]
                 .map(String::from)
                 .to_vec(),
+            last_history_id: 70_000,
             ..State::default()
         }
     }
@@ -242,6 +275,9 @@ impl jql::Catalog for State {
     fn key_exists(&self, key: &str) -> bool {
         self.find(key).is_some()
     }
+    fn id_exists(&self, id: u64) -> bool {
+        self.issues.get(&id).and_then(Record::latest).is_some()
+    }
 }
 
 /// State shared between the handle and the HTTP handlers.
@@ -262,6 +298,8 @@ struct Shared {
     webhooks_paused: Mutex<bool>,
     /// For delivering webhooks.
     http: reqwest::Client,
+    /// Changelog and by-id requests (Cloud bulk fetches; DC searches are `searches`).
+    bulk_reads: AtomicUsize,
 }
 
 impl Shared {
@@ -295,6 +333,7 @@ impl FakeJira {
             deliveries: Mutex::new(Vec::new()),
             webhooks_paused: Mutex::new(false),
             http: reqwest::Client::new(),
+            bulk_reads: AtomicUsize::new(0),
         });
         let server = crate::serve(http::router(shared.clone()), port).await?;
         let _ = shared.base_url.set(server.url());
@@ -360,6 +399,8 @@ impl FakeJira {
                     data: Some(data),
                 }],
                 old_keys: Vec::new(),
+                changelog: Vec::new(),
+                hidden: false,
             },
         );
         webhooks::announce(&self.shared, &st, id, "jira:issue_created");
@@ -391,6 +432,11 @@ impl FakeJira {
         });
     }
 
+    pub fn set_issue_type(&self, key_or_id: &str, issue_type: &str) {
+        State::remember(&mut lock(&self.shared.state).issue_types, issue_type);
+        self.mutate(key_or_id, |_, d| d.issue_type = issue_type.to_string());
+    }
+
     pub fn set_labels(&self, key_or_id: &str, labels: &[&str]) {
         self.mutate(key_or_id, |_, d| {
             d.labels = labels.iter().map(|l| l.to_string()).collect();
@@ -409,6 +455,52 @@ impl FakeJira {
             id: id.to_string(),
             key: new_key,
         }
+    }
+
+    /// The account loses permission to see the issue: search, bulk fetch, issue and
+    /// changelog requests all answer as if it did not exist.
+    pub fn hide_issue(&self, key_or_id: &str) {
+        let mut st = lock(&self.shared.state);
+        let id = expect_issue(&st, key_or_id);
+        if let Some(r) = st.issues.get_mut(&id) {
+            r.hidden = true;
+        }
+        st.visibility_changes += 1;
+    }
+
+    /// Permission is given back (by numeric id, since a hidden issue has no visible key).
+    pub fn unhide_issue(&self, id: &str) {
+        let mut st = lock(&self.shared.state);
+        if let Some(r) = id.parse().ok().and_then(|id: u64| st.issues.get_mut(&id)) {
+            r.hidden = false;
+        }
+        st.visibility_changes += 1;
+    }
+
+    /// Brings a deleted issue back as it was (a restore from backup): same id, key, fields
+    /// and `updated`, so only a complete search finds it again.
+    ///
+    /// # Panics
+    /// If the id never existed or the issue is not deleted.
+    pub fn restore_issue(&self, id: &str) {
+        let now = self.now();
+        let mut st = lock(&self.shared.state);
+        let record = id
+            .parse()
+            .ok()
+            .and_then(|id: u64| st.issues.get_mut(&id))
+            .unwrap_or_else(|| panic!("fake Jira never had issue {id}"));
+        assert!(record.latest().is_none(), "issue {id} is not deleted");
+        let data = record
+            .versions
+            .iter()
+            .rev()
+            .find_map(|v| v.data.clone())
+            .unwrap_or_else(|| panic!("issue {id} has no earlier version"));
+        record.versions.push(Version {
+            written: now,
+            data: Some(data),
+        });
     }
 
     pub fn delete_issue(&self, key_or_id: &str) {
@@ -462,6 +554,11 @@ impl FakeJira {
         self.shared.searches.load(Ordering::SeqCst)
     }
 
+    /// How many issue and changelog bulk fetches (Cloud) were answered, whatever their status.
+    pub fn bulk_requests(&self) -> usize {
+        self.shared.bulk_reads.load(Ordering::SeqCst)
+    }
+
     /// Overrides a field in every later response for this issue (e.g. `status: null`), for
     /// odd-data tests. Like any edit it bumps `updated` and goes through the index lag.
     pub fn set_field_raw(&self, key_or_id: &str, field: &str, value: Value) {
@@ -485,13 +582,27 @@ impl FakeJira {
             .and_then(Record::latest)
             .cloned()
             .unwrap_or_else(|| panic!("issue {key_or_id} has no live version"));
-        let old_key = data.key.clone();
+        let before = data.clone();
         edit(&mut st, &mut data);
         data.updated = now;
-        let moved = data.key != old_key;
+        let items = changes(&st, &before, &data);
+        let history_id = if items.is_empty() {
+            None
+        } else {
+            st.last_history_id += 1;
+            Some(st.last_history_id)
+        };
+        let moved = data.key != before.key;
         if let Some(r) = st.issues.get_mut(&id) {
             if moved {
-                r.old_keys.push(old_key);
+                r.old_keys.push(before.key);
+            }
+            if let Some(history_id) = history_id {
+                r.changelog.push(History {
+                    id: history_id,
+                    created: now,
+                    items,
+                });
             }
             r.versions.push(Version {
                 written: now,
@@ -501,6 +612,47 @@ impl FakeJira {
         webhooks::announce(&self.shared, &st, id, "jira:issue_updated");
         id
     }
+}
+
+/// The changelog items for an edit, as Jira writes them: the status by id and name, the
+/// resolution, the summary by text only.
+fn changes(st: &State, before: &IssueData, after: &IssueData) -> Vec<ChangeItem> {
+    let mut items = Vec::new();
+    if before.resolved.is_some() != after.resolved.is_some() {
+        let done = || (Some("10000".to_string()), Some("Done".to_string()));
+        let none = || (None, None);
+        let ((from, from_string), (to, to_string)) = if after.resolved.is_some() {
+            (none(), done())
+        } else {
+            (done(), none())
+        };
+        items.push(ChangeItem {
+            field: "resolution",
+            from,
+            from_string,
+            to,
+            to_string,
+        });
+    }
+    if before.status != after.status {
+        items.push(ChangeItem {
+            field: "status",
+            from: Some(render::position_id(&st.statuses, &before.status)),
+            from_string: Some(before.status.clone()),
+            to: Some(render::position_id(&st.statuses, &after.status)),
+            to_string: Some(after.status.clone()),
+        });
+    }
+    if before.summary != after.summary {
+        items.push(ChangeItem {
+            field: "summary",
+            from: None,
+            from_string: Some(before.summary.clone()),
+            to: None,
+            to_string: Some(after.summary.clone()),
+        });
+    }
+    items
 }
 
 fn expect_issue(st: &State, key_or_id: &str) -> u64 {

@@ -32,6 +32,11 @@ impl SimClock {
         let mut off = lock(&self.offset);
         *off += chrono::Duration::from_std(by).unwrap_or_else(|_| chrono::Duration::zero());
     }
+    /// Jump to `at` (which may be in the past): a demo or test then plays weeks of history
+    /// forward. Writes are stamped with this clock, so move it only forward once data exists.
+    pub fn set(&self, at: DateTime<Utc>) {
+        *lock(&self.offset) = at - Utc::now();
+    }
 }
 
 /// One injected misbehaviour of a fake server.

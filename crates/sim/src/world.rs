@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::FixedOffset;
 
-use crate::gitlab::{FakeGitlab, GitlabOptions, Role};
+use crate::gitlab::{FakeGitlab, GitlabOptions, Role, Tier};
 use crate::jira::{Deployment, FakeJira, JiraOptions};
 use crate::SimClock;
 
@@ -24,6 +24,14 @@ pub struct SimMapping {
     pub gitlab_project: String,
     pub jql: Option<String>,
     pub labels: Vec<String>,
+    /// The bot's role on this GitLab project, if not the world's `role`.
+    pub role: Option<Role>,
+    pub seed_iid_prefix: Option<String>,
+    pub status_labels: Option<String>,
+    /// Jira issue type → GitLab `issue_type`.
+    pub issue_types: Vec<(String, String)>,
+    pub on_deleted: Option<String>,
+    pub on_filtered_out: Option<String>,
 }
 
 impl SimMapping {
@@ -33,6 +41,12 @@ impl SimMapping {
             gitlab_project: gitlab_project.into(),
             jql: None,
             labels: vec![],
+            role: None,
+            seed_iid_prefix: None,
+            status_labels: None,
+            issue_types: vec![],
+            on_deleted: None,
+            on_filtered_out: None,
         }
     }
 }
@@ -44,8 +58,12 @@ pub struct WorldOptions {
     pub time_zone: (String, FixedOffset),
     pub index_lag: Duration,
     pub role: Role,
+    /// The bot's role in the projects' groups (`acme`), if any: needed to create group labels.
+    pub group_role: Option<Role>,
     /// The bot is an instance administrator (no project membership) instead of a member.
     pub admin: bool,
+    /// GitLab's tier: scoped labels are exclusive only on Premium.
+    pub tier: Tier,
     pub mappings: Vec<SimMapping>,
     pub create_limit_per_minute: Option<u32>,
     /// The create limit's window (GitLab: a minute); also the config's
@@ -80,7 +98,9 @@ impl WorldOptions {
             time_zone: ("UTC".into(), FixedOffset::east_opt(0).unwrap_or_else(utc)),
             index_lag: Duration::ZERO,
             role: Role::Reporter,
+            group_role: None,
             admin: false,
+            tier: Tier::Free,
             mappings: vec![SimMapping::new("VSA", "acme/platform")],
             create_limit_per_minute: None,
             create_window: None,
@@ -138,6 +158,7 @@ impl SimWorld {
             create_window: opts.create_window,
             latency: opts.latency,
             max_offset: opts.gitlab_max_offset,
+            tier: opts.tier,
         })
         .await?;
         if opts.admin {
@@ -150,7 +171,12 @@ impl SimWorld {
             if !gitlab.has_project(&m.gitlab_project) {
                 gitlab.add_project(&m.gitlab_project);
                 if !opts.admin {
-                    gitlab.grant(&m.gitlab_project, GITLAB_USER, opts.role);
+                    gitlab.grant(&m.gitlab_project, GITLAB_USER, m.role.unwrap_or(opts.role));
+                }
+                if let (Some(role), Some((group, _))) =
+                    (opts.group_role, m.gitlab_project.rsplit_once('/'))
+                {
+                    gitlab.grant_group(group, GITLAB_USER, role);
                 }
             }
         }
@@ -226,6 +252,26 @@ impl SimWorld {
             if !m.labels.is_empty() {
                 let labels: Vec<String> = m.labels.iter().map(|l| toml_string(l)).collect();
                 text.push_str(&format!("labels = [{}]\n", labels.join(", ")));
+            }
+            for (key, value) in [
+                ("seed_iid_prefix", &m.seed_iid_prefix),
+                ("status_labels", &m.status_labels),
+                ("on_deleted", &m.on_deleted),
+                ("on_filtered_out", &m.on_filtered_out),
+            ] {
+                if let Some(v) = value {
+                    text.push_str(&format!("{key} = {}\n", toml_string(v)));
+                }
+            }
+            if !m.issue_types.is_empty() {
+                let pairs: Vec<String> = m
+                    .issue_types
+                    .iter()
+                    .map(|(jira, gitlab)| {
+                        format!("{} = {}", toml_string(jira), toml_string(gitlab))
+                    })
+                    .collect();
+                text.push_str(&format!("issue_types = {{ {} }}\n", pairs.join(", ")));
             }
             text.push('\n');
         }

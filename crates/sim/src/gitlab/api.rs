@@ -13,9 +13,10 @@ use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+use super::labels;
 use super::list::{ListQuery, Page};
 use super::params::{percent_decode, Params};
-use super::{lock, render, Fault, Issue, NewIssue, Role, Route, Shared, State};
+use super::{lock, render, Fault, Issue, NewIssue, Role, Route, Shared, State, Tier};
 
 /// Large enough for a description just over GitLab's 1 MiB limit to reach our own check
 /// (axum's default 2 MB would answer 413 for a few multi-byte descriptions).
@@ -61,7 +62,7 @@ impl ApiError {
         Self::bad_request(&format!("{param} does not have a valid value"))
     }
     /// Model validation errors: `{"message": {"title": ["is too long ..."]}}`.
-    fn validation(field: &str, problem: &str) -> Self {
+    pub(super) fn validation(field: &str, problem: &str) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
             json!({ "message": { field: [problem] } }),
@@ -70,14 +71,20 @@ impl ApiError {
     fn unauthorized() -> Self {
         Self::message(StatusCode::UNAUTHORIZED, "401 Unauthorized")
     }
-    fn forbidden() -> Self {
+    pub(super) fn forbidden() -> Self {
         Self::message(StatusCode::FORBIDDEN, "403 Forbidden")
     }
     fn project_not_found() -> Self {
         Self::message(StatusCode::NOT_FOUND, "404 Project Not Found")
     }
-    fn issue_not_found() -> Self {
+    pub(super) fn group_not_found() -> Self {
+        Self::message(StatusCode::NOT_FOUND, "404 Group Not Found")
+    }
+    pub(super) fn issue_not_found() -> Self {
         Self::message(StatusCode::NOT_FOUND, "404 Not found")
+    }
+    pub(super) fn label_exists() -> Self {
+        Self::message(StatusCode::CONFLICT, "Label already exists")
     }
     pub(super) fn duplicated_issue() -> Self {
         Self::message(StatusCode::CONFLICT, "Duplicated issue")
@@ -110,6 +117,10 @@ enum Endpoint {
     Issues(String),
     /// Project and the raw iid segment (validated by the handler).
     Issue(String, String),
+    LabelEvents(String, String),
+    ProjectLabels(String),
+    /// Group id or decoded path.
+    GroupLabels(String),
     Unknown,
 }
 
@@ -125,6 +136,13 @@ fn parse_endpoint(path: &str) -> Endpoint {
         "version" => return Endpoint::Version,
         _ => {}
     }
+    if let Some(group) = rest
+        .strip_prefix("groups/")
+        .and_then(|g| g.strip_suffix("/labels"))
+        .filter(|g| !g.is_empty())
+    {
+        return Endpoint::GroupLabels(percent_decode(group, false));
+    }
     let Some(rest) = rest.strip_prefix("projects/") else {
         return Endpoint::Unknown;
     };
@@ -138,16 +156,20 @@ fn parse_endpoint(path: &str) -> Endpoint {
         [p @ .., "issues", iid] if !p.is_empty() => {
             Endpoint::Issue(project(p), percent_decode(iid, false))
         }
+        [p @ .., "issues", iid, "resource_label_events"] if !p.is_empty() => {
+            Endpoint::LabelEvents(project(p), percent_decode(iid, false))
+        }
+        [p @ .., "labels"] if !p.is_empty() => Endpoint::ProjectLabels(project(p)),
         p => Endpoint::Project(project(p)),
     }
 }
 
 /// Everything a handler needs, owned so it can move into a task (see [`Fault::Delay`]).
-struct Request {
+pub(super) struct Request {
     method: Method,
     endpoint: Endpoint,
-    path: String,
-    query: String,
+    pub(super) path: String,
+    pub(super) query: String,
     headers: HeaderMap,
     body: Bytes,
 }
@@ -173,6 +195,15 @@ impl Request {
         }
     }
 
+    /// Label creation: a write, but not an issue write (`writes()` counts issue writes).
+    fn is_label_write(&self) -> bool {
+        self.method == Method::POST
+            && matches!(
+                self.endpoint,
+                Endpoint::ProjectLabels(_) | Endpoint::GroupLabels(_)
+            )
+    }
+
     /// Which fault route this request falls under; `None` for unknown routes.
     fn fault_route(&self) -> Option<Route> {
         if self.endpoint == Endpoint::Unknown {
@@ -181,14 +212,14 @@ impl Request {
             Some(Route::Read)
         } else if self.is_write() && self.method == Method::POST {
             Some(Route::Create)
-        } else if self.is_write() {
+        } else if self.is_write() || self.is_label_write() {
             Some(Route::Update)
         } else {
             None
         }
     }
 
-    fn params(&self) -> Result<Params, ApiError> {
+    pub(super) fn params(&self) -> Result<Params, ApiError> {
         let content_type = self
             .headers
             .get(header::CONTENT_TYPE)
@@ -315,6 +346,18 @@ fn dispatch(st: &mut State, req: &Request) -> Result<Response, ApiError> {
         Endpoint::Issue(p, iid) if m == Method::GET => get_issue(st, user, p, iid),
         Endpoint::Issue(p, iid) if m == Method::PUT => update_issue(st, user, p, iid, req),
         Endpoint::Issue(p, iid) if m == Method::DELETE => delete_issue(st, user, p, iid),
+        Endpoint::LabelEvents(p, iid) if m == Method::GET => {
+            labels::list_label_events(st, user, p, iid, req)
+        }
+        Endpoint::ProjectLabels(p) if m == Method::GET => {
+            labels::list_project_labels(st, user, p, req)
+        }
+        Endpoint::ProjectLabels(p) if m == Method::POST => {
+            labels::create_project_label(st, user, p, req)
+        }
+        Endpoint::GroupLabels(g) if m == Method::POST => {
+            labels::create_group_label(st, user, g, req)
+        }
         _ => Err(ApiError::message(
             StatusCode::METHOD_NOT_ALLOWED,
             "405 Method Not Allowed",
@@ -331,24 +374,32 @@ fn authenticate(st: &State, req: &Request) -> Result<u64, ApiError> {
         .ok_or_else(ApiError::unauthorized)
 }
 
-/// The project and the caller's role in it. A project the caller is no member of is
+/// The project and the caller's role in it: the higher of its project and group membership
+/// (an administrator acts as Owner). A project the caller is no member of is
 /// indistinguishable from a missing one (GitLab does not leak private projects).
-fn member_project(st: &State, key: &str, user: u64) -> Result<(usize, Role), ApiError> {
+pub(super) fn member_project(st: &State, key: &str, user: u64) -> Result<(usize, Role), ApiError> {
     let index = st
         .project_index(key)
         .ok_or_else(ApiError::project_not_found)?;
     let is_admin = st.user(user).is_some_and(|u| u.admin);
-    let role = st.projects[index]
-        .members
-        .get(&user)
-        .copied()
+    let project_role = st.projects[index].members.get(&user).copied();
+    let group_role = group_role(st, index, user);
+    let role = project_role
+        .max(group_role)
         .or(is_admin.then_some(Role::Owner))
         .ok_or_else(ApiError::project_not_found)?;
     Ok((index, role))
 }
 
+/// The caller's role in the project's group, if any.
+fn group_role(st: &State, project: usize, user: u64) -> Option<Role> {
+    st.projects[project]
+        .group
+        .and_then(|g| st.groups[g].members.get(&user).copied())
+}
+
 /// The iid path segment: GitLab declares it an integer, so junk is a 400.
-fn parse_iid(raw: &str) -> Result<u64, ApiError> {
+pub(super) fn parse_iid(raw: &str) -> Result<u64, ApiError> {
     raw.parse().map_err(|_| ApiError::invalid("issue_iid"))
 }
 
@@ -367,10 +418,17 @@ fn current_user(st: &State, user: u64) -> Result<Response, ApiError> {
 }
 
 fn get_project(st: &State, user: u64, key: &str) -> Result<Response, ApiError> {
-    let (pi, role) = member_project(st, key, user)?;
+    let (pi, _) = member_project(st, key, user)?;
     // An admin who is no member gets the project without a membership in `permissions`.
-    let membership = st.projects[pi].members.get(&user).map(|_| role);
-    Ok(Json(render::project(st, &st.projects[pi], membership)).into_response())
+    let membership = st.projects[pi].members.get(&user).copied();
+    let group_membership = group_role(st, pi, user);
+    Ok(Json(render::project(
+        st,
+        &st.projects[pi],
+        membership,
+        group_membership,
+    ))
+    .into_response())
 }
 
 fn list_issues(st: &State, user: u64, key: &str, req: &Request) -> Result<Response, ApiError> {
@@ -598,11 +656,14 @@ fn update_issue(
     }
     validate_text(edit.title.as_deref(), edit.description.as_deref())?;
     let now = st.now();
+    let tier = st.tier;
     let issue = st.projects[pi]
         .issues
         .get_mut(&iid)
         .ok_or_else(ApiError::issue_not_found)?;
-    apply_edit(issue, edit, user, now);
+    let labels_before = issue.labels.clone();
+    let at = apply_edit(issue, edit, user, now, tier);
+    st.record_label_changes(pi, iid, user, at, &labels_before);
     let project = &st.projects[pi];
     let issue = project
         .issues
@@ -612,8 +673,15 @@ fn update_issue(
 }
 
 /// Apply an edit. `updated_at` moves only when something changed (Rails skips no-op saves),
-/// or to the Owner-given value. Closing stamps `closed_at` with that value too.
-fn apply_edit(issue: &mut Issue, edit: Edit, actor: u64, now: chrono::DateTime<chrono::Utc>) {
+/// or to the Owner-given value. Closing stamps `closed_at` with that value too. Returns the
+/// system-note time of the edit (what its label events carry).
+fn apply_edit(
+    issue: &mut Issue,
+    edit: Edit,
+    actor: u64,
+    now: chrono::DateTime<chrono::Utc>,
+    tier: Tier,
+) -> chrono::DateTime<chrono::Utc> {
     let before = issue.clone();
     let at = edit.updated_at.unwrap_or(now);
     if let Some(title) = edit.title {
@@ -627,10 +695,10 @@ fn apply_edit(issue: &mut Issue, edit: Edit, actor: u64, now: chrono::DateTime<c
     }
     if let Some(labels) = edit.labels {
         issue.labels.clear();
-        issue.add_labels(&labels);
+        issue.add_labels(&labels, tier);
     }
     if let Some(labels) = edit.add_labels {
-        issue.add_labels(&labels);
+        issue.add_labels(&labels, tier);
     }
     if let Some(labels) = edit.remove_labels {
         issue.remove_labels(&labels);
@@ -643,6 +711,7 @@ fn apply_edit(issue: &mut Issue, edit: Edit, actor: u64, now: chrono::DateTime<c
     if *issue != before || edit.updated_at.is_some() {
         issue.updated_at = at;
     }
+    at
 }
 
 fn delete_issue(st: &mut State, user: u64, key: &str, iid: &str) -> Result<Response, ApiError> {

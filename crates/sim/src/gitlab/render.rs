@@ -47,8 +47,14 @@ fn user_by_id(st: &State, id: u64) -> Value {
         .unwrap_or(Value::Null)
 }
 
-pub(super) fn project(st: &State, p: &Project, membership: Option<Role>) -> Value {
+pub(super) fn project(
+    st: &State,
+    p: &Project,
+    membership: Option<Role>,
+    group_membership: Option<Role>,
+) -> Value {
     let (namespace, name) = p.path.rsplit_once('/').unwrap_or(("", p.path.as_str()));
+    let namespace_id = p.group.map(|g| st.groups[g].id);
     json!({
         "id": p.id,
         "description": null,
@@ -59,12 +65,12 @@ pub(super) fn project(st: &State, p: &Project, membership: Option<Role>) -> Valu
         "default_branch": "main",
         "visibility": "private",
         "web_url": format!("{}/{}", st.base_url, p.path),
-        "namespace": { "name": namespace, "path": namespace, "full_path": namespace, "kind": "group" },
+        "namespace": { "id": namespace_id, "name": namespace, "path": namespace, "full_path": namespace, "kind": if namespace_id.is_some() { "group" } else { "user" } },
         "issues_enabled": true,
         "open_issues_count": p.issues.values().filter(|i| i.state == super::IssueState::Opened).count(),
         "permissions": {
             "project_access": membership.map(|role| json!({ "access_level": role.access_level(), "notification_level": 3 })),
-            "group_access": null,
+            "group_access": group_membership.map(|role| json!({ "access_level": role.access_level(), "notification_level": 3 })),
         },
     })
 }

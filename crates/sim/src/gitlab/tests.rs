@@ -21,12 +21,15 @@ struct Env {
 
 impl Env {
     async fn new(create_limit_per_minute: Option<u32>) -> Env {
-        let gl = FakeGitlab::start(GitlabOptions {
+        Env::with(GitlabOptions {
             create_limit_per_minute,
             ..GitlabOptions::default()
         })
         .await
-        .expect("start fake gitlab");
+    }
+
+    async fn with(opts: GitlabOptions) -> Env {
+        let gl = FakeGitlab::start(opts).await.expect("start fake gitlab");
         gl.add_project(PROJECT);
         for (name, token, role) in [
             ("olga", OWNER, Some(Role::Owner)),
@@ -415,7 +418,11 @@ async fn guests_create_but_cannot_close_label_or_edit_others_issues() {
 
 #[tokio::test]
 async fn scoped_labels_evict_their_scope_mates() {
-    let env = Env::new(None).await;
+    let env = Env::with(GitlabOptions {
+        tier: Tier::Premium,
+        ..GitlabOptions::default()
+    })
+    .await;
     let created = env
         .create(
             REPORTER,
@@ -618,4 +625,232 @@ fn percent_decoding_and_timestamps() {
         utc("2023-11-07T08:46:08.123456789Z"),
         Some("2023-11-07T08:46:08.123456+00:00".to_owned())
     );
+}
+
+#[tokio::test]
+async fn free_tier_keeps_scoped_labels_side_by_side() {
+    let env = Env::new(None).await;
+    let issue = json_of(
+        env.create(REPORTER, json!({"title": "t", "labels": "s::a"}))
+            .await,
+    )
+    .await;
+    let iid = issue["iid"].as_u64().expect("iid");
+    let added = json_of(env.edit(REPORTER, iid, json!({"add_labels": "s::b"})).await).await;
+    assert_eq!(
+        added["labels"],
+        json!(["s::a", "s::b"]),
+        "no exclusivity on Free"
+    );
+    let swapped = json_of(
+        env.edit(
+            REPORTER,
+            iid,
+            json!({"add_labels": "s::c", "remove_labels": "s::a,s::b"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(swapped["labels"], json!(["s::c"]));
+}
+
+#[tokio::test]
+async fn label_events_carry_an_owners_times_and_now_for_others() {
+    let env = Env::new(None).await;
+    let created_at = "2024-03-01T09:00:00Z";
+    let issue = json_of(
+        env.create(
+            OWNER,
+            json!({"title": "t", "labels": "s::a", "created_at": created_at}),
+        )
+        .await,
+    )
+    .await;
+    let iid = issue["iid"].as_u64().expect("iid");
+    let moved_at = "2024-03-04T10:30:00Z";
+    let r = env
+        .edit(
+            OWNER,
+            iid,
+            json!({"add_labels": "s::b", "remove_labels": "s::a", "updated_at": moved_at}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    // A Reporter's updated_at is ignored: the event is stamped with the server's time.
+    let r = env
+        .edit(
+            REPORTER,
+            iid,
+            json!({"add_labels": "s::c", "remove_labels": "s::b", "updated_at": moved_at}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let events = json_of(
+        env.req(
+            Method::GET,
+            &format!("/projects/4/issues/{iid}/resource_label_events"),
+            REPORTER,
+        )
+        .send()
+        .await
+        .expect("send"),
+    )
+    .await;
+    let rows: Vec<(String, String, String)> = events
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|e| {
+            (
+                e["label"]["name"].as_str().unwrap_or("").to_string(),
+                e["action"].as_str().unwrap_or("").to_string(),
+                e["created_at"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows[0],
+        (
+            "s::a".into(),
+            "add".into(),
+            "2024-03-01T09:00:00.000Z".into()
+        )
+    );
+    assert_eq!(rows[1].0, "s::b");
+    assert_eq!(rows[1].2, "2024-03-04T10:30:00.000Z");
+    assert_eq!(
+        rows[2],
+        (
+            "s::a".into(),
+            "remove".into(),
+            "2024-03-04T10:30:00.000Z".into()
+        )
+    );
+    assert_eq!(rows.len(), 5);
+    assert!(!rows[3].2.starts_with("2024-03-04"), "{rows:?}");
+    assert_eq!(events[0]["resource_type"], json!("Issue"));
+    // The same fields as a captured GitLab body.
+    let captured: Value = serde_json::from_str(include_str!(
+        "../../../../tests/fixtures/gitlab-label-events.json"
+    ))
+    .expect("fixture parses");
+    let keys = |v: &Value| -> Vec<String> {
+        let mut k: Vec<String> = v
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&events[0]), keys(&captured[0]));
+    assert_eq!(keys(&events[0]["label"]), keys(&captured[0]["label"]));
+    assert_eq!(events[0]["user"]["username"], json!("olga"));
+    assert_eq!(env.gl.label_events(PROJECT, iid).len(), 5);
+    // First use created project labels.
+    assert_eq!(env.gl.project_labels(PROJECT), vec!["s::a", "s::b", "s::c"]);
+}
+
+#[tokio::test]
+async fn group_labels_need_a_group_role_project_labels_a_planner() {
+    let env = Env::new(None).await;
+    let label = json!({"name": "jira-status::To Do", "color": "#42526E"});
+    let post = |path: &str, token: &str| env.req(Method::POST, path, token).json(&label).send();
+    // A project Owner is no group member: the group refuses.
+    let r = post("/groups/acme/labels", OWNER).await.expect("send");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = post("/groups/acme/labels", OUTSIDER).await.expect("send");
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    env.gl.grant_group("acme", "rita", Role::Reporter);
+    let r = post("/groups/acme%2F/labels", REPORTER)
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::NOT_FOUND, "no such group");
+    let r = post("/groups/acme/labels", REPORTER).await.expect("send");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = post("/groups/acme/labels", REPORTER).await.expect("send");
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let r = post("/projects/4/labels", GUEST).await.expect("send");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = post("/projects/4/labels", OWNER).await.expect("send");
+    assert_eq!(
+        r.status(),
+        StatusCode::CONFLICT,
+        "the group's label is visible"
+    );
+    assert_eq!(env.gl.group_labels("acme"), vec!["jira-status::To Do"]);
+    // The group role counts for the project too, and the listing shows group labels.
+    let project = json_of(
+        env.req(Method::GET, "/projects/4", REPORTER)
+            .send()
+            .await
+            .expect("send"),
+    )
+    .await;
+    assert_eq!(
+        project["permissions"]["group_access"]["access_level"],
+        json!(20)
+    );
+    assert_eq!(project["namespace"]["kind"], json!("group"));
+    let listed = json_of(
+        env.req(
+            Method::GET,
+            "/projects/4/labels?include_ancestor_groups=true",
+            REPORTER,
+        )
+        .send()
+        .await
+        .expect("send"),
+    )
+    .await;
+    assert_eq!(listed[0]["name"], json!("jira-status::To Do"));
+    assert_eq!(listed[0]["is_project_label"], json!(false));
+    // An issue given that name uses the group label instead of creating a project label.
+    let issue = json_of(
+        env.create(
+            REPORTER,
+            json!({"title": "t", "labels": "jira-status::To Do"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(issue["labels"], json!(["jira-status::To Do"]));
+    assert!(env.gl.project_labels(PROJECT).is_empty());
+}
+
+#[tokio::test]
+async fn incidents_need_a_reporter_on_create_and_on_edit() {
+    let env = Env::new(None).await;
+    env.gl.add_user("pia", "planner-token");
+    env.gl.grant(PROJECT, "pia", Role::Planner);
+    let issue = json_of(
+        env.create(
+            "planner-token",
+            json!({"title": "p", "issue_type": "incident"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        issue["issue_type"],
+        json!("issue"),
+        "201, but a plain issue"
+    );
+    let iid = issue["iid"].as_u64().expect("iid");
+    let r = env
+        .edit("planner-token", iid, json!({"issue_type": "incident"}))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        json_of(r).await["issue_type"],
+        json!("issue"),
+        "200, still an issue"
+    );
+    let r = env
+        .edit(REPORTER, iid, json!({"issue_type": "incident"}))
+        .await;
+    assert_eq!(json_of(r).await["issue_type"], json!("incident"));
+    let r = env
+        .edit(REPORTER, iid, json!({"issue_type": "outage"}))
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }

@@ -41,6 +41,10 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/rest/api/{v}/issue/bulkfetch", post(bulkfetch))
         .route("/rest/webhooks/1.0/webhook", post(register_webhook))
+        .route(
+            "/rest/api/{v}/changelog/bulkfetch",
+            post(changelog_bulkfetch),
+        )
         .route("/rest/api/{v}/issue/{id}", get(get_issue))
         .with_state(shared)
 }
@@ -61,8 +65,14 @@ fn bad_request(msg: &str) -> Response {
 struct Invalid(String);
 
 impl IntoResponse for Invalid {
+    /// One `errorMessages` entry per line, as Jira lists each problem of a query.
     fn into_response(self) -> Response {
-        bad_request(&self.0)
+        let messages: Vec<&str> = self.0.lines().collect();
+        (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"errorMessages": messages, "errors": {}})),
+        )
+            .into_response()
     }
 }
 
@@ -324,6 +334,7 @@ async fn bulkfetch(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    s.bulk_reads.fetch_add(1, Ordering::SeqCst);
     if s.opts.deployment != Deployment::Cloud || !matches!(v.as_str(), "2" | "3") {
         return not_found();
     }
@@ -364,6 +375,94 @@ async fn bulkfetch(
     .await
 }
 
+/// Most issues one changelog bulk fetch may name, as on Cloud.
+const CHANGELOG_ISSUES: usize = 1000;
+/// Most histories per changelog page, whatever `maxResults` asks: small, so clients must page.
+const CHANGELOG_PAGE: usize = 100;
+
+/// `POST /rest/api/3/changelog/bulkfetch` (Cloud): the changelogs of up to 1000 issues,
+/// optionally only the items of some fields, oldest history first, paged by token. Issues
+/// that do not exist or cannot be seen are left out.
+async fn changelog_bulkfetch(
+    State(s): S,
+    Path(v): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    s.bulk_reads.fetch_add(1, Ordering::SeqCst);
+    if s.opts.deployment != Deployment::Cloud || !matches!(v.as_str(), "2" | "3") {
+        return not_found();
+    }
+    guarded(&s, &headers, Some(Route::Read), || {
+        let Ok(req) = serde_json::from_slice::<Value>(&body) else {
+            return bad_request(INVALID_PAYLOAD);
+        };
+        let Some(wanted) = string_list(req.get("issueIdsOrKeys")) else {
+            return bad_request("issueIdsOrKeys must be a list of issue ids or keys.");
+        };
+        if wanted.is_empty() || wanted.len() > CHANGELOG_ISSUES {
+            return bad_request("issueIdsOrKeys must contain between 1 and 1000 entries.");
+        }
+        let fields = string_list(req.get("fieldIds")).filter(|f| !f.is_empty());
+        if fields.as_ref().is_some_and(|f| f.len() > 10) {
+            return bad_request("fieldIds must contain at most 10 entries.");
+        }
+        let size = req
+            .get("maxResults")
+            .and_then(Value::as_u64)
+            .unwrap_or(1000)
+            .clamp(1, CHANGELOG_PAGE as u64) as usize;
+        let st = lock(&s.state);
+        let ctx = Ctx {
+            base: s.base_url(),
+            api: &v,
+            offset: s.opts.utc_offset,
+            state: &st,
+        };
+        // Every (issue, history) pair, oldest history first, then by issue id.
+        let mut ids: Vec<u64> = wanted.iter().filter_map(|k| st.find(k)).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut entries: Vec<(u64, Value, chrono::DateTime<chrono::Utc>, u64)> = ids
+            .iter()
+            .filter_map(|id| Some((*id, st.issues.get(id)?)))
+            .flat_map(|(id, r)| r.changelog.iter().map(move |h| (id, h)))
+            .filter_map(|(id, h)| Some((id, ctx.history(h, fields.as_deref())?, h.created, h.id)))
+            .collect();
+        entries.sort_by_key(|a| (a.2, a.0, a.3));
+        let scope = format!("changelog:{}:{:?}", wanted.join(","), fields);
+        let offset = match req.get("nextPageToken").and_then(Value::as_str) {
+            None | Some("") => 0,
+            Some(t) => match read_token(t, &scope) {
+                Some(o) => o,
+                None => return bad_request(BAD_TOKEN),
+            },
+        };
+        let page: Vec<_> = entries.iter().skip(offset).take(size).collect();
+        let mut logs: Vec<Value> = Vec::new();
+        for (id, history, _, _) in &page {
+            let id = id.to_string();
+            match logs.last_mut() {
+                Some(last) if last["issueId"] == json!(id) => {
+                    if let Some(list) = last["changeHistories"].as_array_mut() {
+                        list.push(history.clone());
+                    }
+                }
+                _ => logs.push(json!({"issueId": id, "changeHistories": [history]})),
+            }
+        }
+        let next = offset + page.len();
+        let mut out = json!({ "issueChangeLogs": logs });
+        out["nextPageToken"] = if next < entries.len() {
+            json!(page_token(next, &scope))
+        } else {
+            Value::Null
+        };
+        Json(out).into_response()
+    })
+    .await
+}
+
 /// A JSON array of strings, or a single comma-separated string.
 fn string_list(v: Option<&Value>) -> Option<Vec<String>> {
     match v? {
@@ -386,6 +485,8 @@ struct SearchParams {
     fields: Vec<String>,
     /// Cloud's `reconcileIssues`: these ids are read at their latest version, index lag or not.
     reconcile: Vec<u64>,
+    /// `expand=changelog` (Data Center) adds each issue's changelog.
+    expand: Vec<String>,
 }
 
 impl SearchParams {
@@ -399,6 +500,7 @@ impl SearchParams {
                 "startAt" => p.start_at = Some(parse_int(&k, &v)?),
                 "nextPageToken" => p.next_page_token = Some(v),
                 "fields" => p.fields.push(v),
+                "expand" => p.expand.extend(v.split(',').map(|e| e.trim().to_string())),
                 _ => {}
             }
         }
@@ -438,11 +540,16 @@ impl SearchParams {
                     return Err(Invalid("reconcileIssues takes at most 50 issue ids".into()))
                 }
             },
+            expand: string_list(req.get("expand")).unwrap_or_default(),
         })
     }
 
     fn field_sel(&self) -> FieldSel {
         FieldSel::parse(self.fields.iter().map(String::as_str))
+    }
+
+    fn with_changelog(&self) -> bool {
+        self.expand.iter().any(|e| e == "changelog")
     }
 }
 
@@ -473,12 +580,14 @@ fn run_search(
     offset: usize,
     size: usize,
     sel: &FieldSel,
+    with_changelog: bool,
 ) -> Result<Page, Invalid> {
-    run_search_reconciling(s, api, jql, offset, size, sel, &[])
+    run_search_reconciling(s, api, jql, offset, size, sel, with_changelog, &[])
 }
 
 /// `run_search`, reading the `reconcile` ids at their latest version (Cloud's
 /// `reconcileIssues`: read-after-write for issues the caller knows it just changed).
+#[allow(clippy::too_many_arguments)] // one search request's parameters, as the API has them
 fn run_search_reconciling(
     s: &Shared,
     api: &str,
@@ -486,6 +595,7 @@ fn run_search_reconciling(
     offset: usize,
     size: usize,
     sel: &FieldSel,
+    with_changelog: bool,
     reconcile: &[u64],
 ) -> Result<Page, Invalid> {
     let st = lock(&s.state);
@@ -525,14 +635,14 @@ fn run_search_reconciling(
             ids
         }
     };
-    let hits: Vec<(Row, _)> = ids
+    let hits: Vec<(Row, _, _)> = ids
         .iter()
         .skip(offset)
         .take(size)
         .filter_map(|id| {
             let rec = st.issues.get(id)?;
             let d = rec.as_of(as_of(id))?;
-            Some((row(*id, d, &rec.old_keys), d))
+            Some((row(*id, d, &rec.old_keys), d, rec))
         })
         .collect();
     let ctx = Ctx {
@@ -541,7 +651,26 @@ fn run_search_reconciling(
         offset: s.opts.utc_offset,
         state: &st,
     };
-    let issues = hits.iter().map(|(r, d)| ctx.issue(r.id, d, sel)).collect();
+    let issues = hits
+        .iter()
+        .map(|(r, d, rec)| {
+            let mut issue = ctx.issue(r.id, d, sel);
+            if with_changelog {
+                let histories: Vec<Value> = rec
+                    .changelog
+                    .iter()
+                    .filter_map(|h| ctx.history(h, None))
+                    .collect();
+                issue["changelog"] = json!({
+                    "startAt": 0,
+                    "maxResults": histories.len(),
+                    "total": histories.len(),
+                    "histories": histories,
+                });
+            }
+            issue
+        })
+        .collect();
     Ok(Page {
         issues,
         total: ids.len(),
@@ -630,7 +759,15 @@ fn dc_search(s: &Shared, api: &str, p: SearchParams) -> Response {
     let size = p.max_results.unwrap_or(50).clamp(0, cap as i64) as usize;
     let start = p.start_at.unwrap_or(0).max(0) as usize;
     let jql = p.jql.clone().unwrap_or_default();
-    match run_search(s, api, &jql, start, size, &p.field_sel()) {
+    match run_search(
+        s,
+        api,
+        &jql,
+        start,
+        size,
+        &p.field_sel(),
+        p.with_changelog(),
+    ) {
         Ok(page) => Json(json!({
             "expand": "schema,names",
             "startAt": start,
@@ -675,11 +812,19 @@ fn cloud_search(s: &Shared, api: &str, p: SearchParams) -> Response {
             None => return bad_request(BAD_TOKEN),
         },
     };
-    let page =
-        match run_search_reconciling(s, api, &jql, offset, size, &p.field_sel(), &p.reconcile) {
-            Ok(page) => page,
-            Err(e) => return e.into_response(),
-        };
+    let page = match run_search_reconciling(
+        s,
+        api,
+        &jql,
+        offset,
+        size,
+        &p.field_sel(),
+        false,
+        &p.reconcile,
+    ) {
+        Ok(page) => page,
+        Err(e) => return e.into_response(),
+    };
     let next = offset + page.issues.len();
     let mut body = json!({"issues": page.issues, "isLast": next >= page.total});
     if next < page.total {
@@ -710,7 +855,7 @@ async fn approximate_count(
         if jql.trim().is_empty() {
             return bad_request(UNBOUNDED);
         }
-        match run_search(&s, &v, &jql, 0, 0, &FieldSel::default()) {
+        match run_search(&s, &v, &jql, 0, 0, &FieldSel::default(), false) {
             Ok(page) => Json(json!({ "count": page.total })).into_response(),
             Err(e) => e.into_response(),
         }

@@ -531,6 +531,8 @@ pub trait Catalog {
     fn issue_type_exists(&self, name: &str) -> bool;
     /// Whether `key` names an existing issue (current or former key).
     fn key_exists(&self, key: &str) -> bool;
+    /// Whether an issue with this numeric id exists (and the account may see it).
+    fn id_exists(&self, id: u64) -> bool;
 }
 
 /// Everything a query is compiled against.
@@ -651,11 +653,28 @@ fn compile_clause(c: ClauseAst, env: &Env) -> Result<Test, JqlError> {
             c.field
         )));
     }
-    let values = c
+    let values: Vec<Val> = c
         .values
         .iter()
         .map(|lit| compile_value(field, &c.field, c.op, lit, env))
         .collect::<Result<_, _>>()?;
+    // Like Jira's issue id validator: an id that names no issue (deleted, or not visible to
+    // the account) is an error for `=` and `in`, one message per id, rather than no match.
+    if field == Field::Key && matches!(c.op, Op::Eq | Op::Ne | Op::In | Op::NotIn) {
+        let missing: Vec<String> = values
+            .iter()
+            .filter_map(|v| match v {
+                Val::IssueId(id) if !env.catalog.id_exists(*id) => Some(format!(
+                    "A value with ID '{id}' does not exist for the field '{}'.",
+                    c.field
+                )),
+                _ => None,
+            })
+            .collect();
+        if !missing.is_empty() {
+            return Err(JqlError(missing.join("\n")));
+        }
+    }
     Ok(Test {
         field,
         op: c.op,
@@ -1010,6 +1029,9 @@ mod tests {
         }
         fn key_exists(&self, key: &str) -> bool {
             key.eq_ignore_ascii_case("ABC-1")
+        }
+        fn id_exists(&self, id: u64) -> bool {
+            id < 20_000
         }
     }
 

@@ -3,7 +3,7 @@
 use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::{json, Map, Value};
 
-use super::{IssueData, State};
+use super::{History, IssueData, State};
 
 /// Which fields a request asked for (`fields=summary,status`, `*all`, `-comment`).
 #[derive(Clone, Debug, Default)]
@@ -163,6 +163,43 @@ impl Ctx<'_> {
         })
     }
 
+    /// One changelog entry, shaped like Cloud's (see the captured changelog fixture).
+    pub fn history(&self, h: &History, fields: Option<&[String]>) -> Option<Value> {
+        let items: Vec<Value> = h
+            .items
+            .iter()
+            .filter(|i| fields.is_none_or(|f| f.iter().any(|f| f == i.field)))
+            .map(|i| {
+                json!({
+                    "field": i.field,
+                    "fieldtype": "jira",
+                    "fieldId": i.field,
+                    "from": i.from,
+                    "fromString": i.from_string,
+                    "to": i.to,
+                    "toString": i.to_string,
+                })
+            })
+            .collect();
+        if items.is_empty() {
+            return None;
+        }
+        Some(json!({
+            "id": h.id.to_string(),
+            "author": {
+                "self": self.link("user?accountId=5b10a2844c20165700ede22h"),
+                "accountId": "5b10a2844c20165700ede22h",
+                "emailAddress": "pat@example.com",
+                "displayName": "Pat Planner",
+                "active": true,
+                "timeZone": "Europe/Berlin",
+                "accountType": "atlassian",
+            },
+            "created": jira_time(h.created, self.offset),
+            "items": items,
+        }))
+    }
+
     pub fn project(&self, key: &str) -> Value {
         match self.state.project(key) {
             Some(p) => json!({
@@ -179,7 +216,7 @@ impl Ctx<'_> {
 }
 
 /// A stable id for a status or issue type name: its position in the site's list.
-fn position_id(list: &[String], name: &str) -> String {
+pub(super) fn position_id(list: &[String], name: &str) -> String {
     let pos = list
         .iter()
         .position(|s| s.eq_ignore_ascii_case(name))

@@ -609,3 +609,138 @@ async fn approximate_count_counts_what_the_search_would_return() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body, json!({"count": 5}));
 }
+
+#[tokio::test]
+async fn changelogs_record_status_resolution_and_summary_and_page_in_bulk() {
+    let f = Fixture::start(cloud()).await;
+    let keys = f.create(3);
+    f.jira.transition(&keys[0], "In Progress", "indeterminate");
+    f.jira.rename(&keys[0], "Renamed");
+    f.jira.transition(&keys[0], "Done", "done");
+    f.jira.set_labels(&keys[1], &["x"]); // not a field changelogs are asked for here
+    let id0 = f.jira.issue(&keys[0]).expect("issue").id;
+    let body =
+        json!({"issueIdsOrKeys": [keys[0], keys[1], "ABC-99"], "fieldIds": ["status", "summary"]});
+    let (status, page) = send(f.post("/rest/api/3/changelog/bulkfetch", body)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let logs = page["issueChangeLogs"].as_array().expect("list");
+    assert_eq!(
+        logs.len(),
+        1,
+        "only the issue with matching changes: {page}"
+    );
+    assert_eq!(logs[0]["issueId"], json!(id0));
+    let histories = logs[0]["changeHistories"].as_array().expect("histories");
+    let items: Vec<(String, String)> = histories
+        .iter()
+        .flat_map(|h| h["items"].as_array().cloned().unwrap_or_default())
+        .map(|i| {
+            (
+                i["field"].as_str().unwrap_or("").to_string(),
+                i["toString"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        items,
+        vec![
+            ("status".into(), "In Progress".into()),
+            ("summary".into(), "Renamed".into()),
+            ("status".into(), "Done".into())
+        ],
+        "resolution items are filtered out by fieldIds"
+    );
+    assert_eq!(histories[0]["items"][0]["fromString"], json!("To Do"));
+    assert!(histories[0]["created"]
+        .as_str()
+        .is_some_and(|c| c.contains('T')));
+    assert!(page["nextPageToken"].is_null());
+
+    // 150 issues with two changes each: pages of at most 100 histories, oldest first.
+    let many = f.create(150);
+    for k in &many {
+        f.jira.transition(k, "In Progress", "indeterminate");
+    }
+    for k in &many {
+        f.jira.transition(k, "Done", "done");
+    }
+    let mut token: Option<String> = None;
+    let mut histories = 0;
+    let mut pages = 0;
+    loop {
+        let mut body = json!({"issueIdsOrKeys": many, "fieldIds": ["status"], "maxResults": 1000});
+        if let Some(t) = &token {
+            body["nextPageToken"] = json!(t);
+        }
+        let (status, page) = send(f.post("/rest/api/3/changelog/bulkfetch", body)).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        pages += 1;
+        for log in page["issueChangeLogs"].as_array().expect("list") {
+            histories += log["changeHistories"].as_array().map_or(0, Vec::len);
+        }
+        match page["nextPageToken"].as_str() {
+            Some(t) => token = Some(t.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!((histories, pages), (300, 3));
+    let too_many: Vec<String> = (0..1001).map(|i| format!("ABC-{i}")).collect();
+    let (status, _) = send(f.post(
+        "/rest/api/3/changelog/bulkfetch",
+        json!({"issueIdsOrKeys": too_many}),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn data_center_expands_changelogs_and_rejects_ids_that_do_not_exist() {
+    let f = Fixture::start(JiraOptions {
+        deployment: Deployment::DataCenter,
+        ..JiraOptions::default()
+    })
+    .await;
+    let keys = f.create(3);
+    f.jira.transition(&keys[0], "Done", "done");
+    let ids: Vec<String> = keys
+        .iter()
+        .map(|k| f.jira.issue(k).expect("issue").id)
+        .collect();
+    let jql = format!("id in ({})", ids.join(", "));
+    let (status, page) = send(
+        f.get("/rest/api/2/search")
+            .query(&[("jql", jql.as_str()), ("expand", "changelog")]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let first = &page["issues"][0];
+    assert_eq!(first["changelog"]["total"], json!(1));
+    assert_eq!(
+        first["changelog"]["histories"][0]["items"][1]["toString"],
+        json!("Done")
+    );
+
+    f.jira.delete_issue(&keys[1]);
+    f.jira.hide_issue(&keys[2]);
+    let (status, body) = send(f.get("/rest/api/2/search").query(&[("jql", jql.as_str())])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let messages = body["errorMessages"].as_array().expect("messages");
+    assert_eq!(messages.len(), 2, "one message per missing id: {body}");
+    assert_eq!(
+        messages[0],
+        json!(format!(
+            "A value with ID '{}' does not exist for the field 'id'.",
+            ids[1]
+        ))
+    );
+    // Hidden issues are gone everywhere; a restored one comes back with its old `updated`.
+    let (status, _) = send(f.get(&format!("/rest/api/2/issue/{}", keys[2]))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    f.jira.unhide_issue(&ids[2]);
+    let before = f.jira.issues().len();
+    f.jira.restore_issue(&ids[1]);
+    assert_eq!(f.jira.issues().len(), before + 1);
+    let (status, body) = send(f.get("/rest/api/2/search").query(&[("jql", jql.as_str())])).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["total"], json!(3));
+}

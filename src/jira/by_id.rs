@@ -1,0 +1,283 @@
+//! Reading known issues by id, for what a search cannot say: where a mirrored issue went that
+//! no longer matches the mapping's search, and the changelogs (status changes, earlier
+//! summaries) of the few issues a pass needs them for.
+//!
+//! Cost, per deployment:
+//! - Cloud: `POST /rest/api/3/issue/bulkfetch` (100 ids a request; missing ones are simply
+//!   absent) and `POST /rest/api/3/changelog/bulkfetch` (1000 issues a request, filtered to the
+//!   `status` and `summary` items, paged by token). One request for up to 1000 changelogs beats
+//!   `GET /issue/{id}/changelog` (one request per issue) and the search's `expand=changelog`
+//!   (not offered by `/search/jql` pages the same way, and it would ship every field's history).
+//! - Data Center: the search by `id in (...)`, with `expand=changelog` for changelogs. Jira
+//!   answers 400 for the whole query when one id no longer exists ("A value with ID '5' does
+//!   not exist for the field 'id'."), so those ids are taken as gone and the rest asked again.
+
+use std::collections::{HashMap, HashSet};
+
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{parse_history, read_page, Deployment, JiraClient, SearchResult, FIELDS};
+
+/// The search's fields, and the project: where a moved issue went.
+fn fields_with_project() -> Vec<&'static str> {
+    FIELDS.iter().copied().chain(["project"]).collect()
+}
+use crate::domain::IssueHistory;
+use crate::http::{ApiError, Effect, Request};
+
+/// The changelog fields the reconciler reads.
+pub const HISTORY_FIELDS: [&str; 2] = ["status", "summary"];
+const CLOUD_BULK_ISSUES: usize = 100;
+const CLOUD_BULK_CHANGELOGS: usize = 1000;
+/// Ids per Data Center search: keeps the JQL short.
+const DC_IDS: usize = 100;
+
+/// Issues read by id: those Jira returned, and the ids it did not (deleted, or no longer
+/// visible to the account: Jira does not tell the two apart).
+#[derive(Debug, Default)]
+pub struct FetchedById {
+    pub found: SearchResult,
+    pub missing: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct BulkIssues {
+    #[serde(default)]
+    issues: Vec<Value>,
+}
+
+#[derive(Deserialize)]
+struct BulkChangelogs {
+    #[serde(rename = "issueChangeLogs", default)]
+    logs: Vec<IssueChangelog>,
+    #[serde(rename = "nextPageToken", default)]
+    next_page_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct IssueChangelog {
+    #[serde(rename = "issueId", default)]
+    issue_id: Option<String>,
+    #[serde(rename = "changeHistories", default)]
+    histories: Vec<Value>,
+}
+
+#[derive(Deserialize)]
+struct DcPage {
+    #[serde(default)]
+    issues: Vec<Value>,
+    #[serde(default)]
+    total: Option<u64>,
+}
+
+impl JiraClient {
+    /// The issues with these ids, wherever they are now (any project), and the ids Jira does
+    /// not return.
+    pub async fn fetch_by_id(&self, ids: &[String]) -> Result<FetchedById, ApiError> {
+        let mut out = FetchedById::default();
+        let mut returned: HashSet<String> = HashSet::new();
+        let mut take = |out: &mut FetchedById, issues: Vec<Value>| {
+            // An issue Jira returned exists, even if it cannot be read.
+            returned.extend(
+                issues
+                    .iter()
+                    .filter_map(super::numeric_id)
+                    .map(|n| n.to_string()),
+            );
+            let page = read_page(issues);
+            out.found.issues.extend(page.issues);
+            out.found.unreadable.extend(page.unreadable);
+        };
+        match self.deployment {
+            Deployment::Cloud => {
+                for chunk in ids.chunks(CLOUD_BULK_ISSUES) {
+                    let body = json!({ "issueIdsOrKeys": chunk, "fields": fields_with_project() });
+                    let req = Request::get("/rest/api/3/issue/bulkfetch").json(
+                        Method::POST,
+                        body,
+                        Effect::Read,
+                    );
+                    let page: BulkIssues = self.api.send(req).await?.body;
+                    take(&mut out, page.issues);
+                }
+            }
+            Deployment::Datacenter => {
+                for chunk in ids.chunks(DC_IDS) {
+                    let (issues, _named_gone) = self.dc_by_ids(chunk, None).await?;
+                    take(&mut out, issues);
+                }
+            }
+        }
+        out.missing = ids
+            .iter()
+            .filter(|id| !returned.contains(*id))
+            .cloned()
+            .collect();
+        Ok(out)
+    }
+
+    /// The status changes and earlier summaries of these issues. Every id asked for gets an
+    /// entry (empty when its changelog has nothing to say), so callers can tell "asked" from
+    /// "not asked".
+    pub async fn histories(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<String, IssueHistory>, ApiError> {
+        let mut raw: HashMap<String, Vec<Value>> =
+            ids.iter().map(|id| (id.clone(), Vec::new())).collect();
+        match self.deployment {
+            Deployment::Cloud => {
+                for chunk in ids.chunks(CLOUD_BULK_CHANGELOGS) {
+                    self.cloud_changelogs(chunk, &mut raw).await?;
+                }
+            }
+            Deployment::Datacenter => {
+                for chunk in ids.chunks(DC_IDS) {
+                    let (issues, _gone) = self.dc_by_ids(chunk, Some("changelog")).await?;
+                    for issue in issues {
+                        let Some(id) = super::numeric_id(&issue).map(|n| n.to_string()) else {
+                            continue;
+                        };
+                        let histories = issue
+                            .pointer("/changelog/histories")
+                            .and_then(Value::as_array)
+                            .cloned()
+                            .unwrap_or_default();
+                        raw.entry(id).or_default().extend(histories);
+                    }
+                }
+            }
+        }
+        Ok(raw
+            .into_iter()
+            .map(|(id, histories)| (id, parse_history(&histories)))
+            .collect())
+    }
+
+    async fn cloud_changelogs(
+        &self,
+        ids: &[String],
+        raw: &mut HashMap<String, Vec<Value>>,
+    ) -> Result<(), ApiError> {
+        let mut token: Option<String> = None;
+        loop {
+            let mut body = json!({
+                "issueIdsOrKeys": ids,
+                "fieldIds": HISTORY_FIELDS,
+                "maxResults": 1000,
+            });
+            if let Some(t) = &token {
+                body["nextPageToken"] = json!(t);
+            }
+            let req = Request::get("/rest/api/3/changelog/bulkfetch").json(
+                Method::POST,
+                body,
+                Effect::Read,
+            );
+            let page: BulkChangelogs = self.api.send(req).await?.body;
+            for log in page.logs {
+                if let Some(id) = log.issue_id {
+                    raw.entry(id).or_default().extend(log.histories);
+                }
+            }
+            match page.next_page_token.filter(|t| !t.is_empty()) {
+                Some(next) if token.as_deref() != Some(next.as_str()) => token = Some(next),
+                Some(_) => {
+                    tracing::warn!("Jira returned the same changelog page token twice; stopping");
+                    return Ok(());
+                }
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Data Center: the issues with these ids (`expand` as given), and the ids Jira said do
+    /// not exist.
+    async fn dc_by_ids(
+        &self,
+        ids: &[String],
+        expand: Option<&str>,
+    ) -> Result<(Vec<Value>, Vec<String>), ApiError> {
+        let mut asked: Vec<String> = ids
+            .iter()
+            .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+            .cloned()
+            .collect();
+        let mut gone = Vec::new();
+        // Each round drops the ids Jira named; a round that names none it was asked for fails.
+        while !asked.is_empty() {
+            match self.dc_search_ids(&asked, expand).await {
+                Ok(issues) => return Ok((issues, gone)),
+                Err(e) if e.status() == Some(400) => {
+                    let named = missing_ids(&e.to_string());
+                    let before = asked.len();
+                    asked.retain(|id| !named.contains(id));
+                    if asked.len() == before {
+                        return Err(e);
+                    }
+                    gone.extend(named);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((Vec::new(), gone))
+    }
+
+    async fn dc_search_ids(
+        &self,
+        ids: &[String],
+        expand: Option<&str>,
+    ) -> Result<Vec<Value>, ApiError> {
+        let jql = format!("id in ({}) ORDER BY id ASC", ids.join(", "));
+        let mut out = Vec::new();
+        loop {
+            let mut req = Request::get("/rest/api/2/search")
+                .query("jql", &jql)
+                .query("startAt", out.len())
+                .query("maxResults", ids.len())
+                .query("fields", fields_with_project().join(","));
+            if let Some(expand) = expand {
+                req = req.query("expand", expand);
+            }
+            let page: DcPage = self.api.send(req).await?.body;
+            let n = page.issues.len();
+            out.extend(page.issues);
+            // At most `ids.len()` results, so offset paging stays far below DC's 10,000 cap.
+            if n == 0 || out.len() as u64 >= page.total.unwrap_or(0) {
+                return Ok(out);
+            }
+        }
+    }
+}
+
+/// The ids in Jira's "A value with ID '10042' does not exist for the field 'id'." messages.
+fn missing_ids(message: &str) -> Vec<String> {
+    const START: &str = "A value with ID '";
+    let mut out = Vec::new();
+    let mut rest = message;
+    while let Some(i) = rest.find(START) {
+        rest = &rest[i + START.len()..];
+        if let Some(end) = rest.find('\'') {
+            let id = &rest[..end];
+            if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
+                out.push(id.to_string());
+            }
+            rest = &rest[end..];
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_ids_are_read_from_every_message() {
+        let msg = "Jira GET /rest/api/2/search: HTTP 400: A value with ID '10042' does not exist for the field 'id'.; A value with ID '7' does not exist for the field 'id'.";
+        assert_eq!(missing_ids(msg), vec!["10042", "7"]);
+        assert!(missing_ids("Field 'x' does not exist").is_empty());
+    }
+}

@@ -1,0 +1,226 @@
+//! What a mirror carries beyond title and state: per-status labels (created once, at group
+//! level when the token may, replayed with Jira's times) and the issue type. GitLab answers
+//! 200 even when it ignores a field the token may not set, so every answer is checked.
+
+use std::collections::{BTreeMap, HashSet};
+
+use super::{Reconciler, Target};
+use crate::domain::{GitlabIssue, GitlabState, IssueEdit, JiraIssue, StateEvent, StatusCategory};
+use crate::error::{Error, Result};
+use crate::gitlab::Project;
+use crate::plan::{Action, LabelStep};
+
+impl Reconciler {
+    /// Make sure the status labels these actions add exist, as group labels when the token
+    /// has a Planner (or higher) role in the project's group, else as project labels. The
+    /// project's labels are listed once per process (and only when a page adds a status label,
+    /// so an idle pass asks nothing). Mappings into other projects may do the same at the same
+    /// time: the cache's lock is never held across a request, and a label another pass created
+    /// first answers 409, which counts as created. Problems are returned as notes: GitLab
+    /// creates a missing label at project level on first use anyway.
+    pub(super) async fn ensure_status_labels(
+        &self,
+        target: &Target<'_>,
+        actions: &[Action],
+    ) -> Vec<String> {
+        let Some(scope) = target.rules.status_labels.as_deref() else {
+            return Vec::new();
+        };
+        let wanted = status_labels_added(scope, actions);
+        let project = &target.project;
+        let known = |labels: &std::sync::Mutex<std::collections::HashMap<u64, HashSet<String>>>| {
+            crate::lock_unpoisoned(labels).get(&project.id).cloned()
+        };
+        if wanted.is_empty()
+            || known(&self.known_labels).is_some_and(|k| wanted.keys().all(|l| k.contains(l)))
+        {
+            return Vec::new();
+        }
+        let mut notes = Vec::new();
+        if known(&self.known_labels).is_none() {
+            match self.gitlab.labels(project.id).await {
+                Ok(names) => {
+                    crate::lock_unpoisoned(&self.known_labels)
+                        .insert(project.id, names.into_iter().collect());
+                }
+                Err(e) => {
+                    notes.push(format!(
+                        "could not list the labels of {}: {e}",
+                        project.path
+                    ));
+                    return notes;
+                }
+            }
+        }
+        let existing = known(&self.known_labels).unwrap_or_default();
+        for (label, color) in wanted.iter().filter(|(l, _)| !existing.contains(*l)) {
+            let status = label.strip_prefix(&format!("{scope}::")).unwrap_or(label);
+            let description = format!("Jira status \"{status}\" (kept by jira-gitlab-reconciler)");
+            let created = match project.group.as_deref() {
+                Some(group) if project.can_create_group_labels() => {
+                    match self
+                        .gitlab
+                        .create_group_label(group, label, color, &description)
+                        .await
+                    {
+                        Err(e) if matches!(e.status(), Some(403 | 404)) => {
+                            self.gitlab
+                                .create_project_label(project.id, label, color, &description)
+                                .await
+                        }
+                        other => other,
+                    }
+                }
+                _ => {
+                    self.gitlab
+                        .create_project_label(project.id, label, color, &description)
+                        .await
+                }
+            };
+            match created {
+                Ok(_) => {
+                    tracing::info!(label = %label, project = %project.path, "created status label");
+                    crate::lock_unpoisoned(&self.known_labels)
+                        .entry(project.id)
+                        .or_default()
+                        .insert(label.clone());
+                }
+                Err(e) => notes.push(format!("could not create the label {label}: {e}")),
+            }
+        }
+        notes
+    }
+
+    /// After a create: check the issue type GitLab kept, then replay the status changes.
+    pub(super) async fn finish_create(
+        &self,
+        project: &Project,
+        created: &GitlabIssue,
+        issue_type: &str,
+        steps: &[LabelStep],
+    ) -> Result<()> {
+        if created
+            .issue_type
+            .as_deref()
+            .is_some_and(|t| t != issue_type)
+        {
+            return Err(type_ignored(project, created.iid, issue_type, created));
+        }
+        self.relabel(project, created.iid, steps).await
+    }
+
+    /// Status label changes, one request each, stamped with Jira's times when the token may.
+    pub(super) async fn relabel(
+        &self,
+        project: &Project,
+        iid: u64,
+        steps: &[LabelStep],
+    ) -> Result<()> {
+        for step in steps {
+            let edit = IssueEdit {
+                add_labels: vec![step.add.clone()],
+                remove_labels: step.remove.clone(),
+                updated_at: step.at.filter(|_| project.can_backdate()),
+                ..IssueEdit::default()
+            };
+            let after = self.gitlab.edit(project.id, iid, &edit).await?;
+            self.verify(project, iid, &edit, &after)?;
+        }
+        Ok(())
+    }
+
+    /// Whether GitLab did what `edit` asked (it answers 200 when it ignores a field).
+    pub(super) fn verify(
+        &self,
+        project: &Project,
+        iid: u64,
+        edit: &IssueEdit,
+        after: &GitlabIssue,
+    ) -> Result<()> {
+        let expected = match edit.state_event {
+            Some(StateEvent::Close) => Some(GitlabState::Closed),
+            Some(StateEvent::Reopen) => Some(GitlabState::Opened),
+            None => None,
+        };
+        if expected.is_some_and(|s| s != after.state) {
+            return Err(Error::NotApplied(format!(
+                "GitLab answered 200 but #{iid} in {} did not change state: the token may lack the Planner or Reporter role, or someone changed the issue at the same moment; the next pass checks again",
+                project.path
+            )));
+        }
+        if let Some(want) = &edit.issue_type {
+            if after.issue_type.as_deref().is_some_and(|t| t != want) {
+                return Err(type_ignored(project, iid, want, after));
+            }
+        }
+        let kept_out = edit.add_labels.iter().find(|l| !after.labels.contains(l));
+        let kept_in = edit.remove_labels.iter().find(|l| after.labels.contains(l));
+        if let Some(l) = kept_out.or(kept_in) {
+            return Err(Error::NotApplied(format!(
+                "GitLab answered 200 but did not change the label {l} on #{iid} in {}: setting labels needs the Planner or Reporter role (the token's access level is {})",
+                project.path, project.access_level
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn type_ignored(project: &Project, iid: u64, wanted: &str, got: &GitlabIssue) -> Error {
+    Error::NotApplied(format!(
+        "GitLab kept #{iid} in {} as {}, not {wanted}: incidents need the Reporter role or higher (the token's access level is {}); raise it, or remove the type from the mapping's issue_types",
+        project.path,
+        got.issue_type.as_deref().unwrap_or("?"),
+        project.access_level
+    ))
+}
+
+/// The status labels (with a colour by status category, where known) the actions add.
+fn status_labels_added(scope: &str, actions: &[Action]) -> BTreeMap<String, &'static str> {
+    let prefix = format!("{scope}::");
+    let mut out = BTreeMap::new();
+    let mut add = |label: &String, jira: &JiraIssue| {
+        if !label.starts_with(&prefix) {
+            return;
+        }
+        let current = jira
+            .status
+            .as_deref()
+            .map(|s| crate::domain::status_label(scope, s));
+        let color = match (&jira.category, current.as_ref() == Some(label)) {
+            (StatusCategory::New, true) => "#42526E",
+            (StatusCategory::InProgress, true) => "#0052CC",
+            (StatusCategory::Done, true) => "#00875A",
+            _ => "#6699cc",
+        };
+        let entry = out.entry(label.clone()).or_insert(color);
+        if *entry == "#6699cc" {
+            *entry = color;
+        }
+    };
+    for action in actions {
+        match action {
+            Action::Create {
+                jira,
+                status_label,
+                steps,
+                ..
+            } => {
+                for l in status_label.iter().chain(steps.iter().map(|s| &s.add)) {
+                    add(l, jira);
+                }
+            }
+            Action::Relabel { jira, steps, .. } => {
+                for s in steps {
+                    add(&s.add, jira);
+                }
+            }
+            Action::Update { jira, edit, .. } => {
+                for l in &edit.add_labels {
+                    add(l, jira);
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}

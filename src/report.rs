@@ -1,0 +1,332 @@
+//! `report`: lead time, throughput and time in status per mapping and week, from the state
+//! database alone (no server is asked): what a GitLab Free team otherwise cannot see, and a
+//! cross-check of GitLab's Value Stream Analytics for Premium teams. Output as a table, JSON
+//! or CSV, and optionally an SVG chart (`report/svg.rs`).
+
+mod svg;
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde_json::{json, Value};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::leadtime::{figures, Figures, IssueTimes, Window};
+use crate::store::Store;
+
+/// How `report` prints.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    #[default]
+    Table,
+    Json,
+    Csv,
+}
+
+/// What the user asked for.
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub format: Format,
+    pub svg: Option<PathBuf>,
+    /// Only this mapping (`VSA->acme/platform`).
+    pub mapping: Option<String>,
+}
+
+/// The default window: the last 12 weeks.
+pub const DEFAULT_WEEKS: i64 = 12;
+
+/// One mapping's figures over the window.
+#[derive(Clone, Debug)]
+pub struct MappingFigures {
+    pub mapping: String,
+    pub figures: Figures,
+}
+
+/// The report as computed: the window and each mapping's figures.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub window: Window,
+    pub mappings: Vec<MappingFigures>,
+}
+
+/// Run the command: compute, print, write the SVG if asked. Exit code 0.
+pub fn run(cfg: &Config, req: &Request) -> Result<i32> {
+    let report = compute(cfg, req, Utc::now())?;
+    print!("{}", render(&report, req.format));
+    if let Some(path) = &req.svg {
+        write_svg(&report, path)?;
+        if req.format == Format::Table {
+            println!("chart written to {}", path.display());
+        }
+    }
+    Ok(0)
+}
+
+/// The report as text in `format`.
+pub fn render(report: &Report, format: Format) -> String {
+    match format {
+        Format::Table => table(report),
+        Format::Json => serde_json::to_string_pretty(&to_json(report)).unwrap_or_default() + "\n",
+        Format::Csv => csv(report),
+    }
+}
+
+/// Write the chart to `path`.
+pub fn write_svg(report: &Report, path: &Path) -> Result<()> {
+    std::fs::write(path, svg::chart(report))
+        .map_err(|e| Error::io(format!("cannot write the chart to {}", path.display()), e))
+}
+
+/// The figures of every mapping (or the one asked for) from the state database.
+pub fn compute(cfg: &Config, req: &Request, now: DateTime<Utc>) -> Result<Report> {
+    let until = req.until.unwrap_or(now);
+    let since = req.since.unwrap_or(until - Duration::weeks(DEFAULT_WEEKS));
+    if since >= until {
+        return Err(Error::Config(format!(
+            "--since {} is not before --until {}: give a window that ends after it starts",
+            since.to_rfc3339(),
+            until.to_rfc3339()
+        )));
+    }
+    let window = Window { since, until };
+    let path = &cfg.state_path;
+    let store = match Store::open_read_only(path)? {
+        Some(store) => store,
+        None if path.exists() => {
+            return Err(Error::store(
+                path,
+                "it was written by an older version: run `jira-gitlab-reconciler reconcile` once to upgrade it, then report",
+            ))
+        }
+        None => {
+            return Err(Error::store(
+                path,
+                "it does not exist yet: run `jira-gitlab-reconciler reconcile` first; the report reads what passes recorded",
+            ))
+        }
+    };
+    let mut mappings = Vec::new();
+    for m in &cfg.mappings {
+        let name = m.name();
+        if req.mapping.as_ref().is_some_and(|want| *want != name) {
+            continue;
+        }
+        mappings.push(MappingFigures {
+            figures: figures(&issue_times(&store, &name)?, window),
+            mapping: name,
+        });
+    }
+    if let Some(want) = &req.mapping {
+        if mappings.is_empty() {
+            let names: Vec<String> = cfg.mappings.iter().map(|m| m.name()).collect();
+            return Err(Error::Config(format!(
+                "--mapping {want:?} is not in the config; its mappings are: {}",
+                names.join(", ")
+            )));
+        }
+    }
+    Ok(Report { window, mappings })
+}
+
+/// The recorded issues of a mapping (those that left it excluded), with their transitions.
+fn issue_times(store: &Store, mapping: &str) -> Result<Vec<IssueTimes>> {
+    let gone = store.gone(mapping)?;
+    let mut transitions = store.transitions(mapping)?;
+    Ok(store
+        .facts(mapping)?
+        .into_values()
+        .filter(|f| !gone.contains_key(&f.jira_id))
+        .map(|f| IssueTimes {
+            created: f.created,
+            done_at: f.done_at,
+            transitions: transitions.remove(&f.jira_id).unwrap_or_default(),
+        })
+        .collect())
+}
+
+/// `2025-03-31` (UTC midnight; for `--until`, the end of that day) or an RFC 3339 time.
+pub fn parse_when(s: &str, end_of_day: bool) -> std::result::Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s.trim()) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let d = NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| {
+        format!("{s:?} is not a date such as 2025-03-31 or a time such as 2025-03-31T12:00:00Z")
+    })?;
+    let d = if end_of_day { d + Duration::days(1) } else { d };
+    d.and_hms_opt(0, 0, 0)
+        .map(|t| t.and_utc())
+        .ok_or_else(|| format!("{s:?} is out of range"))
+}
+
+/// "42 min", "5.2 h", "4.3 d".
+pub fn human(seconds: f64) -> String {
+    if seconds < 3_600.0 {
+        format!("{:.0} min", seconds / 60.0)
+    } else if seconds < 48.0 * 3_600.0 {
+        format!("{:.1} h", seconds / 3_600.0)
+    } else {
+        format!("{:.1} d", seconds / 86_400.0)
+    }
+}
+
+fn opt_human(s: Option<f64>) -> String {
+    s.map_or_else(|| "-".to_string(), human)
+}
+
+fn date(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M").to_string()
+}
+
+fn table(r: &Report) -> String {
+    let mut out = String::new();
+    for m in &r.mappings {
+        let f = &m.figures;
+        out.push_str(&format!(
+            "{}   {} … {} UTC, Jira created → done\n",
+            m.mapping,
+            date(r.window.since),
+            date(r.window.until)
+        ));
+        out.push_str(&format!(
+            "  issues created {}, closed {}\n",
+            f.created, f.closed
+        ));
+        out.push_str(&format!(
+            "  lead time       median {}, 85th percentile {} ({} issues)\n",
+            opt_human(f.lead_time_median_s),
+            opt_human(f.lead_time_p85_s),
+            f.closed
+        ));
+        if f.status_time_s.is_empty() {
+            out.push_str("  time in status  - (turn on status_labels to record transitions)\n");
+        } else {
+            let parts: Vec<String> = f
+                .status_time_s
+                .iter()
+                .map(|(s, t)| format!("{s} {}", human(*t)))
+                .collect();
+            out.push_str(&format!(
+                "  time in status  median per issue: {}\n",
+                parts.join(", ")
+            ));
+        }
+        out.push_str(&format!(
+            "\n  {:<9} {:<11} {:>7} {:>7} {:>12} {:>10}\n",
+            "week", "starts", "created", "closed", "lead median", "lead p85"
+        ));
+        for w in &f.weeks {
+            out.push_str(&format!(
+                "  {:<9} {:<11} {:>7} {:>7} {:>12} {:>10}\n",
+                w.label(),
+                w.start.to_string(),
+                w.created,
+                w.closed,
+                opt_human(w.lead_time_median_s),
+                opt_human(w.lead_time_p85_s)
+            ));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Seconds rounded to whole seconds (null when there is nothing to measure).
+fn secs(s: Option<f64>) -> Value {
+    s.map_or(Value::Null, |s| json!(s.round() as i64))
+}
+
+pub fn to_json(r: &Report) -> Value {
+    let mappings: Vec<Value> = r
+        .mappings
+        .iter()
+        .map(|m| {
+            let f = &m.figures;
+            let weeks: Vec<Value> = f
+                .weeks
+                .iter()
+                .map(|w| {
+                    json!({
+                        "week": w.label(),
+                        "start": w.start.to_string(),
+                        "created": w.created,
+                        "closed": w.closed,
+                        "lead_time_median_s": secs(w.lead_time_median_s),
+                        "lead_time_p85_s": secs(w.lead_time_p85_s),
+                    })
+                })
+                .collect();
+            let status: serde_json::Map<String, Value> = f
+                .status_time_s
+                .iter()
+                .map(|(k, v)| (k.clone(), secs(Some(*v))))
+                .collect();
+            json!({
+                "mapping": m.mapping,
+                "created": f.created,
+                "closed": f.closed,
+                "lead_time_median_s": secs(f.lead_time_median_s),
+                "lead_time_p85_s": secs(f.lead_time_p85_s),
+                "weeks": weeks,
+                "status_time_s": status,
+            })
+        })
+        .collect();
+    json!({
+        "since": r.window.since,
+        "until": r.window.until,
+        "mappings": mappings,
+    })
+}
+
+fn csv(r: &Report) -> String {
+    let field = |s: &str| {
+        if s.contains([',', '"', '\n']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_string()
+        }
+    };
+    let num = |s: Option<f64>| s.map_or(String::new(), |s| format!("{}", s.round() as i64));
+    let mut out =
+        String::from("mapping,week,week_start,created,closed,lead_time_median_s,lead_time_p85_s\n");
+    for m in &r.mappings {
+        for w in &m.figures.weeks {
+            out.push_str(&format!(
+                "{},{},{},{},{},{},{}\n",
+                field(&m.mapping),
+                w.label(),
+                w.start,
+                w.created,
+                w.closed,
+                num(w.lead_time_median_s),
+                num(w.lead_time_p85_s)
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_durations_read_and_print_plainly() {
+        let end = parse_when("2025-03-31", true).expect("date");
+        assert_eq!(end.to_rfc3339(), "2025-04-01T00:00:00+00:00");
+        assert_eq!(
+            parse_when("2025-03-31", false).expect("date").to_rfc3339(),
+            "2025-03-31T00:00:00+00:00"
+        );
+        assert!(parse_when("2025-03-31T12:00:00+02:00", false).is_ok());
+        assert!(parse_when("last week", false)
+            .unwrap_err()
+            .contains("2025-03-31"));
+        assert_eq!(human(90.0), "2 min");
+        assert_eq!(human(5.0 * 3600.0), "5.0 h");
+        assert_eq!(human(3.0 * 86_400.0), "3.0 d");
+    }
+}

@@ -1,0 +1,163 @@
+//! Switching over from GitLab's Jira Automation recipe: its issues (iid = prefix + Jira
+//! number, no marker) are adopted, never duplicated; an issue someone else put in a recipe
+//! slot is left alone.
+
+use chrono::{Duration, Utc};
+use jgr_sim::gitlab::Role;
+use jira_gitlab_reconciler::domain::PassKind;
+
+use crate::harness::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_recipes_issues_are_adopted_and_reconciled_not_duplicated() {
+    let w = world("recipe", |o| {
+        o.role = Role::Owner;
+        o.mappings[0].seed_iid_prefix = Some("1000".into());
+    })
+    .await;
+    // A month of history played by the recipe, then the rules are turned off.
+    let start = Utc::now() - Duration::days(30);
+    w.clock.set(start);
+    let minute = Duration::minutes(1);
+    let same = w.jira.create_issue("VSA", "Checkout fails", "Story");
+    let renamed = w.jira.create_issue("VSA", "Old summary", "Story");
+    let reopened = w.jira.create_issue("VSA", "Nightly export", "Task");
+    let taken = w.jira.create_issue("VSA", "Real work", "Task");
+    let resolved = w.jira.create_issue("VSA", "Dark mode", "Story");
+    w.gitlab
+        .create_with_iid(PROJECT, 10001, "Checkout fails", start + minute);
+    // Re-run by hand days later (so only its earlier summary ties it to the issue).
+    w.gitlab
+        .create_with_iid(PROJECT, 10002, "Old summary", start + Duration::days(3));
+    w.gitlab
+        .create_with_iid(PROJECT, 10003, "Nightly export", start + minute);
+    // Someone's UI issue took #10004 before the rule ran; the rule then failed with 409.
+    w.gitlab.create_with_iid(
+        PROJECT,
+        10004,
+        "Hotfix tracked only in GitLab",
+        start - Duration::days(2),
+    );
+    w.gitlab
+        .create_with_iid(PROJECT, 10005, "Dark mode", start + minute);
+    w.clock.set(start + Duration::days(5));
+    w.jira.rename(&renamed.key, "New summary");
+    w.jira.transition(&reopened.key, "Done", "done");
+    w.gitlab
+        .close_by_hand_at(PROJECT, 10003, start + Duration::days(5));
+    w.clock.set(start + Duration::days(9));
+    w.jira
+        .transition(&reopened.key, "Reopened", "indeterminate");
+    w.jira.transition(&resolved.key, "Done", "done"); // the "Done" rule did not run
+    let resolved_at = w
+        .jira
+        .issue(&resolved.key)
+        .and_then(|i| i.resolved)
+        .expect("resolved");
+    w.clock.set(Utc::now());
+    let fresh = w.jira.create_issue("VSA", "After the switch", "Task");
+
+    // `check` counts what the first pass would adopt.
+    let config = w.write_config().expect("config").display().to_string();
+    let out = run_binary(vec!["check".into(), "--config".into(), config.clone()]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("4 issue(s) of the Automation recipe (iid 1000<number>) would be adopted; 1 recipe slot(s) hold other issues"),
+        "{stdout}"
+    );
+    // A dry run names them and writes nothing.
+    let writes = w.gitlab.writes();
+    let out = run_binary(vec![
+        "reconcile".into(),
+        "--dry-run".into(),
+        "--config".into(),
+        config,
+    ])
+    .await;
+    let (stdout, _) = text(&out);
+    assert!(
+        stdout.contains("adopt   VSA-1 → #10001 (created by the Automation recipe"),
+        "{stdout}"
+    );
+    assert_eq!(w.gitlab.writes(), writes);
+
+    let r = pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(
+        (
+            r.counts.adopted,
+            r.counts.created,
+            r.recipe.adopted,
+            r.recipe.foreign
+        ),
+        (4, 2, 4, 1),
+        "{}",
+        r.summary()
+    );
+    assert_converged(&w, "VSA", PROJECT);
+    assert_eq!(mirror_of(&w, PROJECT, &same.id).iid, 10001);
+    let g = mirror_of(&w, PROJECT, &renamed.id);
+    assert_eq!((g.iid, g.title.as_str()), (10002, "New summary"));
+    let g = mirror_of(&w, PROJECT, &reopened.id);
+    assert_eq!(
+        (g.iid, g.state.as_str()),
+        (10003, "opened"),
+        "reopened as in Jira"
+    );
+    let g = mirror_of(&w, PROJECT, &resolved.id);
+    assert_eq!((g.iid, g.state.as_str()), (10005, "closed"));
+    assert_eq!(
+        g.closed_at.map(|t| t.timestamp_millis()),
+        Some(resolved_at.timestamp_millis()),
+        "closed at Jira's resolution time"
+    );
+    // The UI issue is untouched; its Jira issue got a mirror of its own.
+    let ui = w.gitlab.issue(PROJECT, 10004).expect("still there");
+    assert_eq!(ui.title, "Hotfix tracked only in GitLab");
+    assert!(ui.description.is_empty());
+    assert_ne!(mirror_of(&w, PROJECT, &taken.id).iid, 10004);
+    assert!(mirror_of(&w, PROJECT, &fresh.id).iid > 10005);
+
+    let writes = w.gitlab.writes();
+    let r = pass_ok(&w, PassKind::Full).await;
+    assert_eq!(
+        w.gitlab.writes(),
+        writes,
+        "nothing left to do: {}",
+        r.summary()
+    );
+}
+
+#[tokio::test]
+async fn adoption_keeps_the_description_and_works_on_incremental_passes_too() {
+    let w = world("recipe-incremental", |o| {
+        o.mappings[0].seed_iid_prefix = Some("1000".into());
+    })
+    .await;
+    let a = w.jira.create_issue("VSA", "First", "Task");
+    pass_ok(&w, PassKind::Incremental).await;
+    // The rules were still on for a moment: the recipe created VSA-2's issue, with text.
+    w.clock.advance(MINUTE);
+    let b = w.jira.create_issue("VSA", "Second", "Task");
+    let iid = w
+        .gitlab
+        .create_with_iid(PROJECT, 10002, "Second", Utc::now());
+    w.gitlab
+        .describe_by_hand(PROJECT, iid, "Created by Jira Automation for VSA-2.");
+    let r = pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(
+        (r.kind, r.counts.adopted, r.counts.created),
+        (PassKind::Incremental, 1, 0)
+    );
+    let g = mirror_of(&w, PROJECT, &b.id);
+    assert_eq!(g.iid, 10002);
+    assert!(
+        g.description
+            .starts_with("Created by Jira Automation for VSA-2.\n\n"),
+        "{}",
+        g.description
+    );
+    assert!(g.description.contains(&format!("/browse/{})", b.key)));
+    assert_converged(&w, "VSA", PROJECT);
+    assert_eq!(mirror_of(&w, PROJECT, &a.id).iid, 1);
+}
