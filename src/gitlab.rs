@@ -333,7 +333,10 @@ impl GitlabClient {
                 .caller_paces()
                 .on_send(&sending);
             match self.api.send::<RawIssue>(req).await {
-                Ok(reply) => return Ok(reply.body.into()),
+                Ok(reply) => {
+                    self.pacer.done(ticket);
+                    return Ok(reply.body.into());
+                }
                 Err(e) if e.status() == Some(429) => {
                     refused += 1;
                     self.pacer.refused(ticket, e.retry_after());
@@ -344,8 +347,12 @@ impl GitlabClient {
                     }
                 }
                 Err(e) => {
+                    // Not sent (a stop came first): it does not count. Anything else reached
+                    // GitLab, whose limiter counts before it validates.
                     if matches!(e.kind, ApiErrorKind::Stopped) {
                         self.pacer.not_sent(ticket);
+                    } else {
+                        self.pacer.done(ticket);
                     }
                     return Err(e);
                 }

@@ -35,6 +35,10 @@ const MAX_MARGIN: Duration = Duration::from_millis(250);
 const LEARNED_FOR: Duration = Duration::from_secs(24 * 3600);
 /// After this long without a refusal, the learned limit grows by a tenth (at least one).
 const GROW_AFTER: Duration = Duration::from_secs(600);
+/// Sends are counted in slots this wide (or a 6,000th of the window, if that is wider): the
+/// log stays a few thousand counters however fast creates go, and pacing errs by at most one
+/// slot, on the late side.
+const SLOT: Duration = Duration::from_millis(10);
 
 pub struct CreatePacer {
     /// `gitlab.creates_per_minute`: a hard cap over any 60 s.
@@ -42,6 +46,10 @@ pub struct CreatePacer {
     /// The server's window (`retry.create_rate_limit_backoff`; 60 s on GitLab.com).
     window: Duration,
     margin: Duration,
+    /// The width of one slot of the send log.
+    slot: Duration,
+    /// What the slot numbers count from.
+    epoch: Instant,
     state: Mutex<State>,
 }
 
@@ -49,24 +57,22 @@ struct State {
     /// The limit a refused create taught, and when it was last set or grown (wall clock, to
     /// persist it).
     learned: Option<(u32, SystemTime)>,
-    /// Creates sent (and not refused) within the longer of the two windows, oldest first.
-    sent: VecDeque<Sent>,
+    /// Sends (not refused) within the longer of the two windows: (slot number, count), oldest
+    /// first.
+    log: VecDeque<(i64, u32)>,
+    /// Creates admitted and not yet answered: ticket → its slot (a send moves it).
+    in_flight: std::collections::HashMap<u64, i64>,
     /// No create before this (a server-given wait, or the window after a refusal).
     held_until: Option<Instant>,
     /// Since when this pacer has seen every create: a count over a shorter time says nothing
     /// about the server's limit.
     watching_since: Instant,
+    /// Saved sends up to this time are in the log already (the state is re-read every pass).
+    imported_until: Option<SystemTime>,
     next_ticket: u64,
 }
 
-#[derive(Clone, Copy)]
-struct Sent {
-    ticket: u64,
-    at: Instant,
-    wall: SystemTime,
-}
-
-/// A create the pacer let through; hand it back if the server refused it.
+/// A create the pacer let through: hand it back with `refused`, `not_sent` or `done`.
 #[derive(Debug)]
 pub struct Ticket(u64);
 
@@ -82,15 +88,20 @@ pub struct Snapshot {
 impl CreatePacer {
     pub fn new(cap: Option<u32>, window: Duration) -> Self {
         let window = window.max(Duration::from_millis(1));
+        let now = Instant::now();
         CreatePacer {
             cap: cap.filter(|c| *c > 0),
             window,
             margin: (window / 50).min(MAX_MARGIN),
+            slot: SLOT.max(window.max(MINUTE) / 6000),
+            epoch: now,
             state: Mutex::new(State {
                 learned: None,
-                sent: VecDeque::new(),
+                log: VecDeque::new(),
+                in_flight: std::collections::HashMap::new(),
                 held_until: None,
-                watching_since: Instant::now(),
+                watching_since: now,
+                imported_until: None,
                 next_ticket: 0,
             }),
         }
@@ -112,11 +123,9 @@ impl CreatePacer {
                     None => {
                         let ticket = st.next_ticket;
                         st.next_ticket += 1;
-                        st.sent.push_back(Sent {
-                            ticket,
-                            at: now,
-                            wall: SystemTime::now(),
-                        });
+                        let slot = self.slot_of(now);
+                        add(&mut st.log, slot, 1);
+                        st.in_flight.insert(ticket, slot);
                         return Some(Ticket(ticket));
                     }
                     Some(w) => w,
@@ -142,13 +151,9 @@ impl CreatePacer {
     pub fn refused(&self, ticket: Ticket, server_wait: Option<Duration>) {
         let mut st = self.lock();
         let now = Instant::now();
-        st.sent.retain(|s| s.ticket != ticket.0);
+        self.forget(&mut st, ticket);
         let window = self.window;
-        let admitted = st
-            .sent
-            .iter()
-            .filter(|s| now.duration_since(s.at) < window)
-            .count() as u32;
+        let admitted = self.count_within(&st, now, window);
         // A count over less than a whole window says nothing about the limit; neither does one
         // far below the limit learned (another client of the same account took the rest).
         let credible = now.duration_since(st.watching_since) >= window
@@ -168,11 +173,9 @@ impl CreatePacer {
             Some(w) => now + w,
             // The window frees a slot when its oldest create leaves it; without a record of
             // any (a restart), wait a whole window.
-            None => st
-                .sent
-                .iter()
-                .find(|s| now.duration_since(s.at) < window)
-                .map_or(now + window, |s| s.at + window + self.margin),
+            None => self
+                .oldest_within(&st, now, window)
+                .map_or(now + window, |t| t + window + self.margin),
         };
         if st.held_until.is_none_or(|h| h < until) {
             st.held_until = Some(until);
@@ -183,44 +186,59 @@ impl CreatePacer {
     /// it was admitted): its place in the window is from now.
     pub fn sending(&self, ticket: &Ticket) {
         let mut st = self.lock();
-        let now = Instant::now();
-        if let Some(s) = st.sent.iter_mut().find(|s| s.ticket == ticket.0) {
-            s.at = now;
-            s.wall = SystemTime::now();
+        let now = self.slot_of(Instant::now());
+        if let Some(slot) = st.in_flight.get(&ticket.0).copied() {
+            if slot != now {
+                remove(&mut st.log, slot);
+                add(&mut st.log, now, 1);
+                st.in_flight.insert(ticket.0, now);
+            }
         }
-        st.sent.make_contiguous().sort_by_key(|s| s.at);
     }
 
-    /// The create of `ticket` surely did not reach the server (it could not connect): it does
-    /// not count.
+    /// GitLab answered the create of `ticket` (it counts in the window where it was sent).
+    pub fn done(&self, ticket: Ticket) {
+        self.lock().in_flight.remove(&ticket.0);
+    }
+
+    /// The create of `ticket` surely did not reach the server (it could not connect, or a stop
+    /// came first): it does not count.
     pub fn not_sent(&self, ticket: Ticket) {
-        self.lock().sent.retain(|s| s.ticket != ticket.0);
+        let mut st = self.lock();
+        self.forget(&mut st, ticket);
     }
 
     /// What a restart needs: the learned limit and, while a limit applies, the creates still in
-    /// its window (at most the limit's worth, so the saved state stays small).
+    /// its window (about the limit's worth, so the saved state stays small).
     pub fn snapshot(&self) -> Snapshot {
         let st = self.lock();
         let now = Instant::now();
+        let now_wall = SystemTime::now();
         let horizon = match (st.learned, self.cap) {
             (None, None) => Duration::ZERO,
             (Some(_), None) => self.window,
             (None, Some(_)) => MINUTE,
             (Some(_), Some(_)) => self.window.max(MINUTE),
         };
+        let mut recent = Vec::new();
+        for &(slot, count) in &st.log {
+            let at = self.time_of(slot);
+            if now.saturating_duration_since(at) >= horizon {
+                continue;
+            }
+            let wall = now_wall
+                .checked_sub(now.saturating_duration_since(at))
+                .unwrap_or(now_wall);
+            recent.extend(std::iter::repeat_n(wall, count as usize));
+        }
         Snapshot {
             learned: st.learned,
-            recent: st
-                .sent
-                .iter()
-                .filter(|s| now.duration_since(s.at) < horizon)
-                .map(|s| s.wall)
-                .collect(),
+            recent,
         }
     }
 
-    /// Take over a saved state: the learned limit (unless too old) and the creates of the last
-    /// window, so pacing continues where the previous process stopped.
+    /// Take over a saved state: the learned limit (unless too old) and the creates other
+    /// processes sent (those before this pacer started, or since it last looked).
     pub fn restore(&self, saved: &Snapshot) {
         let mut st = self.lock();
         let now_wall = SystemTime::now();
@@ -234,30 +252,74 @@ impl CreatePacer {
                 st.learned = Some((n, at));
             }
         }
+        // This process's own sends since it started are in the log already.
+        let started_wall = now_wall
+            .checked_sub(now.saturating_duration_since(st.watching_since))
+            .unwrap_or(now_wall);
         let horizon = self.window.max(MINUTE);
-        let known: Vec<SystemTime> = st.sent.iter().map(|s| s.wall).collect();
-        let mut restored: Vec<Sent> = Vec::new();
+        let mut newest = st.imported_until;
         for wall in &saved.recent {
+            if st.imported_until.is_some_and(|seen| *wall <= seen) || *wall >= started_wall {
+                continue;
+            }
             let Ok(age) = now_wall.duration_since(*wall) else {
                 continue;
             };
-            if age >= horizon || known.contains(wall) {
+            if age >= horizon {
                 continue;
             }
-            let ticket = st.next_ticket;
-            st.next_ticket += 1;
-            restored.push(Sent {
-                ticket,
-                at: now.checked_sub(age).unwrap_or(now),
-                wall: *wall,
-            });
+            let slot = self.slot_of(now.checked_sub(age).unwrap_or(now));
+            add(&mut st.log, slot, 1);
+            newest = newest.max(Some(*wall));
         }
-        st.sent.extend(restored);
-        st.sent.make_contiguous().sort_by_key(|s| s.at);
+        st.imported_until = newest;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         crate::lock_unpoisoned(&self.state)
+    }
+
+    fn forget(&self, st: &mut State, ticket: Ticket) {
+        if let Some(slot) = st.in_flight.remove(&ticket.0) {
+            remove(&mut st.log, slot);
+        }
+    }
+
+    fn slot_of(&self, t: Instant) -> i64 {
+        let slot = self.slot.as_nanos() as i64;
+        match t.checked_duration_since(self.epoch) {
+            Some(d) => d.as_nanos() as i64 / slot,
+            None => -((self.epoch - t).as_nanos() as i64).div_euclid(slot) - 1,
+        }
+    }
+
+    /// When a slot starts.
+    fn time_of(&self, slot: i64) -> Instant {
+        let offset = self.slot.saturating_mul(slot.unsigned_abs() as u32);
+        if slot >= 0 {
+            self.epoch + offset
+        } else {
+            self.epoch.checked_sub(offset).unwrap_or(self.epoch)
+        }
+    }
+
+    /// Sends in slots that end within the last `window`.
+    fn count_within(&self, st: &State, now: Instant, window: Duration) -> u32 {
+        st.log
+            .iter()
+            .rev()
+            .take_while(|(slot, _)| self.time_of(*slot) + self.slot > now - window)
+            .map(|(_, n)| *n)
+            .sum()
+    }
+
+    /// The end of the oldest slot with sends that ends within the last `window`.
+    fn oldest_within(&self, st: &State, now: Instant, window: Duration) -> Option<Instant> {
+        st.log
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(slot, _)| self.time_of(*slot) + self.slot)
+            .find(|end| *end > now - window)
     }
 
     /// How long the next create must wait, or `None` to send it now.
@@ -275,25 +337,27 @@ impl CreatePacer {
             }
         }
         let horizon = self.window.max(MINUTE);
-        while st
-            .sent
-            .front()
-            .is_some_and(|s| now.duration_since(s.at) >= horizon)
-        {
-            st.sent.pop_front();
+        while st.log.front().is_some_and(|(slot, _)| {
+            now.saturating_duration_since(self.time_of(*slot)) >= horizon + self.slot
+        }) {
+            st.log.pop_front();
         }
         let mut until = st.held_until.filter(|h| *h > now);
         let mut limit_by = |limit: u32, window: Duration| {
-            let in_window: Vec<&Sent> = st
-                .sent
-                .iter()
-                .filter(|s| now.duration_since(s.at) < window)
-                .collect();
-            if in_window.len() >= limit as usize {
-                // The oldest of the last `limit` must leave the window first.
-                let oldest = in_window[in_window.len() - limit as usize];
-                let free_at = oldest.at + window + self.margin;
-                until = Some(until.map_or(free_at, |u| u.max(free_at)));
+            // Walk back from the newest sends: the limit-th most recent must leave the window
+            // before another may go.
+            let mut seen = 0u32;
+            for (slot, n) in st.log.iter().rev() {
+                let end = self.time_of(*slot) + self.slot;
+                if end + window <= now {
+                    break;
+                }
+                seen += n;
+                if seen >= limit {
+                    let free_at = end + window + self.margin;
+                    until = Some(until.map_or(free_at, |u| u.max(free_at)));
+                    break;
+                }
             }
         };
         if let Some((n, _)) = st.learned {
@@ -303,6 +367,33 @@ impl CreatePacer {
             limit_by(cap, MINUTE);
         }
         until.map(|u| u - now)
+    }
+}
+
+/// Count `n` more sends in `slot`, keeping the log in slot order.
+fn add(log: &mut VecDeque<(i64, u32)>, slot: i64, n: u32) {
+    match log.back_mut() {
+        Some((last, count)) if *last == slot => *count += n,
+        Some((last, _)) if *last < slot => log.push_back((slot, n)),
+        None => log.push_back((slot, n)),
+        Some(_) => {
+            // An older send (a restored one): in its place.
+            let at = log.partition_point(|(s, _)| *s < slot);
+            match log.get_mut(at) {
+                Some((s, count)) if *s == slot => *count += n,
+                _ => log.insert(at, (slot, n)),
+            }
+        }
+    }
+}
+
+/// One send fewer in `slot` (a refused or unsent create).
+fn remove(log: &mut VecDeque<(i64, u32)>, slot: i64) {
+    let at = log.partition_point(|(s, _)| *s < slot);
+    if let Some((s, count)) = log.get_mut(at) {
+        if *s == slot && *count > 0 {
+            *count -= 1;
+        }
     }
 }
 
@@ -366,6 +457,38 @@ mod tests {
         tokio::time::advance(Duration::from_secs(61)).await;
         pacer.admit(&stop).await.expect("admitted");
         assert_eq!(pacer.learned_limit(), Some(11));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_send_log_stays_small_however_fast_creates_go() {
+        let pacer = CreatePacer::new(None, Duration::from_secs(60));
+        let stop = Stop::new();
+        // 100,000 creates over 100 s, no limit known.
+        for _ in 0..100_000 {
+            let t = pacer.admit(&stop).await.expect("admitted");
+            pacer.done(t);
+            tokio::time::advance(Duration::from_millis(1)).await;
+        }
+        let st = pacer.lock();
+        assert!(st.log.len() <= 6_002, "{} slots", st.log.len());
+        assert!(st.in_flight.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn re_reading_the_saved_state_every_pass_counts_it_once() {
+        let first = CreatePacer::new(Some(5), Duration::from_secs(60));
+        let stop = Stop::new();
+        for _ in 0..3 {
+            let t = first.admit(&stop).await.expect("admitted");
+            first.done(t);
+        }
+        let saved = first.snapshot();
+        assert_eq!(saved.recent.len(), 3);
+        let second = CreatePacer::new(Some(5), Duration::from_secs(60));
+        second.restore(&saved);
+        second.restore(&saved);
+        let now = Instant::now();
+        assert_eq!(second.count_within(&second.lock(), now, MINUTE), 3);
     }
 
     #[tokio::test(start_paused = true)]
