@@ -303,6 +303,7 @@ async fn a_burst_of_500_events_for_50_issues_makes_a_few_passes() {
         "jgr_passes_total{kind=\"targeted\",mapping=\"VSA->acme/platform\",outcome=\"ok\"}",
     )
     .await;
+    eprintln!("500 events for 50 issues: {passes} targeted pass(es)");
     // Events arriving within a second share a pass: a handful, however busy the machine is
     // while the 500 deliveries arrive (here over a second or two), never hundreds.
     assert!(
