@@ -5,7 +5,7 @@
 
 mod by_id;
 
-pub use by_id::{FetchedById, HISTORY_FIELDS};
+pub use by_id::{missing_ids_in, FetchedById, HISTORY_FIELDS};
 
 use chrono::{DateTime, Utc};
 use reqwest::Method;
@@ -189,8 +189,20 @@ impl JiraClient {
 
     /// Register an admin webhook (`POST /rest/webhooks/1.0/webhook`): Jira administrators only.
     /// `secret` makes Cloud sign each delivery (`X-Hub-Signature`); Data Center ignores it.
+    /// The admin webhooks already registered (`GET /rest/webhooks/1.0/webhook`).
+    pub async fn webhooks(&self) -> Result<Vec<RegisteredWebhook>, ApiError> {
+        let req = Request::get("/rest/webhooks/1.0/webhook");
+        match self.api.send::<Vec<RegisteredWebhook>>(req).await {
+            Ok(reply) => Ok(reply.body),
+            Err(e) => Err(admin_hint(e)),
+        }
+    }
+
+    /// Register an admin webhook for issue events, or with `existing` (its `self` link)
+    /// replace that one's definition.
     pub async fn register_webhook(
         &self,
+        existing: Option<&str>,
         name: &str,
         url: &str,
         jql: &str,
@@ -206,15 +218,18 @@ impl JiraClient {
         if let Some(secret) = secret {
             body["secret"] = json!(secret);
         }
-        let req =
-            Request::get("/rest/webhooks/1.0/webhook").json(Method::POST, body, Effect::Create);
+        let req = match existing {
+            // The `self` link is absolute; the client wants the path under the base URL.
+            Some(link) => {
+                Request::get(webhook_path(link)).json(Method::PUT, body, Effect::Idempotent)
+            }
+            None => {
+                Request::get("/rest/webhooks/1.0/webhook").json(Method::POST, body, Effect::Create)
+            }
+        };
         match self.api.send::<Value>(req).await {
             Ok(reply) => Ok(reply.body),
-            Err(e) if matches!(e.status(), Some(401 | 403)) => Err(e.with_hint(
-                "only Jira administrators may register webhooks: ask one to create it on the \
-                 WebHooks admin page with what `jira-gitlab-reconciler webhook url` prints",
-            )),
-            Err(e) => Err(e),
+            Err(e) => Err(admin_hint(e)),
         }
     }
 
@@ -224,6 +239,42 @@ impl JiraClient {
             Some(404) => e.with_hint("this Jira has no such search API: check jira.deployment (\"cloud\" or \"datacenter\")"),
             _ => e,
         }
+    }
+}
+
+/// An admin webhook as Jira lists it (the secret is never listed).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct RegisteredWebhook {
+    /// `…/rest/webhooks/1.0/webhook/{id}`.
+    #[serde(rename = "self")]
+    pub link: String,
+    #[serde(default)]
+    pub name: String,
+    pub url: String,
+    #[serde(default)]
+    pub filters: WebhookFilters,
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct WebhookFilters {
+    #[serde(rename = "issue-related-events-section", default)]
+    pub jql: String,
+}
+
+/// The path of a webhook's `self` link (from `/rest/webhooks/`), whatever host Jira names.
+fn webhook_path(link: &str) -> String {
+    link.find("/rest/webhooks/")
+        .map_or_else(|| link.to_string(), |at| link[at..].to_string())
+}
+
+fn admin_hint(e: ApiError) -> ApiError {
+    if matches!(e.status(), Some(401 | 403)) {
+        e.with_hint(
+            "only Jira administrators may manage webhooks: ask one to create it on the \
+             WebHooks admin page with what `jira-gitlab-reconciler webhook url` prints",
+        )
+    } else {
+        e
     }
 }
 

@@ -1174,6 +1174,8 @@ mod tests {
         let mut j = jira(1, "a", StatusCategory::Done);
         j.status = Some("Done".into());
         j.created = at(0);
+        // Jira's `updated` is never older than the last transition.
+        j.updated = at(250);
         w.histories.insert(
             "1".into(),
             history(&[(100, "To Do", "In Progress"), (250, "In Progress", "Done")]),

@@ -161,10 +161,12 @@ impl Reconciler {
         &self,
         store: &Store,
         ids: &[String],
+        projects: Option<&HashSet<String>>,
         lock_wait: Duration,
     ) -> Result<Vec<PassReport>> {
         let _lock = InstanceLock::acquire(store.path(), lock_wait, &self.stop).await?;
-        Ok(self.pass_scope(Mode::Apply(store), Scope::Ids(ids)).await)
+        let scope = Scope::Ids { ids, projects };
+        Ok(self.pass_scope(Mode::Apply(store), scope).await)
     }
 
     /// One pass over every mapping. Mappings that feed different GitLab projects run side by
@@ -181,6 +183,9 @@ impl Reconciler {
         }
         let mut groups: Vec<Vec<(usize, &Mapping)>> = Vec::new();
         for (i, m) in self.cfg.mappings.iter().enumerate() {
+            if !scope.concerns(m) {
+                continue;
+            }
             match groups
                 .iter_mut()
                 .find(|g| g[0].1.gitlab_project == m.gitlab_project)
@@ -237,7 +242,9 @@ impl Reconciler {
     ) -> PassReport {
         let kind = scope.kind();
         let name = mapping.name();
-        let span = tracing::info_span!("pass", mapping = %name, kind = %kind);
+        // `kind` is recorded once the pass knows it (a first pass runs full whatever was asked):
+        // recording a field twice would print it twice.
+        let span = tracing::info_span!("pass", mapping = %name, kind = tracing::field::Empty);
         async {
             let started = Instant::now();
             let cpu_before = report::process_cpu();
@@ -289,9 +296,8 @@ impl Reconciler {
             backdate_checked: AtomicBool::new(false),
         };
         let mut start = self.start(&target, scope.kind(), mode.store())?;
-        // The span was opened with the kind asked for; say which one runs.
         tracing::Span::current().record("kind", start.kind.label());
-        if start.kind == PassKind::Targeted && start.checkpoint.is_none() {
+        if start.kind == PassKind::Targeted && !start.reconciled {
             // Never reconciled: the first polled pass reads the GitLab project for markers
             // before anything is created; an event must not get ahead of it.
             tracing::info!("not reconciled yet; the event waits for the first scheduled pass");
@@ -325,26 +331,52 @@ impl Reconciler {
         // A failure part-way (Jira or GitLab kept failing) ends the pass, but what earlier
         // batches did was done and committed: it stays in the report and the history.
         let mut broke_off = None;
-        for search in self.searches(&target, &start, scope) {
-            tracing::debug!(jql = %search.jql, "searching Jira");
-            let mut pages = self.jira.pages_reconciling(&search.jql, &search.reconcile);
-            let worked = self
-                .work_pages(
-                    mode,
-                    &target,
-                    &mut start,
-                    &mut view,
-                    &mut pages,
-                    &mut progress,
-                    &mut work,
-                )
-                .await;
-            if let Err(e) = worked {
-                broke_off = Some(e);
-                break;
+        // Ids events named that Jira no longer has (deleted, or invisible to the account).
+        let mut vanished: Vec<String> = Vec::new();
+        'searches: for mut search in self.searches(&target, &start, scope) {
+            loop {
+                tracing::debug!(jql = %search.jql, "searching Jira");
+                let mut pages = self.jira.pages_reconciling(&search.jql, &search.reconcile);
+                let worked = self
+                    .work_pages(
+                        mode,
+                        &target,
+                        &mut start,
+                        &mut view,
+                        &mut pages,
+                        &mut progress,
+                        &mut work,
+                    )
+                    .await;
+                match worked {
+                    Ok(()) => break,
+                    // `id in (...)` naming an id Jira does not have is refused whole: search
+                    // again without it, and handle it as gone below.
+                    Err(e) => match search.without_missing(&e) {
+                        Some(gone) => {
+                            vanished.extend(gone);
+                            if search.reconcile.is_empty() {
+                                break;
+                            }
+                        }
+                        None => {
+                            broke_off = Some(e);
+                            break 'searches;
+                        }
+                    },
+                }
             }
             if self.stopping() {
                 break;
+            }
+        }
+        if !vanished.is_empty() && broke_off.is_none() {
+            match self
+                .settle_vanished(mode, &target, &mut view, &vanished)
+                .await
+            {
+                Ok(gone) => gone.add_to(&mut work),
+                Err(e) => broke_off = Some(e),
             }
         }
         progress.finish();
@@ -407,21 +439,15 @@ impl Reconciler {
             Scope::Window(_) => vec![Search {
                 jql: target.mapping.search_filter(start.since(self.cfg.overlap)),
                 reconcile: Vec::new(),
+                filter: None,
             }],
-            Scope::Ids(ids) => ids
+            Scope::Ids { ids, .. } => ids
                 .chunks(crate::jira::MAX_RECONCILE_IDS)
                 .map(|chunk| {
-                    let reconcile: Vec<u64> =
-                        chunk.iter().filter_map(|id| id.parse().ok()).collect();
-                    let list: Vec<String> = reconcile.iter().map(u64::to_string).collect();
-                    Search {
-                        jql: format!(
-                            "{} AND id in ({})",
-                            target.mapping.search_filter(None),
-                            list.join(", ")
-                        ),
-                        reconcile,
-                    }
+                    Search::of_ids(
+                        target.mapping.search_filter(None),
+                        chunk.iter().filter_map(|id| id.parse().ok()).collect(),
+                    )
                 })
                 .filter(|s| !s.reconcile.is_empty())
                 .collect(),
@@ -651,6 +677,11 @@ impl Reconciler {
                 store.advance_checkpoint(&target.name, newest)?;
                 Ok(Some(start.checkpoint.map_or(newest, |c| c.max(newest))))
             }
+            // Nothing to mirror yet (an empty project): events for it may now be applied.
+            None if report.ok() => {
+                store.mark_reconciled(&target.name)?;
+                Ok(start.checkpoint)
+            }
             _ => Ok(start.checkpoint),
         }
     }
@@ -694,14 +725,29 @@ impl Reconciler {
 #[derive(Clone, Copy)]
 enum Scope<'a> {
     Window(PassKind),
-    Ids(&'a [String]),
+    /// The issues events named; `projects`, when known, are their Jira projects (only their
+    /// mappings look).
+    Ids {
+        ids: &'a [String],
+        projects: Option<&'a HashSet<String>>,
+    },
 }
 
 impl Scope<'_> {
     fn kind(self) -> PassKind {
         match self {
             Scope::Window(kind) => kind,
-            Scope::Ids(_) => PassKind::Targeted,
+            Scope::Ids { .. } => PassKind::Targeted,
+        }
+    }
+
+    fn concerns(self, mapping: &Mapping) -> bool {
+        match self {
+            Scope::Ids {
+                projects: Some(projects),
+                ..
+            } => projects.contains(&mapping.jira_project.to_ascii_uppercase()),
+            _ => true,
         }
     }
 }
@@ -711,6 +757,44 @@ struct Search {
     jql: String,
     /// Cloud's `reconcileIssues`: ids whose latest version the search must see.
     reconcile: Vec<u64>,
+    /// For a search of ids: the mapping's filter, to search again without some of them.
+    filter: Option<String>,
+}
+
+impl Search {
+    /// `<filter> AND id in (ids)`, reading those ids at their latest version.
+    fn of_ids(filter: String, ids: Vec<u64>) -> Search {
+        let list: Vec<String> = ids.iter().map(u64::to_string).collect();
+        Search {
+            jql: format!("{filter} AND id in ({})", list.join(", ")),
+            reconcile: ids,
+            filter: Some(filter),
+        }
+    }
+
+    /// After Jira refused this search of ids because some do not exist: the search without
+    /// them, and which they were. `None` when the error is anything else.
+    fn without_missing(&mut self, e: &crate::error::Error) -> Option<Vec<String>> {
+        let filter = self.filter.clone()?;
+        let crate::error::Error::Api(api) = e else {
+            return None;
+        };
+        let gone: Vec<String> = crate::jira::missing_ids_in(api)
+            .into_iter()
+            .filter(|id| id.parse().is_ok_and(|n: u64| self.reconcile.contains(&n)))
+            .collect();
+        if gone.is_empty() {
+            return None;
+        }
+        let rest: Vec<u64> = self
+            .reconcile
+            .iter()
+            .copied()
+            .filter(|n| !gone.contains(&n.to_string()))
+            .collect();
+        *self = Search::of_ids(filter, rest);
+        Some(gone)
+    }
 }
 
 /// What the searches of a pass produced, batch by batch.

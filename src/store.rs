@@ -47,6 +47,10 @@ impl PageWrite {
     }
 }
 
+/// Passes remembered per mapping: a week of passes once a minute (the pass table holds a few
+/// hundred bytes per row).
+const PASS_HISTORY: u32 = 10_000;
+
 const MIGRATIONS: &[&str] = &[
     // 1: the initial schema.
     "CREATE TABLE mirror (
@@ -420,7 +424,12 @@ impl Store {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                      ON CONFLICT (mapping, jira_id) DO UPDATE SET
                        jira_key = excluded.jira_key, gitlab_iid = excluded.gitlab_iid,
-                       applied_ms = excluded.applied_ms,
+                       -- Re-linking the same GitLab issue without a version (an adopted
+                       -- create) keeps the version already applied to it: forgetting it
+                       -- would let a lagging search undo a newer change.
+                       applied_ms = CASE WHEN excluded.applied_ms IS NULL
+                                          AND mirror.gitlab_iid = excluded.gitlab_iid
+                                         THEN mirror.applied_ms ELSE excluded.applied_ms END,
                        linked_at = CASE WHEN mirror.gitlab_iid = excluded.gitlab_iid
                                         THEN mirror.linked_at ELSE excluded.linked_at END",
                 )?;
@@ -642,7 +651,36 @@ impl Store {
             )
             .optional()
         })?;
-        Ok(ms.and_then(|ms| Utc.timestamp_millis_opt(ms).single()))
+        // 0: reconciled, but no issue seen yet (`mark_reconciled`).
+        Ok(ms
+            .filter(|&ms| ms > 0)
+            .and_then(|ms| Utc.timestamp_millis_opt(ms).single()))
+    }
+
+    /// Whether a polled pass of the mapping has succeeded, even one that found no issue (an
+    /// empty project has no checkpoint, but its GitLab project has been read).
+    pub fn reconciled(&self, mapping: &str) -> Result<bool> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT 1 FROM checkpoint WHERE mapping = ?1",
+                [mapping],
+                |_| Ok(()),
+            )
+            .optional()
+        })
+        .map(|row| row.is_some())
+    }
+
+    /// Remember that a polled pass succeeded without seeing an issue (a checkpoint of 0, which
+    /// `checkpoint` reads as none and any real checkpoint replaces).
+    pub fn mark_reconciled(&self, mapping: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT OR IGNORE INTO checkpoint (mapping, updated_ms, moved_at) VALUES (?1, 0, ?2)",
+                params![mapping, now_text()],
+            )
+            .map(|_| ())
+        })
     }
 
     /// Move the checkpoint forward (never back: a pass that saw only old issues keeps it).
@@ -660,8 +698,16 @@ impl Store {
     }
 
     pub fn begin_pass(&self, mapping: &str, kind: PassKind) -> Result<i64> {
+        self.begin_pass_keeping(mapping, kind, PASS_HISTORY)
+    }
+
+    /// Record a pass as running, and forget the mapping's passes older than the newest `keep`
+    /// (but never its last successful one, which `status` shows): webhooks can start a pass
+    /// every second, and the history must not grow without end.
+    fn begin_pass_keeping(&self, mapping: &str, kind: PassKind, keep: u32) -> Result<i64> {
         self.with(|c| {
-            c.execute(
+            let tx = c.transaction()?;
+            tx.execute(
                 "INSERT INTO pass (mapping, kind, started_at, outcome) VALUES (?1, ?2, ?3, ?4)",
                 params![
                     mapping,
@@ -670,7 +716,16 @@ impl Store {
                     PassOutcome::Running.label()
                 ],
             )?;
-            Ok(c.last_insert_rowid())
+            let id = tx.last_insert_rowid();
+            tx.execute(
+                "DELETE FROM pass WHERE mapping = ?1
+                   AND id < (SELECT id FROM pass WHERE mapping = ?1
+                             ORDER BY id DESC LIMIT 1 OFFSET ?2)
+                   AND id IS NOT (SELECT max(id) FROM pass WHERE mapping = ?1 AND outcome = ?3)",
+                params![mapping, keep.saturating_sub(1), PassOutcome::Ok.label()],
+            )?;
+            tx.commit()?;
+            Ok(id)
         })
     }
 
@@ -926,6 +981,83 @@ mod tests {
             .mirrors_for("other", &[], &["10"])
             .expect("empty")
             .is_empty());
+    }
+
+    #[test]
+    fn pass_history_keeps_the_newest_and_the_last_success() {
+        let s = Store::open(&temp_db("history")).expect("open");
+        let ok = s
+            .begin_pass_keeping("A->b", PassKind::Incremental, 3)
+            .expect("pass");
+        s.finish_pass(ok, PassOutcome::Ok, &Counts::default(), None)
+            .expect("finish");
+        for _ in 0..5 {
+            let id = s
+                .begin_pass_keeping("A->b", PassKind::Targeted, 3)
+                .expect("pass");
+            s.finish_pass(id, PassOutcome::Failed, &Counts::default(), Some("down"))
+                .expect("finish");
+        }
+        let other = s
+            .begin_pass_keeping("C->d", PassKind::Full, 3)
+            .expect("pass");
+        let rows = |mapping: &str| -> i64 {
+            s.with(|c| {
+                c.query_row(
+                    "SELECT count(*) FROM pass WHERE mapping = ?1",
+                    params![mapping],
+                    |r| r.get(0),
+                )
+            })
+            .expect("count")
+        };
+        assert_eq!(rows("A->b"), 4, "the newest three and the last success");
+        assert_eq!(rows("C->d"), 1, "other mappings keep theirs");
+        let status = s.status("A->b").expect("status");
+        assert!(status.last_success.is_some(), "the last success is kept");
+        assert_eq!(status.last_pass.expect("last").outcome, PassOutcome::Failed);
+        assert!(other > ok);
+    }
+
+    #[test]
+    fn an_empty_mapping_is_reconciled_without_a_checkpoint() {
+        let s = Store::open(&temp_db("empty")).expect("open");
+        assert!(!s.reconciled("A->b").expect("read"));
+        s.mark_reconciled("A->b").expect("mark");
+        assert!(s.reconciled("A->b").expect("read"));
+        assert_eq!(
+            s.checkpoint("A->b").expect("read"),
+            None,
+            "no issue seen yet"
+        );
+        let t = Utc
+            .timestamp_millis_opt(1_700_000_000_000)
+            .single()
+            .expect("time");
+        s.advance_checkpoint("A->b", t).expect("advance");
+        s.mark_reconciled("A->b").expect("mark again");
+        assert_eq!(s.checkpoint("A->b").expect("read"), Some(t), "kept");
+    }
+
+    #[test]
+    fn relinking_the_same_issue_keeps_the_version_applied_to_it() {
+        let s = Store::open(&temp_db("relink")).expect("open");
+        let t = Utc
+            .timestamp_millis_opt(1_700_000_000_000)
+            .single()
+            .expect("time");
+        let link = |iid: u64, applied: Option<DateTime<Utc>>| Mirror {
+            jira_id: "10".into(),
+            jira_key: "A-1".into(),
+            iid,
+            applied,
+        };
+        let applied = || s.mirrors_for("A->b", &[], &["10"]).expect("mirrors")["10"].applied;
+        s.save_mirror("A->b", &link(7, Some(t))).expect("save");
+        s.save_mirror("A->b", &link(7, None)).expect("adopt again");
+        assert_eq!(applied(), Some(t), "same issue: its version stands");
+        s.save_mirror("A->b", &link(8, None)).expect("relink");
+        assert_eq!(applied(), None, "another issue has had nothing applied");
     }
 
     #[test]

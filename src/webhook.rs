@@ -4,27 +4,31 @@
 //! never wrong, because the pass reads the issue from Jira and applies no version older than
 //! the one applied before.
 //!
-//! Checks, in order, before anything is queued: the body size (over 1 MiB → 413), the
-//! secret (an `X-Hub-Signature: sha256=<hex HMAC-SHA256 of the raw body>` as Jira Cloud sends
-//! for admin webhooks with a secret, or `?secret=` in the URL for Data Center, which cannot
-//! sign; both compared in constant time → 401), the JSON (no `issue.id` → 400). Unknown
-//! events, issues of unmapped projects and exact replays are answered 202 and ignored.
+//! Checks, in order, before anything is queued: room (more than `MAX_IN_FLIGHT` deliveries
+//! being read → 503, Jira retries), the declared size (over 1 MiB → 413 before a byte is
+//! read), a URL secret when the delivery is unsigned (→ 401 before the body is read), the body
+//! itself (read within `READ_TIMEOUT` → else 408; over 1 MiB → 413), the signature (an
+//! `X-Hub-Signature: sha256=<hex HMAC-SHA256 of the raw body>` as Jira Cloud sends for admin
+//! webhooks with a secret; `?secret=` in the URL is for Data Center, which cannot sign; both
+//! compared in constant time → 401), the JSON (an issue event without `issue.id` → 400).
+//! Other events, issues of unmapped projects and exact replays are answered 202 and ignored.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
+use futures_util::StreamExt;
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 
 use crate::config::WebhookConfig;
@@ -38,6 +42,11 @@ pub const MAX_BODY: usize = 1024 * 1024;
 pub const COALESCE: Duration = Duration::from_secs(1);
 /// Ids per targeted pass at most (each 50 ids cost one Jira search).
 pub const MAX_IDS_PER_PASS: usize = 500;
+/// Deliveries read at once at most; more are answered 503 (Jira retries) so that slow or
+/// hostile clients cannot hold the service's memory or sockets.
+pub const MAX_IN_FLIGHT: usize = 32;
+/// A body that has not arrived by then is not a webhook (Jira sends a few kilobytes at once).
+pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How many recent events are remembered to recognise a replay.
 const REPLAY_MEMORY: usize = 10_000;
 /// Refused deliveries are logged at most this often (a scanner must not flood the journal).
@@ -53,6 +62,8 @@ pub enum Outcome {
     Unauthorized,
     Malformed,
     TooLarge,
+    TimedOut,
+    Busy,
 }
 
 impl Outcome {
@@ -65,6 +76,8 @@ impl Outcome {
             Outcome::Unauthorized => "unauthorized",
             Outcome::Malformed => "malformed",
             Outcome::TooLarge => "too_large",
+            Outcome::TimedOut => "timed_out",
+            Outcome::Busy => "busy",
         }
     }
 
@@ -76,6 +89,8 @@ impl Outcome {
             Outcome::Unauthorized => StatusCode::UNAUTHORIZED,
             Outcome::Malformed => StatusCode::BAD_REQUEST,
             Outcome::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Outcome::TimedOut => StatusCode::REQUEST_TIMEOUT,
+            Outcome::Busy => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -92,12 +107,16 @@ pub struct Event {
     pub timestamp: Option<i64>,
 }
 
+fn is_issue_event(name: &str) -> bool {
+    matches!(
+        name,
+        "jira:issue_created" | "jira:issue_updated" | "jira:issue_deleted"
+    )
+}
+
 impl Event {
     fn is_issue_event(&self) -> bool {
-        matches!(
-            self.name.as_str(),
-            "jira:issue_created" | "jira:issue_updated" | "jira:issue_deleted"
-        )
+        is_issue_event(&self.name)
     }
 
     fn project(&self) -> Option<&str> {
@@ -124,6 +143,11 @@ pub fn authentic(secret: &Secret, headers: &HeaderMap, query: Option<&str>, body
         mac.update(body);
         return mac.verify_slice(&signature).is_ok();
     }
+    url_secret_matches(secret, query)
+}
+
+/// Whether the URL's `secret` query parameter is the secret (compared in constant time).
+fn url_secret_matches(secret: &Secret, query: Option<&str>) -> bool {
     let given = query
         .into_iter()
         .flat_map(|q| q.split('&'))
@@ -132,9 +156,23 @@ pub fn authentic(secret: &Secret, headers: &HeaderMap, query: Option<&str>, body
     given.is_some_and(|given| constant_time_eq(given.as_bytes(), secret.expose().as_bytes()))
 }
 
-/// The event in a body, or why it is not one.
+/// The event in a body, or why it is not one. Events other than issue events (comments,
+/// sprints, projects...) need no issue and come back with an empty `issue_id`.
 pub fn parse(body: &[u8]) -> std::result::Result<Event, &'static str> {
     let v: Value = serde_json::from_slice(body).map_err(|_| "the body is not JSON")?;
+    let name = v
+        .get("webhookEvent")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    if !is_issue_event(&name) {
+        return Ok(Event {
+            name,
+            issue_id: String::new(),
+            issue_key: None,
+            timestamp: None,
+        });
+    }
     let issue = v.get("issue").ok_or("the body has no issue")?;
     let issue_id = match issue.get("id") {
         Some(Value::String(s)) => s.clone(),
@@ -145,18 +183,31 @@ pub fn parse(body: &[u8]) -> std::result::Result<Event, &'static str> {
         return Err("the issue id is not a number");
     }
     Ok(Event {
-        name: v
-            .get("webhookEvent")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
+        name,
         issue_id,
         issue_key: issue.get("key").and_then(Value::as_str).map(str::to_string),
         timestamp: v.get("timestamp").and_then(Value::as_i64),
     })
 }
 
-/// Issue ids waiting for a targeted pass, with when their first event arrived.
+/// An issue an event named, waiting for a targeted pass.
+#[derive(Clone, Debug)]
+pub struct Queued {
+    pub issue_id: String,
+    /// The Jira project of the event's issue key (upper case), when the event had a key: only
+    /// the mappings of that project need to look at the issue.
+    pub project: Option<String>,
+    /// When its first event arrived (for the latency metric).
+    pub arrived: Instant,
+}
+
+/// The Jira projects a batch concerns: `None` when an event carried no key (then every
+/// mapping looks).
+pub fn projects_of(batch: &[Queued]) -> Option<HashSet<String>> {
+    batch.iter().map(|q| q.project.clone()).collect()
+}
+
+/// Issues waiting for a targeted pass.
 #[derive(Default)]
 pub struct Triggers {
     pending: Mutex<Pending>,
@@ -165,7 +216,7 @@ pub struct Triggers {
 
 #[derive(Default)]
 struct Pending {
-    ids: HashMap<String, Instant>,
+    ids: HashMap<String, Queued>,
     /// The order ids arrived in, so the oldest go first when a pass takes only some.
     order: VecDeque<String>,
     /// Recent (event, id, timestamp): the same delivery twice is a replay.
@@ -190,9 +241,20 @@ impl Triggers {
                 }
             }
         }
-        if !p.ids.contains_key(&event.issue_id) {
-            p.ids.insert(event.issue_id.clone(), Instant::now());
-            p.order.push_back(event.issue_id.clone());
+        let project = event.project().map(str::to_ascii_uppercase);
+        match p.ids.get_mut(&event.issue_id) {
+            // A key from another project: the issue moved, and both projects' mappings look.
+            Some(q) if q.project != project => q.project = None,
+            Some(_) => {}
+            None => {
+                let queued = Queued {
+                    issue_id: event.issue_id.clone(),
+                    project,
+                    arrived: Instant::now(),
+                };
+                p.ids.insert(event.issue_id.clone(), queued);
+                p.order.push_back(event.issue_id.clone());
+            }
         }
         drop(p);
         self.notify.notify_one();
@@ -202,8 +264,8 @@ impl Triggers {
     /// Wait until ids are queued and a targeted pass may start: at once when none ran within
     /// the last `COALESCE`, else when that much has passed since the last one began (so a burst
     /// becomes a few passes, not one per event). Then take up to `MAX_IDS_PER_PASS` ids, oldest
-    /// first, with when each arrived.
-    pub async fn next_batch(&self) -> Vec<(String, Instant)> {
+    /// first.
+    pub async fn next_batch(&self) -> Vec<Queued> {
         loop {
             let wait = {
                 let p = crate::lock_unpoisoned(&self.pending);
@@ -227,20 +289,25 @@ impl Triggers {
                     let taken: Vec<String> = p.order.drain(..n).collect();
                     return taken
                         .into_iter()
-                        .filter_map(|id| p.ids.remove(&id).map(|at| (id, at)))
+                        .filter_map(|id| p.ids.remove(&id))
                         .collect();
                 }
             }
         }
     }
 
-    /// Ids a failed targeted pass must try again (they keep their arrival time).
-    pub fn requeue(&self, batch: Vec<(String, Instant)>) {
+    /// Issues a failed targeted pass must try again (they keep their arrival time).
+    pub fn requeue(&self, batch: Vec<Queued>) {
         let mut p = crate::lock_unpoisoned(&self.pending);
-        for (id, at) in batch {
-            if !p.ids.contains_key(&id) {
-                p.ids.insert(id.clone(), at);
-                p.order.push_back(id);
+        for q in batch {
+            if let Some(newer) = p.ids.get_mut(&q.issue_id) {
+                if newer.project != q.project {
+                    newer.project = None;
+                }
+                newer.arrived = newer.arrived.min(q.arrived);
+            } else {
+                p.order.push_back(q.issue_id.clone());
+                p.ids.insert(q.issue_id.clone(), q);
             }
         }
         drop(p);
@@ -259,6 +326,7 @@ pub struct Receiver {
     projects: RwLock<HashSet<String>>,
     triggers: Arc<Triggers>,
     metrics: Arc<Metrics>,
+    in_flight: Semaphore,
     last_warning: Mutex<Option<std::time::Instant>>,
     refused_since_warning: Mutex<u64>,
 }
@@ -272,9 +340,10 @@ impl Receiver {
     ) -> Self {
         Receiver {
             secret,
-            projects: RwLock::new(projects.into_iter().collect()),
+            projects: RwLock::new(project_keys(projects)),
             triggers,
             metrics,
+            in_flight: Semaphore::new(MAX_IN_FLIGHT),
             last_warning: Mutex::new(None),
             refused_since_warning: Mutex::new(0),
         }
@@ -283,16 +352,13 @@ impl Receiver {
     /// After a reload: events of these projects are queued from now on.
     pub fn set_projects(&self, projects: impl IntoIterator<Item = String>) {
         let mut p = self.projects.write().unwrap_or_else(|e| e.into_inner());
-        *p = projects.into_iter().collect();
+        *p = project_keys(projects);
     }
 
     /// Judge one delivery and queue its issue if it is one.
     pub fn receive(&self, headers: &HeaderMap, query: Option<&str>, body: &[u8]) -> Outcome {
         if !authentic(&self.secret, headers, query, body) {
-            self.warn_refused(
-                "a webhook delivery without a valid signature or secret was refused (401)",
-            );
-            return self.count(Outcome::Unauthorized);
+            return self.refuse_unauthenticated();
         }
         let event = match parse(body) {
             Ok(e) => e,
@@ -307,7 +373,9 @@ impl Receiver {
         }
         let mapped = {
             let projects = self.projects.read().unwrap_or_else(|e| e.into_inner());
-            event.project().is_none_or(|p| projects.contains(p))
+            event
+                .project()
+                .is_none_or(|p| projects.contains(&p.to_ascii_uppercase()))
         };
         if !mapped {
             tracing::debug!(issue = ?event.issue_key, "webhook event ignored: no mapping has its project");
@@ -318,6 +386,13 @@ impl Receiver {
         }
         tracing::debug!(event = %event.name, issue = ?event.issue_key, id = %event.issue_id, "webhook event queued");
         self.count(Outcome::Queued)
+    }
+
+    fn refuse_unauthenticated(&self) -> Outcome {
+        self.warn_refused(
+            "a webhook delivery without a valid signature or secret was refused (401)",
+        );
+        self.count(Outcome::Unauthorized)
     }
 
     fn count(&self, outcome: Outcome) -> Outcome {
@@ -341,6 +416,14 @@ impl Receiver {
             *count = 0;
         }
     }
+}
+
+/// Jira project keys are upper case; a mapping written `vsa` still means `VSA`.
+fn project_keys(projects: impl IntoIterator<Item = String>) -> HashSet<String> {
+    projects
+        .into_iter()
+        .map(|p| p.to_ascii_uppercase())
+        .collect()
 }
 
 /// Bind the webhook listener and serve in the background; a bind failure is a config error.
@@ -373,16 +456,62 @@ async fn deliver(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let answer =
+        |outcome: Outcome, why: &str| (outcome.status(), format!("{why}\n")).into_response();
+    let Ok(_permit) = receiver.in_flight.try_acquire() else {
+        receiver.count(Outcome::Busy);
+        return answer(
+            Outcome::Busy,
+            "busy: too many deliveries at once, retry later",
+        );
+    };
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        receiver.count(Outcome::TooLarge);
+        return answer(Outcome::TooLarge, "the body is larger than 1 MiB");
+    }
+    // Unsigned deliveries must carry the URL secret: refuse them before reading a byte.
+    if !headers.contains_key("x-hub-signature")
+        && !url_secret_matches(&receiver.secret, query.as_deref())
+    {
+        let outcome = receiver.refuse_unauthenticated();
+        return answer(outcome, outcome.label());
+    }
     // The raw bytes, as signed: nothing is parsed before the signature is checked.
-    let bytes: Bytes = match axum::body::to_bytes(body, MAX_BODY).await {
-        Ok(b) => b,
+    let bytes = match tokio::time::timeout(READ_TIMEOUT, read_body(body)).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(outcome)) => {
+            receiver.count(outcome);
+            let why = match outcome {
+                Outcome::TooLarge => "the body is larger than 1 MiB",
+                _ => "the body was cut off",
+            };
+            return answer(outcome, why);
+        }
         Err(_) => {
-            let outcome = receiver.count(Outcome::TooLarge);
-            return (outcome.status(), "the body is larger than 1 MiB\n").into_response();
+            receiver.count(Outcome::TimedOut);
+            return answer(Outcome::TimedOut, "the body did not arrive within 10 s");
         }
     };
     let outcome = receiver.receive(&headers, query.as_deref(), &bytes);
-    (outcome.status(), format!("{}\n", outcome.label())).into_response()
+    answer(outcome, outcome.label())
+}
+
+/// The body, up to `MAX_BODY` bytes: more is `TooLarge`, a broken stream `Malformed`.
+async fn read_body(body: Body) -> std::result::Result<Vec<u8>, Outcome> {
+    let mut stream = body.into_data_stream();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| Outcome::Malformed)?;
+        if bytes.len() + chunk.len() > MAX_BODY {
+            return Err(Outcome::TooLarge);
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
 }
 
 /// The signature Jira sends for `body` under `secret` (tests and the simulator sign the same
@@ -506,11 +635,16 @@ mod tests {
         assert_eq!(e.project(), Some("VSA"));
         assert!(e.is_issue_event());
         assert!(parse(b"not json").is_err());
-        assert!(parse(br#"{"issue":{}}"#).is_err());
-        assert!(parse(br#"{"issue":{"id":"1 OR 1=1"}}"#).is_err());
+        assert!(parse(br#"{"webhookEvent":"jira:issue_updated","issue":{}}"#).is_err());
+        assert!(
+            parse(br#"{"webhookEvent":"jira:issue_updated","issue":{"id":"1 OR 1=1"}}"#).is_err()
+        );
         let other =
             parse(br#"{"webhookEvent":"comment_created","issue":{"id":7}}"#).expect("event");
         assert!(!other.is_issue_event());
+        let sprint = parse(br#"{"webhookEvent":"sprint_started","sprint":{"id":3}}"#)
+            .expect("an event that names no issue is still an event");
+        assert!(!sprint.is_issue_event());
     }
 
     #[tokio::test(start_paused = true)]
@@ -519,7 +653,7 @@ mod tests {
         let event = |id: u32, ts: i64| Event {
             name: "jira:issue_updated".into(),
             issue_id: id.to_string(),
-            issue_key: None,
+            issue_key: Some(format!("VSA-{id}")),
             timestamp: Some(ts),
         };
         assert!(t.queue(&event(1, 100)));
@@ -535,5 +669,17 @@ mod tests {
         assert_eq!(second.len(), 50, "500 events for 50 issues: one pass");
         assert!(started.elapsed() >= COALESCE - Duration::from_millis(1));
         assert_eq!(t.pending(), 0);
+        assert_eq!(
+            projects_of(&second),
+            Some(HashSet::from(["VSA".to_string()]))
+        );
+        // The issue moved between the events: both projects' mappings must look.
+        t.queue(&event(1, 5000));
+        t.queue(&Event {
+            issue_key: Some("OPS-9".into()),
+            ..event(1, 5001)
+        });
+        let moved = t.next_batch().await;
+        assert_eq!(projects_of(&moved), None);
     }
 }

@@ -83,15 +83,53 @@ pub async fn register(cfg: Config) -> Result<i32> {
             None,
         ),
     };
-    let created = r.jira().register_webhook(NAME, &url, &jql, secret).await?;
-    let link = created
-        .get("self")
-        .and_then(|v| v.as_str())
-        .unwrap_or("(Jira did not say where)");
-    println!("registered webhook {NAME}: {link}");
+    // Registering again (after adding a mapping, or by mistake) must not make Jira send each
+    // event twice: a webhook that already posts to this address is updated instead.
+    let existing = r.jira().webhooks().await?;
+    let ours: Vec<_> = existing
+        .iter()
+        .filter(|h| without_query(&h.url) == target(&w))
+        .collect();
+    if ours.len() > 1 {
+        tracing::warn!(
+            count = ours.len(),
+            "several Jira webhooks post to {}: each event arrives that many times; delete all \
+             but {} on Jira's WebHooks admin page",
+            target(&w),
+            ours[0].link
+        );
+    }
+    match ours.first() {
+        // A Cloud secret cannot be read back, so a webhook with one is always rewritten.
+        Some(h) if h.url == url && h.filters.jql == jql && h.name == NAME && secret.is_none() => {
+            println!("webhook already registered, unchanged: {}", h.link);
+        }
+        Some(h) => {
+            r.jira()
+                .register_webhook(Some(&h.link), NAME, &url, &jql, secret)
+                .await?;
+            println!("updated webhook {NAME}: {}", h.link);
+        }
+        None => {
+            let created = r
+                .jira()
+                .register_webhook(None, NAME, &url, &jql, secret)
+                .await?;
+            let link = created
+                .get("self")
+                .and_then(|v| v.as_str())
+                .unwrap_or("(Jira did not say where)");
+            println!("registered webhook {NAME}: {link}");
+        }
+    }
     println!("  events for: {jql}");
     println!("  delivered to: {}", target(&w));
     Ok(0)
+}
+
+/// A URL without its query (a Data Center webhook's carries the secret).
+fn without_query(url: &str) -> &str {
+    url.split_once('?').map_or(url, |(base, _)| base)
 }
 
 fn percent_encode(s: &str) -> String {

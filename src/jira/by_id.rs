@@ -252,6 +252,18 @@ impl JiraClient {
     }
 }
 
+/// The ids a refused search named as not existing (a 400 with Jira's "A value with ID '…' does
+/// not exist" messages); none for any other error.
+pub fn missing_ids_in(e: &ApiError) -> Vec<String> {
+    match &e.kind {
+        crate::http::ApiErrorKind::Status {
+            status: 400,
+            message,
+        } => missing_ids(message),
+        _ => Vec::new(),
+    }
+}
+
 /// The ids in Jira's "A value with ID '10042' does not exist for the field 'id'." messages.
 fn missing_ids(message: &str) -> Vec<String> {
     const START: &str = "A value with ID '";

@@ -129,7 +129,9 @@ fn visited(
         .map(|s| domain::status_label(scope, s))
         .unwrap_or_else(|| desired.to_string());
     let mut out: Vec<(String, Option<DateTime<Utc>>)> = vec![(first, Some(jira.created))];
-    for t in &history.transitions {
+    // The changelog is read fresh, the issue maybe from a lagging search: transitions after the
+    // version being planned are that version's future, and are replayed when it arrives.
+    for t in history.transitions.iter().filter(|t| t.at <= jira.updated) {
         let label = domain::status_label(scope, &t.to);
         if out.last().is_some_and(|(l, _)| *l == label) {
             continue;
@@ -142,4 +144,60 @@ fn visited(
         out.push((desired.to_string(), None));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{StatusCategory, Transition};
+    use chrono::TimeZone;
+
+    fn at(s: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_700_000_000 + s, 0)
+            .single()
+            .expect("time")
+    }
+
+    #[test]
+    fn a_lagging_version_replays_only_the_transitions_it_had_seen() {
+        // The search serves the issue as it was at t100 (In Progress); the changelog, read
+        // fresh, already knows the move to Done at t200.
+        let jira = JiraIssue {
+            id: "1".into(),
+            key: "VSA-1".into(),
+            summary: Some("x".into()),
+            category: StatusCategory::InProgress,
+            status: Some("In Progress".into()),
+            issue_type: None,
+            project: "VSA".into(),
+            created: at(0),
+            updated: at(100),
+            resolved: None,
+        };
+        let history = IssueHistory {
+            transitions: vec![
+                Transition {
+                    at: at(100),
+                    from: Some("To Do".into()),
+                    to: "In Progress".into(),
+                },
+                Transition {
+                    at: at(200),
+                    from: Some("In Progress".into()),
+                    to: "Done".into(),
+                },
+            ],
+            earlier_summaries: vec![],
+        };
+        let desired = domain::status_label("s", "In Progress");
+        let seen = visited("s", &jira, &history, &desired);
+        assert_eq!(
+            seen,
+            vec![
+                (domain::status_label("s", "To Do"), Some(at(0))),
+                (desired, Some(at(100))),
+            ],
+            "not Done yet, and no step back to In Progress stamped now"
+        );
+    }
 }

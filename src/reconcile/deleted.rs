@@ -14,6 +14,27 @@ use crate::error::Result;
 use crate::plan::{plan, Action, Missing};
 use crate::store::PageWrite;
 
+/// What settling some mirrors did, and how many of them were gone.
+#[derive(Default)]
+struct Settled {
+    work: PageWork,
+    missing: usize,
+}
+
+impl PageWork {
+    /// Add another settlement's work to this one.
+    fn add_into(self, out: &mut PageWork) {
+        out.notes.extend(self.notes);
+        out.planned.extend(self.planned);
+        if let Some(applied) = self.applied {
+            match &mut out.applied {
+                Some(all) => all.absorb(applied),
+                None => out.applied = Some(applied),
+            }
+        }
+    }
+}
+
 impl Reconciler {
     /// After a complete full pass that noted what it saw: find, plan and (in `Mode::Apply`)
     /// handle the mirrors whose Jira issue the search did not return.
@@ -33,42 +54,80 @@ impl Reconciler {
             let unseen = store.unseen_mirrors(&target.name, after.as_deref(), BATCH)?;
             let Some(last) = unseen.last() else { break };
             after = Some(last.jira_id.clone());
-            let missing = self.look_up_missing(target, unseen, view).await?;
-            left += missing.len();
-            if missing.is_empty() {
-                continue;
-            }
-            let page = PageView {
-                jira: &[],
-                mirrors: HashMap::new(),
-                claimed: HashSet::new(),
-                missing,
-                recheck_applied: true,
-            };
-            let none = HashMap::new();
-            let planned = plan(&page.input(target, view, self.jira.base_url(), &none));
-            out.notes.extend(planned.notes.iter().cloned());
-            match mode {
-                Mode::DryRun(_) => {
-                    out.planned
-                        .extend(planned.actions.iter().map(Action::describe));
-                }
-                Mode::Apply(store) => {
-                    let applied = self
-                        .apply(store, target, planned, PageWrite::default(), false)
-                        .await?;
-                    match &mut out.applied {
-                        Some(all) => all.absorb(applied),
-                        None => out.applied = Some(applied),
-                    }
-                }
-            }
+            let settled = self.settle_mirrors(mode, target, view, unseen).await?;
+            left += settled.missing;
+            settled.work.add_into(&mut out);
         }
         if left > 0 {
             tracing::info!(
                 count = left,
                 "mirrored Jira issues left the mapping's search"
             );
+        }
+        Ok(out)
+    }
+
+    /// Issues webhook events named that Jira no longer has: their mirrors in this mapping are
+    /// read by id and handled as gone (deleted, invisible, moved), as a full pass would.
+    pub(super) async fn settle_vanished(
+        &self,
+        mode: Mode<'_>,
+        target: &Target<'_>,
+        view: &mut GitlabView,
+        ids: &[String],
+    ) -> Result<PageWork> {
+        let Some(store) = mode.store() else {
+            return Ok(PageWork::default());
+        };
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let own = [target.name.clone()];
+        let mirrors: Vec<Mirror> = store
+            .mirrors_for(&target.name, &own, &ids)?
+            .into_values()
+            .collect();
+        if mirrors.is_empty() {
+            return Ok(PageWork::default());
+        }
+        Ok(self.settle_mirrors(mode, target, view, mirrors).await?.work)
+    }
+
+    /// Read these mirrors' Jira issues by id, and plan and (in `Mode::Apply`) apply what the
+    /// mapping's policy says for those that are gone.
+    async fn settle_mirrors(
+        &self,
+        mode: Mode<'_>,
+        target: &Target<'_>,
+        view: &mut GitlabView,
+        mirrors: Vec<Mirror>,
+    ) -> Result<Settled> {
+        let mut out = Settled::default();
+        let missing = self.look_up_missing(target, mirrors, view).await?;
+        out.missing = missing.len();
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        let page = PageView {
+            jira: &[],
+            mirrors: HashMap::new(),
+            claimed: HashSet::new(),
+            missing,
+            recheck_applied: true,
+        };
+        let none = HashMap::new();
+        let planned = plan(&page.input(target, view, self.jira.base_url(), &none));
+        out.work.notes.extend(planned.notes.iter().cloned());
+        match mode {
+            Mode::DryRun(_) => {
+                out.work
+                    .planned
+                    .extend(planned.actions.iter().map(Action::describe));
+            }
+            Mode::Apply(store) => {
+                let applied = self
+                    .apply(store, target, planned, PageWrite::default(), false)
+                    .await?;
+                out.work.applied = Some(applied);
+            }
         }
         Ok(out)
     }

@@ -25,6 +25,9 @@ pub(super) struct Start {
     /// `Full` when asked, or when there is no checkpoint yet (first pass, lost state file).
     pub kind: PassKind,
     pub checkpoint: Option<DateTime<Utc>>,
+    /// A polled pass has succeeded before (with or without a checkpoint): events may be
+    /// applied.
+    pub reconciled: bool,
     /// Creates an earlier run recorded but never confirmed: Jira id → key.
     pub intents: HashMap<String, String>,
     /// Which of those Jira issues this pass has seen (a full pass forgets the others).
@@ -153,12 +156,13 @@ impl Reconciler {
         requested: PassKind,
         store: Option<&Store>,
     ) -> Result<Start> {
-        let (checkpoint, intents) = match store {
+        let (checkpoint, reconciled, intents) = match store {
             Some(s) => (
                 s.checkpoint(&target.name)?,
+                s.reconciled(&target.name)?,
                 s.intents(&target.name)?.into_iter().collect(),
             ),
-            None => (None, HashMap::new()),
+            None => (None, false, HashMap::new()),
         };
         // Without a checkpoint everything is compared, and GitLab is scanned for markers so
         // that existing mirrors are adopted, not duplicated (a targeted pass waits for that).
@@ -170,6 +174,7 @@ impl Reconciler {
         Ok(Start {
             kind,
             checkpoint,
+            reconciled,
             intents,
             seen_intents: HashSet::new(),
             track_seen: false,

@@ -14,7 +14,7 @@ use crate::metrics::Metrics;
 use crate::notify::notify;
 use crate::reconcile::PassReport;
 use crate::store::Store;
-use crate::webhook::Triggers;
+use crate::webhook::{projects_of, Queued, Triggers};
 
 /// How long a pass waits for another instance's pass before skipping its tick.
 const LOCK_WAIT: Duration = Duration::from_secs(60);
@@ -35,11 +35,11 @@ pub(super) struct Worker {
 /// What the worker does next.
 enum Job {
     Pass(PassKind),
-    Targeted(Vec<(String, tokio::time::Instant)>),
+    Targeted(Vec<Queued>),
 }
 
 /// The next batch of event-named issues; never, without a webhook.
-async fn next_batch(triggers: &Option<Arc<Triggers>>) -> Vec<(String, tokio::time::Instant)> {
+async fn next_batch(triggers: &Option<Arc<Triggers>>) -> Vec<Queued> {
     match triggers {
         Some(t) => t.next_batch().await,
         None => std::future::pending().await,
@@ -48,7 +48,10 @@ async fn next_batch(triggers: &Option<Arc<Triggers>>) -> Vec<(String, tokio::tim
 
 pub(super) async fn run(mut w: Worker) {
     loop {
+        // Scheduled passes first: a stream of events must not crowd out the polls that are
+        // the safety net.
         let job = tokio::select! {
+            biased;
             _ = w.stop.changed() => break,
             kind = w.rx.recv() => match kind { Some(k) => Job::Pass(k), None => break },
             batch = next_batch(&w.triggers) => Job::Targeted(batch),
@@ -56,7 +59,9 @@ pub(super) async fn run(mut w: Worker) {
         if *w.stop.borrow() {
             break;
         }
-        w.busy.store(true, Ordering::SeqCst);
+        // Only a scheduled pass makes ticks skip: one due during an event-triggered pass
+        // waits in the channel and runs right after it.
+        w.busy.store(matches!(job, Job::Pass(_)), Ordering::SeqCst);
         let reconciler = crate::lock_unpoisoned(&w.current).clone();
         let started = Instant::now();
         match job {
@@ -75,12 +80,20 @@ pub(super) async fn run(mut w: Worker) {
                 }
             }
             Job::Targeted(batch) => {
-                let ids: Vec<String> = batch.iter().map(|(id, _)| id.clone()).collect();
-                match reconciler.targeted_pass(&w.store, &ids, LOCK_WAIT).await {
+                let ids: Vec<String> = batch.iter().map(|q| q.issue_id.clone()).collect();
+                let projects = projects_of(&batch);
+                match reconciler
+                    .targeted_pass(&w.store, &ids, projects.as_ref(), LOCK_WAIT)
+                    .await
+                {
                     Ok(reports) => {
-                        record_latency(&w.metrics, &batch);
-                        if let Err(e) = w.store.record_webhook_events(batch.len() as u64) {
-                            tracing::warn!("{}", e.report());
+                        // Only a pass that reached GitLab for every mapping carried the events
+                        // there; after a failure the next poll does (it is logged as an error).
+                        if reports.iter().all(PassReport::ok) {
+                            record_latency(&w.metrics, &batch);
+                            if let Err(e) = w.store.record_webhook_events(batch.len() as u64) {
+                                tracing::warn!("{}", e.report());
+                            }
                         }
                         log_pass(&reports, started.elapsed());
                     }
@@ -102,9 +115,9 @@ pub(super) async fn run(mut w: Worker) {
 }
 
 /// From each event's arrival to the end of the pass that carried it to GitLab.
-fn record_latency(metrics: &Metrics, batch: &[(String, tokio::time::Instant)]) {
-    for (_, arrived) in batch {
-        let seconds = arrived.elapsed().as_secs_f64();
+fn record_latency(metrics: &Metrics, batch: &[Queued]) {
+    for q in batch {
+        let seconds = q.arrived.elapsed().as_secs_f64();
         metrics.inc(
             "jgr_webhook_latency_seconds_sum",
             "Seconds from a webhook event's arrival to the end of the pass that applied it, summed.",

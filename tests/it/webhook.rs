@@ -67,6 +67,32 @@ fn event(name: &str, id: &str, key: &str, timestamp: i64) -> Vec<u8> {
     .into_bytes()
 }
 
+/// Send only a POST's head, declaring a body of `length` bytes, and return what comes back
+/// (the raw response, or "" when the connection closed without one).
+async fn send_head_only(url: &str, length: usize, signature: Option<&str>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (host_port, path) = url
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split_once('/'))
+        .expect("an http URL");
+    let mut s = tokio::net::TcpStream::connect(host_port)
+        .await
+        .expect("connect");
+    let signature = signature
+        .map(|s| format!("x-hub-signature: {s}\r\n"))
+        .unwrap_or_default();
+    let head = format!(
+        "POST /{path} HTTP/1.1\r\nhost: {host_port}\r\ncontent-type: application/json\r\n{signature}content-length: {length}\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await.expect("write");
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut answer))
+        .await
+        .expect("an answer before the body is sent")
+        .unwrap_or(0);
+    String::from_utf8_lossy(&answer[..n]).into_owned()
+}
+
 /// Poll `cond` every 10 ms for up to `limit`.
 async fn until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
@@ -178,6 +204,7 @@ async fn bad_deliveries_get_their_status_and_change_nothing() {
         "jgr_passes_total{kind=\"targeted\",mapping=\"VSA->acme/platform\",outcome=\"ok\"}";
     let before = metric(port, targeted).await;
     let writes = w.gitlab.writes();
+    let jira_requests = w.jira.requests();
     let url = w.webhook_url().expect("webhook");
 
     let valid = event("jira:issue_updated", &a.id, &a.key, 1);
@@ -199,7 +226,6 @@ async fn bad_deliveries_get_their_status_and_change_nothing() {
             401,
             "",
         ),
-        ("oversize", vec![b' '; 2 * 1024 * 1024], None, 413, ""),
         ("not JSON", b"<html>".to_vec(), signed(b"<html>"), 400, ""),
         (
             "no issue id",
@@ -212,6 +238,13 @@ async fn bad_deliveries_get_their_status_and_change_nothing() {
             "unknown event",
             event("comment_created", &a.id, &a.key, 2),
             signed(&event("comment_created", &a.id, &a.key, 2)),
+            202,
+            "unknown_event",
+        ),
+        (
+            "an event that names no issue",
+            br#"{"webhookEvent":"sprint_started","sprint":{"id":3}}"#.to_vec(),
+            signed(br#"{"webhookEvent":"sprint_started","sprint":{"id":3}}"#),
             202,
             "unknown_event",
         ),
@@ -235,15 +268,25 @@ async fn bad_deliveries_get_their_status_and_change_nothing() {
         assert_eq!(got, status, "{name}: {text}");
         assert!(text.contains(answer), "{name}: {text}");
     }
-    // Nothing was triggered, nothing written.
+    // A body declared larger than 1 MiB is refused on its Content-Length, signed or not,
+    // before a byte of it is sent.
+    for signature in [None, Some("sha256=00")] {
+        let answer = send_head_only(&url, 2 * 1024 * 1024, signature).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 413"),
+            "{signature:?}: {answer}"
+        );
+    }
+    // Nothing was triggered: no pass asked Jira anything, nothing was written.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(metric(port, targeted).await, before, "no targeted pass");
+    assert_eq!(w.jira.requests(), jira_requests, "no request to Jira");
     assert_eq!(w.gitlab.writes(), writes);
     for (outcome, n) in [
         ("unauthorized", 3.0),
-        ("too_large", 1.0),
+        ("too_large", 2.0),
         ("malformed", 2.0),
-        ("unknown_event", 1.0),
+        ("unknown_event", 2.0),
         ("unmapped", 1.0),
         ("replayed", 1.0),
     ] {
@@ -414,11 +457,20 @@ async fn webhook_url_register_and_check_help_set_it_up() {
         "the secret is never printed: {stdout}"
     );
 
-    let out = run_binary(args(&["webhook", "register"])).await;
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    // The world's Jira already posts to this address (as an admin set it up by hand):
+    // registering takes that webhook over instead of adding a second, and so does registering
+    // again, so Jira never sends an event twice.
+    let before = w.jira.webhooks().len();
+    for _ in 0..2 {
+        let out = run_binary(args(&["webhook", "register"])).await;
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+        assert!(stdout.contains("updated webhook"), "{stdout}");
+    }
     let hooks = w.jira.webhooks();
+    assert_eq!(hooks.len(), before, "no second webhook");
     let ours = hooks.last().expect("registered");
+    assert_eq!(ours.name, "jira-gitlab-reconciler");
     assert_eq!(ours.url, w.webhook_url().expect("url"));
     assert_eq!(
         ours.secret.as_deref(),
@@ -426,6 +478,36 @@ async fn webhook_url_register_and_check_help_set_it_up() {
         "Cloud signs with it"
     );
     assert_eq!(ours.jql.as_deref(), Some("(project = \"VSA\")"));
+
+    // Behind a proxy at another address, which no webhook posts to yet: a new one.
+    let proxied = w.opts.dir.join("proxied.toml");
+    let original = std::fs::read_to_string(&config).expect("config");
+    let public = format!(
+        "public_url = \"http://127.0.0.1:{}\"",
+        w.webhook_port.expect("port")
+    );
+    assert!(original.contains(&public), "{original}");
+    std::fs::write(
+        &proxied,
+        original.replace(&public, "public_url = \"https://hooks.example.test\""),
+    )
+    .expect("config");
+    let out = run_binary(vec![
+        "webhook".into(),
+        "register".into(),
+        "--config".into(),
+        proxied.display().to_string(),
+    ])
+    .await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("registered webhook"), "{stdout}");
+    let hooks = w.jira.webhooks();
+    assert_eq!(hooks.len(), before + 1);
+    assert_eq!(
+        hooks.last().expect("new").url,
+        "https://hooks.example.test/webhook/jira"
+    );
 
     let out = run_binary(args(&["check"])).await;
     let (stdout, _) = text(&out);
@@ -448,4 +530,147 @@ async fn webhook_url_register_and_check_help_set_it_up() {
         stderr.contains("administrators") && stderr.contains("webhook url"),
         "{stderr}"
     );
+}
+
+/// An event for an issue Jira no longer has (deleted, or hidden from the account) must not
+/// sink the other issues of its pass: Jira refuses a search naming a missing id, so the pass
+/// searches again without it, and handles the missing one as gone (closed, labelled) at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_issue_in_an_event_batch_is_closed_and_the_others_still_pass() {
+    let w = webhook_world("hook-deleted", |_| {}).await;
+    let gone = w.jira.create_issue("VSA", "To be deleted", "Task");
+    let renamed = w.jira.create_issue("VSA", "To be renamed", "Task");
+    w.jira.create_issue("VSA", "Untouched", "Task");
+    let (config, _) = events_only_config(&w);
+    let child = spawn_service(&config);
+    assert!(gitlab_reaches(&w, PROJECT, 3, Duration::from_secs(10)).await);
+    w.jira.delete_issue(&gone.key);
+    w.jira.rename(&renamed.key, "Renamed after a deletion");
+    assert!(
+        until(Duration::from_secs(2), || {
+            mirror_of(&w, PROJECT, &renamed.id).title == "Renamed after a deletion"
+        })
+        .await,
+        "the rename arrived although its batch named a deleted issue"
+    );
+    assert!(
+        until(Duration::from_secs(2), || {
+            let g = mirror_of(&w, PROJECT, &gone.id);
+            g.state == "closed" && g.labels.iter().any(|l| l == "jira::deleted")
+        })
+        .await,
+        "the deleted issue's mirror was closed and labelled: {:?}",
+        mirror_of(&w, PROJECT, &gone.id)
+    );
+    signal(&child, "TERM");
+    let (code, _, stderr) = wait_exit(child, Duration::from_secs(12)).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!stderr.contains("does not exist"), "{stderr}");
+}
+
+/// Slow clients cannot hold the endpoint: deliveries past the in-flight limit are answered 503
+/// at once (Jira retries), and a client that went away frees its place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_deliveries_past_the_limit_are_answered_busy() {
+    use jira_gitlab_reconciler::webhook::MAX_IN_FLIGHT;
+    use tokio::io::AsyncWriteExt;
+
+    let w = webhook_world("hook-busy", |_| {}).await;
+    let a = w.jira.create_issue("VSA", "Mirrored at start", "Task");
+    let (config, port) = events_only_config(&w);
+    let child = spawn_service(&config);
+    assert!(gitlab_reaches(&w, PROJECT, 1, Duration::from_secs(10)).await);
+    let url = w.webhook_url().expect("webhook");
+    let (host_port, path) = url
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split_once('/'))
+        .expect("an http URL");
+    // Each one promises 100 bytes and sends 10, with a valid-looking signature header so it
+    // gets as far as reading the body.
+    let mut stalled = Vec::new();
+    for _ in 0..MAX_IN_FLIGHT {
+        let mut s = tokio::net::TcpStream::connect(host_port)
+            .await
+            .expect("connect");
+        let head = format!(
+            "POST /{path} HTTP/1.1\r\nhost: {host_port}\r\ncontent-type: application/json\r\nx-hub-signature: sha256=00\r\ncontent-length: 100\r\n\r\n{{\"webhook"
+        );
+        s.write_all(head.as_bytes()).await.expect("write");
+        stalled.push(s);
+    }
+    let body = event("jira:issue_updated", &a.id, &a.key, 7);
+    let mut busy = false;
+    for _ in 0..50 {
+        let (status, text) = post(&url, body.clone(), signed(&body)).await;
+        if status == 503 {
+            assert!(text.contains("busy"), "{text}");
+            busy = true;
+            break;
+        }
+        // The stalled connections may not all be read yet; try again shortly.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        busy,
+        "a delivery past {MAX_IN_FLIGHT} in flight is answered 503"
+    );
+    assert!(metric(port, "jgr_webhook_events_total{outcome=\"busy\"}").await >= 1.0);
+    drop(stalled);
+    let mut accepted = false;
+    for _ in 0..100 {
+        let (status, _) = post(&url, body.clone(), signed(&body)).await;
+        if status == 202 {
+            accepted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(accepted, "closed connections free their places");
+    assert_eq!(
+        metric(port, "jgr_webhook_events_total{outcome=\"malformed\"}").await,
+        MAX_IN_FLIGHT as f64,
+        "each cut-off body is counted"
+    );
+    signal(&child, "TERM");
+    let (code, _, stderr) = wait_exit(child, Duration::from_secs(12)).await;
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+/// An event concerns its own project's mappings: the others run no pass and ask Jira nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_runs_only_its_projects_mappings() {
+    use jgr_sim::world::SimMapping;
+    let w = webhook_world("hook-projects", |o| {
+        o.mappings = vec![
+            SimMapping::new("VSA", PROJECT),
+            SimMapping::new("OPS", "acme/ops"),
+        ];
+    })
+    .await;
+    w.jira.add_project("OPS");
+    let targeted = |mapping: &str| {
+        format!("jgr_passes_total{{kind=\"targeted\",mapping=\"{mapping}\",outcome=\"ok\"}}")
+    };
+    w.jira.create_issue("VSA", "Before start", "Task");
+    let (config, port) = events_only_config(&w);
+    let child = spawn_service(&config);
+    // Mirrored by the start-up poll: the service is up and listening.
+    assert!(gitlab_reaches(&w, PROJECT, 1, Duration::from_secs(10)).await);
+    let vsa = w.jira.create_issue("VSA", "Planned in VSA", "Task");
+    assert!(gitlab_reaches(&w, PROJECT, 2, Duration::from_secs(10)).await);
+    mirror_of(&w, PROJECT, &vsa.id);
+    assert!(metric(port, &targeted("VSA->acme/platform")).await >= 1.0);
+    assert_eq!(metric(port, &targeted("OPS->acme/ops")).await, 0.0);
+
+    let ops = w.jira.create_issue("OPS", "Planned in OPS", "Task");
+    if !gitlab_reaches(&w, "acme/ops", 1, Duration::from_secs(10)).await {
+        signal(&child, "TERM");
+        let (_, _, stderr) = wait_exit(child, Duration::from_secs(12)).await;
+        panic!("the OPS issue was not mirrored: {stderr}");
+    }
+    mirror_of(&w, "acme/ops", &ops.id);
+    assert!(metric(port, &targeted("OPS->acme/ops")).await >= 1.0);
+    signal(&child, "TERM");
+    let (code, _, stderr) = wait_exit(child, Duration::from_secs(12)).await;
+    assert_eq!(code, Some(0), "{stderr}");
 }

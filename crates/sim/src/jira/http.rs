@@ -10,7 +10,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use chrono::Duration;
 use serde_json::{json, Value};
@@ -40,7 +40,11 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
             post(approximate_count),
         )
         .route("/rest/api/{v}/issue/bulkfetch", post(bulkfetch))
-        .route("/rest/webhooks/1.0/webhook", post(register_webhook))
+        .route(
+            "/rest/webhooks/1.0/webhook",
+            get(list_webhooks).post(register_webhook),
+        )
+        .route("/rest/webhooks/1.0/webhook/{id}", put(update_webhook))
         .route(
             "/rest/api/{v}/changelog/bulkfetch",
             post(changelog_bulkfetch),
@@ -863,14 +867,52 @@ async fn approximate_count(
     .await
 }
 
+const NOT_ADMIN: &str =
+    "You do not have the permission to manage webhooks: Jira administrators only.";
+
+/// `GET /rest/webhooks/1.0/webhook`: every webhook, as `POST` answered (never the secret);
+/// administrators only.
+async fn list_webhooks(State(s): S, headers: HeaderMap) -> Response {
+    guarded(&s, &headers, None, || {
+        if !s.opts.admin {
+            return jira_error(StatusCode::FORBIDDEN, NOT_ADMIN);
+        }
+        Json(super::webhooks::list(&s)).into_response()
+    })
+    .await
+}
+
+/// `PUT /rest/webhooks/1.0/webhook/{id}`: replace a webhook's definition; administrators only.
+async fn update_webhook(
+    State(s): S,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    guarded(&s, &headers, None, || {
+        if !s.opts.admin {
+            return jira_error(StatusCode::FORBIDDEN, NOT_ADMIN);
+        }
+        let Ok(value) = serde_json::from_slice::<Value>(&body) else {
+            return bad_request(INVALID_PAYLOAD);
+        };
+        let Ok(id) = id.parse::<u64>() else {
+            return jira_error(StatusCode::NOT_FOUND, "No webhook with this id.");
+        };
+        match super::webhooks::update_from_body(&s, id, &value) {
+            Ok(Some(updated)) => Json(updated).into_response(),
+            Ok(None) => jira_error(StatusCode::NOT_FOUND, "No webhook with this id."),
+            Err(why) => bad_request(why),
+        }
+    })
+    .await
+}
+
 /// `POST /rest/webhooks/1.0/webhook`: administrators only.
 async fn register_webhook(State(s): S, headers: HeaderMap, body: Bytes) -> Response {
     guarded(&s, &headers, None, || {
         if !s.opts.admin {
-            return jira_error(
-                StatusCode::FORBIDDEN,
-                "You do not have the permission to register webhooks: Jira administrators only.",
-            );
+            return jira_error(StatusCode::FORBIDDEN, NOT_ADMIN);
         }
         let Ok(value) = serde_json::from_slice::<Value>(&body) else {
             return bad_request(INVALID_PAYLOAD);

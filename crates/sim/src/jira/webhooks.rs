@@ -186,7 +186,16 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
 }
 
 /// `POST /rest/webhooks/1.0/webhook`: an admin registers a webhook.
-pub(super) fn register_from_body(shared: &Shared, body: &Value) -> Result<Value, &'static str> {
+/// A webhook's definition in a `POST` or `PUT` body.
+struct Definition {
+    name: String,
+    url: String,
+    events: Vec<String>,
+    jql: Option<String>,
+    secret: Option<String>,
+}
+
+fn definition(body: &Value) -> Result<Definition, &'static str> {
     let url = body
         .get("url")
         .and_then(Value::as_str)
@@ -216,14 +225,60 @@ pub(super) fn register_from_body(shared: &Shared, body: &Value) -> Result<Value,
         .get("secret")
         .and_then(Value::as_str)
         .map(str::to_string);
-    let id = register(shared, name, url, events.clone(), jql.clone(), secret);
-    Ok(json!({
-        "self": format!("{}/rest/webhooks/1.0/webhook/{id}", shared.base_url()),
-        "name": name,
-        "url": url,
-        "events": events,
-        "filters": {"issue-related-events-section": jql.unwrap_or_default()},
+    Ok(Definition {
+        name: name.to_string(),
+        url: url.to_string(),
+        events,
+        jql,
+        secret,
+    })
+}
+
+pub(super) fn register_from_body(shared: &Shared, body: &Value) -> Result<Value, &'static str> {
+    let d = definition(body)?;
+    let id = register(shared, &d.name, &d.url, d.events, d.jql, d.secret);
+    let hooks = lock(&shared.webhooks);
+    let hook = hooks
+        .iter()
+        .find(|h| h.id == id)
+        .ok_or("lost the webhook")?;
+    Ok(render(shared, hook))
+}
+
+/// Replace webhook `id`'s definition; `None` when there is no such webhook.
+pub(super) fn update_from_body(
+    shared: &Shared,
+    id: u64,
+    body: &Value,
+) -> Result<Option<Value>, &'static str> {
+    let d = definition(body)?;
+    let cloud = shared.opts.deployment == Deployment::Cloud;
+    let mut hooks = lock(&shared.webhooks);
+    let Some(hook) = hooks.iter_mut().find(|h| h.id == id) else {
+        return Ok(None);
+    };
+    hook.name = d.name;
+    hook.url = d.url;
+    hook.events = d.events;
+    hook.jql = d.jql;
+    hook.secret = d.secret.filter(|s| !s.is_empty() && cloud);
+    Ok(Some(render(shared, hook)))
+}
+
+/// Every webhook, as Jira lists them (without their secrets).
+pub(super) fn list(shared: &Shared) -> Value {
+    let hooks = lock(&shared.webhooks);
+    Value::Array(hooks.iter().map(|h| render(shared, h)).collect())
+}
+
+fn render(shared: &Shared, h: &Webhook) -> Value {
+    json!({
+        "self": format!("{}/rest/webhooks/1.0/webhook/{}", shared.base_url(), h.id),
+        "name": h.name,
+        "url": h.url,
+        "events": h.events,
+        "filters": {"issue-related-events-section": h.jql.clone().unwrap_or_default()},
         "excludeBody": false,
         "enabled": true,
-    }))
+    })
 }
