@@ -179,7 +179,9 @@ pub enum WebhookAction {
     /// Print the URL, the events and the JQL filter for Jira's WebHooks admin page.
     Url,
     /// Register the webhook with its secret through Jira's admin API (POST
-    /// /rest/webhooks/1.0/webhook); the Jira account must be an administrator.
+    /// /rest/webhooks/1.0/webhook), or update the one that already posts to this address, so
+    /// running it again never makes Jira send events twice; the Jira account must be an
+    /// administrator.
     Register,
 }
 
