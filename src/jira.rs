@@ -83,6 +83,7 @@ struct CloudPage {
     is_last: Option<bool>,
 }
 
+/// A Data Center search page (`/rest/api/2/search`).
 #[derive(Deserialize)]
 struct DcPage {
     #[serde(default)]

@@ -387,14 +387,13 @@ impl Store {
     }
 
     pub fn mirror_count(&self, mapping: &str) -> Result<u64> {
-        self.with(|c| {
-            c.query_row(
-                "SELECT COUNT(*) FROM mirror WHERE mapping = ?1",
-                [mapping],
-                |r| r.get::<_, i64>(0),
-            )
-        })
-        .map(|n| n as u64)
+        self.count_of(mapping, "SELECT COUNT(*) FROM mirror WHERE mapping = ?1")
+    }
+
+    /// A `COUNT(*)` query over one mapping's rows.
+    fn count_of(&self, mapping: &str, sql: &str) -> Result<u64> {
+        self.with(|c| c.query_row(sql, [mapping], |r| r.get::<_, i64>(0)))
+            .map(|n| n as u64)
     }
 
     /// Link a Jira issue to a GitLab issue, and clear its create intent in the same transaction.
@@ -632,14 +631,7 @@ impl Store {
     }
 
     pub fn pending_intents(&self, mapping: &str) -> Result<u64> {
-        self.with(|c| {
-            c.query_row(
-                "SELECT COUNT(*) FROM intent WHERE mapping = ?1",
-                [mapping],
-                |r| r.get::<_, i64>(0),
-            )
-        })
-        .map(|n| n as u64)
+        self.count_of(mapping, "SELECT COUNT(*) FROM intent WHERE mapping = ?1")
     }
 
     pub fn checkpoint(&self, mapping: &str) -> Result<Option<DateTime<Utc>>> {

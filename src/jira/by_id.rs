@@ -18,7 +18,7 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{parse_history, read_page, Deployment, JiraClient, SearchResult, FIELDS};
+use super::{parse_history, read_page, DcPage, Deployment, JiraClient, SearchResult, FIELDS};
 
 /// The search's fields, and the project: where a moved issue went.
 fn fields_with_project() -> Vec<&'static str> {
@@ -62,14 +62,6 @@ struct IssueChangelog {
     issue_id: Option<String>,
     #[serde(rename = "changeHistories", default)]
     histories: Vec<Value>,
-}
-
-#[derive(Deserialize)]
-struct DcPage {
-    #[serde(default)]
-    issues: Vec<Value>,
-    #[serde(default)]
-    total: Option<u64>,
 }
 
 impl JiraClient {

@@ -62,9 +62,10 @@ struct Done {
     failure: Option<String>,
     error_needs_user: bool,
     gitlab_refused: bool,
-    /// A link to save (a create, an adoption, a new key).
+    /// A link to save (a create, an adoption, a new key), with the Jira version it carries.
+    /// Saved even when a stop cuts the job short: the GitLab issue is there and marked.
     mirror: Option<Mirror>,
-    /// The Jira version now true in GitLab, for an existing mirror.
+    /// The Jira version now true in GitLab, for a mirror already linked.
     applied: Option<(String, chrono::DateTime<chrono::Utc>)>,
     /// A create that surely did not happen: its intent goes.
     cleared_intent: Option<String>,
@@ -79,6 +80,23 @@ impl Done {
         self.error_needs_user |= error.is_some_and(Error::needs_user);
         self.gitlab_refused |= error.is_some_and(Error::is_gitlab_refusal);
         self.failure = Some(message);
+    }
+
+    /// `jira`'s version is now true in GitLab: saved with the link if one is pending.
+    fn version_applied(&mut self, jira: &JiraIssue) {
+        match self.mirror.as_mut() {
+            Some(link) => link.applied = Some(jira.updated),
+            None => self.applied = Some((jira.id.clone(), jira.updated)),
+        }
+    }
+
+    /// An edit failed: the link is still right, but no version of this pass is applied.
+    fn edit_failed(&mut self, message: String, error: &Error) {
+        self.fail(message, Some(error));
+        if let Some(link) = self.mirror.as_mut() {
+            link.applied = None;
+        }
+        self.applied = None;
     }
 }
 
@@ -146,8 +164,6 @@ impl Reconciler {
             key: key.clone(),
             ..Done::default()
         };
-        let mut pending_link: Option<Mirror> = None;
-        let mut applied_version = None;
         for action in job.actions {
             if self.stopping() {
                 match &action {
@@ -211,23 +227,17 @@ impl Reconciler {
                         return done;
                     }
                     done.counts.adopted += 1;
-                    applied_version = mirror.applied;
-                    pending_link = Some(mirror);
+                    done.mirror = Some(mirror);
                 }
                 Action::Relabel { jira, iid, steps } => {
                     match self.relabel(&target.project, iid, &steps).await {
                         Ok(()) => {
                             done.counts.updated += 1;
                             tracing::info!(jira = %key, iid, steps = steps.len(), "replayed status labels");
-                            applied_version = Some(jira.updated);
-                            if pending_link.is_none() {
-                                done.applied = Some((jira.id.clone(), jira.updated));
-                            }
+                            done.version_applied(&jira);
                         }
                         Err(e) => {
-                            done.fail(format!("{key} (#{iid}): {}", e.report()), Some(&e));
-                            applied_version = None;
-                            done.applied = None;
+                            done.edit_failed(format!("{key} (#{iid}): {}", e.report()), &e);
                             break;
                         }
                     }
@@ -261,8 +271,7 @@ impl Reconciler {
                         done.counts.adopted += 1;
                     }
                     tracing::info!(jira = %key, iid = mirror.iid, adopted, "linked GitLab issue");
-                    applied_version = mirror.applied;
-                    pending_link = Some(mirror);
+                    done.mirror = Some(mirror);
                 }
                 Action::Update { jira, iid, edit } => {
                     let change = Action::Update {
@@ -280,25 +289,15 @@ impl Reconciler {
                                 None => done.counts.updated += 1,
                             }
                             tracing::info!(jira = %key, iid, change = %change, "updated GitLab issue");
-                            applied_version = Some(jira.updated);
-                            if pending_link.is_none() {
-                                done.applied = Some((jira.id.clone(), jira.updated));
-                            }
+                            done.version_applied(&jira);
                         }
                         Err(e) => {
-                            done.fail(format!("{key} (#{iid}): {}", e.report()), Some(&e));
-                            // The link is still right; the version is not applied yet.
-                            applied_version = None;
-                            done.applied = None;
+                            done.edit_failed(format!("{key} (#{iid}): {}", e.report()), &e);
                             break;
                         }
                     }
                 }
             }
-        }
-        if let Some(mut mirror) = pending_link {
-            mirror.applied = applied_version;
-            done.mirror = Some(mirror);
         }
         done
     }
