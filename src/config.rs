@@ -586,7 +586,8 @@ fn build(
         opt_duration("sync.overlap", raw.sync.overlap)?.unwrap_or(Duration::from_secs(10 * 60));
     if overlap > Duration::from_secs(7 * 86_400) {
         return Err(Error::Config(
-            "sync.overlap is longer than 7 days: it only needs to cover Jira's search index lag              (minutes); for a complete comparison use `reconcile --full`"
+            "sync.overlap is longer than 7 days: it only needs to cover Jira's search index lag \
+             (minutes); for a complete comparison use `reconcile --full`"
                 .into(),
         ));
     }

@@ -39,9 +39,14 @@ pub enum Error {
     /// Another process holds the single-instance lock on the state database.
     #[error("{0}")]
     Locked(String),
-    /// GitLab accepted a write but did not make it (a silently ignored field, a race).
+    /// GitLab accepted a write but did not make it, and may make it next time (a race with
+    /// someone editing the same issue, or a role that changed in between).
     #[error("{0}")]
     NotApplied(String),
+    /// GitLab accepted a write but silently ignored a field the token's role may not set
+    /// (labels, an incident type, another author's description): only the user can fix that.
+    #[error("{0}")]
+    RoleTooLow(String),
 }
 
 impl Error {
@@ -54,6 +59,7 @@ impl Error {
             Error::Scheduler(_) => Cause::Scheduler,
             Error::Locked(_) => Cause::Locked,
             Error::NotApplied(_) => Cause::NotApplied,
+            Error::RoleTooLow(_) => Cause::Permission,
         }
     }
 
@@ -71,7 +77,7 @@ impl Error {
     pub fn is_gitlab_refusal(&self) -> bool {
         match self {
             Error::Api(e) => e.is_gitlab_refusal(),
-            Error::NotApplied(_) => true,
+            Error::NotApplied(_) | Error::RoleTooLow(_) => true,
             _ => false,
         }
     }
@@ -123,6 +129,8 @@ mod tests {
         assert_eq!(Error::Config("x".into()).exit_code(), 2);
         assert_eq!(Error::Locked("x".into()).exit_code(), 3);
         assert_eq!(Error::NotApplied("x".into()).exit_code(), 1);
+        assert_eq!(Error::RoleTooLow("x".into()).exit_code(), 2);
+        assert!(Error::RoleTooLow("x".into()).is_gitlab_refusal());
         assert_eq!(Error::store("/x", "busy").exit_code(), 1);
         assert!(Error::Config("x".into()).needs_user());
         assert!(!Error::Scheduler("x".into()).needs_user());

@@ -59,3 +59,28 @@ pub mod webhook;
 pub fn lock_unpoisoned<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+/// Give a file of the state directory the directory's owner and group. Run as root (`sudo …
+/// check` or `reconcile` after installing the package), the reconciler would otherwise leave a
+/// root-owned database or lock file in the service's directory, and the service's next pass
+/// would fail to write it. Only root can give files away; for anyone else a file that differs
+/// from its directory stays as it is (nothing to fix: that user owns both or neither).
+pub(crate) fn match_directory_owner(file: &std::path::Path) {
+    use std::os::unix::fs::MetadataExt;
+    let dir = match file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let (Ok(d), Ok(f)) = (std::fs::metadata(dir), std::fs::metadata(file)) else {
+        return;
+    };
+    if (f.uid(), f.gid()) == (d.uid(), d.gid()) {
+        return;
+    }
+    match std::os::unix::fs::chown(file, Some(d.uid()), Some(d.gid())) {
+        Ok(()) => {
+            tracing::debug!(file = %file.display(), uid = d.uid(), "gave the file its directory's owner")
+        }
+        Err(e) => tracing::debug!(file = %file.display(), error = %e, "kept the file's owner"),
+    }
+}

@@ -49,6 +49,7 @@ impl InstanceLock {
                     e,
                 )
             })?;
+        crate::match_directory_owner(&path);
         let started = Instant::now();
         let mut told = false;
         loop {

@@ -228,6 +228,12 @@ impl Store {
             path: path.to_path_buf(),
         };
         store.setup()?;
+        // WAL mode keeps two side files next to the database while it is open.
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = path.as_os_str().to_owned();
+            file.push(suffix);
+            crate::match_directory_owner(Path::new(&file));
+        }
         Ok(store)
     }
 

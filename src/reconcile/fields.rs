@@ -156,7 +156,7 @@ impl Reconciler {
         let kept_out = edit.add_labels.iter().find(|l| !after.labels.contains(l));
         let kept_in = edit.remove_labels.iter().find(|l| after.labels.contains(l));
         if let Some(l) = kept_out.or(kept_in) {
-            return Err(Error::NotApplied(format!(
+            return Err(Error::RoleTooLow(format!(
                 "GitLab answered 200 but did not change the label {l} on #{iid} in {}: setting labels needs the Planner or Reporter role (the token's access level is {})",
                 project.path, project.access_level
             )));
@@ -166,7 +166,7 @@ impl Reconciler {
 }
 
 fn type_ignored(project: &Project, iid: u64, wanted: &str, got: &GitlabIssue) -> Error {
-    Error::NotApplied(format!(
+    Error::RoleTooLow(format!(
         "GitLab kept #{iid} in {} as {}, not {wanted}: incidents need the Reporter role or higher (the token's access level is {}); raise it, or remove the type from the mapping's issue_types",
         project.path,
         got.issue_type.as_deref().unwrap_or("?"),

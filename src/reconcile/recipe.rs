@@ -43,7 +43,7 @@ impl Reconciler {
         };
         let after = self.gitlab.edit(project, mirror.iid, &edit).await?;
         if after.jira_id() != Some(mirror.jira_id.as_str()) {
-            return Err(Error::NotApplied(format!(
+            return Err(Error::RoleTooLow(format!(
                 "GitLab answered 200 but #{} in {} does not carry the marker: the token may not edit issues it did not author (Guest); give it the Planner or Reporter role",
                 mirror.iid, target.project.path
             )));

@@ -133,6 +133,42 @@ async fn status_on_a_missing_database_names_it_and_creates_nothing() {
     assert!(!lock.exists(), "nor its lock file");
 }
 
+/// An admin's `sudo … reconcile` (or `check`) in the service's state directory must not leave
+/// files the service's user cannot write: what it creates takes the directory's owner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_run_as_root_leaves_the_state_files_to_the_directorys_owner() {
+    let w = world("root-owner", |_| {}).await;
+    seed_issues(&w, 3, 2);
+    let dir = w.opts.dir.clone();
+    if std::fs::metadata(&dir).expect("dir").uid() != 0 || !is_root() {
+        eprintln!("skipped: only root can give files away (run the tests as root, as CI does)");
+        return;
+    }
+    // The service's user: `nobody` stands in for jira-gitlab-reconciler.
+    const SERVICE: u32 = 65534;
+    std::os::unix::fs::chown(&dir, Some(SERVICE), Some(SERVICE)).expect("chown");
+    let out = run_binary(reconcile_args(&w)).await;
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let db = w.state_path();
+    let lock = PathBuf::from(format!("{}.lock", db.display()));
+    for file in [&db, &lock] {
+        let meta = std::fs::metadata(file).expect("created");
+        assert_eq!(
+            (meta.uid(), meta.gid()),
+            (SERVICE, SERVICE),
+            "{} keeps root as owner",
+            file.display()
+        );
+    }
+}
+
+fn is_root() -> bool {
+    let probe = temp_dir("root-probe").join("probe");
+    std::fs::write(&probe, b"").expect("probe");
+    std::fs::metadata(&probe).expect("probe").uid() == 0
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_config_anywhere_is_exit_2_naming_the_places_looked() {
     let _held = crate::package::SYSTEM_CONFIG.lock().await;
