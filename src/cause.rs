@@ -21,10 +21,13 @@ pub enum Cause {
     Server,
     /// The server accepted a write but did not carry it out.
     NotApplied,
-    /// The state database.
+    /// The state database, when a later run may get past it (busy, an I/O error).
     Store,
-    /// Local files and sockets.
+    /// Local files and sockets, when a later run may get past it.
     Io,
+    /// A local file, directory or port only the user can fix: permissions, a missing
+    /// directory, a corrupt or newer state database, a port in use, a full disk.
+    LocalSetup,
     /// The service's scheduler.
     Scheduler,
     /// Another instance holds the lock.
@@ -40,6 +43,7 @@ impl Cause {
         matches!(
             self,
             Cause::Config
+                | Cause::LocalSetup
                 | Cause::Credentials
                 | Cause::Permission
                 | Cause::NotFound

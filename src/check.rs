@@ -17,8 +17,10 @@ pub async fn run(cfg: Config, file: &ConfigFile) -> Result<i32> {
     let deployment = cfg.jira.deployment;
     let gitlab_identity = cfg.gitlab.identity();
     let webhook = cfg.webhook.clone();
-    // `check` refreshes what passes cache about each GitLab project (id, the token's role).
-    let store = Store::open(&state_path);
+    // `check` refreshes what passes cache about each GitLab project (id, the token's role) in
+    // an existing state database. It never creates one: an admin's `sudo … check` before the
+    // service first ran must not leave a database behind (nor one owned by root).
+    let store = state_path.exists().then(|| Store::open(&state_path));
     let r = Reconciler::new(cfg, Arc::new(Metrics::new()))?;
     let mut problems = 0u32;
     let ok = |what: String| println!("ok      {what}");
@@ -70,7 +72,7 @@ pub async fn run(cfg: Config, file: &ConfigFile) -> Result<i32> {
             Err(e) => bad(format!("{name}: {e}")),
         }
         let project = r.gitlab().project(&m.gitlab_project).await;
-        if let Ok(store) = &store {
+        if let Some(Ok(store)) = &store {
             let cached = match &project {
                 Ok(p) => store.cache_project(&gitlab_identity, &m.gitlab_project, p),
                 Err(_) => store.forget_project(&gitlab_identity, &m.gitlab_project),
@@ -115,8 +117,12 @@ pub async fn run(cfg: Config, file: &ConfigFile) -> Result<i32> {
         }
     }
     match &store {
-        Ok(_) => ok(format!("state database {} is usable", state_path.display())),
-        Err(e) => bad(e.report()),
+        Some(Ok(_)) => ok(format!("state database {} is usable", state_path.display())),
+        Some(Err(e)) => bad(e.report()),
+        None => println!(
+            "note    state database {} does not exist yet: the first pass creates it",
+            state_path.display()
+        ),
     }
     for m in mappings.iter().filter(|m| m.seed_iid_prefix.is_some()) {
         // What the first full pass would do with the recipe's issues: a dry run, no writes.
@@ -156,7 +162,12 @@ pub async fn run(cfg: Config, file: &ConfigFile) -> Result<i32> {
                 "nothing listens there now: is the service running?"
             }
         );
-        match store.as_ref().ok().map(|s| s.webhook_events()) {
+        // No state database yet: no event can have been recorded.
+        let events = match &store {
+            None => Some(Ok(None)),
+            Some(s) => s.as_ref().ok().map(|s| s.webhook_events()),
+        };
+        match events {
             Some(Ok(Some((issues, at)))) => ok(format!(
                 "webhook: events have arrived; {issues} event-named issue(s) passed, the last at {}",
                 at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)

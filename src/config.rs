@@ -364,9 +364,13 @@ impl ConfigFile {
     /// Load it: with tokens for commands that talk to the servers, without for `status`.
     pub fn load(&self, tokens: bool) -> Result<Config> {
         if !self.path.exists() {
+            let fix = match self.source {
+                ConfigSource::Flag => "check the path given to --config",
+                ConfigSource::Env => "check $JGR_CONFIG, or unset it to use ./config.toml or the system-wide config",
+                _ => "create it (config.toml in the source is a commented example) or pass --config PATH",
+            };
             return Err(Error::Config(format!(
-                "config file {} ({}) does not exist; create it (config.toml in the source is a \
-                 commented example) or pass --config PATH",
+                "config file {} ({}) does not exist; {fix}",
                 self.path.display(),
                 self.source.describe()
             )));
@@ -456,12 +460,37 @@ fn resolve(base: &Path, path: &Path) -> PathBuf {
     base.join(path)
 }
 
+/// A path written in the config for `key`: not empty, and not starting with `~`, which no
+/// shell expands here (it would become a directory named `~` next to the config).
+fn config_path(key: &str, path: &Path) -> Result<()> {
+    if path.as_os_str().is_empty() {
+        return Err(Error::Config(format!(
+            "{key} is empty; give a file path, or remove the key for its default"
+        )));
+    }
+    if path.to_string_lossy().starts_with('~') {
+        return Err(Error::Config(format!(
+            "{key} = {:?} starts with ~, which is not expanded in the config; write the absolute \
+             path (e.g. /home/you/...), or a path relative to the config file's directory",
+            path.display().to_string()
+        )));
+    }
+    Ok(())
+}
+
 fn read_config(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).map_err(|e| {
-        let fix = if e.kind() == std::io::ErrorKind::NotFound {
-            "create it (the repository's config.toml is a commented example) or pass --config PATH"
-        } else {
-            "check the file's permissions"
+        let fix = match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                "create it (the repository's config.toml is a commented example) or pass --config PATH"
+            }
+            std::io::ErrorKind::IsADirectory => "name the config file itself, not its directory",
+            std::io::ErrorKind::InvalidData => "the file is not UTF-8 text: save it as UTF-8",
+            std::io::ErrorKind::PermissionDenied => {
+                "check the file's permissions (the package installs it 0640, readable by root \
+                 and the service's group)"
+            }
+            _ => "check the file",
         };
         Error::Config(format!(
             "cannot read config file {}: {e}; {fix}",
@@ -533,12 +562,14 @@ fn build(
     }
 
     let defaults = RetryPolicy::default();
+    if raw.retry.max_attempts == Some(0) {
+        return Err(Error::Config(
+            "retry.max_attempts = 0: it counts every try, the first included; use 1 for no retries"
+                .into(),
+        ));
+    }
     let retry = RetryPolicy {
-        max_attempts: raw
-            .retry
-            .max_attempts
-            .unwrap_or(defaults.max_attempts)
-            .max(1),
+        max_attempts: raw.retry.max_attempts.unwrap_or(defaults.max_attempts),
         base_delay: opt_duration("retry.base_delay", raw.retry.base_delay)?
             .unwrap_or(defaults.base_delay),
         max_delay: opt_duration("retry.max_delay", raw.retry.max_delay)?
@@ -550,6 +581,29 @@ fn build(
         .unwrap_or(defaults.create_rate_limit_backoff),
         timeout: opt_duration("retry.timeout", raw.retry.timeout)?.unwrap_or(defaults.timeout),
     };
+    if retry.timeout.is_zero() {
+        return Err(Error::Config(
+            "retry.timeout is 0: every request would time out; give the time a request may take \
+             (default 30s)"
+                .into(),
+        ));
+    }
+    if retry.base_delay > retry.max_delay {
+        return Err(Error::Config(format!(
+            "retry.base_delay ({}) is longer than retry.max_delay ({}); the first backoff must \
+             fit under the longest",
+            humantime::format_duration(retry.base_delay),
+            humantime::format_duration(retry.max_delay)
+        )));
+    }
+    if let Some(level) = &raw.log.level {
+        crate::logging::check_level(level).map_err(|why| {
+            Error::Config(format!(
+                "log.level = {level:?}: {why}; use error, warn, info, debug or trace, or \
+                 tracing directives such as \"info,jira_gitlab_reconciler::http=debug\""
+            ))
+        })?;
+    }
 
     let schedule = ScheduleConfig {
         reconcile: raw
@@ -593,7 +647,10 @@ fn build(
     }
     let mappings = validate_mappings(raw.mapping)?;
     let state_path = match raw.state.path {
-        Some(p) => resolve(base, &p),
+        Some(p) => {
+            config_path("state.path", &p)?;
+            resolve(base, &p)
+        }
         None => default_state_path(env, base),
     };
     Ok(Config {
@@ -850,6 +907,14 @@ fn read_token(
     env: &dyn Fn(&str) -> Option<String>,
     base: &Path,
 ) -> Result<Secret> {
+    if let Some(p) = file {
+        config_path(file_key, p)?;
+    }
+    let what = if section == "webhook" {
+        "secret"
+    } else {
+        "token"
+    };
     let file = match file.map(|p| expand_credentials_dir(p, env)) {
         Some(Credential::File(p)) => Some(resolve(base, &p)),
         // `$CREDENTIALS_DIRECTORY/...` outside systemd (an operator's shell): the environment
@@ -867,7 +932,7 @@ fn read_token(
         })?,
         None => env(env_name).ok_or_else(|| {
             Error::Config(format!(
-                "{env_name} is not set: export the {section} token as {env_name}, or set \
+                "{env_name} is not set: export the {section} {what} as {env_name}, or set \
                  {file_key} in the config (with systemd, \
                  \"$CREDENTIALS_DIRECTORY/{section}\" is read from the unit's LoadCredential=, \
                  and from {env_name} outside it)"
@@ -875,13 +940,25 @@ fn read_token(
         })?,
     };
     let token = token.trim().to_string();
+    let from = || match &file {
+        Some(p) => format!("{file_key} {}", p.display()),
+        None => env_name.to_string(),
+    };
     if token.is_empty() {
-        let from = match file {
-            Some(p) => format!("{file_key} {}", p.display()),
-            None => env_name.to_string(),
-        };
         return Err(Error::Config(format!(
-            "the {section} token from {from} is empty"
+            "the {section} {what} from {} is empty",
+            from()
+        )));
+    }
+    // A header cannot carry control characters (a token would be replaced, and the server's
+    // 401 would blame the token); API tokens are visible ASCII. Where it is, never what.
+    let bad = |c: char| c.is_control() || (what == "token" && !c.is_ascii_graphic());
+    if let Some(at) = token.chars().position(bad) {
+        return Err(Error::Config(format!(
+            "the {section} {what} from {} has a character no {what} has at position {} \
+             (a control character, a space, a line break or a non-ASCII character): copy it again",
+            from(),
+            at + 1
         )));
     }
     Ok(Secret::new(token))
@@ -1206,5 +1283,64 @@ gitlab_project = "acme/platform"
         );
         // Outside systemd its $CREDENTIALS_DIRECTORY token files fall back to the environment.
         assert_eq!(c.jira.token.expose(), "jira-secret");
+    }
+
+    /// Values that parse but would break every pass, or silence the logs, are refused.
+    #[test]
+    fn values_that_would_break_every_pass_are_refused() {
+        let with = |extra: &str| err(&format!("{extra}\n{MINIMAL}"));
+        let e = with("[log]\nlevel = \"inf\"");
+        assert!(
+            e.contains("log.level") && e.contains("\"inf\" is not a level"),
+            "{e}"
+        );
+        assert!(with("[log]\nlevel = \"jira_gitlab_reconciler=verbose\"").contains("log.level"));
+        for good in [
+            "info",
+            "WARN",
+            "info,jira_gitlab_reconciler::http=debug",
+            "off",
+        ] {
+            let text = format!("[log]\nlevel = \"{good}\"\n{MINIMAL}");
+            assert!(parse(&text).is_ok(), "{good} refused");
+        }
+        assert!(with("[retry]\nmax_attempts = 0").contains("use 1 for no retries"));
+        assert!(with("[retry]\ntimeout = \"0s\"").contains("retry.timeout is 0"));
+        let e = with("[retry]\nbase_delay = \"1m\"\nmax_delay = \"10s\"");
+        assert!(
+            e.contains("retry.base_delay (1m) is longer than retry.max_delay (10s)"),
+            "{e}"
+        );
+        let e = with("[state]\npath = \"~/jgr/state.db\"");
+        assert!(
+            e.contains("state.path") && e.contains("starts with ~"),
+            "{e}"
+        );
+        assert!(with("[state]\npath = \"\"").contains("state.path is empty"));
+        let e = err(&MINIMAL.replace(
+            "email = \"bot@acme.com\"",
+            "email = \"bot@acme.com\"\ntoken_file = \"~/.jira\"",
+        ));
+        assert!(
+            e.contains("jira.token_file") && e.contains("starts with ~"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_token_a_header_cannot_carry_is_refused_without_showing_it() {
+        let env = |name: &str| match name {
+            JIRA_TOKEN_ENV => Some("jira-secret".into()),
+            GITLAB_TOKEN_ENV => Some("glpat-AB\u{1}CD".into()),
+            _ => None,
+        };
+        let e = Config::parse(MINIMAL, Path::new("test.toml"), &env)
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            e.contains("GITLAB_TOKEN") && e.contains("position 9"),
+            "{e}"
+        );
+        assert!(!e.contains("glpat"), "the token must not be shown: {e}");
     }
 }

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use rusqlite::ErrorCode;
 use thiserror::Error;
 
 pub use crate::cause::Cause;
@@ -54,8 +55,31 @@ impl Error {
         match self {
             Error::Config(_) => Cause::Config,
             Error::Api(e) => e.cause(),
-            Error::Store { .. } => Cause::Store,
-            Error::Io { .. } => Cause::Io,
+            Error::Store { source, .. } => {
+                match source.as_ref().and_then(|e| e.sqlite_error_code()) {
+                    // No SQLite error: this program's own finding (a newer schema, no database yet).
+                    None if source.is_none() => Cause::LocalSetup,
+                    Some(
+                        ErrorCode::NotADatabase
+                        | ErrorCode::DatabaseCorrupt
+                        | ErrorCode::ReadOnly
+                        | ErrorCode::PermissionDenied
+                        | ErrorCode::CannotOpen
+                        | ErrorCode::DiskFull,
+                    ) => Cause::LocalSetup,
+                    _ => Cause::Store,
+                }
+            }
+            Error::Io { source, .. } => {
+                use std::io::ErrorKind::*;
+                match source.kind() {
+                    PermissionDenied | NotFound | IsADirectory | NotADirectory | AddrInUse
+                    | AddrNotAvailable | ReadOnlyFilesystem | StorageFull | InvalidInput => {
+                        Cause::LocalSetup
+                    }
+                    _ => Cause::Io,
+                }
+            }
             Error::Scheduler(_) => Cause::Scheduler,
             Error::Locked(_) => Cause::Locked,
             Error::NotApplied(_) => Cause::NotApplied,
@@ -131,7 +155,35 @@ mod tests {
         assert_eq!(Error::NotApplied("x".into()).exit_code(), 1);
         assert_eq!(Error::RoleTooLow("x".into()).exit_code(), 2);
         assert!(Error::RoleTooLow("x".into()).is_gitlab_refusal());
-        assert_eq!(Error::store("/x", "busy").exit_code(), 1);
+        assert_eq!(Error::store("/x", "no database yet").exit_code(), 2);
+        let busy = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            None,
+        );
+        let busy = Error::Store {
+            path: "/x".into(),
+            problem: "busy".into(),
+            source: Some(busy),
+        };
+        assert_eq!(
+            busy.exit_code(),
+            1,
+            "a later run may get past a busy database"
+        );
+        let corrupt = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_NOTADB),
+            None,
+        );
+        let corrupt = Error::Store {
+            path: "/x".into(),
+            problem: "not a database".into(),
+            source: Some(corrupt),
+        };
+        assert_eq!(corrupt.exit_code(), 2, "only the user can move it aside");
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        assert_eq!(Error::io("cannot write", denied).exit_code(), 2);
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert_eq!(Error::io("socket", reset).exit_code(), 1);
         assert!(Error::Config("x".into()).needs_user());
         assert!(!Error::Scheduler("x".into()).needs_user());
     }

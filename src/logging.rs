@@ -117,6 +117,31 @@ pub fn directives(config_level: Option<&str>, verbosity: i8, rust_log: Option<&s
     }
 }
 
+/// Whether `log.level` is something the filter reads as the user meant: a level, or
+/// directives each with a level (`target=level`). A bare word that is not a level ("inf") is
+/// valid directive syntax for "everything from a module named inf" and would silence every
+/// other record, errors included, so it is refused.
+pub fn check_level(level: &str) -> Result<(), String> {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    let is_level = |l: &str| LEVELS.iter().any(|x| x.eq_ignore_ascii_case(l.trim()));
+    let level = level.trim();
+    if level.is_empty() {
+        return Err("it is empty".into());
+    }
+    for directive in level.split(',') {
+        let directive = directive.trim();
+        match directive.rsplit_once('=') {
+            Some((_, l)) if is_level(l) => {}
+            Some((_, l)) => return Err(format!("{l:?} is not a level")),
+            None if is_level(directive) => {}
+            None => return Err(format!("{directive:?} is not a level")),
+        }
+    }
+    EnvFilter::try_new(level)
+        .map(|_| ())
+        .map_err(|e| format!("not a filter: {e}"))
+}
+
 /// Install the process's subscriber. A second call (tests, the demo) keeps the first.
 pub fn init(level: Option<&str>, format: LogFormat, verbosity: i8) {
     let rust_log = std::env::var("RUST_LOG").ok();

@@ -240,8 +240,15 @@ impl Reconciler {
         mapping: &Mapping,
         scope: Scope<'_>,
     ) -> PassReport {
-        let kind = scope.kind();
         let name = mapping.name();
+        // A polled pass without a checkpoint runs full (see `observe`): say so from the start,
+        // so a first pass that fails early is not recorded as an incremental one.
+        let kind = match (scope.kind(), mode.store()) {
+            (PassKind::Incremental, Some(store)) if matches!(store.checkpoint(&name), Ok(None)) => {
+                PassKind::Full
+            }
+            (kind, _) => kind,
+        };
         // `kind` is recorded once the pass knows it (a first pass runs full whatever was asked):
         // recording a field twice would print it twice.
         let span = tracing::info_span!("pass", mapping = %name, kind = tracing::field::Empty);

@@ -55,9 +55,12 @@ pub struct Report {
 /// Run the command: compute, print, write the SVG if asked. Exit code 0.
 pub fn run(cfg: &Config, req: &Request) -> Result<i32> {
     let report = compute(cfg, req, Utc::now())?;
-    print!("{}", render(&report, req.format));
+    // The chart first: a path that cannot be written fails the command before any output.
     if let Some(path) = &req.svg {
         write_svg(&report, path)?;
+    }
+    print!("{}", render(&report, req.format));
+    if let Some(path) = &req.svg {
         if req.format == Format::Table {
             println!("chart written to {}", path.display());
         }
@@ -74,10 +77,24 @@ pub fn render(report: &Report, format: Format) -> String {
     }
 }
 
-/// Write the chart to `path`.
+/// Write the chart to `path`: through a new file renamed over it, so a symlink planted at
+/// `path` is replaced, never followed, and a reader never sees half a chart.
 pub fn write_svg(report: &Report, path: &Path) -> Result<()> {
-    std::fs::write(path, svg::chart(report))
-        .map_err(|e| Error::io(format!("cannot write the chart to {}", path.display()), e))
+    let failed = |e| Error::io(format!("cannot write the chart to {}", path.display()), e);
+    let mut fresh = path.as_os_str().to_owned();
+    fresh.push(format!(".{}.tmp", std::process::id()));
+    let fresh = std::path::PathBuf::from(fresh);
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&fresh)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, svg::chart(report).as_bytes()))
+        .and_then(|()| std::fs::rename(&fresh, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&fresh);
+        return Err(failed(e));
+    }
+    Ok(())
 }
 
 /// The figures of every mapping (or the one asked for) from the state database.
@@ -87,8 +104,8 @@ pub fn compute(cfg: &Config, req: &Request, now: DateTime<Utc>) -> Result<Report
     if since >= until {
         return Err(Error::Config(format!(
             "--since {} is not before --until {}: give a window that ends after it starts",
-            since.to_rfc3339(),
-            until.to_rfc3339()
+            since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         )));
     }
     let window = Window { since, until };
@@ -104,7 +121,7 @@ pub fn compute(cfg: &Config, req: &Request, now: DateTime<Utc>) -> Result<Report
         None => {
             return Err(Error::store(
                 path,
-                "it does not exist yet: run `jira-gitlab-reconciler reconcile` first; the report reads what passes recorded",
+                "it does not exist yet (check that this is the config the service uses): run `jira-gitlab-reconciler reconcile` first; the report reads what passes recorded",
             ))
         }
     };

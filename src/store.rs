@@ -242,14 +242,35 @@ impl Store {
         if !path.exists() {
             return Ok(None);
         }
-        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .map_err(|e| store_error(path, e))?;
+        let read = |conn: Connection| -> rusqlite::Result<(Connection, usize)> {
+            let version = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            Ok((conn, version))
+        };
+        let opened =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).and_then(read);
+        let (conn, version) = match opened {
+            // A WAL database needs its `-shm` file, which a reader without write access to the
+            // directory cannot create when no writer is running (the last writer removed it).
+            // Then nothing is being written either, and the file can be read as it stands.
+            Err(e)
+                if matches!(
+                    e.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen)
+                ) =>
+            {
+                Connection::open_with_flags(
+                    immutable_uri(path),
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI,
+                )
+                .and_then(read)
+                .map_err(|_| store_error(path, e))?
+            }
+            other => other.map_err(|e| store_error(path, e))?,
+        };
         let store = Store {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),
         };
-        let version: usize =
-            store.with(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))?;
         if version > MIGRATIONS.len() {
             return Err(newer_schema(path, version));
         }
@@ -879,6 +900,18 @@ fn parse_time(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
         .unwrap_or_default()
+}
+
+/// `file:<path>?immutable=1`, with the characters a URI path cannot carry escaped.
+fn immutable_uri(path: &Path) -> String {
+    let mut uri = String::from("file:");
+    for b in path.as_os_str().as_encoded_bytes() {
+        match b {
+            b'?' | b'#' | b'%' | 0..=0x20 | 0x7f.. => uri.push_str(&format!("%{b:02X}")),
+            _ => uri.push(*b as char),
+        }
+    }
+    uri + "?immutable=1"
 }
 
 fn newer_schema(path: &Path, version: usize) -> Error {

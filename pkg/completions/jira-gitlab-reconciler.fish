@@ -67,7 +67,7 @@ complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subco
 complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand report" -s v -l verbose -d 'More log detail: -v debug, -vv trace. Wins over RUST_LOG and log.level'
 complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand report" -s q -l quiet -d 'Less log output: -q warnings and errors, -qq errors only'
 complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand report" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand demo" -l issues -d 'How many Jira issues to seed' -r
+complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand demo" -l issues -d 'How many Jira issues to seed (at least 6, so every part of the story has an issue)' -r
 complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand demo" -s c -l config -d 'Configuration file (TOML). Without it: $JGR_CONFIG, then ./config.toml, then /etc/jira-gitlab-reconciler/config.toml, the first that exists' -r -F
 complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand demo" -s v -l verbose -d 'More log detail: -v debug, -vv trace. Wins over RUST_LOG and log.level'
 complete -c jira-gitlab-reconciler -n "__fish_jira_gitlab_reconciler_using_subcommand demo" -s q -l quiet -d 'Less log output: -q warnings and errors, -qq errors only'

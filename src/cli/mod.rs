@@ -75,7 +75,10 @@ Relative paths inside it (state.path, token_file) are read from the config file'
 
 Environment:
   JIRA_API_TOKEN, GITLAB_TOKEN  the tokens, unless the config names token files
+  JIRA_WEBHOOK_SECRET           the webhook's secret, unless webhook.secret_file is set
   JGR_CONFIG                    the config file, when --config is not given
+  CREDENTIALS_DIRECTORY         set by systemd's LoadCredential=: where token files are read
+  STATE_DIRECTORY               set by systemd's StateDirectory=: the default state.path's directory
   RUST_LOG                      log filter (tracing-subscriber syntax); -v/-q win over it
   NO_COLOR                      no colours, even on a terminal
   JOURNAL_STREAM                set by systemd: log lines carry journald priorities
@@ -139,7 +142,7 @@ pub enum Command {
     /// no network) and show what it does.
     #[cfg(feature = "demo")]
     Demo {
-        /// How many Jira issues to seed.
+        /// How many Jira issues to seed (at least 6, so every part of the story has an issue).
         #[arg(long, default_value_t = 36)]
         issues: u32,
     },
@@ -212,12 +215,33 @@ pub fn main() -> i32 {
             return 1;
         }
     };
+    let json = cli.command.wants_json();
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
             // The one place a fatal error is printed: nothing below logs and returns it too.
             crate::logging::error_line(&e.report());
+            if json {
+                // A script reading stdout gets a document whatever happened.
+                let doc = serde_json::json!({
+                    "ok": false,
+                    "exit_code": e.exit_code(),
+                    "error": e.report(),
+                });
+                println!("{doc}");
+            }
             e.exit_code()
+        }
+    }
+}
+
+impl Command {
+    /// Whether this command was asked for JSON on stdout.
+    fn wants_json(&self) -> bool {
+        match self {
+            Command::Reconcile { json, .. } | Command::Status { json, .. } => *json,
+            Command::Report { format, .. } => *format == crate::report::Format::Json,
+            _ => false,
         }
     }
 }

@@ -131,7 +131,11 @@ fn mapping_json(name: &str, st: Option<&MappingStatus>, now: DateTime<Utc>) -> s
         v
     };
     match st {
-        None => serde_json::json!({ "mapping": name, "mirrors": 0, "last_pass": null }),
+        // Never reconciled (or no database yet): the same keys, so scripts need no special case.
+        None => serde_json::json!({
+            "mapping": name, "mirrors": 0, "pending_creates": 0, "checkpoint": null,
+            "last_pass": null, "last_success": null, "lag_seconds": null,
+        }),
         Some(st) => serde_json::json!({
             "mapping": name,
             "mirrors": st.mirrors,

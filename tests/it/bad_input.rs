@@ -8,7 +8,7 @@ use jgr_sim::gitlab::Role;
 use jgr_sim::world::SimWorld;
 use jgr_sim::{Fault, Route};
 use jira_gitlab_reconciler::domain::{PassKind, PassOutcome};
-use jira_gitlab_reconciler::store::MappingStatus;
+use jira_gitlab_reconciler::store::{MappingStatus, Store};
 use serde_json::json;
 
 use crate::harness::*;
@@ -249,6 +249,30 @@ async fn missing_gitlab_project_is_named() {
     );
 }
 
+/// A first pass runs full; one that fails before reading anything is recorded as full too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_pass_that_fails_early_is_recorded_as_full() {
+    let w = world("first-fails", |_| {}).await;
+    w.jira.create_issue("VSA", "One", "Task");
+    let text = replace_once(
+        &w.config_toml(),
+        "gitlab_project = \"acme/platform\"",
+        "gitlab_project = \"acme/plattform\"",
+    );
+    let out = reconcile_with_config(&w, &text, vec![]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text_of(&out));
+    let store = Store::open_read_only(&w.state_path())
+        .expect("readable")
+        .expect("exists");
+    let last = store
+        .status("VSA->acme/plattform")
+        .expect("status")
+        .last_pass
+        .expect("recorded");
+    assert_eq!(last.kind, PassKind::Full);
+    assert_eq!(last.outcome, PassOutcome::Failed);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jql_error_shows_jiras_message() {
     let (w, b) = mirrored_world("bad-jql", |_| {}).await;
@@ -325,7 +349,8 @@ async fn corrupt_state_database_is_left_alone_with_the_fix() {
     std::fs::write(w.state_path(), &junk).expect("write");
     let out = run_binary(reconcile_args(&w)).await;
     let (stdout, stderr) = text(&out);
-    assert_ne!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    // Only the user can move it aside: exit 2, which systemd does not restart for.
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(stderr.contains("move it aside"), "{stderr}");
     assert!(
@@ -377,7 +402,7 @@ async fn read_only_state_database_fails_before_any_write() {
     let out = run_binary(reconcile_args(&w)).await;
     let (stdout, stderr) = text(&out);
     eprintln!("read-only state: {stderr}");
-    assert_ne!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(
         stderr.contains("readonly") || stderr.contains("read-only"),
@@ -386,14 +411,6 @@ async fn read_only_state_database_fails_before_any_write() {
     assert!(stderr.contains("not writable"), "{stderr}");
     assert_eq!(w.gitlab.writes(), b.writes, "nothing written to GitLab");
     assert_eq!(std::fs::read(&db).expect("read"), bytes);
-}
-
-fn is_root() -> bool {
-    std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -265,3 +265,22 @@ pub async fn wait_exit(mut child: Child, limit: Duration) -> (Option<i32>, Durat
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The full path of a program on `PATH`.
+pub fn which(name: &str) -> Result<String, ()> {
+    std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .map(|d| format!("{d}/{name}"))
+        .find(|p| std::path::Path::new(p).exists())
+        .ok_or(())
+}
+
+/// Whether the tests run as root (as CI does): root may give files away and ignores modes.
+pub fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}

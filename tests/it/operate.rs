@@ -163,10 +163,40 @@ async fn a_pass_run_as_root_leaves_the_state_files_to_the_directorys_owner() {
     }
 }
 
-fn is_root() -> bool {
-    let probe = temp_dir("root-probe").join("probe");
-    std::fs::write(&probe, b"").expect("probe");
-    std::fs::metadata(&probe).expect("probe").uid() == 0
+/// A monitoring user who may read the state database but not write its directory: `status`
+/// reads it although no writer left the `-shm` file WAL readers otherwise need.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_reads_the_state_as_a_user_who_cannot_write_its_directory() {
+    let w = world("read-only-reader", |_| {}).await;
+    seed_issues(&w, 4, 2);
+    let Ok(setpriv) = which("setpriv") else {
+        eprintln!("skipped: setpriv (util-linux) is needed to run as another user");
+        return;
+    };
+    if !is_root() {
+        eprintln!("skipped: only root can run a command as another user");
+        return;
+    }
+    let out = run_binary(reconcile_args(&w)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let db = w.state_path();
+    let wal = PathBuf::from(format!("{}-shm", db.display()));
+    assert!(!wal.exists(), "the last writer removed its -shm file");
+    let config = w.write_config().expect("config");
+    // `nobody` may read the directory and the files (0755/0644), write none of them.
+    let out = Command::new(setpriv)
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(binary())
+        .args(["status", "--json", "-c"])
+        .arg(&config)
+        .env_remove("JGR_CONFIG")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("runs");
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(json[0]["mirrors"], 4, "{stdout}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -328,7 +358,8 @@ async fn a_fatal_error_is_printed_once_at_priority_err() {
     let (code, stderr) = tokio::task::spawn_blocking(move || run_with_journal(&args, true, &[]))
         .await
         .expect("join");
-    assert_eq!(code, Some(1), "{stderr}");
+    // Only the user can make it openable: exit 2, which the unit does not restart for.
+    assert_eq!(code, Some(2), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "printed once: {stderr}");
     assert!(
         stderr.starts_with("<3>error: state database /dev/null/state.db"),
@@ -506,6 +537,32 @@ async fn reconcile_json_reports_each_mapping_for_scripts() {
     assert!(
         stderr.contains("error: VSA->acme/platform: VSA-2"),
         "{stderr}"
+    );
+
+    // A fatal error (here a config mistake) still gives a script one document on stdout.
+    let config = w.opts.dir.join("broken.toml");
+    std::fs::write(
+        &config,
+        w.config_toml().replace("[jira]", "[jira]\nemial = \"x\""),
+    )
+    .expect("write");
+    let out = run_binary(vec![
+        "reconcile".into(),
+        "--json".into(),
+        "-c".into(),
+        config.display().to_string(),
+    ])
+    .await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON document");
+    assert_eq!(
+        (v["ok"].clone(), v["exit_code"].clone()),
+        (false.into(), 2.into())
+    );
+    assert!(
+        v["error"].as_str().is_some_and(|e| e.contains("emial")),
+        "{v}"
     );
 }
 

@@ -189,15 +189,6 @@ fn systemd_units_verify() {
     );
 }
 
-fn which(name: &str) -> Result<String, ()> {
-    std::env::var("PATH")
-        .unwrap_or_default()
-        .split(':')
-        .map(|d| format!("{d}/{name}"))
-        .find(|p| std::path::Path::new(p).exists())
-        .ok_or(())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_the_write_in_flight_finish_and_records_it() {
     let w = world("svc-term-inflight", |_| {}).await;
