@@ -714,6 +714,12 @@ fn validate_mappings(raw: Vec<RawMapping>) -> Result<Vec<Mapping>> {
                 "{at}: gitlab_project is empty: give a path such as \"acme/platform\" or a numeric id"
             )));
         }
+        if gitlab_project.contains("://") || gitlab_project.contains(char::is_whitespace) {
+            return Err(Error::Config(format!(
+                "{at}: gitlab_project = {gitlab_project:?} is not a project path: give the path \
+                 after the GitLab URL, such as \"acme/platform\", or the project's numeric id"
+            )));
+        }
         let jql = m
             .jql
             .map(|q| q.trim().to_string())
@@ -1317,6 +1323,11 @@ gitlab_project = "acme/platform"
             "{e}"
         );
         assert!(with("[state]\npath = \"\"").contains("state.path is empty"));
+        let e = err(&MINIMAL.replace(
+            "\"acme/platform\"",
+            "\"https://gitlab.example.com/acme/platform\"",
+        ));
+        assert!(e.contains("is not a project path"), "{e}");
         let e = err(&MINIMAL.replace(
             "email = \"bot@acme.com\"",
             "email = \"bot@acme.com\"\ntoken_file = \"~/.jira\"",
