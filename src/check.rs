@@ -11,7 +11,13 @@ use crate::metrics::Metrics;
 use crate::reconcile::{Mode, Reconciler};
 use crate::store::Store;
 
-pub async fn run(cfg: Config, file: &ConfigFile) -> Result<i32> {
+/// Tries per request during `check`, the first included.
+const CHECK_ATTEMPTS: u32 = 2;
+
+pub async fn run(mut cfg: Config, file: &ConfigFile) -> Result<i32> {
+    // A check answers quickly: one retry per probe, not a pass's patient backoff (an
+    // unreachable server would otherwise take most of a minute to report).
+    cfg.retry.max_attempts = cfg.retry.max_attempts.min(CHECK_ATTEMPTS);
     let state_path = cfg.state_path.clone();
     let mappings = cfg.mappings.clone();
     let deployment = cfg.jira.deployment;

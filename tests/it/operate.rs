@@ -199,6 +199,40 @@ async fn status_reads_the_state_as_a_user_who_cannot_write_its_directory() {
     assert_eq!(json[0]["mirrors"], 4, "{stdout}");
 }
 
+/// `check` answers quickly when a server keeps failing: one retry per probe, not a pass's
+/// `retry.max_attempts` (4 here) with their backoff.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_tries_each_probe_twice_not_a_passs_four_times() {
+    let w = world("check-fast", |_| {}).await;
+    let check = |toml: String| {
+        let config = w.opts.dir.join("check.toml");
+        std::fs::write(&config, toml).expect("write");
+        run_binary(vec![
+            "check".into(),
+            "-c".into(),
+            config.display().to_string(),
+        ])
+    };
+    w.jira.inject(Route::Any, Fault::Status(503), 10_000);
+    // Once: how many probes reach Jira.
+    let before = w.jira.requests();
+    let out = check(
+        w.config_toml()
+            .replace("max_attempts = 4", "max_attempts = 1"),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out).0);
+    let probes = w.jira.requests() - before;
+    assert!(probes > 0);
+    // With the config's four tries: each probe is tried twice.
+    let before = w.jira.requests();
+    let out = check(w.config_toml()).await;
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(stdout.contains("503"), "{stdout}");
+    assert_eq!(w.jira.requests() - before, 2 * probes);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_config_anywhere_is_exit_2_naming_the_places_looked() {
     let _held = crate::package::SYSTEM_CONFIG.lock().await;
