@@ -26,7 +26,7 @@ pub enum Cause {
     /// Local files and sockets, when a later run may get past it.
     Io,
     /// A local file, directory or port only the user can fix: permissions, a missing
-    /// directory, a corrupt or newer state database, a port in use, a full disk.
+    /// directory, a corrupt or newer state database, a port in use.
     LocalSetup,
     /// The service's scheduler.
     Scheduler,

@@ -596,14 +596,15 @@ fn build(
             humantime::format_duration(retry.max_delay)
         )));
     }
-    if let Some(level) = &raw.log.level {
+    let log_level = raw.log.level.as_deref().map(|level| {
         crate::logging::check_level(level).map_err(|why| {
             Error::Config(format!(
                 "log.level = {level:?}: {why}; use error, warn, info, debug or trace, or \
                  tracing directives such as \"info,jira_gitlab_reconciler::http=debug\""
             ))
-        })?;
-    }
+        })
+    });
+    let log_level = log_level.transpose()?;
 
     let schedule = ScheduleConfig {
         reconcile: raw
@@ -670,7 +671,7 @@ fn build(
         overlap,
         retry,
         schedule,
-        log_level: raw.log.level,
+        log_level,
         log_format: raw.log.format.unwrap_or_default(),
         metrics,
         webhook,

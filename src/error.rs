@@ -64,19 +64,19 @@ impl Error {
                         | ErrorCode::DatabaseCorrupt
                         | ErrorCode::ReadOnly
                         | ErrorCode::PermissionDenied
-                        | ErrorCode::CannotOpen
-                        | ErrorCode::DiskFull,
+                        | ErrorCode::CannotOpen,
                     ) => Cause::LocalSetup,
+                    // A full disk is often freed by someone else (log rotation): exit 1 retries.
                     _ => Cause::Store,
                 }
             }
             Error::Io { source, .. } => {
                 use std::io::ErrorKind::*;
                 match source.kind() {
+                    // A symlink where a file of ours must be (opened without following).
+                    _ if source.raw_os_error() == Some(libc::ELOOP) => Cause::LocalSetup,
                     PermissionDenied | NotFound | IsADirectory | NotADirectory | AddrInUse
-                    | AddrNotAvailable | ReadOnlyFilesystem | StorageFull | InvalidInput => {
-                        Cause::LocalSetup
-                    }
+                    | AddrNotAvailable | ReadOnlyFilesystem | InvalidInput => Cause::LocalSetup,
                     _ => Cause::Io,
                 }
             }

@@ -65,19 +65,27 @@ pub fn lock_unpoisoned<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, 
 /// root-owned database or lock file in the service's directory, and the service's next pass
 /// would fail to write it. Only root can give files away; for anyone else a file that differs
 /// from its directory stays as it is (nothing to fix: that user owns both or neither).
+///
+/// By name, never through a descriptor: SQLite's locks are POSIX record locks, which a process
+/// loses on *every* descriptor of a file when it closes *any* of them, so opening the database
+/// or its `-shm` here and closing it again would let another process truncate shared memory
+/// under this one (SIGBUS). And safely by name: the directory belongs to the service's user,
+/// who could plant a symlink (`state.db.lock -> /etc/shadow`) or a hard link for root to give
+/// away, so only a regular file with one link is changed, with `lchown`, which changes a
+/// symlink swapped in meanwhile rather than its target.
 pub(crate) fn match_directory_owner(file: &std::path::Path) {
     use std::os::unix::fs::MetadataExt;
     let dir = match file.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => std::path::Path::new("."),
     };
-    let (Ok(d), Ok(f)) = (std::fs::metadata(dir), std::fs::metadata(file)) else {
+    let (Ok(d), Ok(f)) = (std::fs::metadata(dir), std::fs::symlink_metadata(file)) else {
         return;
     };
-    if (f.uid(), f.gid()) == (d.uid(), d.gid()) {
+    if !f.file_type().is_file() || f.nlink() != 1 || (f.uid(), f.gid()) == (d.uid(), d.gid()) {
         return;
     }
-    match std::os::unix::fs::chown(file, Some(d.uid()), Some(d.gid())) {
+    match std::os::unix::fs::lchown(file, Some(d.uid()), Some(d.gid())) {
         Ok(()) => {
             tracing::debug!(file = %file.display(), uid = d.uid(), "gave the file its directory's owner")
         }

@@ -3,6 +3,7 @@
 //! never go stale the way a PID file does.
 
 use std::fs::{File, OpenOptions, TryLockError};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -35,19 +36,21 @@ impl InstanceLock {
                 )
             })?;
         }
+        // Never through a symlink: run as root in the service's directory, a planted link
+        // would have root create or open a file elsewhere.
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&path)
             .map_err(|e| {
-                Error::io(
-                    format!(
-                        "cannot open the lock file {} (the state directory must be writable)",
-                        path.display()
-                    ),
-                    e,
-                )
+                let hint = if e.raw_os_error() == Some(libc::ELOOP) {
+                    "is a symlink; remove it, the lock file is created afresh"
+                } else {
+                    "cannot be opened (the state directory must be writable)"
+                };
+                Error::io(format!("the lock file {} {hint}", path.display()), e)
             })?;
         crate::match_directory_owner(&path);
         let started = Instant::now();

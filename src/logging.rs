@@ -117,19 +117,23 @@ pub fn directives(config_level: Option<&str>, verbosity: i8, rust_log: Option<&s
     }
 }
 
-/// Whether `log.level` is something the filter reads as the user meant: a level, or
-/// directives each with a level (`target=level`). A bare word that is not a level ("inf") is
-/// valid directive syntax for "everything from a module named inf" and would silence every
-/// other record, errors included, so it is refused.
-pub fn check_level(level: &str) -> Result<(), String> {
+/// `log.level` as the filter should read it, or why it would not be read as the user meant:
+/// a level, or directives each with a level (`target=level`), spaces around commas and empty
+/// directives dropped. A bare word that is not a level ("inf") is valid directive syntax for
+/// "everything from a module named inf" and would silence every other record, errors
+/// included, so it is refused.
+pub fn check_level(level: &str) -> Result<String, String> {
     const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
     let is_level = |l: &str| LEVELS.iter().any(|x| x.eq_ignore_ascii_case(l.trim()));
-    let level = level.trim();
-    if level.is_empty() {
+    let directives: Vec<&str> = level
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .collect();
+    if directives.is_empty() {
         return Err("it is empty".into());
     }
-    for directive in level.split(',') {
-        let directive = directive.trim();
+    for directive in &directives {
         match directive.rsplit_once('=') {
             Some((_, l)) if is_level(l) => {}
             Some((_, l)) => return Err(format!("{l:?} is not a level")),
@@ -137,8 +141,9 @@ pub fn check_level(level: &str) -> Result<(), String> {
             None => return Err(format!("{directive:?} is not a level")),
         }
     }
-    EnvFilter::try_new(level)
-        .map(|_| ())
+    let normal = directives.join(",");
+    EnvFilter::try_new(&normal)
+        .map(|_| normal)
         .map_err(|e| format!("not a filter: {e}"))
 }
 

@@ -247,6 +247,7 @@ impl Reconciler {
             (PassKind::Incremental, Some(store)) if matches!(store.checkpoint(&name), Ok(None)) => {
                 PassKind::Full
             }
+            (PassKind::Incremental, None) => PassKind::Full,
             (kind, _) => kind,
         };
         // `kind` is recorded once the pass knows it (a first pass runs full whatever was asked):

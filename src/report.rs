@@ -81,6 +81,10 @@ pub fn render(report: &Report, format: Format) -> String {
 /// `path` is replaced, never followed, and a reader never sees half a chart.
 pub fn write_svg(report: &Report, path: &Path) -> Result<()> {
     let failed = |e| Error::io(format!("cannot write the chart to {}", path.display()), e);
+    // `--svg /dev/stdout`, a pipe: written into, as asked.
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        return std::fs::write(path, svg::chart(report)).map_err(failed);
+    }
     let mut fresh = path.as_os_str().to_owned();
     fresh.push(format!(".{}.tmp", std::process::id()));
     let fresh = std::path::PathBuf::from(fresh);

@@ -250,13 +250,15 @@ impl Store {
             Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).and_then(read);
         let (conn, version) = match opened {
             // A WAL database needs its `-shm` file, which a reader without write access to the
-            // directory cannot create when no writer is running (the last writer removed it).
-            // Then nothing is being written either, and the file can be read as it stands.
+            // directory cannot create when no writer is running (the last writer removed it,
+            // with its `-wal`). Then the database file holds every commit and can be read as it
+            // stands. A `-wal` with content (a writer at work, or one that was killed) holds
+            // commits such a read would miss: then the error stands.
             Err(e)
                 if matches!(
                     e.sqlite_error_code(),
                     Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen)
-                ) =>
+                ) && wal_is_empty(path) =>
             {
                 Connection::open_with_flags(
                     immutable_uri(path),
@@ -902,16 +904,28 @@ fn parse_time(s: &str) -> DateTime<Utc> {
         .unwrap_or_default()
 }
 
-/// `file:<path>?immutable=1`, with the characters a URI path cannot carry escaped.
+/// Whether the database at `path` has no write-ahead log with content.
+fn wal_is_empty(path: &Path) -> bool {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    std::fs::metadata(Path::new(&wal)).map_or(true, |m| m.len() == 0)
+}
+
+/// `file:<path>?mode=ro&immutable=1`, with the characters a URI path cannot carry escaped.
 fn immutable_uri(path: &Path) -> String {
-    let mut uri = String::from("file:");
+    // `file://` + an absolute path: a path starting with `//` must not read as a host.
+    let mut uri = String::from(if path.is_absolute() {
+        "file://"
+    } else {
+        "file:"
+    });
     for b in path.as_os_str().as_encoded_bytes() {
         match b {
             b'?' | b'#' | b'%' | 0..=0x20 | 0x7f.. => uri.push_str(&format!("%{b:02X}")),
             _ => uri.push(*b as char),
         }
     }
-    uri + "?immutable=1"
+    uri + "?mode=ro&immutable=1"
 }
 
 fn newer_schema(path: &Path, version: usize) -> Error {

@@ -179,6 +179,12 @@ impl Reconciler {
                     ),
                     _ => {}
                 }
+                // Actions remain: the version is not applied yet. A link found or adopted is
+                // still saved, without a version, so the next pass re-checks the issue.
+                done.applied = None;
+                if let Some(link) = done.mirror.as_mut() {
+                    link.applied = None;
+                }
                 return done;
             }
             match action {

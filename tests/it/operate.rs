@@ -161,6 +161,19 @@ async fn a_pass_run_as_root_leaves_the_state_files_to_the_directorys_owner() {
             file.display()
         );
     }
+
+    // The service's user plants a symlink for root to follow: it is neither followed nor
+    // given away, and the run says what to remove.
+    let target = temp_dir("root-owner-target").join("precious");
+    std::fs::write(&target, b"root's").expect("target");
+    std::fs::remove_file(&lock).expect("remove lock");
+    std::os::unix::fs::symlink(&target, &lock).expect("plant");
+    let out = run_binary(reconcile_args(&w)).await;
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("is a symlink"), "{stderr}");
+    assert_eq!(std::fs::metadata(&target).expect("target").uid(), 0);
+    assert_eq!(std::fs::read(&target).expect("target"), b"root's");
 }
 
 /// A monitoring user who may read the state database but not write its directory: `status`
