@@ -161,3 +161,68 @@ async fn adoption_keeps_the_description_and_works_on_incremental_passes_too() {
     assert_converged(&w, "VSA", PROJECT);
     assert_eq!(mirror_of(&w, PROJECT, &a.id).iid, 1);
 }
+
+/// A stop between adopting a recipe issue and retitling it saves the adoption but not the new
+/// version: the next incremental pass still retitles it (a version saved as applied would make
+/// that pass skip the issue until the nightly full resync).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_between_adopting_and_retitling_leaves_the_retitle_to_the_next_pass() {
+    use jgr_sim::{Fault, Route};
+    let w = world("recipe-stop", |o| {
+        o.role = Role::Owner;
+        o.mappings[0].seed_iid_prefix = Some("1000".into());
+    })
+    .await;
+    w.jira.create_issue("VSA", "Already mirrored", "Task");
+    pass_ok(&w, PassKind::Incremental).await; // a checkpoint, so the next polls are incremental
+    let old = w.jira.create_issue("VSA", "Old summary", "Story");
+    w.gitlab
+        .create_with_iid(PROJECT, 10002, "Old summary", Utc::now());
+    w.clock.advance(std::time::Duration::from_secs(300));
+    w.jira.rename(&old.key, "New summary");
+
+    // The adoption's edit is held 1.5 s by GitLab; SIGTERM arrives while it is in flight.
+    w.gitlab.inject(
+        Route::Update,
+        Fault::Delay(std::time::Duration::from_millis(1500)),
+        1,
+    );
+    let mut args = reconcile_args(&w);
+    args.push("--full".into());
+    let child = command(&args, &[])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // The held edit: a request in flight for over 200 ms (the others take milliseconds).
+    let mut held_since: Option<std::time::Instant> = None;
+    let mut waits = 0;
+    while held_since.is_none_or(|t| t.elapsed() < std::time::Duration::from_millis(200)) {
+        held_since = match (w.gitlab.in_flight() > 0, held_since) {
+            (true, None) => Some(std::time::Instant::now()),
+            (true, since) => since,
+            (false, _) => None,
+        };
+        waits += 1;
+        assert!(waits < 1000, "the adoption's edit never reached GitLab");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    signal(&child, "TERM");
+    let (code, _, stderr) = wait_exit(child, std::time::Duration::from_secs(10)).await;
+    assert_ne!(code, None, "it stops: {stderr}");
+    let title = |w: &jgr_sim::world::SimWorld| {
+        w.gitlab
+            .issues(PROJECT)
+            .into_iter()
+            .find(|i| i.iid == 10002)
+            .map(|i| i.title)
+    };
+    assert_eq!(
+        title(&w).as_deref(),
+        Some("Old summary"),
+        "stopped before the retitle"
+    );
+
+    pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(title(&w).as_deref(), Some("New summary"));
+    assert_converged(&w, "VSA", PROJECT);
+}
