@@ -55,21 +55,21 @@ impl Error {
         match self {
             Error::Config(_) => Cause::Config,
             Error::Api(e) => e.cause(),
-            Error::Store { source, .. } => {
-                match source.as_ref().and_then(|e| e.sqlite_error_code()) {
-                    // No SQLite error: this program's own finding (a newer schema, no database yet).
-                    None if source.is_none() => Cause::LocalSetup,
-                    Some(
-                        ErrorCode::NotADatabase
-                        | ErrorCode::DatabaseCorrupt
-                        | ErrorCode::ReadOnly
-                        | ErrorCode::PermissionDenied
-                        | ErrorCode::CannotOpen,
-                    ) => Cause::LocalSetup,
-                    // A full disk is often freed by someone else (log rotation): exit 1 retries.
-                    _ => Cause::Store,
-                }
-            }
+            // No SQLite error: this program's own finding (a newer schema, no database yet).
+            Error::Store { source: None, .. } => Cause::LocalSetup,
+            Error::Store {
+                source: Some(e), ..
+            } => match e.sqlite_error_code() {
+                Some(
+                    ErrorCode::NotADatabase
+                    | ErrorCode::DatabaseCorrupt
+                    | ErrorCode::ReadOnly
+                    | ErrorCode::PermissionDenied
+                    | ErrorCode::CannotOpen,
+                ) => Cause::LocalSetup,
+                // Busy, I/O, a full disk (often freed by someone else): exit 1 retries.
+                _ => Cause::Store,
+            },
             Error::Io { source, .. } => {
                 use std::io::ErrorKind::*;
                 match source.kind() {
