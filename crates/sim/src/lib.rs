@@ -12,6 +12,7 @@ pub mod world;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -55,6 +56,80 @@ pub enum Fault {
     CommitThenStatus(u16),
     /// Wait this long before handling the request (for client timeouts).
     Delay(Duration),
+    /// Hold the request until the test opens the gate, then handle it (even if the client has
+    /// hung up meanwhile): a test waits for the request to arrive instead of guessing a delay.
+    Hold(Gate),
+}
+
+/// Where [`Fault::Hold`] requests wait. The test sees how many arrived and decides when they
+/// go on; nothing depends on how fast the machine is.
+#[derive(Clone, Default)]
+pub struct Gate(Arc<GateState>);
+
+#[derive(Default)]
+struct GateState {
+    held: AtomicUsize,
+    passed: AtomicUsize,
+    open: tokio::sync::Notify,
+    is_open: AtomicBool,
+}
+
+impl Gate {
+    pub fn new() -> Self {
+        Gate::default()
+    }
+
+    /// Requests that reached the gate (held now or already let through).
+    pub fn arrived(&self) -> usize {
+        self.0.held.load(Ordering::SeqCst)
+    }
+
+    /// Requests let through and handled (a held create has committed once this counts it).
+    pub fn passed(&self) -> usize {
+        self.0.passed.load(Ordering::SeqCst)
+    }
+
+    /// Let every held request, and every later one, through.
+    pub fn open(&self) {
+        self.0.is_open.store(true, Ordering::SeqCst);
+        self.0.open.notify_waiters();
+    }
+
+    /// Wait for the gate to open (called by the fake for a held request).
+    pub async fn pass(&self) {
+        self.0.held.fetch_add(1, Ordering::SeqCst);
+        loop {
+            // Registered before the check, so an `open` in between is not missed.
+            let opened = self.0.open.notified();
+            if self.0.is_open.load(Ordering::SeqCst) {
+                return;
+            }
+            opened.await;
+        }
+    }
+
+    /// Called by the fake once a held request has been handled.
+    pub fn handled(&self) {
+        self.0.passed.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Gate(arrived {}, passed {})",
+            self.arrived(),
+            self.passed()
+        )
+    }
+}
+
+/// Gates are equal when they are the same gate.
+impl PartialEq for Gate {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// Which requests a fault applies to.

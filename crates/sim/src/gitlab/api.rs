@@ -300,6 +300,7 @@ async fn answer(shared: &Shared, req: Request, fault: Option<Fault>) -> Response
     match fault {
         None => handle(shared, &req),
         Some(Fault::Delay(d)) => handle_later(shared.clone(), req, d).await,
+        Some(Fault::Hold(gate)) => handle_when_open(shared.clone(), req, gate).await,
         Some(Fault::CommitThenStatus(code)) => {
             // The write happens (and is counted) but the client only sees the error.
             let _committed = handle(shared, &req);
@@ -315,6 +316,18 @@ async fn handle_later(shared: Shared, req: Request, delay: Duration) -> Response
     let task = tokio::spawn(async move {
         tokio::time::sleep(delay).await;
         handle(&shared, &req)
+    });
+    task.await
+        .unwrap_or_else(|_| status_fault(StatusCode::INTERNAL_SERVER_ERROR.as_u16()))
+}
+
+/// [`Fault::Hold`]: like `handle_later`, until the test opens the gate.
+async fn handle_when_open(shared: Shared, req: Request, gate: crate::Gate) -> Response {
+    let task = tokio::spawn(async move {
+        gate.pass().await;
+        let response = handle(&shared, &req);
+        gate.handled();
+        response
     });
     task.await
         .unwrap_or_else(|_| status_fault(StatusCode::INTERNAL_SERVER_ERROR.as_u16()))
@@ -754,7 +767,9 @@ fn fault_response(fault: &Fault) -> Response {
         )
             .into_response(),
         // Handled in `entry`; kept total so a new variant cannot slip through unanswered.
-        Fault::Delay(_) => status_fault(StatusCode::INTERNAL_SERVER_ERROR.as_u16()),
+        Fault::Delay(_) | Fault::Hold(_) => {
+            status_fault(StatusCode::INTERNAL_SERVER_ERROR.as_u16())
+        }
     }
 }
 

@@ -548,9 +548,53 @@ async fn a_delayed_write_commits_even_after_the_client_gave_up() {
         .send()
         .await;
     assert!(timed_out.is_err());
-    assert!(env.gl.issues(PROJECT).is_empty());
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The write lands 300 ms after the request, whoever waits for it (10 s at most here).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while env.gl.issues(PROJECT).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the write never landed"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert_eq!(env.gl.issues(PROJECT).len(), 1);
+}
+
+#[tokio::test]
+async fn a_held_write_waits_for_its_gate_and_commits_after_the_client_gave_up() {
+    let env = Env::new(None).await;
+    let gate = crate::Gate::new();
+    env.gl.inject(Route::Create, Fault::Hold(gate.clone()), 1);
+    let request = env
+        .req(Method::POST, "/projects/4/issues", REPORTER)
+        .json(&json!({"title": "held"}))
+        .send();
+    let client = tokio::spawn(request);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while gate.arrived() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never reached the gate"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The client gives up; the server still holds the write.
+    client.abort();
+    assert!(env.gl.issues(PROJECT).is_empty());
+    assert_eq!(gate.passed(), 0);
+    // Other requests are not held.
+    assert_eq!(env.list("").await.status(), StatusCode::OK);
+    gate.open();
+    while gate.passed() == 0 {
+        assert!(std::time::Instant::now() < deadline, "never let through");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        env.gl.issues(PROJECT).len(),
+        1,
+        "committed once let through"
+    );
+    assert_eq!(env.gl.writes(), 1);
 }
 
 #[tokio::test]

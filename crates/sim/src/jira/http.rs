@@ -184,7 +184,7 @@ fn fault_response(fault: Fault) -> Response {
         )
             .into_response(),
         // Handled by the caller; answering normally is the safe fallback.
-        Fault::Delay(_) => StatusCode::OK.into_response(),
+        Fault::Delay(_) | Fault::Hold(_) => StatusCode::OK.into_response(),
     }
 }
 
@@ -210,6 +210,12 @@ async fn guarded(
         Some(Fault::Delay(d)) => {
             tokio::time::sleep(d).await;
             handle()
+        }
+        Some(Fault::Hold(gate)) => {
+            gate.pass().await;
+            let response = handle();
+            gate.handled();
+            response
         }
         Some(f @ Fault::CommitThenStatus(_)) => {
             let _ = handle();
