@@ -627,6 +627,30 @@ mod tests {
         ));
     }
 
+    /// Known answers computed outside this code, with
+    /// `printf '%s' BODY | openssl dgst -sha256 -hmac SECRET` (the second is also the
+    /// well-known HMAC-SHA256 example for "key" and the quick brown fox).
+    #[test]
+    fn signatures_match_known_answers() {
+        let body = br#"{"webhookEvent":"jira:issue_updated","issue":{"id":"10001"}}"#;
+        let known = "sha256=82214ea74e47e886e3061d8f651b6c710d2e6b2a7512ad367762fe63e4c82d40";
+        assert_eq!(signature(SECRET, body), known);
+        let mut h = HeaderMap::new();
+        h.insert("x-hub-signature", HeaderValue::from_static(known));
+        assert!(authentic(&Secret::new(SECRET), &h, None, body));
+        // Upper-case hex, as some senders write it, is the same signature.
+        h.insert(
+            "x-hub-signature",
+            HeaderValue::from_str(&known.to_uppercase().replacen("SHA256", "sha256", 1))
+                .expect("header"),
+        );
+        assert!(authentic(&Secret::new(SECRET), &h, None, body));
+        assert_eq!(
+            signature("key", b"The quick brown fox jumps over the lazy dog"),
+            "sha256=f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
+        );
+    }
+
     #[test]
     fn events_are_read_or_refused() {
         let e = parse(br#"{"webhookEvent":"jira:issue_created","timestamp":5,"issue":{"id":"10001","key":"VSA-1"}}"#)
