@@ -50,8 +50,12 @@ pub async fn run(issue_count: u32) -> Result<i32> {
         std::process::id()
     ));
     let _ = std::fs::remove_dir_all(&dir);
-    // The chart outlives the demo's servers and state.
-    let svg = std::env::temp_dir().join("jira-gitlab-reconciler-demo-lead-time.svg");
+    // The chart outlives the demo's servers and state. Named for this run, so two demos at
+    // once (or another user's chart in a shared $TMPDIR) never write the same file.
+    let svg = std::env::temp_dir().join(format!(
+        "jira-gitlab-reconciler-demo-{}-lead-time.svg",
+        std::process::id()
+    ));
     let result = demo(&dir, issue_count.max(6), &svg).await;
     let _ = std::fs::remove_dir_all(&dir);
     result

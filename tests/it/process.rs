@@ -87,7 +87,13 @@ async fn missing_config_is_exit_2_with_the_fix() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_runs_to_completion() {
-    let out = run_binary(vec!["demo".into(), "--issues".into(), "12".into()]).await;
+    // The chart goes to $TMPDIR: this test's own directory, removed when it passes.
+    let tmp = temp_dir("demo");
+    let out = run_binary_env(
+        vec!["demo".into(), "--issues".into(), "12".into()],
+        vec![("TMPDIR".into(), tmp.display().to_string())],
+    )
+    .await;
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(stdout.contains("GitLab now holds"), "{stdout}");
@@ -106,8 +112,29 @@ async fn demo_runs_to_completion() {
                 .nth(1)
         })
         .expect("the chart is named");
-    let svg = std::fs::read_to_string(chart.trim()).expect("the chart exists");
+    let chart = std::path::Path::new(chart.trim());
+    assert_eq!(
+        chart.parent(),
+        Some(tmp.as_path()),
+        "in $TMPDIR: {}",
+        chart.display()
+    );
+    let name = chart.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    assert!(
+        name.starts_with("jira-gitlab-reconciler-demo-") && name.ends_with("-lead-time.svg"),
+        "{name}"
+    );
+    let svg = std::fs::read_to_string(chart).expect("the chart exists");
     assert!(svg.starts_with("<svg"));
+    // Named for the run: another run (at the same time or later) writes its own chart.
+    let out = run_binary_env(
+        vec!["demo".into(), "--issues".into(), "6".into()],
+        vec![("TMPDIR".into(), tmp.display().to_string())],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let charts = std::fs::read_dir(&tmp).expect("tmp").count();
+    assert_eq!(charts, 2, "one chart per run");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
