@@ -390,7 +390,10 @@ async fn read_only_state_database_fails_before_any_write() {
             .status()
             .is_ok_and(|s| s.success());
         if !ok {
-            eprintln!("skipped: running as root and chattr +i is not available here");
+            skip(
+                "read_only_state_database_fails_before_any_write",
+                "as root, only an immutable file (chattr +i, e2fsprogs) is read-only, and chattr +i fails here",
+            );
             return;
         }
         Some(Immutable(db.clone()))

@@ -31,13 +31,74 @@ pub fn seed_issues(w: &SimWorld, n: usize, done_every: usize) {
     }
 }
 
-/// A fresh directory per test (removed at the start of the next run with the same name).
+/// A fresh directory for the test running on this thread: removed when the test passes, kept
+/// (its path printed with the failure) when it fails, to look at what the run left.
 pub fn temp_dir(name: &str) -> PathBuf {
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
     let dir = std::env::temp_dir().join(format!("jgr-it-{}-{n}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
+    keep_on_failure();
+    TEST_DIRS.with(|d| d.dirs.borrow_mut().push(dir.clone()));
     dir
+}
+
+/// The directories a test made. libtest runs each test on a thread of its own and joins it,
+/// so this thread-local is dropped when the test has ended, passed or failed.
+#[derive(Default)]
+struct TestDirs {
+    dirs: std::cell::RefCell<Vec<PathBuf>>,
+    failed: std::cell::Cell<bool>,
+}
+
+thread_local! {
+    static TEST_DIRS: TestDirs = TestDirs::default();
+}
+
+impl Drop for TestDirs {
+    fn drop(&mut self) {
+        if self.failed.get() {
+            return;
+        }
+        for dir in self.dirs.borrow().iter() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// A panic on a test's thread is its failure: mark its directories to be kept and name them
+/// in the failure's output.
+fn keep_on_failure() {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let kept = TEST_DIRS
+                .try_with(|d| {
+                    d.failed.set(true);
+                    d.dirs.borrow().clone()
+                })
+                .unwrap_or_default();
+            for dir in kept {
+                eprintln!("kept the failed test's files in {}", dir.display());
+            }
+            previous(info);
+        }));
+    });
+}
+
+/// Whether this is a CI run (`CI=true`, as `.ci/run` sets), which must run every test.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// A test cannot run here because `why`: in CI that fails it; elsewhere it prints one
+/// `SKIPPED: <test>: <why>` line to the run's own stderr (past libtest's capture, so every
+/// run shows its skips) and the caller returns.
+pub fn skip(test: &str, why: &str) {
+    assert!(!in_ci(), "{test}: {why}, and CI must run every test");
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED: {test}: {why}");
 }
 
 pub async fn world(name: &str, tweak: impl FnOnce(&mut WorldOptions)) -> SimWorld {
@@ -91,8 +152,8 @@ pub fn mirror_of(w: &SimWorld, project: &str, jira_id: &str) -> IssueSnapshot {
     found.into_iter().next().expect("one")
 }
 
-/// Every Jira issue of `jira_project` has exactly one GitLab mirror with the right title and
-/// state; returns how many were checked.
+/// Every Jira issue of `jira_project` has exactly one GitLab mirror with its summary as title,
+/// the right state and the link back; returns how many were checked.
 pub fn assert_converged(w: &SimWorld, jira_project: &str, gitlab_project: &str) -> usize {
     let issues: Vec<_> = w
         .jira
@@ -108,6 +169,8 @@ pub fn assert_converged(w: &SimWorld, jira_project: &str, gitlab_project: &str) 
             "opened"
         };
         assert_eq!(g.state, want_state, "{}: state", j.key);
+        // The summaries these tests write are plain: the title is the summary, as typed.
+        assert_eq!(g.title, j.summary, "{}: title", j.key);
         assert!(
             g.description.contains(&format!("/browse/{})", j.key)),
             "{}: link",
@@ -283,4 +346,51 @@ pub fn is_root() -> bool {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
         .unwrap_or(false)
+}
+
+/// A child's stderr, read line by line as it is written, so that a test can wait for the line
+/// that says something happened instead of guessing how long it takes.
+pub struct ChildLog {
+    text: Arc<std::sync::Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ChildLog {
+    /// Take over the child's piped stderr.
+    pub fn capture(child: &mut Child) -> ChildLog {
+        let text = Arc::new(std::sync::Mutex::new(String::new()));
+        let reader = child.stderr.take().map(|stderr| {
+            let text = text.clone();
+            std::thread::spawn(move || {
+                use std::io::BufRead;
+                for line in std::io::BufReader::new(stderr)
+                    .lines()
+                    .map_while(Result::ok)
+                {
+                    let mut t = text.lock().unwrap_or_else(|e| e.into_inner());
+                    t.push_str(&line);
+                    t.push('\n');
+                }
+            })
+        });
+        ChildLog { text, reader }
+    }
+
+    /// Everything logged so far.
+    pub fn text(&self) -> String {
+        self.text.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Whether a line containing `needle` is logged within `limit`.
+    pub async fn wait_for(&self, needle: &str, limit: Duration) -> bool {
+        eventually(limit, || self.text().contains(needle)).await
+    }
+
+    /// Everything the child logged, once it has exited (its end of the pipe is closed).
+    pub fn finish(mut self) -> String {
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        self.text()
+    }
 }

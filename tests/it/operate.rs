@@ -141,7 +141,10 @@ async fn a_pass_run_as_root_leaves_the_state_files_to_the_directorys_owner() {
     seed_issues(&w, 3, 2);
     let dir = w.opts.dir.clone();
     if std::fs::metadata(&dir).expect("dir").uid() != 0 || !is_root() {
-        eprintln!("skipped: only root can give files away (run the tests as root, as CI does)");
+        skip(
+            "a_pass_run_as_root_leaves_the_state_files_to_the_directorys_owner",
+            "only root can give files away (run the tests as root, as CI does)",
+        );
         return;
     }
     // The service's user: `nobody` stands in for jira-gitlab-reconciler.
@@ -182,12 +185,16 @@ async fn a_pass_run_as_root_leaves_the_state_files_to_the_directorys_owner() {
 async fn status_reads_the_state_as_a_user_who_cannot_write_its_directory() {
     let w = world("read-only-reader", |_| {}).await;
     seed_issues(&w, 4, 2);
+    const TEST: &str = "status_reads_the_state_as_a_user_who_cannot_write_its_directory";
     let Ok(setpriv) = which("setpriv") else {
-        eprintln!("skipped: setpriv (util-linux) is needed to run as another user");
+        skip(
+            TEST,
+            "setpriv (util-linux) is needed to run as another user",
+        );
         return;
     };
     if !is_root() {
-        eprintln!("skipped: only root can run a command as another user");
+        skip(TEST, "only root can run a command as another user");
         return;
     }
     let out = run_binary(reconcile_args(&w)).await;
@@ -250,7 +257,10 @@ async fn check_tries_each_probe_twice_not_a_passs_four_times() {
 async fn no_config_anywhere_is_exit_2_naming_the_places_looked() {
     let _held = crate::package::SYSTEM_CONFIG.lock().await;
     if Path::new(jira_gitlab_reconciler::config::SYSTEM_CONFIG).exists() {
-        eprintln!("skipped: this machine has the system-wide config, which would be found");
+        skip(
+            "no_config_anywhere_is_exit_2_naming_the_places_looked",
+            "this machine has the system-wide config, which would be found",
+        );
         return;
     }
     let empty = temp_dir("no-config");

@@ -22,16 +22,14 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// is installed (which creates it).
 pub static SYSTEM_CONFIG: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
 /// The tool, or a skip (a failure in CI, which must run everything).
 fn tool(name: &str, install: &str) -> Option<PathBuf> {
     let found = find_in_path(name);
     if found.is_none() {
-        assert!(!in_ci(), "{name} is missing in CI: {install}");
-        eprintln!("SKIPPED the Debian package test: {name} is not installed ({install})");
+        skip(
+            "debian_package_contents_and_install",
+            &format!("{name} is not installed ({install})"),
+        );
     }
     found
 }
@@ -226,10 +224,18 @@ async fn debian_package_contents_and_install() {
 
     // /proc/self belongs to the process's effective user.
     let root_user = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
-    if !(in_ci() && root_user) {
-        eprintln!("not installing the package: that runs in CI (CI=true) as root only");
+    if !in_ci() {
+        // Installing touches the machine (dpkg, a system user, /etc): only CI does it.
+        skip(
+            "debian_package_contents_and_install (installing it)",
+            "the package is installed, used and purged with CI=true only",
+        );
         return;
     }
+    assert!(
+        root_user,
+        "installing the package with dpkg needs root: run CI as root"
+    );
     let _held = SYSTEM_CONFIG.lock().await;
     let w = world("deb-install", |_| {}).await;
     w.jira.create_issue("VSA", "Seen by status", "Task");
@@ -239,22 +245,87 @@ async fn debian_package_contents_and_install() {
 }
 
 const STATE_DIR: &str = "/var/lib/jira-gitlab-reconciler";
+/// Written before this test installs the package and removed once it is purged: found at the
+/// start, it says a run was killed in between (a real installation never has it).
+const INSTALLED_BY_TEST: &str = "/var/tmp/jira-gitlab-reconciler.installed-by-tests";
 
-/// Purges the package when the test ends, passed or not.
+/// What a run finds on the machine before it installs the package.
+#[derive(Debug, PartialEq, Eq)]
+enum Before {
+    /// Nothing of the package: go ahead.
+    Clean,
+    /// The package or its state, left by a test run that was killed: purge it first.
+    KilledRun,
+    /// The package or its state without the test's mark: someone's installation, not touched.
+    RealInstallation,
+}
+
+fn before_install(installed: bool, state_dir: bool, marked: bool) -> Before {
+    match (marked, installed || state_dir) {
+        (true, _) => Before::KilledRun,
+        (false, true) => Before::RealInstallation,
+        (false, false) => Before::Clean,
+    }
+}
+
+#[test]
+fn a_package_left_by_a_killed_run_is_purged_and_a_real_one_is_not_touched() {
+    assert_eq!(before_install(false, false, false), Before::Clean);
+    // Killed after the mark and before, during or after `dpkg -i`, or after the purge.
+    for (installed, state_dir) in [(false, false), (true, false), (true, true), (false, true)] {
+        assert_eq!(
+            before_install(installed, state_dir, true),
+            Before::KilledRun,
+            "installed {installed}, state dir {state_dir}"
+        );
+    }
+    // No mark: the package, or the state of a purged-but-kept installation, is someone's.
+    assert_eq!(before_install(true, false, false), Before::RealInstallation);
+    assert_eq!(before_install(false, true, false), Before::RealInstallation);
+    assert_eq!(before_install(true, true, false), Before::RealInstallation);
+}
+
+/// Purges the package when the test ends, passed or not; the mark goes once it is gone.
 struct Purge;
 
 impl Drop for Purge {
     fn drop(&mut self) {
         let _ = run("dpkg", &["--purge", PKG]);
+        if !run("dpkg", &["-s", PKG]).status.success() && !Path::new(STATE_DIR).exists() {
+            let _ = std::fs::remove_file(INSTALLED_BY_TEST);
+        }
     }
+}
+
+/// Purge what a killed run left (the package, the state directory it made, the mark).
+fn clean_up_after_a_killed_run() {
+    eprintln!("a killed test run left {PKG} installed: purging it first");
+    ok(
+        &run("dpkg", &["--purge", PKG]),
+        "dpkg --purge (a killed run's)",
+    );
+    if Path::new(STATE_DIR).exists() {
+        std::fs::remove_dir_all(STATE_DIR).expect("remove the killed run's state directory");
+    }
+    std::fs::remove_file(INSTALLED_BY_TEST).expect("remove the mark");
 }
 
 fn install_and_use(deb: &Path, w: &SimWorld) {
     let installed = run("dpkg", &["-s", PKG]).status.success();
-    assert!(
-        !installed && !Path::new(STATE_DIR).exists(),
-        "{PKG} is already installed here; not touching a real installation"
-    );
+    let state_dir = Path::new(STATE_DIR).exists();
+    let marked = Path::new(INSTALLED_BY_TEST).exists();
+    match before_install(installed, state_dir, marked) {
+        Before::Clean => {}
+        Before::KilledRun => clean_up_after_a_killed_run(),
+        Before::RealInstallation => {
+            panic!("{PKG} is already installed here; not touching a real installation")
+        }
+    }
+    std::fs::write(
+        INSTALLED_BY_TEST,
+        "tests/it/package.rs installs jira-gitlab-reconciler; purged when it ends\n",
+    )
+    .expect("mark the installation as the test's");
     let purge = Purge;
     ok(&run("dpkg", &["-i", &deb.display().to_string()]), "dpkg -i");
 
@@ -367,6 +438,10 @@ fn install_and_use(deb: &Path, w: &SimWorld) {
 
     drop(purge);
     assert!(!Path::new(STATE_DIR).exists(), "purge removes the state");
+    assert!(
+        !Path::new(INSTALLED_BY_TEST).exists(),
+        "and the test's mark goes with the package"
+    );
     assert!(
         !Path::new("/etc/jira-gitlab-reconciler/config.toml").exists(),
         "and the conffile"

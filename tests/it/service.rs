@@ -143,7 +143,11 @@ async fn on_demand_reconcile_beside_the_service_does_not_double_write() {
 #[test]
 fn systemd_units_verify() {
     let Ok(analyze) = which("systemd-analyze") else {
-        panic!("systemd-analyze is needed to verify systemd/*: apt-get install systemd");
+        skip(
+            "systemd_units_verify",
+            "systemd-analyze is needed to verify systemd/* (apt-get install systemd)",
+        );
+        return;
     };
     let dir = temp_dir("units");
     let root = env!("CARGO_MANIFEST_DIR");
