@@ -157,6 +157,8 @@ impl Service {
         notify("STOPPING=1");
         self.stop.request();
         let _ = stop_tx.send(true);
+        // Logged once the stop is in force (tests wait for it before letting a held request go).
+        tracing::info!("stopping: no new action starts; the requests in flight finish first");
         self.ticks.shutdown().await;
         match tokio::time::timeout(STOP_GRACE, worker).await {
             Ok(_) => tracing::info!("stopped cleanly"),

@@ -353,8 +353,9 @@ fn stop_on_signals(stop: &crate::stop::Stop) -> Result<()> {
             _ = term.recv() => {}
             _ = int.recv() => {}
         }
-        tracing::warn!("stopping: the writes in flight finish, nothing new starts");
         stop.request();
+        // After the request: once this is logged, nothing new starts.
+        tracing::warn!("stopping: the writes in flight finish, nothing new starts");
     });
     Ok(())
 }

@@ -254,10 +254,26 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// A schedule that never comes round while a test runs.
+pub const YEARLY: &str = "0 0 0 1 1 *";
+/// Every second.
+pub const EVERY_SECOND: &str = "* * * * * *";
+
+/// The service's config: polls every second, the full resync once a year.
 pub fn service_config(w: &SimWorld, port: u16, extra: &str) -> String {
+    service_config_with(w, port, (EVERY_SECOND, YEARLY), extra)
+}
+
+/// The service's config with this `(reconcile, full_resync)` schedule.
+pub fn service_config_with(
+    w: &SimWorld,
+    port: u16,
+    (reconcile, full_resync): (&str, &str),
+    extra: &str,
+) -> String {
     let path = w.opts.dir.join("config.toml");
     let text = format!(
-        "{}\n[schedule]\nreconcile = \"* * * * * *\"\nfull_resync = \"0 0 0 1 1 *\"\n\n[metrics]\nlisten = \"127.0.0.1:{port}\"\nunhealthy_after = \"1h\"\n{extra}",
+        "{}\n[schedule]\nreconcile = \"{reconcile}\"\nfull_resync = \"{full_resync}\"\n\n[metrics]\nlisten = \"127.0.0.1:{port}\"\nunhealthy_after = \"1h\"\n{extra}",
         w.config_toml()
     );
     std::fs::write(&path, text).expect("config");
@@ -292,6 +308,35 @@ pub async fn http_get(port: u16, path: &str) -> (u16, String) {
         }
         Err(_) => (0, String::new()),
     }
+}
+
+/// How long a test waits for an event to show: far beyond what it takes, so that only a
+/// product that never does it fails, however loaded the machine.
+pub const EVENT_WAIT: Duration = Duration::from_secs(30);
+
+/// A Prometheus sample's value on the service's `/metrics` (0 when absent).
+pub async fn metric(port: u16, series: &str) -> f64 {
+    let (_, text) = http_get(port, "/metrics").await;
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or(0.0)
+}
+
+/// Whether `series` reaches `value` within `limit` (passes are counted when they end).
+pub async fn metric_reaches(port: u16, series: &str, value: f64, limit: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if metric(port, series).await >= value {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    metric(port, series).await >= value
+}
+
+/// `jgr_passes_total` of the default mapping for passes of `kind` that succeeded.
+pub fn passes_ok(kind: &str) -> String {
+    format!("jgr_passes_total{{kind=\"{kind}\",mapping=\"VSA->{PROJECT}\",outcome=\"ok\"}}")
 }
 
 /// Whether `project` holds at least `n` issues within `limit`.

@@ -35,33 +35,10 @@ fn events_only_config(w: &SimWorld) -> (String, u16) {
     (path.display().to_string(), port)
 }
 
-/// A Prometheus sample's value (0 when absent).
-async fn metric(port: u16, series: &str) -> f64 {
-    let (_, text) = http_get(port, "/metrics").await;
-    text.lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
-        .unwrap_or(0.0)
-}
-
-/// Whether `series` reaches `value` within `limit` (passes are counted when they end).
-async fn metric_reaches(port: u16, series: &str, value: f64, limit: Duration) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if metric(port, series).await >= value {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    metric(port, series).await >= value
-}
-
 const TARGETED: &str =
     "jgr_passes_total{kind=\"targeted\",mapping=\"VSA->acme/platform\",outcome=\"ok\"}";
 /// Event-named issues that targeted passes carried to GitLab.
 const CARRIED: &str = "jgr_webhook_latency_seconds_count";
-/// How long a test waits for an event to show: far beyond what it takes, so that only a
-/// product that never does it fails, however loaded the machine.
-const EVENT_WAIT: Duration = Duration::from_secs(30);
 
 async fn post(url: &str, body: Vec<u8>, signature: Option<String>) -> (u16, String) {
     let mut req = reqwest::Client::new()
@@ -446,10 +423,9 @@ async fn an_event_applied_change_is_not_undone_by_a_lagging_poll() {
         "the event closed it though the index still shows it open"
     );
     // Three polls (one a second) end after the close, reading the older, open version.
-    let polls =
-        "jgr_passes_total{kind=\"incremental\",mapping=\"VSA->acme/platform\",outcome=\"ok\"}";
-    let before = metric(port, polls).await;
-    assert!(metric_reaches(port, polls, before + 3.0, EVENT_WAIT).await);
+    let polls = passes_ok("incremental");
+    let before = metric(port, &polls).await;
+    assert!(metric_reaches(port, &polls, before + 3.0, EVENT_WAIT).await);
     assert!(closed(), "a lagging poll reopened it");
     signal(&child, "TERM");
     let (code, _, stderr) = wait_exit(child, Duration::from_secs(12)).await;
