@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use chrono::FixedOffset;
 use jgr_sim::world::SimWorld;
-use jgr_sim::{Fault, Route};
+use jgr_sim::{Fault, Gate, Route};
 use jira_gitlab_reconciler::domain::{PassKind, PassOutcome};
 use jira_gitlab_reconciler::reconcile::{Mode, Reconciler};
 use jira_gitlab_reconciler::store::Store;
@@ -243,27 +243,45 @@ async fn server_errors_are_retried_on_every_route() {
     assert_eq!(w.gitlab.issues(PROJECT)[1].title, "Renamed");
 }
 
+/// The client's timeout for one answer in the tests that need it to expire: long enough that
+/// an answered request never meets it on a loaded machine; the requests meant to time out are
+/// held by the simulator until the test lets them go, not delayed by a guess.
+const TIMEOUT: Duration = Duration::from_secs(2);
+
 #[tokio::test]
 async fn timeouts_are_retried() {
-    let w = world("timeouts", |o| o.retry_timeout = Duration::from_millis(300)).await;
+    let w = world("timeouts", |o| o.retry_timeout = TIMEOUT).await;
     seed_issues(&w, 3, 4);
     pass_ok(&w, PassKind::Incremental).await;
     w.clock.advance(MINUTE);
     w.jira.transition("VSA-1", "Done", "done");
 
-    let slow = Fault::Delay(Duration::from_millis(700));
-    w.jira.inject(Route::Read, slow.clone(), 1);
-    w.gitlab.inject(Route::Read, slow.clone(), 1);
-    w.gitlab.inject(Route::Update, slow, 1);
+    // A search, a GitLab read and an edit never answered: each can only be got past by giving
+    // up on it and asking again.
+    let held: Vec<Gate> = (0..3).map(|_| Gate::new()).collect();
+    w.jira.inject(Route::Read, Fault::Hold(held[0].clone()), 1);
+    w.gitlab
+        .inject(Route::Read, Fault::Hold(held[1].clone()), 1);
+    w.gitlab
+        .inject(Route::Update, Fault::Hold(held[2].clone()), 1);
     let searches = w.jira.search_requests();
-    let (r, took) = timed_pass(&w).await;
+    let requests = w.gitlab.requests();
+    let r = pass_ok(&w, PassKind::Incremental).await;
     assert_eq!(r.counts.closed, 1, "{}", r.summary());
-    assert_eq!(w.jira.search_requests() - searches, 2);
     assert!(
-        took >= Duration::from_millis(900),
-        "three timeouts: {took:?}"
+        held.iter().all(|g| g.arrived() == 1 && g.passed() == 0),
+        "{held:?}"
+    );
+    assert_eq!(w.jira.search_requests() - searches, 2, "held, then retried");
+    assert_eq!(
+        w.gitlab.requests() - requests,
+        4,
+        "a read and an edit, each held and then retried"
     );
     assert_converged(&w, "VSA", PROJECT);
+    for g in &held {
+        g.open();
+    }
 }
 
 #[tokio::test]
@@ -350,16 +368,22 @@ async fn lost_create_answers_are_resolved_by_marker_not_repeated() {
 
 #[tokio::test]
 async fn a_create_that_times_out_and_lands_late_is_not_duplicated() {
-    let w = world("late-create", |o| {
-        o.retry_timeout = Duration::from_millis(300)
-    })
-    .await;
+    let w = world("late-create", |o| o.retry_timeout = TIMEOUT).await;
     let a = w.jira.create_issue("VSA", "Slow create", "Task");
-    // The server commits 800 ms later, after the client gave up at 300 ms.
-    w.gitlab
-        .inject(Route::Create, Fault::Delay(Duration::from_millis(800)), 1);
+    // The server holds the create until after the pass, whose client gave up on it.
+    let gate = Gate::new();
+    w.gitlab.inject(Route::Create, Fault::Hold(gate.clone()), 1);
     let first = pass(&w, PassKind::Incremental).await;
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert_eq!(
+        (gate.arrived(), gate.passed()),
+        (1, 0),
+        "held through the pass"
+    );
+    gate.open();
+    assert!(
+        eventually(EVENT_WAIT, || gate.passed() == 1).await,
+        "the late create landed"
+    );
     w.clock.advance(MINUTE);
     let second = pass(&w, PassKind::Full).await;
     let marker = format!("jira-id={} -->", a.id);
@@ -387,33 +411,33 @@ async fn a_create_that_times_out_and_lands_late_is_not_duplicated() {
 /// by its marker: the intent must stay, so the next (incremental) pass scans before creating.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stop_during_the_search_for_a_lost_create_keeps_its_intent() {
-    let w = world("stop-recovery", |o| {
-        o.retry_timeout = Duration::from_millis(1000)
-    })
-    .await;
+    let w = world("stop-recovery", |o| o.retry_timeout = TIMEOUT).await;
     w.jira.create_issue("VSA", "Mirrored first", "Task");
     pass_ok(&w, PassKind::Incremental).await;
     w.clock.advance(MINUTE);
     let slow = w.jira.create_issue("VSA", "Slow create", "Task");
-    // The create commits at 3 s, long after the client gave up (at 1 s) and after the slow
-    // marker scan that follows (1 s to 1.8 s) has answered without it.
+    // GitLab holds the create: the client gives up on it and looks for it by marker.
+    let create = Gate::new();
     w.gitlab
-        .inject(Route::Create, Fault::Delay(Duration::from_millis(3000)), 1);
-    w.gitlab
-        .inject(Route::Read, Fault::Delay(Duration::from_millis(800)), 1);
+        .inject(Route::Create, Fault::Hold(create.clone()), 1);
     let stop = jira_gitlab_reconciler::stop::Stop::new();
     let r =
         Reconciler::with_stop(config(&w), Default::default(), stop.clone()).expect("reconciler");
     let store = Store::open(&w.state_path()).expect("store");
-    let stopper = {
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(1400)).await;
-            stop.request();
-        })
+    let scan = Gate::new();
+    let stopper = async {
+        // Once the create is held, the next GitLab read is the search by marker: hold it, stop
+        // while it is on the wire, then let it answer (without the held issue).
+        assert!(eventually(EVENT_WAIT, || create.arrived() == 1).await);
+        w.gitlab.inject(Route::Read, Fault::Hold(scan.clone()), 1);
+        assert!(
+            eventually(EVENT_WAIT, || scan.arrived() == 1).await,
+            "the search by marker"
+        );
+        stop.request();
+        scan.open();
     };
-    let reports = r.pass(Mode::Apply(&store), PassKind::Incremental).await;
-    stopper.await.expect("stopper");
+    let (reports, ()) = tokio::join!(r.pass(Mode::Apply(&store), PassKind::Incremental), stopper);
     assert!(!reports[0].ok());
     assert_eq!(
         state_status(&w).expect("state").pending_intents,
@@ -421,9 +445,13 @@ async fn a_stop_during_the_search_for_a_lost_create_keeps_its_intent() {
         "the lost create is still looked for: {:?}",
         reports[0].failures
     );
-    // The late create has landed by now; the next pass must find it, not make a second.
-    tokio::time::sleep(Duration::from_millis(2000)).await;
-    assert!(w.gitlab.issue_count(PROJECT) == 2, "the late create landed");
+    // The create lands now; the next pass must find it, not make a second.
+    create.open();
+    assert!(
+        eventually(EVENT_WAIT, || create.passed() == 1).await,
+        "the late create landed"
+    );
+    assert_eq!(w.gitlab.issue_count(PROJECT), 2);
     pass_ok(&w, PassKind::Incremental).await;
     mirror_of(&w, PROJECT, &slow.id);
     assert_eq!(w.gitlab.issue_count(PROJECT), 2, "no second copy");

@@ -31,7 +31,10 @@ async fn reconcile_command_exit_codes_and_summary() {
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("VSA-2: create failed"), "{stderr}");
-    let _ = pass(&w, PassKind::Incremental).await;
+    // The failed create kept the window open: the next pass makes it, and nothing twice.
+    let r = pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(r.counts.created, 1, "{}", r.summary());
+    assert_eq!(assert_converged(&w, "VSA", PROJECT), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -215,11 +218,16 @@ async fn json_logs_for_log_shippers() {
 /// recorded, nothing new starts, and the next run continues.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_reconcile_cleanly() {
-    let w = world("reconcile-term", |_| {}).await;
+    let w = world("reconcile-term", |o| {
+        o.gitlab_config = "concurrency = 4".into();
+    })
+    .await;
     seed_issues(&w, 20, 100);
+    // GitLab holds the creates until the stop is in force.
+    let gate = jgr_sim::Gate::new();
     w.gitlab.inject(
         jgr_sim::Route::Create,
-        jgr_sim::Fault::Delay(std::time::Duration::from_millis(1500)),
+        jgr_sim::Fault::Hold(gate.clone()),
         20,
     );
     let mut child = command(&reconcile_args(&w), &[])
@@ -227,29 +235,29 @@ async fn sigterm_stops_reconcile_cleanly() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("starts");
-    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    let started = std::time::Instant::now();
-    let out = tokio::task::spawn_blocking(move || {
-        let status = child.wait().expect("wait");
-        let mut err = String::new();
-        if let Some(mut e) = child.stderr.take() {
-            let _ = std::io::Read::read_to_string(&mut e, &mut err);
-        }
-        (status.code(), err)
-    })
-    .await
-    .expect("join");
-    assert!(started.elapsed() < std::time::Duration::from_secs(3));
-    assert_eq!(out.0, Some(1), "a stopped pass did not converge: {}", out.1);
-    assert!(out.1.contains("stopped"), "{}", out.1);
-    let created = w.gitlab.issue_count(PROJECT) as u64;
+    let log = ChildLog::capture(&mut child);
+    assert!(
+        eventually(EVENT_WAIT, || gate.arrived() >= 1).await,
+        "a create reached GitLab: {}",
+        log.text()
+    );
+    signal(&child, "TERM");
+    assert!(
+        log.wait_for("stopping: the writes in flight finish", EVENT_WAIT)
+            .await,
+        "{}",
+        log.text()
+    );
+    gate.open();
+    let (code, _, _) = wait_exit(child, EVENT_WAIT).await;
+    let stderr = log.finish();
+    assert_eq!(code, Some(1), "a stopped pass did not converge: {stderr}");
+    assert!(stderr.contains("stopped"), "{stderr}");
+    let created = w.gitlab.issue_count(PROJECT);
+    assert_eq!(created, gate.passed(), "only the creates on the wire");
+    assert!((1..=4).contains(&created), "{created}: {stderr}");
     let st = state_status(&w).expect("state");
-    assert_eq!((st.mirrors, st.pending_intents), (created, 0));
+    assert_eq!((st.mirrors, st.pending_intents), (created as u64, 0));
     pass_ok(&w, PassKind::Incremental).await;
     assert_eq!(assert_converged(&w, "VSA", PROJECT), 20);
 }

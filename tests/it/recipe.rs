@@ -181,34 +181,34 @@ async fn a_stop_between_adopting_and_retitling_leaves_the_retitle_to_the_next_pa
     w.clock.advance(std::time::Duration::from_secs(300));
     w.jira.rename(&old.key, "New summary");
 
-    // The adoption's edit is held 1.5 s by GitLab; SIGTERM arrives while it is in flight.
-    w.gitlab.inject(
-        Route::Update,
-        Fault::Delay(std::time::Duration::from_millis(1500)),
-        1,
-    );
+    // GitLab holds the adoption's edit; SIGTERM arrives while it is in flight, and the edit
+    // is let through once the stop is in force.
+    let gate = jgr_sim::Gate::new();
+    w.gitlab.inject(Route::Update, Fault::Hold(gate.clone()), 1);
     let mut args = reconcile_args(&w);
     args.push("--full".into());
-    let child = command(&args, &[])
+    let mut child = command(&args, &[])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn");
-    // The held edit: a request in flight for over 200 ms (the others take milliseconds).
-    let mut held_since: Option<std::time::Instant> = None;
-    let mut waits = 0;
-    while held_since.is_none_or(|t| t.elapsed() < std::time::Duration::from_millis(200)) {
-        held_since = match (w.gitlab.in_flight() > 0, held_since) {
-            (true, None) => Some(std::time::Instant::now()),
-            (true, since) => since,
-            (false, _) => None,
-        };
-        waits += 1;
-        assert!(waits < 1000, "the adoption's edit never reached GitLab");
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    let log = ChildLog::capture(&mut child);
+    assert!(
+        eventually(EVENT_WAIT, || gate.arrived() == 1).await,
+        "the adoption's edit never reached GitLab: {}",
+        log.text()
+    );
     signal(&child, "TERM");
-    let (code, _, stderr) = wait_exit(child, std::time::Duration::from_secs(10)).await;
-    assert_ne!(code, None, "it stops: {stderr}");
+    assert!(
+        log.wait_for("stopping: the writes in flight finish", EVENT_WAIT)
+            .await,
+        "{}",
+        log.text()
+    );
+    gate.open();
+    let (code, _, _) = wait_exit(child, EVENT_WAIT).await;
+    let stderr = log.finish();
+    assert_eq!(code, Some(1), "a stopped pass did not converge: {stderr}");
+    assert_eq!(gate.passed(), 1, "the edit in flight completed");
     let title = |w: &jgr_sim::world::SimWorld| {
         w.gitlab
             .issues(PROJECT)
