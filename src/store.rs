@@ -1114,21 +1114,90 @@ mod tests {
         assert!(e.contains("move it aside"), "{e}");
     }
 
+    /// Set for the child processes of the test below: the database they open at once.
+    const RACE_DB: &str = "JGR_TEST_MIGRATION_RACE_DB";
+
+    /// Not a test of its own: the body of each child process that
+    /// `two_processes_opening_a_new_file_at_once_migrate_it_once` starts (a normal run, without
+    /// the variable, returns at once). It logs as the product does, to its stderr.
+    #[test]
+    fn migration_race_child() {
+        let Some(path) = std::env::var_os(RACE_DB).map(PathBuf::from) else {
+            return;
+        };
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .try_init();
+        // Ready; then all open together when the parent says go.
+        let ready = path.with_extension(format!("ready-{}", std::process::id()));
+        std::fs::write(ready, b"").expect("ready");
+        let go = path.with_extension("go");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !go.exists() {
+            assert!(std::time::Instant::now() < deadline, "never told to go");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        Store::open(&path).expect("every opener succeeds");
+    }
+
+    /// Separate processes (this test binary, run again as `migration_race_child`) open a new
+    /// file at the same moment: each succeeds, and exactly one of them migrated it.
     #[test]
     fn two_processes_opening_a_new_file_at_once_migrate_it_once() {
-        for round in 0..20 {
+        use std::process::{Command, Stdio};
+        let exe = std::env::current_exe().expect("the test binary");
+        for round in 0..4 {
             let path = temp_db(&format!("race-{round}"));
-            let handles: Vec<_> = (0..3)
+            let dir = path.parent().expect("dir").to_path_buf();
+            std::fs::create_dir_all(&dir).expect("dir");
+            let children: Vec<_> = (0..3)
                 .map(|_| {
-                    let path = path.clone();
-                    std::thread::spawn(move || {
-                        Store::open(&path).map(|_| ()).map_err(|e| e.to_string())
-                    })
+                    Command::new(&exe)
+                        .args(["--exact", "store::tests::migration_race_child"])
+                        .args(["--nocapture", "--test-threads=1"])
+                        .env(RACE_DB, &path)
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::piped())
+                        .spawn()
+                        .expect("a child process")
                 })
                 .collect();
-            for h in handles {
-                h.join().expect("thread").expect("every opener succeeds");
+            let ready = || {
+                std::fs::read_dir(&dir)
+                    .map(|d| {
+                        d.filter_map(|e| e.ok())
+                            .filter(|e| e.file_name().to_string_lossy().contains(".ready-"))
+                            .count()
+                    })
+                    .unwrap_or(0)
+            };
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while ready() < children.len() {
+                assert!(std::time::Instant::now() < deadline, "children not ready");
+                std::thread::sleep(std::time::Duration::from_millis(5));
             }
+            std::fs::write(path.with_extension("go"), b"").expect("go");
+            let logs: Vec<String> = children
+                .into_iter()
+                .map(|c| {
+                    let out = c.wait_with_output().expect("child ends");
+                    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+                    assert!(out.status.success(), "a child failed: {log}");
+                    log
+                })
+                .collect();
+            let migrated: usize = logs
+                .iter()
+                .map(|l| l.matches("state database migrated").count())
+                .sum();
+            assert_eq!(migrated, 1, "round {round}: {logs:#?}");
+            let version: usize = Connection::open(&path)
+                .and_then(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
+                .expect("version");
+            assert_eq!(version, MIGRATIONS.len());
+            let _ = std::fs::remove_dir_all(&dir);
         }
     }
 
