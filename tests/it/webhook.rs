@@ -695,3 +695,96 @@ async fn an_event_runs_only_its_projects_mappings() {
     let (code, _, stderr) = wait_exit(child, Duration::from_secs(12)).await;
     assert_eq!(code, Some(0), "{stderr}");
 }
+
+/// Events that arrive before a mapping's first scheduled pass wait for it: that pass reads the
+/// GitLab project for markers first, so an issue already mirrored (here by an earlier install
+/// whose state was lost) is adopted, never created a second time by an event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_before_the_first_scheduled_pass_wait_for_it() {
+    use jira_gitlab_reconciler::domain::PassKind;
+    let w = world("targeted-first", |_| {}).await;
+    let mirrored = w.jira.create_issue("VSA", "Mirrored before", "Task");
+    let marker = format!("<!-- jira-gitlab-reconciler:jira-id={} -->", mirrored.id);
+    w.gitlab.create_by_hand(
+        PROJECT,
+        "Mirrored before",
+        &format!("Earlier.\n\n{marker}\n"),
+    );
+    let new = w.jira.create_issue("VSA", "Not mirrored yet", "Task");
+    let ids = [mirrored.id.clone(), new.id.clone()];
+    let writes = w.gitlab.writes();
+
+    let reports = targeted(&w, &ids).await;
+    assert!(reports.iter().all(|r| r.ok()), "{reports:?}");
+    assert_eq!(
+        w.gitlab.writes(),
+        writes,
+        "nothing written before the first pass"
+    );
+    assert_eq!(state_status(&w).expect("state").checkpoint, None);
+
+    // The scheduled pass adopts the one and creates the other; events then apply.
+    let r = pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(
+        (r.counts.adopted, r.counts.created),
+        (1, 1),
+        "{}",
+        r.summary()
+    );
+    w.jira.rename(&new.key, "Renamed after the first pass");
+    let reports = targeted(&w, &ids).await;
+    assert!(reports.iter().all(|r| r.ok()), "{reports:?}");
+    assert_eq!(
+        mirror_of(&w, PROJECT, &new.id).title,
+        "Renamed after the first pass"
+    );
+    assert_converged(&w, "VSA", PROJECT);
+}
+
+/// A targeted pass sees only the issues its events named, so it never moves the checkpoint:
+/// the next poll still reads the whole window since the last poll, and a change no event
+/// announced (a lost delivery) is not skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn targeted_passes_never_move_the_checkpoint() {
+    use jira_gitlab_reconciler::domain::PassKind;
+    let w = world("targeted-checkpoint", |_| {}).await;
+    let announced = w.jira.create_issue("VSA", "Announced", "Task");
+    let silent = w.jira.create_issue("VSA", "Silent", "Task");
+    pass_ok(&w, PassKind::Incremental).await;
+    let checkpoint = state_status(&w).expect("state").checkpoint;
+    assert!(checkpoint.is_some());
+
+    // Ten minutes later both change; only one event arrives.
+    w.clock.advance(10 * MINUTE);
+    w.jira.rename(&silent.key, "Changed without an event");
+    w.clock.advance(10 * MINUTE);
+    w.jira.rename(&announced.key, "Changed with an event");
+    let reports = targeted(&w, std::slice::from_ref(&announced.id)).await;
+    assert!(reports.iter().all(|r| r.ok()), "{reports:?}");
+    assert_eq!(
+        mirror_of(&w, PROJECT, &announced.id).title,
+        "Changed with an event"
+    );
+    assert_eq!(
+        state_status(&w).expect("state").checkpoint,
+        checkpoint,
+        "the targeted pass left the checkpoint"
+    );
+    let r = pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(r.counts.updated, 1, "{}", r.summary());
+    assert_converged(&w, "VSA", PROJECT);
+}
+
+/// A targeted pass for these Jira ids, as the service runs one for a batch of events.
+async fn targeted(
+    w: &SimWorld,
+    ids: &[String],
+) -> Vec<jira_gitlab_reconciler::reconcile::PassReport> {
+    use jira_gitlab_reconciler::reconcile::Reconciler;
+    use jira_gitlab_reconciler::store::Store;
+    let r = Reconciler::new(config(w), Default::default()).expect("reconciler");
+    let store = Store::open(&w.state_path()).expect("store");
+    r.targeted_pass(&store, ids, None, Duration::from_secs(10))
+        .await
+        .expect("the pass runs")
+}
