@@ -13,7 +13,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::domain::{IssueHistory, JiraIssue, StatusCategory, Transition};
-use crate::http::{percent_encode, Api, ApiError, Auth, ClientOptions, Effect, Request, Server};
+use crate::http::{
+    percent_encode, Api, ApiError, ApiErrorKind, Auth, ClientOptions, Effect, Request, Server,
+};
 
 /// The only fields the reconciler reads; Jira returns just `id` unless told. `issuetype` is
 /// for `issue_types` (the status's name comes with `status`). A search's project is the
@@ -236,11 +238,29 @@ impl JiraClient {
 
     fn search_hint(&self, filter: &str, e: ApiError) -> ApiError {
         match e.status() {
-            Some(400) => e.with_hint(format!("Jira refused the search `{filter}`: check the mapping's jql")),
+            // The mapping's project is the first the search names; its own `jql` may name more.
+            Some(400) => match unknown_project(&e) {
+                Some(key) => {
+                    let hint = format!("Jira project {key} does not exist or this account cannot browse it: check jira_project (and any project the mapping's jql names)");
+                    e.with_hint(hint)
+                }
+                None => e.with_hint(format!("Jira refused the search `{filter}`: check the mapping's jql")),
+            },
             Some(404) => e.with_hint("this Jira has no such search API: check jira.deployment (\"cloud\" or \"datacenter\")"),
             _ => e,
         }
     }
+}
+
+/// The project key of Jira's "The value 'KEY' does not exist for the field 'project'." (its
+/// answer when a search names a project that does not exist or that the account cannot see).
+fn unknown_project(e: &ApiError) -> Option<String> {
+    let ApiErrorKind::Status { message, .. } = &e.kind else {
+        return None;
+    };
+    let at = message.find("' does not exist for the field 'project'")?;
+    let start = message[..at].rfind("The value '")? + "The value '".len();
+    Some(message[start..at].to_string())
 }
 
 /// An admin webhook as Jira lists it (the secret is never listed).

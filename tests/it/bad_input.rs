@@ -480,3 +480,34 @@ async fn odd_jira_data_does_not_stop_the_pass() {
     }
     assert_eq!(w.gitlab.issues(PROJECT).len(), 6);
 }
+
+/// A mapping naming a Jira project that does not exist (or that the account cannot browse):
+/// exit 2 naming the project and the key to fix, nothing written; `check` says the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_jira_project_is_named() {
+    let (w, b) = mirrored_world("no-jira-project", |_| {}).await;
+    let config_text = replace_once(
+        &w.config_toml(),
+        "jira_project = \"VSA\"",
+        "jira_project = \"VSB\"",
+    );
+    let out = reconcile_with_config(&w, &config_text, vec![]).await;
+    assert_refused(
+        &w,
+        &b,
+        &out,
+        2,
+        &["Jira project VSB does not exist or this account cannot browse it: check jira_project"],
+    );
+    let config = w.opts.dir.join("bad-config.toml").display().to_string();
+    let out = run_binary(vec!["check".into(), "--config".into(), config]).await;
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(
+        stdout.lines().any(|l| l.starts_with("PROBLEM VSB->acme/platform: ")
+            && l.ends_with(
+                "Jira project VSB does not exist or this account cannot browse it: check jira_project"
+            )),
+        "{stdout}"
+    );
+}
