@@ -155,3 +155,73 @@ async fn report_without_a_state_database_says_what_to_do() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr.contains("2025-03-31"), "{stderr}");
 }
+
+/// Issues that left the mapping (deleted, moved to a project no mapping covers, filtered out
+/// by its jql) are left out of the report, from the full pass that noticed on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_leaves_out_deleted_moved_and_filtered_out_issues() {
+    let w = world("report-gone", |o| {
+        o.mappings[0].jql = Some("issuetype != Epic".into());
+    })
+    .await;
+    let at = |s: i64| w.clock.set(t(s));
+    at(0);
+    let kept = w.jira.create_issue("VSA", "Kept", "Story");
+    let leaving: Vec<_> = ["Deleted", "Moved", "Filtered out"]
+        .iter()
+        .map(|s| w.jira.create_issue("VSA", s, "Story"))
+        .collect();
+    at(DAY);
+    for r in &leaving {
+        w.jira.transition(&r.key, "Done", "done");
+    }
+    at(2 * DAY);
+    w.jira.transition(&kept.key, "Done", "done");
+    at(20 * DAY);
+    pass_ok(&w, PassKind::Incremental).await;
+
+    let config = w.write_config().expect("config").display().to_string();
+    let figures = || {
+        let args = [
+            "report",
+            "--config",
+            &config,
+            "--since",
+            "2025-03-03",
+            "--until",
+            "2025-03-16",
+            "--format",
+            "json",
+        ];
+        async move {
+            let out = run_binary(args.iter().map(|s| s.to_string()).collect()).await;
+            let (stdout, stderr) = text(&out);
+            assert_eq!(out.status.code(), Some(0), "{stderr}");
+            let v: Value = serde_json::from_str(&stdout).expect("JSON");
+            let m = &v["mappings"][0];
+            (
+                m["created"].clone(),
+                m["closed"].clone(),
+                m["lead_time_median_s"].clone(),
+            )
+        }
+    };
+    // All four: done after 1, 1, 1 and 2 days.
+    assert_eq!(figures().await, (json!(4), json!(4), json!(DAY)));
+
+    at(21 * DAY);
+    w.jira.delete_issue(&leaving[0].key);
+    w.jira.add_project("OPS");
+    w.jira.move_issue(&leaving[1].key, "OPS");
+    w.jira.set_issue_type(&leaving[2].key, "Epic");
+    pass_ok(&w, PassKind::Full).await;
+    for (r, label) in leaving
+        .iter()
+        .zip(["jira::deleted", "jira::moved", "jira::filtered-out"])
+    {
+        let g = mirror_of(&w, PROJECT, &r.id);
+        assert!(g.labels.iter().any(|l| l == label), "{label}: {g:?}");
+    }
+    // Only the issue still in the mapping: done after 2 days.
+    assert_eq!(figures().await, (json!(1), json!(1), json!(2 * DAY)));
+}
