@@ -71,6 +71,67 @@ async fn check_reports_role_and_projects() {
     assert!(stdout.contains("all checks passed"), "{stdout}");
 }
 
+/// `check`'s lines about what the token's roles allow: backdating (Owner), closing (Planner
+/// or more), incidents (Reporter or more), group labels (Planner or more in the group).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_reports_what_the_roles_allow() {
+    use jgr_sim::gitlab::Role;
+    use jgr_sim::world::WorldOptions;
+    type Tweak = fn(&mut WorldOptions);
+    let cases: [(&str, Tweak, i32, &[&str]); 4] = [
+        (
+            "owner, group reporter",
+            |o| {
+                o.role = Role::Owner;
+                o.group_role = Some(Role::Reporter);
+                o.mappings[0].status_labels = Some("jira-status".into());
+            },
+            0,
+            &[
+                "ok      VSA->acme/platform: GitLab project acme/platform (id 4), Owner token: created_at and close times are backdated to Jira's",
+                "ok      VSA->acme/platform: status labels (jira-status::<status>) will be created as group labels in acme, usable by group-level value streams",
+            ],
+        ),
+        (
+            "reporter, no group role",
+            |o| o.mappings[0].status_labels = Some("jira-status".into()),
+            0,
+            &["ok      VSA->acme/platform: status labels (jira-status::<status>) will be project labels: the token has no Planner or Reporter role in the group acme (group-level value streams need group labels)"],
+        ),
+        (
+            "planner, incidents",
+            |o| {
+                o.role = Role::Planner;
+                o.mappings[0].issue_types = vec![("Incident".into(), "incident".into())];
+            },
+            2,
+            &[
+                "PROBLEM VSA->acme/platform: issue_types maps to incident, but the token's role on acme/platform (access level 15) cannot create incidents: GitLab would file plain issues; give it the Reporter role or higher",
+                "ok      VSA->acme/platform: GitLab project acme/platform (id 4), the token can create, close and reopen issues; it is not an Owner",
+            ],
+        ),
+        (
+            "guest",
+            |o| o.role = Role::Guest,
+            2,
+            &["PROBLEM VSA->acme/platform: the token's role on acme/platform (access level 10) cannot close or reopen issues: give it Planner or Reporter or higher"],
+        ),
+    ];
+    for (name, tweak, code, lines) in cases {
+        let w = world("check-roles", tweak).await;
+        let config = w.write_config().expect("config").display().to_string();
+        let out = run_binary(vec!["check".into(), "--config".into(), config]).await;
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(code), "{name}: {stdout}\n{stderr}");
+        for want in lines {
+            assert!(
+                stdout.lines().any(|l| l.starts_with(want)),
+                "{name}: want {want:?} in\n{stdout}"
+            );
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_config_is_exit_2_with_the_fix() {
     let out = run_binary(vec![
