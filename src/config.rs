@@ -1165,7 +1165,7 @@ gitlab_project = "acme/platform"
 
     #[test]
     fn config_lookup_order() {
-        let dir = std::env::temp_dir().join(format!("jgr-locate-{}", std::process::id()));
+        let dir = crate::test_dir("locate");
         let cwd = dir.join("work");
         std::fs::create_dir_all(&cwd).expect("dir");
         let system = dir.join("etc-config.toml");
@@ -1218,7 +1218,7 @@ gitlab_project = "acme/platform"
 
     #[test]
     fn relative_paths_are_read_from_the_config_files_directory() {
-        let dir = std::env::temp_dir().join(format!("jgr-relative-{}", std::process::id()));
+        let dir = crate::test_dir("relative");
         std::fs::create_dir_all(dir.join("secrets")).expect("dir");
         std::fs::write(dir.join("secrets/gitlab"), "gl-from-file\n").expect("write");
         let text = MINIMAL
@@ -1251,7 +1251,7 @@ gitlab_project = "acme/platform"
 
     #[test]
     fn credentials_directory_under_systemd_and_the_environment_outside_it() {
-        let dir = std::env::temp_dir().join(format!("jgr-creds-{}", std::process::id()));
+        let dir = crate::test_dir("creds");
         std::fs::create_dir_all(&dir).expect("dir");
         std::fs::write(dir.join("jira"), "jira-from-credential").expect("write");
         let text = MINIMAL.replace(

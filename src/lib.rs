@@ -92,3 +92,42 @@ pub(crate) fn match_directory_owner(file: &std::path::Path) {
         Err(e) => tracing::debug!(file = %file.display(), error = %e, "kept the file's owner"),
     }
 }
+
+/// A fresh directory for one unit test (`jgr-<name>-<pid>` under the temporary directory):
+/// removed when the test passes, kept and named when it fails, to look at what it left.
+#[cfg(test)]
+pub(crate) fn test_dir(name: &str) -> TestDir {
+    let dir = std::env::temp_dir().join(format!("jgr-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a test directory");
+    TestDir(dir)
+}
+
+#[cfg(test)]
+pub(crate) struct TestDir(std::path::PathBuf);
+
+#[cfg(test)]
+impl std::ops::Deref for TestDir {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+impl AsRef<std::path::Path> for TestDir {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("kept the failed test's files in {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}

@@ -92,7 +92,7 @@ mod tests {
 
     #[tokio::test]
     async fn second_holder_waits_then_gives_up_with_a_clear_error() {
-        let dir = std::env::temp_dir().join(format!("jgr-lock-{}", std::process::id()));
+        let dir = crate::test_dir("lock");
         let state = dir.join("state.db");
         let stop = Stop::new();
         let first = InstanceLock::acquire(&state, Duration::ZERO, &stop)

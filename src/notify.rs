@@ -43,9 +43,7 @@ pub fn watchdog_interval() -> Option<Duration> {
 mod tests {
     #[test]
     fn sends_to_the_notify_socket() {
-        let dir = std::env::temp_dir().join(format!("jgr-notify-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("dir");
+        let dir = crate::test_dir("notify");
         let path = dir.join("notify.sock");
         let listener = std::os::unix::net::UnixDatagram::bind(&path).expect("bind");
         // Only this test sets NOTIFY_SOCKET; nothing else in the unit tests reads it.

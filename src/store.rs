@@ -967,15 +967,17 @@ fn store_error(path: &Path, e: rusqlite::Error) -> Error {
 mod tests {
     use super::*;
 
-    fn temp_db(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("jgr-store-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        dir.join("state.db")
+    /// A test's directory (removed when the test passes) and the database path in it, which
+    /// the test creates.
+    fn temp_db(name: &str) -> (crate::TestDir, PathBuf) {
+        let dir = crate::test_dir(&format!("store-{name}"));
+        let path = dir.join("state.db");
+        (dir, path)
     }
 
     #[test]
     fn mirrors_checkpoints_intents_and_passes_persist() {
-        let path = temp_db("persist");
+        let (_dir, path) = temp_db("persist");
         {
             let s = Store::open(&path).expect("open");
             s.record_intents("A->b", &[("10", "A-1")]).expect("intent");
@@ -1030,7 +1032,8 @@ mod tests {
 
     #[test]
     fn pass_history_keeps_the_newest_and_the_last_success() {
-        let s = Store::open(&temp_db("history")).expect("open");
+        let (_dir, path) = temp_db("history");
+        let s = Store::open(&path).expect("open");
         let ok = s
             .begin_pass_keeping("A->b", PassKind::Incremental, 3)
             .expect("pass");
@@ -1066,7 +1069,8 @@ mod tests {
 
     #[test]
     fn an_empty_mapping_is_reconciled_without_a_checkpoint() {
-        let s = Store::open(&temp_db("empty")).expect("open");
+        let (_dir, path) = temp_db("empty");
+        let s = Store::open(&path).expect("open");
         assert!(!s.reconciled("A->b").expect("read"));
         s.mark_reconciled("A->b").expect("mark");
         assert!(s.reconciled("A->b").expect("read"));
@@ -1086,7 +1090,8 @@ mod tests {
 
     #[test]
     fn relinking_the_same_issue_keeps_the_version_applied_to_it() {
-        let s = Store::open(&temp_db("relink")).expect("open");
+        let (_dir, path) = temp_db("relink");
+        let s = Store::open(&path).expect("open");
         let t = Utc
             .timestamp_millis_opt(1_700_000_000_000)
             .single()
@@ -1107,7 +1112,7 @@ mod tests {
 
     #[test]
     fn corrupt_file_gets_an_actionable_error() {
-        let path = temp_db("corrupt");
+        let (_dir, path) = temp_db("corrupt");
         std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
         std::fs::write(&path, b"this is not sqlite, it is a text file of some length....................................").expect("write");
         let e = Store::open(&path).err().expect("refused").to_string();
@@ -1149,9 +1154,7 @@ mod tests {
         use std::process::{Command, Stdio};
         let exe = std::env::current_exe().expect("the test binary");
         for round in 0..4 {
-            let path = temp_db(&format!("race-{round}"));
-            let dir = path.parent().expect("dir").to_path_buf();
-            std::fs::create_dir_all(&dir).expect("dir");
+            let (dir, path) = temp_db(&format!("race-{round}"));
             let children: Vec<_> = (0..3)
                 .map(|_| {
                     Command::new(&exe)
@@ -1197,13 +1200,13 @@ mod tests {
                 .and_then(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
                 .expect("version");
             assert_eq!(version, MIGRATIONS.len());
-            let _ = std::fs::remove_dir_all(&dir);
         }
     }
 
     #[test]
     fn abandoned_passes_are_marked() {
-        let s = Store::open(&temp_db("abandoned")).expect("open");
+        let (_dir, path) = temp_db("abandoned");
+        let s = Store::open(&path).expect("open");
         s.begin_pass("A->b", PassKind::Full).expect("pass");
         assert_eq!(s.close_abandoned_passes().expect("close"), 1);
         assert_eq!(

@@ -353,8 +353,7 @@ mod tests {
 
     #[test]
     fn facts_transitions_and_gone_round_trip() {
-        let dir = std::env::temp_dir().join(format!("jgr-store-facts-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = crate::test_dir("store-facts");
         let s = Store::open(&dir.join("state.db")).expect("open");
         let t = |ms: i64| from_ms(1_700_000_000_000 + ms);
         let fact = JiraFact {
@@ -406,8 +405,7 @@ mod tests {
 
     #[test]
     fn unseen_mirrors_are_those_a_full_pass_did_not_see_and_not_gone() {
-        let dir = std::env::temp_dir().join(format!("jgr-store-seen-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = crate::test_dir("store-seen");
         let s = Store::open(&dir.join("state.db")).expect("open");
         let mirror = |id: &str, iid: u64| Mirror {
             jira_id: id.into(),
