@@ -393,6 +393,36 @@ pub fn is_root() -> bool {
         .unwrap_or(false)
 }
 
+/// What the service logs once a stop is in force (nothing new starts after it).
+pub const SERVICE_STOPPING: &str = "stopping: no new action starts";
+/// What `reconcile` logs once a stop is in force.
+pub const RECONCILE_STOPPING: &str = "stopping: the writes in flight finish";
+
+/// SIGTERM a child while `gate` holds its requests: once one is held, signal; once the child
+/// logs `stopping` (the stop is in force), let the held requests go. Returns the exit code and
+/// everything the child logged.
+pub async fn term_while_held(
+    mut child: Child,
+    gate: &jgr_sim::Gate,
+    stopping: &str,
+) -> (Option<i32>, String) {
+    let log = ChildLog::capture(&mut child);
+    assert!(
+        eventually(EVENT_WAIT, || gate.arrived() >= 1).await,
+        "no request reached the gate: {}",
+        log.text()
+    );
+    signal(&child, "TERM");
+    assert!(
+        log.wait_for(stopping, EVENT_WAIT).await,
+        "never logged {stopping:?}: {}",
+        log.text()
+    );
+    gate.open();
+    let (code, _, _) = wait_exit(child, EVENT_WAIT).await;
+    (code, log.finish())
+}
+
 /// A child's stderr, read line by line as it is written, so that a test can wait for the line
 /// that says something happened instead of guessing how long it takes.
 pub struct ChildLog {

@@ -291,27 +291,12 @@ async fn sigterm_stops_reconcile_cleanly() {
         jgr_sim::Fault::Hold(gate.clone()),
         20,
     );
-    let mut child = command(&reconcile_args(&w), &[])
+    let child = command(&reconcile_args(&w), &[])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("starts");
-    let log = ChildLog::capture(&mut child);
-    assert!(
-        eventually(EVENT_WAIT, || gate.arrived() >= 1).await,
-        "a create reached GitLab: {}",
-        log.text()
-    );
-    signal(&child, "TERM");
-    assert!(
-        log.wait_for("stopping: the writes in flight finish", EVENT_WAIT)
-            .await,
-        "{}",
-        log.text()
-    );
-    gate.open();
-    let (code, _, _) = wait_exit(child, EVENT_WAIT).await;
-    let stderr = log.finish();
+    let (code, stderr) = term_while_held(child, &gate, RECONCILE_STOPPING).await;
     assert_eq!(code, Some(1), "a stopped pass did not converge: {stderr}");
     assert!(stderr.contains("stopped"), "{stderr}");
     let created = w.gitlab.issue_count(PROJECT);

@@ -187,26 +187,11 @@ async fn a_stop_between_adopting_and_retitling_leaves_the_retitle_to_the_next_pa
     w.gitlab.inject(Route::Update, Fault::Hold(gate.clone()), 1);
     let mut args = reconcile_args(&w);
     args.push("--full".into());
-    let mut child = command(&args, &[])
+    let child = command(&args, &[])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn");
-    let log = ChildLog::capture(&mut child);
-    assert!(
-        eventually(EVENT_WAIT, || gate.arrived() == 1).await,
-        "the adoption's edit never reached GitLab: {}",
-        log.text()
-    );
-    signal(&child, "TERM");
-    assert!(
-        log.wait_for("stopping: the writes in flight finish", EVENT_WAIT)
-            .await,
-        "{}",
-        log.text()
-    );
-    gate.open();
-    let (code, _, _) = wait_exit(child, EVENT_WAIT).await;
-    let stderr = log.finish();
+    let (code, stderr) = term_while_held(child, &gate, RECONCILE_STOPPING).await;
     assert_eq!(code, Some(1), "a stopped pass did not converge: {stderr}");
     assert_eq!(gate.passed(), 1, "the edit in flight completed");
     let title = |w: &jgr_sim::world::SimWorld| {

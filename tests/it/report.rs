@@ -19,6 +19,24 @@ fn t(secs: i64) -> DateTime<Utc> {
         + Duration::seconds(secs)
 }
 
+/// `report` over the first two weeks of the history, in `format`.
+fn two_weeks(config: &str, format: &str) -> Vec<String> {
+    [
+        "report",
+        "--config",
+        config,
+        "--since",
+        "2025-03-03",
+        "--until",
+        "2025-03-16",
+        "--format",
+        format,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn report_figures_match_hand_computed_values() {
     let w = world("report", |o| {
@@ -54,22 +72,7 @@ async fn report_figures_match_hand_computed_values() {
 
     let config = w.write_config().expect("config").display().to_string();
     let svg = w.opts.dir.join("lead-time.svg");
-    let args = |format: &str| -> Vec<String> {
-        [
-            "report",
-            "--config",
-            &config,
-            "--since",
-            "2025-03-03",
-            "--until",
-            "2025-03-16",
-            "--format",
-            format,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
-    };
+    let args = |format: &str| two_weeks(&config, format);
     let mut json_args = args("json");
     json_args.extend(["--svg".to_string(), svg.display().to_string()]);
     let out = run_binary(json_args).await;
@@ -182,19 +185,9 @@ async fn report_leaves_out_deleted_moved_and_filtered_out_issues() {
 
     let config = w.write_config().expect("config").display().to_string();
     let figures = || {
-        let args = [
-            "report",
-            "--config",
-            &config,
-            "--since",
-            "2025-03-03",
-            "--until",
-            "2025-03-16",
-            "--format",
-            "json",
-        ];
+        let args = two_weeks(&config, "json");
         async move {
-            let out = run_binary(args.iter().map(|s| s.to_string()).collect()).await;
+            let out = run_binary(args).await;
             let (stdout, stderr) = text(&out);
             assert_eq!(out.status.code(), Some(0), "{stderr}");
             let v: Value = serde_json::from_str(&stdout).expect("JSON");

@@ -279,23 +279,8 @@ async fn sigterm_lets_the_write_in_flight_finish_and_records_it() {
         jgr_sim::Fault::Hold(gate.clone()),
         20,
     );
-    let mut child = spawn_service(&service_config(&w, free_port(), ""));
-    let log = ChildLog::capture(&mut child);
-    assert!(
-        eventually(EVENT_WAIT, || gate.arrived() >= 1).await,
-        "a create reached GitLab: {}",
-        log.text()
-    );
-    signal(&child, "TERM");
-    assert!(
-        log.wait_for("stopping: no new action starts", EVENT_WAIT)
-            .await,
-        "{}",
-        log.text()
-    );
-    gate.open();
-    let (code, _, _) = wait_exit(child, Duration::from_secs(12)).await;
-    let stderr = log.finish();
+    let child = spawn_service(&service_config(&w, free_port(), ""));
+    let (code, stderr) = term_while_held(child, &gate, SERVICE_STOPPING).await;
     assert_eq!(code, Some(0), "{stderr}");
     assert!(!stderr.contains("did not finish in time"), "{stderr}");
     // The creates on the wire completed and were recorded; the others never started.
