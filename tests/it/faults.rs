@@ -70,7 +70,8 @@ async fn gitlab_429_with_retry_after_http_date_is_waited_out() {
     let (r, took) = timed_pass(&w).await;
     assert_eq!(r.counts.created, 3, "{}", r.summary());
     assert!(
-        took >= Duration::from_millis(950) && took < Duration::from_secs(10),
+        // Well under the minute RateLimit-Reset would mean, however loaded the machine.
+        took >= Duration::from_millis(950) && took < Duration::from_secs(40),
         "the HTTP date was not honoured: {took:?}"
     );
     // project (refused + retried), one page of issues, three creates.
