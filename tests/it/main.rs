@@ -3,6 +3,7 @@
 //! link time down.
 
 mod bad_input;
+mod browser;
 mod crash;
 mod deleted;
 mod e2e;
@@ -17,4 +18,5 @@ mod report;
 mod service;
 mod speed;
 mod status_labels;
+mod status_page;
 mod webhook;
