@@ -5,6 +5,7 @@
 mod bad_input;
 mod browser;
 mod crash;
+mod dashboards;
 mod deleted;
 mod e2e;
 mod faults;
