@@ -58,10 +58,14 @@ pub fn next_tick(expr: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
 /// successful pass within three intervals" never fires just because it is Sunday.
 pub fn longest_gap(expr: &str, now: DateTime<Utc>) -> Option<Duration> {
     let cron = parse(expr)?;
-    let mut ticks = cron.iter_after(now).take(GAP_TICKS);
-    let mut previous = ticks.next()?;
+    // Tick by tick (croner's own iterator steps a second past each tick, so on a schedule of
+    // every second it would see every other one).
+    let mut previous = cron.find_next_occurrence(&now, false).ok()?;
     let mut longest: Option<chrono::Duration> = None;
-    for tick in ticks {
+    for _ in 0..GAP_TICKS {
+        let Ok(tick) = cron.find_next_occurrence(&previous, false) else {
+            break;
+        };
         let gap = tick - previous;
         longest = Some(longest.map_or(gap, |l| l.max(gap)));
         previous = tick;
@@ -98,6 +102,10 @@ mod tests {
         assert_eq!(
             longest_gap("0 * * * * *", now),
             Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            longest_gap("* * * * * *", now),
+            Some(Duration::from_secs(1))
         );
         assert_eq!(
             longest_gap("*/5 * * * * *", now),

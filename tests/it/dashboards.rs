@@ -7,9 +7,14 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
-use jira_gitlab_reconciler::metrics::FAMILIES;
+use jgr_sim::Fault;
+use jira_gitlab_reconciler::domain::PassKind;
+use jira_gitlab_reconciler::metrics::{Metrics, FAMILIES};
+use jira_gitlab_reconciler::reconcile::{Mode, Reconciler};
+use jira_gitlab_reconciler::store::Store;
 use serde_json::Value;
 
 use crate::browser::tool_or_skip;
@@ -181,4 +186,99 @@ fn promtool_checks_and_unit_tests_the_alert_rules() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// A series' value on `/metrics` (`None` while absent).
+async fn sample(port: u16, series: &str) -> Option<f64> {
+    let (_, text) = http_get(port, "/metrics").await;
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+}
+
+/// What the "no successful pass" and "needs a person" rules compare is there from the service's
+/// first scrape: its start, its schedule's gaps, and a success an earlier run recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_exports_what_the_alerts_compare_from_its_first_passes() {
+    let w = world("alert-series", |_| {}).await;
+    w.jira.create_issue("VSA", "Before the service", "Task");
+    let out = run_binary(reconcile_args(&w)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let remembered = state_status(&w)
+        .and_then(|s| s.last_success?.finished_at)
+        .expect("a recorded success")
+        .timestamp() as f64;
+    // From now on Jira rejects the token: every pass fails, and only a person can fix it.
+    w.jira.random_faults(1, 1.0, vec![Fault::Status(401)]);
+    let before = chrono::Utc::now().timestamp() as f64;
+    let port = free_port();
+    let mut child = spawn_service(&service_config(&w, port, ""));
+    let series = "jgr_needs_person{mapping=\"VSA->acme/platform\"}";
+    let started = std::time::Instant::now();
+    while sample(port, series).await != Some(1.0) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{series} never became 1: {}",
+            http_get(port, "/metrics").await.1
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let value = |s: &'static str| sample(port, s);
+    assert_eq!(
+        value("jgr_last_success_timestamp_seconds{mapping=\"VSA->acme/platform\"}").await,
+        Some(remembered),
+        "the earlier run's success, not forgotten by a restart"
+    );
+    assert_eq!(
+        value("jgr_schedule_interval_seconds{kind=\"incremental\"}").await,
+        Some(1.0),
+        "every second"
+    );
+    let yearly = value("jgr_schedule_interval_seconds{kind=\"full\"}")
+        .await
+        .expect("the full resync's gap");
+    assert!([365.0, 366.0].contains(&(yearly / 86_400.0)), "{yearly}");
+    let start = value("jgr_start_time_seconds").await.expect("a start time");
+    assert!(start >= before && start <= chrono::Utc::now().timestamp() as f64);
+    assert_eq!(value("jgr_creates_waiting").await, Some(0.0));
+    assert_eq!(
+        value("jgr_create_requests_total{outcome=\"refused\"}").await,
+        Some(0.0),
+        "counted from zero, so the first refusals show in increase()"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// The create pacer's series, which the "creates refused" and "creates held" rules read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_create_pacer_counts_refusals_holds_and_creates() {
+    let w = world("pacer-metrics", |o| {
+        o.create_limit_per_minute = Some(3);
+        o.create_window = Some(Duration::from_millis(1000));
+    })
+    .await;
+    seed_issues(&w, 8, 100);
+    let metrics = Arc::new(Metrics::new());
+    let r = Reconciler::new(config(&w), metrics.clone()).expect("reconciler");
+    let store = Store::open(&w.state_path()).expect("store");
+    let reports = r.pass(Mode::Apply(&store), PassKind::Incremental).await;
+    assert!(reports[0].ok(), "{}", reports[0].summary());
+    let refused = w.gitlab.refused_creates();
+    assert!(refused > 0, "the limit refused some creates");
+    let get = |name: &str, labels: &[(&str, &str)]| metrics.get(name, labels);
+    assert_eq!(
+        get("jgr_create_requests_total", &[("outcome", "refused")]),
+        Some(refused as f64)
+    );
+    assert_eq!(
+        get("jgr_create_requests_total", &[("outcome", "created")]),
+        Some(8.0)
+    );
+    assert_eq!(
+        get("jgr_creates_waiting", &[]),
+        Some(0.0),
+        "every wait ended"
+    );
+    let held = get("jgr_create_hold_seconds_total", &[]).unwrap_or(0.0);
+    assert!(held > 0.5, "creates waited for the window: {held} s");
 }

@@ -152,6 +152,7 @@ fn page_shows_the_site(body: &str, w: &SimWorld) {
         "1 of 2 mapping(s) need a person".into(),
         // The webhook: the event, the forged delivery.
         "<h2>Jira webhook</h2>".into(),
+        "<dt>Last event</dt><dd>20".into(),
         "accepted: queued 1".into(),
         "unauthorized 1".into(),
         // The links.
