@@ -88,6 +88,18 @@ impl Metrics {
         self.update(name, help, Kind::Gauge, labels, |v| *v += by);
     }
 
+    /// Start a series of a declared family at `value` unless it exists already (so alert
+    /// rules see counters from zero, and a value known at start-up). Its help text comes with
+    /// the family's first use.
+    pub fn init(&self, name: &'static str, labels: &[(&str, &str)], value: f64) {
+        let mut families = crate::lock_unpoisoned(&self.families);
+        let Some(family) = families.get_mut(name) else {
+            debug_assert!(false, "{name} is not declared in FAMILIES");
+            return;
+        };
+        family.series.entry(render_labels(labels)).or_insert(value);
+    }
+
     /// The current value of one series (tests and `/healthz`).
     pub fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         let families = crate::lock_unpoisoned(&self.families);
@@ -192,7 +204,10 @@ mod tests {
         );
         // Declared families are named before their first series.
         assert!(text.contains("# TYPE jgr_needs_person gauge\n"), "{text}");
-        m.add("jgr_creates_waiting", "Waiting.", &[], 2.0);
+        m.init("jgr_creates_waiting", &[], 5.0);
+        m.init("jgr_creates_waiting", &[], 0.0);
+        assert_eq!(m.get("jgr_creates_waiting", &[]), Some(5.0), "kept");
+        m.add("jgr_creates_waiting", "Waiting.", &[], -3.0);
         m.add("jgr_creates_waiting", "Waiting.", &[], -1.0);
         assert_eq!(m.get("jgr_creates_waiting", &[]), Some(1.0));
     }

@@ -17,29 +17,14 @@ pub(super) fn on_start(metrics: &Metrics, cfg: &Config, store: &Store) {
         Utc::now().timestamp() as f64,
     );
     for outcome in ["created", "refused"] {
-        metrics.inc(
-            "jgr_create_requests_total",
-            "Issue creates GitLab answered, by outcome (created, or refused for its rate limit).",
-            &[("outcome", outcome)],
-            0.0,
-        );
+        metrics.init("jgr_create_requests_total", &[("outcome", outcome)], 0.0);
     }
-    metrics.add(
-        "jgr_creates_waiting",
-        "Issue creates waiting for the create pacer right now (GitLab's create limit, or a wait GitLab asked for).",
-        &[],
-        0.0,
-    );
-    metrics.inc(
-        "jgr_create_hold_seconds_total",
-        "Seconds issue creates spent waiting for the create pacer, summed over creates.",
-        &[],
-        0.0,
-    );
+    metrics.init("jgr_creates_waiting", &[], 0.0);
+    metrics.init("jgr_create_hold_seconds_total", &[], 0.0);
     on_reload(metrics, cfg, Some(store));
 }
 
-/// The schedule's gaps and a series per mapping (a new mapping's from now on).
+/// The schedule's gaps, and a series per mapping (a new mapping's from now on).
 pub(super) fn on_reload(metrics: &Metrics, cfg: &Config, store: Option<&Store>) {
     let now = Utc::now();
     for (kind, expr) in [
@@ -58,28 +43,12 @@ pub(super) fn on_reload(metrics: &Metrics, cfg: &Config, store: Option<&Store>) 
     for m in &cfg.mappings {
         let name = m.name();
         let labels = [("mapping", name.as_str())];
-        if metrics.get("jgr_needs_person", &labels).is_none() {
-            // Unknown until its first pass here, which runs right after start or reload.
-            metrics.set(
-                "jgr_needs_person",
-                "1 when the mapping's last pass failed on something only a person can fix (a rejected token, a role too low, a missing project), by mapping.",
-                &labels,
-                0.0,
-            );
-        }
+        // Unknown until the mapping's first pass here, which runs right after start or reload.
+        metrics.init("jgr_needs_person", &labels, 0.0);
         let remembered = store.and_then(|s| s.status(&name).ok()?.last_success);
         if let Some(p) = remembered {
-            if metrics
-                .get("jgr_last_success_timestamp_seconds", &labels)
-                .is_none()
-            {
-                metrics.set(
-                    "jgr_last_success_timestamp_seconds",
-                    "Unix time of the last successful pass, by mapping.",
-                    &labels,
-                    p.finished_at.unwrap_or(p.started_at).timestamp() as f64,
-                );
-            }
+            let at = p.finished_at.unwrap_or(p.started_at).timestamp() as f64;
+            metrics.init("jgr_last_success_timestamp_seconds", &labels, at);
         }
     }
 }

@@ -55,21 +55,25 @@ fn summary(h: &mut Html, m: &Model) {
         .iter()
         .filter(|v| last_pass(v).is_some_and(|p| p.outcome != PassOutcome::Ok))
         .count();
+    let of_all = |h: &mut Html, n: usize, what: &'static str| {
+        h.num(n as u64)
+            .raw(" of ")
+            .num(m.mappings.len() as u64)
+            .raw(what);
+    };
     h.raw("<p class=\"summary ");
     if let Some(problem) = &m.state_problem {
         h.raw("bad\">State database: ").text(problem);
     } else if attention > 0 {
-        h.raw("bad\">")
-            .num(attention as u64)
-            .raw(" of ")
-            .num(m.mappings.len() as u64)
-            .raw(" mapping(s) need a person: see below.");
+        h.raw("bad\">");
+        of_all(h, attention, " mapping(s) need a person: see below.");
     } else if failing > 0 {
-        h.raw("warn\">")
-            .num(failing as u64)
-            .raw(" of ")
-            .num(m.mappings.len() as u64)
-            .raw(" mapping(s): the last pass did not succeed; the next pass retries.");
+        h.raw("warn\">");
+        of_all(
+            h,
+            failing,
+            " mapping(s): the last pass did not succeed; the next pass retries.",
+        );
     } else {
         h.raw("ok\">Every mapping's last pass succeeded.");
     }
@@ -366,9 +370,9 @@ mod tests {
             .expect("a valid time")
     }
 
-    /// A page where every value that comes from outside is hostile.
-    fn hostile() -> Model {
-        let pass = PassRecord {
+    /// A failed pass whose error is hostile.
+    fn failed_pass() -> PassRecord {
+        PassRecord {
             kind: PassKind::Full,
             started_at: t(9),
             finished_at: Some(t(10)),
@@ -378,7 +382,12 @@ mod tests {
                 ..Counts::default()
             },
             error: Some(EVIL.into()),
-        };
+        }
+    }
+
+    /// A page where every value that comes from outside is hostile.
+    fn hostile() -> Model {
+        let pass = failed_pass();
         let name = format!("VSA->{EVIL}");
         let window = Window {
             since: t(0),
