@@ -182,6 +182,44 @@ fn base64(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    fn config(state: &std::path::Path) -> Config {
+        let text = format!(
+            "[jira]\nurl = \"https://acme.atlassian.net\"\nemail = \"bot@acme.com\"\n\n\
+             [gitlab]\nurl = \"https://gitlab.example.com\"\n\n[state]\npath = \"{}\"\n\n\
+             [[mapping]]\njira_project = \"VSA\"\ngitlab_project = \"acme/platform\"\n",
+            state.display()
+        );
+        let tokens = |_: &str| Some("token".to_string());
+        Config::parse(&text, std::path::Path::new("test.toml"), &tokens).expect("a config")
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_requests_is_answered_busy_at_once_not_queued() {
+        let state = std::env::temp_dir().join(format!("jgr-page-{}.db", std::process::id()));
+        let page = StatusPage::new(&config(&state), Arc::new(Metrics::new()));
+        let held = page
+            .renders
+            .clone()
+            .try_acquire_many_owned(MAX_RENDERS as u32)
+            .expect("every permit");
+        let busy = show(State(page.clone())).await;
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(busy.headers()[header::RETRY_AFTER], "1");
+        drop(held);
+        let shown = show(State(page)).await;
+        assert_eq!(shown.status(), StatusCode::OK);
+        assert_eq!(shown.headers()[header::CONTENT_SECURITY_POLICY], policy());
+        let body = axum::body::to_bytes(shown.into_body(), 1 << 20)
+            .await
+            .expect("a body");
+        let body = String::from_utf8_lossy(&body);
+        assert!(
+            body.contains("no state database yet: no pass has finished"),
+            "{body}"
+        );
+        assert!(!state.exists(), "a page never creates the database");
+    }
+
     #[test]
     fn base64_matches_rfc_4648() {
         for (plain, encoded) in [
