@@ -80,7 +80,7 @@ async fn wait_metric(port: u16, series: &str, want: f64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_page_shows_each_mapping_the_webhook_and_the_reports_figures_escaped() {
-    let w = site().await;
+    let mut w = site().await;
     let port = free_port();
     let config = service_config(&w, port, "");
     let child = spawn_logged(&config, &w.opts.dir.join("service.log"));
@@ -130,6 +130,23 @@ async fn status_page_shows_each_mapping_the_webhook_and_the_reports_figures_esca
     assert!(head.text().await.expect("empty").is_empty());
 
     in_a_browser(&url, &body).await;
+
+    // A reload brings a new mapping onto the page.
+    w.opts.mappings.push(SimMapping::new("NEW", "acme/new"));
+    service_config(&w, port, "");
+    signal(&child, "HUP");
+    let reloaded = Instant::now();
+    while !http_get(port, "/")
+        .await
+        .1
+        .contains("mapping NEW-&gt;acme/new</p>")
+    {
+        assert!(
+            reloaded.elapsed() < Duration::from_secs(20),
+            "the reload never showed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     signal(&child, "TERM");
     let (code, _, _) = wait_exit(child, Duration::from_secs(12)).await;
