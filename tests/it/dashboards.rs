@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use jgr_sim::Fault;
 use jira_gitlab_reconciler::domain::PassKind;
@@ -54,7 +54,7 @@ async fn exported_families() -> BTreeSet<String> {
     let w = world("dashboards", |_| {}).await;
     let port = free_port();
     let mut child = spawn_service(&service_config(&w, port, ""));
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let text = loop {
         let (status, body) = http_get(port, "/metrics").await;
         if status == 200 || started.elapsed() > Duration::from_secs(20) {
@@ -189,10 +189,22 @@ fn promtool_checks_and_unit_tests_the_alert_rules() {
 }
 
 /// A series' value on `/metrics` (`None` while absent).
-async fn sample(port: u16, series: &str) -> Option<f64> {
+pub async fn sample(port: u16, series: &str) -> Option<f64> {
     let (_, text) = http_get(port, "/metrics").await;
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+}
+
+/// Until a series on `/metrics` has this value (30 s at most).
+pub async fn wait_metric(port: u16, series: &str, want: f64) {
+    let start = Instant::now();
+    while sample(port, series).await != Some(want) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{series} never became {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// What the "no successful pass" and "needs a person" rules compare is there from the service's
@@ -212,16 +224,12 @@ async fn the_service_exports_what_the_alerts_compare_from_its_first_passes() {
     let before = chrono::Utc::now().timestamp() as f64;
     let port = free_port();
     let mut child = spawn_service(&service_config(&w, port, ""));
-    let series = "jgr_needs_person{mapping=\"VSA->acme/platform\"}";
-    let started = std::time::Instant::now();
-    while sample(port, series).await != Some(1.0) {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{series} never became 1: {}",
-            http_get(port, "/metrics").await.1
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_metric(
+        port,
+        "jgr_needs_person{mapping=\"VSA->acme/platform\"}",
+        1.0,
+    )
+    .await;
     let value = |s: &'static str| sample(port, s);
     assert_eq!(
         value("jgr_last_success_timestamp_seconds{mapping=\"VSA->acme/platform\"}").await,

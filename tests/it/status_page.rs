@@ -12,6 +12,7 @@ use jgr_sim::world::{SimMapping, SimWorld, GITLAB_TOKEN, JIRA_TOKEN, WEBHOOK_SEC
 use serde_json::Value;
 
 use crate::browser::{Browser, Image};
+use crate::dashboards::wait_metric;
 use crate::harness::*;
 
 /// A GitLab project path that is markup (the config accepts it: no blank, no scheme).
@@ -58,24 +59,6 @@ fn spawn_logged(config: &str, log: &Path) -> Child {
         .stderr(file)
         .spawn()
         .expect("service starts")
-}
-
-/// A series' value on `/metrics` (`None` while absent).
-async fn metric(port: u16, series: &str) -> Option<f64> {
-    let (_, text) = http_get(port, "/metrics").await;
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
-}
-
-async fn wait_metric(port: u16, series: &str, want: f64) {
-    let start = Instant::now();
-    while metric(port, series).await != Some(want) {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "{series} never became {want}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
