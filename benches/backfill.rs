@@ -19,6 +19,10 @@
 //!
 //! `--sweep`: the 10,000-issue backfill at `gitlab.concurrency` 1, 2, 4, 8, 16 and 32, the
 //! measurement behind the default.
+//!
+//! After each N's passes, the service (`run`) serves its status page over that state: the
+//! time to answer `GET /` (20 requests one after another), and again while a `reconcile
+//! --full` writes the same database, with that pass's wall time beside the one measured alone.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -241,7 +245,94 @@ async fn scenario(n: usize) {
         &s,
         Some(1 + changed + changed.div_ceil(100)),
     );
+    status_page(&w, n).await;
     let _ = std::fs::remove_dir_all(&w.opts.dir);
+}
+
+/// `GET /` of the service over the state of `n` issues: alone, then while a full resync runs.
+async fn status_page(w: &SimWorld, n: usize) {
+    let (mut service, config, url) = page_service(w);
+    let client = reqwest::Client::new();
+    let up = Instant::now();
+    while page_time(&client, &url).await.is_none() {
+        assert!(
+            up.elapsed() < Duration::from_secs(60),
+            "the status page never answered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut alone = Vec::new();
+    for _ in 0..20 {
+        alone.extend(page_time(&client, &url).await);
+    }
+    let started = Instant::now();
+    let mut pass = Command::new(env!("CARGO_BIN_EXE_jira-gitlab-reconciler"))
+        .args(["reconcile", "--full", "--config", &config])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("reconcile starts");
+    let mut during = Vec::new();
+    while pass.try_wait().expect("wait").is_none() {
+        during.extend(page_time(&client, &url).await);
+    }
+    let pass_wall = started.elapsed();
+    let _ = service.kill();
+    let _ = service.wait();
+    println!("status page over {n} issues: {}", spread(&mut alone));
+    println!(
+        "  during a full resync ({:.2} s wall): {}",
+        pass_wall.as_secs_f64(),
+        spread(&mut during)
+    );
+}
+
+/// The service over `w`'s state, passing only at start-up; its config path and page URL.
+fn page_service(w: &SimWorld) -> (std::process::Child, String, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let config = w.opts.dir.join("service.toml");
+    let text = format!(
+        "{}\n[schedule]\nreconcile = \"0 0 0 1 1 *\"\nfull_resync = \"0 0 0 1 1 *\"\n\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n",
+        w.config_toml()
+    );
+    std::fs::write(&config, text).expect("config");
+    let config = config.display().to_string();
+    let service = Command::new(env!("CARGO_BIN_EXE_jira-gitlab-reconciler"))
+        .args(["run", "--config", &config])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the service starts");
+    (service, config, format!("http://127.0.0.1:{port}/"))
+}
+
+/// How long a whole page took, or `None` when it did not come.
+async fn page_time(client: &reqwest::Client, url: &str) -> Option<Duration> {
+    let started = Instant::now();
+    let r = client.get(url).send().await.ok()?;
+    if !r.status().is_success() {
+        return None;
+    }
+    r.bytes().await.ok()?;
+    Some(started.elapsed())
+}
+
+fn spread(v: &mut [Duration]) -> String {
+    v.sort();
+    let at = |q: f64| {
+        v.get(((v.len() as f64 - 1.0) * q) as usize)
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    format!(
+        "median {:.0} ms, max {:.0} ms ({} requests)",
+        at(0.5),
+        at(1.0),
+        v.len()
+    )
 }
 
 /// GitLab refuses creates beyond 50 per 5 s (600 a minute): how close does the learned pace come

@@ -3,6 +3,7 @@
 //! server's own limit (`pacer`).
 
 mod pacer;
+mod pacing_metrics;
 
 use chrono::{DateTime, Utc};
 use reqwest::Method;
@@ -322,8 +323,12 @@ impl GitlabClient {
         }
         let path = format!("/projects/{project_id}/issues");
         let mut refused: u32 = 0;
+        let metrics = pacing_metrics::Creates(self.api.metrics());
         loop {
-            let Some(ticket) = self.pacer.admit(self.api.stop()).await else {
+            let waiting = metrics.waiting();
+            let admitted = self.pacer.admit(self.api.stop()).await;
+            drop(waiting);
+            let Some(ticket) = admitted else {
                 return Err(stopped(&path));
             };
             // The pacer counts the create from when it actually goes out.
@@ -335,9 +340,11 @@ impl GitlabClient {
             match self.api.send::<RawIssue>(req).await {
                 Ok(reply) => {
                     self.pacer.done(ticket);
+                    metrics.answered("created");
                     return Ok(reply.body.into());
                 }
                 Err(e) if e.status() == Some(429) => {
+                    metrics.answered("refused");
                     refused += 1;
                     self.pacer.refused(ticket, e.retry_after());
                     if refused >= self.api.policy().max_attempts {

@@ -74,8 +74,14 @@ impl Health {
     }
 }
 
-/// Bind `listen` and serve in the background; a bind failure is a configuration error.
-pub async fn serve(listen: SocketAddr, metrics: Arc<Metrics>, health: Arc<Health>) -> Result<()> {
+/// Bind `listen` and serve in the background, with the routes of `more` (the status page)
+/// beside these; a bind failure is a configuration error.
+pub async fn serve(
+    listen: SocketAddr,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    more: Router,
+) -> Result<()> {
     // A port that cannot be bound is the config's to fix: exit 2, no restart loop.
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
         Error::Config(format!(
@@ -111,7 +117,8 @@ pub async fn serve(listen: SocketAddr, metrics: Arc<Metrics>, health: Arc<Health
                         .into_response(),
                 }
             }),
-        );
+        )
+        .merge(more);
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!("metrics server stopped: {e}");

@@ -344,6 +344,11 @@ impl Api {
         &self.retry
     }
 
+    /// Where this client's requests are counted, if anywhere.
+    pub fn metrics(&self) -> Option<&Metrics> {
+        self.metrics.as_deref()
+    }
+
     /// Wait out a hold the server asked for; false when a stop ended the wait.
     async fn respect_hold(&self) -> bool {
         loop {

@@ -19,8 +19,9 @@
 //! 6. `reconcile`: a pass as its phases (observe → plan → apply, batch by batch → recover lost
 //!    creates → on full passes, the issues that left → commit the checkpoint); `apply` is the
 //!    only code that writes to GitLab.
-//! 7. `health` (`/metrics`, `/healthz`), then the commands: `check`, `report` (lead time from
-//!    the state database, as a table, JSON, CSV or SVG), `service` (`run`), `demo`
+//! 7. `health` (`/metrics`, `/healthz`), `report` (lead time from the state database, as a
+//!    table, JSON, CSV or SVG), `status_page` (the service's page at `/`: each mapping, the
+//!    webhook, the lead-time report), then the commands: `check`, `service` (`run`), `demo`
 //!    (behind the default `demo` feature, against the simulated servers of `crates/sim`), and
 //!    `cli`, which parses the command line, finds the config file and prints `status`, the
 //!    reconcile report (text or JSON), completions and man pages; `main.rs` is one line.
@@ -50,6 +51,7 @@ pub mod rng;
 pub mod schedule;
 pub mod secret;
 pub mod service;
+pub mod status_page;
 pub mod stop;
 pub mod store;
 pub mod webhook;

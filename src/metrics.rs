@@ -1,15 +1,44 @@
 //! Counters and gauges kept in memory and served in Prometheus text format by the service.
 //! A handful of series with few labels: a map behind a mutex is all it needs.
+//!
+//! Every family is declared in [`FAMILIES`] and named by `/metrics` from the first scrape,
+//! before any series of it exists: the Grafana dashboard and the alert rules in `pkg/` are
+//! checked against that list, and a test checks that the source uses exactly these names.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Kind {
+pub enum Kind {
     Counter,
     Gauge,
 }
+
+/// Every metric family the program exports (its help text comes with its first use).
+pub const FAMILIES: &[(&str, Kind)] = &[
+    ("jgr_actions_total", Kind::Counter),
+    ("jgr_checkpoint_timestamp_seconds", Kind::Gauge),
+    ("jgr_create_hold_seconds_total", Kind::Counter),
+    ("jgr_create_requests_total", Kind::Counter),
+    ("jgr_creates_waiting", Kind::Gauge),
+    ("jgr_http_requests_total", Kind::Counter),
+    ("jgr_http_retries_total", Kind::Counter),
+    ("jgr_last_success_timestamp_seconds", Kind::Gauge),
+    ("jgr_needs_person", Kind::Gauge),
+    ("jgr_pass_cpu_seconds", Kind::Gauge),
+    ("jgr_pass_duration_seconds", Kind::Gauge),
+    ("jgr_passes_total", Kind::Counter),
+    ("jgr_schedule_interval_seconds", Kind::Gauge),
+    ("jgr_start_time_seconds", Kind::Gauge),
+    ("jgr_ticks_skipped_total", Kind::Counter),
+    ("jgr_up", Kind::Gauge),
+    ("jgr_webhook_events_total", Kind::Counter),
+    ("jgr_webhook_last_delivery_timestamp_seconds", Kind::Gauge),
+    ("jgr_webhook_last_latency_seconds", Kind::Gauge),
+    ("jgr_webhook_latency_seconds_count", Kind::Counter),
+    ("jgr_webhook_latency_seconds_sum", Kind::Counter),
+];
 
 struct Family {
     kind: Kind,
@@ -18,14 +47,32 @@ struct Family {
     series: BTreeMap<String, f64>,
 }
 
-#[derive(Default)]
 pub struct Metrics {
     families: Mutex<BTreeMap<&'static str, Family>>,
 }
 
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Metrics {
     pub fn new() -> Self {
-        Self::default()
+        let families = FAMILIES
+            .iter()
+            .map(|&(name, kind)| {
+                let family = Family {
+                    kind,
+                    help: "",
+                    series: BTreeMap::new(),
+                };
+                (name, family)
+            })
+            .collect();
+        Metrics {
+            families: Mutex::new(families),
+        }
     }
 
     pub fn inc(&self, name: &'static str, help: &'static str, labels: &[(&str, &str)], by: f64) {
@@ -34,6 +81,23 @@ impl Metrics {
 
     pub fn set(&self, name: &'static str, help: &'static str, labels: &[(&str, &str)], to: f64) {
         self.update(name, help, Kind::Gauge, labels, |v| *v = to);
+    }
+
+    /// Move a gauge up or down by `by` (how many are waiting right now).
+    pub fn add(&self, name: &'static str, help: &'static str, labels: &[(&str, &str)], by: f64) {
+        self.update(name, help, Kind::Gauge, labels, |v| *v += by);
+    }
+
+    /// Start a series of a declared family at `value` unless it exists already (so alert
+    /// rules see counters from zero, and a value known at start-up). Its help text comes with
+    /// the family's first use.
+    pub fn init(&self, name: &'static str, labels: &[(&str, &str)], value: f64) {
+        let mut families = crate::lock_unpoisoned(&self.families);
+        let Some(family) = families.get_mut(name) else {
+            debug_assert!(false, "{name} is not declared in FAMILIES");
+            return;
+        };
+        family.series.entry(render_labels(labels)).or_insert(value);
     }
 
     /// The current value of one series (tests and `/healthz`).
@@ -60,6 +124,10 @@ impl Metrics {
             help,
             series: BTreeMap::new(),
         });
+        debug_assert_eq!(family.kind, kind, "{name} is declared as another kind");
+        if family.help.is_empty() {
+            family.help = help;
+        }
         f(family.series.entry(render_labels(labels)).or_insert(0.0));
     }
 
@@ -72,7 +140,9 @@ impl Metrics {
                 Kind::Counter => "counter",
                 Kind::Gauge => "gauge",
             };
-            let _ = writeln!(out, "# HELP {name} {}", family.help);
+            if !family.help.is_empty() {
+                let _ = writeln!(out, "# HELP {name} {}", family.help);
+            }
             let _ = writeln!(out, "# TYPE {name} {kind}");
             for (labels, value) in &family.series {
                 if labels.is_empty() {
@@ -132,5 +202,13 @@ mod tests {
             m.get("jgr_passes_total", &[("mapping", "VSA->a/b")]),
             Some(2.0)
         );
+        // Declared families are named before their first series.
+        assert!(text.contains("# TYPE jgr_needs_person gauge\n"), "{text}");
+        m.init("jgr_creates_waiting", &[], 5.0);
+        m.init("jgr_creates_waiting", &[], 0.0);
+        assert_eq!(m.get("jgr_creates_waiting", &[]), Some(5.0), "kept");
+        m.add("jgr_creates_waiting", "Waiting.", &[], -3.0);
+        m.add("jgr_creates_waiting", "Waiting.", &[], -1.0);
+        assert_eq!(m.get("jgr_creates_waiting", &[]), Some(1.0));
     }
 }

@@ -129,19 +129,9 @@ pub fn compute(cfg: &Config, req: &Request, now: DateTime<Utc>) -> Result<Report
             ))
         }
     };
-    let mut mappings = Vec::new();
-    for m in &cfg.mappings {
-        let name = m.name();
-        if req.mapping.as_ref().is_some_and(|want| *want != name) {
-            continue;
-        }
-        mappings.push(MappingFigures {
-            figures: figures(&issue_times(&store, &name)?, window),
-            mapping: name,
-        });
-    }
+    let report = figures_of(&store, cfg, window, req.mapping.as_deref())?;
     if let Some(want) = &req.mapping {
-        if mappings.is_empty() {
+        if report.mappings.is_empty() {
             let names: Vec<String> = cfg.mappings.iter().map(|m| m.name()).collect();
             return Err(Error::Config(format!(
                 "--mapping {want:?} is not in the config; its mappings are: {}",
@@ -149,7 +139,44 @@ pub fn compute(cfg: &Config, req: &Request, now: DateTime<Utc>) -> Result<Report
             )));
         }
     }
+    Ok(report)
+}
+
+/// The figures of the configured mappings (or only `mapping`) over `window`, from an open
+/// state database: what `report` prints and the status page shows.
+pub fn figures_of(
+    store: &Store,
+    cfg: &Config,
+    window: Window,
+    mapping: Option<&str>,
+) -> Result<Report> {
+    let mut mappings = Vec::new();
+    for m in &cfg.mappings {
+        let name = m.name();
+        if mapping.is_some_and(|want| want != name) {
+            continue;
+        }
+        mappings.push(MappingFigures {
+            figures: figures(&issue_times(store, &name)?, window),
+            mapping: name,
+        });
+    }
     Ok(Report { window, mappings })
+}
+
+/// SVG markup drawn by this program, every name in it escaped: safe to put inside a page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Chart(String);
+
+impl Chart {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The report as an SVG chart (what `--svg` writes).
+pub fn chart(report: &Report) -> Chart {
+    Chart(svg::chart(report))
 }
 
 /// The recorded issues of a mapping (those that left it excluded), with their transitions.

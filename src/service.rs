@@ -8,6 +8,7 @@
 //! 10 s. A reload re-reads the config file (mappings, credentials, schedule, retry); a config
 //! that does not load is refused and the running one stays.
 
+mod gauges;
 mod signals;
 mod ticks;
 mod worker;
@@ -26,6 +27,7 @@ use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::notify::{notify, watchdog_interval};
 use crate::reconcile::Reconciler;
+use crate::status_page::StatusPage;
 use crate::stop::Stop;
 use crate::store::Store;
 use crate::webhook::{Receiver, Triggers};
@@ -50,6 +52,8 @@ pub struct Service {
     ticks: Ticks,
     /// With `[webhook]`: the endpoint's state (its projects follow reloads) and its queue.
     webhook: Option<(Arc<Receiver>, Arc<Triggers>)>,
+    /// The status page (its mappings follow reloads).
+    page: Arc<StatusPage>,
 }
 
 impl Service {
@@ -58,11 +62,13 @@ impl Service {
         let metrics = Arc::new(Metrics::new());
         metrics.set("jgr_up", "1 while the service runs.", &[], 1.0);
         let health = Arc::new(Health::new(&cfg));
+        let page = StatusPage::new(&cfg, metrics.clone());
         if let Some(m) = &cfg.metrics {
-            crate::health::serve(m.listen, metrics.clone(), health.clone()).await?;
-            tracing::info!(listen = %m.listen, "serving /metrics and /healthz");
+            crate::health::serve(m.listen, metrics.clone(), health.clone(), page.router()).await?;
+            tracing::info!(listen = %m.listen, "serving the status page at /, /metrics and /healthz");
         }
         let store = Arc::new(Store::open(&cfg.state_path)?);
+        gauges::on_start(&metrics, &cfg, &store);
         let stop = Stop::new();
         let reconciler = Reconciler::with_stop(cfg.clone(), metrics.clone(), stop.clone())?;
         let ticks = Ticks::start(&cfg.schedule, metrics.clone()).await?;
@@ -90,6 +96,7 @@ impl Service {
             current: Arc::new(Mutex::new(Arc::new(reconciler))),
             ticks,
             webhook,
+            page,
         })
     }
 
@@ -175,6 +182,8 @@ impl Service {
         self.ticks.reschedule(&cfg.schedule).await?;
         *crate::lock_unpoisoned(&self.current) = Arc::new(new);
         self.health.set_mappings(&cfg);
+        self.page.set_config(&cfg);
+        gauges::on_reload(&self.metrics, &cfg, Some(&self.store));
         if let Some((receiver, _)) = &self.webhook {
             receiver.set_projects(jira_projects(&cfg));
         }

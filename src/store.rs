@@ -804,6 +804,21 @@ impl Store {
         })
     }
 
+    /// The mapping's newest pass that has ended (a pass running now hides it from `status`).
+    pub fn last_finished_pass(&self, mapping: &str) -> Result<Option<PassRecord>> {
+        let sql = "SELECT kind, started_at, finished_at, outcome, created, closed, reopened,
+                    updated, adopted, unchanged, failed, jira_seen, error
+             FROM pass WHERE mapping = ?1 AND outcome != ?2 ORDER BY id DESC LIMIT 1";
+        self.with(|c| {
+            c.query_row(
+                sql,
+                params![mapping, PassOutcome::Running.label()],
+                read_pass,
+            )
+            .optional()
+        })
+    }
+
     /// Passes left running by a process that died: mark them so `status` does not lie.
     pub fn close_abandoned_passes(&self) -> Result<u64> {
         self.with(|c| {
@@ -1065,6 +1080,15 @@ mod tests {
         assert!(status.last_success.is_some(), "the last success is kept");
         assert_eq!(status.last_pass.expect("last").outcome, PassOutcome::Failed);
         assert!(other > ok);
+        let running = s
+            .begin_pass_keeping("A->b", PassKind::Full, 10)
+            .expect("pass");
+        let shown = s.last_finished_pass("A->b").expect("read").expect("one");
+        assert_eq!(
+            (shown.kind, shown.error.as_deref()),
+            (PassKind::Targeted, Some("down")),
+            "the pass running now ({running}) hides nothing"
+        );
     }
 
     #[test]

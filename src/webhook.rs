@@ -67,6 +67,25 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome, the accepted ones first.
+    pub const ALL: [Outcome; 9] = [
+        Outcome::Queued,
+        Outcome::Replayed,
+        Outcome::UnknownEvent,
+        Outcome::Unmapped,
+        Outcome::Unauthorized,
+        Outcome::Malformed,
+        Outcome::TooLarge,
+        Outcome::TimedOut,
+        Outcome::Busy,
+    ];
+
+    /// Answered with an error (not authentic, not an event, too big, too slow, no room), as
+    /// opposed to accepted (202), whether or not it triggered anything.
+    pub fn refused(self) -> bool {
+        self.status() != StatusCode::ACCEPTED
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Outcome::Queued => "queued",
@@ -401,6 +420,12 @@ impl Receiver {
             "Webhook deliveries, by outcome.",
             &[("outcome", outcome.label())],
             1.0,
+        );
+        self.metrics.set(
+            "jgr_webhook_last_delivery_timestamp_seconds",
+            "Unix time of the last webhook delivery, by outcome.",
+            &[("outcome", outcome.label())],
+            chrono::Utc::now().timestamp() as f64,
         );
         outcome
     }

@@ -149,6 +149,12 @@ pub(super) fn record_metrics(m: &Metrics, r: &PassReport) {
         &[("mapping", mapping)],
         r.cpu.as_secs_f64(),
     );
+    m.set(
+        "jgr_needs_person",
+        "1 when the mapping's last pass failed on something only a person can fix (a rejected token, a role too low, a missing project), by mapping.",
+        &[("mapping", mapping)],
+        if r.needs_user { 1.0 } else { 0.0 },
+    );
     if r.ok() {
         m.set(
             "jgr_last_success_timestamp_seconds",

@@ -22,8 +22,10 @@ const LAYERS: &[&[&str]] = &[
     // Configuration builds the clients.
     &["config"],
     &["reconcile"],
-    &["health", "webhook"],
-    &["check", "service", "report"],
+    &["health", "webhook", "report"],
+    // The service's page reads the store, the report and the metrics.
+    &["status_page"],
+    &["check", "service"],
     // The demo ends with a report.
     &["demo"],
     &["cli"],

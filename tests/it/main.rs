@@ -3,7 +3,9 @@
 //! link time down.
 
 mod bad_input;
+mod browser;
 mod crash;
+mod dashboards;
 mod deleted;
 mod e2e;
 mod faults;
@@ -17,4 +19,5 @@ mod report;
 mod service;
 mod speed;
 mod status_labels;
+mod status_page;
 mod webhook;

@@ -162,6 +162,14 @@ async fn debian_package_contents_and_install() {
             "/usr/share/fish/vendor_completions.d/jira-gitlab-reconciler.fish",
             "-rw-r--r--",
         ),
+        (
+            "/usr/share/jira-gitlab-reconciler/grafana/jira-gitlab-reconciler.json",
+            "-rw-r--r--",
+        ),
+        (
+            "/usr/share/jira-gitlab-reconciler/prometheus/alerts.yml",
+            "-rw-r--r--",
+        ),
     ];
     for (path, mode) in expect {
         assert_eq!(
@@ -209,6 +217,23 @@ async fn debian_package_contents_and_install() {
         "{unit}"
     );
     assert!(unit.contains("RestartPreventExitStatus=2"), "{unit}");
+    // The dashboard and the alert rules as they are in pkg/.
+    for (shipped, source) in [
+        (
+            "usr/share/jira-gitlab-reconciler/grafana/jira-gitlab-reconciler.json",
+            "pkg/grafana/jira-gitlab-reconciler.json",
+        ),
+        (
+            "usr/share/jira-gitlab-reconciler/prometheus/alerts.yml",
+            "pkg/prometheus/alerts.yml",
+        ),
+    ] {
+        assert_eq!(
+            std::fs::read(root.join(shipped)).expect("shipped"),
+            std::fs::read(Path::new(ROOT).join(source)).expect("source"),
+            "{shipped}"
+        );
+    }
     let conffile = root.join("etc/jira-gitlab-reconciler/config.toml");
     let out = Command::new(root.join("usr/bin/jira-gitlab-reconciler"))
         .arg("status")

@@ -1,0 +1,236 @@
+//! What the status page shows, gathered from the configuration in use, a read-only connection
+//! to the state database (a WAL reader: passes write on meanwhile) and the service's metrics.
+//! No issue title, token or JQL is taken; error texts are cut short.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::config::Config;
+use crate::leadtime::{Figures, Window};
+use crate::metrics::Metrics;
+use crate::report::{Chart, DEFAULT_WEEKS};
+use crate::store::{MappingStatus, PassRecord, Store};
+use crate::webhook::Outcome;
+
+/// An error text shown on the page is cut after this many characters (servers' messages can
+/// be long; the fix is in their first lines).
+const MAX_ERROR_CHARS: usize = 600;
+
+pub(super) struct Model {
+    pub now: DateTime<Utc>,
+    pub started: DateTime<Utc>,
+    /// Why the state database could not be read, if it could not.
+    pub state_problem: Option<String>,
+    pub next_incremental: Option<DateTime<Utc>>,
+    pub next_full: Option<DateTime<Utc>>,
+    pub mappings: Vec<MappingView>,
+    pub webhook: Option<WebhookView>,
+    pub lead_time: Option<LeadTime>,
+}
+
+pub(super) struct MappingView {
+    pub name: String,
+    pub jira_project: String,
+    pub jira_link: Option<String>,
+    pub gitlab_project: String,
+    pub gitlab_link: Option<String>,
+    /// `None`: never reconciled (or no database yet).
+    pub status: Option<MappingStatus>,
+    /// The newest pass that has ended (`status` names the one running now, if any).
+    pub last_finished: Option<PassRecord>,
+    /// The last finished pass's error, cut short.
+    pub last_error: Option<String>,
+    /// What only a person can fix, one line each.
+    pub attention: Vec<Attention>,
+}
+
+/// Something that needs a person: what is wrong, and what to do about it.
+pub(super) struct Attention {
+    pub problem: &'static str,
+    pub fix: String,
+}
+
+pub(super) struct WebhookView {
+    pub path: String,
+    /// Deliveries since start, by outcome (only those that happened).
+    pub deliveries: Vec<(Outcome, u64)>,
+    pub last_accepted: Option<DateTime<Utc>>,
+    pub last_refused: Option<DateTime<Utc>>,
+    /// Event-named issues carried to GitLab (all time), and when the last was.
+    pub applied: Option<(u64, DateTime<Utc>)>,
+}
+
+pub(super) struct LeadTime {
+    pub window: Window,
+    pub figures: Vec<(String, Figures)>,
+    pub chart: Chart,
+}
+
+/// Everything the page shows as of `now`.
+pub(super) fn gather(
+    cfg: &Config,
+    metrics: &Metrics,
+    started: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Model {
+    let mut model = Model {
+        now,
+        started,
+        state_problem: None,
+        next_incremental: crate::schedule::next_tick(&cfg.schedule.reconcile, now),
+        next_full: crate::schedule::next_tick(&cfg.schedule.full_resync, now),
+        mappings: cfg.mappings.iter().map(|m| mapping(cfg, m)).collect(),
+        webhook: None,
+        lead_time: None,
+    };
+    let store = match Store::open_read_only(&cfg.state_path) {
+        Ok(Some(store)) => Some(store),
+        Ok(None) if cfg.state_path.exists() => {
+            model.state_problem =
+                Some("written by an older version; the next pass migrates it".into());
+            None
+        }
+        Ok(None) => {
+            model.state_problem = Some("no state database yet: no pass has finished".into());
+            None
+        }
+        Err(e) => {
+            model.state_problem = Some(cut(&e.report()));
+            None
+        }
+    };
+    if let Some(store) = &store {
+        if let Err(e) = read_state(&mut model, cfg, store) {
+            model.state_problem = Some(cut(&e.report()));
+        }
+    }
+    for m in &mut model.mappings {
+        m.attention = attention(metrics, m);
+    }
+    model.webhook = cfg
+        .webhook
+        .as_ref()
+        .map(|w| webhook(&w.path, metrics, store.as_ref()));
+    model
+}
+
+fn mapping(cfg: &Config, m: &crate::config::Mapping) -> MappingView {
+    let gitlab = cfg.gitlab.url.trim_end_matches('/');
+    let gitlab_link = if m.gitlab_project.bytes().all(|b| b.is_ascii_digit()) {
+        format!("{gitlab}/projects/{}", m.gitlab_project)
+    } else {
+        format!("{gitlab}/{}", m.gitlab_project)
+    };
+    MappingView {
+        name: m.name(),
+        jira_project: m.jira_project.clone(),
+        jira_link: Some(format!(
+            "{}/browse/{}",
+            cfg.jira.url.trim_end_matches('/'),
+            m.jira_project
+        )),
+        gitlab_project: m.gitlab_project.clone(),
+        gitlab_link: Some(gitlab_link),
+        status: None,
+        last_finished: None,
+        last_error: None,
+        attention: Vec::new(),
+    }
+}
+
+/// Each mapping's pass history and the lead-time report, from the open database.
+fn read_state(model: &mut Model, cfg: &Config, store: &Store) -> crate::error::Result<()> {
+    for m in &mut model.mappings {
+        m.status = Some(store.status(&m.name)?);
+        m.last_finished = store.last_finished_pass(&m.name)?;
+        m.last_error = m
+            .last_finished
+            .as_ref()
+            .and_then(|p| p.error.as_deref())
+            .map(cut);
+    }
+    let window = Window {
+        since: model.now - Duration::weeks(DEFAULT_WEEKS),
+        until: model.now,
+    };
+    let report = crate::report::figures_of(store, cfg, window, None)?;
+    model.lead_time = Some(LeadTime {
+        window,
+        chart: crate::report::chart(&report),
+        figures: report
+            .mappings
+            .into_iter()
+            .map(|m| (m.mapping, m.figures))
+            .collect(),
+    });
+    Ok(())
+}
+
+/// What needs a person for this mapping. (More kinds of finding go here as lines of their own.)
+fn attention(metrics: &Metrics, m: &MappingView) -> Vec<Attention> {
+    let mut out = Vec::new();
+    if metrics.get("jgr_needs_person", &[("mapping", &m.name)]) == Some(1.0) {
+        out.push(Attention {
+            problem: "The last pass failed on something only a person can fix; every pass fails \
+                      the same way until then.",
+            fix: m.last_error.clone().unwrap_or_else(|| {
+                "See the service's log (journalctl -u jira-gitlab-reconciler -p err) for the error and its fix.".into()
+            }),
+        });
+    }
+    out
+}
+
+fn webhook(path: &str, metrics: &Metrics, store: Option<&Store>) -> WebhookView {
+    let mut view = WebhookView {
+        path: path.to_string(),
+        deliveries: Vec::new(),
+        last_accepted: None,
+        last_refused: None,
+        applied: store.and_then(|s| s.webhook_events().ok().flatten()),
+    };
+    for outcome in Outcome::ALL {
+        let labels = [("outcome", outcome.label())];
+        if let Some(n) = metrics.get("jgr_webhook_events_total", &labels) {
+            view.deliveries.push((outcome, n as u64));
+        }
+        let at = metrics
+            .get("jgr_webhook_last_delivery_timestamp_seconds", &labels)
+            .and_then(|t| DateTime::from_timestamp(t as i64, 0));
+        let last = if outcome.refused() {
+            &mut view.last_refused
+        } else {
+            &mut view.last_accepted
+        };
+        *last = (*last).max(at);
+    }
+    view
+}
+
+/// At most [`MAX_ERROR_CHARS`] characters, on one line.
+fn cut(text: &str) -> String {
+    let one_line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    match one_line.char_indices().nth(MAX_ERROR_CHARS) {
+        Some((at, _)) => format!("{} … (cut; the full text is in the log)", &one_line[..at]),
+        None => one_line,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_texts_are_one_line_and_cut_short() {
+        assert_eq!(cut("a\nb\u{1b}[31m"), "a b [31m");
+        let long = "é".repeat(MAX_ERROR_CHARS + 5);
+        let shown = cut(&long);
+        assert!(shown.starts_with(&"é".repeat(MAX_ERROR_CHARS)));
+        assert!(
+            shown.ends_with("(cut; the full text is in the log)"),
+            "{shown}"
+        );
+    }
+}
