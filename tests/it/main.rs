@@ -15,6 +15,7 @@ mod process;
 mod recipe;
 mod report;
 mod service;
+mod shells;
 mod speed;
 mod status_labels;
 mod webhook;

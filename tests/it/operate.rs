@@ -636,6 +636,13 @@ async fn completions_and_man_page() {
         "an unknown shell is a usage error"
     );
 
+    // `run --help` says how to write the schedule, what the signals do, and the exit codes.
+    let out = run_binary(vec!["run".into(), "--help".into()]).await;
+    let (help, _) = text(&out);
+    for needle in ["6-field cron", "UTC", "SIGTERM", "SIGHUP", "Exit codes: 0"] {
+        assert!(help.contains(needle), "{needle}: {help}");
+    }
+
     let out = run_binary(vec!["man".into()]).await;
     let (page, _) = text(&out);
     assert_eq!(out.status.code(), Some(0));
@@ -646,6 +653,20 @@ async fn completions_and_man_page() {
     assert!(
         page.contains("JGR_CONFIG"),
         "the lookup order is documented"
+    );
+    // No page for `help` is listed (none exists), and the lists are tagged paragraphs, not
+    // lines roff runs together.
+    assert!(!page.contains("reconciler\\-help(1)"), "{page}");
+    for section in [".SH FILES", ".SH ENVIRONMENT", ".SH \"EXIT STATUS\""] {
+        assert!(page.contains(section), "{section}: {page}");
+    }
+    assert!(
+        page.contains(".TP\n\\fBJGR_CONFIG\\fR\nthe config file"),
+        "{page}"
+    );
+    assert!(
+        page.contains(".IP 4. 4\n/etc/jira\\-gitlab\\-reconciler/config.toml (installed by the Debian package)\n.PP\n"),
+        "the lookup list ends before the next sentence: {page}"
     );
 }
 
