@@ -89,17 +89,17 @@ struct RawState {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSync {
-    overlap: Option<String>,
+    overlap: Option<toml::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRetry {
     max_attempts: Option<u32>,
-    base_delay: Option<String>,
-    max_delay: Option<String>,
-    create_rate_limit_backoff: Option<String>,
-    timeout: Option<String>,
+    base_delay: Option<toml::Value>,
+    max_delay: Option<toml::Value>,
+    create_rate_limit_backoff: Option<toml::Value>,
+    timeout: Option<toml::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -120,7 +120,7 @@ struct RawLog {
 #[serde(deny_unknown_fields)]
 struct RawMetrics {
     listen: Option<String>,
-    unhealthy_after: Option<String>,
+    unhealthy_after: Option<toml::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -174,12 +174,14 @@ pub struct JiraConfig {
     pub deployment: Deployment,
     pub email: Option<String>,
     pub token: Secret,
+    pub token_source: TokenSource,
 }
 
 #[derive(Clone, Debug)]
 pub struct GitlabConfig {
     pub url: String,
     pub token: Secret,
+    pub token_source: TokenSource,
     /// A hard cap on creates per minute; `None` (the default) learns GitLab's own limit.
     pub creates_per_minute: Option<u32>,
     /// GitLab requests in flight at once (creates, edits, reads), for all mappings together.
@@ -221,6 +223,15 @@ impl Mapping {
     /// The name this mapping has in the state database, logs and metrics.
     pub fn name(&self) -> String {
         format!("{}->{}", self.jira_project, self.gitlab_project)
+    }
+
+    /// A mapping's name as a user may type it (`report --mapping "vsa->acme/vsa"`), spelt as
+    /// the config reads it: the Jira key upper case.
+    pub fn normalise_name(name: &str) -> String {
+        match name.trim().split_once("->") {
+            Some((key, project)) => format!("{}->{project}", key.trim().to_ascii_uppercase()),
+            None => name.trim().to_string(),
+        }
     }
 
     /// The JQL for this mapping's issues (updated since `since`, when given).
@@ -517,13 +528,7 @@ fn build(
 ) -> Result<Config> {
     let jira_url = normalise_url("jira.url", &raw.jira.url, &[])?;
     let gitlab_url = normalise_url("gitlab.url", &raw.gitlab.url, &["/api/v4"])?;
-    if raw.jira.deployment == Deployment::Cloud && raw.jira.email.is_none() {
-        return Err(Error::Config(
-            "jira.email is missing: Jira Cloud authenticates with the account's e-mail and an API \
-             token; set jira.email, or deployment = \"datacenter\" for a personal access token"
-                .into(),
-        ));
-    }
+    let email = jira_email(raw.jira.deployment, raw.jira.email)?;
     let (jira_token, gitlab_token) = if need_tokens {
         (
             read_token(
@@ -544,7 +549,7 @@ fn build(
             )?,
         )
     } else {
-        (Secret::new(""), Secret::new(""))
+        (Token::unread(), Token::unread())
     };
 
     let creates_per_minute = raw.gitlab.creates_per_minute;
@@ -658,12 +663,14 @@ fn build(
         jira: JiraConfig {
             url: jira_url,
             deployment: raw.jira.deployment,
-            email: raw.jira.email,
-            token: jira_token,
+            email,
+            token: jira_token.secret,
+            token_source: jira_token.source,
         },
         gitlab: GitlabConfig {
             url: gitlab_url,
-            token: gitlab_token,
+            token: gitlab_token.secret,
+            token_source: gitlab_token.source,
             creates_per_minute,
             concurrency,
         },
@@ -677,6 +684,29 @@ fn build(
         webhook,
         mappings,
     })
+}
+
+/// Jira Cloud authenticates with the account's e-mail: it must be there and not blank (an
+/// empty one would only show as Jira's 401, which blames the token).
+fn jira_email(deployment: Deployment, email: Option<String>) -> Result<Option<String>> {
+    let email = email.map(|e| e.trim().to_string());
+    if deployment != Deployment::Cloud {
+        return Ok(email.filter(|e| !e.is_empty()));
+    }
+    match email {
+        None => Err(Error::Config(
+            "jira.email is missing: Jira Cloud authenticates with the account's e-mail and an API \
+             token; set jira.email, or deployment = \"datacenter\" for a personal access token"
+                .into(),
+        )),
+        Some(e) if e.is_empty() => Err(Error::Config(
+            "jira.email is empty: Jira Cloud authenticates with the e-mail of the account the API \
+             token belongs to; write it there (e.g. \"bot@acme.com\"), or set deployment = \
+             \"datacenter\" for a personal access token"
+                .into(),
+        )),
+        Some(e) => Ok(Some(e)),
+    }
 }
 
 /// systemd's `StateDirectory=` sets `$STATE_DIRECTORY`; elsewhere next to the config file.
@@ -698,7 +728,9 @@ fn validate_mappings(raw: Vec<RawMapping>) -> Result<Vec<Mapping>> {
     let mut out: Vec<Mapping> = Vec::with_capacity(raw.len());
     for (i, m) in raw.into_iter().enumerate() {
         let at = format!("mapping #{}", i + 1);
-        let jira_project = m.jira_project.trim().to_string();
+        // Jira keys are upper case; "vsa" and "VSA" are one project and must be one mapping,
+        // with one name in the state database.
+        let jira_project = m.jira_project.trim().to_ascii_uppercase();
         if jira_project.is_empty()
             || !jira_project
                 .chars()
@@ -887,7 +919,8 @@ fn webhook_config(
             WEBHOOK_SECRET_ENV,
             env,
             base,
-        )?;
+        )?
+        .secret;
         if secret.expose().chars().count() < MIN_WEBHOOK_SECRET {
             return Err(Error::Config(format!(
                 "the webhook secret is shorter than {MIN_WEBHOOK_SECRET} characters: anyone who \
@@ -910,10 +943,10 @@ fn read_token(
     section: &str,
     file_key: &str,
     file: Option<&Path>,
-    env_name: &str,
+    env_name: &'static str,
     env: &dyn Fn(&str) -> Option<String>,
     base: &Path,
-) -> Result<Secret> {
+) -> Result<Token> {
     if let Some(p) = file {
         config_path(file_key, p)?;
     }
@@ -922,11 +955,16 @@ fn read_token(
     } else {
         "token"
     };
+    let mut credential = None;
     let file = match file.map(|p| expand_credentials_dir(p, env)) {
         Some(Credential::File(p)) => Some(resolve(base, &p)),
         // `$CREDENTIALS_DIRECTORY/...` outside systemd (an operator's shell): the environment
         // variable, so one config serves the unit and the command line.
-        Some(Credential::OutsideSystemd) | None => None,
+        Some(Credential::OutsideSystemd(name)) => {
+            credential = Some(name);
+            None
+        }
+        None => None,
     };
     let token = match file.as_deref() {
         Some(path) => std::fs::read_to_string(path).map_err(|e| {
@@ -968,13 +1006,64 @@ fn read_token(
             at + 1
         )));
     }
-    Ok(Secret::new(token))
+    let source = match file {
+        Some(path) => TokenSource::File(path),
+        None => TokenSource::Env {
+            var: env_name,
+            credential,
+        },
+    };
+    Ok(Token {
+        secret: Secret::new(token),
+        source,
+    })
+}
+
+/// Where a token was read from: `check` says it, so the admin knows which token was tested.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenSource {
+    /// The environment variable. `credential`: the config names the systemd credential
+    /// `$CREDENTIALS_DIRECTORY/<credential>` instead, which is not set here (not under systemd).
+    Env {
+        var: &'static str,
+        credential: Option<String>,
+    },
+    /// The file the config names (under systemd, in `$CREDENTIALS_DIRECTORY`).
+    File(PathBuf),
+    /// Not read: the command never contacts a server.
+    Unread,
+}
+
+impl TokenSource {
+    pub fn describe(&self) -> String {
+        match self {
+            TokenSource::Env { var, .. } => format!("${var}"),
+            TokenSource::File(path) => format!("the file {}", path.display()),
+            TokenSource::Unread => "nowhere (not read)".into(),
+        }
+    }
+}
+
+/// A token and where it came from.
+struct Token {
+    secret: Secret,
+    source: TokenSource,
+}
+
+impl Token {
+    fn unread() -> Token {
+        Token {
+            secret: Secret::new(""),
+            source: TokenSource::Unread,
+        }
+    }
 }
 
 enum Credential {
     File(PathBuf),
-    /// The path names `$CREDENTIALS_DIRECTORY`, which is not set: not running under systemd.
-    OutsideSystemd,
+    /// The path names `$CREDENTIALS_DIRECTORY/<name>`, which is not set: not running under
+    /// systemd.
+    OutsideSystemd(String),
 }
 
 /// `$CREDENTIALS_DIRECTORY/name` → the directory systemd's `LoadCredential=` filled, so one
@@ -986,20 +1075,36 @@ fn expand_credentials_dir(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> 
         (Some(rest), Some(dir)) if !dir.is_empty() => {
             Credential::File(PathBuf::from(format!("{dir}{rest}")))
         }
-        (Some(_), _) => Credential::OutsideSystemd,
+        (Some(rest), _) => Credential::OutsideSystemd(rest.trim_start_matches('/').to_string()),
         _ => Credential::File(path.to_path_buf()),
     }
 }
 
-fn opt_duration(key: &str, raw: Option<String>) -> Result<Option<Duration>> {
-    raw.map(|s| {
-        parse_duration(&s).ok_or_else(|| {
-            Error::Config(format!(
-                "{key} = {s:?} is not a duration: write numbers with units, e.g. \"500ms\", \"90s\", \"10m\", \"1h30m\""
-            ))
-        })
-    })
-    .transpose()
+/// A duration key's value: a string humantime reads. Durations are read as TOML values rather
+/// than strings so that a bare number (`overlap = 600`) gets this message, naming the key and
+/// the fix, instead of serde's "invalid type".
+fn opt_duration(key: &str, raw: Option<toml::Value>) -> Result<Option<Duration>> {
+    let Some(value) = raw else {
+        return Ok(None);
+    };
+    const FIX: &str =
+        "write a number with its unit in quotes, e.g. \"500ms\", \"90s\", \"10m\", \"1h30m\"";
+    let text = match value {
+        toml::Value::String(s) => s,
+        toml::Value::Integer(n) => {
+            return Err(Error::Config(format!(
+                "{key} = {n} is a bare number, which is ambiguous (seconds? minutes?); {FIX} (\"{n}s\" for {n} seconds)"
+            )))
+        }
+        other => {
+            return Err(Error::Config(format!(
+                "{key} = {other} is not a duration; {FIX}"
+            )))
+        }
+    };
+    parse_duration(&text)
+        .map(Some)
+        .ok_or_else(|| Error::Config(format!("{key} = {text:?} is not a duration: {FIX}")))
 }
 
 /// A duration as admins write it, parsed by `humantime`: "500ms", "90s", "10m", "1h30m",
@@ -1161,6 +1266,79 @@ gitlab_project = "acme/platform"
             "{MINIMAL}\n[sync]\noverlap = \"10 minutes or so\"\n"
         ));
         assert!(e.contains("sync.overlap") && e.contains("1h30m"), "{e}");
+    }
+
+    #[test]
+    fn a_bare_number_for_a_duration_names_the_key_and_the_fix() {
+        let e = err(&format!("{MINIMAL}\n[sync]\noverlap = 600\n"));
+        assert!(
+            e.contains("sync.overlap = 600 is a bare number") && e.contains("\"600s\""),
+            "{e}"
+        );
+        assert!(!e.contains("invalid type"), "{e}");
+        let e = err(&format!("[retry]\ntimeout = 1.5\n{MINIMAL}"));
+        assert!(e.contains("retry.timeout = 1.5 is not a duration"), "{e}");
+        let e = err(&format!(
+            "{MINIMAL}\n[metrics]\nlisten = \"127.0.0.1:9\"\nunhealthy_after = 900\n"
+        ));
+        assert!(
+            e.contains("metrics.unhealthy_after = 900 is a bare number"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_empty_email_is_refused_at_load() {
+        let e = err(&MINIMAL.replace("\"bot@acme.com\"", "\"  \""));
+        assert!(e.contains("jira.email is empty"), "{e}");
+        let c = parse(&MINIMAL.replace("\"bot@acme.com\"", "\" bot@acme.com \"")).expect("valid");
+        assert_eq!(c.jira.email.as_deref(), Some("bot@acme.com"));
+    }
+
+    #[test]
+    fn jira_project_keys_are_upper_case_so_a_mapping_has_one_name() {
+        let c = parse(&MINIMAL.replace("\"VSA\"", "\" vsa \"")).expect("valid");
+        assert_eq!(c.mappings[0].jira_project, "VSA");
+        assert_eq!(c.mappings[0].name(), "VSA->acme/platform");
+        // Two spellings of one project into one GitLab project are one mapping, mapped twice.
+        let twice = format!(
+            "{MINIMAL}\n[[mapping]]\njira_project = \"vsa\"\ngitlab_project = \"acme/platform\"\n"
+        );
+        assert!(err(&twice).contains("mapped twice"));
+    }
+
+    #[test]
+    fn each_token_says_where_it_came_from() {
+        let dir = std::env::temp_dir().join(format!("jgr-sources-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(dir.join("gitlab.token"), "gl-from-file").expect("write");
+        let text = MINIMAL
+            .replace("[gitlab]\n", "[gitlab]\ntoken_file = \"gitlab.token\"\n")
+            .replace(
+                "email = \"bot@acme.com\"\n",
+                "email = \"bot@acme.com\"\ntoken_file = \"$CREDENTIALS_DIRECTORY/jira\"\n",
+            );
+        let c = Config::parse(&text, &dir.join("config.toml"), &env_with_tokens).expect("valid");
+        assert_eq!(
+            c.jira.token_source,
+            TokenSource::Env {
+                var: JIRA_TOKEN_ENV,
+                credential: Some("jira".into())
+            }
+        );
+        assert_eq!(
+            c.gitlab.token_source,
+            TokenSource::File(dir.join("gitlab.token"))
+        );
+        let c = parse(MINIMAL).expect("valid");
+        assert_eq!(
+            c.gitlab.token_source,
+            TokenSource::Env {
+                var: GITLAB_TOKEN_ENV,
+                credential: None
+            }
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -129,10 +129,14 @@ pub fn compute(cfg: &Config, req: &Request, now: DateTime<Utc>) -> Result<Report
             ))
         }
     };
+    let want = req
+        .mapping
+        .as_deref()
+        .map(crate::config::Mapping::normalise_name);
     let mut mappings = Vec::new();
     for m in &cfg.mappings {
         let name = m.name();
-        if req.mapping.as_ref().is_some_and(|want| *want != name) {
+        if want.as_ref().is_some_and(|want| *want != name) {
             continue;
         }
         mappings.push(MappingFigures {

@@ -7,6 +7,7 @@ mod crash;
 mod deleted;
 mod e2e;
 mod faults;
+mod first_hour;
 mod harness;
 mod layers;
 mod operate;
