@@ -984,28 +984,11 @@ fn read_token(
             ))
         })?,
     };
-    let token = token.trim().to_string();
-    let from = || match &file {
+    let from = match &file {
         Some(p) => format!("{file_key} {}", p.display()),
         None => env_name.to_string(),
     };
-    if token.is_empty() {
-        return Err(Error::Config(format!(
-            "the {section} {what} from {} is empty",
-            from()
-        )));
-    }
-    // A header cannot carry control characters (a token would be replaced, and the server's
-    // 401 would blame the token); API tokens are visible ASCII. Where it is, never what.
-    let bad = |c: char| c.is_control() || (what == "token" && !c.is_ascii_graphic());
-    if let Some(at) = token.chars().position(bad) {
-        return Err(Error::Config(format!(
-            "the {section} {what} from {} has a character no {what} has at position {} \
-             (a control character, a space, a line break or a non-ASCII character): copy it again",
-            from(),
-            at + 1
-        )));
-    }
+    let token = checked_secret(section, what, &token, &from)?;
     let source = match file {
         Some(path) => TokenSource::File(path),
         None => TokenSource::Env {
@@ -1014,9 +997,32 @@ fn read_token(
         },
     };
     Ok(Token {
-        secret: Secret::new(token),
+        secret: token,
         source,
     })
+}
+
+/// The token (or, for the webhook, the secret) in `text`, read from `from`: trimmed, not
+/// empty, and only characters a header can carry (else the server's 401 would blame the
+/// token). Errors say where it is wrong, never what it is.
+pub fn checked_secret(section: &str, what: &str, text: &str, from: &str) -> Result<Secret> {
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(Error::Config(format!(
+            "the {section} {what} from {from} is empty"
+        )));
+    }
+    // API tokens are visible ASCII; a webhook secret may be any text without control
+    // characters.
+    let bad = |c: char| c.is_control() || (what == "token" && !c.is_ascii_graphic());
+    if let Some(at) = token.chars().position(bad) {
+        return Err(Error::Config(format!(
+            "the {section} {what} from {from} has a character no {what} has at position {} \
+             (a control character, a space, a line break or a non-ASCII character): copy it again",
+            at + 1
+        )));
+    }
+    Ok(Secret::new(token))
 }
 
 /// Where a token was read from: `check` says it, so the admin knows which token was tested.

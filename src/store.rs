@@ -260,12 +260,22 @@ impl Store {
                 })?;
             }
         }
+        let existed = path.exists();
         let conn = Connection::open(path).map_err(|e| store_error(path, e))?;
         let store = Store {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),
         };
         store.setup()?;
+        if !existed {
+            // Right on a first run; after a typo in state.path, the reason history is gone.
+            tracing::warn!(
+                db = %path.display(),
+                "created a new, empty state database: expected on a first run; if passes have \
+                 run before, check state.path (this pass finds the mirrored GitLab issues by their \
+                 markers and creates nothing twice)"
+            );
+        }
         // WAL mode keeps two side files next to the database while it is open.
         for suffix in ["", "-wal", "-shm"] {
             let mut file = path.as_os_str().to_owned();

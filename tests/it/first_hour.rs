@@ -59,3 +59,348 @@ async fn a_jira_key_written_in_lower_case_is_the_same_mapping() {
     assert!(stdout.contains("created 0"), "{stdout}");
     assert_eq!(w.gitlab.writes(), writes, "nothing created twice");
 }
+
+/// The config of `w` with its token files replaced by systemd credentials, as the shipped
+/// config reads them.
+fn with_credentials(w: &jgr_sim::world::SimWorld) -> String {
+    let dir = w.opts.dir.display();
+    w.config_toml()
+        .replace(
+            &format!("\"{dir}/jira.token\""),
+            "\"$CREDENTIALS_DIRECTORY/jira\"",
+        )
+        .replace(
+            &format!("\"{dir}/gitlab.token\""),
+            "\"$CREDENTIALS_DIRECTORY/gitlab\"",
+        )
+}
+
+/// A unit, as the package installs one, loading the tokens from `dir`.
+fn install_unit(units: &Path, dir: &Path) {
+    std::fs::create_dir_all(units).expect("dir");
+    std::fs::write(
+        units.join("jira-gitlab-reconciler.service"),
+        format!(
+            "[Service]\nExecStart=/usr/bin/jira-gitlab-reconciler run\n\
+             LoadCredential=jira:{0}/service-jira.token\nLoadCredential=gitlab:{0}/service-gitlab.token\n",
+            dir.display()
+        ),
+    )
+    .expect("unit");
+}
+
+/// The README's install: tokens in files the units load. A wrong one there must not pass
+/// `check` because the shell's variables hold good ones; each token's source is named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_tests_the_token_files_the_service_will_use() {
+    use jgr_sim::world::{GITLAB_TOKEN, JIRA_TOKEN};
+    let w = world("check-creds", |_| {}).await;
+    let dir = w.opts.dir.clone();
+    let config = write_config(&dir, "creds.toml", &with_credentials(&w));
+    let units = dir.join("units");
+    install_unit(&units, &dir);
+    std::fs::write(dir.join("service-jira.token"), "a-stale-jira-token").expect("write");
+    std::fs::write(
+        dir.join("service-gitlab.token"),
+        format!("{GITLAB_TOKEN}\n"),
+    )
+    .expect("write");
+    let env = [
+        ("JIRA_API_TOKEN", JIRA_TOKEN),
+        ("GITLAB_TOKEN", "another-gitlab-token"),
+        ("SYSTEMD_UNIT_PATH", &units.display().to_string()),
+    ];
+    let out = run_with(&config, &["check"], &env).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("note    Jira token from $JIRA_API_TOKEN (the config reads $CREDENTIALS_DIRECTORY/jira, which only the systemd units set)"),
+        "{stdout}"
+    );
+    let jira_file = format!(
+        "PROBLEM the Jira token in {}/service-jira.token (credential jira of jira-gitlab-reconciler.service) is not the one this check used ($JIRA_API_TOKEN), and the service would fail with it",
+        dir.display()
+    );
+    assert!(stdout.contains(&jira_file), "{stdout}");
+    assert!(stdout.contains("HTTP 401"), "{stdout}");
+    // $GITLAB_TOKEN is wrong here, the service's file right: both said.
+    assert!(
+        stdout.contains("PROBLEM GitLab GET /user: HTTP 401"),
+        "{stdout}"
+    );
+    let gitlab_file = format!(
+        "ok      the GitLab token in {}/service-gitlab.token (credential gitlab of jira-gitlab-reconciler.service) is accepted: user reconciler-bot",
+        dir.display()
+    );
+    assert!(stdout.contains(&gitlab_file), "{stdout}");
+    assert!(!format!("{stdout}{stderr}").contains("a-stale-jira-token"));
+
+    // A file this user cannot read, or no unit at all: said plainly.
+    std::fs::remove_dir_all(&units).expect("rm");
+    let out = run_with(
+        &config,
+        &["check"],
+        &[
+            ("JIRA_API_TOKEN", JIRA_TOKEN),
+            ("GITLAB_TOKEN", GITLAB_TOKEN),
+            ("SYSTEMD_UNIT_PATH", &units.display().to_string()),
+        ],
+    )
+    .await;
+    let (stdout, _) = text(&out);
+    assert!(
+        stdout.contains("note    the service's Jira token was not checked: the config reads it from $CREDENTIALS_DIRECTORY/jira, and no installed unit loads a credential jira"),
+        "{stdout}"
+    );
+}
+
+/// A plain token file: named as the source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_names_each_tokens_source() {
+    let w = world("check-sources", |_| {}).await;
+    let config = w.write_config().expect("config");
+    let out = run_with(&config, &["check"], &[]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let dir = w.opts.dir.display();
+    assert!(
+        stdout.contains(&format!(
+            "note    Jira token from the file {dir}/jira.token\n"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "note    GitLab token from the file {dir}/gitlab.token\n"
+        )),
+        "{stdout}"
+    );
+}
+
+fn replace_once(text: &str, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "{from:?} not in:\n{text}");
+    text.replacen(from, to, 1)
+}
+
+/// The config of `w` with the state database at `state`.
+fn with_state(w: &jgr_sim::world::SimWorld, state: &Path) -> String {
+    replace_once(
+        &w.config_toml(),
+        &w.state_path().display().to_string(),
+        &state.display().to_string(),
+    )
+}
+
+/// `check` creates and removes a file where the state goes, as the directory's owner when it
+/// runs as root: a directory passes could not write is a problem before the first pass fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_finds_a_state_directory_passes_cannot_write() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = world("check-state-dir", |_| {}).await;
+    let dir = w.opts.dir.join("state");
+    std::fs::create_dir_all(&dir).expect("dir");
+    // Root may write anywhere: the directory belongs to another user, who may not.
+    let owner = if is_root() {
+        std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).expect("chown");
+        "user nobody (its owner, tested as that user since this runs as root)".to_string()
+    } else {
+        let me = std::process::Command::new("id")
+            .arg("-un")
+            .output()
+            .expect("id");
+        format!("user {}", String::from_utf8_lossy(&me.stdout).trim())
+    };
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).expect("chmod");
+
+    for (state, want) in [
+        (
+            dir.join("state.db"),
+            format!(
+                "PROBLEM state directory {} is not writable by {owner} (Permission denied",
+                dir.display()
+            ),
+        ),
+        (
+            dir.join("sub/state.db"),
+            format!(
+                "PROBLEM state directory {}/sub does not exist, and {owner} cannot create it: {} is not writable",
+                dir.display(),
+                dir.display()
+            ),
+        ),
+    ] {
+        let config = write_config(&w.opts.dir, "state-dir.toml", &with_state(&w, &state));
+        let out = run_with(&config, &["check"], &[]).await;
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+        assert!(stdout.contains(&want), "{want}\n{stdout}");
+        assert!(!stdout.contains("all checks passed"), "{stdout}");
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(&dir).expect("dir").collect();
+    assert!(leftovers.is_empty(), "check leaves nothing behind");
+
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let config = write_config(
+        &w.opts.dir,
+        "state-dir.toml",
+        &with_state(&w, &dir.join("state.db")),
+    );
+    let out = run_with(&config, &["check"], &[]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "ok      state directory {} is writable by {owner}",
+            dir.display()
+        )),
+        "{stdout}"
+    );
+}
+
+/// A typo in state.path: `check` says a new, empty state would start and names the database
+/// next to it; the pass that creates it says so in its log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_misspelt_state_path_is_said_by_check_and_the_first_pass() {
+    let w = world("state-typo", |_| {}).await;
+    w.jira.create_issue("VSA", "One", "Task");
+    pass_ok(&w, PassKind::Incremental).await;
+    let typo = w.opts.dir.join("stat.db");
+    let config = write_config(&w.opts.dir, "typo.toml", &with_state(&w, &typo));
+
+    let out = run_with(&config, &["check"], &[]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "note    state database {} does not exist: the first pass creates a new, empty one",
+            typo.display()
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("if passes have run before, check state.path; its directory holds state.db: is state.path misspelt?"),
+        "{stdout}"
+    );
+    assert!(!typo.exists(), "check creates no database");
+
+    let writes = w.gitlab.writes();
+    let out = run_with(&config, &["reconcile"], &[]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("created a new, empty state database")
+            && stderr.contains("check state.path"),
+        "{stderr}"
+    );
+    assert_eq!(
+        w.gitlab.writes(),
+        writes,
+        "the mirror was found by its marker"
+    );
+    let out = run_with(&config, &["reconcile"], &[]).await;
+    assert!(
+        !text(&out).1.contains("created a new"),
+        "only when it is created"
+    );
+}
+
+/// A typo in the path of jira.url or gitlab.url: the first request, whose path every server
+/// serves, finds nothing; that names the URL, not the project or the deployment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_base_url_is_named_with_the_url_tried() {
+    let w = world("base-url", |_| {}).await;
+    let (jira, gitlab) = (w.jira.url(), w.gitlab.url());
+    let text_of = |from: &str, to: &str| {
+        replace_once(
+            &w.config_toml(),
+            &format!("url = \"{from}\""),
+            &format!("url = \"{to}\""),
+        )
+    };
+
+    let config = write_config(
+        &w.opts.dir,
+        "jira-url.toml",
+        &text_of(&jira, &format!("{jira}/jira-typo")),
+    );
+    let out = run_with(&config, &["check"], &[]).await;
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "nothing answers at {jira}/jira-typo/rest/api/3/myself: jira.url ({jira}/jira-typo) is not the Jira site's base URL"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("the mappings' Jira checks were skipped: fix jira.url first"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("check jira_project"), "{stdout}");
+
+    let config = write_config(
+        &w.opts.dir,
+        "gitlab-url.toml",
+        &text_of(&gitlab, &format!("{gitlab}/acme")),
+    );
+    let out = run_with(&config, &["check"], &[]).await;
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "nothing answers at {gitlab}/acme/api/v4/user: gitlab.url ({gitlab}/acme) is not GitLab's base URL"
+        )),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("check gitlab_project"), "{stdout}");
+    // A pass, whose first GitLab request is the project's, says the same.
+    let out = run_with(&config, &["reconcile"], &[]).await;
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("is not GitLab's base URL"), "{stderr}");
+    assert!(!stderr.contains("check gitlab_project"), "{stderr}");
+}
+
+/// `https://` for a port that speaks plain HTTP: said at once, with one connection (a
+/// retry would meet the same answer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_to_a_plain_http_port_is_named_without_retries() {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let w = world("no-tls", |_| {}).await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counted = connections.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            counted.fetch_add(1, Ordering::SeqCst);
+            let mut buf = [0u8; 1024];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(
+                b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    });
+    let text = replace_once(
+        &w.config_toml(),
+        &format!("url = \"{}\"", w.jira.url()),
+        &format!("url = \"https://127.0.0.1:{port}\""),
+    );
+    let config = write_config(&w.opts.dir, "no-tls.toml", &text);
+    let out = run_with(&config, &["check"], &[]).await;
+    let (stdout, _) = text_pair(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(
+        stdout.contains("PROBLEM Jira GET /rest/api/3/myself: this port does not speak TLS")
+            && stdout.contains("jira.url starts with https:// but names a plain-HTTP port"),
+        "{stdout}"
+    );
+    assert_eq!(connections.load(Ordering::SeqCst), 1, "no retry: {stdout}");
+}
+
+fn text_pair(out: &Output) -> (String, String) {
+    text(out)
+}
