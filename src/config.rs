@@ -374,6 +374,33 @@ impl ConfigFile {
 
     /// Load it: with tokens for commands that talk to the servers, without for `status`.
     pub fn load(&self, tokens: bool) -> Result<Config> {
+        self.must_exist()?;
+        if tokens {
+            Config::load(&self.path)
+        } else {
+            Config::load_without_tokens(&self.path)
+        }
+    }
+
+    /// For `status` and `report`, which read only the state database: the state and the
+    /// mappings, and the whole config (without tokens) or what is wrong with it. A mistake in
+    /// a part they do not use (a schedule, a URL, a retry setting) must not hide the state
+    /// from the admin trying to see what the service did; it is returned for a warning.
+    pub fn load_state(&self) -> Result<(StateConfig, Result<Config>)> {
+        self.must_exist()?;
+        let wrong = match Config::load_without_tokens(&self.path) {
+            Ok(cfg) => return Ok((cfg.state_config(), Ok(cfg))),
+            Err(e) => e,
+        };
+        let text = read_config(&self.path)?;
+        match state_only(&text, &self.path, &|name| std::env::var(name).ok()) {
+            Ok(state) => Ok((state, Err(wrong))),
+            // The state or the mappings are wrong too: the whole config's error says it.
+            Err(_) => Err(wrong),
+        }
+    }
+
+    fn must_exist(&self) -> Result<()> {
         if !self.path.exists() {
             let fix = match self.source {
                 ConfigSource::Flag => "check the path given to --config",
@@ -386,12 +413,54 @@ impl ConfigFile {
                 self.source.describe()
             )));
         }
-        if tokens {
-            Config::load(&self.path)
-        } else {
-            Config::load_without_tokens(&self.path)
+        Ok(())
+    }
+}
+
+/// What the commands that only read the state database (`status`, `report`) need of the
+/// config: where the database is, and the mappings' names.
+#[derive(Clone, Debug)]
+pub struct StateConfig {
+    pub state_path: PathBuf,
+    pub mappings: Vec<Mapping>,
+}
+
+impl Config {
+    pub fn state_config(&self) -> StateConfig {
+        StateConfig {
+            state_path: self.state_path.clone(),
+            mappings: self.mappings.clone(),
         }
     }
+}
+
+/// Only `[state]` and `[[mapping]]` of the config `text`, each validated as usual.
+fn state_only(
+    text: &str,
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<StateConfig> {
+    #[derive(Deserialize)]
+    struct StateParts {
+        #[serde(default)]
+        state: RawState,
+        #[serde(default)]
+        mapping: Vec<RawMapping>,
+    }
+    let invalid = |e: toml::de::Error| {
+        Error::Config(format!(
+            "config file {} is not valid: {}",
+            path.display(),
+            e.to_string().trim_end()
+        ))
+    };
+    let mut table: toml::Table = toml::from_str(text).map_err(invalid)?;
+    table.retain(|key, _| key == "state" || key == "mapping");
+    let parts: StateParts = toml::Value::Table(table).try_into().map_err(invalid)?;
+    Ok(StateConfig {
+        state_path: state_path(parts.state, env, base_dir(path))?,
+        mappings: validate_mappings(parts.mapping)?,
+    })
 }
 
 /// `/srv/./jgr/config.toml` → `/srv/jgr/config.toml`, so messages show the path users expect.
@@ -652,13 +721,7 @@ fn build(
         ));
     }
     let mappings = validate_mappings(raw.mapping)?;
-    let state_path = match raw.state.path {
-        Some(p) => {
-            config_path("state.path", &p)?;
-            resolve(base, &p)
-        }
-        None => default_state_path(env, base),
-    };
+    let state_path = state_path(raw.state, env, base)?;
     Ok(Config {
         jira: JiraConfig {
             url: jira_url,
@@ -706,6 +769,17 @@ fn jira_email(deployment: Deployment, email: Option<String>) -> Result<Option<St
                 .into(),
         )),
         Some(e) => Ok(Some(e)),
+    }
+}
+
+/// `state.path`, or its default.
+fn state_path(raw: RawState, env: &dyn Fn(&str) -> Option<String>, base: &Path) -> Result<PathBuf> {
+    match raw.path {
+        Some(p) => {
+            config_path("state.path", &p)?;
+            Ok(resolve(base, &p))
+        }
+        None => Ok(default_state_path(env, base)),
     }
 }
 

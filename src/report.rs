@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::{json, Value};
 
-use crate::config::Config;
+use crate::config::StateConfig;
 use crate::error::{Error, Result};
 use crate::leadtime::{figures, Figures, IssueTimes, Window};
 use crate::store::Store;
@@ -53,7 +53,7 @@ pub struct Report {
 }
 
 /// Run the command: compute, print, write the SVG if asked. Exit code 0.
-pub fn run(cfg: &Config, req: &Request) -> Result<i32> {
+pub fn run(cfg: &StateConfig, req: &Request) -> Result<i32> {
     let report = compute(cfg, req, Utc::now())?;
     // The chart first: a path that cannot be written fails the command before any output.
     if let Some(path) = &req.svg {
@@ -102,7 +102,7 @@ pub fn write_svg(report: &Report, path: &Path) -> Result<()> {
 }
 
 /// The figures of every mapping (or the one asked for) from the state database.
-pub fn compute(cfg: &Config, req: &Request, now: DateTime<Utc>) -> Result<Report> {
+pub fn compute(cfg: &StateConfig, req: &Request, now: DateTime<Utc>) -> Result<Report> {
     let until = req.until.unwrap_or(now);
     let since = req.since.unwrap_or(until - Duration::weeks(DEFAULT_WEEKS));
     if since >= until {

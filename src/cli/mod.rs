@@ -209,23 +209,39 @@ pub fn main() -> i32 {
         }
     };
     let json = cli.command.wants_json();
+    let is_status = matches!(cli.command, Command::Status { .. });
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
             // The one place a fatal error is printed: nothing below logs and returns it too.
             crate::logging::error_line(&e.report());
             if json {
-                // A script reading stdout gets a document whatever happened.
-                let doc = serde_json::json!({
-                    "ok": false,
-                    "exit_code": e.exit_code(),
-                    "error": e.report(),
-                });
+                // A script reading stdout gets a document whatever happened, of the shape
+                // the command prints when it succeeds.
+                let doc = if is_status {
+                    status::fatal_json(&e)
+                } else {
+                    serde_json::json!({
+                        "ok": false,
+                        "exit_code": e.exit_code(),
+                        "error": e.report(),
+                        "mappings": [],
+                    })
+                };
                 println!("{doc}");
             }
             e.exit_code()
         }
     }
+}
+
+/// What `status` and `report` say when the config has an error in a part they do not read.
+fn config_problem_warning(command: &str, e: &crate::error::Error) -> String {
+    format!(
+        "the config has an error {command} does not depend on (it reads only [state] and the \
+         mappings), so it goes on; fix it before the service restarts or reloads: {}",
+        e.report()
+    )
 }
 
 impl Command {
@@ -252,14 +268,15 @@ async fn run(cli: Cli) -> Result<i32> {
         }
         _ => ConfigFile::locate(cli.config.as_deref())?,
     };
-    // `status`, `report` and `webhook url` never contact a server, so they need no token.
+    if matches!(cli.command, Command::Status { .. } | Command::Report { .. }) {
+        return read_state(cli.command, &config, verbosity);
+    }
+    // `webhook url` never contacts a server, so it needs no token.
     let offline = matches!(
         cli.command,
-        Command::Status { .. }
-            | Command::Report { .. }
-            | Command::Webhook {
-                action: WebhookAction::Url
-            }
+        Command::Webhook {
+            action: WebhookAction::Url
+        }
     );
     let cfg = config.load(!offline)?;
     crate::logging::init(cfg.log_level.as_deref(), cfg.log_format, verbosity);
@@ -302,31 +319,53 @@ async fn run(cli: Cli) -> Result<i32> {
             }
         }
         Command::Check => crate::check::run(cfg, &config).await,
-        Command::Status { json } => status::run(&cfg, &config, json),
+        Command::Run => crate::service::run(cfg, config.path).await,
+        Command::Webhook { action } => match action {
+            WebhookAction::Url => webhook::url(&cfg),
+            WebhookAction::Register => webhook::register(cfg).await,
+        },
+        Command::Completions { .. }
+        | Command::Man { .. }
+        | Command::Status { .. }
+        | Command::Report { .. } => Ok(0),
+        #[cfg(feature = "demo")]
+        Command::Demo { .. } => Ok(0),
+    }
+}
+
+/// `status` and `report`: they read the state database only, so they need no token, and a
+/// mistake in a part of the config they do not read is a warning, not the end.
+fn read_state(command: Command, config: &ConfigFile, verbosity: i8) -> Result<i32> {
+    let (state, full) = config.load_state()?;
+    match &full {
+        Ok(cfg) => crate::logging::init(cfg.log_level.as_deref(), cfg.log_format, verbosity),
+        Err(_) => crate::logging::init(None, crate::config::LogFormat::Text, verbosity),
+    }
+    let problem = full.err();
+    match command {
+        Command::Status { json } => status::run(&state, config, json, problem.as_ref()),
         Command::Report {
             since,
             until,
             format,
             svg,
             mapping,
-        } => crate::report::run(
-            &cfg,
-            &crate::report::Request {
-                since,
-                until,
-                format,
-                svg,
-                mapping,
-            },
-        ),
-        Command::Run => crate::service::run(cfg, config.path).await,
-        Command::Webhook { action } => match action {
-            WebhookAction::Url => webhook::url(&cfg),
-            WebhookAction::Register => webhook::register(cfg).await,
-        },
-        Command::Completions { .. } | Command::Man { .. } => Ok(0),
-        #[cfg(feature = "demo")]
-        Command::Demo { .. } => Ok(0),
+        } => {
+            if let Some(e) = &problem {
+                tracing::warn!("{}", config_problem_warning("report", e));
+            }
+            crate::report::run(
+                &state,
+                &crate::report::Request {
+                    since,
+                    until,
+                    format,
+                    svg,
+                    mapping,
+                },
+            )
+        }
+        _ => Ok(0),
     }
 }
 

@@ -61,6 +61,7 @@ pub fn print_json(reports: &[PassReport], dry_run: bool) -> i32 {
         "dry_run": dry_run,
         "ok": code == 0,
         "exit_code": code,
+        "error": null,
         "mappings": reports.iter().map(|r| mapping_json(r, dry_run)).collect::<Vec<_>>(),
     });
     println!(

@@ -384,14 +384,14 @@ async fn https_to_a_plain_http_port_is_named_without_retries() {
             );
         }
     });
-    let text = replace_once(
+    let toml = replace_once(
         &w.config_toml(),
         &format!("url = \"{}\"", w.jira.url()),
         &format!("url = \"https://127.0.0.1:{port}\""),
     );
-    let config = write_config(&w.opts.dir, "no-tls.toml", &text);
+    let config = write_config(&w.opts.dir, "no-tls.toml", &toml);
     let out = run_with(&config, &["check"], &[]).await;
-    let (stdout, _) = text_pair(&out);
+    let (stdout, _) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stdout}");
     assert!(
         stdout.contains("PROBLEM Jira GET /rest/api/3/myself: this port does not speak TLS")
@@ -401,6 +401,106 @@ async fn https_to_a_plain_http_port_is_named_without_retries() {
     assert_eq!(connections.load(Ordering::SeqCst), 1, "no retry: {stdout}");
 }
 
-fn text_pair(out: &Output) -> (String, String) {
-    text(out)
+/// `status` and `report` read only `[state]` and the mappings: a mistake elsewhere (a 5-field
+/// schedule, a misspelt key of another section) is a warning, and they show the state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_and_report_go_on_past_config_errors_they_do_not_depend_on() {
+    let w = world("offline-config", |_| {}).await;
+    w.jira.create_issue("VSA", "One", "Task");
+    pass_ok(&w, PassKind::Incremental).await;
+    for (what, toml) in [
+        (
+            "schedule.reconcile",
+            format!(
+                "{}\n[schedule]\nreconcile = \"*/5 * * * *\"\n",
+                w.config_toml()
+            ),
+        ),
+        (
+            "tokne_file",
+            w.config_toml()
+                .replace("[gitlab]\n", "[gitlab]\ntokne_file = \"x\"\n"),
+        ),
+    ] {
+        let config = write_config(&w.opts.dir, "half-broken.toml", &toml);
+        let out = run_with(&config, &["status"], &[]).await;
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{what}: {stdout}\n{stderr}");
+        assert!(stdout.contains("mirrored issues : 1"), "{stdout}");
+        assert!(
+            stderr.contains("the config has an error status does not depend on")
+                && stderr.contains(what),
+            "{what}: {stderr}"
+        );
+        let out = run_with(&config, &["status", "--json"], &[]).await;
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(v["mappings"][0]["mirrors"], 1, "{v}");
+        assert!(
+            v["warnings"][0].as_str().is_some_and(|w| w.contains(what)),
+            "{v}"
+        );
+        let out = run_with(&config, &["report"], &[]).await;
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{what}: {stdout}\n{stderr}");
+        assert!(
+            stderr.contains("error report does not depend on"),
+            "{stderr}"
+        );
+        // A pass needs all of it.
+        let out = run_with(&config, &["reconcile"], &[]).await;
+        assert_eq!(out.status.code(), Some(2), "{what}");
+    }
+    // The mappings are what status shows: a mistake there still stops it.
+    let toml = w
+        .config_toml()
+        .replace("jira_project = \"VSA\"", "jira_project = \"V-SA\"");
+    let config = write_config(&w.opts.dir, "bad-mapping.toml", &toml);
+    let out = run_with(&config, &["status"], &[]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out).1);
+}
+
+/// For monitoring: `status` exits 1 when a mapping's last pass failed, and `--json` has one
+/// shape whether it succeeded, found a failure or could not run at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_exit_code_and_json_shape_for_monitoring() {
+    let w = world("status-monitoring", |_| {}).await;
+    let config = w.write_config().expect("config");
+    let keys = |v: &serde_json::Value| -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().expect("an object").keys().cloned().collect();
+        k.sort();
+        k
+    };
+    w.jira.create_issue("VSA", "One", "Task");
+    pass_ok(&w, PassKind::Incremental).await;
+    let out = run_with(&config, &["status", "--json"], &[]).await;
+    assert_eq!(out.status.code(), Some(0));
+    let ok: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        (ok["ok"].clone(), ok["error"].clone()),
+        (true.into(), serde_json::Value::Null)
+    );
+
+    w.jira.create_issue("VSA", "Two", "Task");
+    w.gitlab
+        .inject(jgr_sim::Route::Create, jgr_sim::Fault::Status(422), 1);
+    let _ = pass(&w, PassKind::Incremental).await;
+    let out = run_with(&config, &["status", "--json"], &[]).await;
+    assert_eq!(out.status.code(), Some(1), "the last pass failed");
+    let failed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(failed["exit_code"], 1);
+    assert_eq!(keys(&failed), keys(&ok));
+    let out = run_with(&config, &["status"], &[]).await;
+    assert_eq!(out.status.code(), Some(1));
+
+    let missing = w.opts.dir.join("no-such.toml");
+    let out = run_with(&missing, &["status", "--json"], &[]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let fatal: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(keys(&fatal), keys(&ok), "{fatal}");
+    assert!(
+        fatal["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no-such.toml")),
+        "{fatal}"
+    );
 }

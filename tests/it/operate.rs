@@ -209,7 +209,7 @@ async fn status_reads_the_state_as_a_user_who_cannot_write_its_directory() {
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let json: serde_json::Value = serde_json::from_str(&stdout).expect("json");
-    assert_eq!(json[0]["mirrors"], 4, "{stdout}");
+    assert_eq!(json["mappings"][0]["mirrors"], 4, "{stdout}");
 }
 
 /// `check` answers quickly when a server keeps failing: one retry per probe, not a pass's

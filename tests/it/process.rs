@@ -133,7 +133,8 @@ async fn status_needs_no_token_and_reports_lag_and_last_error() {
     std::fs::remove_file(w.opts.dir.join("jira.token")).expect("rm");
     let out = run_binary(vec!["status".into(), "--config".into(), config.clone()]).await;
     let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // For monitoring: the last pass failed.
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stdout.contains("mirrored issues : 1"), "{stdout}");
     assert!(stdout.contains("(failed)"), "{stdout}");
     assert!(
@@ -148,10 +149,15 @@ async fn status_needs_no_token_and_reports_lag_and_last_error() {
         config,
     ])
     .await;
+    assert_eq!(out.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(v[0]["mirrors"], 1);
-    assert_eq!(v[0]["last_pass"]["outcome"], "failed");
-    assert_eq!(v[0]["last_success"]["created"], 1);
+    assert_eq!(
+        (v["ok"].clone(), v["exit_code"].clone()),
+        (false.into(), 1.into())
+    );
+    assert_eq!(v["mappings"][0]["mirrors"], 1);
+    assert_eq!(v["mappings"][0]["last_pass"]["outcome"], "failed");
+    assert_eq!(v["mappings"][0]["last_success"]["created"], 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
