@@ -504,3 +504,135 @@ async fn status_exit_code_and_json_shape_for_monitoring() {
         "{fatal}"
     );
 }
+
+/// `run` with its stderr read as it comes: the child and the text so far.
+fn spawn_run(
+    config: &Path,
+) -> (
+    std::process::Child,
+    std::sync::Arc<std::sync::Mutex<String>>,
+) {
+    let mut child = std::process::Command::new(binary())
+        .args(["run", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .env_remove("JOURNAL_STREAM")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("service starts");
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let stderr = child.stderr.take().expect("stderr");
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let mut text = sink.lock().unwrap_or_else(|e| e.into_inner());
+            text.push_str(&line);
+            text.push('\n');
+        }
+    });
+    (child, log)
+}
+
+fn read(log: &std::sync::Mutex<String>) -> String {
+    log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// Two `run` on one state database: the second says at start-up that the first serves it.
+/// And each pass's log line carries its numbers as numbers (cpu_ms too), for log shippers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_run_on_one_state_says_so_at_start_up() {
+    let w = world("two-runs", |_| {}).await;
+    w.jira.create_issue("VSA", "One", "Task");
+    let json_logs = "\n[log]\nformat = \"json\"\n";
+    let first_config = w.opts.dir.join("first.toml");
+    std::fs::rename(service_config(&w, free_port(), json_logs), &first_config).expect("mv");
+    let second_config = PathBuf::from(service_config(&w, free_port(), ""));
+
+    let (first, first_log) = spawn_run(&first_config);
+    assert!(
+        eventually(std::time::Duration::from_secs(20), || read(&first_log)
+            .contains("pass finished"))
+        .await,
+        "the first service's first pass: {}",
+        read(&first_log)
+    );
+    let (second, second_log) = spawn_run(&second_config);
+    let said = eventually(std::time::Duration::from_secs(20), || {
+        read(&second_log).contains("already serves this state database")
+    })
+    .await;
+    signal(&first, "TERM");
+    signal(&second, "TERM");
+    let (a, _, _) = wait_exit(first, std::time::Duration::from_secs(15)).await;
+    let (b, _, _) = wait_exit(second, std::time::Duration::from_secs(15)).await;
+    let second_text = read(&second_log);
+    assert!(said, "{second_text}");
+    assert!(
+        second_text.contains("another `jira-gitlab-reconciler run` (process "),
+        "{second_text}"
+    );
+    assert!(
+        !read(&first_log).contains("already serves"),
+        "the first was alone"
+    );
+    assert_eq!((a, b), (Some(0), Some(0)));
+
+    let finished: serde_json::Value = read(&first_log)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["message"] == "pass finished")
+        .expect("a pass line");
+    for field in ["cpu_ms", "duration_ms", "created"] {
+        assert!(finished[field].is_number(), "{field}: {finished}");
+    }
+}
+
+/// What a new admin reads is plain: a dry run with nothing to do says so, counts take their
+/// plural, and `report --until` shows the day typed, not the next day's midnight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_the_first_passes_and_the_report_print_reads_plainly() {
+    let w = world("plain-words", |_| {}).await;
+    let config = w.write_config().expect("config");
+    let one = w.jira.create_issue("VSA", "One", "Task");
+    let dry = |out: &Output| text(out).0;
+    let out = run_with(&config, &["reconcile", "--dry-run"], &[]).await;
+    assert!(
+        dry(&out).contains("VSA->acme/platform: full pass would do 1 action:\n  create"),
+        "{}",
+        dry(&out)
+    );
+    w.jira.transition(&one.key, "Done", "done");
+    let out = run_with(&config, &["reconcile"], &[]).await;
+    assert!(dry(&out).contains("(1 Jira issue read)"), "{}", dry(&out));
+    let out = run_with(&config, &["reconcile", "--dry-run"], &[]).await;
+    assert!(
+        dry(&out).contains(
+            "VSA->acme/platform: incremental pass would do nothing: GitLab agrees with the 1 Jira issue read"
+        ),
+        "{}",
+        dry(&out)
+    );
+    assert!(!dry(&out).contains("0 action"), "{}", dry(&out));
+
+    let today = w.clock.now().date_naive();
+    let since = (today - chrono::Duration::days(7)).to_string();
+    let until = today.to_string();
+    let out = run_with(
+        &config,
+        &["report", "--since", &since, "--until", &until],
+        &[],
+    )
+    .await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.contains(&format!("{since} … {until} UTC (whole days)")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("(1 issue)"), "{stdout}");
+}

@@ -215,17 +215,39 @@ async fn sigterm_stops_reconcile_cleanly() {
     let started = std::time::Instant::now();
     let out = tokio::task::spawn_blocking(move || {
         let status = child.wait().expect("wait");
-        let mut err = String::new();
+        let (mut out, mut err) = (String::new(), String::new());
+        if let Some(mut o) = child.stdout.take() {
+            let _ = std::io::Read::read_to_string(&mut o, &mut out);
+        }
         if let Some(mut e) = child.stderr.take() {
             let _ = std::io::Read::read_to_string(&mut e, &mut err);
         }
-        (status.code(), err)
+        (status.code(), err, out)
     })
     .await
     .expect("join");
     assert!(started.elapsed() < std::time::Duration::from_secs(3));
-    assert_eq!(out.0, Some(1), "a stopped pass did not converge: {}", out.1);
-    assert!(out.1.contains("stopped"), "{}", out.1);
+    // Not converged, and nothing wrong: exit 3, a stop counted as a stop, not as a failure.
+    assert_eq!(out.0, Some(3), "{}\n{}", out.2, out.1);
+    assert!(
+        out.2
+            .contains("incremental pass stopped before it finished (the next pass continues)")
+            || out
+                .2
+                .contains("full pass stopped before it finished (the next pass continues)"),
+        "{}",
+        out.2
+    );
+    assert!(out.2.contains("failed 0"), "{}", out.2);
+    assert!(!out.1.contains("error:"), "{}", out.1);
+    assert_eq!(
+        state_status(&w)
+            .expect("state")
+            .last_pass
+            .expect("pass")
+            .outcome,
+        jira_gitlab_reconciler::domain::PassOutcome::Stopped
+    );
     let created = w.gitlab.issue_count(PROJECT) as u64;
     let st = state_status(&w).expect("state");
     assert_eq!((st.mirrors, st.pending_intents), (created, 0));

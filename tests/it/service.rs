@@ -228,6 +228,15 @@ async fn sigterm_lets_the_write_in_flight_finish_and_records_it() {
         st.checkpoint.is_none(),
         "an interrupted pass does not move the checkpoint"
     );
+    // A stop is its own outcome, not a failure.
+    assert_eq!(
+        st.last_pass.expect("recorded").outcome,
+        jira_gitlab_reconciler::domain::PassOutcome::Stopped
+    );
+    assert!(
+        stderr.contains("pass stopped before it finished") && !stderr.contains("pass failed"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
