@@ -192,7 +192,11 @@ pub async fn run(mut cfg: Config, file: &ConfigFile) -> Result<i32> {
             Err(e) => out.say(Finding::Problem(format!("{name}: {e}"))),
         }
     }
-    out.say(state_dir::writable(&state_path));
+    let unit_dirs = units::unit_dirs(std::env::var("SYSTEMD_UNIT_PATH").ok().as_deref());
+    out.say(state_dir::writable(
+        &state_path,
+        &units::state_directories(&unit_dirs),
+    ));
     match &store {
         Some(Ok(_)) => ok(format!("state database {} is usable", state_path.display())),
         Some(Err(e)) => out.say(Finding::Problem(e.report())),

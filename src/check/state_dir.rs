@@ -12,11 +12,19 @@ use std::path::{Path, PathBuf};
 use super::Finding;
 
 /// Whether the state database's directory can be written by the user passes will run as.
-pub fn writable(state_path: &Path) -> Finding {
+/// `made_by_systemd`: the directories the installed units have systemd create.
+pub fn writable(state_path: &Path, made_by_systemd: &[PathBuf]) -> Finding {
     let dir = match state_path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    if !dir.exists() && made_by_systemd.contains(&dir) {
+        return Finding::Note(format!(
+            "state directory {} does not exist yet: systemd creates it for the service's user \
+             when a unit starts (StateDirectory=)",
+            dir.display()
+        ));
+    }
     let Some(existing) = dir.ancestors().find(|a| a.is_dir()) else {
         return Finding::Problem(format!(
             "state directory {}: no part of the path exists; set state.path",

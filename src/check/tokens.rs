@@ -44,15 +44,26 @@ pub async fn service_credentials(cfg: &Config) -> Vec<Finding> {
         (Server::Jira, &cfg.jira.token_source, &cfg.jira.token),
         (Server::Gitlab, &cfg.gitlab.token_source, &cfg.gitlab.token),
     ] {
-        let TokenSource::Env {
-            var,
-            credential: Some(id),
-        } = source
-        else {
+        let TokenSource::Env { var, credential } = source else {
             continue;
         };
+        // The config reads no file: the units may still hand the service one, under the
+        // credential name the package uses, which the config then ignores.
+        let named = credential.is_some();
+        let id = credential.as_deref().unwrap_or(server.label());
         let files = grouped(units::credential_files(&dirs, id));
-        if files.is_empty() {
+        if !named {
+            for (path, _) in &files {
+                out.push(Finding::Note(format!(
+                    "the installed units hand the service {} as credential {id}, which this \
+                     config does not read: it takes the {server} token from ${var}, which \
+                     systemd does not set; if this is the service's config, set \
+                     {}.token_file = \"$CREDENTIALS_DIRECTORY/{id}\"",
+                    path.display(),
+                    server.label()
+                )));
+            }
+        } else if files.is_empty() {
             out.push(Finding::Note(format!(
                 "the service's {server} token was not checked: the config reads it from \
                  $CREDENTIALS_DIRECTORY/{id}, and no installed unit loads a credential {id} \
@@ -126,10 +137,12 @@ impl CredentialFile<'_> {
         }
         match verify(cfg, self.server, token).await {
             Ok(whose) => Finding::Ok(format!("{} is accepted: {whose}", self.what())),
-            Err(e) => Finding::Problem(format!(
+            Err(e) if e.cause() == crate::cause::Cause::Credentials => Finding::Problem(format!(
                 "{} is not the one this check used (${var}), and the service would fail with it: {e}",
                 self.what()
             )),
+            // The server, not the token: the lines about the server say what is wrong.
+            Err(e) => Finding::Note(format!("{} could not be tested: {e}", self.what())),
         }
     }
 

@@ -54,6 +54,27 @@ pub fn credential_files(dirs: &[PathBuf], id: &str) -> Vec<(String, PathBuf)> {
         .collect()
 }
 
+/// The state directories the installed units have systemd create (`StateDirectory=NAME` is
+/// `/var/lib/NAME`, made for the unit's user when it starts).
+pub fn state_directories(dirs: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = UNITS
+        .iter()
+        .filter_map(|unit| unit_texts(dirs, unit))
+        .flat_map(|texts| {
+            texts
+                .iter()
+                .flat_map(|t| t.lines())
+                .filter_map(|l| l.trim().strip_prefix("StateDirectory="))
+                .flat_map(|v| v.split_whitespace())
+                .map(|name| Path::new("/var/lib").join(name.split(':').next().unwrap_or(name)))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// The unit file and its drop-ins, in the order systemd applies them; `None` when the unit is
 /// not installed.
 fn unit_texts(dirs: &[PathBuf], unit: &str) -> Option<Vec<String>> {
@@ -132,6 +153,16 @@ mod tests {
             "the drop-in's empty LoadCredential= cleared it"
         );
         assert!(credential_files(&[dir.join("none")], "jira").is_empty());
+        assert!(state_directories(&dirs).is_empty());
+        std::fs::write(
+            lib.join(UNITS[2]),
+            "[Service]\nStateDirectory=jira-gitlab-reconciler\n",
+        )
+        .expect("unit");
+        assert_eq!(
+            state_directories(&dirs),
+            vec![PathBuf::from("/var/lib/jira-gitlab-reconciler")]
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -63,16 +63,20 @@ async fn a_jira_key_written_in_lower_case_is_the_same_mapping() {
 /// The config of `w` with its token files replaced by systemd credentials, as the shipped
 /// config reads them.
 fn with_credentials(w: &jgr_sim::world::SimWorld) -> String {
-    let dir = w.opts.dir.display();
-    w.config_toml()
-        .replace(
-            &format!("\"{dir}/jira.token\""),
-            "\"$CREDENTIALS_DIRECTORY/jira\"",
-        )
-        .replace(
-            &format!("\"{dir}/gitlab.token\""),
-            "\"$CREDENTIALS_DIRECTORY/gitlab\"",
-        )
+    credentials_instead_of_files(&w.config_toml(), &w.opts.dir)
+}
+
+/// `text`, a config naming the token files in `dir`, naming systemd credentials instead.
+pub fn credentials_instead_of_files(text: &str, dir: &Path) -> String {
+    let dir = dir.display();
+    text.replace(
+        &format!("\"{dir}/jira.token\""),
+        "\"$CREDENTIALS_DIRECTORY/jira\"",
+    )
+    .replace(
+        &format!("\"{dir}/gitlab.token\""),
+        "\"$CREDENTIALS_DIRECTORY/gitlab\"",
+    )
 }
 
 /// A unit, as the package installs one, loading the tokens from `dir`.
@@ -152,6 +156,37 @@ async fn check_tests_the_token_files_the_service_will_use() {
         stdout.contains("note    the service's Jira token was not checked: the config reads it from $CREDENTIALS_DIRECTORY/jira, and no installed unit loads a credential jira"),
         "{stdout}"
     );
+
+    // A config that reads the environment only, beside units that hand over token files: the
+    // files are tested, and the config is said not to read them.
+    install_unit(&units, &dir);
+    let env_only = w
+        .config_toml()
+        .lines()
+        .filter(|l| !l.starts_with("token_file"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let config = write_config(&dir, "env-only.toml", &env_only);
+    let out = run_with(
+        &config,
+        &["check"],
+        &[
+            ("JIRA_API_TOKEN", JIRA_TOKEN),
+            ("GITLAB_TOKEN", GITLAB_TOKEN),
+            ("SYSTEMD_UNIT_PATH", &units.display().to_string()),
+        ],
+    )
+    .await;
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "the stale file: {stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "note    the installed units hand the service {}/service-jira.token as credential jira, which this config does not read",
+            dir.display()
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("PROBLEM the Jira token in"), "{stdout}");
 }
 
 /// A plain token file: named as the source.

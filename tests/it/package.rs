@@ -255,17 +255,10 @@ fn check_as_the_readme_says(w: &SimWorld, service_config: &Path) {
     };
     write_token("jira.token", "a-stale-jira-token");
     write_token("gitlab.token", GITLAB_TOKEN);
-    let dir = w.opts.dir.display();
-    let text = std::fs::read_to_string(service_config)
-        .expect("config")
-        .replace(
-            &format!("\"{dir}/jira.token\""),
-            "\"$CREDENTIALS_DIRECTORY/jira\"",
-        )
-        .replace(
-            &format!("\"{dir}/gitlab.token\""),
-            "\"$CREDENTIALS_DIRECTORY/gitlab\"",
-        );
+    let text = crate::first_hour::credentials_instead_of_files(
+        &std::fs::read_to_string(service_config).expect("config"),
+        &w.opts.dir,
+    );
     let config = w.opts.dir.join("credentials.toml");
     std::fs::write(&config, text).expect("write");
     let check = || {
