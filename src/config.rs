@@ -1367,6 +1367,16 @@ gitlab_project = "acme/platform"
         );
     }
 
+    /// Documented: "server" is Jira Data Center / Server, which needs no e-mail.
+    #[test]
+    fn deployment_server_is_datacenter() {
+        let text = MINIMAL.replace("email = \"bot@acme.com\"", "deployment = \"server\"");
+        assert_eq!(
+            parse(&text).expect("valid").jira.deployment,
+            Deployment::Datacenter
+        );
+    }
+
     #[test]
     fn an_empty_email_is_refused_at_load() {
         let e = err(&MINIMAL.replace("\"bot@acme.com\"", "\"  \""));
