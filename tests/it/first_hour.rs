@@ -28,6 +28,18 @@ async fn run_with(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Output 
     run_binary_env(all, env).await
 }
 
+/// `check` with `config` and `env`: its stdout, once its exit code is `code` and it says each
+/// of `wants`.
+async fn check_says(config: &Path, env: &[(&str, &str)], code: i32, wants: &[&str]) -> String {
+    let out = run_with(config, &["check"], env).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(code), "{stdout}\n{stderr}");
+    for want in wants {
+        assert!(stdout.contains(want), "want {want:?} in:\n{stdout}");
+    }
+    stdout
+}
+
 /// `jira_project = "vsa"` after passes under "VSA": one mapping, its history found.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_jira_key_written_in_lower_case_is_the_same_mapping() {
@@ -114,48 +126,42 @@ async fn check_tests_the_token_files_the_service_will_use() {
         ("GITLAB_TOKEN", "another-gitlab-token"),
         ("SYSTEMD_UNIT_PATH", &units.display().to_string()),
     ];
-    let out = run_with(&config, &["check"], &env).await;
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
-    assert!(
-        stdout.contains("note    Jira token from $JIRA_API_TOKEN (the config reads $CREDENTIALS_DIRECTORY/jira, which only the systemd units set)"),
-        "{stdout}"
-    );
-    let jira_file = format!(
-        "PROBLEM the Jira token in {}/service-jira.token (credential jira of jira-gitlab-reconciler.service) is not the one this check used ($JIRA_API_TOKEN), and the service would fail with it",
-        dir.display()
-    );
-    assert!(stdout.contains(&jira_file), "{stdout}");
-    assert!(stdout.contains("HTTP 401"), "{stdout}");
-    // $GITLAB_TOKEN is wrong here, the service's file right: both said.
-    assert!(
-        stdout.contains("PROBLEM GitLab GET /user: HTTP 401"),
-        "{stdout}"
-    );
-    let gitlab_file = format!(
-        "ok      the GitLab token in {}/service-gitlab.token (credential gitlab of jira-gitlab-reconciler.service) is accepted: user reconciler-bot",
-        dir.display()
-    );
-    assert!(stdout.contains(&gitlab_file), "{stdout}");
-    assert!(!format!("{stdout}{stderr}").contains("a-stale-jira-token"));
-
-    // A file this user cannot read, or no unit at all: said plainly.
-    std::fs::remove_dir_all(&units).expect("rm");
-    let out = run_with(
+    let stdout = check_says(
         &config,
-        &["check"],
+        &env,
+        2,
         &[
-            ("JIRA_API_TOKEN", JIRA_TOKEN),
-            ("GITLAB_TOKEN", GITLAB_TOKEN),
-            ("SYSTEMD_UNIT_PATH", &units.display().to_string()),
+            "note    Jira token from $JIRA_API_TOKEN (the config reads $CREDENTIALS_DIRECTORY/jira, which only the systemd units set)",
+            &format!(
+                "PROBLEM the Jira token in {}/service-jira.token (credential jira of jira-gitlab-reconciler.service) is not the one this check used ($JIRA_API_TOKEN), and the service would fail with it",
+                dir.display()
+            ),
+            "HTTP 401",
+            // $GITLAB_TOKEN is wrong here, the service's file right: both said.
+            "PROBLEM GitLab GET /user: HTTP 401",
+            &format!(
+                "ok      the GitLab token in {}/service-gitlab.token (credential gitlab of jira-gitlab-reconciler.service) is accepted: user reconciler-bot",
+                dir.display()
+            ),
         ],
     )
     .await;
-    let (stdout, _) = text(&out);
-    assert!(
-        stdout.contains("note    the service's Jira token was not checked: the config reads it from $CREDENTIALS_DIRECTORY/jira, and no installed unit loads a credential jira"),
-        "{stdout}"
-    );
+    assert!(!stdout.contains("a-stale-jira-token"));
+
+    // No unit at all: said plainly.
+    std::fs::remove_dir_all(&units).expect("rm");
+    let good = [
+        ("JIRA_API_TOKEN", JIRA_TOKEN),
+        ("GITLAB_TOKEN", GITLAB_TOKEN),
+        ("SYSTEMD_UNIT_PATH", &units.display().to_string()),
+    ];
+    check_says(
+        &config,
+        &good,
+        0,
+        &["note    the service's Jira token was not checked: the config reads it from $CREDENTIALS_DIRECTORY/jira, and no installed unit loads a credential jira"],
+    )
+    .await;
 
     // A config that reads the environment only, beside units that hand over token files: the
     // files are tested, and the config is said not to read them.
@@ -167,26 +173,19 @@ async fn check_tests_the_token_files_the_service_will_use() {
         .collect::<Vec<_>>()
         .join("\n");
     let config = write_config(&dir, "env-only.toml", &env_only);
-    let out = run_with(
+    check_says(
         &config,
-        &["check"],
+        &good,
+        2,
         &[
-            ("JIRA_API_TOKEN", JIRA_TOKEN),
-            ("GITLAB_TOKEN", GITLAB_TOKEN),
-            ("SYSTEMD_UNIT_PATH", &units.display().to_string()),
+            &format!(
+                "note    the installed units hand the service {}/service-jira.token as credential jira, which this config does not read",
+                dir.display()
+            ),
+            "PROBLEM the Jira token in",
         ],
     )
     .await;
-    let (stdout, _) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "the stale file: {stdout}");
-    assert!(
-        stdout.contains(&format!(
-            "note    the installed units hand the service {}/service-jira.token as credential jira, which this config does not read",
-            dir.display()
-        )),
-        "{stdout}"
-    );
-    assert!(stdout.contains("PROBLEM the Jira token in"), "{stdout}");
 }
 
 /// A plain token file: named as the source.
@@ -194,22 +193,17 @@ async fn check_tests_the_token_files_the_service_will_use() {
 async fn check_names_each_tokens_source() {
     let w = world("check-sources", |_| {}).await;
     let config = w.write_config().expect("config");
-    let out = run_with(&config, &["check"], &[]).await;
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     let dir = w.opts.dir.display();
-    assert!(
-        stdout.contains(&format!(
-            "note    Jira token from the file {dir}/jira.token\n"
-        )),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains(&format!(
-            "note    GitLab token from the file {dir}/gitlab.token\n"
-        )),
-        "{stdout}"
-    );
+    check_says(
+        &config,
+        &[],
+        0,
+        &[
+            &format!("note    Jira token from the file {dir}/jira.token\n"),
+            &format!("note    GitLab token from the file {dir}/gitlab.token\n"),
+        ],
+    )
+    .await;
 }
 
 fn replace_once(text: &str, from: &str, to: &str) -> String {
@@ -265,10 +259,7 @@ async fn check_finds_a_state_directory_passes_cannot_write() {
         ),
     ] {
         let config = write_config(&w.opts.dir, "state-dir.toml", &with_state(&w, &state));
-        let out = run_with(&config, &["check"], &[]).await;
-        let (stdout, stderr) = text(&out);
-        assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
-        assert!(stdout.contains(&want), "{want}\n{stdout}");
+        let stdout = check_says(&config, &[], 2, &[&want]).await;
         assert!(!stdout.contains("all checks passed"), "{stdout}");
     }
     let leftovers: Vec<_> = std::fs::read_dir(&dir).expect("dir").collect();
@@ -280,16 +271,16 @@ async fn check_finds_a_state_directory_passes_cannot_write() {
         "state-dir.toml",
         &with_state(&w, &dir.join("state.db")),
     );
-    let out = run_with(&config, &["check"], &[]).await;
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    assert!(
-        stdout.contains(&format!(
+    check_says(
+        &config,
+        &[],
+        0,
+        &[&format!(
             "ok      state directory {} is writable by {owner}",
             dir.display()
-        )),
-        "{stdout}"
-    );
+        )],
+    )
+    .await;
 }
 
 /// A typo in state.path: `check` says a new, empty state would start and names the database
@@ -302,20 +293,19 @@ async fn a_misspelt_state_path_is_said_by_check_and_the_first_pass() {
     let typo = w.opts.dir.join("stat.db");
     let config = write_config(&w.opts.dir, "typo.toml", &with_state(&w, &typo));
 
-    let out = run_with(&config, &["check"], &[]).await;
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    assert!(
-        stdout.contains(&format!(
-            "note    state database {} does not exist: the first pass creates a new, empty one",
-            typo.display()
-        )),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("if passes have run before, check state.path; its directory holds state.db: is state.path misspelt?"),
-        "{stdout}"
-    );
+    check_says(
+        &config,
+        &[],
+        0,
+        &[
+            &format!(
+                "note    state database {} does not exist: the first pass creates a new, empty one",
+                typo.display()
+            ),
+            "if passes have run before, check state.path; its directory holds state.db: is state.path misspelt?",
+        ],
+    )
+    .await;
     assert!(!typo.exists(), "check creates no database");
 
     let writes = w.gitlab.writes();
@@ -358,19 +348,16 @@ async fn a_wrong_base_url_is_named_with_the_url_tried() {
         "jira-url.toml",
         &text_of(&jira, &format!("{jira}/jira-typo")),
     );
-    let out = run_with(&config, &["check"], &[]).await;
-    let (stdout, _) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stdout}");
-    assert!(
-        stdout.contains(&format!(
-            "nothing answers at {jira}/jira-typo/rest/api/3/myself: jira.url ({jira}/jira-typo) is not the Jira site's base URL"
-        )),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("the mappings' Jira checks were skipped: fix jira.url first"),
-        "{stdout}"
-    );
+    let stdout = check_says(
+        &config,
+        &[],
+        2,
+        &[
+            &format!("nothing answers at {jira}/jira-typo/rest/api/3/myself: jira.url ({jira}/jira-typo) is not the Jira site's base URL"),
+            "the mappings' Jira checks were skipped: fix jira.url first",
+        ],
+    )
+    .await;
     assert!(!stdout.contains("check jira_project"), "{stdout}");
 
     let config = write_config(
@@ -378,15 +365,13 @@ async fn a_wrong_base_url_is_named_with_the_url_tried() {
         "gitlab-url.toml",
         &text_of(&gitlab, &format!("{gitlab}/acme")),
     );
-    let out = run_with(&config, &["check"], &[]).await;
-    let (stdout, _) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stdout}");
-    assert!(
-        stdout.contains(&format!(
-            "nothing answers at {gitlab}/acme/api/v4/user: gitlab.url ({gitlab}/acme) is not GitLab's base URL"
-        )),
-        "{stdout}"
-    );
+    let stdout = check_says(
+        &config,
+        &[],
+        2,
+        &[&format!("nothing answers at {gitlab}/acme/api/v4/user: gitlab.url ({gitlab}/acme) is not GitLab's base URL")],
+    )
+    .await;
     assert!(!stdout.contains("check gitlab_project"), "{stdout}");
     // A pass, whose first GitLab request is the project's, says the same.
     let out = run_with(&config, &["reconcile"], &[]).await;
@@ -425,14 +410,16 @@ async fn https_to_a_plain_http_port_is_named_without_retries() {
         &format!("url = \"https://127.0.0.1:{port}\""),
     );
     let config = write_config(&w.opts.dir, "no-tls.toml", &toml);
-    let out = run_with(&config, &["check"], &[]).await;
-    let (stdout, _) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stdout}");
-    assert!(
-        stdout.contains("PROBLEM Jira GET /rest/api/3/myself: this port does not speak TLS")
-            && stdout.contains("jira.url starts with https:// but names a plain-HTTP port"),
-        "{stdout}"
-    );
+    let stdout = check_says(
+        &config,
+        &[],
+        2,
+        &[
+            "PROBLEM Jira GET /rest/api/3/myself: this port does not speak TLS",
+            "jira.url starts with https:// but names a plain-HTTP port",
+        ],
+    )
+    .await;
     assert_eq!(connections.load(Ordering::SeqCst), 1, "no retry: {stdout}");
 }
 
