@@ -52,11 +52,11 @@ impl Cause {
         )
     }
 
-    /// 2: fix something and run again; 3: another instance held the lock; 1: a later run may
-    /// get past it.
+    /// 2: fix something and run again; 3: not finished and nothing wrong (another instance
+    /// held the lock, or a stop was asked for); 1: a later run may get past it.
     pub fn exit_code(self) -> i32 {
         match self {
-            Cause::Locked => 3,
+            Cause::Locked | Cause::Stopped => 3,
             c if c.needs_user() => 2,
             _ => 1,
         }

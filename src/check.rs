@@ -1,6 +1,10 @@
 //! `check`: everything that can be verified before a first pass, each line saying OK or what to
 //! fix. Exit 0 only when nothing is wrong.
 
+mod state_dir;
+mod tokens;
+mod units;
+
 use std::sync::Arc;
 
 use crate::config::{Config, ConfigFile, Deployment};
@@ -13,6 +17,39 @@ use crate::store::Store;
 
 /// Tries per request during `check`, the first included.
 const CHECK_ATTEMPTS: u32 = 2;
+
+/// What one check found: a line of the output.
+pub(crate) enum Finding {
+    Ok(String),
+    Problem(String),
+    Note(String),
+}
+
+/// The lines printed so far, and how many were problems.
+#[derive(Default)]
+struct Out {
+    problems: u32,
+}
+
+impl Out {
+    fn say(&mut self, finding: Finding) {
+        match finding {
+            Finding::Ok(what) => println!("ok      {what}"),
+            Finding::Problem(what) => {
+                self.problems += 1;
+                println!("PROBLEM {what}");
+            }
+            Finding::Note(what) => println!("note    {what}"),
+        }
+    }
+}
+
+/// Whether a server's base URL answered its first, fixed-path request: when it did not find
+/// it (404), or its port does not speak TLS, the URL is wrong and the per-mapping checks of
+/// that server would only repeat that.
+fn base_url_found(result: &Result<(), crate::http::ApiError>) -> bool {
+    !matches!(result, Err(e) if e.status() == Some(404) || e.is_plain_http_port())
+}
 
 pub async fn run(mut cfg: Config, file: &ConfigFile) -> Result<i32> {
     // A check answers quickly: one retry per probe, not a pass's patient backoff (an
@@ -27,22 +64,22 @@ pub async fn run(mut cfg: Config, file: &ConfigFile) -> Result<i32> {
     // an existing state database. It never creates one: an admin's `sudo … check` before the
     // service first ran must not leave a database behind (nor one owned by root).
     let store = state_path.exists().then(|| Store::open(&state_path));
-    let r = Reconciler::new(cfg, Arc::new(Metrics::new()))?;
-    let mut problems = 0u32;
-    let ok = |what: String| println!("ok      {what}");
-    let mut bad = |what: String| {
-        problems += 1;
-        println!("PROBLEM {what}");
-    };
-
+    let mut out = Out::default();
     println!(
         "config  {} loaded, {} mapping(s), state database {}",
         file.describe(),
         mappings.len(),
         state_path.display()
     );
-    match r.jira().myself().await {
-        Ok(me) => ok(format!(
+    for finding in tokens::sources(&cfg) {
+        out.say(finding);
+    }
+    let service_tokens = tokens::service_credentials(&cfg).await;
+    let r = Reconciler::new(cfg, Arc::new(Metrics::new()))?;
+    let ok = |what: String| println!("ok      {what}");
+    let jira_reached = match r.jira().myself().await {
+        Ok(me) => {
+            ok(format!(
             "Jira {} ({}) accepts the credentials of {} (account time zone {}; searches use epoch milliseconds, so it does not shift the window)",
             r.jira().base_url(),
             match deployment {
@@ -51,31 +88,64 @@ pub async fn run(mut cfg: Config, file: &ConfigFile) -> Result<i32> {
             },
             me.email.or(me.display_name).unwrap_or_else(|| "the account".into()),
             me.time_zone.unwrap_or_else(|| "unknown".into())
-        )),
-        Err(e) => bad(e.to_string()),
+            ));
+            Ok(())
+        }
+        Err(e) => {
+            out.say(Finding::Problem(e.to_string()));
+            Err(e)
+        }
+    };
+    let gitlab_reached = match r.gitlab().user().await {
+        Ok(u) => {
+            ok(format!(
+                "GitLab accepts the token of user {}{}",
+                u.username,
+                if u.is_admin == Some(true) {
+                    " (admin)"
+                } else {
+                    ""
+                }
+            ));
+            Ok(())
+        }
+        Err(e) => {
+            out.say(Finding::Problem(e.to_string()));
+            Err(e)
+        }
+    };
+    for finding in service_tokens {
+        out.say(finding);
     }
-    match r.gitlab().user().await {
-        Ok(u) => ok(format!(
-            "GitLab accepts the token of user {}{}",
-            u.username,
-            if u.is_admin == Some(true) {
-                " (admin)"
-            } else {
-                ""
-            }
-        )),
-        Err(e) => bad(e.to_string()),
+    let (jira_found, gitlab_found) = (
+        base_url_found(&jira_reached),
+        base_url_found(&gitlab_reached),
+    );
+    for (found, server, key) in [
+        (jira_found, "Jira", "jira.url"),
+        (gitlab_found, "GitLab", "gitlab.url"),
+    ] {
+        if !found {
+            out.say(Finding::Note(format!(
+                "the mappings' {server} checks were skipped: fix {key} first"
+            )));
+        }
     }
     for m in &mappings {
         let name = m.name();
-        match r.jira().check_project(&m.jira_project).await {
-            Ok(()) => ok(format!("{name}: Jira project {} exists", m.jira_project)),
-            Err(e) => bad(format!("{name}: {e}")),
+        if jira_found {
+            match r.jira().check_project(&m.jira_project).await {
+                Ok(()) => ok(format!("{name}: Jira project {} exists", m.jira_project)),
+                Err(e) => out.say(Finding::Problem(format!("{name}: {e}"))),
+            }
+            let jql = m.search_filter(Some(chrono::Utc::now()));
+            match r.jira().search(&jql).await {
+                Ok(_) => ok(format!("{name}: Jira accepts the mapping's search")),
+                Err(e) => out.say(Finding::Problem(format!("{name}: {e}"))),
+            }
         }
-        let jql = m.search_filter(Some(chrono::Utc::now()));
-        match r.jira().search(&jql).await {
-            Ok(_) => ok(format!("{name}: Jira accepts the mapping's search")),
-            Err(e) => bad(format!("{name}: {e}")),
+        if !gitlab_found {
+            continue;
         }
         let project = r.gitlab().project(&m.gitlab_project).await;
         if let Some(Ok(store)) = &store {
@@ -84,7 +154,7 @@ pub async fn run(mut cfg: Config, file: &ConfigFile) -> Result<i32> {
                 Err(_) => store.forget_project(&gitlab_identity, &m.gitlab_project),
             };
             if let Err(e) = cached {
-                bad(e.report());
+                out.say(Finding::Problem(e.report()));
             }
         }
         if let Ok(p) = &project {
@@ -100,17 +170,17 @@ pub async fn run(mut cfg: Config, file: &ConfigFile) -> Result<i32> {
                 }
             }
             if m.issue_types.values().any(|t| t == "incident") && !p.can_create_incidents() {
-                bad(format!(
+                out.say(Finding::Problem(format!(
                     "{name}: issue_types maps to incident, but the token's role on {} (access level {}) cannot create incidents: GitLab would file plain issues; give it the Reporter role or higher",
                     p.path, p.access_level
-                ));
+                )));
             }
         }
         match project {
-            Ok(p) if p.access_level < PLANNER => bad(format!(
+            Ok(p) if p.access_level < PLANNER => out.say(Finding::Problem(format!(
                 "{name}: the token's role on {} (access level {}) cannot close or reopen issues: give it Planner or Reporter or higher",
                 p.path, p.access_level
-            )),
+            ))),
             Ok(p) if p.access_level < OWNER => ok(format!(
                 "{name}: GitLab project {} (id {}), the token can create, close and reopen issues; it is not an Owner, so issues cannot be backdated: VSA lead time counts from when the mirror created them",
                 p.path, p.id
@@ -119,18 +189,24 @@ pub async fn run(mut cfg: Config, file: &ConfigFile) -> Result<i32> {
                 "{name}: GitLab project {} (id {}), Owner token: created_at and close times are backdated to Jira's",
                 p.path, p.id
             )),
-            Err(e) => bad(format!("{name}: {e}")),
+            Err(e) => out.say(Finding::Problem(format!("{name}: {e}"))),
         }
     }
+    let unit_dirs = units::unit_dirs(std::env::var("SYSTEMD_UNIT_PATH").ok().as_deref());
+    out.say(state_dir::writable(
+        &state_path,
+        &units::state_directories(&unit_dirs),
+    ));
     match &store {
         Some(Ok(_)) => ok(format!("state database {} is usable", state_path.display())),
-        Some(Err(e)) => bad(e.report()),
-        None => println!(
-            "note    state database {} does not exist yet: the first pass creates it",
-            state_path.display()
-        ),
+        Some(Err(e)) => out.say(Finding::Problem(e.report())),
+        None => out.say(Finding::Note(state_dir::missing_database(&state_path))),
     }
-    for m in mappings.iter().filter(|m| m.seed_iid_prefix.is_some()) {
+    let servers_found = jira_found && gitlab_found;
+    for m in mappings
+        .iter()
+        .filter(|m| servers_found && m.seed_iid_prefix.is_some())
+    {
         // What the first full pass would do with the recipe's issues: a dry run, no writes.
         let store = Store::open_read_only(&state_path).ok().flatten();
         let report = r
@@ -138,10 +214,10 @@ pub async fn run(mut cfg: Config, file: &ConfigFile) -> Result<i32> {
             .await;
         let name = m.name();
         if !report.ok() {
-            bad(format!(
+            out.say(Finding::Problem(format!(
                 "{name}: could not look for the Automation recipe's issues: {}",
                 report.failures.join("; ")
-            ));
+            )));
             continue;
         }
         let prefix = m.seed_iid_prefix.as_deref().unwrap_or_default();
@@ -181,12 +257,12 @@ pub async fn run(mut cfg: Config, file: &ConfigFile) -> Result<i32> {
             Some(Ok(None)) => println!(
                 "note    webhook: no event has arrived yet; register it with `jira-gitlab-reconciler webhook register` (Jira admins) or paste what `webhook url` prints into Jira's WebHooks page"
             ),
-            Some(Err(e)) => bad(e.report()),
+            Some(Err(e)) => out.say(Finding::Problem(e.report())),
             None => {}
         }
     }
-    if problems > 0 {
-        println!("{problems} problem(s) found");
+    if out.problems > 0 {
+        println!("{} problem(s) found", out.problems);
         return Ok(2);
     }
     println!("all checks passed");

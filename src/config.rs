@@ -89,17 +89,17 @@ struct RawState {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSync {
-    overlap: Option<String>,
+    overlap: Option<toml::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRetry {
     max_attempts: Option<u32>,
-    base_delay: Option<String>,
-    max_delay: Option<String>,
-    create_rate_limit_backoff: Option<String>,
-    timeout: Option<String>,
+    base_delay: Option<toml::Value>,
+    max_delay: Option<toml::Value>,
+    create_rate_limit_backoff: Option<toml::Value>,
+    timeout: Option<toml::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -120,7 +120,7 @@ struct RawLog {
 #[serde(deny_unknown_fields)]
 struct RawMetrics {
     listen: Option<String>,
-    unhealthy_after: Option<String>,
+    unhealthy_after: Option<toml::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -174,12 +174,14 @@ pub struct JiraConfig {
     pub deployment: Deployment,
     pub email: Option<String>,
     pub token: Secret,
+    pub token_source: TokenSource,
 }
 
 #[derive(Clone, Debug)]
 pub struct GitlabConfig {
     pub url: String,
     pub token: Secret,
+    pub token_source: TokenSource,
     /// A hard cap on creates per minute; `None` (the default) learns GitLab's own limit.
     pub creates_per_minute: Option<u32>,
     /// GitLab requests in flight at once (creates, edits, reads), for all mappings together.
@@ -221,6 +223,15 @@ impl Mapping {
     /// The name this mapping has in the state database, logs and metrics.
     pub fn name(&self) -> String {
         format!("{}->{}", self.jira_project, self.gitlab_project)
+    }
+
+    /// A mapping's name as a user may type it (`report --mapping "vsa->acme/vsa"`), spelt as
+    /// the config reads it: the Jira key upper case.
+    pub fn normalise_name(name: &str) -> String {
+        match name.trim().split_once("->") {
+            Some((key, project)) => format!("{}->{project}", key.trim().to_ascii_uppercase()),
+            None => name.trim().to_string(),
+        }
     }
 
     /// The JQL for this mapping's issues (updated since `since`, when given).
@@ -363,6 +374,33 @@ impl ConfigFile {
 
     /// Load it: with tokens for commands that talk to the servers, without for `status`.
     pub fn load(&self, tokens: bool) -> Result<Config> {
+        self.must_exist()?;
+        if tokens {
+            Config::load(&self.path)
+        } else {
+            Config::load_without_tokens(&self.path)
+        }
+    }
+
+    /// For `status` and `report`, which read only the state database: the state and the
+    /// mappings, and the whole config (without tokens) or what is wrong with it. A mistake in
+    /// a part they do not use (a schedule, a URL, a retry setting) must not hide the state
+    /// from the admin trying to see what the service did; it is returned for a warning.
+    pub fn load_state(&self) -> Result<(StateConfig, Result<Config>)> {
+        self.must_exist()?;
+        let wrong = match Config::load_without_tokens(&self.path) {
+            Ok(cfg) => return Ok((cfg.state_config(), Ok(cfg))),
+            Err(e) => e,
+        };
+        let text = read_config(&self.path)?;
+        match state_only(&text, &self.path, &|name| std::env::var(name).ok()) {
+            Ok(state) => Ok((state, Err(wrong))),
+            // The state or the mappings are wrong too: the whole config's error says it.
+            Err(_) => Err(wrong),
+        }
+    }
+
+    fn must_exist(&self) -> Result<()> {
         if !self.path.exists() {
             let fix = match self.source {
                 ConfigSource::Flag => "check the path given to --config",
@@ -375,12 +413,54 @@ impl ConfigFile {
                 self.source.describe()
             )));
         }
-        if tokens {
-            Config::load(&self.path)
-        } else {
-            Config::load_without_tokens(&self.path)
+        Ok(())
+    }
+}
+
+/// What the commands that only read the state database (`status`, `report`) need of the
+/// config: where the database is, and the mappings' names.
+#[derive(Clone, Debug)]
+pub struct StateConfig {
+    pub state_path: PathBuf,
+    pub mappings: Vec<Mapping>,
+}
+
+impl Config {
+    pub fn state_config(&self) -> StateConfig {
+        StateConfig {
+            state_path: self.state_path.clone(),
+            mappings: self.mappings.clone(),
         }
     }
+}
+
+/// Only `[state]` and `[[mapping]]` of the config `text`, each validated as usual.
+fn state_only(
+    text: &str,
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<StateConfig> {
+    #[derive(Deserialize)]
+    struct StateParts {
+        #[serde(default)]
+        state: RawState,
+        #[serde(default)]
+        mapping: Vec<RawMapping>,
+    }
+    let invalid = |e: toml::de::Error| {
+        Error::Config(format!(
+            "config file {} is not valid: {}",
+            path.display(),
+            e.to_string().trim_end()
+        ))
+    };
+    let mut table: toml::Table = toml::from_str(text).map_err(invalid)?;
+    table.retain(|key, _| key == "state" || key == "mapping");
+    let parts: StateParts = toml::Value::Table(table).try_into().map_err(invalid)?;
+    Ok(StateConfig {
+        state_path: state_path(parts.state, env, base_dir(path))?,
+        mappings: validate_mappings(parts.mapping)?,
+    })
 }
 
 /// `/srv/./jgr/config.toml` → `/srv/jgr/config.toml`, so messages show the path users expect.
@@ -517,13 +597,7 @@ fn build(
 ) -> Result<Config> {
     let jira_url = normalise_url("jira.url", &raw.jira.url, &[])?;
     let gitlab_url = normalise_url("gitlab.url", &raw.gitlab.url, &["/api/v4"])?;
-    if raw.jira.deployment == Deployment::Cloud && raw.jira.email.is_none() {
-        return Err(Error::Config(
-            "jira.email is missing: Jira Cloud authenticates with the account's e-mail and an API \
-             token; set jira.email, or deployment = \"datacenter\" for a personal access token"
-                .into(),
-        ));
-    }
+    let email = jira_email(raw.jira.deployment, raw.jira.email)?;
     let (jira_token, gitlab_token) = if need_tokens {
         (
             read_token(
@@ -544,7 +618,7 @@ fn build(
             )?,
         )
     } else {
-        (Secret::new(""), Secret::new(""))
+        (Token::unread(), Token::unread())
     };
 
     let creates_per_minute = raw.gitlab.creates_per_minute;
@@ -647,23 +721,19 @@ fn build(
         ));
     }
     let mappings = validate_mappings(raw.mapping)?;
-    let state_path = match raw.state.path {
-        Some(p) => {
-            config_path("state.path", &p)?;
-            resolve(base, &p)
-        }
-        None => default_state_path(env, base),
-    };
+    let state_path = state_path(raw.state, env, base)?;
     Ok(Config {
         jira: JiraConfig {
             url: jira_url,
             deployment: raw.jira.deployment,
-            email: raw.jira.email,
-            token: jira_token,
+            email,
+            token: jira_token.secret,
+            token_source: jira_token.source,
         },
         gitlab: GitlabConfig {
             url: gitlab_url,
-            token: gitlab_token,
+            token: gitlab_token.secret,
+            token_source: gitlab_token.source,
             creates_per_minute,
             concurrency,
         },
@@ -677,6 +747,40 @@ fn build(
         webhook,
         mappings,
     })
+}
+
+/// Jira Cloud authenticates with the account's e-mail: it must be there and not blank (an
+/// empty one would only show as Jira's 401, which blames the token).
+fn jira_email(deployment: Deployment, email: Option<String>) -> Result<Option<String>> {
+    let email = email.map(|e| e.trim().to_string());
+    if deployment != Deployment::Cloud {
+        return Ok(email.filter(|e| !e.is_empty()));
+    }
+    match email {
+        None => Err(Error::Config(
+            "jira.email is missing: Jira Cloud authenticates with the account's e-mail and an API \
+             token; set jira.email, or deployment = \"datacenter\" for a personal access token"
+                .into(),
+        )),
+        Some(e) if e.is_empty() => Err(Error::Config(
+            "jira.email is empty: Jira Cloud authenticates with the e-mail of the account the API \
+             token belongs to; write it there (e.g. \"bot@acme.com\"), or set deployment = \
+             \"datacenter\" for a personal access token"
+                .into(),
+        )),
+        Some(e) => Ok(Some(e)),
+    }
+}
+
+/// `state.path`, or its default.
+fn state_path(raw: RawState, env: &dyn Fn(&str) -> Option<String>, base: &Path) -> Result<PathBuf> {
+    match raw.path {
+        Some(p) => {
+            config_path("state.path", &p)?;
+            Ok(resolve(base, &p))
+        }
+        None => Ok(default_state_path(env, base)),
+    }
 }
 
 /// systemd's `StateDirectory=` sets `$STATE_DIRECTORY`; elsewhere next to the config file.
@@ -698,7 +802,9 @@ fn validate_mappings(raw: Vec<RawMapping>) -> Result<Vec<Mapping>> {
     let mut out: Vec<Mapping> = Vec::with_capacity(raw.len());
     for (i, m) in raw.into_iter().enumerate() {
         let at = format!("mapping #{}", i + 1);
-        let jira_project = m.jira_project.trim().to_string();
+        // Jira keys are upper case; "vsa" and "VSA" are one project and must be one mapping,
+        // with one name in the state database.
+        let jira_project = m.jira_project.trim().to_ascii_uppercase();
         if jira_project.is_empty()
             || !jira_project
                 .chars()
@@ -887,7 +993,8 @@ fn webhook_config(
             WEBHOOK_SECRET_ENV,
             env,
             base,
-        )?;
+        )?
+        .secret;
         if secret.expose().chars().count() < MIN_WEBHOOK_SECRET {
             return Err(Error::Config(format!(
                 "the webhook secret is shorter than {MIN_WEBHOOK_SECRET} characters: anyone who \
@@ -910,10 +1017,10 @@ fn read_token(
     section: &str,
     file_key: &str,
     file: Option<&Path>,
-    env_name: &str,
+    env_name: &'static str,
     env: &dyn Fn(&str) -> Option<String>,
     base: &Path,
-) -> Result<Secret> {
+) -> Result<Token> {
     if let Some(p) = file {
         config_path(file_key, p)?;
     }
@@ -922,11 +1029,16 @@ fn read_token(
     } else {
         "token"
     };
+    let mut credential = None;
     let file = match file.map(|p| expand_credentials_dir(p, env)) {
         Some(Credential::File(p)) => Some(resolve(base, &p)),
         // `$CREDENTIALS_DIRECTORY/...` outside systemd (an operator's shell): the environment
         // variable, so one config serves the unit and the command line.
-        Some(Credential::OutsideSystemd) | None => None,
+        Some(Credential::OutsideSystemd(name)) => {
+            credential = Some(name);
+            None
+        }
+        None => None,
     };
     let token = match file.as_deref() {
         Some(path) => std::fs::read_to_string(path).map_err(|e| {
@@ -946,35 +1058,92 @@ fn read_token(
             ))
         })?,
     };
-    let token = token.trim().to_string();
-    let from = || match &file {
+    let from = match &file {
         Some(p) => format!("{file_key} {}", p.display()),
         None => env_name.to_string(),
     };
+    let token = checked_secret(section, what, &token, &from)?;
+    let source = match file {
+        Some(path) => TokenSource::File(path),
+        None => TokenSource::Env {
+            var: env_name,
+            credential,
+        },
+    };
+    Ok(Token {
+        secret: token,
+        source,
+    })
+}
+
+/// The token (or, for the webhook, the secret) in `text`, read from `from`: trimmed, not
+/// empty, and only characters a header can carry (else the server's 401 would blame the
+/// token). Errors say where it is wrong, never what it is.
+pub fn checked_secret(section: &str, what: &str, text: &str, from: &str) -> Result<Secret> {
+    let token = text.trim();
     if token.is_empty() {
         return Err(Error::Config(format!(
-            "the {section} {what} from {} is empty",
-            from()
+            "the {section} {what} from {from} is empty"
         )));
     }
-    // A header cannot carry control characters (a token would be replaced, and the server's
-    // 401 would blame the token); API tokens are visible ASCII. Where it is, never what.
+    // API tokens are visible ASCII; a webhook secret may be any text without control
+    // characters.
     let bad = |c: char| c.is_control() || (what == "token" && !c.is_ascii_graphic());
     if let Some(at) = token.chars().position(bad) {
         return Err(Error::Config(format!(
-            "the {section} {what} from {} has a character no {what} has at position {} \
+            "the {section} {what} from {from} has a character no {what} has at position {} \
              (a control character, a space, a line break or a non-ASCII character): copy it again",
-            from(),
             at + 1
         )));
     }
     Ok(Secret::new(token))
 }
 
+/// Where a token was read from: `check` says it, so the admin knows which token was tested.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenSource {
+    /// The environment variable. `credential`: the config names the systemd credential
+    /// `$CREDENTIALS_DIRECTORY/<credential>` instead, which is not set here (not under systemd).
+    Env {
+        var: &'static str,
+        credential: Option<String>,
+    },
+    /// The file the config names (under systemd, in `$CREDENTIALS_DIRECTORY`).
+    File(PathBuf),
+    /// Not read: the command never contacts a server.
+    Unread,
+}
+
+impl TokenSource {
+    pub fn describe(&self) -> String {
+        match self {
+            TokenSource::Env { var, .. } => format!("${var}"),
+            TokenSource::File(path) => format!("the file {}", path.display()),
+            TokenSource::Unread => "nowhere (not read)".into(),
+        }
+    }
+}
+
+/// A token and where it came from.
+struct Token {
+    secret: Secret,
+    source: TokenSource,
+}
+
+impl Token {
+    fn unread() -> Token {
+        Token {
+            secret: Secret::new(""),
+            source: TokenSource::Unread,
+        }
+    }
+}
+
 enum Credential {
     File(PathBuf),
-    /// The path names `$CREDENTIALS_DIRECTORY`, which is not set: not running under systemd.
-    OutsideSystemd,
+    /// The path names `$CREDENTIALS_DIRECTORY/<name>`, which is not set: not running under
+    /// systemd.
+    OutsideSystemd(String),
 }
 
 /// `$CREDENTIALS_DIRECTORY/name` → the directory systemd's `LoadCredential=` filled, so one
@@ -986,20 +1155,36 @@ fn expand_credentials_dir(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> 
         (Some(rest), Some(dir)) if !dir.is_empty() => {
             Credential::File(PathBuf::from(format!("{dir}{rest}")))
         }
-        (Some(_), _) => Credential::OutsideSystemd,
+        (Some(rest), _) => Credential::OutsideSystemd(rest.trim_start_matches('/').to_string()),
         _ => Credential::File(path.to_path_buf()),
     }
 }
 
-fn opt_duration(key: &str, raw: Option<String>) -> Result<Option<Duration>> {
-    raw.map(|s| {
-        parse_duration(&s).ok_or_else(|| {
-            Error::Config(format!(
-                "{key} = {s:?} is not a duration: write numbers with units, e.g. \"500ms\", \"90s\", \"10m\", \"1h30m\""
-            ))
-        })
-    })
-    .transpose()
+/// A duration key's value: a string humantime reads. Durations are read as TOML values rather
+/// than strings so that a bare number (`overlap = 600`) gets this message, naming the key and
+/// the fix, instead of serde's "invalid type".
+fn opt_duration(key: &str, raw: Option<toml::Value>) -> Result<Option<Duration>> {
+    let Some(value) = raw else {
+        return Ok(None);
+    };
+    const FIX: &str =
+        "write a number with its unit in quotes, e.g. \"500ms\", \"90s\", \"10m\", \"1h30m\"";
+    let text = match value {
+        toml::Value::String(s) => s,
+        toml::Value::Integer(n) => {
+            return Err(Error::Config(format!(
+                "{key} = {n} is a bare number, which is ambiguous (seconds? minutes?); {FIX} (\"{n}s\" for {n} seconds)"
+            )))
+        }
+        other => {
+            return Err(Error::Config(format!(
+                "{key} = {other} is not a duration; {FIX}"
+            )))
+        }
+    };
+    parse_duration(&text)
+        .map(Some)
+        .ok_or_else(|| Error::Config(format!("{key} = {text:?} is not a duration: {FIX}")))
 }
 
 /// A duration as admins write it, parsed by `humantime`: "500ms", "90s", "10m", "1h30m",
@@ -1161,6 +1346,89 @@ gitlab_project = "acme/platform"
             "{MINIMAL}\n[sync]\noverlap = \"10 minutes or so\"\n"
         ));
         assert!(e.contains("sync.overlap") && e.contains("1h30m"), "{e}");
+    }
+
+    #[test]
+    fn a_bare_number_for_a_duration_names_the_key_and_the_fix() {
+        let e = err(&format!("{MINIMAL}\n[sync]\noverlap = 600\n"));
+        assert!(
+            e.contains("sync.overlap = 600 is a bare number") && e.contains("\"600s\""),
+            "{e}"
+        );
+        assert!(!e.contains("invalid type"), "{e}");
+        let e = err(&format!("[retry]\ntimeout = 1.5\n{MINIMAL}"));
+        assert!(e.contains("retry.timeout = 1.5 is not a duration"), "{e}");
+        let e = err(&format!(
+            "{MINIMAL}\n[metrics]\nlisten = \"127.0.0.1:9\"\nunhealthy_after = 900\n"
+        ));
+        assert!(
+            e.contains("metrics.unhealthy_after = 900 is a bare number"),
+            "{e}"
+        );
+    }
+
+    /// Documented: "server" is Jira Data Center / Server, which needs no e-mail.
+    #[test]
+    fn deployment_server_is_datacenter() {
+        let text = MINIMAL.replace("email = \"bot@acme.com\"", "deployment = \"server\"");
+        assert_eq!(
+            parse(&text).expect("valid").jira.deployment,
+            Deployment::Datacenter
+        );
+    }
+
+    #[test]
+    fn an_empty_email_is_refused_at_load() {
+        let e = err(&MINIMAL.replace("\"bot@acme.com\"", "\"  \""));
+        assert!(e.contains("jira.email is empty"), "{e}");
+        let c = parse(&MINIMAL.replace("\"bot@acme.com\"", "\" bot@acme.com \"")).expect("valid");
+        assert_eq!(c.jira.email.as_deref(), Some("bot@acme.com"));
+    }
+
+    #[test]
+    fn jira_project_keys_are_upper_case_so_a_mapping_has_one_name() {
+        let c = parse(&MINIMAL.replace("\"VSA\"", "\" vsa \"")).expect("valid");
+        assert_eq!(c.mappings[0].jira_project, "VSA");
+        assert_eq!(c.mappings[0].name(), "VSA->acme/platform");
+        // Two spellings of one project into one GitLab project are one mapping, mapped twice.
+        let twice = format!(
+            "{MINIMAL}\n[[mapping]]\njira_project = \"vsa\"\ngitlab_project = \"acme/platform\"\n"
+        );
+        assert!(err(&twice).contains("mapped twice"));
+    }
+
+    #[test]
+    fn each_token_says_where_it_came_from() {
+        let dir = std::env::temp_dir().join(format!("jgr-sources-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(dir.join("gitlab.token"), "gl-from-file").expect("write");
+        let text = MINIMAL
+            .replace("[gitlab]\n", "[gitlab]\ntoken_file = \"gitlab.token\"\n")
+            .replace(
+                "email = \"bot@acme.com\"\n",
+                "email = \"bot@acme.com\"\ntoken_file = \"$CREDENTIALS_DIRECTORY/jira\"\n",
+            );
+        let c = Config::parse(&text, &dir.join("config.toml"), &env_with_tokens).expect("valid");
+        assert_eq!(
+            c.jira.token_source,
+            TokenSource::Env {
+                var: JIRA_TOKEN_ENV,
+                credential: Some("jira".into())
+            }
+        );
+        assert_eq!(
+            c.gitlab.token_source,
+            TokenSource::File(dir.join("gitlab.token"))
+        );
+        let c = parse(MINIMAL).expect("valid");
+        assert_eq!(
+            c.gitlab.token_source,
+            TokenSource::Env {
+                var: GITLAB_TOKEN_ENV,
+                credential: None
+            }
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -339,7 +339,7 @@ fn lead_time(cfg: &Config, w: &SimWorld, svg: &Path) -> Result<()> {
         mapping: Some(mapping),
     };
     // The simulated servers' clock, which the demo moved a few minutes past the real one.
-    let r = report::compute(cfg, &request, w.clock.now())?;
+    let r = report::compute(&cfg.state_config(), &request, w.clock.now())?;
     println!("\n5. The lead-time report, from the state database alone (`jira-gitlab-reconciler report`):\n");
     for line in report::render(&r, Format::Table).lines() {
         println!("   {line}");

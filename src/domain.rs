@@ -265,6 +265,14 @@ pub enum PassOutcome {
     Failed,
     /// The process stopped during the pass (crash, kill, power loss).
     Interrupted,
+    /// Asked to stop (SIGTERM, SIGINT) before it finished: what it did is recorded, the
+    /// checkpoint stayed, and the next pass continues. Not a failure.
+    Stopped,
+}
+
+/// "1 issue", "2 issues": a count with its noun.
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// The one mapping between these enums and the words stored, logged and shown.
@@ -286,7 +294,7 @@ macro_rules! labels {
     };
 }
 labels!(PassKind { Incremental => "incremental", Full => "full", Targeted => "targeted" });
-labels!(PassOutcome { Running => "running", Ok => "ok", Failed => "failed", Interrupted => "interrupted" });
+labels!(PassOutcome { Running => "running", Ok => "ok", Failed => "failed", Interrupted => "interrupted", Stopped => "stopped" });
 labels!(GonePolicy { Close => "close", Label => "label", Ignore => "ignore" });
 labels!(GoneReason { Deleted => "deleted", Moved => "moved", FilteredOut => "filtered-out", TakenOver => "taken-over" });
 

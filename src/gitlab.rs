@@ -184,8 +184,22 @@ impl GitlabClient {
         }
     }
 
+    /// The token's user. `/user` is served by every GitLab, so a 404 says the base URL is
+    /// wrong.
     pub async fn user(&self) -> Result<User, ApiError> {
-        Ok(self.api.send(Request::get("/user")).await?.body)
+        match self.api.send(Request::get("/user")).await {
+            Ok(r) => Ok(r.body),
+            Err(e) if e.status() == Some(404) => {
+                let api = self.api.base_url();
+                let base = api.strip_suffix("/api/v4").unwrap_or(api);
+                Err(e.with_hint(format!(
+                    "nothing answers at {api}/user: gitlab.url ({base}) is not GitLab's base URL; \
+                     give the address GitLab opens at, without a group or project path \
+                     (https://gitlab.com, https://git.example.com)"
+                )))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn is_admin(&self) -> Result<bool, ApiError> {
@@ -201,9 +215,13 @@ impl GitlabClient {
         let raw: RawProject = match self.api.send(Request::get(path)).await {
             Ok(r) => r.body,
             Err(e) if e.status() == Some(404) => {
-                return Err(e.with_hint(format!(
-                    "GitLab project {project:?} does not exist or the token's user is not a member: check gitlab_project"
-                )))
+                // The project, or the whole base URL? `/user` tells (one request, on failure).
+                return Err(match self.user().await {
+                    Err(wrong_url) if wrong_url.status() == Some(404) => wrong_url,
+                    _ => e.with_hint(format!(
+                        "GitLab project {project:?} does not exist or the token's user is not a member: check gitlab_project"
+                    )),
+                });
             }
             Err(e) => return Err(e),
         };

@@ -219,6 +219,11 @@ impl ApiError {
         }
     }
 
+    /// An `https://` URL named a port that answers in plain HTTP.
+    pub fn is_plain_http_port(&self) -> bool {
+        matches!(&self.kind, ApiErrorKind::Transport { cause } if cause.starts_with(NO_TLS))
+    }
+
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
@@ -582,6 +587,10 @@ enum Decision {
 
 fn judge_transport(req: &Request<'_>, e: &reqwest::Error) -> Decision {
     let cause = transport_cause(e);
+    if cause.starts_with(NO_TLS) {
+        // The server will answer every retry the same way.
+        return Decision::Fail(ApiErrorKind::Transport { cause });
+    }
     // A connect error means nothing was sent; anything later may have reached the server.
     if req.effect == Effect::Create && !e.is_connect() {
         return Decision::Fail(ApiErrorKind::Ambiguous { cause });
@@ -602,7 +611,27 @@ fn transport_label(e: &reqwest::Error) -> &'static str {
     }
 }
 
+/// How a transport failure starts when an `https://` URL names a port that speaks plain HTTP.
+const NO_TLS: &str = "this port does not speak TLS";
+
+/// Whether the TLS handshake got a plain-HTTP answer: rustls reads the first bytes of
+/// `HTTP/1.1 400` as a record of no TLS content type. Matched on its message, as reqwest does
+/// not expose the TLS error's type.
+fn plain_http_answer(e: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.to_string().contains("InvalidContentType") {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
 fn transport_cause(e: &reqwest::Error) -> String {
+    if plain_http_answer(e) {
+        return format!("{NO_TLS}: the server answered the TLS handshake in plain HTTP");
+    }
     // reqwest's Display includes the URL (never a token: those travel in headers); the source
     // chain holds the useful part ("connection refused", "operation timed out").
     let mut cause = if e.is_timeout() {
@@ -780,6 +809,13 @@ fn default_hint(server: Server, kind: &ApiErrorKind) -> Option<String> {
         ApiErrorKind::Decode { .. } => {
             return Some(format!(
                 "check {}.url: it must point at the {server} server itself, not at a login page",
+                server.label()
+            ))
+        }
+        ApiErrorKind::Transport { cause } if cause.starts_with(NO_TLS) => {
+            return Some(format!(
+                "{}.url starts with https:// but names a plain-HTTP port: write http://, or give \
+                 the server's HTTPS port",
                 server.label()
             ))
         }

@@ -118,13 +118,29 @@ impl JiraClient {
         }
     }
 
-    /// The account the token belongs to (checks the credentials).
+    /// The account the token belongs to (checks the credentials). Its path is fixed, so a 404
+    /// says the base URL is wrong (or, on Cloud's path, that this is Data Center).
     pub async fn myself(&self) -> Result<Myself, ApiError> {
-        let r = self
-            .api
-            .send(Request::get(format!("{}/myself", self.rest())))
-            .await?;
-        Ok(r.body)
+        let path = format!("{}/myself", self.rest());
+        match self.api.send(Request::get(&path)).await {
+            Ok(r) => Ok(r.body),
+            Err(e) if e.status() == Some(404) => Err(self.base_url_hint(e, &path)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A 404 on a path every Jira serves: the base URL is not Jira's.
+    fn base_url_hint(&self, e: ApiError, path: &str) -> ApiError {
+        let datacenter = match self.deployment {
+            Deployment::Cloud => ", or this is Jira Data Center (set deployment = \"datacenter\")",
+            Deployment::Datacenter => "",
+        };
+        let base = self.api.base_url();
+        e.with_hint(format!(
+            "nothing answers at {base}{path}: jira.url ({base}) is not the Jira site's base \
+             URL{datacenter}; give the address Jira opens at, without a path (https://acme.atlassian.net; \
+             Data Center: with its context path, if any)"
+        ))
     }
 
     /// Fails with a clear message when the project does not exist or cannot be browsed.
@@ -246,7 +262,7 @@ impl JiraClient {
                 }
                 None => e.with_hint(format!("Jira refused the search `{filter}`: check the mapping's jql")),
             },
-            Some(404) => e.with_hint("this Jira has no such search API: check jira.deployment (\"cloud\" or \"datacenter\")"),
+            Some(404) => e.with_hint("this Jira has no such search API: check jira.url (the site's base URL, without a path) and jira.deployment (\"cloud\" or \"datacenter\")"),
             _ => e,
         }
     }

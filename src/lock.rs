@@ -25,34 +25,7 @@ impl InstanceLock {
     /// stop is requested).
     pub async fn acquire(state_path: &Path, wait: Duration, stop: &Stop) -> Result<InstanceLock> {
         let path = lock_path(state_path);
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                Error::io(
-                    format!(
-                        "cannot create {}; create it or set state.path",
-                        dir.display()
-                    ),
-                    e,
-                )
-            })?;
-        }
-        // Never through a symlink: run as root in the service's directory, a planted link
-        // would have root create or open a file elsewhere.
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-            .map_err(|e| {
-                let hint = if e.raw_os_error() == Some(libc::ELOOP) {
-                    "is a symlink; remove it, the lock file is created afresh"
-                } else {
-                    "cannot be opened (the state directory must be writable)"
-                };
-                Error::io(format!("the lock file {} {hint}", path.display()), e)
-            })?;
-        crate::match_directory_owner(&path);
+        let file = open_lock_file(&path)?;
         let started = Instant::now();
         let mut told = false;
         loop {
@@ -83,6 +56,75 @@ impl InstanceLock {
                 )));
             }
         }
+    }
+}
+
+/// Open (creating) a lock file next to the state database: its directory is created if
+/// needed, it is never opened through a symlink, and run as root it takes the directory's
+/// owner.
+fn open_lock_file(path: &Path) -> Result<File> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Error::io(
+                format!(
+                    "cannot create {}; create it or set state.path",
+                    dir.display()
+                ),
+                e,
+            )
+        })?;
+    }
+    // Never through a symlink: run as root in the service's directory, a planted link
+    // would have root create or open a file elsewhere.
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| {
+            let hint = if e.raw_os_error() == Some(libc::ELOOP) {
+                "is a symlink; remove it, the lock file is created afresh"
+            } else {
+                "cannot be opened (the state directory must be writable)"
+            };
+            Error::io(format!("the lock file {} {hint}", path.display()), e)
+        })?;
+    crate::match_directory_owner(path);
+    Ok(file)
+}
+
+/// Held by a `run` for as long as it serves a state database, with its process id inside, so
+/// a second `run` on the same state says at start-up that it is not alone (it would work, its
+/// passes taking turns with the first one's under [`InstanceLock`], but one is enough).
+pub struct ServiceMarker {
+    _file: File,
+}
+
+impl ServiceMarker {
+    /// The marker, or `Err` with the process id of the `run` that holds it (if it says).
+    pub fn hold(state_path: &Path) -> Result<std::result::Result<ServiceMarker, Option<u32>>> {
+        let mut name = state_path.as_os_str().to_owned();
+        name.push(".run.lock");
+        let path = PathBuf::from(name);
+        let mut file = open_lock_file(&path)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut pid = String::new();
+                let _ = std::io::Read::read_to_string(&mut file, &mut pid);
+                return Ok(Err(pid.trim().parse().ok()));
+            }
+            Err(TryLockError::Error(e)) => {
+                return Err(Error::io(format!("cannot lock {}", path.display()), e))
+            }
+        }
+        // Best effort: the pid only makes the other's message more helpful.
+        let _ = file.set_len(0).and_then(|()| {
+            std::io::Write::write_all(&mut file, std::process::id().to_string().as_bytes())
+        });
+        Ok(Ok(ServiceMarker { _file: file }))
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 /// The bars on screen (one per mapping at work; mappings run side by side): log lines suspend
 /// them while they are written.
@@ -54,17 +54,7 @@ impl Progress {
         if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
             return;
         }
-        let bar = bars().add(ProgressBar::with_draw_target(
-            total,
-            ProgressDrawTarget::hidden(),
-        ));
-        let style = ProgressStyle::with_template(
-            "{msg} [{bar:30}] {pos}/{len} issues, {per_sec}, ETA {eta}",
-        )
-        .map(|s| s.progress_chars("=> "))
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
-        bar.set_style(style);
-        bar.set_message(self.mapping.clone());
+        let bar = bars().add(new_bar(&self.mapping, total, ProgressDrawTarget::hidden()));
         bar.enable_steady_tick(Duration::from_millis(200));
         SHOWN.fetch_add(1, Ordering::SeqCst);
         self.bar = Some(bar);
@@ -77,6 +67,10 @@ impl Progress {
             return;
         }
         if let Some(bar) = &self.bar {
+            // Jira's approximate count can lag: the bar grows rather than overflow.
+            if self.total.is_some_and(|t| self.done > t) {
+                bar.set_length(self.done);
+            }
             bar.set_position(self.done);
             return;
         }
@@ -104,13 +98,37 @@ impl Progress {
         tracing::info!(
             done = self.done,
             total = self.total,
-            per_second = format!("{rate:.0}"),
+            per_second = rate.round() as u64,
             eta_s = eta,
             "progress"
         );
         self.logged_at = Instant::now();
         self.logged_done = self.done;
     }
+}
+
+/// A bar when the total is known; without one (an incremental pass's pages come without a
+/// count), a count, not a bar that stays empty and a "600/600" that repeats the count. Rates
+/// in whole issues a second.
+fn new_bar(mapping: &str, total: Option<u64>, target: ProgressDrawTarget) -> ProgressBar {
+    let template = match total {
+        Some(_) => "{msg} [{bar:30}] {pos}/{len} issues, {rate}, ETA {eta}",
+        None => "{msg} {spinner} {pos} issues, {rate}, {elapsed}",
+    };
+    let style = ProgressStyle::with_template(template)
+        .map(|s| {
+            s.progress_chars("=> ").with_key(
+                "rate",
+                |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.0} issues/s", state.per_sec());
+                },
+            )
+        })
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let bar = ProgressBar::with_draw_target(total, target);
+    bar.set_style(style);
+    bar.set_message(mapping.to_string());
+    bar
 }
 
 impl Drop for Progress {
@@ -137,5 +155,84 @@ impl Write for Stderr {
 
     fn flush(&mut self) -> std::io::Result<()> {
         std::io::stderr().flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// A terminal that keeps the last line drawn.
+    #[derive(Debug, Clone, Default)]
+    struct Screen(Arc<Mutex<String>>);
+
+    impl indicatif::TermLike for Screen {
+        fn width(&self) -> u16 {
+            120
+        }
+        fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn write_line(&self, s: &str) -> std::io::Result<()> {
+            self.write_str(s)
+        }
+        fn write_str(&self, s: &str) -> std::io::Result<()> {
+            // The bar's line (padding and clearing are written apart).
+            if s.contains("issues") {
+                *crate::lock_unpoisoned(&self.0) = s.to_string();
+            }
+            Ok(())
+        }
+        fn clear_line(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn flush(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn drawn(total: Option<u64>, done: u64) -> String {
+        let screen = Screen::default();
+        let bar = new_bar(
+            "VSA->acme/platform",
+            total,
+            ProgressDrawTarget::term_like(Box::new(screen.clone())),
+        );
+        bar.set_position(done);
+        bar.tick();
+        let line = crate::lock_unpoisoned(&screen.0).clone();
+        line
+    }
+
+    #[test]
+    fn a_bar_only_with_a_total_and_rates_in_whole_issues() {
+        let known = drawn(Some(600), 600);
+        assert!(
+            known.contains(&format!("[{}] 600/600 issues", "=".repeat(30))),
+            "{known}"
+        );
+        let unknown = drawn(None, 600);
+        assert!(unknown.contains(" 600 issues, "), "{unknown}");
+        assert!(
+            !unknown.contains('[') && !unknown.contains("600/600"),
+            "{unknown}"
+        );
+        for line in [known, unknown] {
+            let rate = line
+                .split(", ")
+                .find(|p| p.ends_with("issues/s"))
+                .unwrap_or_else(|| panic!("a rate in {line}"));
+            assert!(!rate.contains('.'), "whole issues a second: {line}");
+        }
     }
 }

@@ -37,7 +37,7 @@ use futures_util::stream::{self, StreamExt};
 use tracing::Instrument;
 
 use crate::config::{Config, Mapping};
-use crate::domain::{IssueHistory, JiraIssue, PassKind, PassOutcome};
+use crate::domain::{IssueHistory, JiraIssue, PassKind};
 use crate::error::Result;
 use crate::gitlab::{GitlabClient, Project};
 use crate::jira::{JiraClient, Pages, SearchPage};
@@ -276,13 +276,8 @@ impl Reconciler {
             report.duration = started.elapsed();
             report.cpu = report::process_cpu().saturating_sub(cpu_before);
             if let Some((store, id)) = history {
-                let outcome = if report.ok() {
-                    PassOutcome::Ok
-                } else {
-                    PassOutcome::Failed
-                };
                 let error = report.failures.first().map(String::as_str);
-                if let Err(e) = store.finish_pass(id, outcome, &report.counts, error) {
+                if let Err(e) = store.finish_pass(id, report.outcome(), &report.counts, error) {
                     report.failures.push(e.report());
                 }
                 report::record_metrics(&self.metrics, &report);
@@ -406,7 +401,7 @@ impl Reconciler {
         report.recipe.adopted += work.recipe.adopted;
         report.recipe.foreign += work.recipe.foreign;
         let mut applied = work.applied;
-        if let Some(e) = broke_off {
+        if let Some(e) = broke_off.filter(|e| e.cause() != crate::cause::Cause::Stopped) {
             if e.is_gitlab_refusal() || applied.gitlab_refused {
                 self.forget_project(mode, mapping);
             }
@@ -416,6 +411,7 @@ impl Reconciler {
             // Unconfirmed creates keep their intents: the next pass looks them up by marker.
             return Ok(report);
         }
+        report.stopped = self.stopping();
         let Mode::Apply(store) = mode else {
             return Ok(report);
         };
@@ -430,11 +426,8 @@ impl Reconciler {
         if start.kind == PassKind::Full && !self.stopping() {
             self.forget_creates_that_left(store, &target, &start)?;
         }
-        if self.stopping() && report.ok() {
-            report.failures.push(
-                "stopped by a signal before the pass finished; the next pass continues".into(),
-            );
-        }
+        // A stop may have cut the pass short: the checkpoint stays (commit needs `ok`).
+        report.stopped |= self.stopping();
         report.checkpoint = self.commit(store, &target, &start, work.newest, &report)?;
         Ok(report)
     }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::{json, Value};
 
-use crate::config::Config;
+use crate::config::{Mapping, StateConfig};
 use crate::error::{Error, Result};
 use crate::leadtime::{figures, Figures, IssueTimes, Window};
 use crate::store::Store;
@@ -53,7 +53,7 @@ pub struct Report {
 }
 
 /// Run the command: compute, print, write the SVG if asked. Exit code 0.
-pub fn run(cfg: &Config, req: &Request) -> Result<i32> {
+pub fn run(cfg: &StateConfig, req: &Request) -> Result<i32> {
     let report = compute(cfg, req, Utc::now())?;
     // The chart first: a path that cannot be written fails the command before any output.
     if let Some(path) = &req.svg {
@@ -102,7 +102,7 @@ pub fn write_svg(report: &Report, path: &Path) -> Result<()> {
 }
 
 /// The figures of every mapping (or the one asked for) from the state database.
-pub fn compute(cfg: &Config, req: &Request, now: DateTime<Utc>) -> Result<Report> {
+pub fn compute(cfg: &StateConfig, req: &Request, now: DateTime<Utc>) -> Result<Report> {
     let until = req.until.unwrap_or(now);
     let since = req.since.unwrap_or(until - Duration::weeks(DEFAULT_WEEKS));
     if since >= until {
@@ -129,7 +129,11 @@ pub fn compute(cfg: &Config, req: &Request, now: DateTime<Utc>) -> Result<Report
             ))
         }
     };
-    let report = figures_of(&store, cfg, window, req.mapping.as_deref())?;
+    let want = req
+        .mapping
+        .as_deref()
+        .map(crate::config::Mapping::normalise_name);
+    let report = figures_of(&store, &cfg.mappings, window, want.as_deref())?;
     if let Some(want) = &req.mapping {
         if report.mappings.is_empty() {
             let names: Vec<String> = cfg.mappings.iter().map(|m| m.name()).collect();
@@ -146,12 +150,12 @@ pub fn compute(cfg: &Config, req: &Request, now: DateTime<Utc>) -> Result<Report
 /// state database: what `report` prints and the status page shows.
 pub fn figures_of(
     store: &Store,
-    cfg: &Config,
+    of: &[Mapping],
     window: Window,
     mapping: Option<&str>,
 ) -> Result<Report> {
     let mut mappings = Vec::new();
-    for m in &cfg.mappings {
+    for m in of {
         let name = m.name();
         if mapping.is_some_and(|want| want != name) {
             continue;
@@ -228,25 +232,36 @@ fn date(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M").to_string()
 }
 
+/// The window as the user asked for it: whole days as dates, the last one included (`--until
+/// 2025-03-31` ends at the next midnight, which is not what was typed), other times to the
+/// minute.
+fn window_text(w: &Window) -> String {
+    let midnight = |t: DateTime<Utc>| t.time() == chrono::NaiveTime::MIN;
+    if midnight(w.since) && midnight(w.until) {
+        let last = (w.until - Duration::days(1)).date_naive();
+        return format!("{} … {} UTC (whole days)", w.since.date_naive(), last);
+    }
+    format!("{} … {} UTC", date(w.since), date(w.until))
+}
+
 fn table(r: &Report) -> String {
     let mut out = String::new();
     for m in &r.mappings {
         let f = &m.figures;
         out.push_str(&format!(
-            "{}   {} … {} UTC, Jira created → done\n",
+            "{}   {}, Jira created → done\n",
             m.mapping,
-            date(r.window.since),
-            date(r.window.until)
+            window_text(&r.window)
         ));
         out.push_str(&format!(
             "  issues created {}, closed {}\n",
             f.created, f.closed
         ));
         out.push_str(&format!(
-            "  lead time       median {}, 85th percentile {} ({} issues)\n",
+            "  lead time       median {}, 85th percentile {} ({})\n",
             opt_human(f.lead_time_median_s),
             opt_human(f.lead_time_p85_s),
-            f.closed
+            crate::domain::plural(f.closed, "issue", "issues")
         ));
         if f.status_time_s.is_empty() {
             out.push_str("  time in status  - (turn on status_labels to record transitions)\n");
@@ -376,5 +391,26 @@ mod tests {
         assert_eq!(human(90.0), "2 min");
         assert_eq!(human(5.0 * 3600.0), "5.0 h");
         assert_eq!(human(3.0 * 86_400.0), "3.0 d");
+    }
+
+    /// `--until 2025-03-31` is shown as typed, not as the next day's midnight it ends at.
+    #[test]
+    fn the_window_is_shown_as_asked() {
+        let days = Window {
+            since: parse_when("2025-01-01", false).expect("date"),
+            until: parse_when("2025-03-31", true).expect("date"),
+        };
+        assert_eq!(
+            window_text(&days),
+            "2025-01-01 … 2025-03-31 UTC (whole days)"
+        );
+        let times = Window {
+            since: parse_when("2025-01-01T08:30:00Z", false).expect("time"),
+            until: parse_when("2025-03-31T17:00:00Z", true).expect("time"),
+        };
+        assert_eq!(
+            window_text(&times),
+            "2025-01-01 08:30 … 2025-03-31 17:00 UTC"
+        );
     }
 }

@@ -24,6 +24,7 @@ use crate::config::Config;
 use crate::domain::PassKind;
 use crate::error::Result;
 use crate::health::Health;
+use crate::lock::ServiceMarker;
 use crate::metrics::Metrics;
 use crate::notify::{notify, watchdog_interval};
 use crate::reconcile::Reconciler;
@@ -54,6 +55,8 @@ pub struct Service {
     webhook: Option<(Arc<Receiver>, Arc<Triggers>)>,
     /// The status page (its mappings follow reloads).
     page: Arc<StatusPage>,
+    /// Says to a second `run` on the same state that this one serves it.
+    _marker: Option<ServiceMarker>,
 }
 
 impl Service {
@@ -69,6 +72,7 @@ impl Service {
         }
         let store = Arc::new(Store::open(&cfg.state_path)?);
         gauges::on_start(&metrics, &cfg, &store);
+        let marker = mark_as_served(&cfg.state_path);
         let stop = Stop::new();
         let reconciler = Reconciler::with_stop(cfg.clone(), metrics.clone(), stop.clone())?;
         let ticks = Ticks::start(&cfg.schedule, metrics.clone()).await?;
@@ -97,6 +101,7 @@ impl Service {
             ticks,
             webhook,
             page,
+            _marker: marker,
         })
     }
 
@@ -188,6 +193,32 @@ impl Service {
             receiver.set_projects(jira_projects(&cfg));
         }
         Ok(())
+    }
+}
+
+/// Mark the state database as served by this `run`, or say at start-up that another `run`
+/// already serves it: both would work, their passes taking turns under the pass lock (each
+/// waiting up to a minute for the other's, then skipping its tick), but one is enough.
+fn mark_as_served(state_path: &std::path::Path) -> Option<ServiceMarker> {
+    match ServiceMarker::hold(state_path) {
+        Ok(Ok(marker)) => Some(marker),
+        Ok(Err(pid)) => {
+            let who = pid.map_or_else(|| "another process".into(), |p| format!("process {p}"));
+            tracing::warn!(
+                state = %state_path.display(),
+                "another `jira-gitlab-reconciler run` ({who}) already serves this state database: \
+                 this one takes turns with it (each pass waits for the other's, up to 60 s, then \
+                 skips its tick); one service per state is enough, stop one of them"
+            );
+            None
+        }
+        Err(e) => {
+            tracing::warn!(
+                "cannot tell whether another `run` serves this state database: {}",
+                e.report()
+            );
+            None
+        }
     }
 }
 

@@ -150,6 +150,44 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE gitlab_project ADD COLUMN group_path TEXT;
     ALTER TABLE gitlab_project ADD COLUMN group_access_level INTEGER NOT NULL DEFAULT 0;
     DELETE FROM gitlab_project;",
+    // 4: Jira project keys are upper case, and the config now says so: a mapping written as
+    // "vsa" is "VSA". History recorded under "vsa->acme/vsa" joins "VSA->acme/vsa" (the config
+    // read either way is one mapping), so a change of case orphans nothing. Where both names
+    // hold a row for the same key, the upper-case row stays, and the mapping keeps the older
+    // of the two checkpoints (a wider window re-reads; it never skips).
+    "CREATE TEMP TABLE renamed AS
+        SELECT DISTINCT mapping AS old,
+            upper(substr(mapping, 1, instr(mapping, '->') - 1)) || substr(mapping, instr(mapping, '->')) AS new
+        FROM (SELECT mapping FROM mirror UNION SELECT mapping FROM checkpoint
+            UNION SELECT mapping FROM intent UNION SELECT mapping FROM pass
+            UNION SELECT mapping FROM jira_fact UNION SELECT mapping FROM jira_transition
+            UNION SELECT mapping FROM jira_gone)
+        WHERE instr(mapping, '->') > 1;
+    DELETE FROM temp.renamed WHERE old = new;
+    UPDATE checkpoint SET updated_ms = min(updated_ms, coalesce((SELECT min(c.updated_ms)
+        FROM checkpoint AS c JOIN temp.renamed AS r ON r.old = c.mapping
+        WHERE r.new = checkpoint.mapping), updated_ms));
+    UPDATE OR IGNORE checkpoint SET mapping = (SELECT new FROM temp.renamed WHERE old = mapping)
+        WHERE mapping IN (SELECT old FROM temp.renamed);
+    DELETE FROM checkpoint WHERE mapping IN (SELECT old FROM temp.renamed);
+    UPDATE OR IGNORE mirror SET mapping = (SELECT new FROM temp.renamed WHERE old = mapping)
+        WHERE mapping IN (SELECT old FROM temp.renamed);
+    DELETE FROM mirror WHERE mapping IN (SELECT old FROM temp.renamed);
+    UPDATE OR IGNORE intent SET mapping = (SELECT new FROM temp.renamed WHERE old = mapping)
+        WHERE mapping IN (SELECT old FROM temp.renamed);
+    DELETE FROM intent WHERE mapping IN (SELECT old FROM temp.renamed);
+    UPDATE pass SET mapping = (SELECT new FROM temp.renamed WHERE old = mapping)
+        WHERE mapping IN (SELECT old FROM temp.renamed);
+    UPDATE OR IGNORE jira_fact SET mapping = (SELECT new FROM temp.renamed WHERE old = mapping)
+        WHERE mapping IN (SELECT old FROM temp.renamed);
+    DELETE FROM jira_fact WHERE mapping IN (SELECT old FROM temp.renamed);
+    UPDATE OR IGNORE jira_transition SET mapping = (SELECT new FROM temp.renamed WHERE old = mapping)
+        WHERE mapping IN (SELECT old FROM temp.renamed);
+    DELETE FROM jira_transition WHERE mapping IN (SELECT old FROM temp.renamed);
+    UPDATE OR IGNORE jira_gone SET mapping = (SELECT new FROM temp.renamed WHERE old = mapping)
+        WHERE mapping IN (SELECT old FROM temp.renamed);
+    DELETE FROM jira_gone WHERE mapping IN (SELECT old FROM temp.renamed);
+    DROP TABLE temp.renamed;",
 ];
 
 mod facts;
@@ -222,12 +260,22 @@ impl Store {
                 })?;
             }
         }
+        let existed = path.exists();
         let conn = Connection::open(path).map_err(|e| store_error(path, e))?;
         let store = Store {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),
         };
         store.setup()?;
+        if !existed {
+            // Right on a first run; after a typo in state.path, the reason history is gone.
+            tracing::warn!(
+                db = %path.display(),
+                "created a new, empty state database: expected on a first run; if passes have \
+                 run before, check state.path (this pass finds the mirrored GitLab issues by their \
+                 markers and creates nothing twice)"
+            );
+        }
         // WAL mode keeps two side files next to the database while it is open.
         for suffix in ["", "-wal", "-shm"] {
             let mut file = path.as_os_str().to_owned();
@@ -1043,6 +1091,56 @@ mod tests {
             .mirrors_for("other", &[], &["10"])
             .expect("empty")
             .is_empty());
+    }
+
+    /// A database of schema 3 (before mapping names were upper-cased) with history under
+    /// "vsa->acme/vsa" and some under "VSA->acme/vsa": after the migration it is all found
+    /// under "VSA->acme/vsa", once.
+    #[test]
+    fn a_lower_case_jira_key_in_mapping_names_joins_the_upper_case_mapping() {
+        let (_dir, path) = temp_db("case");
+        {
+            let mut c = Connection::open(&path).expect("open");
+            let tx = c.transaction().expect("tx");
+            for sql in &MIGRATIONS[..3] {
+                tx.execute_batch(sql).expect("migration");
+            }
+            tx.pragma_update(None, "user_version", 3).expect("version");
+            tx.execute_batch(
+                "INSERT INTO mirror (mapping, jira_id, jira_key, gitlab_iid, linked_at) VALUES
+                    ('vsa->acme/vsa', '1', 'VSA-1', 1, 'x'), ('vsa->acme/vsa', '2', 'VSA-2', 2, 'x'),
+                    ('VSA->acme/vsa', '2', 'VSA-2', 2, 'y'), ('OPS->acme/vsa', '9', 'OPS-1', 9, 'x');
+                INSERT INTO checkpoint (mapping, updated_ms, moved_at) VALUES
+                    ('vsa->acme/vsa', 2000, 'x'), ('VSA->acme/vsa', 3000, 'y');
+                INSERT INTO pass (mapping, kind, started_at, outcome) VALUES
+                    ('vsa->acme/vsa', 'full', '2026-01-01T00:00:00Z', 'ok');
+                INSERT INTO jira_fact (mapping, jira_id, jira_key, done, created_ms, updated_ms)
+                    VALUES ('vsa->acme/vsa', '1', 'VSA-1', 0, 1, 1);",
+            )
+            .expect("history");
+            tx.commit().expect("commit");
+        }
+        let s = Store::open(&path).expect("migrates");
+        let st = s.status("VSA->acme/vsa").expect("status");
+        assert_eq!(st.mirrors, 2, "one row per Jira issue");
+        assert_eq!(
+            st.checkpoint.map(|t| t.timestamp_millis()),
+            Some(2000),
+            "the older checkpoint: nothing skipped"
+        );
+        assert!(st.last_success.is_some(), "the pass history follows");
+        assert_eq!(s.facts("VSA->acme/vsa").expect("facts").len(), 1);
+        let left: i64 = s
+            .with(|c| {
+                c.query_row(
+                    "SELECT count(*) FROM mirror WHERE mapping = 'vsa->acme/vsa'",
+                    [],
+                    |r| r.get(0),
+                )
+            })
+            .expect("count");
+        assert_eq!(left, 0);
+        assert_eq!(s.status("OPS->acme/vsa").expect("other").mirrors, 1);
     }
 
     #[test]

@@ -28,9 +28,6 @@ _jira__gitlab__reconciler() {
             jira__gitlab__reconciler,help)
                 cmd="jira__gitlab__reconciler__subcmd__help"
                 ;;
-            jira__gitlab__reconciler,man)
-                cmd="jira__gitlab__reconciler__subcmd__man"
-                ;;
             jira__gitlab__reconciler,reconcile)
                 cmd="jira__gitlab__reconciler__subcmd__reconcile"
                 ;;
@@ -57,9 +54,6 @@ _jira__gitlab__reconciler() {
                 ;;
             jira__gitlab__reconciler__subcmd__help,help)
                 cmd="jira__gitlab__reconciler__subcmd__help__subcmd__help"
-                ;;
-            jira__gitlab__reconciler__subcmd__help,man)
-                cmd="jira__gitlab__reconciler__subcmd__help__subcmd__man"
                 ;;
             jira__gitlab__reconciler__subcmd__help,reconcile)
                 cmd="jira__gitlab__reconciler__subcmd__help__subcmd__reconcile"
@@ -107,7 +101,7 @@ _jira__gitlab__reconciler() {
 
     case "${cmd}" in
         jira__gitlab__reconciler)
-            opts="-c -v -q -h -V --config --verbose --quiet --help --version reconcile check status report demo run webhook completions man help"
+            opts="-c -v -q -h -V --config --verbose --quiet --help --version reconcile check status report demo run webhook completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -128,7 +122,7 @@ _jira__gitlab__reconciler() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        jira__subcmd__gitlab__subcmd__reconciler__subcmd__check)
+        jira__gitlab__reconciler__subcmd__check)
             opts="-c -v -q -h --config --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -150,7 +144,7 @@ _jira__gitlab__reconciler() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        jira__subcmd__gitlab__subcmd__reconciler__subcmd__completions)
+        jira__gitlab__reconciler__subcmd__completions)
             opts="-c -v -q -h --config --verbose --quiet --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -172,7 +166,7 @@ _jira__gitlab__reconciler() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        jira__subcmd__gitlab__subcmd__reconciler__subcmd__demo)
+        jira__gitlab__reconciler__subcmd__demo)
             opts="-c -v -q -h --issues --config --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -198,8 +192,8 @@ _jira__gitlab__reconciler() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        jira__subcmd__gitlab__subcmd__reconciler__subcmd__help)
-            opts="reconcile check status report demo run webhook completions man help"
+        jira__gitlab__reconciler__subcmd__help)
+            opts="reconcile check status report demo run webhook completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -212,7 +206,7 @@ _jira__gitlab__reconciler() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        jira__subcmd__gitlab__subcmd__reconciler__subcmd__help__subcmd__check)
+        jira__gitlab__reconciler__subcmd__help__subcmd__check)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -226,7 +220,7 @@ _jira__gitlab__reconciler() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        jira__subcmd__gitlab__subcmd__reconciler__subcmd__help__subcmd__completions)
+        jira__gitlab__reconciler__subcmd__help__subcmd__completions)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -240,7 +234,7 @@ _jira__gitlab__reconciler() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        jira__subcmd__gitlab__subcmd__reconciler__subcmd__help__subcmd__demo)
+        jira__gitlab__reconciler__subcmd__help__subcmd__demo)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -254,7 +248,7 @@ _jira__gitlab__reconciler() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        jira__subcmd__gitlab__subcmd__reconciler__subcmd__help__subcmd__help)
+        jira__gitlab__reconciler__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -268,7 +262,7 @@ _jira__gitlab__reconciler() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        jira__subcmd__gitlab__subcmd__reconciler__subcmd__help__subcmd__man)
+        jira__gitlab__reconciler__subcmd__help__subcmd__reconcile)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -282,7 +276,7 @@ _jira__gitlab__reconciler() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        jira__subcmd__gitlab__subcmd__reconciler__subcmd__help__subcmd__reconcile)
+        jira__gitlab__reconciler__subcmd__help__subcmd__report)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -296,7 +290,7 @@ _jira__gitlab__reconciler() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        jira__subcmd__gitlab__subcmd__reconciler__subcmd__help__subcmd__report)
+        jira__gitlab__reconciler__subcmd__help__subcmd__run)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -310,7 +304,7 @@ _jira__gitlab__reconciler() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        jira__subcmd__gitlab__subcmd__reconciler__subcmd__help__subcmd__run)
+        jira__gitlab__reconciler__subcmd__help__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -324,21 +318,7 @@ _jira__gitlab__reconciler() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        jira__subcmd__gitlab__subcmd__reconciler__subcmd__help__subcmd__status)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        jira__subcmd__gitlab__subcmd__reconciler__subcmd__help__subcmd__webhook)
+        jira__gitlab__reconciler__subcmd__help__subcmd__webhook)
             opts="url register"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -352,7 +332,7 @@ _jira__gitlab__reconciler() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        jira__subcmd__gitlab__subcmd__reconciler__subcmd__help__subcmd__webhook__subcmd__register)
+        jira__gitlab__reconciler__subcmd__help__subcmd__webhook__subcmd__register)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -366,7 +346,7 @@ _jira__gitlab__reconciler() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        jira__subcmd__gitlab__subcmd__reconciler__subcmd__help__subcmd__webhook__subcmd__url)
+        jira__gitlab__reconciler__subcmd__help__subcmd__webhook__subcmd__url)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -380,33 +360,7 @@ _jira__gitlab__reconciler() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        jira__subcmd__gitlab__subcmd__reconciler__subcmd__man)
-            opts="-c -v -q -h --out-dir --config --verbose --quiet --help"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --out-dir)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -c)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        jira__subcmd__gitlab__subcmd__reconciler__subcmd__reconcile)
+        jira__gitlab__reconciler__subcmd__reconcile)
             opts="-c -v -q -h --dry-run --full --lock-timeout --json --config --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -432,7 +386,7 @@ _jira__gitlab__reconciler() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        jira__subcmd__gitlab__subcmd__reconciler__subcmd__report)
+        jira__gitlab__reconciler__subcmd__report)
             opts="-c -v -q -h --since --until --format --svg --mapping --config --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -474,7 +428,7 @@ _jira__gitlab__reconciler() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        jira__subcmd__gitlab__subcmd__reconciler__subcmd__run)
+        jira__gitlab__reconciler__subcmd__run)
             opts="-c -v -q -h --config --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -496,7 +450,7 @@ _jira__gitlab__reconciler() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        jira__subcmd__gitlab__subcmd__reconciler__subcmd__status)
+        jira__gitlab__reconciler__subcmd__status)
             opts="-c -v -q -h --json --config --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -518,7 +472,7 @@ _jira__gitlab__reconciler() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        jira__subcmd__gitlab__subcmd__reconciler__subcmd__webhook)
+        jira__gitlab__reconciler__subcmd__webhook)
             opts="-c -v -q -h --config --verbose --quiet --help url register help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -540,7 +494,7 @@ _jira__gitlab__reconciler() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        jira__subcmd__gitlab__subcmd__reconciler__subcmd__webhook__subcmd__help)
+        jira__gitlab__reconciler__subcmd__webhook__subcmd__help)
             opts="url register help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -554,7 +508,7 @@ _jira__gitlab__reconciler() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        jira__subcmd__gitlab__subcmd__reconciler__subcmd__webhook__subcmd__help__subcmd__help)
+        jira__gitlab__reconciler__subcmd__webhook__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -568,7 +522,7 @@ _jira__gitlab__reconciler() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        jira__subcmd__gitlab__subcmd__reconciler__subcmd__webhook__subcmd__help__subcmd__register)
+        jira__gitlab__reconciler__subcmd__webhook__subcmd__help__subcmd__register)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -582,7 +536,7 @@ _jira__gitlab__reconciler() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        jira__subcmd__gitlab__subcmd__reconciler__subcmd__webhook__subcmd__help__subcmd__url)
+        jira__gitlab__reconciler__subcmd__webhook__subcmd__help__subcmd__url)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -596,7 +550,7 @@ _jira__gitlab__reconciler() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        jira__subcmd__gitlab__subcmd__reconciler__subcmd__webhook__subcmd__register)
+        jira__gitlab__reconciler__subcmd__webhook__subcmd__register)
             opts="-c -v -q -h --config --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -618,7 +572,7 @@ _jira__gitlab__reconciler() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        jira__subcmd__gitlab__subcmd__reconciler__subcmd__webhook__subcmd__url)
+        jira__gitlab__reconciler__subcmd__webhook__subcmd__url)
             opts="-c -v -q -h --config --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -31,7 +31,7 @@ const ABOUT: &str =
     version,
     about = ABOUT,
     long_about = LONG_ABOUT,
-    after_long_help = AFTER_LONG_HELP,
+    after_long_help = docs::after_long_help(),
 )]
 #[cfg_attr(
     feature = "demo",
@@ -55,35 +55,28 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// The long description: what it does, tokens, exit codes.
+/// The long description: what it does, and where the tokens come from (the config lookup, the
+/// environment and the exit codes follow the options: `docs::after_long_help`).
 const LONG_ABOUT: &str = "Mirror Jira issues into GitLab issues, so GitLab's Value Stream Analytics sees your Jira work.\n\n\
      A polling reconciler: it asks Jira (JQL) for issues changed since its last checkpoint, compares them \
      with their GitLab issues and creates, closes, reopens or retitles GitLab issues until both agree. \
      Jira is the source of truth. State (mapping, checkpoints, history) lives in a SQLite file.\n\n\
-     Tokens come from JIRA_API_TOKEN and GITLAB_TOKEN, or from the token_file keys of the config.\n\n\
-     Exit codes: 0 success; 1 a pass failed (the next run retries); 2 configuration or input to fix; \
-     3 another instance held the lock for too long.";
+     Tokens come from JIRA_API_TOKEN and GITLAB_TOKEN, or from the token_file keys of the config.";
 
-/// Shown by `--help` and as the man page's extra section.
-const AFTER_LONG_HELP: &str = "\
-Configuration file, the first that applies:
-  1. --config PATH
-  2. $JGR_CONFIG
-  3. ./config.toml (the working directory)
-  4. /etc/jira-gitlab-reconciler/config.toml (installed by the Debian package)
-Relative paths inside it (state.path, token_file) are read from the config file's directory.
+/// `run --help`: the schedule's format, the signals, the exit codes.
+const RUN_HELP: &str = "\
+Schedule ([schedule] in the config): 6-field cron expressions, seconds first, evaluated in
+UTC: reconcile for incremental passes (default \"0 * * * * *\", every minute) and
+full_resync for full comparisons (default \"0 30 3 * * *\", 03:30 UTC). A pass also runs
+right after start; a tick that finds a pass still running is skipped.
 
-Environment:
-  JIRA_API_TOKEN, GITLAB_TOKEN  the tokens, unless the config names token files
-  JIRA_WEBHOOK_SECRET           the webhook's secret, unless webhook.secret_file is set
-  JGR_CONFIG                    the config file, when --config is not given
-  CREDENTIALS_DIRECTORY         set by systemd's LoadCredential=: where token files are read
-  STATE_DIRECTORY               set by systemd's StateDirectory=: the default state.path's directory
-  RUST_LOG                      log filter (tracing-subscriber syntax); -v/-q win over it
-  NO_COLOR                      no colours, even on a terminal
-  JOURNAL_STREAM                set by systemd: log lines carry journald priorities
+Signals: SIGTERM or SIGINT stops it: no new action starts, the writes in flight finish and
+are recorded, and it exits 0 within 10 s. SIGHUP reads the config file again; a config that
+does not load is refused and the running one stays.
 
-Logs go to stderr, command output to stdout. See the README (/usr/share/doc/jira-gitlab-reconciler/README.md).";
+Exit codes: 0 stopped by a signal; 2 something to fix before it can start (config, tokens,
+a port in use, a state database it cannot open); 1 any other failure to start. Once
+running, a failing pass does not end the service: the next tick retries.";
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
@@ -119,7 +112,7 @@ pub enum Command {
     /// median and 85th percentile, and, with status_labels, the median time an issue spent in
     /// each status.
     #[command(
-        after_help = "The window defaults to the last 12 weeks. Dates are UTC; --until 2025-03-31 includes that day.\nExample: jira-gitlab-reconciler report --since 2025-01-01 --format json --svg lead-time.svg"
+        after_help = "The window defaults to the last 12 weeks. Dates are UTC; --until 2025-03-31 includes that day.\n\nExample:\n  jira-gitlab-reconciler report --since 2025-01-01 --format json --svg lead-time.svg"
     )]
     Report {
         /// Start of the window: a date (2025-01-01, UTC midnight) or an RFC 3339 time.
@@ -148,6 +141,7 @@ pub enum Command {
     },
     /// Run as a service: reconcile on the [schedule] until SIGTERM or SIGINT; SIGHUP reloads
     /// the config.
+    #[command(after_long_help = RUN_HELP)]
     Run,
     /// Set up Jira's side of [webhook]: print what to paste into Jira's WebHooks page, or
     /// register the webhook (Jira administrators only).
@@ -156,12 +150,11 @@ pub enum Command {
         action: WebhookAction,
     },
     /// Print a shell completion script to stdout.
-    #[command(
-        after_help = "bash: jira-gitlab-reconciler completions bash > ~/.local/share/bash-completion/completions/jira-gitlab-reconciler\n\
-        zsh:  jira-gitlab-reconciler completions zsh > \"${fpath[1]}/_jira-gitlab-reconciler\"\n\
+    #[command(after_help = "Where each shell looks for it:\n  \
+        bash: jira-gitlab-reconciler completions bash > ~/.local/share/bash-completion/completions/jira-gitlab-reconciler\n  \
+        zsh:  jira-gitlab-reconciler completions zsh > \"${fpath[1]}/_jira-gitlab-reconciler\"\n  \
         fish: jira-gitlab-reconciler completions fish > ~/.config/fish/completions/jira-gitlab-reconciler.fish\n\
-        The Debian package installs them for all three."
-    )]
+        The Debian package installs them for all three.")]
     Completions {
         /// The shell to complete for.
         #[arg(value_enum)]
@@ -216,23 +209,39 @@ pub fn main() -> i32 {
         }
     };
     let json = cli.command.wants_json();
+    let is_status = matches!(cli.command, Command::Status { .. });
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
             // The one place a fatal error is printed: nothing below logs and returns it too.
             crate::logging::error_line(&e.report());
             if json {
-                // A script reading stdout gets a document whatever happened.
-                let doc = serde_json::json!({
-                    "ok": false,
-                    "exit_code": e.exit_code(),
-                    "error": e.report(),
-                });
+                // A script reading stdout gets a document whatever happened, of the shape
+                // the command prints when it succeeds.
+                let doc = if is_status {
+                    status::fatal_json(&e)
+                } else {
+                    serde_json::json!({
+                        "ok": false,
+                        "exit_code": e.exit_code(),
+                        "error": e.report(),
+                        "mappings": [],
+                    })
+                };
                 println!("{doc}");
             }
             e.exit_code()
         }
     }
+}
+
+/// What `status` and `report` say when the config has an error in a part they do not read.
+fn config_problem_warning(command: &str, e: &crate::error::Error) -> String {
+    format!(
+        "the config has an error {command} does not depend on (it reads only [state] and the \
+         mappings), so it goes on; fix it before the service restarts or reloads: {}",
+        e.report()
+    )
 }
 
 impl Command {
@@ -259,14 +268,15 @@ async fn run(cli: Cli) -> Result<i32> {
         }
         _ => ConfigFile::locate(cli.config.as_deref())?,
     };
-    // `status`, `report` and `webhook url` never contact a server, so they need no token.
+    if matches!(cli.command, Command::Status { .. } | Command::Report { .. }) {
+        return read_state(cli.command, &config, verbosity);
+    }
+    // `webhook url` never contacts a server, so it needs no token.
     let offline = matches!(
         cli.command,
-        Command::Status { .. }
-            | Command::Report { .. }
-            | Command::Webhook {
-                action: WebhookAction::Url
-            }
+        Command::Webhook {
+            action: WebhookAction::Url
+        }
     );
     let cfg = config.load(!offline)?;
     crate::logging::init(cfg.log_level.as_deref(), cfg.log_format, verbosity);
@@ -309,31 +319,53 @@ async fn run(cli: Cli) -> Result<i32> {
             }
         }
         Command::Check => crate::check::run(cfg, &config).await,
-        Command::Status { json } => status::run(&cfg, &config, json),
+        Command::Run => crate::service::run(cfg, config.path).await,
+        Command::Webhook { action } => match action {
+            WebhookAction::Url => webhook::url(&cfg),
+            WebhookAction::Register => webhook::register(cfg).await,
+        },
+        Command::Completions { .. }
+        | Command::Man { .. }
+        | Command::Status { .. }
+        | Command::Report { .. } => Ok(0),
+        #[cfg(feature = "demo")]
+        Command::Demo { .. } => Ok(0),
+    }
+}
+
+/// `status` and `report`: they read the state database only, so they need no token, and a
+/// mistake in a part of the config they do not read is a warning, not the end.
+fn read_state(command: Command, config: &ConfigFile, verbosity: i8) -> Result<i32> {
+    let (state, full) = config.load_state()?;
+    match &full {
+        Ok(cfg) => crate::logging::init(cfg.log_level.as_deref(), cfg.log_format, verbosity),
+        Err(_) => crate::logging::init(None, crate::config::LogFormat::Text, verbosity),
+    }
+    let problem = full.err();
+    match command {
+        Command::Status { json } => status::run(&state, config, json, problem.as_ref()),
         Command::Report {
             since,
             until,
             format,
             svg,
             mapping,
-        } => crate::report::run(
-            &cfg,
-            &crate::report::Request {
-                since,
-                until,
-                format,
-                svg,
-                mapping,
-            },
-        ),
-        Command::Run => crate::service::run(cfg, config.path).await,
-        Command::Webhook { action } => match action {
-            WebhookAction::Url => webhook::url(&cfg),
-            WebhookAction::Register => webhook::register(cfg).await,
-        },
-        Command::Completions { .. } | Command::Man { .. } => Ok(0),
-        #[cfg(feature = "demo")]
-        Command::Demo { .. } => Ok(0),
+        } => {
+            if let Some(e) = &problem {
+                tracing::warn!("{}", config_problem_warning("report", e));
+            }
+            crate::report::run(
+                &state,
+                &crate::report::Request {
+                    since,
+                    until,
+                    format,
+                    svg,
+                    mapping,
+                },
+            )
+        }
+        _ => Ok(0),
     }
 }
 

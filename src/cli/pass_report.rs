@@ -1,16 +1,22 @@
 //! What `reconcile` prints: a summary line per mapping (or, with `--json`, one JSON document on
 //! stdout for scripts), one `error:` line per failure on stderr, and the exit code.
 
+use crate::domain::PassOutcome;
 use crate::reconcile::PassReport;
 use crate::store::Counts;
 
 /// The exit code of a pass: 2 when a failure needs the user (such as a rejected token), 1 for
-/// failures a later pass may get past, 0 when every mapping converged.
+/// failures a later pass may get past, 3 when a stop (SIGTERM, SIGINT) cut a pass short and
+/// nothing failed, 0 when every mapping converged.
 fn exit_code(reports: &[PassReport]) -> i32 {
     if reports.iter().any(|r| r.needs_user) {
         2
+    } else if reports.iter().any(|r| r.outcome() == PassOutcome::Failed) {
+        1
+    } else if reports.iter().any(|r| r.stopped) {
+        crate::cause::Cause::Stopped.exit_code()
     } else {
-        i32::from(reports.iter().any(|r| !r.ok()))
+        0
     }
 }
 
@@ -27,12 +33,7 @@ fn print_failures(reports: &[PassReport]) {
 pub fn print_reports(reports: &[PassReport], dry_run: bool) -> i32 {
     for r in reports {
         if dry_run {
-            println!(
-                "{}: {} pass would do {} action(s):",
-                r.mapping,
-                r.kind,
-                r.planned.len()
-            );
+            println!("{}", dry_run_headline(r));
             for line in &r.planned {
                 println!("  {line}");
             }
@@ -53,6 +54,33 @@ pub fn print_reports(reports: &[PassReport], dry_run: bool) -> i32 {
     exit_code(reports)
 }
 
+/// What a dry run would do for one mapping: "nothing" rather than an empty list.
+fn dry_run_headline(r: &PassReport) -> String {
+    let read = crate::domain::plural(r.counts.jira_seen, "Jira issue", "Jira issues");
+    if !r.ok() {
+        return format!(
+            "{}: {} pass could not finish planning ({read} read):",
+            r.mapping, r.kind
+        );
+    }
+    match r.planned.len() {
+        0 if r.counts.jira_seen == 0 => format!(
+            "{}: {} pass would do nothing: no Jira issue to compare",
+            r.mapping, r.kind
+        ),
+        0 => format!(
+            "{}: {} pass would do nothing: GitLab agrees with the {read} read",
+            r.mapping, r.kind
+        ),
+        n => format!(
+            "{}: {} pass would do {}:",
+            r.mapping,
+            r.kind,
+            crate::domain::plural(n as u64, "action", "actions")
+        ),
+    }
+}
+
 /// `reconcile --json`: the whole report as one JSON document on stdout; returns the exit code
 /// (the same as without `--json`).
 pub fn print_json(reports: &[PassReport], dry_run: bool) -> i32 {
@@ -61,6 +89,7 @@ pub fn print_json(reports: &[PassReport], dry_run: bool) -> i32 {
         "dry_run": dry_run,
         "ok": code == 0,
         "exit_code": code,
+        "error": null,
         "mappings": reports.iter().map(|r| mapping_json(r, dry_run)).collect::<Vec<_>>(),
     });
     println!(
@@ -76,6 +105,7 @@ fn mapping_json(r: &PassReport, dry_run: bool) -> serde_json::Value {
         "mapping": r.mapping,
         "kind": r.kind.label(),
         "ok": r.ok(),
+        "outcome": r.outcome().label(),
         "needs_user": r.needs_user,
         "counts": counts_json(&r.counts),
         "failures": r.failures,

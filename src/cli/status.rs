@@ -1,14 +1,29 @@
 //! `status`: each mapping's checkpoint, last pass, counts, last error and lag, read from the
 //! state database without a token and without writing it. A missing database is reported with
 //! its path, never created: the usual cause is a config other than the service's.
+//!
+//! For monitoring, the exit code says whether every mapping's last pass succeeded (0) or one
+//! failed (1), and `--json` prints one document of one shape whatever happened (a fatal error
+//! included: see `fatal_json`).
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::config::{Config, ConfigFile};
-use crate::error::Result;
+use crate::config::{ConfigFile, StateConfig};
+use crate::domain::PassOutcome;
+use crate::error::{Error, Result};
 use crate::store::{MappingStatus, PassRecord, Store};
 
-pub fn run(cfg: &Config, file: &ConfigFile, json: bool) -> Result<i32> {
+/// Exit code when a mapping's last pass failed (or its process died during it).
+pub const LAST_PASS_FAILED: i32 = 1;
+
+/// `status`; `config_problem`: what is wrong with the parts of the config status does not
+/// read, to warn about.
+pub fn run(
+    cfg: &StateConfig,
+    file: &ConfigFile,
+    json: bool,
+    config_problem: Option<&Error>,
+) -> Result<i32> {
     let store = Store::open_read_only(&cfg.state_path)?;
     let now = Utc::now();
     let mut rows = Vec::new();
@@ -20,19 +35,34 @@ pub fn run(cfg: &Config, file: &ConfigFile, json: bool) -> Result<i32> {
         };
         rows.push((name, st));
     }
+    let code = exit_code(rows.iter().filter_map(|(_, st)| st.as_ref()));
+    let mut warnings = Vec::new();
+    if let Some(e) = config_problem {
+        let warning = super::config_problem_warning("status", e);
+        tracing::warn!("{warning}");
+        warnings.push(warning);
+    }
+    if store.is_none() {
+        warnings.push(missing(cfg, file));
+    }
     if json {
-        let list: Vec<serde_json::Value> = rows
-            .iter()
-            .map(|(name, st)| mapping_json(name, st.as_ref(), now))
-            .collect();
+        let doc = serde_json::json!({
+            "ok": code == 0,
+            "exit_code": code,
+            "error": null,
+            "warnings": warnings,
+            "config": file.path,
+            "state_database": cfg.state_path,
+            "mappings": rows
+                .iter()
+                .map(|(name, st)| mapping_json(name, st.as_ref(), now))
+                .collect::<Vec<_>>(),
+        });
         println!(
             "{}",
-            serde_json::to_string_pretty(&list).unwrap_or_default()
+            serde_json::to_string_pretty(&doc).unwrap_or_else(|_| doc.to_string())
         );
-        if store.is_none() {
-            eprintln!("note: {}", missing(cfg, file));
-        }
-        return Ok(0);
+        return Ok(code);
     }
     println!("config          : {}", file.describe());
     match &store {
@@ -47,11 +77,41 @@ pub fn run(cfg: &Config, file: &ConfigFile, json: bool) -> Result<i32> {
         };
         print_mapping(&st, now);
     }
-    Ok(0)
+    Ok(code)
+}
+
+/// `status --json` after a fatal error (no config, a database it cannot read): the document of
+/// a successful run, with the error and no mappings.
+pub fn fatal_json(e: &Error) -> serde_json::Value {
+    serde_json::json!({
+        "ok": false,
+        "exit_code": e.exit_code(),
+        "error": e.report(),
+        "warnings": [],
+        "config": null,
+        "state_database": null,
+        "mappings": [],
+    })
+}
+
+/// 1 when a mapping's last finished pass failed or was cut short by a crash; a pass still
+/// running or stopped by a signal is no failure.
+fn exit_code<'a>(statuses: impl Iterator<Item = &'a MappingStatus>) -> i32 {
+    let failed = |st: &MappingStatus| {
+        st.last_pass
+            .as_ref()
+            .is_some_and(|p| matches!(p.outcome, PassOutcome::Failed | PassOutcome::Interrupted))
+    };
+    let mut statuses = statuses;
+    if statuses.any(failed) {
+        LAST_PASS_FAILED
+    } else {
+        0
+    }
 }
 
 /// Why there is no state to show, and what to look at.
-fn missing(cfg: &Config, file: &ConfigFile) -> String {
+fn missing(cfg: &StateConfig, file: &ConfigFile) -> String {
     if cfg.state_path.exists() {
         // Present but of an older schema, which a read-only open cannot migrate.
         return format!(

@@ -77,6 +77,15 @@ struct Done {
 
 impl Done {
     fn fail(&mut self, message: String, error: Option<&Error>) {
+        if error.is_some_and(|e| e.cause() == crate::cause::Cause::Stopped) {
+            // Not sent because a stop came: no failure, and nothing applied; the next pass
+            // does it.
+            if let Some(link) = self.mirror.as_mut() {
+                link.applied = None;
+            }
+            self.applied = None;
+            return;
+        }
         self.error_needs_user |= error.is_some_and(Error::needs_user);
         self.gitlab_refused |= error.is_some_and(Error::is_gitlab_refusal);
         self.failure = Some(message);

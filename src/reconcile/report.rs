@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::apply::Applied;
 use super::observe::{GitlabView, Start};
-use crate::domain::PassKind;
+use crate::domain::{PassKind, PassOutcome};
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::plan::RecipeTally;
@@ -32,6 +32,8 @@ pub struct PassReport {
     pub needs_user: bool,
     /// What the Automation recipe rule found (planned, in a dry run).
     pub recipe: RecipeTally,
+    /// A stop (SIGTERM, SIGINT) came before the pass finished: not a failure, and not done.
+    pub stopped: bool,
 }
 
 impl PassReport {
@@ -48,12 +50,17 @@ impl PassReport {
             cpu: Duration::ZERO,
             needs_user: false,
             recipe: RecipeTally::default(),
+            stopped: false,
         }
     }
 
-    /// A pass that could not run at all.
+    /// A pass that could not run at all (or, for a stop, did not get to).
     pub(super) fn failed(mapping: &str, kind: PassKind, e: &Error) -> Self {
         let mut r = PassReport::new(mapping, kind);
+        if e.cause() == crate::cause::Cause::Stopped {
+            r.stopped = true;
+            return r;
+        }
         r.needs_user = e.needs_user();
         r.failures.push(e.report());
         r
@@ -74,14 +81,31 @@ impl PassReport {
         self.failures.extend(applied.failures.into_values());
     }
 
+    /// Converged: nothing failed and nothing was left undone.
     pub fn ok(&self) -> bool {
-        self.failures.is_empty()
+        self.failures.is_empty() && !self.stopped
+    }
+
+    /// How the pass ended: a failure counts before a stop.
+    pub fn outcome(&self) -> PassOutcome {
+        if !self.failures.is_empty() {
+            PassOutcome::Failed
+        } else if self.stopped {
+            PassOutcome::Stopped
+        } else {
+            PassOutcome::Ok
+        }
     }
 
     pub fn summary(&self) -> String {
         let c = &self.counts;
+        let ended = if self.outcome() == PassOutcome::Stopped {
+            " stopped before it finished (the next pass continues)"
+        } else {
+            ""
+        };
         format!(
-            "{}: {} pass: created {}, closed {}, reopened {}, updated {}, adopted {}, unchanged {}, failed {} ({} Jira issues read) in {:.1}s",
+            "{}: {} pass{ended}: created {}, closed {}, reopened {}, updated {}, adopted {}, unchanged {}, failed {} ({} read) in {:.1}s",
             self.mapping,
             self.kind,
             c.created,
@@ -91,7 +115,7 @@ impl PassReport {
             c.adopted,
             c.unchanged,
             c.failed,
-            c.jira_seen,
+            crate::domain::plural(c.jira_seen, "Jira issue", "Jira issues"),
             self.duration.as_secs_f64()
         )
     }
@@ -111,7 +135,7 @@ pub(super) fn process_cpu() -> Duration {
 
 pub(super) fn record_metrics(m: &Metrics, r: &PassReport) {
     let mapping = r.mapping.as_str();
-    let outcome = if r.ok() { "ok" } else { "failed" };
+    let outcome = r.outcome().label();
     m.inc(
         "jgr_passes_total",
         "Reconcile passes, by mapping, kind and outcome.",

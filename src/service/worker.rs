@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
 use super::Current;
-use crate::domain::PassKind;
+use crate::domain::{PassKind, PassOutcome};
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::notify::notify;
@@ -140,35 +140,56 @@ fn record_latency(metrics: &Metrics, batch: &[Queued]) {
 }
 
 fn log_pass(reports: &[PassReport], took: Duration) {
-    let mut failed = 0;
+    let (mut failed, mut stopped) = (0, 0);
     for r in reports {
-        let c = &r.counts;
-        if r.ok() {
-            tracing::info!(
-                mapping = %r.mapping, kind = %r.kind, created = c.created, closed = c.closed,
-                reopened = c.reopened, updated = c.updated, adopted = c.adopted,
-                unchanged = c.unchanged, jira_seen = c.jira_seen,
-                duration_ms = r.duration.as_millis() as u64,
-                cpu_ms = format!("{:.1}", r.cpu.as_secs_f64() * 1000.0), "pass finished"
-            );
-        } else {
-            failed += 1;
-            tracing::error!(
-                mapping = %r.mapping, kind = %r.kind, created = c.created, closed = c.closed,
-                reopened = c.reopened, updated = c.updated, failed = r.failures.len(),
-                duration_ms = r.duration.as_millis() as u64,
-                first_error = %r.failures.first().map(String::as_str).unwrap_or(""),
-                "pass failed; the next tick retries"
-            );
+        match log_report(r) {
+            PassOutcome::Failed => failed += 1,
+            PassOutcome::Stopped => stopped += 1,
+            _ => {}
         }
         for note in &r.notes {
             tracing::warn!(mapping = %r.mapping, "{note}");
         }
     }
+    let stopped_text = if stopped > 0 {
+        format!(", {stopped} stopped")
+    } else {
+        String::new()
+    };
     notify(&format!(
-        "STATUS=last pass {}: {} mapping(s) ok, {failed} failed",
+        "STATUS=last pass {}: {} mapping(s) ok, {failed} failed{stopped_text}",
         chrono::Utc::now().format("%Y-%m-%d %H:%M:%S UTC"),
-        reports.len() - failed
+        reports.len() - failed - stopped
     ));
     tracing::debug!(took_ms = took.as_millis() as u64, "all mappings done");
+}
+
+/// One mapping's pass, by how it ended: a stop is not a failure (it is logged as a warning).
+fn log_report(r: &PassReport) -> PassOutcome {
+    let c = &r.counts;
+    let outcome = r.outcome();
+    // Milliseconds to a tenth, as a number for log shippers.
+    let cpu_ms = (r.cpu.as_secs_f64() * 10_000.0).round() / 10.0;
+    match outcome {
+        PassOutcome::Failed => tracing::error!(
+            mapping = %r.mapping, kind = %r.kind, created = c.created, closed = c.closed,
+            reopened = c.reopened, updated = c.updated, failed = r.failures.len(),
+            duration_ms = r.duration.as_millis() as u64,
+            first_error = %r.failures.first().map(String::as_str).unwrap_or(""),
+            "pass failed; the next tick retries"
+        ),
+        PassOutcome::Stopped => tracing::warn!(
+            mapping = %r.mapping, kind = %r.kind, created = c.created, closed = c.closed,
+            reopened = c.reopened, updated = c.updated, adopted = c.adopted,
+            duration_ms = r.duration.as_millis() as u64,
+            "pass stopped before it finished; the next pass continues where it left off"
+        ),
+        _ => tracing::info!(
+            mapping = %r.mapping, kind = %r.kind, created = c.created, closed = c.closed,
+            reopened = c.reopened, updated = c.updated, adopted = c.adopted,
+            unchanged = c.unchanged, jira_seen = c.jira_seen,
+            duration_ms = r.duration.as_millis() as u64, cpu_ms, "pass finished"
+        ),
+    }
+    outcome
 }

@@ -152,7 +152,7 @@ fn read_state(model: &mut Model, cfg: &Config, store: &Store) -> crate::error::R
         since: model.now - Duration::weeks(DEFAULT_WEEKS),
         until: model.now,
     };
-    let report = crate::report::figures_of(store, cfg, window, None)?;
+    let report = crate::report::figures_of(store, &cfg.mappings, window, None)?;
     model.lead_time = Some(LeadTime {
         window,
         chart: crate::report::chart(&report),

@@ -199,7 +199,7 @@ fn pass_rows(
 fn outcome_class(outcome: PassOutcome) -> &'static str {
     match outcome {
         PassOutcome::Ok => "ok",
-        PassOutcome::Running => "warn",
+        PassOutcome::Running | PassOutcome::Stopped => "warn",
         PassOutcome::Failed | PassOutcome::Interrupted => "bad",
     }
 }

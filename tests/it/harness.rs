@@ -399,14 +399,15 @@ pub const SERVICE_STOPPING: &str = "stopping: no new action starts";
 pub const RECONCILE_STOPPING: &str = "stopping: the writes in flight finish";
 
 /// SIGTERM a child while `gate` holds its requests: once one is held, signal; once the child
-/// logs `stopping` (the stop is in force), let the held requests go. Returns the exit code and
-/// everything the child logged.
+/// logs `stopping` (the stop is in force), let the held requests go. Returns the exit code,
+/// everything the child logged, and what it printed on a piped stdout.
 pub async fn term_while_held(
     mut child: Child,
     gate: &jgr_sim::Gate,
     stopping: &str,
-) -> (Option<i32>, String) {
+) -> (Option<i32>, String, String) {
     let log = ChildLog::capture(&mut child);
+    let stdout = child.stdout.take();
     assert!(
         eventually(EVENT_WAIT, || gate.arrived() >= 1).await,
         "no request reached the gate: {}",
@@ -420,7 +421,11 @@ pub async fn term_while_held(
     );
     gate.open();
     let (code, _, _) = wait_exit(child, EVENT_WAIT).await;
-    (code, log.finish())
+    let mut printed = String::new();
+    if let Some(mut out) = stdout {
+        let _ = std::io::Read::read_to_string(&mut out, &mut printed);
+    }
+    (code, log.finish(), printed)
 }
 
 /// A child's stderr, read line by line as it is written, so that a test can wait for the line

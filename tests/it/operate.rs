@@ -216,7 +216,7 @@ async fn status_reads_the_state_as_a_user_who_cannot_write_its_directory() {
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let json: serde_json::Value = serde_json::from_str(&stdout).expect("json");
-    assert_eq!(json[0]["mirrors"], 4, "{stdout}");
+    assert_eq!(json["mappings"][0]["mirrors"], 4, "{stdout}");
 }
 
 /// `check` answers quickly when a server keeps failing: one retry per probe, not a pass's
@@ -646,6 +646,13 @@ async fn completions_and_man_page() {
         "an unknown shell is a usage error"
     );
 
+    // `run --help` says how to write the schedule, what the signals do, and the exit codes.
+    let out = run_binary(vec!["run".into(), "--help".into()]).await;
+    let (help, _) = text(&out);
+    for needle in ["6-field cron", "UTC", "SIGTERM", "SIGHUP", "Exit codes: 0"] {
+        assert!(help.contains(needle), "{needle}: {help}");
+    }
+
     let out = run_binary(vec!["man".into()]).await;
     let (page, _) = text(&out);
     assert_eq!(out.status.code(), Some(0));
@@ -656,6 +663,20 @@ async fn completions_and_man_page() {
     assert!(
         page.contains("JGR_CONFIG"),
         "the lookup order is documented"
+    );
+    // No page for `help` is listed (none exists), and the lists are tagged paragraphs, not
+    // lines roff runs together.
+    assert!(!page.contains("reconciler\\-help(1)"), "{page}");
+    for section in [".SH FILES", ".SH ENVIRONMENT", ".SH \"EXIT STATUS\""] {
+        assert!(page.contains(section), "{section}: {page}");
+    }
+    assert!(
+        page.contains(".TP\n\\fBJGR_CONFIG\\fR\nthe config file"),
+        "{page}"
+    );
+    assert!(
+        page.contains(".IP 4. 4\n/etc/jira\\-gitlab\\-reconciler/config.toml (installed by the Debian package)\n.PP\n"),
+        "the lookup list ends before the next sentence: {page}"
     );
 }
 

@@ -273,6 +273,56 @@ const STATE_DIR: &str = "/var/lib/jira-gitlab-reconciler";
 /// Written before this test installs the package and removed once it is purged: found at the
 /// start, it says a run was killed in between (a real installation never has it).
 const INSTALLED_BY_TEST: &str = "/var/tmp/jira-gitlab-reconciler.installed-by-tests";
+const ETC: &str = "/etc/jira-gitlab-reconciler";
+
+/// The README's install steps: the tokens in root-only files the units load, then `sudo
+/// --preserve-env=JIRA_API_TOKEN,GITLAB_TOKEN jira-gitlab-reconciler check`. A stale token
+/// in a file is found although the shell's token is good; the state directory is tested as
+/// the service's user.
+fn check_as_the_readme_says(w: &SimWorld, service_config: &Path) {
+    use jgr_sim::world::{GITLAB_TOKEN, JIRA_TOKEN};
+    use std::os::unix::fs::PermissionsExt;
+    let write_token = |name: &str, token: &str| {
+        let path = format!("{ETC}/{name}");
+        std::fs::write(&path, token).expect("token file");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    };
+    write_token("jira.token", "a-stale-jira-token");
+    write_token("gitlab.token", GITLAB_TOKEN);
+    let text = crate::first_hour::credentials_instead_of_files(
+        &std::fs::read_to_string(service_config).expect("config"),
+        &w.opts.dir,
+    );
+    let config = w.opts.dir.join("credentials.toml");
+    std::fs::write(&config, text).expect("write");
+    let check = || {
+        Command::new("/usr/bin/jira-gitlab-reconciler")
+            .args(["check", "-c"])
+            .arg(&config)
+            .env("JIRA_API_TOKEN", JIRA_TOKEN)
+            .env("GITLAB_TOKEN", GITLAB_TOKEN)
+            .env_remove("CREDENTIALS_DIRECTORY")
+            .env_remove("SYSTEMD_UNIT_PATH")
+            .output()
+            .expect("runs")
+    };
+    let units = "jira-gitlab-reconciler.service, jira-gitlab-reconciler-oneshot.service, jira-gitlab-reconciler-full.service";
+    let out = check();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    for want in [
+        format!("PROBLEM the Jira token in {ETC}/jira.token (credential jira of {units}) is not the one this check used ($JIRA_API_TOKEN)"),
+        format!("ok      the GitLab token in {ETC}/gitlab.token (credential gitlab of {units}) is the same as $GITLAB_TOKEN"),
+        format!("ok      state directory {STATE_DIR} is writable by user {PKG} (its owner, tested as that user since this runs as root)"),
+    ] {
+        assert!(stdout.contains(&want), "{want}\n{stdout}");
+    }
+    write_token("jira.token", JIRA_TOKEN);
+    let out = check();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.ends_with("all checks passed\n"), "{stdout}");
+}
 
 /// What a run finds on the machine before it installs the package.
 #[derive(Debug, PartialEq, Eq)]
@@ -461,7 +511,19 @@ fn install_and_use(deb: &Path, w: &SimWorld) {
         "reconcile as the service's user after root's status",
     );
 
+    check_as_the_readme_says(w, &service_config);
+
+    // Purge: what the package made, and the secrets the README had the admin put next to the
+    // config; the system user stays (Debian's practice for system users).
+    let out = run("dpkg", &["--purge", PKG]);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{said}");
     drop(purge);
+    assert!(!said.contains("not empty so not removed"), "{said}");
     assert!(!Path::new(STATE_DIR).exists(), "purge removes the state");
     assert!(
         !Path::new(INSTALLED_BY_TEST).exists(),
@@ -470,6 +532,14 @@ fn install_and_use(deb: &Path, w: &SimWorld) {
     assert!(
         !Path::new("/etc/jira-gitlab-reconciler/config.toml").exists(),
         "and the conffile"
+    );
+    assert!(
+        !Path::new(ETC).exists(),
+        "and the conffile, the token files and their directory"
+    );
+    assert!(
+        run("getent", &["passwd", PKG]).status.success(),
+        "the system user stays, as the README says"
     );
     let overrides = run(
         "dpkg-statoverride",

@@ -224,7 +224,8 @@ async fn status_needs_no_token_and_reports_lag_and_last_error() {
     std::fs::remove_file(w.opts.dir.join("jira.token")).expect("rm");
     let out = run_binary(vec!["status".into(), "--config".into(), config.clone()]).await;
     let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // For monitoring: the last pass failed.
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stdout.contains("mirrored issues : 1"), "{stdout}");
     assert!(stdout.contains("(failed)"), "{stdout}");
     assert!(
@@ -239,10 +240,15 @@ async fn status_needs_no_token_and_reports_lag_and_last_error() {
         config,
     ])
     .await;
+    assert_eq!(out.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(v[0]["mirrors"], 1);
-    assert_eq!(v[0]["last_pass"]["outcome"], "failed");
-    assert_eq!(v[0]["last_success"]["created"], 1);
+    assert_eq!(
+        (v["ok"].clone(), v["exit_code"].clone()),
+        (false.into(), 1.into())
+    );
+    assert_eq!(v["mappings"][0]["mirrors"], 1);
+    assert_eq!(v["mappings"][0]["last_pass"]["outcome"], "failed");
+    assert_eq!(v["mappings"][0]["last_success"]["created"], 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -296,9 +302,24 @@ async fn sigterm_stops_reconcile_cleanly() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("starts");
-    let (code, stderr) = term_while_held(child, &gate, RECONCILE_STOPPING).await;
-    assert_eq!(code, Some(1), "a stopped pass did not converge: {stderr}");
-    assert!(stderr.contains("stopped"), "{stderr}");
+    let (code, stderr, stdout) = term_while_held(child, &gate, RECONCILE_STOPPING).await;
+    // Not converged, and nothing wrong: exit 3, a stop counted as a stop, not as a failure.
+    assert_eq!(code, Some(3), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("incremental pass stopped before it finished (the next pass continues)")
+            || stdout.contains("full pass stopped before it finished (the next pass continues)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("failed 0"), "{stdout}");
+    assert!(!stderr.contains("error:"), "{stderr}");
+    assert_eq!(
+        state_status(&w)
+            .expect("state")
+            .last_pass
+            .expect("pass")
+            .outcome,
+        jira_gitlab_reconciler::domain::PassOutcome::Stopped
+    );
     let created = w.gitlab.issue_count(PROJECT);
     assert_eq!(created, gate.passed(), "only the creates on the wire");
     assert!((1..=4).contains(&created), "{created}: {stderr}");

@@ -191,8 +191,8 @@ async fn a_stop_between_adopting_and_retitling_leaves_the_retitle_to_the_next_pa
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn");
-    let (code, stderr) = term_while_held(child, &gate, RECONCILE_STOPPING).await;
-    assert_eq!(code, Some(1), "a stopped pass did not converge: {stderr}");
+    let (code, stderr, _) = term_while_held(child, &gate, RECONCILE_STOPPING).await;
+    assert_eq!(code, Some(3), "a stopped pass exits 3: {stderr}");
     assert_eq!(gate.passed(), 1, "the edit in flight completed");
     let title = |w: &jgr_sim::world::SimWorld| {
         w.gitlab

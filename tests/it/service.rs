@@ -280,7 +280,7 @@ async fn sigterm_lets_the_write_in_flight_finish_and_records_it() {
         20,
     );
     let child = spawn_service(&service_config(&w, free_port(), ""));
-    let (code, stderr) = term_while_held(child, &gate, SERVICE_STOPPING).await;
+    let (code, stderr, _) = term_while_held(child, &gate, SERVICE_STOPPING).await;
     assert_eq!(code, Some(0), "{stderr}");
     assert!(!stderr.contains("did not finish in time"), "{stderr}");
     // The creates on the wire completed and were recorded; the others never started.
@@ -299,6 +299,15 @@ async fn sigterm_lets_the_write_in_flight_finish_and_records_it() {
     assert!(
         st.checkpoint.is_none(),
         "an interrupted pass does not move the checkpoint"
+    );
+    // A stop is its own outcome, not a failure.
+    assert_eq!(
+        st.last_pass.expect("recorded").outcome,
+        jira_gitlab_reconciler::domain::PassOutcome::Stopped
+    );
+    assert!(
+        stderr.contains("pass stopped before it finished") && !stderr.contains("pass failed"),
+        "{stderr}"
     );
 }
 
