@@ -13,12 +13,28 @@
 //! tests and the `demo` subcommand use to set up and inspect the server.
 
 mod api;
+mod boards;
+mod graphql;
 mod labels;
 mod list;
+mod metadata;
+mod milestones;
 mod params;
 mod render;
+mod routes;
+#[cfg(test)]
+mod testkit;
 #[cfg(test)]
 mod tests;
+mod users;
+mod value_streams;
+mod vsa;
+
+pub use boards::BoardSnapshot;
+pub use metadata::IssueMetadata;
+pub use milestones::MilestoneSnapshot;
+pub use users::Visibility;
+pub use vsa::{SimCommit, VsaStamps};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -139,6 +155,7 @@ impl FakeGitlab {
             username: username.to_owned(),
             token: Some(token.to_owned()),
             admin: false,
+            profile: users::Profile::default(),
         });
         id
     }
@@ -162,9 +179,12 @@ impl FakeGitlab {
             return st.projects[i].id;
         }
         let id = st.projects.len() as u64 + 4;
+        // A namespace named like a user is that user's personal namespace, not a group.
         let group = path_with_namespace
             .rsplit_once('/')
+            .filter(|(namespace, _)| !st.users.iter().any(|u| u.username == *namespace))
             .map(|(namespace, _)| st.group_index_or_add(namespace));
+        st.add_ancestor_groups(path_with_namespace);
         let mut project = Project::new(id, path_with_namespace);
         project.group = group;
         st.projects.push(project);
@@ -423,6 +443,9 @@ impl FakeGitlab {
         if *issue != before {
             issue.updated_at = now;
         }
+        // A UI edit is a save: GitLab re-checks the issue's VSA stamps.
+        let pi = st.project_index_or_panic(project);
+        st.restamp(pi, iid);
     }
 }
 
@@ -431,6 +454,28 @@ impl FakeGitlab {
 // ---------------------------------------------------------------------------------------
 
 type Shared = Arc<Mutex<State>>;
+
+/// Everything issue 17 added to the server's state, in one place so the core stays small.
+#[derive(Default)]
+struct Planning {
+    milestones: Vec<milestones::Milestone>,
+    boards: Vec<boards::Board>,
+    value_streams: Vec<value_streams::ValueStream>,
+    /// Project id → visibility; absent means private.
+    visibility: HashMap<u64, Visibility>,
+    /// Global ids handed out for milestones, boards and their lists, value streams and stages.
+    last_id: u64,
+    /// Commits pushed so far (for unique shas).
+    commits: u64,
+}
+
+impl Planning {
+    fn next_id(&mut self) -> u64 {
+        // Far from issue ids, iids and label ids, so a client mixing them up fails loudly.
+        self.last_id = self.last_id.max(300) + 1;
+        self.last_id
+    }
+}
 
 /// The instance administrator that UI-made issues are attributed to. It has no token.
 const ROOT_USER_ID: u64 = 1;
@@ -468,6 +513,8 @@ struct User {
     token: Option<String>,
     /// Instance administrators see every project and act as its Owner without membership.
     admin: bool,
+    /// Name, e-mails and state (see `gitlab/users.rs`).
+    profile: users::Profile,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -502,6 +549,8 @@ struct Issue {
     closed_by: Option<u64>,
     author: u64,
     label_events: Vec<LabelEvent>,
+    /// Assignees, milestone, due date and VSA stamps (see `gitlab/metadata.rs`).
+    plan: metadata::IssuePlan,
 }
 
 impl Issue {
@@ -661,6 +710,8 @@ struct State {
     next_event_id: u64,
     faults: FaultPlan,
     counters: Counters,
+    /// Milestones, boards, value streams, commits, project visibility (issue 17's additions).
+    planning: Planning,
     /// Per user, GitLab's create-limit window: when it opened (real time) and how many create
     /// attempts it counted. Like GitLab's `ApplicationRateLimiter`, a window opens with the first
     /// attempt after the previous one expired, and refused attempts count too.
@@ -686,12 +737,14 @@ impl State {
                 username: "root".to_owned(),
                 token: None,
                 admin: true,
+                profile: users::Profile::default(),
             }],
             projects: Vec::new(),
             // Global issue ids far from iids, so a client that confuses them fails loudly.
             next_issue_id: 1001,
             faults: FaultPlan::default(),
             counters: Counters::default(),
+            planning: Planning::default(),
             create_windows: HashMap::new(),
         }
     }
@@ -770,6 +823,7 @@ impl State {
             closed_by: None,
             author,
             label_events: Vec::new(),
+            plan: metadata::IssuePlan::default(),
         };
         let at = issue.created_at;
         issue.add_labels(&new.labels, self.tier);

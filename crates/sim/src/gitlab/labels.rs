@@ -18,22 +18,28 @@ use super::{render, Label, LabelEvent, Role, State};
 const DEFAULT_COLOR: &str = "#6699cc";
 
 impl State {
-    /// The labels a project can use: its own, then its group's.
-    fn visible_labels(&self, project: usize) -> impl Iterator<Item = &Label> {
-        let group = self.projects[project].group.map(|g| &self.groups[g]);
-        self.projects[project]
-            .labels
-            .iter()
-            .chain(group.into_iter().flat_map(|g| g.labels.iter()))
+    /// The labels a project can use: its own, then its group's and that group's ancestors'.
+    pub(super) fn visible_labels(&self, project: usize) -> impl Iterator<Item = &Label> {
+        let groups = self.group_chain(project);
+        self.projects[project].labels.iter().chain(
+            groups
+                .into_iter()
+                .flat_map(|g| self.groups[g].labels.iter()),
+        )
     }
 
-    fn label_named(&self, project: usize, name: &str) -> Option<Label> {
+    pub(super) fn label_named(&self, project: usize, name: &str) -> Option<Label> {
         self.visible_labels(project)
             .find(|l| l.name == name)
             .cloned()
     }
 
-    fn new_label(&mut self, name: &str, color: &str, description: Option<String>) -> Label {
+    pub(super) fn new_label(
+        &mut self,
+        name: &str,
+        color: &str,
+        description: Option<String>,
+    ) -> Label {
         self.next_label_id += 1;
         Label {
             id: self.next_label_id,

@@ -171,6 +171,16 @@ impl Params {
         }
     }
 
+    /// The raw values of a parameter: `None` when absent, empty for JSON null, one item for a
+    /// plain value (commas not split), the items of a list.
+    pub(super) fn values(&self, key: &str) -> Option<Vec<String>> {
+        match self.0.get(key)? {
+            Param::Null => Some(Vec::new()),
+            Param::One(v) => Some(vec![v.clone()]),
+            Param::Many(items) => Some(items.clone()),
+        }
+    }
+
     /// A label list from either a comma string or an array; `None` when absent.
     /// Null means "no labels" (an empty list), as in GitLab.
     pub(super) fn labels(&self, key: &str) -> Option<Vec<String>> {
