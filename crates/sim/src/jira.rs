@@ -6,12 +6,18 @@
 //! (`index_lag`), JQL dates read in the account's zone at minute precision, odd page caps,
 //! and scripted faults.
 
+mod agile;
+mod fields;
 mod http;
 mod jql;
+mod people;
+mod planning;
 mod render;
 #[cfg(test)]
 mod tests;
+mod versions;
 mod webhooks;
+mod workflow;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,6 +29,9 @@ use serde_json::Value;
 
 use crate::{lock, Fault, FaultPlan, Route, ServerHandle, SimClock};
 
+pub use agile::{SprintState, SprintStrings};
+pub use people::JiraUser;
+pub use versions::VersionSnapshot;
 pub use webhooks::{Delivery, Webhook};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,6 +126,8 @@ struct IssueData {
     resolved: Option<DateTime<Utc>>,
     /// `set_field_raw` overrides, applied last when rendering.
     raw: BTreeMap<String, Value>,
+    /// Assignee, components, priority, due date, fix versions, sprints (see `jira/fields.rs`).
+    plan: fields::IssuePlan,
 }
 
 /// One changed field of a changelog entry, as Jira reports it.
@@ -198,6 +209,8 @@ struct State {
     last_history_id: u64,
     /// Visibility changes (hide, unhide): they change search results without a new version.
     visibility_changes: u64,
+    /// People, versions, components, sprints, boards, workflows (issue 17's additions).
+    planning: planning::Planning,
 }
 
 /// The first issue id is `FIRST_ISSUE_ID + 1`.
@@ -278,6 +291,21 @@ impl jql::Catalog for State {
     fn id_exists(&self, id: u64) -> bool {
         self.issues.get(&id).and_then(Record::latest).is_some()
     }
+    fn user_number(&self, value: &str) -> Option<u64> {
+        self.planning.user_by_any(value).map(|u| u.number)
+    }
+    fn component_exists(&self, name: &str) -> bool {
+        self.planning.component_exists(name)
+    }
+    fn priority_exists(&self, name: &str) -> bool {
+        fields::priority_exists(self, name)
+    }
+    fn version_ids(&self, value: &str) -> Vec<u64> {
+        self.planning.version_ids(value)
+    }
+    fn sprint_ids(&self, value: &str) -> Vec<u64> {
+        self.planning.sprint_ids(value)
+    }
 }
 
 /// State shared between the handle and the HTTP handlers.
@@ -335,6 +363,7 @@ impl FakeJira {
             http: reqwest::Client::new(),
             bulk_reads: AtomicUsize::new(0),
         });
+        lock(&shared.state).planning.data_center = shared.opts.deployment == Deployment::DataCenter;
         let server = crate::serve(http::router(shared.clone()), port).await?;
         let _ = shared.base_url.set(server.url());
         Ok(FakeJira { shared, server })
@@ -390,6 +419,7 @@ impl FakeJira {
             updated: now,
             resolved: None,
             raw: BTreeMap::new(),
+            plan: fields::IssuePlan::new(),
         };
         st.issues.insert(
             id,
@@ -652,6 +682,7 @@ fn changes(st: &State, before: &IssueData, after: &IssueData) -> Vec<ChangeItem>
             to_string: Some(after.summary.clone()),
         });
     }
+    items.extend(fields::plan_changes(st, &before.plan, &after.plan));
     items
 }
 
