@@ -11,6 +11,52 @@
 //!
 //! The HTTP side lives in `gitlab/api.rs`; this file holds the data model and the API that
 //! tests and the `demo` subcommand use to set up and inspect the server.
+//!
+//! # People, milestones, boards, VSA stamps and value streams
+//!
+//! Each module's docs state the GitLab rules it follows; in short:
+//! - **People** (`gitlab/users.rs`): `GET /users?search=|username=` (lists never show
+//!   `public_email`; only admins find private e-mails), `GET /users/:id` (with `public_email`),
+//!   `GET /projects/:id/members/all[/:user_id]` (inherited from the group chain, highest role).
+//!   Set up with [`FakeGitlab::add_person`], [`FakeGitlab::grant`], [`FakeGitlab::grant_group`],
+//!   [`FakeGitlab::block_user`], [`FakeGitlab::set_visibility`]. Groups nest by path
+//!   (`acme/team` is in `acme`); a namespace named like a user is a personal namespace.
+//! - **Issue metadata** (`gitlab/metadata.rs`): create and edit take `assignee_ids` (or
+//!   `assignee_id`), `milestone_id`, `due_date`; the JSON shows `assignees`, `assignee`,
+//!   `milestone`, `due_date`. Free keeps the first assignee; unreadable assignees are dropped;
+//!   all dropped keeps the old ones; below Planner an edit's metadata is silently ignored.
+//!   Inspect with [`FakeGitlab::issue_metadata`]; people edit with `assign_by_hand`,
+//!   `set_milestone_by_hand`, `set_due_date_by_hand`, `label_by_hand`.
+//! - **Milestones** (`gitlab/milestones.rs`): `GET|POST /projects/:id/milestones`,
+//!   `GET|PUT .../milestones/:milestone_id`, the same under `/groups/:id`. Set up with
+//!   `add_milestone`, `add_group_milestone`, `close_milestone_by_hand`; inspect `milestones`,
+//!   `group_milestones`.
+//! - **Boards** (`gitlab/boards.rs`): `GET|POST .../boards`, `GET .../boards/:id`,
+//!   `GET|POST .../boards/:id/lists`, `GET|PUT|DELETE .../lists/:list_id` for projects and
+//!   groups. Set up with `add_board_by_hand`, `add_board_list_by_hand`,
+//!   `remove_board_list_by_hand`; inspect `boards`, `group_boards`.
+//! - **VSA stamps and commits** (`gitlab/vsa.rs`): [`FakeGitlab::vsa_stamps`] reads an issue's
+//!   `first_added_to_board_at`, `first_associated_with_milestone_at`,
+//!   `first_mentioned_in_commit_at` (sim-only, no REST route); [`FakeGitlab::push`] and
+//!   [`FakeGitlab::push_commit`] push commits whose messages mention issues.
+//! - **GraphQL** (`gitlab/graphql.rs`, `gitlab/value_streams.rs`): `POST /api/graphql`, value
+//!   streams on [`Tier::Premium`] only; inspect with [`FakeGitlab::value_streams`]. The
+//!   documents a client sends, for example:
+//!   ```text
+//!   mutation($input: ValueStreamCreateInput!) {
+//!     valueStreamCreate(input: $input) { valueStream { id name stages { id name } } errors } }
+//!   mutation($input: ValueStreamUpdateInput!) {
+//!     valueStreamUpdate(input: $input) { valueStream { id name stages { id name } } errors } }
+//!   query($path: ID!) { project(fullPath: $path) { valueStreams { nodes { id name
+//!     stages { id name custom hidden startEventIdentifier endEventIdentifier
+//!              startEventLabel { id title } endEventLabel { id title } } } } } }
+//!   ```
+//!   (`group(fullPath:)` likewise; `project { labels(searchTerm:, includeAncestorGroups:)
+//!   { nodes { id title } } }` gives label gids). Any selection within the schema table in
+//!   `graphql.rs` works, with aliases, variables or literals; fragments and directives do not.
+//! - These endpoints count in [`FakeGitlab::requests`] but not in [`FakeGitlab::writes`]
+//!   (issue writes only). Scripted faults: their GETs are [`Route::Read`], their writes and
+//!   GraphQL mutations [`Route::Update`] (like label creation).
 
 mod api;
 mod boards;

@@ -5,6 +5,34 @@
 //! `/search`, Data Center's `startAt` paging, an eventually consistent search index
 //! (`index_lag`), JQL dates read in the account's zone at minute precision, odd page caps,
 //! and scripted faults.
+//!
+//! # People, planning fields, versions, sprints, boards and workflows
+//!
+//! Each module's docs state the Jira rules it follows; in short:
+//! - **People** (`jira/people.rs`): [`FakeJira::add_user`] (e-mail shown or hidden),
+//!   `set_user_active`; `GET /rest/api/{v}/user?accountId=` (Cloud) / `?username=|key=` (DC).
+//!   Cloud users have `accountId` and no `name`/`key`; a hidden e-mail is left out.
+//! - **Issue fields** (`jira/fields.rs`): `assignee`, `components`, `priority` (Medium on new
+//!   issues), `duedate`, `fixVersions` and the sprint field, returned only when named in
+//!   `fields=` (or `*all`). Set with `set_assignee`, `set_components`, `set_priority`,
+//!   `set_due_date`, `set_fix_versions`, `set_sprints` (each an edit: `updated` moves, the
+//!   changelog records it). `GET /rest/api/{v}/field` lists the sprint field with
+//!   `schema.custom = com.pyxis.greenhopper.jira:gh-sprint` (`customfield_10020`; move it with
+//!   `set_sprint_field_id`, add look-alikes with `add_custom_field`).
+//! - **Versions and components** (`jira/versions.rs`): `add_version`, `release_version`,
+//!   `archive_version`, `versions`; `GET .../project/{key}/versions`, `.../version` (paged),
+//!   `/version/{id}`, `.../project/{key}/components`. Releasing edits no issue.
+//! - **Sprints and boards** (`jira/agile.rs`): `add_board` (columns in order), `add_sprint`,
+//!   `start_sprint`, `close_sprint` (optionally carrying open issues over — an edit; the rest
+//!   are not touched), `set_sprint_goal`, `set_sprint_strings` (DC string style);
+//!   `/rest/agile/1.0/board[?projectKeyOrId=]`, `/board/{id}[/configuration|/sprint]`,
+//!   `/sprint/{id}`. The sprint field is objects on Cloud, `Sprint@…[…]` strings on DC.
+//! - **Workflows** (`jira/workflow.rs`): `set_workflow`, `set_issue_type_workflow`;
+//!   `GET .../project/{key}/statuses` per issue type, ordered by status id (not workflow
+//!   order); `/workflow/search` is 403 unless the account is an administrator.
+//! - **JQL** (`jira/jql/plan.rs`): `assignee`, `component`, `priority`, `duedate`,
+//!   `fixVersion`, `sprint` with `=`, `!=`, `in`, `not in`, `is [not] empty` (and date
+//!   comparisons on `duedate`); no functions such as `openSprints()`.
 
 mod agile;
 mod fields;
