@@ -24,10 +24,11 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::api::{ApiError, Request};
+use super::labels::label_json;
+use super::list::{page_of, paged};
 use super::milestones::group_index_or_panic;
 use super::params::query_pairs;
 use super::routes::{method_not_allowed, owner_for, require_planner, Ext, Owner};
-use super::users::{page_of, paged};
 use super::{lock, FakeGitlab, Label, State, Tier};
 
 #[derive(Clone, Debug)]
@@ -127,17 +128,9 @@ impl State {
 }
 
 fn list_json(st: &State, list: &BoardList, position: usize) -> Value {
-    let label = st.label_by_id(list.label).map(|(l, is_project)| {
-        json!({
-            "id": l.id,
-            "name": l.name,
-            "color": l.color,
-            "text_color": "#FFFFFF",
-            "description": l.description,
-            "description_html": l.description.clone().unwrap_or_default(),
-            "is_project_label": is_project,
-        })
-    });
+    let label = st
+        .label_by_id(list.label)
+        .map(|(l, is_project)| label_json(l, is_project));
     json!({
         "id": list.id,
         "label": label,

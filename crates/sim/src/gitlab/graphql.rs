@@ -555,14 +555,16 @@ fn validate(ty: &str, fields: &[Field], out: &mut Vec<Value>) {
         if scalar && !f.selection.is_empty() {
             let names: Vec<&str> = f.selection.iter().map(|s| s.name.as_str()).collect();
             let msg = format!(
-                "Selections can't be made on scalars (field '{}' returns {result} but has selections [{}])",
+                "Selections can't be made on scalars (field '{}' returns {result} but has \
+                 selections [{}])",
                 f.name,
                 names.join(", ")
             );
             out.push(error(msg, f));
         } else if !scalar && f.selection.is_empty() {
             let msg = format!(
-                "Field must have selections (field '{}' returns {result} but has no selections. Did you mean '{} {{ ... }}'?)",
+                "Field must have selections (field '{}' returns {result} but has no \
+                 selections. Did you mean '{} {{ ... }}'?)",
                 f.name, f.name
             );
             out.push(error(msg, f));

@@ -23,13 +23,13 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde_json::{json, Map, Value};
 
 use super::api::{ApiError, Request};
-use super::params::{query_pairs, Params};
+use super::list::{page_of, paged};
+use super::params::{last, query_pairs, Params};
 use super::render::timestamp;
 use super::routes::{owner_for, owner_web_path, require_planner, Owner, ParentRef};
-use super::users::{page_of, paged};
 use super::{lock, FakeGitlab, State};
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub(super) struct Milestone {
     pub(super) id: u64,
     iid: u64,
@@ -213,6 +213,7 @@ fn validate(
 
 pub(super) fn milestone_json(st: &State, m: &Milestone) -> Value {
     let today = st.now().date_naive();
+    let path = owner_web_path(st, m.owner);
     let mut body = json!({
         "id": m.id,
         "iid": m.iid,
@@ -224,7 +225,7 @@ pub(super) fn milestone_json(st: &State, m: &Milestone) -> Value {
         "due_date": m.due_date.map(|d| d.to_string()),
         "start_date": m.start_date.map(|d| d.to_string()),
         "expired": m.due_date.is_some_and(|d| d < today),
-        "web_url": format!("{}/{}/-/milestones/{}", st.base_url, owner_web_path(st, m.owner), m.iid),
+        "web_url": format!("{}/{path}/-/milestones/{}", st.base_url, m.iid),
     });
     match m.owner {
         Owner::Project(pi) => body["project_id"] = json!(st.projects[pi].id),
@@ -245,15 +246,15 @@ struct ListFilter {
 }
 
 fn list_filter(pairs: &[(String, String)]) -> Result<ListFilter, ApiError> {
-    let get = |k: &str| pairs.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v);
+    let get = |k: &str| last(pairs, k);
     let time = |k: &str| {
         get(k)
             .map(|v| super::params::parse_time(v).ok_or_else(|| ApiError::invalid(k)))
             .transpose()
     };
     Ok(ListFilter {
-        title: get("title").cloned(),
-        closed: match get("state").map(String::as_str) {
+        title: get("title").map(str::to_owned),
+        closed: match get("state") {
             None | Some("") => None,
             Some("active") => Some(false),
             Some("closed") => Some(true),
@@ -397,13 +398,7 @@ pub(super) fn update(
     validate(st, owner, Some(m.id), &title, Some(start), Some(due))?;
     let now = st.now();
     let m = &mut st.planning.milestones[i];
-    let before = (
-        m.title.clone(),
-        m.description.clone(),
-        m.start_date,
-        m.due_date,
-        m.closed,
-    );
+    let before = m.clone();
     m.title = title;
     if let Some(d) = f.description {
         m.description = d;
@@ -412,15 +407,7 @@ pub(super) fn update(
     if let Some(close) = f.state_event {
         m.closed = close;
     }
-    if before
-        != (
-            m.title.clone(),
-            m.description.clone(),
-            m.start_date,
-            m.due_date,
-            m.closed,
-        )
-    {
+    if *m != before {
         m.updated_at = now;
     }
     Ok(Json(milestone_json(st, &st.planning.milestones[i])).into_response())

@@ -47,6 +47,15 @@ pub(super) fn query_pairs(raw: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The last value of `name` among query pairs (Grape keeps the last of repeated keys).
+pub(super) fn last<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
 /// Parse an ISO 8601 timestamp the way a lenient server would: with or without fraction,
 /// with `Z`, `+01:00` or `+0100`, or without an offset (read as UTC), or a bare date.
 /// Stored at microsecond precision, like everything in GitLab's database.

@@ -16,8 +16,8 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::api::{group_role, member_project, ApiError, Request};
-use super::list::Page;
-use super::params::query_pairs;
+use super::list::{page_of, paged};
+use super::params::{last, query_pairs};
 use super::{lock, render, FakeGitlab, Role, State, User};
 
 /// What GitLab keeps about a person beyond the username.
@@ -212,13 +212,7 @@ fn search_rank(u: &User, q: &str, caller_is_admin: bool) -> Option<u8> {
 /// `GET /users` with `username` or `search`, paged.
 pub(super) fn list_users(st: &State, caller: u64, req: &Request) -> Result<Response, ApiError> {
     let pairs = query_pairs(&req.query);
-    let get = |name: &str| {
-        pairs
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim())
-    };
+    let get = |name: &str| last(&pairs, name).map(str::trim);
     let admin = st.user(caller).is_some_and(|u| u.admin);
     let mut hits: Vec<(u8, &User)> = st
         .users
@@ -281,11 +275,7 @@ pub(super) fn list_members(
 ) -> Result<Response, ApiError> {
     let (pi, _) = member_project(st, key, caller)?;
     let pairs = query_pairs(&req.query);
-    let query = pairs
-        .iter()
-        .rev()
-        .find(|(k, _)| k == "query")
-        .map(|(_, v)| v.to_lowercase());
+    let query = last(&pairs, "query").map(str::to_lowercase);
     let wanted: Vec<u64> = pairs
         .iter()
         .filter(|(k, _)| k == "user_ids[]" || k == "user_ids")
@@ -319,38 +309,6 @@ pub(super) fn get_member(
         .and_then(|role| member_entity(st, user, role))
         .map(|body| Json(body).into_response())
         .ok_or_else(|| ApiError::not_found("404 Not found"))
-}
-
-/// `page` and `per_page` (at most 100) from a query string.
-pub(super) fn page_of(pairs: &[(String, String)], total: usize) -> Result<Page, ApiError> {
-    let number = |name: &str, default: usize| -> Result<usize, ApiError> {
-        match pairs.iter().rev().find(|(k, _)| k == name) {
-            None => Ok(default),
-            Some((_, v)) => v
-                .trim()
-                .parse::<usize>()
-                .map(|n| if n == 0 { default } else { n })
-                .map_err(|_| ApiError::invalid(name)),
-        }
-    };
-    Ok(Page {
-        page: number("page", 1)?,
-        per_page: number("per_page", 20)?.min(100),
-        total,
-    })
-}
-
-/// A JSON array answer with GitLab's paging headers.
-pub(super) fn paged(
-    st: &State,
-    req: &Request,
-    page: Page,
-    body: Vec<Value>,
-) -> Result<Response, ApiError> {
-    let mut resp = Json(body).into_response();
-    let url = format!("{}{}", st.base_url, req.path);
-    page.write_headers(resp.headers_mut(), &url, &req.query);
-    Ok(resp)
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ use serde_json::{json, Value};
 
 use super::api::member_project;
 use super::graphql::{Field, Lit, Vars};
-use super::routes::{group_role_of, Owner};
+use super::routes::{group_role_of, owner_for, Owner, ParentRef};
 use super::{lock, FakeGitlab, Role, State, Tier};
 
 use rules::{Draft, DEFAULT_STAGES};
@@ -148,16 +148,10 @@ pub(super) fn filter_by_args(f: &Field, raw: Value, vars: &Vars) -> Value {
 const INHERITED: &str = "@inherited";
 
 fn visible_group(st: &State, user: u64, path: &str) -> Option<usize> {
-    let gi = st
-        .groups
-        .iter()
-        .position(|g| g.path.eq_ignore_ascii_case(path))?;
-    let inside = |p: &super::Project| {
-        p.group
-            .is_some_and(|g| st.group_and_ancestors(g).contains(&gi))
-            && p.members.contains_key(&user)
-    };
-    (group_role_of(st, gi, user).is_some() || st.projects.iter().any(inside)).then_some(gi)
+    match owner_for(st, user, &ParentRef::Group(path.to_owned())) {
+        Ok((Owner::Group(gi), _)) => Some(gi),
+        _ => None,
+    }
 }
 
 fn project_json(st: &State, pi: usize) -> Value {
@@ -166,14 +160,7 @@ fn project_json(st: &State, pi: usize) -> Value {
         .visible_labels(pi)
         .map(|l| label_json(st, l.id, !p.labels.iter().any(|o| o.id == l.id)))
         .collect();
-    json!({
-        "__typename": "Project",
-        "id": format!("gid://gitlab/Project/{}", p.id),
-        "fullPath": p.path,
-        "name": p.path.rsplit('/').next().unwrap_or(&p.path),
-        "valueStreams": streams_json(st, Owner::Project(pi)),
-        "labels": {"__typename": "LabelConnection", "nodes": labels},
-    })
+    namespace_json(st, "Project", p.id, &p.path, Owner::Project(pi), labels)
 }
 
 fn group_json(st: &State, gi: usize) -> Value {
@@ -184,12 +171,24 @@ fn group_json(st: &State, gi: usize) -> Value {
         .flat_map(|h| st.groups[h].labels.iter().map(move |l| (h, l)))
         .map(|(h, l)| label_json(st, l.id, h != gi))
         .collect();
+    namespace_json(st, "Group", g.id, &g.path, Owner::Group(gi), labels)
+}
+
+/// A `Project` or `Group` object with everything the schema lets a client select.
+fn namespace_json(
+    st: &State,
+    kind: &str,
+    id: u64,
+    path: &str,
+    owner: Owner,
+    labels: Vec<Value>,
+) -> Value {
     json!({
-        "__typename": "Group",
-        "id": format!("gid://gitlab/Group/{}", g.id),
-        "fullPath": g.path,
-        "name": g.path.rsplit('/').next().unwrap_or(&g.path),
-        "valueStreams": streams_json(st, Owner::Group(gi)),
+        "__typename": kind,
+        "id": format!("gid://gitlab/{kind}/{id}"),
+        "fullPath": path,
+        "name": path.rsplit('/').next().unwrap_or(path),
+        "valueStreams": streams_json(st, owner),
         "labels": {"__typename": "LabelConnection", "nodes": labels},
     })
 }

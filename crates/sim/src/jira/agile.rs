@@ -27,7 +27,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
 use super::http::jira_error;
-use super::planning::read;
+use super::planning::{page_json, read};
 use super::render::{position_id, Ctx};
 use super::{lock, FakeJira, Shared};
 
@@ -225,7 +225,7 @@ fn board_json(ctx: &Ctx, b: &Board) -> Value {
             "projectId": project.map(|p| p.id),
             "projectKey": b.project,
             "projectName": project.map(|p| p.name.clone()),
-            "displayName": format!("{} ({})", project.map(|p| p.name.as_str()).unwrap_or(""), b.project),
+            "displayName": format!("{} ({})", project.map_or("", |p| p.name.as_str()), b.project),
         },
     })
 }
@@ -243,14 +243,6 @@ fn no_board() -> Response {
     )
 }
 
-fn number(q: &[(String, String)], key: &str, default: usize) -> usize {
-    let v = q
-        .iter()
-        .find(|(k, _)| k == key)
-        .and_then(|(_, v)| v.parse().ok());
-    v.unwrap_or(default)
-}
-
 /// `GET /rest/agile/1.0/board?projectKeyOrId=`.
 pub(super) async fn list_boards(
     State(s): State<Arc<Shared>>,
@@ -258,20 +250,17 @@ pub(super) async fn list_boards(
     headers: HeaderMap,
 ) -> Response {
     read(&s, "agile", &headers, |ctx| {
-        let project = q.iter().find(|(k, _)| k == "projectKeyOrId").map(|(_, v)| v.as_str());
-        let wanted = project.and_then(|p| ctx.state.project(p).map(|p| p.key.clone()));
-        let boards: Vec<&Board> = ctx
-            .state
-            .planning
-            .boards
+        let project = q
             .iter()
+            .find(|(k, _)| k == "projectKeyOrId")
+            .map(|(_, v)| v.as_str());
+        let wanted = project.and_then(|p| ctx.state.project(p).map(|p| p.key.clone()));
+        let boards = ctx.state.planning.boards.iter();
+        let all = boards
             .filter(|b| project.is_none() || wanted.as_deref() == Some(b.project.as_str()))
+            .map(|b| board_json(ctx, b))
             .collect();
-        let (start, max) = (number(&q, "startAt", 0), number(&q, "maxResults", 50).clamp(1, 50));
-        let page: Vec<Value> = boards.iter().skip(start).take(max).map(|b| board_json(ctx, b)).collect();
-        let is_last = start + page.len() >= boards.len();
-        Json(json!({"maxResults": max, "startAt": start, "total": boards.len(), "isLast": is_last, "values": page}))
-            .into_response()
+        Json(page_json(&q, all, true)).into_response()
     })
     .await
 }
@@ -313,14 +302,17 @@ pub(super) async fn board_configuration(
                 json!({"name": name, "statuses": statuses})
             })
             .collect();
+        let filter = 10_000 + b.id;
         Json(json!({
             "id": b.id,
             "name": b.name,
             "self": format!("{}/rest/agile/1.0/board/{}/configuration", ctx.base, b.id),
             "location": {"type": "project", "key": b.project},
-            "filter": {"id": (10_000 + b.id).to_string(), "self": format!("{}/rest/api/2/filter/{}", ctx.base, 10_000 + b.id)},
+            "filter": {"id": filter.to_string(),
+                       "self": format!("{}/rest/api/2/filter/{filter}", ctx.base)},
             "columnConfig": {"columns": columns, "constraintType": "issueCount"},
-            "estimation": {"type": "field", "field": {"fieldId": "customfield_10016", "displayName": "Story Points"}},
+            "estimation": {"type": "field",
+                           "field": {"fieldId": "customfield_10016", "displayName": "Story Points"}},
             "ranking": {"rankCustomFieldId": 10019},
         }))
         .into_response()
@@ -344,27 +336,13 @@ pub(super) async fn board_sprints(
             .filter(|(k, _)| k == "state")
             .flat_map(|(_, v)| v.split(',').map(|s| s.trim().to_lowercase()))
             .collect();
-        let sprints: Vec<&Sprint> = ctx
-            .state
-            .planning
-            .sprints
-            .iter()
+        let sprints = ctx.state.planning.sprints.iter();
+        let all = sprints
             .filter(|sp| sp.board == b.id)
             .filter(|sp| states.is_empty() || states.iter().any(|st| st == sp.state.as_str()))
-            .collect();
-        let (start, max) = (
-            number(&q, "startAt", 0),
-            number(&q, "maxResults", 50).clamp(1, 50),
-        );
-        let page: Vec<Value> = sprints
-            .iter()
-            .skip(start)
-            .take(max)
             .map(|sp| agile_sprint(ctx, sp))
             .collect();
-        let is_last = start + page.len() >= sprints.len();
-        Json(json!({"maxResults": max, "startAt": start, "isLast": is_last, "values": page}))
-            .into_response()
+        Json(page_json(&q, all, false)).into_response()
     })
     .await
 }

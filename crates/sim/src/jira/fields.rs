@@ -125,7 +125,8 @@ impl Ctx<'_> {
         let priority = p.priority.as_ref().map(|name| {
             let id = priority_id(self.state, name);
             json!({"self": self.link(&format!("priority/{id}")), "name": name, "id": id,
-                   "iconUrl": format!("{}/images/icons/priorities/{}.svg", self.base, name.to_lowercase())})
+                   "iconUrl": format!("{}/images/icons/priorities/{}.svg", self.base,
+                                      name.to_lowercase())})
         });
         vec![
             ("assignee".to_owned(), assignee.unwrap_or(Value::Null)),
@@ -260,8 +261,9 @@ fn field_json(
     custom: Option<(&str, &str, &str)>,
     system: Option<(&str, Option<&str>)>,
 ) -> Value {
-    let mut f = json!({"id": id, "key": id, "name": name, "untranslatedName": name, "custom": custom.is_some(),
-                       "orderable": true, "navigable": true, "searchable": true});
+    let mut f = json!({"id": id, "key": id, "name": name, "untranslatedName": name,
+                       "custom": custom.is_some(), "orderable": true, "navigable": true,
+                       "searchable": true});
     if let Some((ty, items, custom_type)) = custom {
         let number: u64 = id.trim_start_matches("customfield_").parse().unwrap_or(0);
         f["clauseNames"] = json!([format!("cf[{number}]"), name]);

@@ -9,6 +9,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
+use serde_json::{json, Value};
 
 use super::agile::{self, Board, Sprint, SprintStrings};
 use super::http::{guarded, known_api, not_found};
@@ -90,6 +91,42 @@ pub(super) fn routes() -> Router<Arc<Shared>> {
             get(agile::board_sprints),
         )
         .route("/rest/agile/1.0/sprint/{id}", get(agile::get_sprint))
+}
+
+/// One page of a `startAt`/`maxResults` list (at most 50 a page), with `isLast`, and `total`
+/// when the endpoint reports one.
+pub(super) fn page_json(q: &[(String, String)], items: Vec<Value>, with_total: bool) -> Value {
+    let number = |k: &str, d: usize| {
+        let v = q
+            .iter()
+            .find(|(n, _)| n == k)
+            .and_then(|(_, v)| v.parse().ok());
+        v.unwrap_or(d)
+    };
+    let (start, max) = (number("startAt", 0), number("maxResults", 50).clamp(1, 50));
+    let total = items.len();
+    let page: Vec<Value> = items.into_iter().skip(start).take(max).collect();
+    let is_last = start + page.len() >= total;
+    let mut body = json!({"maxResults": max, "startAt": start, "isLast": is_last, "values": page});
+    if with_total {
+        body["total"] = json!(total);
+    }
+    body
+}
+
+/// A read about one project: a 404 naming the key when there is no such project.
+pub(super) async fn read_project(
+    s: &Shared,
+    v: &str,
+    key: &str,
+    headers: &HeaderMap,
+    handle: impl FnOnce(&Ctx, &super::Project) -> Response,
+) -> Response {
+    read(s, v, headers, |ctx| match ctx.state.project(key) {
+        Some(p) => handle(ctx, p),
+        None => super::versions::no_project(key),
+    })
+    .await
 }
 
 /// A read: known API version, auth and faults (`Route::Read`), then `handle` with the state.

@@ -20,7 +20,7 @@ use chrono::NaiveDate;
 use serde_json::{json, Value};
 
 use super::http::jira_error;
-use super::planning::{read, Planning};
+use super::planning::{page_json, read, read_project, Planning};
 use super::render::Ctx;
 use super::{lock, FakeJira, Shared};
 
@@ -136,18 +136,17 @@ fn today(s: &Shared) -> NaiveDate {
         .date_naive()
 }
 
-fn no_project(key: &str) -> Response {
+pub(super) fn no_project(key: &str) -> Response {
     jira_error(
         StatusCode::NOT_FOUND,
         &format!("No project could be found with key '{key}'."),
     )
 }
 
-/// The project's versions in sequence order; `None` for an unknown project.
-fn project_versions<'a>(ctx: &'a Ctx, key: &str) -> Option<Vec<&'a Version>> {
-    let project = ctx.state.project(key)?;
+/// The project's versions in sequence order.
+fn project_versions<'a>(ctx: &'a Ctx, project: &super::Project) -> Vec<&'a Version> {
     let all = ctx.state.planning.versions.iter();
-    Some(all.filter(|v| v.project == project.key).collect())
+    all.filter(|v| v.project == project.key).collect()
 }
 
 /// `GET /rest/api/{v}/project/{key}/versions`.
@@ -157,12 +156,10 @@ pub(super) async fn list_versions(
     headers: HeaderMap,
 ) -> Response {
     let today = today(&s);
-    read(&s, &v, &headers, |ctx| match project_versions(ctx, &key) {
-        Some(list) => {
-            let body: Vec<Value> = list.iter().map(|v| version_json(ctx, v, today)).collect();
-            Json(body).into_response()
-        }
-        None => no_project(&key),
+    read_project(&s, &v, &key, &headers, |ctx, project| {
+        let list = project_versions(ctx, project);
+        let body: Vec<Value> = list.iter().map(|v| version_json(ctx, v, today)).collect();
+        Json(body).into_response()
     })
     .await
 }
@@ -175,36 +172,42 @@ pub(super) async fn page_versions(
     headers: HeaderMap,
 ) -> Response {
     let today = today(&s);
-    read(&s, &v, &headers, |ctx| {
-        let Some(mut list) = project_versions(ctx, &key) else {
-            return no_project(&key);
-        };
+    read_project(&s, &v, &key, &headers, |ctx, project| {
         let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-        if let Some(status) = get("status") {
-            list.retain(|v| status.split(',').any(|s| status_matches(v, s.trim())));
-        }
-        if let Some(text) = get("query").map(str::to_lowercase) {
-            list.retain(|v| v.name.to_lowercase().contains(&text) || v.description.to_lowercase().contains(&text));
-        }
-        let order = get("orderBy").unwrap_or("sequence");
-        let (desc, key_name) = order.strip_prefix('-').map_or((false, order.trim_start_matches('+')), |k| (true, k));
-        match key_name {
-            "name" => list.sort_by_key(|v| v.name.to_lowercase()),
-            "releaseDate" => list.sort_by_key(|v| (v.release_date.is_none(), v.release_date)),
-            "startDate" => list.sort_by_key(|v| (v.start_date.is_none(), v.start_date)),
-            _ => {}
-        }
-        if desc {
-            list.reverse();
-        }
-        let number = |k: &str, d: usize| get(k).and_then(|v| v.parse::<usize>().ok()).unwrap_or(d);
-        let (start, max) = (number("startAt", 0), number("maxResults", 50).clamp(1, 50));
-        let page: Vec<Value> = list.iter().skip(start).take(max).map(|v| version_json(ctx, v, today)).collect();
-        let is_last = start + page.len() >= list.len();
-        Json(json!({"maxResults": max, "startAt": start, "total": list.len(), "isLast": is_last, "values": page}))
-            .into_response()
+        let list = filtered_versions(project_versions(ctx, project), &get);
+        let all = list.iter().map(|v| version_json(ctx, v, today)).collect();
+        Json(page_json(&q, all, true)).into_response()
     })
     .await
+}
+
+/// `status`, `query` and `orderBy` of the paged versions endpoint.
+fn filtered_versions<'a>(
+    mut list: Vec<&'a Version>,
+    get: &dyn Fn(&str) -> Option<&'a str>,
+) -> Vec<&'a Version> {
+    if let Some(status) = get("status") {
+        list.retain(|v| status.split(',').any(|s| status_matches(v, s.trim())));
+    }
+    if let Some(text) = get("query").map(str::to_lowercase) {
+        let has = |s: &str| s.to_lowercase().contains(&text);
+        list.retain(|v| has(&v.name) || has(&v.description));
+    }
+    let order = get("orderBy").unwrap_or("sequence");
+    let (desc, by) = match order.strip_prefix('-') {
+        Some(by) => (true, by),
+        None => (false, order.trim_start_matches('+')),
+    };
+    match by {
+        "name" => list.sort_by_key(|v| v.name.to_lowercase()),
+        "releaseDate" => list.sort_by_key(|v| (v.release_date.is_none(), v.release_date)),
+        "startDate" => list.sort_by_key(|v| (v.start_date.is_none(), v.start_date)),
+        _ => {}
+    }
+    if desc {
+        list.reverse();
+    }
+    list
 }
 
 fn status_matches(v: &Version, status: &str) -> bool {
@@ -245,10 +248,7 @@ pub(super) async fn list_components(
     Path((v, key)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    read(&s, &v, &headers, |ctx| {
-        let Some(project) = ctx.state.project(&key) else {
-            return no_project(&key);
-        };
+    read_project(&s, &v, &key, &headers, |ctx, project| {
         let body: Vec<Value> = ctx
             .state
             .planning

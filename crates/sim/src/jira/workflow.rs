@@ -20,7 +20,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::http::jira_error;
-use super::planning::read;
+use super::planning::{read, read_project};
 use super::render::{category_info, position_id, Ctx};
 use super::{lock, FakeJira, Shared, State as JiraState};
 
@@ -136,13 +136,7 @@ pub(super) async fn project_statuses(
     Path((v, key)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    read(&s, &v, &headers, |ctx| {
-        let Some(project) = ctx.state.project(&key) else {
-            return jira_error(
-                StatusCode::NOT_FOUND,
-                &format!("No project could be found with key '{key}'."),
-            );
-        };
+    read_project(&s, &v, &key, &headers, |ctx, project| {
         let types: Vec<Value> = ctx
             .state
             .issue_types
@@ -169,7 +163,8 @@ pub(super) async fn search_workflows(
     let admin = s.opts.admin;
     read(&s, &v, &headers, |ctx| {
         if !admin {
-            return jira_error(StatusCode::FORBIDDEN, "Only Jira administrators can access workflows.");
+            let only_admins = "Only Jira administrators can access workflows.";
+            return jira_error(StatusCode::FORBIDDEN, only_admins);
         }
         let values: Vec<Value> = ctx
             .state
@@ -181,8 +176,10 @@ pub(super) async fn search_workflows(
                        "statuses": statuses_by_id(ctx, &workflow), "transitions": []})
             })
             .collect();
-        Json(json!({"maxResults": 50, "startAt": 0, "total": values.len(), "isLast": true, "values": values}))
-            .into_response()
+        let total = values.len();
+        let body = json!({"maxResults": 50, "startAt": 0, "total": total, "isLast": true,
+                          "values": values});
+        Json(body).into_response()
     })
     .await
 }

@@ -7,7 +7,8 @@
 //! let alice = w.add_person(&PersonSpec::new("alice", "Alice Liddell").jira_email_hidden());
 //! // Carol exists in Jira only.
 //! let carol = w.add_person(&PersonSpec::new("carol", "Carol").jira_only());
-//! let boards = w.jira_workflow(&[("To Do", "new"), ("In Review", "indeterminate"), ("Done", "done")]);
+//! let workflow = [("To Do", "new"), ("In Review", "indeterminate"), ("Done", "done")];
+//! let boards = w.jira_workflow(&workflow);
 //! w.jira.set_assignee("VSA-1", Some(&alice.jira.account_id));
 //! # }
 //! ```
