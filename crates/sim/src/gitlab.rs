@@ -11,14 +11,76 @@
 //!
 //! The HTTP side lives in `gitlab/api.rs`; this file holds the data model and the API that
 //! tests and the `demo` subcommand use to set up and inspect the server.
+//!
+//! # People, milestones, boards, VSA stamps and value streams
+//!
+//! Each module's docs state the GitLab rules it follows; in short:
+//! - **People** (`gitlab/users.rs`): `GET /users?search=|username=` (lists never show
+//!   `public_email`; only admins find private e-mails), `GET /users/:id` (with `public_email`),
+//!   `GET /projects/:id/members/all[/:user_id]` (inherited from the group chain, highest role).
+//!   Set up with [`FakeGitlab::add_person`], [`FakeGitlab::grant`], [`FakeGitlab::grant_group`],
+//!   [`FakeGitlab::block_user`], [`FakeGitlab::set_visibility`]. Groups nest by path
+//!   (`acme/team` is in `acme`); a namespace named like a user is a personal namespace.
+//! - **Issue metadata** (`gitlab/metadata.rs`): create and edit take `assignee_ids` (or
+//!   `assignee_id`), `milestone_id`, `due_date`; the JSON shows `assignees`, `assignee`,
+//!   `milestone`, `due_date`. Free keeps the first assignee; unreadable assignees are dropped;
+//!   all dropped keeps the old ones; below Planner an edit's metadata is silently ignored.
+//!   Inspect with [`FakeGitlab::issue_metadata`]; people edit with `assign_by_hand`,
+//!   `set_milestone_by_hand`, `set_due_date_by_hand`, `label_by_hand`.
+//! - **Milestones** (`gitlab/milestones.rs`): `GET|POST /projects/:id/milestones`,
+//!   `GET|PUT .../milestones/:milestone_id`, the same under `/groups/:id`. Set up with
+//!   `add_milestone`, `add_group_milestone`, `close_milestone_by_hand`; inspect `milestones`,
+//!   `group_milestones`.
+//! - **Boards** (`gitlab/boards.rs`): `GET|POST .../boards`, `GET .../boards/:id`,
+//!   `GET|POST .../boards/:id/lists`, `GET|PUT|DELETE .../lists/:list_id` for projects and
+//!   groups. Set up with `add_board_by_hand`, `add_board_list_by_hand`,
+//!   `remove_board_list_by_hand`; inspect `boards`, `group_boards`.
+//! - **VSA stamps and commits** (`gitlab/vsa.rs`): [`FakeGitlab::vsa_stamps`] reads an issue's
+//!   `first_added_to_board_at`, `first_associated_with_milestone_at`,
+//!   `first_mentioned_in_commit_at` (sim-only, no REST route); [`FakeGitlab::push`] and
+//!   [`FakeGitlab::push_commit`] push commits whose messages mention issues.
+//! - **GraphQL** (`gitlab/graphql.rs`, `gitlab/value_streams.rs`): `POST /api/graphql`, value
+//!   streams on [`Tier::Premium`] only; inspect with [`FakeGitlab::value_streams`]. The
+//!   documents a client sends, for example:
+//!   ```text
+//!   mutation($input: ValueStreamCreateInput!) {
+//!     valueStreamCreate(input: $input) { valueStream { id name stages { id name } } errors } }
+//!   mutation($input: ValueStreamUpdateInput!) {
+//!     valueStreamUpdate(input: $input) { valueStream { id name stages { id name } } errors } }
+//!   query($path: ID!) { project(fullPath: $path) { valueStreams { nodes { id name
+//!     stages { id name custom hidden startEventIdentifier endEventIdentifier
+//!              startEventLabel { id title } endEventLabel { id title } } } } } }
+//!   ```
+//!   (`group(fullPath:)` likewise; `project { labels(searchTerm:, includeAncestorGroups:)
+//!   { nodes { id title } } }` gives label gids). Any selection within the schema table in
+//!   `graphql.rs` works, with aliases, variables or literals; fragments and directives do not.
+//! - These endpoints count in [`FakeGitlab::requests`] but not in [`FakeGitlab::writes`]
+//!   (issue writes only). Scripted faults: their GETs are [`Route::Read`], their writes and
+//!   GraphQL mutations [`Route::Update`] (like label creation).
 
 mod api;
+mod boards;
+mod graphql;
 mod labels;
 mod list;
+mod metadata;
+mod milestones;
 mod params;
 mod render;
+mod routes;
+#[cfg(test)]
+mod testkit;
 #[cfg(test)]
 mod tests;
+mod users;
+mod value_streams;
+mod vsa;
+
+pub use boards::BoardSnapshot;
+pub use metadata::IssueMetadata;
+pub use milestones::MilestoneSnapshot;
+pub use users::Visibility;
+pub use vsa::{SimCommit, VsaStamps};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -139,6 +201,7 @@ impl FakeGitlab {
             username: username.to_owned(),
             token: Some(token.to_owned()),
             admin: false,
+            profile: users::Profile::default(),
         });
         id
     }
@@ -162,9 +225,12 @@ impl FakeGitlab {
             return st.projects[i].id;
         }
         let id = st.projects.len() as u64 + 4;
+        // A namespace named like a user is that user's personal namespace, not a group.
         let group = path_with_namespace
             .rsplit_once('/')
+            .filter(|(namespace, _)| !st.users.iter().any(|u| u.username == *namespace))
             .map(|(namespace, _)| st.group_index_or_add(namespace));
+        st.add_ancestor_groups(path_with_namespace);
         let mut project = Project::new(id, path_with_namespace);
         project.group = group;
         st.projects.push(project);
@@ -423,6 +489,9 @@ impl FakeGitlab {
         if *issue != before {
             issue.updated_at = now;
         }
+        // A UI edit is a save: GitLab re-checks the issue's VSA stamps.
+        let pi = st.project_index_or_panic(project);
+        st.restamp(pi, iid);
     }
 }
 
@@ -431,6 +500,28 @@ impl FakeGitlab {
 // ---------------------------------------------------------------------------------------
 
 type Shared = Arc<Mutex<State>>;
+
+/// Everything issue 17 added to the server's state, in one place so the core stays small.
+#[derive(Default)]
+struct Planning {
+    milestones: Vec<milestones::Milestone>,
+    boards: Vec<boards::Board>,
+    value_streams: Vec<value_streams::ValueStream>,
+    /// Project id → visibility; absent means private.
+    visibility: HashMap<u64, Visibility>,
+    /// Global ids handed out for milestones, boards and their lists, value streams and stages.
+    last_id: u64,
+    /// Commits pushed so far (for unique shas).
+    commits: u64,
+}
+
+impl Planning {
+    fn next_id(&mut self) -> u64 {
+        // Far from issue ids, iids and label ids, so a client mixing them up fails loudly.
+        self.last_id = self.last_id.max(300) + 1;
+        self.last_id
+    }
+}
 
 /// The instance administrator that UI-made issues are attributed to. It has no token.
 const ROOT_USER_ID: u64 = 1;
@@ -468,6 +559,8 @@ struct User {
     token: Option<String>,
     /// Instance administrators see every project and act as its Owner without membership.
     admin: bool,
+    /// Name, e-mails and state (see `gitlab/users.rs`).
+    profile: users::Profile,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -502,6 +595,8 @@ struct Issue {
     closed_by: Option<u64>,
     author: u64,
     label_events: Vec<LabelEvent>,
+    /// Assignees, milestone, due date and VSA stamps (see `gitlab/metadata.rs`).
+    plan: metadata::IssuePlan,
 }
 
 impl Issue {
@@ -661,6 +756,8 @@ struct State {
     next_event_id: u64,
     faults: FaultPlan,
     counters: Counters,
+    /// Milestones, boards, value streams, commits, project visibility (issue 17's additions).
+    planning: Planning,
     /// Per user, GitLab's create-limit window: when it opened (real time) and how many create
     /// attempts it counted. Like GitLab's `ApplicationRateLimiter`, a window opens with the first
     /// attempt after the previous one expired, and refused attempts count too.
@@ -686,12 +783,14 @@ impl State {
                 username: "root".to_owned(),
                 token: None,
                 admin: true,
+                profile: users::Profile::default(),
             }],
             projects: Vec::new(),
             // Global issue ids far from iids, so a client that confuses them fails loudly.
             next_issue_id: 1001,
             faults: FaultPlan::default(),
             counters: Counters::default(),
+            planning: Planning::default(),
             create_windows: HashMap::new(),
         }
     }
@@ -770,6 +869,7 @@ impl State {
             closed_by: None,
             author,
             label_events: Vec::new(),
+            plan: metadata::IssuePlan::default(),
         };
         let at = issue.created_at;
         issue.add_labels(&new.labels, self.tier);

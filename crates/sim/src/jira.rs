@@ -5,13 +5,47 @@
 //! `/search`, Data Center's `startAt` paging, an eventually consistent search index
 //! (`index_lag`), JQL dates read in the account's zone at minute precision, odd page caps,
 //! and scripted faults.
+//!
+//! # People, planning fields, versions, sprints, boards and workflows
+//!
+//! Each module's docs state the Jira rules it follows; in short:
+//! - **People** (`jira/people.rs`): [`FakeJira::add_user`] (e-mail shown or hidden),
+//!   `set_user_active`; `GET /rest/api/{v}/user?accountId=` (Cloud) / `?username=|key=` (DC).
+//!   Cloud users have `accountId` and no `name`/`key`; a hidden e-mail is left out.
+//! - **Issue fields** (`jira/fields.rs`): `assignee`, `components`, `priority` (Medium on new
+//!   issues), `duedate`, `fixVersions` and the sprint field, returned only when named in
+//!   `fields=` (or `*all`). Set with `set_assignee`, `set_components`, `set_priority`,
+//!   `set_due_date`, `set_fix_versions`, `set_sprints` (each an edit: `updated` moves, the
+//!   changelog records it). `GET /rest/api/{v}/field` lists the sprint field with
+//!   `schema.custom = com.pyxis.greenhopper.jira:gh-sprint` (`customfield_10020`; move it with
+//!   `set_sprint_field_id`, add look-alikes with `add_custom_field`).
+//! - **Versions and components** (`jira/versions.rs`): `add_version`, `release_version`,
+//!   `archive_version`, `versions`; `GET .../project/{key}/versions`, `.../version` (paged),
+//!   `/version/{id}`, `.../project/{key}/components`. Releasing edits no issue.
+//! - **Sprints and boards** (`jira/agile.rs`): `add_board` (columns in order), `add_sprint`,
+//!   `start_sprint`, `close_sprint` (optionally carrying open issues over — an edit; the rest
+//!   are not touched), `set_sprint_goal`, `set_sprint_strings` (DC string style);
+//!   `/rest/agile/1.0/board[?projectKeyOrId=]`, `/board/{id}[/configuration|/sprint]`,
+//!   `/sprint/{id}`. The sprint field is objects on Cloud, `Sprint@…[…]` strings on DC.
+//! - **Workflows** (`jira/workflow.rs`): `set_workflow`, `set_issue_type_workflow`;
+//!   `GET .../project/{key}/statuses` per issue type, ordered by status id (not workflow
+//!   order); `/workflow/search` is 403 unless the account is an administrator.
+//! - **JQL** (`jira/jql/plan.rs`): `assignee`, `component`, `priority`, `duedate`,
+//!   `fixVersion`, `sprint` with `=`, `!=`, `in`, `not in`, `is [not] empty` (and date
+//!   comparisons on `duedate`); no functions such as `openSprints()`.
 
+mod agile;
+mod fields;
 mod http;
 mod jql;
+mod people;
+mod planning;
 mod render;
 #[cfg(test)]
 mod tests;
+mod versions;
 mod webhooks;
+mod workflow;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,6 +57,9 @@ use serde_json::Value;
 
 use crate::{lock, Fault, FaultPlan, Route, ServerHandle, SimClock};
 
+pub use agile::{SprintState, SprintStrings};
+pub use people::JiraUser;
+pub use versions::VersionSnapshot;
 pub use webhooks::{Delivery, Webhook};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,6 +154,8 @@ struct IssueData {
     resolved: Option<DateTime<Utc>>,
     /// `set_field_raw` overrides, applied last when rendering.
     raw: BTreeMap<String, Value>,
+    /// Assignee, components, priority, due date, fix versions, sprints (see `jira/fields.rs`).
+    plan: fields::IssuePlan,
 }
 
 /// One changed field of a changelog entry, as Jira reports it.
@@ -198,6 +237,8 @@ struct State {
     last_history_id: u64,
     /// Visibility changes (hide, unhide): they change search results without a new version.
     visibility_changes: u64,
+    /// People, versions, components, sprints, boards, workflows (issue 17's additions).
+    planning: planning::Planning,
 }
 
 /// The first issue id is `FIRST_ISSUE_ID + 1`.
@@ -278,6 +319,21 @@ impl jql::Catalog for State {
     fn id_exists(&self, id: u64) -> bool {
         self.issues.get(&id).and_then(Record::latest).is_some()
     }
+    fn user_number(&self, value: &str) -> Option<u64> {
+        self.planning.user_by_any(value).map(|u| u.number)
+    }
+    fn component_exists(&self, name: &str) -> bool {
+        self.planning.component_exists(name)
+    }
+    fn priority_exists(&self, name: &str) -> bool {
+        fields::priority_exists(self, name)
+    }
+    fn version_ids(&self, value: &str) -> Vec<u64> {
+        self.planning.version_ids(value)
+    }
+    fn sprint_ids(&self, value: &str) -> Vec<u64> {
+        self.planning.sprint_ids(value)
+    }
 }
 
 /// State shared between the handle and the HTTP handlers.
@@ -335,6 +391,7 @@ impl FakeJira {
             http: reqwest::Client::new(),
             bulk_reads: AtomicUsize::new(0),
         });
+        lock(&shared.state).planning.data_center = shared.opts.deployment == Deployment::DataCenter;
         let server = crate::serve(http::router(shared.clone()), port).await?;
         let _ = shared.base_url.set(server.url());
         Ok(FakeJira { shared, server })
@@ -390,6 +447,7 @@ impl FakeJira {
             updated: now,
             resolved: None,
             raw: BTreeMap::new(),
+            plan: fields::IssuePlan::new(),
         };
         st.issues.insert(
             id,
@@ -652,6 +710,7 @@ fn changes(st: &State, before: &IssueData, after: &IssueData) -> Vec<ChangeItem>
             to_string: Some(after.summary.clone()),
         });
     }
+    items.extend(fields::plan_changes(st, &before.plan, &after.plan));
     items
 }
 

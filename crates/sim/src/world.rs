@@ -2,6 +2,8 @@
 //! tokens in files, projects, and the config text that points the reconciler at them. `demo`,
 //! the integration tests and the benchmark all start from here.
 
+mod planning;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -16,6 +18,8 @@ pub const JIRA_TOKEN: &str = "sim-jira-token";
 pub const GITLAB_USER: &str = "reconciler-bot";
 pub const GITLAB_TOKEN: &str = "sim-gitlab-token";
 pub const WEBHOOK_SECRET: &str = "sim-webhook-secret-0123456789";
+
+pub use planning::{PersonSpec, SimPerson};
 
 /// One mapped pair of projects in the simulated site.
 #[derive(Clone, Debug)]
@@ -32,6 +36,8 @@ pub struct SimMapping {
     pub issue_types: Vec<(String, String)>,
     pub on_deleted: Option<String>,
     pub on_filtered_out: Option<String>,
+    /// Raw TOML lines added to this mapping's section (e.g. `assignees = true\n`).
+    pub extra_config: String,
 }
 
 impl SimMapping {
@@ -47,6 +53,7 @@ impl SimMapping {
             issue_types: vec![],
             on_deleted: None,
             on_filtered_out: None,
+            extra_config: String::new(),
         }
     }
 }
@@ -89,6 +96,8 @@ pub struct WorldOptions {
     pub retry_timeout: Duration,
     /// Directory for the token files and the state database.
     pub dir: PathBuf,
+    /// Raw TOML appended after the mappings (e.g. a `[users]` table).
+    pub extra_config: String,
 }
 
 impl WorldOptions {
@@ -113,6 +122,7 @@ impl WorldOptions {
             jira_admin: false,
             retry_timeout: Duration::from_secs(5),
             dir: dir.to_path_buf(),
+            extra_config: String::new(),
         }
     }
 }
@@ -273,8 +283,10 @@ impl SimWorld {
                     .collect();
                 text.push_str(&format!("issue_types = {{ {} }}\n", pairs.join(", ")));
             }
+            text.push_str(&m.extra_config);
             text.push('\n');
         }
+        text.push_str(&self.opts.extra_config);
         text
     }
 

@@ -15,7 +15,9 @@ use serde_json::{json, Value};
 
 use super::labels;
 use super::list::{ListQuery, Page};
+use super::metadata::{self, MetaEdit};
 use super::params::{percent_decode, Params};
+use super::routes::{self, Ext};
 use super::{lock, render, Fault, Issue, NewIssue, Role, Route, Shared, State, Tier};
 
 /// Large enough for a description just over GitLab's 1 MiB limit to reach our own check
@@ -48,7 +50,7 @@ impl ApiError {
     fn new(status: StatusCode, body: Value) -> Self {
         ApiError { status, body }
     }
-    fn message(status: StatusCode, message: &str) -> Self {
+    pub(super) fn message(status: StatusCode, message: &str) -> Self {
         Self::new(status, json!({ "message": message }))
     }
     /// Grape parameter errors use `error`.
@@ -68,6 +70,10 @@ impl ApiError {
             json!({ "message": { field: [problem] } }),
         )
     }
+    /// Several model validation errors: `{"message": {"field": ["problem", ...], ...}}`.
+    pub(super) fn validation_map(problems: Value) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, json!({ "message": problems }))
+    }
     fn unauthorized() -> Self {
         Self::message(StatusCode::UNAUTHORIZED, "401 Unauthorized")
     }
@@ -79,6 +85,20 @@ impl ApiError {
     }
     pub(super) fn group_not_found() -> Self {
         Self::message(StatusCode::NOT_FOUND, "404 Group Not Found")
+    }
+    pub(super) fn not_found(message: &str) -> Self {
+        Self::message(StatusCode::NOT_FOUND, message)
+    }
+    /// `render_api_error!({error: ...}, 400)`: `{"message": {"error": "..."}}`.
+    pub(super) fn list_error(error: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            json!({ "message": { "error": error } }),
+        )
+    }
+    /// A 400 with a plain `message` string.
+    pub(super) fn bad_message(message: &str) -> Self {
+        Self::message(StatusCode::BAD_REQUEST, message)
     }
     pub(super) fn issue_not_found() -> Self {
         Self::message(StatusCode::NOT_FOUND, "404 Not found")
@@ -121,12 +141,17 @@ enum Endpoint {
     ProjectLabels(String),
     /// Group id or decoded path.
     GroupLabels(String),
+    /// Users, members, milestones, boards and GraphQL (see `gitlab/routes.rs`).
+    Planning(Ext),
     Unknown,
 }
 
 /// Map a raw path to an endpoint. The project part may contain unencoded slashes, so the
 /// match anchors on a trailing `issues` or `issues/:iid`.
 fn parse_endpoint(path: &str) -> Endpoint {
+    if let Some(ext) = routes::parse(path) {
+        return Endpoint::Planning(ext);
+    }
     let Some(rest) = path.strip_prefix("/api/v4/") else {
         return Endpoint::Unknown;
     };
@@ -166,12 +191,12 @@ fn parse_endpoint(path: &str) -> Endpoint {
 
 /// Everything a handler needs, owned so it can move into a task (see [`Fault::Delay`]).
 pub(super) struct Request {
-    method: Method,
+    pub(super) method: Method,
     endpoint: Endpoint,
     pub(super) path: String,
     pub(super) query: String,
     headers: HeaderMap,
-    body: Bytes,
+    pub(super) body: Bytes,
 }
 
 impl Request {
@@ -208,6 +233,8 @@ impl Request {
     fn fault_route(&self) -> Option<Route> {
         if self.endpoint == Endpoint::Unknown {
             None
+        } else if let Endpoint::Planning(ext) = &self.endpoint {
+            Some(routes::fault_route(ext, &self.method, &self.body))
         } else if self.method == Method::GET {
             Some(Route::Read)
         } else if self.is_write() && self.method == Method::POST {
@@ -371,6 +398,7 @@ fn dispatch(st: &mut State, req: &Request) -> Result<Response, ApiError> {
         Endpoint::GroupLabels(g) if m == Method::POST => {
             labels::create_group_label(st, user, g, req)
         }
+        Endpoint::Planning(ext) => routes::dispatch(st, user, ext, req),
         _ => Err(ApiError::message(
             StatusCode::METHOD_NOT_ALLOWED,
             "405 Method Not Allowed",
@@ -382,7 +410,7 @@ fn authenticate(st: &State, req: &Request) -> Result<u64, ApiError> {
     let token = req.token().ok_or_else(ApiError::unauthorized)?;
     st.users
         .iter()
-        .find(|u| u.token.as_deref() == Some(token))
+        .find(|u| u.token.as_deref() == Some(token) && !u.profile.blocked)
         .map(|u| u.id)
         .ok_or_else(ApiError::unauthorized)
 }
@@ -404,11 +432,12 @@ pub(super) fn member_project(st: &State, key: &str, user: u64) -> Result<(usize,
     Ok((index, role))
 }
 
-/// The caller's role in the project's group, if any.
-fn group_role(st: &State, project: usize, user: u64) -> Option<Role> {
-    st.projects[project]
-        .group
-        .and_then(|g| st.groups[g].members.get(&user).copied())
+/// The caller's highest role in the project's group and that group's ancestors, if any.
+pub(super) fn group_role(st: &State, project: usize, user: u64) -> Option<Role> {
+    st.group_chain(project)
+        .into_iter()
+        .filter_map(|g| st.groups[g].members.get(&user).copied())
+        .max()
 }
 
 /// The iid path segment: GitLab declares it an integer, so junk is a 400.
@@ -499,11 +528,17 @@ fn get_issue(st: &State, user: u64, key: &str, iid: &str) -> Result<Response, Ap
 
 fn create_issue(st: &mut State, user: u64, key: &str, req: &Request) -> Result<Response, ApiError> {
     let (pi, role) = member_project(st, key, user)?;
-    let new = new_issue_from(&req.params()?, role)?;
+    let params = req.params()?;
+    let mut new = new_issue_from(&params, role)?;
+    // Any member may set a new issue's metadata (gitlab#300100), but only Planner and up
+    // may create a label on the fly: a Guest's unknown label names are silently dropped.
+    new.labels = metadata::creatable_labels(st, pi, role, new.labels);
+    let meta = metadata::resolve(st, pi, &params, true, role)?;
     // Same order as GitLab: parameter checks, then the rate limiter, then model validation.
     admit_create(st, user)?;
     validate_text(Some(&new.title), new.description.as_deref())?;
     let iid = st.insert_issue(pi, new, user)?;
+    st.apply_new_issue_meta(pi, iid, meta);
     let project = &st.projects[pi];
     let issue = project
         .issues
@@ -528,7 +563,8 @@ fn new_issue_from(p: &Params, role: Role) -> Result<NewIssue, ApiError> {
     Ok(NewIssue {
         title: title.trim().to_owned(),
         description: p.text("description")?.map(str::to_owned),
-        labels: labels_for(p, "labels", role).unwrap_or_default(),
+        // Metadata of a new issue: any member may set it (filtered in `create_issue`).
+        labels: p.labels("labels").unwrap_or_default(),
         issue_type: issue_type.to_owned(),
         iid: iid.filter(|_| owner),
         created_at: created_at.filter(|_| owner),
@@ -613,6 +649,8 @@ struct Edit {
     remove_labels: Option<Vec<String>>,
     /// Only ever `Some` for an Owner.
     updated_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Assignees, milestone and due date, already checked against the project.
+    meta: MetaEdit,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -645,6 +683,7 @@ fn edit_from(p: &Params, role: Role) -> Result<Edit, ApiError> {
         remove_labels: labels_for(p, "remove_labels", role),
         // Like iid and created_at on create: honoured for Owners, silently ignored otherwise.
         updated_at: updated_at.filter(|_| role >= Role::Owner),
+        meta: MetaEdit::default(),
     })
 }
 
@@ -662,7 +701,9 @@ fn update_issue(
         .get(&iid)
         .ok_or_else(ApiError::issue_not_found)?
         .author;
-    let edit = edit_from(&req.params()?, role)?;
+    let params = req.params()?;
+    let mut edit = edit_from(&params, role)?;
+    edit.meta = metadata::resolve(st, pi, &params, false, role)?;
     // Guests may edit only their own issues, and only Planner and up open or close issues.
     if role < Role::Planner && (author != user || edit.state_event.is_some()) {
         return Err(ApiError::forbidden());
@@ -677,6 +718,8 @@ fn update_issue(
     let labels_before = issue.labels.clone();
     let at = apply_edit(issue, edit, user, now, tier);
     st.record_label_changes(pi, iid, user, at, &labels_before);
+    // Every save re-checks the VSA stamps, on GitLab's clock (not an Owner's `updated_at`).
+    st.restamp(pi, iid);
     let project = &st.projects[pi];
     let issue = project
         .issues
@@ -716,6 +759,7 @@ fn apply_edit(
     if let Some(labels) = edit.remove_labels {
         issue.remove_labels(&labels);
     }
+    edit.meta.apply(issue);
     match edit.state_event {
         Some(StateEvent::Close) => issue.close(at, actor),
         Some(StateEvent::Reopen) => issue.reopen(),

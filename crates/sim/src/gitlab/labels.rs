@@ -10,30 +10,36 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::api::{member_project, parse_iid, ApiError, Request};
-use super::list::Page;
-use super::params::query_pairs;
+use super::list::{page_of, paged, Page};
+use super::params::{last, query_pairs};
 use super::{render, Label, LabelEvent, Role, State};
 
 /// The colour GitLab gives a label it creates on first use.
 const DEFAULT_COLOR: &str = "#6699cc";
 
 impl State {
-    /// The labels a project can use: its own, then its group's.
-    fn visible_labels(&self, project: usize) -> impl Iterator<Item = &Label> {
-        let group = self.projects[project].group.map(|g| &self.groups[g]);
-        self.projects[project]
-            .labels
-            .iter()
-            .chain(group.into_iter().flat_map(|g| g.labels.iter()))
+    /// The labels a project can use: its own, then its group's and that group's ancestors'.
+    pub(super) fn visible_labels(&self, project: usize) -> impl Iterator<Item = &Label> {
+        let groups = self.group_chain(project);
+        self.projects[project].labels.iter().chain(
+            groups
+                .into_iter()
+                .flat_map(|g| self.groups[g].labels.iter()),
+        )
     }
 
-    fn label_named(&self, project: usize, name: &str) -> Option<Label> {
+    pub(super) fn label_named(&self, project: usize, name: &str) -> Option<Label> {
         self.visible_labels(project)
             .find(|l| l.name == name)
             .cloned()
     }
 
-    fn new_label(&mut self, name: &str, color: &str, description: Option<String>) -> Label {
+    pub(super) fn new_label(
+        &mut self,
+        name: &str,
+        color: &str,
+        description: Option<String>,
+    ) -> Label {
         self.next_label_id += 1;
         Label {
             id: self.next_label_id,
@@ -104,43 +110,19 @@ pub(super) fn list_project_labels(
 ) -> Result<Response, ApiError> {
     let (pi, _) = member_project(st, key, user)?;
     let pairs = query_pairs(&req.query);
-    let get = |name: &str| {
-        pairs
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let with_group = get("include_ancestor_groups") != Some("false");
-    let number = |name: &str, default: usize| -> Result<usize, ApiError> {
-        match get(name) {
-            None => Ok(default),
-            Some(v) => v
-                .trim()
-                .parse::<usize>()
-                .map(|n| if n == 0 { default } else { n })
-                .map_err(|_| ApiError::invalid(name)),
-        }
-    };
+    let with_group = last(&pairs, "include_ancestor_groups") != Some("false");
     let labels: Vec<&Label> = if with_group {
         st.visible_labels(pi).collect()
     } else {
         st.projects[pi].labels.iter().collect()
     };
     let project_ids: Vec<u64> = st.projects[pi].labels.iter().map(|l| l.id).collect();
-    let page = Page {
-        page: number("page", 1)?,
-        per_page: number("per_page", 20)?.min(100),
-        total: labels.len(),
-    };
+    let page = page_of(&pairs, labels.len())?;
     let body: Vec<Value> = labels[page.range()]
         .iter()
         .map(|l| label_json(l, project_ids.contains(&l.id)))
         .collect();
-    let mut resp = Json(body).into_response();
-    let url = format!("{}{}", st.base_url, req.path);
-    page.write_headers(resp.headers_mut(), &url, &req.query);
-    Ok(resp)
+    paged(st, req, page, body)
 }
 
 /// `POST /projects/:id/labels` (`name`, `color`, `description`): Planner and up.
@@ -273,7 +255,7 @@ pub(super) fn list_label_events(
     Ok(resp)
 }
 
-fn label_json(l: &Label, is_project_label: bool) -> Value {
+pub(super) fn label_json(l: &Label, is_project_label: bool) -> Value {
     json!({
         "id": l.id,
         "name": l.name,

@@ -3,7 +3,10 @@
 use std::ops::Range;
 
 use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
 use chrono::{DateTime, Utc};
+use serde_json::Value;
 
 use super::api::ApiError;
 use super::params::{parse_time, percent_decode, query_pairs, split_labels};
@@ -349,4 +352,36 @@ impl Page {
         }
         links.join(", ")
     }
+}
+
+/// `page` and `per_page` (at most 100) from a query string.
+pub(super) fn page_of(pairs: &[(String, String)], total: usize) -> Result<Page, ApiError> {
+    let number = |name: &str, default: usize| -> Result<usize, ApiError> {
+        match pairs.iter().rev().find(|(k, _)| k == name) {
+            None => Ok(default),
+            Some((_, v)) => v
+                .trim()
+                .parse::<usize>()
+                .map(|n| if n == 0 { default } else { n })
+                .map_err(|_| ApiError::invalid(name)),
+        }
+    };
+    Ok(Page {
+        page: number("page", 1)?,
+        per_page: number("per_page", 20)?.min(100),
+        total,
+    })
+}
+
+/// A JSON array answer with GitLab's paging headers.
+pub(super) fn paged(
+    st: &super::State,
+    req: &super::api::Request,
+    page: Page,
+    body: Vec<Value>,
+) -> Result<Response, ApiError> {
+    let mut resp = Json(body).into_response();
+    let url = format!("{}{}", st.base_url, req.path);
+    page.write_headers(resp.headers_mut(), &url, &req.query);
+    Ok(resp)
 }

@@ -47,6 +47,15 @@ pub(super) fn query_pairs(raw: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The last value of `name` among query pairs (Grape keeps the last of repeated keys).
+pub(super) fn last<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
 /// Parse an ISO 8601 timestamp the way a lenient server would: with or without fraction,
 /// with `Z`, `+01:00` or `+0100`, or without an offset (read as UTC), or a bare date.
 /// Stored at microsecond precision, like everything in GitLab's database.
@@ -168,6 +177,16 @@ impl Params {
             None | Some(Param::Null) => Ok(None),
             Some(Param::One(v)) => Ok(Some(v)),
             Some(Param::Many(_)) => Err(ApiError::invalid(key)),
+        }
+    }
+
+    /// The raw values of a parameter: `None` when absent, empty for JSON null, one item for a
+    /// plain value (commas not split), the items of a list.
+    pub(super) fn values(&self, key: &str) -> Option<Vec<String>> {
+        match self.0.get(key)? {
+            Param::Null => Some(Vec::new()),
+            Param::One(v) => Some(vec![v.clone()]),
+            Param::Many(items) => Some(items.clone()),
         }
     }
 

@@ -14,7 +14,7 @@ pub(super) fn user(u: &User, base_url: &str) -> Value {
     json!({
         "id": u.id,
         "username": u.username,
-        "name": display_name(&u.username),
+        "name": u.display_name(),
         "state": "active",
         "locked": false,
         "avatar_url": null,
@@ -23,7 +23,7 @@ pub(super) fn user(u: &User, base_url: &str) -> Value {
 }
 
 /// "alice.smith" → "Alice Smith"; "root" is GitLab's "Administrator".
-fn display_name(username: &str) -> String {
+pub(super) fn display_name(username: &str) -> String {
     if username == "root" {
         return "Administrator".to_owned();
     }
@@ -41,7 +41,7 @@ fn display_name(username: &str) -> String {
         .join(" ")
 }
 
-fn user_by_id(st: &State, id: u64) -> Value {
+pub(super) fn user_by_id(st: &State, id: u64) -> Value {
     st.user(id)
         .map(|u| user(u, &st.base_url))
         .unwrap_or(Value::Null)
@@ -63,7 +63,7 @@ pub(super) fn project(
         "path": name,
         "path_with_namespace": p.path,
         "default_branch": "main",
-        "visibility": "private",
+        "visibility": super::users::visibility_name(st, p.id),
         "web_url": format!("{}/{}", st.base_url, p.path),
         "namespace": { "id": namespace_id, "name": namespace, "path": namespace, "full_path": namespace, "kind": if namespace_id.is_some() { "group" } else { "user" } },
         "issues_enabled": true,
@@ -90,9 +90,9 @@ pub(super) fn issue(st: &State, p: &Project, i: &Issue) -> Value {
         "closed_at": i.closed_at.map(timestamp),
         "closed_by": i.closed_by.map(|id| user_by_id(st, id)),
         "labels": i.labels,
-        "milestone": null,
-        "assignees": [],
-        "assignee": null,
+        "milestone": super::metadata::milestone_json(st, i),
+        "assignees": super::metadata::assignees_json(st, i),
+        "assignee": super::metadata::assignees_json(st, i).first().cloned(),
         "author": user_by_id(st, i.author),
         "type": "ISSUE",
         "issue_type": i.issue_type,
@@ -100,7 +100,7 @@ pub(super) fn issue(st: &State, p: &Project, i: &Issue) -> Value {
         "merge_requests_count": 0,
         "upvotes": 0,
         "downvotes": 0,
-        "due_date": null,
+        "due_date": i.plan.due_date.map(|d| d.to_string()),
         "confidential": false,
         "discussion_locked": null,
         "web_url": web_url,

@@ -50,17 +50,18 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
             post(changelog_bulkfetch),
         )
         .route("/rest/api/{v}/issue/{id}", get(get_issue))
+        .merge(super::planning::routes())
         .with_state(shared)
 }
 
 // ---------------------------------------------------------------------------------------------
 // Common answers
 
-fn jira_error(status: StatusCode, msg: &str) -> Response {
+pub(super) fn jira_error(status: StatusCode, msg: &str) -> Response {
     (status, Json(json!({"errorMessages": [msg], "errors": {}}))).into_response()
 }
 
-fn bad_request(msg: &str) -> Response {
+pub(super) fn bad_request(msg: &str) -> Response {
     jira_error(StatusCode::BAD_REQUEST, msg)
 }
 
@@ -80,7 +81,7 @@ impl IntoResponse for Invalid {
     }
 }
 
-fn not_found() -> Response {
+pub(super) fn not_found() -> Response {
     jira_error(StatusCode::NOT_FOUND, "null for uri")
 }
 
@@ -95,7 +96,7 @@ const INVALID_PAYLOAD: &str =
     "Invalid request payload. Refer to the REST API documentation and try again.";
 
 /// The API versions both deployments serve for the non-search endpoints.
-fn known_api(v: &str) -> bool {
+pub(super) fn known_api(v: &str) -> bool {
     matches!(v, "2" | "3" | "latest")
 }
 
@@ -189,7 +190,7 @@ fn fault_response(fault: Fault) -> Response {
 }
 
 /// Authenticates, applies any fault scripted for `route`, then runs `handle`.
-async fn guarded(
+pub(super) async fn guarded(
     s: &Shared,
     headers: &HeaderMap,
     route: Option<Route>,
@@ -701,6 +702,7 @@ pub(super) fn row<'a>(id: u64, d: &'a super::IssueData, old_keys: &'a [String]) 
         created: d.created,
         updated: d.updated,
         resolved: d.resolved,
+        plan: &d.plan,
     }
 }
 

@@ -6,9 +6,13 @@
 //! unquoted integers read as epoch milliseconds, `!=` never matching empty fields, and
 //! Jira-worded 400 errors for syntax mistakes, unknown fields and unknown values.
 
+mod plan;
+
 use std::cmp::Ordering;
 
 use chrono::{DateTime, Duration, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
+
+use super::fields::IssuePlan;
 
 /// A rejected query; the text is the complete Jira `errorMessages` entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -489,6 +493,12 @@ enum Field {
     Created,
     Updated,
     Resolved,
+    Assignee,
+    Component,
+    Priority,
+    DueDate,
+    FixVersion,
+    Sprint,
 }
 
 impl Field {
@@ -504,8 +514,23 @@ impl Field {
             "created" | "createddate" => Field::Created,
             "updated" | "updateddate" => Field::Updated,
             "resolved" | "resolutiondate" => Field::Resolved,
+            "assignee" => Field::Assignee,
+            "component" => Field::Component,
+            "priority" => Field::Priority,
+            "duedate" | "due" => Field::DueDate,
+            "fixversion" => Field::FixVersion,
+            "sprint" => Field::Sprint,
             _ => return None,
         })
+    }
+
+    /// Issue 17's fields, compiled and evaluated in `jql/plan.rs`.
+    fn is_plan(self) -> bool {
+        use Field::*;
+        matches!(
+            self,
+            Assignee | Component | Priority | DueDate | FixVersion | Sprint
+        )
     }
 
     fn is_date(self) -> bool {
@@ -517,7 +542,9 @@ impl Field {
         match self {
             Field::Summary => matches!(op, Like | NotLike | IsEmpty | IsNotEmpty),
             Field::Key => matches!(op, Eq | Ne | In | NotIn | Gt | Ge | Lt | Le),
-            Field::Created | Field::Updated | Field::Resolved => !matches!(op, Like | NotLike),
+            Field::Created | Field::Updated | Field::Resolved | Field::DueDate => {
+                !matches!(op, Like | NotLike)
+            }
             _ => matches!(op, Eq | Ne | In | NotIn | IsEmpty | IsNotEmpty),
         }
     }
@@ -533,6 +560,24 @@ pub trait Catalog {
     fn key_exists(&self, key: &str) -> bool;
     /// Whether an issue with this numeric id exists (and the account may see it).
     fn id_exists(&self, id: u64) -> bool;
+    /// The person named by an accountId, username, key or e-mail (their internal number).
+    fn user_number(&self, _value: &str) -> Option<u64> {
+        None
+    }
+    fn component_exists(&self, _name: &str) -> bool {
+        false
+    }
+    fn priority_exists(&self, _name: &str) -> bool {
+        false
+    }
+    /// Ids of the versions with this name or id.
+    fn version_ids(&self, _value: &str) -> Vec<u64> {
+        Vec::new()
+    }
+    /// Ids of the sprints with this name or id.
+    fn sprint_ids(&self, _value: &str) -> Vec<u64> {
+        Vec::new()
+    }
 }
 
 /// Everything a query is compiled against.
@@ -554,6 +599,10 @@ enum Val {
         project: String,
         num: u64,
     },
+    /// People, versions or sprints a value names.
+    Ids(Vec<u64>),
+    /// A calendar day in the account's zone (`duedate`).
+    Day(NaiveDate),
     Empty,
 }
 
@@ -606,6 +655,7 @@ pub struct Row<'a> {
     pub created: DateTime<Utc>,
     pub updated: DateTime<Utc>,
     pub resolved: Option<DateTime<Utc>>,
+    pub plan: &'a IssuePlan,
 }
 
 /// Parses and validates `jql`.
@@ -699,6 +749,9 @@ fn compile_value(
         ))
     };
     let text = &lit.text;
+    if field.is_plan() {
+        return plan::compile(field, name, lit, env);
+    }
     match field {
         Field::Project => env
             .catalog
@@ -715,16 +768,19 @@ fn compile_value(
             .ok_or_else(no_such_value),
         Field::Summary | Field::Labels => Ok(Val::Text(text.to_lowercase())),
         Field::Key => compile_issue_value(name, op, text, env),
-        Field::Created | Field::Updated | Field::Resolved => {
-            parse_date(lit, env).map(Val::Time).ok_or_else(|| {
-                JqlError(format!(
-                    "Date value '{text}' for field '{name}' is invalid. Valid formats include: \
-                     'yyyy/MM/dd HH:mm', 'yyyy-MM-dd HH:mm', 'yyyy/MM/dd', 'yyyy-MM-dd', or a \
-                     period format e.g. '-5d', '4w 2d'."
-                ))
-            })
-        }
+        Field::Created | Field::Updated | Field::Resolved => parse_date(lit, env)
+            .map(Val::Time)
+            .ok_or_else(|| invalid_date(text, name)),
+        _ => Err(no_such_value()),
     }
+}
+
+fn invalid_date(text: &str, name: &str) -> JqlError {
+    JqlError(format!(
+        "Date value '{text}' for field '{name}' is invalid. Valid formats include: \
+         'yyyy/MM/dd HH:mm', 'yyyy-MM-dd HH:mm', 'yyyy/MM/dd', 'yyyy-MM-dd', or a \
+         period format e.g. '-5d', '4w 2d'."
+    ))
 }
 
 /// `key`/`issuekey`/`id` take either a numeric id or an issue key. Like Jira, equality on a
@@ -955,6 +1011,7 @@ fn is_empty(field: Field, row: &Row) -> bool {
         Field::Labels => row.labels.is_empty(),
         Field::Summary => row.summary.is_empty(),
         f if f.is_date() => time_of(f, row).is_none(),
+        f if f.is_plan() => plan::is_empty(f, row),
         _ => false,
     }
 }
@@ -963,6 +1020,7 @@ fn equals(field: Field, v: &Val, row: &Row) -> bool {
     let text_eq = |s: &str| matches!(v, Val::Text(t) if s.to_lowercase() == *t);
     match (field, v) {
         (_, Val::Empty) => is_empty(field, row),
+        (f, v) if f.is_plan() => plan::equals(f, v, row),
         (Field::Project, _) => text_eq(row.project),
         (Field::Status, _) => text_eq(row.status),
         (Field::IssueType, _) => text_eq(row.issue_type),
@@ -987,6 +1045,7 @@ fn compare_holds(op: Op, field: Field, v: &Val, row: &Row) -> bool {
             .filter(|(p, _)| p.eq_ignore_ascii_case(project))
             .map(|(_, n)| n.cmp(num)),
         (f, Val::Time(t)) => time_of(f, row).map(|x| x.cmp(t)),
+        (Field::DueDate, Val::Day(d)) => row.plan.due.map(|x| x.cmp(d)),
         _ => None,
     };
     ord.is_some_and(|o| match op {
@@ -1062,8 +1121,11 @@ mod tests {
             created: t,
             updated: t,
             resolved: None,
+            plan: &NO_PLAN,
         }
     }
+
+    static NO_PLAN: IssuePlan = IssuePlan::NONE;
 
     fn hit(jql: &str, labels: &[String]) -> bool {
         compile(jql, &env(0)).unwrap().matches(&row(labels))

@@ -62,7 +62,7 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn link(&self, path: &str) -> String {
+    pub(super) fn link(&self, path: &str) -> String {
         format!("{}/rest/api/{}/{path}", self.base, self.api)
     }
 
@@ -71,6 +71,11 @@ impl Ctx<'_> {
         for (name, value) in self.standard_fields(d) {
             if sel.wants(name) {
                 fields.insert(name.to_string(), value);
+            }
+        }
+        for (name, value) in self.plan_fields(d) {
+            if sel.wants(&name) {
+                fields.insert(name, value);
             }
         }
         // Overrides go last so odd-data tests can replace anything, even with null.
@@ -168,12 +173,15 @@ impl Ctx<'_> {
         let items: Vec<Value> = h
             .items
             .iter()
-            .filter(|i| fields.is_none_or(|f| f.iter().any(|f| f == i.field)))
+            .filter(|i| {
+                let id = self.field_id(i.field);
+                fields.is_none_or(|f| f.iter().any(|f| f == i.field || *f == id))
+            })
             .map(|i| {
                 json!({
                     "field": i.field,
-                    "fieldtype": "jira",
-                    "fieldId": i.field,
+                    "fieldtype": if i.field == "Sprint" { "custom" } else { "jira" },
+                    "fieldId": self.field_id(i.field),
                     "from": i.from,
                     "fromString": i.from_string,
                     "to": i.to,
@@ -225,7 +233,7 @@ pub(super) fn position_id(list: &[String], name: &str) -> String {
 }
 
 /// (id, colorName, name) of a status category key, as Jira Cloud numbers them.
-fn category_info(key: &str) -> (u32, &'static str, String) {
+pub(super) fn category_info(key: &str) -> (u32, &'static str, String) {
     match key {
         "new" => (2, "blue-gray", "To Do".to_string()),
         "indeterminate" => (4, "yellow", "In Progress".to_string()),
