@@ -18,6 +18,7 @@ mod process;
 mod recipe;
 mod report;
 mod service;
+mod shape;
 mod shells;
 mod speed;
 mod status_labels;
