@@ -370,6 +370,13 @@ impl FakeGitlab {
         lock(&self.state).faults.random(seed, rate, faults);
     }
 
+    /// Random faults on requests of kind `route` only.
+    pub fn random_faults_on(&self, route: Route, seed: u64, rate: f64, faults: Vec<Fault>) {
+        lock(&self.state)
+            .faults
+            .random_on(route, seed, rate, faults);
+    }
+
     pub fn clear_faults(&self) {
         lock(&self.state).faults.clear();
     }
@@ -402,6 +409,29 @@ impl FakeGitlab {
     /// Every request received, whatever its answer.
     pub fn requests(&self) -> usize {
         lock(&self.state).counters.requests
+    }
+
+    /// Record from now on when each request arrives (see `arrivals`).
+    pub fn record_arrivals(&self) {
+        lock(&self.state).arrivals.get_or_insert_with(Vec::new);
+    }
+
+    /// When each request arrived and what it was (`POST /api/v4/projects/4/issues`), oldest
+    /// first, since `record_arrivals`.
+    pub fn arrivals(&self) -> Vec<(Instant, String)> {
+        lock(&self.state).arrivals.clone().unwrap_or_default()
+    }
+
+    /// Bytes of huge answers ([`Fault::Huge`]) handed to connections so far.
+    pub fn streamed_bytes(&self) -> u64 {
+        lock(&self.state)
+            .streamed
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.server.connections()
     }
 
     /// `GET .../issues` list requests, whatever their answer.
@@ -665,6 +695,11 @@ struct State {
     /// attempts it counted. Like GitLab's `ApplicationRateLimiter`, a window opens with the first
     /// attempt after the previous one expired, and refused attempts count too.
     create_windows: HashMap<u64, (Instant, u32)>,
+    /// Bytes of huge answers handed to connections ([`Fault::Huge`]).
+    streamed: Arc<std::sync::atomic::AtomicU64>,
+    /// When each request arrived, and what it was (`GET /api/v4/...`), oldest first; only
+    /// once a test asks for it (`record_arrivals`), so the benchmark's memory is its own.
+    arrivals: Option<Vec<(Instant, String)>>,
 }
 
 impl State {
@@ -693,6 +728,8 @@ impl State {
             faults: FaultPlan::default(),
             counters: Counters::default(),
             create_windows: HashMap::new(),
+            streamed: Arc::default(),
+            arrivals: None,
         }
     }
 

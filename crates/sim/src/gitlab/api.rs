@@ -255,6 +255,9 @@ async fn entry(
     let (fault, latency) = {
         let mut st = lock(&shared);
         st.counters.requests += 1;
+        if let Some(arrivals) = st.arrivals.as_mut() {
+            arrivals.push((Instant::now(), format!("{} {}", req.method, req.path)));
+        }
         st.counters.in_flight += 1;
         st.counters.max_in_flight = st.counters.max_in_flight.max(st.counters.in_flight);
         if let Some(p) = req.project() {
@@ -304,6 +307,15 @@ async fn answer(shared: &Shared, req: Request, fault: Option<Fault>) -> Response
             // The write happens (and is counted) but the client only sees the error.
             let _committed = handle(shared, &req);
             status_fault(code)
+        }
+        Some(Fault::CommitThenReset) => {
+            let _committed = handle(shared, &req);
+            crate::conn::dropped(crate::conn::ConnAction::Reset)
+        }
+        Some(Fault::WithHeaders(headers)) => crate::with_headers(handle(shared, &req), &headers),
+        Some(Fault::Huge { bytes, declared }) => {
+            let sent = lock(shared).streamed.clone();
+            crate::huge_body("[", bytes, declared, sent)
         }
         Some(other) => fault_response(&other),
     }
@@ -753,8 +765,13 @@ fn fault_response(fault: &Fault) -> Response {
             "[{\"id\":1001,\"iid\":1,\"title\":\"trunc",
         )
             .into_response(),
-        // Handled in `entry`; kept total so a new variant cannot slip through unanswered.
-        Fault::Delay(_) => status_fault(StatusCode::INTERNAL_SERVER_ERROR.as_u16()),
+        Fault::Reset => crate::conn::dropped(crate::conn::ConnAction::Reset),
+        Fault::Down(d) => crate::conn::dropped(crate::conn::ConnAction::Down(*d)),
+        Fault::Answer { status, headers } => crate::with_headers(status_fault(*status), headers),
+        // Handled in `answer`; kept total so a new variant cannot slip through unanswered.
+        Fault::Delay(_) | Fault::CommitThenReset | Fault::WithHeaders(_) | Fault::Huge { .. } => {
+            status_fault(StatusCode::INTERNAL_SERVER_ERROR.as_u16())
+        }
     }
 }
 
