@@ -15,7 +15,7 @@ use crate::http::{
 };
 use crate::secret::Secret;
 
-pub use pacer::{CreatePacer, Snapshot as PacerSnapshot};
+pub use pacer::{CreatePacer, NotAdmitted, Snapshot as PacerSnapshot};
 
 /// GitLab's maximum `per_page`, and the most iids worth putting in one URL.
 pub const PAGE: usize = 100;
@@ -178,7 +178,11 @@ impl GitlabClient {
                 Auth::Bearer(token),
                 opts,
             ),
-            pacer: CreatePacer::new(creates_per_minute, opts.retry.create_rate_limit_backoff),
+            pacer: CreatePacer::new(
+                creates_per_minute,
+                opts.retry.create_rate_limit_backoff,
+                opts.retry.max_wait,
+            ),
             admin: tokio::sync::OnceCell::new(),
         }
     }
@@ -309,7 +313,8 @@ impl GitlabClient {
     }
 
     /// Create an issue when the pacer lets it through. A create the server refuses for its
-    /// rate limit (429) is sent again after the pacer's hold, up to `retry.max_attempts` times.
+    /// create limit (a bare 429) is sent again after the pacer's hold, up to
+    /// `retry.max_attempts` times; other 429s are holds the HTTP layer keeps.
     pub async fn create(&self, project_id: u64, issue: &NewIssue) -> Result<GitlabIssue, ApiError> {
         let mut body = json!({
             "title": issue.title,
@@ -323,8 +328,10 @@ impl GitlabClient {
         let path = format!("/projects/{project_id}/issues");
         let mut refused: u32 = 0;
         loop {
-            let Some(ticket) = self.pacer.admit(self.api.stop()).await else {
-                return Err(stopped(&path));
+            let ticket = match self.pacer.admit(self.api.stop()).await {
+                Ok(ticket) => ticket,
+                Err(NotAdmitted::Stopped) => return Err(stopped(&path)),
+                Err(NotAdmitted::TooLong(wait)) => return Err(held_too_long(&path, wait)),
             };
             // The pacer counts the create from when it actually goes out.
             let sending = || self.pacer.sending(&ticket);
@@ -337,9 +344,9 @@ impl GitlabClient {
                     self.pacer.done(ticket);
                     return Ok(reply.body.into());
                 }
-                Err(e) if e.status() == Some(429) => {
+                Err(e) if matches!(e.kind, ApiErrorKind::Paced { .. }) => {
                     refused += 1;
-                    self.pacer.refused(ticket, e.retry_after());
+                    self.pacer.refused(ticket);
                     if refused >= self.api.policy().max_attempts {
                         return Err(e.with_hint(format!(
                             "GitLab refused this create for its rate limit {refused} times; the next pass continues"
@@ -347,9 +354,10 @@ impl GitlabClient {
                     }
                 }
                 Err(e) => {
-                    // Not sent (a stop came first): it does not count. Anything else reached
-                    // GitLab, whose limiter counts before it validates.
-                    if matches!(e.kind, ApiErrorKind::Stopped) {
+                    // Not sent (a stop came first, or GitLab's general throttle kept refusing
+                    // it before its create limit saw it): it does not count. Anything else
+                    // reached GitLab, whose limiter counts before it validates.
+                    if matches!(e.kind, ApiErrorKind::Stopped) || e.status() == Some(429) {
                         self.pacer.not_sent(ticket);
                     } else {
                         self.pacer.done(ticket);
@@ -404,6 +412,22 @@ impl GitlabClient {
         );
         let raw: RawIssue = self.api.send(req).await?.body;
         Ok(raw.into())
+    }
+}
+
+/// The pacer would hold this create longer than `retry.max_wait` (a window configured longer).
+fn held_too_long(path: &str, wait: std::time::Duration) -> ApiError {
+    ApiError {
+        server: Server::Gitlab,
+        what: format!("POST {path}"),
+        kind: ApiErrorKind::OutOfBounds {
+            cause: format!(
+                "the create pacer would hold it {} ms for GitLab's create limit, longer than retry.max_wait",
+                wait.as_millis()
+            ),
+        },
+        hint: Some("the next pass continues".into()),
+        retry_after: None,
     }
 }
 

@@ -47,6 +47,7 @@ pub mod progress;
 pub mod reconcile;
 pub mod report;
 pub mod rng;
+pub mod safe_text;
 pub mod schedule;
 pub mod secret;
 pub mod service;

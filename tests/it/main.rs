@@ -8,6 +8,7 @@ mod deleted;
 mod e2e;
 mod faults;
 mod harness;
+mod hostile;
 mod layers;
 mod operate;
 mod package;
