@@ -13,6 +13,7 @@ use crate::domain::{GitlabIssue, GitlabState, IssueEdit, StateEvent};
 use crate::http::{
     percent_encode, Api, ApiError, ApiErrorKind, Auth, ClientOptions, Effect, Request, Server,
 };
+use crate::paging::PageChain;
 use crate::secret::Secret;
 
 pub use pacer::{CreatePacer, NotAdmitted, Snapshot as PacerSnapshot};
@@ -274,10 +275,14 @@ impl GitlabClient {
         let first = format!(
             "/projects/{project_id}/issues?state=all&order_by=created_at&sort=asc&per_page={PAGE}&pagination=keyset"
         );
+        let mut chain = PageChain::new();
         let mut next = Some(first);
         while let Some(path) = next.take() {
             let reply = self.api.send::<Vec<RawIssue>>(Request::get(&path)).await?;
             let n = reply.body.len();
+            if let Some(total) = header_u64(&reply.headers, "x-total") {
+                chain.expect(total);
+            }
             out.extend(reply.body.into_iter().map(GitlabIssue::from));
             next = next_page(&reply.headers, &path, n).map_err(|cause| ApiError {
                 server: Server::Gitlab,
@@ -288,21 +293,27 @@ impl GitlabClient {
                 ),
                 retry_after: None,
             })?;
-            if next.as_deref() == Some(path.as_str()) {
-                // Stopping would leave the rest unread and the pass would take them for
-                // missing; fail instead.
-                return Err(ApiError {
-                    server: Server::Gitlab,
-                    what: format!("GET {path}"),
-                    kind: ApiErrorKind::Transport {
-                        cause: "the next-page link points at the same page".into(),
-                    },
-                    hint: None,
-                    retry_after: None,
-                });
+            let Some(following) = next.as_deref() else {
+                break;
+            };
+            // A loop or an endless chain would keep the pass busy forever; stopping would leave
+            // the rest unread and the pass would take them for missing: fail instead.
+            chain
+                .advance(n, following)
+                .map_err(|cause| endless(&path, cause))?;
+            if chain.wants_count() {
+                // Keyset pages carry no total: ask for the project's count once.
+                chain.expect(self.issue_count(project_id).await?);
             }
         }
         Ok(out)
+    }
+
+    /// How many issues the project has, in all states (`issues_statistics`).
+    async fn issue_count(&self, project_id: u64) -> Result<u64, ApiError> {
+        let req = Request::get(format!("/projects/{project_id}/issues_statistics"));
+        let stats: IssueStatistics = self.api.send(req).await?.body;
+        Ok(stats.statistics.counts.all)
     }
 
     /// One issue's description as it is now (empty when it has none).
@@ -431,6 +442,37 @@ fn held_too_long(path: &str, wait: std::time::Duration) -> ApiError {
     }
 }
 
+/// A page chain that loops or does not end.
+fn endless(path: &str, cause: String) -> ApiError {
+    ApiError {
+        server: Server::Gitlab,
+        what: format!("GET {path}"),
+        kind: ApiErrorKind::OutOfBounds { cause },
+        hint: Some("the next pass reads the project again".into()),
+        retry_after: None,
+    }
+}
+
+fn header_u64(headers: &reqwest::header::HeaderMap, name: &str) -> Option<u64> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+#[derive(Deserialize)]
+struct IssueStatistics {
+    statistics: IssueStatisticsBody,
+}
+
+#[derive(Deserialize)]
+struct IssueStatisticsBody {
+    counts: IssueCounts,
+}
+
+#[derive(Deserialize)]
+struct IssueCounts {
+    #[serde(default)]
+    all: u64,
+}
+
 fn stopped(path: &str) -> ApiError {
     ApiError {
         server: Server::Gitlab,
@@ -446,21 +488,25 @@ impl GitlabClient {
     pub async fn labels(&self, project_id: u64) -> Result<Vec<String>, ApiError> {
         let mut out = Vec::new();
         let mut page: u64 = 1;
+        let mut chain = PageChain::new();
+        // Without `x-total`, 100,000 labels is far more than any project has.
+        let path = format!("/projects/{project_id}/labels");
         loop {
-            let req = Request::get(format!("/projects/{project_id}/labels"))
+            let req = Request::get(&path)
                 .query("include_ancestor_groups", "true")
                 .query("per_page", PAGE)
                 .query("page", page);
             let reply = self.api.send::<Vec<RawLabel>>(req).await?;
             let n = reply.body.len();
+            chain.expect(header_u64(&reply.headers, "x-total").unwrap_or(100_000));
             out.extend(reply.body.into_iter().map(|l| l.name));
-            let next = reply
-                .headers
-                .get("x-next-page")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok());
-            match next {
-                Some(p) if p > page && n > 0 => page = p,
+            match header_u64(&reply.headers, "x-next-page") {
+                Some(p) if p > page && n > 0 => {
+                    chain
+                        .advance(n, &p.to_string())
+                        .map_err(|cause| endless(&path, cause))?;
+                    page = p;
+                }
                 _ => return Ok(out),
             }
         }

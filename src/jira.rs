@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 
 use crate::domain::{IssueHistory, JiraIssue, StatusCategory, Transition};
 use crate::http::{percent_encode, Api, ApiError, Auth, ClientOptions, Effect, Request, Server};
+use crate::paging::PageChain;
 
 /// The only fields the reconciler reads; Jira returns just `id` unless told. `issuetype` is
 /// for `issue_types` (the status's name comes with `status`). A search's project is the
@@ -169,6 +170,7 @@ impl JiraClient {
             filter: filter.to_string(),
             reconcile: reconcile.iter().take(MAX_RECONCILE_IDS).copied().collect(),
             cursor,
+            chain: PageChain::new(),
         }
     }
 
@@ -303,12 +305,20 @@ pub struct Pages<'c> {
     filter: String,
     reconcile: Vec<u64>,
     cursor: Cursor,
+    /// Keeps the pages from looping or going on past the server's count.
+    chain: PageChain,
 }
 
 impl Pages<'_> {
     /// The JQL filter this search reads.
     pub fn filter(&self) -> &str {
         &self.filter
+    }
+
+    /// How many issues the search matches, as the server counted them (for a progress
+    /// display): the page chain may not run far past it.
+    pub fn expect(&mut self, count: u64) {
+        self.chain.expect(count);
     }
 
     /// The next page, or `None` after the last.
@@ -336,23 +346,29 @@ impl Pages<'_> {
         }
         let req = Request::get("/rest/api/3/search/jql").json(Method::POST, body, Effect::Read);
         let raw: CloudPage = self.client.api.send(req).await?.body;
+        let n = raw.issues.len();
         let mut page = read_page(raw.issues);
         // The token is absent (or null) on the last page; `isLast` says so too. Page size says
         // nothing: pages are often shorter than asked.
         self.cursor = match raw.next_page_token.filter(|t| !t.is_empty()) {
             Some(next) if raw.is_last != Some(true) => {
-                if token.as_deref() == Some(next.as_str()) {
-                    // Stopping here would drop the rest silently; the pass fails instead and
-                    // keeps its checkpoint.
-                    return Err(no_progress(
-                        "POST /rest/api/3/search/jql",
-                        "Jira returned the same nextPageToken twice".into(),
-                    ));
+                // A loop or an endless chain would keep the pass busy forever; stopping would
+                // drop the rest silently: the pass fails instead and keeps its checkpoint.
+                self.chain
+                    .advance(n, &next)
+                    .map_err(|cause| no_progress("POST /rest/api/3/search/jql", cause))?;
+                if self.chain.wants_count() {
+                    let count = self.client.approximate_count(&self.filter).await?;
+                    self.chain.expect(count.unwrap_or(0));
                 }
                 Cursor::Cloud(Some(next))
             }
-            _ => Cursor::Done,
+            _ => {
+                self.chain.finish(n);
+                Cursor::Done
+            }
         };
+        page.total = self.chain.expected();
         page.last = matches!(self.cursor, Cursor::Done);
         Ok(page)
     }
@@ -373,13 +389,21 @@ impl Pages<'_> {
         let n = raw.issues.len() as u64;
         let last_id = raw.issues.iter().filter_map(numeric_id).max();
         let remaining = raw.total.unwrap_or(0);
+        // Each page's total is what remains after it; the first is the whole search's.
+        self.chain.expect(remaining);
         let mut page = read_page(raw.issues);
         page.total = raw.total;
         self.cursor = if n >= remaining {
+            self.chain.finish(n as usize);
             Cursor::Done
         } else {
             match last_id {
-                Some(id) if after.is_none_or(|prev| id > prev) => Cursor::Dc(Some(id)),
+                Some(id) if after.is_none_or(|prev| id > prev) => {
+                    self.chain
+                        .advance(n as usize, &id.to_string())
+                        .map_err(|cause| no_progress("GET /rest/api/2/search", cause))?;
+                    Cursor::Dc(Some(id))
+                }
                 // An empty or id-less page while Jira says more remain: stopping would drop
                 // them silently, so the pass fails instead (and keeps its checkpoint).
                 _ => {
@@ -401,7 +425,7 @@ fn no_progress(what: &str, cause: String) -> ApiError {
     ApiError {
         server: Server::Jira,
         what: what.into(),
-        kind: crate::http::ApiErrorKind::Transport { cause },
+        kind: crate::http::ApiErrorKind::OutOfBounds { cause },
         hint: Some("the next pass searches again from the same checkpoint".into()),
         retry_after: None,
     }

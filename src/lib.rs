@@ -42,6 +42,7 @@ pub mod lock;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
+pub mod paging;
 pub mod plan;
 pub mod progress;
 pub mod reconcile;

@@ -505,6 +505,10 @@ impl Reconciler {
                             .flatten(),
                         None => None,
                     };
+                    if let Some(t) = total {
+                        // The server's count also bounds how far its page chain may go.
+                        pages.expect(t);
+                    }
                     progress.set_total(total);
                 }
                 first = false;

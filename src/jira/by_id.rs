@@ -154,6 +154,10 @@ impl JiraClient {
         raw: &mut HashMap<String, Vec<Value>>,
     ) -> Result<(), ApiError> {
         let mut token: Option<String> = None;
+        // No count is given: ten pages an issue (of up to 1,000 histories each) is far more
+        // than any changelog filtered to status and summary.
+        let mut chain = crate::paging::PageChain::new();
+        chain.expect(ids.len() as u64 * 10);
         loop {
             let mut body = json!({
                 "issueIdsOrKeys": ids,
@@ -169,16 +173,19 @@ impl JiraClient {
                 Effect::Read,
             );
             let page: BulkChangelogs = self.api.send(req).await?.body;
+            let entries = page.logs.len();
             for log in page.logs {
                 if let Some(id) = log.issue_id {
                     raw.entry(id).or_default().extend(log.histories);
                 }
             }
             match page.next_page_token.filter(|t| !t.is_empty()) {
-                Some(next) if token.as_deref() != Some(next.as_str()) => token = Some(next),
-                Some(_) => {
-                    tracing::warn!("Jira returned the same changelog page token twice; stopping");
-                    return Ok(());
+                Some(next) => {
+                    // Stopping early would plan with part of the history: fail instead.
+                    chain.advance(entries, &next).map_err(|cause| {
+                        super::no_progress("POST /rest/api/3/changelog/bulkfetch", cause)
+                    })?;
+                    token = Some(next);
                 }
                 None => return Ok(()),
             }
@@ -237,6 +244,16 @@ impl JiraClient {
             let n = page.issues.len();
             out.extend(page.issues);
             // At most `ids.len()` results, so offset paging stays far below DC's 10,000 cap.
+            if out.len() > ids.len() {
+                return Err(super::no_progress(
+                    "GET /rest/api/2/search",
+                    format!(
+                        "Jira returned {} issues for {} ids: the page chain does not end",
+                        out.len(),
+                        ids.len()
+                    ),
+                ));
+            }
             if n == 0 || out.len() as u64 >= page.total.unwrap_or(0) {
                 return Ok(out);
             }

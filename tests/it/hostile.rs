@@ -6,8 +6,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use jgr_sim::jira::Hostile;
 use jgr_sim::world::SimWorld;
-use jgr_sim::{Fault, Route};
+use jgr_sim::{Fault, PageTrap, Route};
 use jira_gitlab_reconciler::domain::PassKind;
 use jira_gitlab_reconciler::metrics::Metrics;
 use jira_gitlab_reconciler::reconcile::{Mode, PassReport, Reconciler};
@@ -447,4 +448,63 @@ async fn an_answer_over_64_mib_is_refused_after_reading_at_most_that() {
     );
     pass_ok(&w, PassKind::Incremental).await;
     assert_converged(&w, "VSA", PROJECT);
+}
+
+#[tokio::test]
+async fn jira_page_tokens_that_loop_or_never_end_fail_the_search() {
+    let w = world("jira-page-traps", |o| o.jira_page_cap = 2).await;
+    seed_issues(&w, 3, 1000);
+    for (trap, needle) in [
+        (PageTrap::Loop, "loops"),
+        (PageTrap::EverNew, "does not end"),
+    ] {
+        w.jira.set_hostile(Hostile {
+            page_tokens: Some(trap),
+            ..Hostile::default()
+        });
+        let searches = w.jira.search_requests();
+        let failure = tokio::time::timeout(Duration::from_secs(120), failed_pass(&w))
+            .await
+            .unwrap_or_else(|_| panic!("{trap:?}: the search never ended"));
+        assert!(
+            failure.contains("Jira") && failure.contains(needle),
+            "{trap:?}: {failure}"
+        );
+        let pages = w.jira.search_requests() - searches;
+        // The count (3) with room for growth (1,004), at one or two issues a page.
+        assert!(pages <= 700, "{trap:?}: {pages} pages");
+        assert_eq!(state_status(&w).expect("state").checkpoint, None);
+    }
+    w.jira.set_hostile(Hostile::default());
+    pass_ok(&w, PassKind::Incremental).await;
+    assert_converged(&w, "VSA", PROJECT);
+}
+
+#[tokio::test]
+async fn gitlab_page_links_that_loop_or_never_end_fail_the_listing() {
+    let w = world("gitlab-page-traps", |_| {}).await;
+    seed_issues(&w, 2, 1000);
+    // Someone's 150 issues: two keyset pages, then back to the first.
+    for i in 0..150 {
+        w.gitlab
+            .create_by_hand(PROJECT, &format!("Someone's {i}"), "");
+    }
+    for (trap, needle) in [
+        (PageTrap::Loop, "loops"),
+        (PageTrap::EverNew, "does not end"),
+    ] {
+        w.gitlab.set_page_trap(Some(trap));
+        let lists = w.gitlab.list_requests();
+        let failure = tokio::time::timeout(Duration::from_secs(120), failed_pass(&w))
+            .await
+            .unwrap_or_else(|_| panic!("{trap:?}: the listing never ended"));
+        assert!(
+            failure.contains("GitLab") && failure.contains(needle),
+            "{trap:?}: {failure}"
+        );
+        assert!(w.gitlab.list_requests() - lists <= 30, "{trap:?}");
+    }
+    w.gitlab.set_page_trap(None);
+    pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(w.gitlab.issues(PROJECT).len(), 152, "nothing created twice");
 }

@@ -411,6 +411,12 @@ impl FakeGitlab {
         lock(&self.state).counters.requests
     }
 
+    /// Keyset listings lead from their last page back to the first (`Loop`), or do so with
+    /// a new link every time (`EverNew`); `None` ends them as GitLab does.
+    pub fn set_page_trap(&self, trap: Option<crate::PageTrap>) {
+        lock(&self.state).page_trap = trap;
+    }
+
     /// Record from now on when each request arrives (see `arrivals`).
     pub fn record_arrivals(&self) {
         lock(&self.state).arrivals.get_or_insert_with(Vec::new);
@@ -454,6 +460,22 @@ impl FakeGitlab {
             issue.updated_at = now;
         }
     }
+}
+
+/// The next keyset cursor, as the page trap (if any) has it: after the last page, the first
+/// page again ("0" sorts before every issue), and with `EverNew` a suffix no link repeats.
+fn trapped_cursor(st: &State, next: Option<String>) -> Option<String> {
+    let Some(trap) = st.page_trap else {
+        return next;
+    };
+    let next = next.unwrap_or_else(|| "0".to_owned());
+    Some(match trap {
+        crate::PageTrap::Loop => next,
+        crate::PageTrap::EverNew => {
+            let n = st.nonce.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            format!("{next}~{n}")
+        }
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -697,6 +719,9 @@ struct State {
     create_windows: HashMap<u64, (Instant, u32)>,
     /// Bytes of huge answers handed to connections ([`Fault::Huge`]).
     streamed: Arc<std::sync::atomic::AtomicU64>,
+    /// Keyset listings whose next-page links never end (hostile mode).
+    page_trap: Option<crate::PageTrap>,
+    nonce: std::sync::atomic::AtomicU64,
     /// When each request arrived, and what it was (`GET /api/v4/...`), oldest first; only
     /// once a test asks for it (`record_arrivals`), so the benchmark's memory is its own.
     arrivals: Option<Vec<(Instant, String)>>,
@@ -729,6 +754,8 @@ impl State {
             counters: Counters::default(),
             create_windows: HashMap::new(),
             streamed: Arc::default(),
+            page_trap: None,
+            nonce: std::sync::atomic::AtomicU64::new(0),
             arrivals: None,
         }
     }

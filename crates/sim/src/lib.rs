@@ -80,6 +80,15 @@ pub enum Fault {
     WithHeaders(Vec<(String, String)>),
 }
 
+/// How a page chain never ends (hostile mode of either fake).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageTrap {
+    /// The last page leads back to the first: page links or tokens repeat (A→B→A).
+    Loop,
+    /// As `Loop`, but every link or token is new: none ever repeats.
+    EverNew,
+}
+
 /// Which requests a fault applies to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {

@@ -115,6 +115,7 @@ enum Endpoint {
     /// Project id or decoded path.
     Project(String),
     Issues(String),
+    IssuesStatistics(String),
     /// Project and the raw iid segment (validated by the handler).
     Issue(String, String),
     LabelEvents(String, String),
@@ -153,6 +154,7 @@ fn parse_endpoint(path: &str) -> Endpoint {
     let project = |p: &[&str]| percent_decode(&p.join("/"), false);
     match segs.as_slice() {
         [p @ .., "issues"] if !p.is_empty() => Endpoint::Issues(project(p)),
+        [p @ .., "issues_statistics"] if !p.is_empty() => Endpoint::IssuesStatistics(project(p)),
         [p @ .., "issues", iid] if !p.is_empty() => {
             Endpoint::Issue(project(p), percent_decode(iid, false))
         }
@@ -354,6 +356,7 @@ fn dispatch(st: &mut State, req: &Request) -> Result<Response, ApiError> {
         }
         Endpoint::Project(p) if m == Method::GET => get_project(st, user, p),
         Endpoint::Issues(p) if m == Method::GET => list_issues(st, user, p, req),
+        Endpoint::IssuesStatistics(p) if m == Method::GET => issue_statistics(st, user, p),
         Endpoint::Issues(p) if m == Method::POST => create_issue(st, user, p, req),
         Endpoint::Issue(p, iid) if m == Method::GET => get_issue(st, user, p, iid),
         Endpoint::Issue(p, iid) if m == Method::PUT => update_issue(st, user, p, iid, req),
@@ -455,6 +458,7 @@ fn list_issues(st: &State, user: u64, key: &str, req: &Request) -> Result<Respon
     let url = format!("{}{}", st.base_url, req.path);
     if query.keyset() {
         let (slice, next) = query.keyset_page(&hits);
+        let next = super::trapped_cursor(st, next);
         let body: Vec<Value> = slice
             .iter()
             .map(|issue| render::issue(st, project, issue))
@@ -483,6 +487,20 @@ fn list_issues(st: &State, user: u64, key: &str, req: &Request) -> Result<Respon
     let mut resp = Json(body).into_response();
     page.write_headers(resp.headers_mut(), &url, &req.query);
     Ok(resp)
+}
+
+/// `GET /projects/:id/issues_statistics`: how many issues, by state.
+fn issue_statistics(st: &State, user: u64, key: &str) -> Result<Response, ApiError> {
+    let (pi, _) = member_project(st, key, user)?;
+    let issues = &st.projects[pi].issues;
+    let closed = issues
+        .values()
+        .filter(|i| i.state == super::IssueState::Closed)
+        .count();
+    Ok(Json(json!({ "statistics": { "counts": {
+        "all": issues.len(), "closed": closed, "opened": issues.len() - closed,
+    } } }))
+    .into_response())
 }
 
 fn get_issue(st: &State, user: u64, key: &str, iid: &str) -> Result<Response, ApiError> {

@@ -12,6 +12,7 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 
 use super::Shared;
+pub use crate::PageTrap;
 
 /// Misbehaviour switched on with [`super::FakeJira::set_hostile`].
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -20,15 +21,6 @@ pub struct Hostile {
     pub page_tokens: Option<PageTrap>,
     /// What the `Date` header and `serverInfo`'s `serverTime` say.
     pub date: DateHeader,
-}
-
-/// How a Cloud search's page chain never ends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PageTrap {
-    /// The last page's token leads back to the first page: tokens repeat (A→B→A).
-    Loop,
-    /// As `Loop`, but every token is new: no token ever repeats.
-    EverNew,
 }
 
 /// The server's clock as its answers tell it.
