@@ -13,7 +13,7 @@ use crate::domain::{GitlabIssue, GitlabState, IssueEdit, StateEvent};
 use crate::http::{
     percent_encode, Api, ApiError, ApiErrorKind, Auth, ClientOptions, Effect, Request, Server,
 };
-use crate::paging::PageChain;
+use crate::paging::{at_most::List, PageChain};
 use crate::secret::Secret;
 
 pub use pacer::{CreatePacer, NotAdmitted, Snapshot as PacerSnapshot};
@@ -259,8 +259,8 @@ impl GitlabClient {
             for iid in chunk {
                 req = req.query("iids[]", iid);
             }
-            let batch: Vec<RawIssue> = self.api.send(req).await?.body;
-            out.extend(batch.into_iter().map(GitlabIssue::from));
+            let batch: List<RawIssue> = self.api.send(req).await?.body;
+            out.extend(batch.0.into_iter().map(GitlabIssue::from));
         }
         Ok(out)
     }
@@ -278,12 +278,12 @@ impl GitlabClient {
         let mut chain = PageChain::new();
         let mut next = Some(first);
         while let Some(path) = next.take() {
-            let reply = self.api.send::<Vec<RawIssue>>(Request::get(&path)).await?;
-            let n = reply.body.len();
+            let reply = self.api.send::<List<RawIssue>>(Request::get(&path)).await?;
+            let n = reply.body.0.len();
             if let Some(total) = header_u64(&reply.headers, "x-total") {
                 chain.expect(total);
             }
-            out.extend(reply.body.into_iter().map(GitlabIssue::from));
+            out.extend(reply.body.0.into_iter().map(GitlabIssue::from));
             next = next_page(&reply.headers, &path, n).map_err(|cause| ApiError {
                 server: Server::Gitlab,
                 what: format!("GET {path}"),
@@ -496,10 +496,10 @@ impl GitlabClient {
                 .query("include_ancestor_groups", "true")
                 .query("per_page", PAGE)
                 .query("page", page);
-            let reply = self.api.send::<Vec<RawLabel>>(req).await?;
-            let n = reply.body.len();
+            let reply = self.api.send::<List<RawLabel>>(req).await?;
+            let n = reply.body.0.len();
             chain.expect(header_u64(&reply.headers, "x-total").unwrap_or(100_000));
-            out.extend(reply.body.into_iter().map(|l| l.name));
+            out.extend(reply.body.0.into_iter().map(|l| l.name));
             match header_u64(&reply.headers, "x-next-page") {
                 Some(p) if p > page && n > 0 => {
                     chain

@@ -76,7 +76,7 @@ pub struct Myself {
 
 #[derive(Deserialize)]
 struct CloudPage {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::paging::at_most::deserialize")]
     issues: Vec<Value>,
     #[serde(rename = "nextPageToken", default)]
     next_page_token: Option<String>,
@@ -87,7 +87,7 @@ struct CloudPage {
 /// A Data Center search page (`/rest/api/2/search`).
 #[derive(Deserialize)]
 struct DcPage {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::paging::at_most::deserialize")]
     issues: Vec<Value>,
     #[serde(default)]
     total: Option<u64>,

@@ -122,6 +122,26 @@ mod tests {
     }
 
     #[test]
+    fn a_page_of_too_many_items_is_refused_while_it_is_decoded() {
+        #[derive(serde::Deserialize)]
+        struct Page {
+            #[serde(deserialize_with = "super::at_most::deserialize")]
+            issues: Vec<serde_json::Value>,
+        }
+        let items = |n: usize| vec!["{}"; n].join(",");
+        let ok: Page = serde_json::from_str(&format!("{{\"issues\":[{}]}}", items(10_000)))
+            .expect("at the bound");
+        assert_eq!(ok.issues.len(), 10_000);
+        let e = serde_json::from_str::<Page>(&format!("{{\"issues\":[{}]}}", items(10_001)))
+            .err()
+            .expect("over the bound");
+        assert!(e.to_string().contains("more than 10000 items"), "{e}");
+        let list: Result<super::at_most::List<u8>, _> =
+            serde_json::from_str(&format!("[{}]", vec!["1"; 10_001].join(",")));
+        assert!(list.is_err());
+    }
+
+    #[test]
     fn a_count_is_wanted_after_some_pages_without_one() {
         let mut c = PageChain::new();
         for i in 0..COUNT_AFTER_PAGES {
@@ -131,5 +151,57 @@ mod tests {
         assert!(c.wants_count());
         c.expect(5_000);
         assert!(!c.wants_count());
+    }
+}
+
+/// Bounds the items of a page as it is decoded (`#[serde(deserialize_with = ...)]`): a page
+/// of ten million empty objects fits in 64 MiB, and would take gigabytes decoded.
+pub mod at_most {
+    use std::marker::PhantomData;
+
+    use serde::de::{Deserialize, Deserializer, Error, SeqAccess, Visitor};
+
+    /// The most items a page may have: far more than any page this tool asks for (100 issues,
+    /// 1,000 changelogs).
+    pub const ITEMS: usize = 10_000;
+
+    pub fn deserialize<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: Deserialize<'de>,
+    {
+        d.deserialize_seq(Items(PhantomData))
+    }
+
+    struct Items<T>(PhantomData<T>);
+
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for Items<T> {
+        type Value = Vec<T>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "a list of at most {ITEMS} items")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let mut out = Vec::new();
+            while let Some(item) = seq.next_element()? {
+                if out.len() == ITEMS {
+                    return Err(A::Error::custom(format!(
+                        "a page of more than {ITEMS} items"
+                    )));
+                }
+                out.push(item);
+            }
+            Ok(out)
+        }
+    }
+
+    /// A top-level list bounded the same way (GitLab's listings are bare arrays).
+    pub struct List<T>(pub Vec<T>);
+
+    impl<'de, T: Deserialize<'de>> Deserialize<'de> for List<T> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            deserialize(d).map(List)
+        }
     }
 }

@@ -44,13 +44,17 @@ pub struct FetchedById {
 
 #[derive(Deserialize)]
 struct BulkIssues {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::paging::at_most::deserialize")]
     issues: Vec<Value>,
 }
 
 #[derive(Deserialize)]
 struct BulkChangelogs {
-    #[serde(rename = "issueChangeLogs", default)]
+    #[serde(
+        rename = "issueChangeLogs",
+        default,
+        deserialize_with = "crate::paging::at_most::deserialize"
+    )]
     logs: Vec<IssueChangelog>,
     #[serde(rename = "nextPageToken", default)]
     next_page_token: Option<String>,
