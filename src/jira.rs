@@ -117,6 +117,19 @@ impl JiraClient {
         }
     }
 
+    /// Jira's own clock (`serverInfo`'s `serverTime`), for when its answers carry no readable
+    /// `Date`.
+    pub async fn server_time(&self) -> Result<Option<DateTime<Utc>>, ApiError> {
+        let r = self
+            .api
+            .send::<Value>(Request::get(format!("{}/serverInfo", self.rest())))
+            .await?;
+        Ok(r.body
+            .get("serverTime")
+            .and_then(Value::as_str)
+            .and_then(parse_jira_time))
+    }
+
     /// The account the token belongs to (checks the credentials).
     pub async fn myself(&self) -> Result<Myself, ApiError> {
         let r = self
@@ -290,6 +303,9 @@ pub struct SearchPage {
     pub total: Option<u64>,
     /// Whether this is the last page.
     pub last: bool,
+    /// Jira's own clock when it answered (its `Date`, rounded up to the next second): no
+    /// issue's real `updated` can be later.
+    pub server_clock: Option<DateTime<Utc>>,
 }
 
 /// Where a search is: Cloud's page token, or Data Center's moving `id >` bound.
@@ -345,7 +361,9 @@ impl Pages<'_> {
             body["reconcileIssues"] = json!(self.reconcile);
         }
         let req = Request::get("/rest/api/3/search/jql").json(Method::POST, body, Effect::Read);
-        let raw: CloudPage = self.client.api.send(req).await?.body;
+        let reply = self.client.api.send::<CloudPage>(req).await?;
+        let server_clock = date_header(&reply.headers);
+        let raw = reply.body;
         let n = raw.issues.len();
         let mut page = read_page(raw.issues);
         // The token is absent (or null) on the last page; `isLast` says so too. Page size says
@@ -370,6 +388,7 @@ impl Pages<'_> {
         };
         page.total = self.chain.expected();
         page.last = matches!(self.cursor, Cursor::Done);
+        page.server_clock = server_clock;
         Ok(page)
     }
 
@@ -385,7 +404,9 @@ impl Pages<'_> {
             .query("startAt", 0)
             .query("maxResults", DC_PAGE)
             .query("fields", FIELDS.join(","));
-        let raw: DcPage = self.client.api.send(req).await?.body;
+        let reply = self.client.api.send::<DcPage>(req).await?;
+        let server_clock = date_header(&reply.headers);
+        let raw = reply.body;
         let n = raw.issues.len() as u64;
         let last_id = raw.issues.iter().filter_map(numeric_id).max();
         let remaining = raw.total.unwrap_or(0);
@@ -417,8 +438,17 @@ impl Pages<'_> {
             }
         };
         page.last = matches!(self.cursor, Cursor::Done);
+        page.server_clock = server_clock;
         Ok(page)
     }
+}
+
+/// The server's clock from an answer's `Date` (second precision: the true time is before the
+/// next second).
+fn date_header(headers: &reqwest::header::HeaderMap) -> Option<DateTime<Utc>> {
+    let date = headers.get(reqwest::header::DATE)?.to_str().ok()?;
+    let at = httpdate::parse_http_date(date.trim()).ok()?;
+    Some(DateTime::<Utc>::from(at) + chrono::Duration::milliseconds(999))
 }
 
 fn no_progress(what: &str, cause: String) -> ApiError {

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use jgr_sim::jira::Hostile;
+use jgr_sim::jira::{DateHeader, Hostile};
 use jgr_sim::world::SimWorld;
 use jgr_sim::{Fault, PageTrap, Route};
 use jira_gitlab_reconciler::domain::PassKind;
@@ -507,4 +507,79 @@ async fn gitlab_page_links_that_loop_or_never_end_fail_the_listing() {
     w.gitlab.set_page_trap(None);
     pass_ok(&w, PassKind::Incremental).await;
     assert_eq!(w.gitlab.issues(PROJECT).len(), 152, "nothing created twice");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The checkpoint never passes the server's own clock.
+
+/// A pass over `w` where VSA-1 was imported with an `updated` a year ahead; then a change
+/// made a minute later must still be found by the next incremental pass.
+async fn a_future_dated_issue_does_not_freeze_incremental_passes(w: &SimWorld) {
+    seed_issues(w, 2, 1000);
+    let future = w.clock.now() + chrono::Duration::days(365);
+    w.jira.set_updated("VSA-1", future);
+    pass_ok(w, PassKind::Incremental).await;
+    let checkpoint = state_status(w).expect("state").checkpoint.expect("set");
+    assert!(
+        checkpoint <= w.clock.now() + chrono::Duration::seconds(2),
+        "the checkpoint {checkpoint} passed Jira's clock {}",
+        w.clock.now()
+    );
+    w.clock.advance(MINUTE);
+    let later = w.jira.create_issue("VSA", "Made after the import", "Task");
+    let r = pass_ok(w, PassKind::Incremental).await;
+    assert_eq!(r.counts.created, 1, "{}", r.summary());
+    mirror_of(w, PROJECT, &later.id);
+}
+
+#[tokio::test]
+async fn the_checkpoint_stays_at_jiras_date_header() {
+    let w = world("future-dated", |_| {}).await;
+    a_future_dated_issue_does_not_freeze_incremental_passes(&w).await;
+}
+
+#[tokio::test]
+async fn without_a_readable_date_the_checkpoint_stays_at_jiras_server_info_clock() {
+    // The fake's clock is two days behind this machine's, so only Jira's own clock (from
+    // serverInfo) keeps a day-ahead import from passing it.
+    let w = world("future-dated-serverinfo", |_| {}).await;
+    w.clock.set(chrono::Utc::now() - chrono::Duration::days(2));
+    w.jira.set_hostile(Hostile {
+        date: DateHeader::Garbage,
+        ..Hostile::default()
+    });
+    seed_issues(&w, 2, 1000);
+    w.jira
+        .set_updated("VSA-1", w.clock.now() + chrono::Duration::days(1));
+    pass_ok(&w, PassKind::Incremental).await;
+    let checkpoint = state_status(&w).expect("state").checkpoint.expect("set");
+    assert!(
+        checkpoint <= w.clock.now() + chrono::Duration::seconds(2),
+        "{checkpoint}"
+    );
+    w.clock.advance(MINUTE);
+    let later = w.jira.create_issue("VSA", "Made after the import", "Task");
+    pass_ok(&w, PassKind::Incremental).await;
+    mirror_of(&w, PROJECT, &later.id);
+}
+
+#[tokio::test]
+async fn a_jira_clock_behind_its_issues_costs_a_longer_window_not_a_missed_change() {
+    let w = world("skewed-date", |_| {}).await;
+    w.jira.set_hostile(Hostile {
+        date: DateHeader::Skewed(chrono::TimeDelta::hours(-5)),
+        ..Hostile::default()
+    });
+    seed_issues(&w, 2, 1000);
+    pass_ok(&w, PassKind::Incremental).await;
+    let checkpoint = state_status(&w).expect("state").checkpoint;
+    assert!(
+        checkpoint.is_none_or(|c| c <= w.clock.now() - chrono::Duration::hours(4)),
+        "{checkpoint:?}"
+    );
+    w.clock.advance(MINUTE);
+    w.jira.transition("VSA-2", "Done", "done");
+    let r = pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(r.counts.closed, 1, "{}", r.summary());
+    assert_converged(&w, "VSA", PROJECT);
 }

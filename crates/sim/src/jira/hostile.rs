@@ -31,7 +31,8 @@ pub enum DateHeader {
     Clock,
     /// The fake's clock plus this (a server whose clock is off).
     Skewed(chrono::TimeDelta),
-    /// Text no client can read as a date (`Date` cannot be left out: HTTP servers add it).
+    /// A `Date` no client can read (it cannot be left out: HTTP servers add it);
+    /// `serverInfo` still tells the fake's clock.
     Garbage,
 }
 
@@ -62,21 +63,23 @@ pub(super) fn strip_nonce(token: &str) -> &str {
     token.split_once('~').map_or(token, |(t, _)| t)
 }
 
-/// The server's time as its answers tell it, or `None` for an unreadable one.
-pub(super) fn server_time(s: &Shared) -> Option<DateTime<Utc>> {
+/// The server's time as `serverInfo` tells it.
+pub(super) fn server_time(s: &Shared) -> DateTime<Utc> {
     let now = s.opts.clock.now();
     match crate::lock(&s.hostile).date {
-        DateHeader::Clock => Some(now),
-        DateHeader::Skewed(by) => Some(now + by),
-        DateHeader::Garbage => None,
+        DateHeader::Skewed(by) => now + by,
+        DateHeader::Clock | DateHeader::Garbage => now,
     }
 }
 
 /// Middleware: every answer's `Date` is the server's time (see [`DateHeader`]).
 pub(super) async fn set_date(State(s): State<Arc<Shared>>, mut resp: Response) -> Response {
-    let value = match server_time(&s) {
-        Some(t) => t.format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
-        None => "the day after tomorrow".to_string(),
+    let mode = crate::lock(&s.hostile).date;
+    let value = match mode {
+        DateHeader::Garbage => "the day after tomorrow".to_string(),
+        _ => server_time(&s)
+            .format("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string(),
     };
     if let Ok(v) = HeaderValue::from_str(&value) {
         resp.headers_mut().insert(header::DATE, v);

@@ -272,14 +272,10 @@ async fn server_info(State(s): S, Path(v): Path<String>) -> Response {
         Deployment::Cloud => ("1001.0.0-SNAPSHOT", "Cloud"),
         Deployment::DataCenter => ("9.12.0", "Server"),
     };
-    let server_time = super::hostile::server_time(&s).map_or_else(
-        || "soon".to_string(),
-        |t| {
-            t.with_timezone(&s.opts.utc_offset)
-                .format("%Y-%m-%dT%H:%M:%S%.3f%z")
-                .to_string()
-        },
-    );
+    let server_time = super::hostile::server_time(&s)
+        .with_timezone(&s.opts.utc_offset)
+        .format("%Y-%m-%dT%H:%M:%S%.3f%z")
+        .to_string();
     Json(json!({
         "baseUrl": s.base_url(),
         "version": version,
