@@ -286,7 +286,7 @@ impl GitlabClient {
             out.extend(reply.body.0.into_iter().map(GitlabIssue::from));
             next = next_page(&reply.headers, &path, n).map_err(|cause| ApiError {
                 server: Server::Gitlab,
-                what: format!("GET {path}"),
+                what: format!("GET {}", crate::safe_text::safe_within(&path, 512)),
                 kind: ApiErrorKind::Transport { cause },
                 hint: Some(
                     "check gitlab.url: the next-page link must point at the same API".into(),
@@ -446,7 +446,7 @@ fn held_too_long(path: &str, wait: std::time::Duration) -> ApiError {
 fn endless(path: &str, cause: String) -> ApiError {
     ApiError {
         server: Server::Gitlab,
-        what: format!("GET {path}"),
+        what: format!("GET {}", crate::safe_text::safe_within(path, 512)),
         kind: ApiErrorKind::OutOfBounds { cause },
         hint: Some("the next pass reads the project again".into()),
         retry_after: None,
@@ -583,7 +583,12 @@ fn next_page(
         return url
             .find("/api/v4/")
             .map(|i| Some(url[i + "/api/v4".len()..].to_string()))
-            .ok_or_else(|| format!("the next-page link {url:?} is not an API v4 URL"));
+            .ok_or_else(|| {
+                format!(
+                    "the next-page link {} is not an API v4 URL",
+                    crate::safe_text::safe_within(url, 512)
+                )
+            });
     }
     let Some(next) = headers
         .get("x-next-page")

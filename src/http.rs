@@ -408,7 +408,7 @@ impl Api {
                     return self.accept(&req, &what, status, headers, body);
                 }
                 Ok((status, headers, body)) => {
-                    let decision = self.judge_status(&req, status, &headers, &body.bytes);
+                    let decision = self.judge_status(&req, status, &headers, &body);
                     (status.as_str().to_string(), decision)
                 }
                 Err(e) => (transport_label(&e).to_string(), judge_transport(&req, &e)),
@@ -570,12 +570,11 @@ impl Api {
         let resp = builder.send().await?;
         let status = resp.status();
         let headers = resp.headers().clone();
-        let limit = if status.is_success() {
-            body::MAX_BODY
+        let body = if status.is_success() {
+            body::read(resp, body::MAX_BODY, true).await?
         } else {
-            body::MAX_ERROR_BODY
+            body::read(resp, body::MAX_ERROR_BODY, false).await?
         };
-        let body = body::read(resp, limit).await?;
         Ok((status, headers, body))
     }
 
@@ -584,9 +583,15 @@ impl Api {
         req: &Request<'_>,
         status: StatusCode,
         headers: &HeaderMap,
-        body: &[u8],
+        body: &body::Capped,
     ) -> Decision {
-        let mut message = error_message(body);
+        let mut message = error_message(&body.bytes);
+        if body.cut {
+            message.push_str(&format!(
+                " (the answer went on past {} KiB, unread)",
+                body::MAX_ERROR_BODY >> 10
+            ));
+        }
         if let Some(reason) = header_str(headers, "ratelimit-reason") {
             // Jira Cloud says which of its limits refused (`jira-burst-based`, ...).
             message.push_str(&format!(
@@ -626,7 +631,8 @@ impl Api {
         let hint = default_hint(self.server, &kind);
         ApiError {
             server: self.server,
-            what: what.to_string(),
+            // Paths of later pages come from the server's links.
+            what: crate::safe_text::safe_within(what, 512),
             kind,
             hint,
             retry_after: None,
@@ -702,7 +708,7 @@ fn transport_cause(e: &reqwest::Error) -> String {
         cause.push_str(&s.to_string());
         source = s.source();
     }
-    cause
+    crate::safe_text::safe(&cause)
 }
 
 fn describe(kind: &ApiErrorKind) -> String {
@@ -821,17 +827,19 @@ fn plain(v: &serde_json::Value) -> String {
     }
 }
 
-/// At most 200 characters of a body, on one line, made safe: enough to recognise it in a log.
+/// The start of a body (at most 200 bytes of text), on one line, made safe: enough to recognise
+/// it in a log.
 fn snippet(body: &[u8]) -> String {
-    let start = &body[..body.len().min(1024)];
-    let text = String::from_utf8_lossy(start);
-    let one_line: String = text.chars().take(200).collect();
-    let one_line = crate::safe_text::safe(one_line.trim());
-    if one_line.is_empty() {
-        "(empty body)".into()
-    } else {
-        one_line
+    const START: usize = 200;
+    let text = String::from_utf8_lossy(&body[..body.len().min(4 * START)]);
+    let text = text.trim_start();
+    // Leading whitespace skipped (invalid UTF-8 may make the text longer than its bytes).
+    let skipped = body.len().min(4 * START).saturating_sub(text.len());
+    let one_line = crate::safe_text::safe_start(text, START, body.len().saturating_sub(skipped));
+    if one_line.trim().is_empty() {
+        return "(empty body)".into();
     }
+    one_line
 }
 
 fn default_hint(server: Server, kind: &ApiErrorKind) -> Option<String> {
@@ -904,5 +912,14 @@ mod tests {
             "<html> <b>Login</b>"
         );
         assert_eq!(error_message(b""), "(empty body)");
+        assert_eq!(error_message(b"  \n "), "(empty body)");
+        let long = format!("<html>{}", "x".repeat(5000));
+        assert!(
+            error_message(long.as_bytes()).ends_with("… (4806 more bytes cut)"),
+            "{}",
+            error_message(long.as_bytes())
+        );
+        // Invalid UTF-8 is shown replaced, never a panic.
+        assert!(error_message(&[0xff; 900]).contains('\u{FFFD}'));
     }
 }

@@ -235,9 +235,22 @@ impl JiraClient {
             body["secret"] = json!(secret);
         }
         let req = match existing {
-            // The `self` link is absolute; the client wants the path under the base URL.
+            // The `self` link is absolute; the client wants the path under the base URL, and
+            // sends the token only there.
             Some(link) => {
-                Request::get(webhook_path(link)).json(Method::PUT, body, Effect::Idempotent)
+                let path = webhook_path(self.base_url(), link).map_err(|cause| ApiError {
+                    server: Server::Jira,
+                    what: "PUT (the webhook's self link)".into(),
+                    kind: crate::http::ApiErrorKind::OutOfBounds { cause },
+                    hint: Some(format!(
+                        "the Jira token goes only to jira.url ({}); if Jira's base URL (System → \
+                         General configuration) is another address of the same Jira, set jira.url \
+                         to it, else update the webhook on Jira's WebHooks admin page",
+                        self.base_url()
+                    )),
+                    retry_after: None,
+                })?;
+                Request::get(path).json(Method::PUT, body, Effect::Idempotent)
             }
             None => {
                 Request::get("/rest/webhooks/1.0/webhook").json(Method::POST, body, Effect::Create)
@@ -277,10 +290,28 @@ pub struct WebhookFilters {
     pub jql: String,
 }
 
-/// The path of a webhook's `self` link (from `/rest/webhooks/`), whatever host Jira names.
-fn webhook_path(link: &str) -> String {
-    link.find("/rest/webhooks/")
-        .map_or_else(|| link.to_string(), |at| link[at..].to_string())
+/// The path of a webhook's `self` link (from `/rest/webhooks/`), below the configured Jira.
+/// A link to another origin (scheme, host, port), or one that is no webhook link at all
+/// (a user-info part that would send the request elsewhere), is refused: the Jira token goes
+/// only to the configured Jira.
+fn webhook_path(base: &str, link: &str) -> Result<String, String> {
+    let shown = crate::safe_text::safe_within(link, 300);
+    let refuse = |why: &str| format!("Jira lists the webhook at {shown:?}: {why}");
+    let base = reqwest::Url::parse(base).map_err(|_| refuse("jira.url is not a URL"))?;
+    let url = if link.starts_with('/') {
+        base.join(link)
+    } else {
+        reqwest::Url::parse(link)
+    }
+    .map_err(|_| refuse("not a URL"))?;
+    if url.origin() != base.origin() || !url.username().is_empty() || url.password().is_some() {
+        return Err(refuse("another host than jira.url"));
+    }
+    let path = url.path();
+    let at = path
+        .find("/rest/webhooks/")
+        .ok_or_else(|| refuse("not a webhook link"))?;
+    Ok(path[at..].to_string())
 }
 
 fn admin_hint(e: ApiError) -> ApiError {
@@ -480,32 +511,45 @@ fn read_page(raw: Vec<Value>) -> SearchPage {
         match parse_issue(&v) {
             Ok(issue) => out.issues.push(issue),
             Err(reason) => out.unreadable.push(Unreadable {
-                key: v
-                    .get("key")
-                    .and_then(Value::as_str)
-                    .unwrap_or("(no key)")
-                    .to_string(),
-                reason,
+                key: crate::safe_text::safe_within(
+                    v.get("key").and_then(Value::as_str).unwrap_or("(no key)"),
+                    64,
+                ),
+                reason: crate::safe_text::safe_within(&reason, 512),
             }),
         }
     }
     out
 }
 
+/// Jira ids are decimal numbers (`"10014"`), whatever the deployment.
+fn is_jira_id(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Jira keys are a project key (at most 255 characters) and a number.
+const MAX_KEY_CHARS: usize = 300;
+
 /// Read one issue object. Only a missing id, key or `updated` makes it unreadable; odd values
 /// elsewhere (null summary, unknown status category, no resolution date) are kept as such.
 pub fn parse_issue(v: &Value) -> Result<JiraIssue, String> {
     let id = match v.get("id") {
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        _ => return Err("it has no id".into()),
+        Some(Value::String(s)) if is_jira_id(s) => s.clone(),
+        Some(Value::Number(n)) if n.is_u64() => n.to_string(),
+        Some(other) => return Err(format!("its id {other} is not a Jira issue id")),
+        None => return Err("it has no id".into()),
     };
     let key = v
         .get("key")
         .and_then(Value::as_str)
         .filter(|k| !k.is_empty())
-        .ok_or("it has no key")?
-        .to_string();
+        .ok_or("it has no key")?;
+    // The key goes into links, logs and messages: one with control characters or of any
+    // length is not Jira's.
+    if key.chars().count() > MAX_KEY_CHARS || key.chars().any(|c| c.is_control()) {
+        return Err("its key is not a Jira issue key".into());
+    }
+    let key = key.to_string();
     let fields = v.get("fields").cloned().unwrap_or(Value::Null);
     let updated = timestamp(&fields, "updated")?.ok_or("its `updated` field is missing")?;
     let created = timestamp(&fields, "created")?.unwrap_or(updated);
@@ -633,6 +677,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_webhook_link_leads_only_to_the_configured_jira() {
+        let base = "https://jira.example.com/jira";
+        let ok = |link: &str| webhook_path(base, link).expect(link);
+        assert_eq!(
+            ok("https://jira.example.com/jira/rest/webhooks/1.0/webhook/7"),
+            "/rest/webhooks/1.0/webhook/7"
+        );
+        assert_eq!(
+            ok("/jira/rest/webhooks/1.0/webhook/7"),
+            "/rest/webhooks/1.0/webhook/7"
+        );
+        for link in [
+            "https://evil.example/rest/webhooks/1.0/webhook/7",
+            "http://jira.example.com/jira/rest/webhooks/1.0/webhook/7",
+            "https://jira.example.com:8443/rest/webhooks/1.0/webhook/7",
+            "https://user@jira.example.com/rest/webhooks/1.0/webhook/7",
+            "@evil.example/x",
+            "//evil.example/rest/webhooks/1.0/webhook/7",
+            "https://jira.example.com/jira/secure/Dashboard.jspa",
+            "\u{1b}[2J",
+        ] {
+            let e = webhook_path(base, link).expect_err(link);
+            assert!(!e.contains('\u{1b}'), "{e}");
+        }
+    }
+
+    #[test]
     fn jira_timestamps_with_any_offset() {
         let t = parse_jira_time("2023-11-07T09:46:08.304+0100").expect("parses");
         assert_eq!(t.to_rfc3339(), "2023-11-07T08:46:08.304+00:00");
@@ -709,5 +780,27 @@ mod tests {
             .expect_err("unreadable")
             .contains("updated"));
         assert!(parse_issue(&json!({"key":"A-3"})).is_err());
+    }
+
+    #[test]
+    fn ids_and_keys_that_are_not_jiras_are_unreadable_and_reported_safely() {
+        let updated = json!({"updated": "2024-01-01T00:00:00.000+0000"});
+        let bad = [
+            json!({"id": "1\u{1b}[2J", "key": "A-1", "fields": updated}),
+            json!({"id": "-5", "key": "A-1", "fields": updated}),
+            json!({"id": 7, "key": "A-\u{1b}]0;owned\u{7}", "fields": updated}),
+            json!({"id": 7, "key": "A".repeat(10_000), "fields": updated}),
+        ];
+        for v in &bad {
+            assert!(parse_issue(v).is_err(), "{v}");
+        }
+        let page = read_page(bad.to_vec());
+        assert_eq!(page.unreadable.len(), 4);
+        for u in &page.unreadable {
+            assert!(!u.key.chars().any(char::is_control), "{u:?}");
+            assert!(u.key.len() < 100 && u.reason.len() < 600, "{u:?}");
+        }
+        let ok = json!({"id": 10014, "key": "VSA-5", "fields": updated});
+        assert_eq!(parse_issue(&ok).expect("readable").id, "10014");
     }
 }

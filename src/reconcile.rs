@@ -273,6 +273,7 @@ impl Reconciler {
                 }
             };
             report.counts.failed = report.failures.len() as u64;
+            report.make_safe();
             report.duration = started.elapsed();
             report.cpu = report::process_cpu().saturating_sub(cpu_before);
             if let Some((store, id)) = history {

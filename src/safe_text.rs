@@ -16,6 +16,12 @@ pub fn safe(text: &str) -> String {
 
 /// [`safe`] with another bound (at least a few bytes).
 pub fn safe_within(text: &str, max_bytes: usize) -> String {
+    safe_start(text, max_bytes, text.len())
+}
+
+/// [`safe_within`] for `text`, the start of something `total_bytes` long: the cut said counts
+/// the whole.
+pub fn safe_start(text: &str, max_bytes: usize, total_bytes: usize) -> String {
     let mut out = String::with_capacity(text.len().min(max_bytes) + 32);
     let mut kept = 0usize;
     for (at, c) in text.char_indices() {
@@ -30,12 +36,15 @@ pub fn safe_within(text: &str, max_bytes: usize) -> String {
             continue;
         }
         if kept + c.len_utf8() > max_bytes {
-            let rest = text.len() - at;
+            let rest = total_bytes.max(text.len()) - at;
             out.push_str(&format!("… ({rest} more bytes cut)"));
             return out;
         }
         kept += c.len_utf8();
         out.push(c);
+    }
+    if total_bytes > text.len() {
+        out.push_str(&format!("… ({} more bytes cut)", total_bytes - text.len()));
     }
     out
 }

@@ -15,16 +15,22 @@ pub struct Capped {
     pub cut: bool,
 }
 
-/// Read `resp`'s body, at most `limit` bytes of it. A declared length over the limit is not
-/// read at all.
-pub async fn read(mut resp: reqwest::Response, limit: usize) -> Result<Capped, reqwest::Error> {
-    if resp.content_length().is_some_and(|n| n > limit as u64) {
+/// Read `resp`'s body, at most `limit` bytes of it. With `whole_or_nothing`, a declared
+/// length over the limit is not read at all (an answer to decode is useless cut); without, the
+/// start is read (an error's message).
+pub async fn read(
+    mut resp: reqwest::Response,
+    limit: usize,
+    whole_or_nothing: bool,
+) -> Result<Capped, reqwest::Error> {
+    let declared = resp.content_length().unwrap_or(0);
+    if whole_or_nothing && declared > limit as u64 {
         return Ok(Capped {
             bytes: Vec::new(),
             cut: true,
         });
     }
-    let mut bytes = Vec::with_capacity(resp.content_length().unwrap_or(0) as usize);
+    let mut bytes = Vec::with_capacity(declared.min(limit as u64) as usize);
     while let Some(chunk) = resp.chunk().await? {
         let room = limit - bytes.len();
         if chunk.len() > room {

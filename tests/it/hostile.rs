@@ -583,3 +583,119 @@ async fn a_jira_clock_behind_its_issues_costs_a_longer_window_not_a_missed_chang
     assert_eq!(r.counts.closed, 1, "{}", r.summary());
     assert_converged(&w, "VSA", PROJECT);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Text from servers is made safe before it reaches a terminal, a log or the database.
+
+/// What a hostile server says: escape sequences that clear a terminal and set its title, a
+/// forged log line, a bidi override, and `bulk` bytes of text.
+fn hostile_message(bulk: usize) -> String {
+    format!(
+        "bad\u{1b}[2J\u{1b}]0;owned\u{7}\nERROR forged line\r\n\u{202e}gpj.exe {}",
+        "A".repeat(bulk)
+    )
+}
+
+fn assert_safe(what: &str, text: &str) {
+    assert!(
+        !text.chars().any(|c| c.is_control() && c != '\n'),
+        "{what}: control characters in {:?}",
+        &text[..text.len().min(300)]
+    );
+    assert!(!text.contains('\u{202e}'), "{what}: a bidi override");
+    assert!(!text.contains("\nERROR forged"), "{what}: a forged line");
+    for line in text.lines() {
+        assert!(line.len() < 4096, "{what}: a line of {} bytes", line.len());
+    }
+}
+
+#[tokio::test]
+async fn a_servers_error_text_is_made_safe_in_reports_history_logs_and_status() {
+    let w = world("safe-text", |_| {}).await;
+    seed_issues(&w, 2, 1000);
+    // 40 KiB: read whole, its message shown as far as 2 KiB.
+    let says = |bulk| Fault::Says {
+        status: 400,
+        message: hostile_message(bulk),
+    };
+    w.jira.inject(Route::Read, says(40 << 10), 1);
+    let failure = failed_pass(&w).await;
+    assert_safe("the report", &failure);
+    assert!(failure.contains("bad\u{FFFD}[2J"), "{failure:.200}");
+    assert!(failure.contains("more bytes cut"), "the cut is said");
+    let history = state_status(&w)
+        .and_then(|s| s.last_pass)
+        .and_then(|p| p.error)
+        .expect("the pass history keeps the error");
+    assert_safe("the pass history", &history);
+
+    // A megabyte: its first 64 KiB read, not even valid JSON then. The real binary: its log,
+    // then `status`.
+    w.jira.inject(Route::Read, says(1 << 20), 1);
+    let out = run_binary_env(reconcile_args(&w), vec![("RUST_LOG".into(), "info".into())]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr:.500}");
+    assert_safe("the log", &stderr);
+    assert_safe("the output", &stdout);
+    let config = w.write_config().expect("config").display().to_string();
+    let out = run_binary(vec!["status".into(), "--config".into(), config]).await;
+    let (stdout, stderr) = text(&out);
+    assert_safe("status", &stdout);
+    assert!(stdout.contains("last error"), "{stdout:.500}{stderr:.500}");
+    assert!(
+        stdout.contains("more bytes cut"),
+        "the cut is said: {stdout}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Jira token goes only to the configured Jira.
+
+#[tokio::test]
+async fn webhook_register_follows_no_self_link_to_another_host() {
+    let w = world("hook-self-elsewhere", |o| {
+        o.webhook = true;
+        o.jira_admin = true;
+    })
+    .await;
+    // Another server, which must never see the token.
+    let elsewhere = jgr_sim::jira::FakeJira::start(jgr_sim::jira::JiraOptions::default())
+        .await
+        .expect("start");
+    let host = elsewhere.url().trim_start_matches("http://").to_string();
+    let config = w.write_config().expect("config").display().to_string();
+    for link in [
+        format!("{}/rest/webhooks/1.0/webhook/1", elsewhere.url()),
+        // No webhook path: joined to jira.url it would name `elsewhere` as the host.
+        format!("@{host}/rest/api/2/myself"),
+    ] {
+        w.jira.set_hostile(Hostile {
+            webhook_self: Some(link.clone()),
+            ..Hostile::default()
+        });
+        let before = w.jira.webhooks();
+        let out = run_binary(vec![
+            "webhook".into(),
+            "register".into(),
+            "--config".into(),
+            config.clone(),
+        ])
+        .await;
+        let (stdout, stderr) = text(&out);
+        assert_ne!(out.status.code(), Some(0), "{link}: {stdout}{stderr}");
+        assert!(
+            stderr.contains("the Jira token goes only to jira.url"),
+            "{link}: {stderr}"
+        );
+        assert_eq!(
+            elsewhere.connections(),
+            0,
+            "{link}: the other host was asked"
+        );
+        assert_eq!(
+            w.jira.webhooks().len(),
+            before.len(),
+            "{link}: nothing registered"
+        );
+    }
+}

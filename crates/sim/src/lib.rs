@@ -78,6 +78,9 @@ pub enum Fault {
     /// Handle the request as usual and add these headers to the answer (`RateLimit-Remaining:
     /// 0` on a success).
     WithHeaders(Vec<(String, String)>),
+    /// Answer with this status and this text as the server's error message (escape
+    /// sequences, line breaks, megabytes: whatever a test needs a server to say).
+    Says { status: u16, message: String },
 }
 
 /// How a page chain never ends (hostile mode of either fake).

@@ -786,6 +786,10 @@ fn fault_response(fault: &Fault) -> Response {
         Fault::Reset => crate::conn::dropped(crate::conn::ConnAction::Reset),
         Fault::Down(d) => crate::conn::dropped(crate::conn::ConnAction::Down(*d)),
         Fault::Answer { status, headers } => crate::with_headers(status_fault(*status), headers),
+        Fault::Says { status, message } => {
+            let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST);
+            ApiError::message(status, message).into_response()
+        }
         // Handled in `answer`; kept total so a new variant cannot slip through unanswered.
         Fault::Delay(_) | Fault::CommitThenReset | Fault::WithHeaders(_) | Fault::Huge { .. } => {
             status_fault(StatusCode::INTERNAL_SERVER_ERROR.as_u16())

@@ -21,6 +21,9 @@ pub struct Hostile {
     pub page_tokens: Option<PageTrap>,
     /// What the `Date` header and `serverInfo`'s `serverTime` say.
     pub date: DateHeader,
+    /// The `self` link every webhook is listed with, instead of its own (another host, a
+    /// link with a user-info part).
+    pub webhook_self: Option<String>,
 }
 
 /// The server's clock as its answers tell it.

@@ -189,6 +189,10 @@ fn fault_response(fault: Fault) -> Response {
             .into_response(),
         Fault::Reset => crate::conn::dropped(crate::conn::ConnAction::Reset),
         Fault::Down(d) => crate::conn::dropped(crate::conn::ConnAction::Down(d)),
+        Fault::Says { status, message } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+            jira_error(status, &message)
+        }
         Fault::Answer { status, headers } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
             let resp = jira_error(status, status.canonical_reason().unwrap_or("Error"));
