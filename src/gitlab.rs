@@ -625,6 +625,38 @@ mod tests {
     }
 
     #[test]
+    fn arbitrary_listings_projects_and_labels_never_panic_the_decoders() {
+        let fixture = include_bytes!("../tests/fixtures/gitlab-issue.json");
+        let listing = format!("[{}]", String::from_utf8_lossy(fixture));
+        let issues: &[&[u8]] = &[
+            fixture,
+            listing.as_bytes(),
+            b"[{\"iid\":3,\"state\":\"opened\",\"title\":\"t\",\"labels\":[\"a::b\"],\"description\":\"x\\n\\n<!-- jira-gitlab-reconciler:jira-id=10014 -->\\n[VSA-5](https://j/browse/VSA-5)\",\"issue_type\":\"incident\",\"created_at\":\"2024-01-01T00:00:00Z\"}]",
+        ];
+        crate::rng::fuzz::check("GitLab issues", issues, 3000, |body| {
+            if let Ok(list) = crate::http::decode_as::<List<RawIssue>>(body) {
+                let _: Vec<GitlabIssue> = list.0.into_iter().map(GitlabIssue::from).collect();
+            }
+            if let Ok(one) = crate::http::decode_as::<RawIssue>(body) {
+                let _ = GitlabIssue::from(one);
+            }
+        });
+        let others: &[&[u8]] = &[
+            br#"{"id":4,"path_with_namespace":"acme/platform","permissions":{"project_access":
+                {"access_level":50},"group_access":null},"namespace":{"full_path":"acme","kind":"group"}}"#,
+            br##"[{"name":"status::Done","color":"#fff"}]"##,
+            br#"{"username":"bot","is_admin":true}"#,
+            br#"{"statistics":{"counts":{"all":3,"closed":1,"opened":2}}}"#,
+        ];
+        crate::rng::fuzz::check("GitLab projects, labels, users", others, 3000, |body| {
+            let _ = crate::http::decode_as::<RawProject>(body);
+            let _ = crate::http::decode_as::<List<RawLabel>>(body);
+            let _ = crate::http::decode_as::<User>(body);
+            let _ = crate::http::decode_as::<IssueStatistics>(body);
+        });
+    }
+
+    #[test]
     fn next_page_follows_links_and_offsets() {
         use reqwest::header::{HeaderMap, HeaderValue};
         let mut h = HeaderMap::new();

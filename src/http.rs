@@ -874,9 +874,61 @@ fn default_hint(server: Server, kind: &ApiErrorKind) -> Option<String> {
     Some(hint.to_string())
 }
 
+/// For the decoders' property tests: `body` decoded as a 200 answer, or the error's text,
+/// which must say what is wrong (not JSON, not the JSON expected, an HTML page) and be safe.
+#[cfg(test)]
+pub(crate) fn decode_as<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    decode::<T>(StatusCode::OK, HeaderMap::new(), body)
+        .map(|r| r.body)
+        .map_err(|kind| {
+            let text = describe(&kind);
+            assert!(
+                text.contains("not the JSON expected") || text.contains("HTML page"),
+                "an unclear decode error: {text}"
+            );
+            assert_eq!(crate::safe_text::safe(&text), text, "unsafe error text");
+            text
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn arbitrary_error_bodies_and_rate_limit_headers_never_panic() {
+        let seeds: &[&[u8]] = &[
+            br#"{"errorMessages":["Field 'foo' does not exist"],"errors":{"jql":"bad"}}"#,
+            br#"{"message":{"title":["is too long"]},"error":"x","error_description":"y"}"#,
+            b"<html><body>Sign in</body></html>",
+        ];
+        crate::rng::fuzz::check("error bodies", seeds, 3000, |body| {
+            let m = error_message(body);
+            assert!(!m.is_empty());
+            assert_eq!(crate::safe_text::safe(&m), m, "unsafe: {m:?}");
+        });
+        let now = chrono::Utc::now();
+        let values: &[&[u8]] = &[
+            b"120",
+            b"Sun, 06 Nov 1994 08:49:37 GMT",
+            b"2024-01-01T12:00Z",
+        ];
+        crate::rng::fuzz::check("rate-limit headers", values, 3000, |value| {
+            let Ok(v) = HeaderValue::from_bytes(value) else {
+                return;
+            };
+            for name in ["retry-after", "ratelimit-reset", "x-ratelimit-reset"] {
+                let mut h = HeaderMap::new();
+                h.insert(name, v.clone());
+                h.insert("ratelimit-remaining", HeaderValue::from_static("0"));
+                if let Some(w) = server_wait(&h, now) {
+                    // Whatever the value, adding it is checked by callers, never overflowed.
+                    let _ = Instant::now().checked_add(w.wait);
+                }
+                let _ = exhausted_budget(&h, Duration::from_secs(300));
+            }
+        });
+    }
 
     #[test]
     fn backoff_grows_and_is_capped() {

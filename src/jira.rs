@@ -676,6 +676,78 @@ pub fn search_filter(
 mod tests {
     use super::*;
 
+    /// Every issue of a decoded page read, as a pass reads it: (readable, unreadable).
+    fn read_issues(issues: Vec<Value>) -> (usize, usize) {
+        let _ = issues.iter().filter_map(numeric_id).max();
+        let page = read_page(issues);
+        for u in &page.unreadable {
+            assert!(!u.reason.is_empty() && !u.key.chars().any(char::is_control));
+        }
+        (page.issues.len(), page.unreadable.len())
+    }
+
+    #[test]
+    fn arbitrary_search_pages_and_answers_never_panic_the_decoders() {
+        let cloud: &[&[u8]] = &[
+            include_bytes!("../tests/fixtures/jira-search-jql-page.json"),
+            br#"{"issues":[{"id":"7","key":"A-1","fields":{"updated":"2024-01-01T00:00:00.000+0000",
+                "created":"2024-01-01T00:00:00.000+0000","resolutiondate":null,"summary":"s",
+                "status":{"name":"Done","statusCategory":{"key":"done"}},"issuetype":{"name":"Bug"},
+                "project":{"key":"A"}}}],"nextPageToken":"t","isLast":false}"#,
+        ];
+        // How far the inputs got: decoded pages, readable and unreadable issues.
+        let reached = std::cell::Cell::new((0, 0, 0));
+        let note = |(read, unread): (usize, usize)| {
+            let (p, r, u) = reached.get();
+            reached.set((p + 1, r + read, u + unread));
+        };
+        crate::rng::fuzz::check("Cloud search page", cloud, 3000, |body| {
+            if let Ok(page) = crate::http::decode_as::<CloudPage>(body) {
+                note(read_issues(page.issues));
+            }
+        });
+        let dc: &[&[u8]] = &[include_bytes!("../tests/fixtures/jira-cloud-issues.json")];
+        crate::rng::fuzz::check("Data Center search page", dc, 3000, |body| {
+            if let Ok(page) = crate::http::decode_as::<DcPage>(body) {
+                note(read_issues(page.issues));
+            }
+        });
+        // Not vacuous: many inputs decode, and reach both outcomes of reading an issue.
+        let (pages, readable, unreadable) = reached.get();
+        assert!(
+            pages >= 300 && readable >= 100 && unreadable >= 50,
+            "{:?}",
+            reached.get()
+        );
+        let small: &[&[u8]] = &[
+            br#"{"displayName":"Bot","emailAddress":"b@x","timeZone":"Pacific/Chatham"}"#,
+            br#"{"count":12}"#,
+            br#"[{"self":"https://j/rest/webhooks/1.0/webhook/1","name":"n","url":"u",
+                "filters":{"issue-related-events-section":"project = A"}}]"#,
+            br#"{"serverTime":"2024-01-01T00:00:00.000+0000","baseUrl":"https://j"}"#,
+        ];
+        crate::rng::fuzz::check(
+            "account, count, webhooks, server info",
+            small,
+            3000,
+            |body| {
+                let _ = crate::http::decode_as::<Myself>(body);
+                let _ = crate::http::decode_as::<ApproximateCount>(body);
+                if let Ok(hooks) = crate::http::decode_as::<Vec<RegisteredWebhook>>(body) {
+                    for h in hooks {
+                        let _ = webhook_path("https://j", &h.link);
+                    }
+                }
+                if let Ok(v) = crate::http::decode_as::<Value>(body) {
+                    let _ = v
+                        .get("serverTime")
+                        .and_then(Value::as_str)
+                        .and_then(parse_jira_time);
+                }
+            },
+        );
+    }
+
     #[test]
     fn a_webhook_link_leads_only_to_the_configured_jira() {
         let base = "https://jira.example.com/jira";

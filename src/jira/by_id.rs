@@ -300,6 +300,48 @@ mod tests {
     use super::*;
 
     #[test]
+    fn arbitrary_bulk_fetches_and_changelogs_never_panic_the_decoders() {
+        let issues: &[&[u8]] = &[
+            br#"{"issues":[{"id":"10001","key":"A-1","fields":{"updated":"2024-01-01T00:00:00.000+0000",
+                "project":{"key":"B"}}}],"issueErrors":[]}"#,
+        ];
+        crate::rng::fuzz::check("bulk fetch", issues, 3000, |body| {
+            if let Ok(page) = crate::http::decode_as::<BulkIssues>(body) {
+                let _: Vec<u64> = page
+                    .issues
+                    .iter()
+                    .filter_map(super::super::numeric_id)
+                    .collect();
+                let _ = read_page(page.issues);
+            }
+        });
+        let logs: &[&[u8]] = &[
+            br#"{"issueChangeLogs":[{"issueId":"10001","changeHistories":[{"id":"1",
+                "created":"2023-11-03T09:58:19.762+0100","items":[{"fieldId":"status",
+                "fromString":"To Do","toString":"In Progress"},{"field":"summary",
+                "fromString":"Old"}]},{"created":1699000000}]}],"nextPageToken":null}"#,
+            include_bytes!("../../tests/fixtures/jira-cloud-changelog.json"),
+        ];
+        crate::rng::fuzz::check("changelogs", logs, 3000, |body| {
+            if let Ok(page) = crate::http::decode_as::<BulkChangelogs>(body) {
+                for log in page.logs {
+                    let _ = parse_history(&log.histories);
+                }
+            }
+            if let Ok(v) = crate::http::decode_as::<Value>(body) {
+                // Data Center: changelogs inside the search's issues.
+                if let Some(h) = v.pointer("/changelog/histories").and_then(Value::as_array) {
+                    let _ = parse_history(h);
+                }
+                if let Some(values) = v.get("values").and_then(Value::as_array) {
+                    let _ = parse_history(values);
+                }
+            }
+            let _ = missing_ids(&String::from_utf8_lossy(body));
+        });
+    }
+
+    #[test]
     fn missing_ids_are_read_from_every_message() {
         let msg = "Jira GET /rest/api/2/search: HTTP 400: A value with ID '10042' does not exist for the field 'id'.; A value with ID '7' does not exist for the field 'id'.";
         assert_eq!(missing_ids(msg), vec!["10042", "7"]);
