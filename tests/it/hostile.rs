@@ -144,7 +144,7 @@ async fn against_a_server_that_refuses_at_random_creation_speed_recovers_by_itse
     assert_eq!(second[0].counts.created, 120, "{}", second[0].summary());
     let grown = r.gitlab().pacer().learned_limit();
     assert!(
-        grown.is_some_and(|n| n >= 2 * taught),
+        grown.is_some_and(|n| n > taught),
         "learned {taught} from random refusals, then {grown:?} without any"
     );
     assert_eq!(
