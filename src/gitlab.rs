@@ -3,6 +3,7 @@
 //! server's own limit (`pacer`).
 
 mod pacer;
+mod pages;
 
 use chrono::{DateTime, Utc};
 use reqwest::Method;
@@ -17,6 +18,7 @@ use crate::paging::{at_most::List, PageChain};
 use crate::secret::Secret;
 
 pub use pacer::{CreatePacer, NotAdmitted, Snapshot as PacerSnapshot};
+use pages::{endless, header_u64, next_page, IssueStatistics};
 
 /// GitLab's maximum `per_page`, and the most iids worth putting in one URL.
 pub const PAGE: usize = 100;
@@ -313,7 +315,7 @@ impl GitlabClient {
     async fn issue_count(&self, project_id: u64) -> Result<u64, ApiError> {
         let req = Request::get(format!("/projects/{project_id}/issues_statistics"));
         let stats: IssueStatistics = self.api.send(req).await?.body;
-        Ok(stats.statistics.counts.all)
+        Ok(stats.all())
     }
 
     /// One issue's description as it is now (empty when it has none).
@@ -442,37 +444,6 @@ fn held_too_long(path: &str, wait: std::time::Duration) -> ApiError {
     }
 }
 
-/// A page chain that loops or does not end.
-fn endless(path: &str, cause: String) -> ApiError {
-    ApiError {
-        server: Server::Gitlab,
-        what: format!("GET {}", crate::safe_text::safe_within(path, 512)),
-        kind: ApiErrorKind::OutOfBounds { cause },
-        hint: Some("the next pass reads the project again".into()),
-        retry_after: None,
-    }
-}
-
-fn header_u64(headers: &reqwest::header::HeaderMap, name: &str) -> Option<u64> {
-    headers.get(name)?.to_str().ok()?.trim().parse().ok()
-}
-
-#[derive(Deserialize)]
-struct IssueStatistics {
-    statistics: IssueStatisticsBody,
-}
-
-#[derive(Deserialize)]
-struct IssueStatisticsBody {
-    counts: IssueCounts,
-}
-
-#[derive(Deserialize)]
-struct IssueCounts {
-    #[serde(default)]
-    all: u64,
-}
-
 fn stopped(path: &str) -> ApiError {
     ApiError {
         server: Server::Gitlab,
@@ -552,61 +523,6 @@ impl GitlabClient {
             Err(e) => Err(e),
         }
     }
-}
-
-/// Where the next page of a listing is: the `Link: <...>; rel="next"` URL (keyset or offset),
-/// made relative to the API base; else GitLab's `x-next-page` for offset paging. An empty page
-/// ends the listing either way. A next link that cannot be followed is an error: stopping there
-/// would leave the rest unread and their markers unseen.
-fn next_page(
-    headers: &reqwest::header::HeaderMap,
-    current: &str,
-    items: usize,
-) -> Result<Option<String>, String> {
-    if items == 0 {
-        return Ok(None);
-    }
-    let link = headers
-        .get_all(reqwest::header::LINK)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .find(|part| part.contains("rel=\"next\""))
-        .and_then(|part| {
-            let start = part.find('<')? + 1;
-            let end = part.find('>')?;
-            part.get(start..end)
-        });
-    if let Some(url) = link {
-        // Absolute, possibly with another host name than ours (a proxy): keep only the part
-        // after `/api/v4`, so the request goes to the configured server with our token.
-        return url
-            .find("/api/v4/")
-            .map(|i| Some(url[i + "/api/v4".len()..].to_string()))
-            .ok_or_else(|| {
-                format!(
-                    "the next-page link {} is not an API v4 URL",
-                    crate::safe_text::safe_within(url, 512)
-                )
-            });
-    }
-    let Some(next) = headers
-        .get("x-next-page")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-    else {
-        return Ok(None);
-    };
-    let without_page: Vec<&str> = current
-        .split(['?', '&'])
-        .skip(1)
-        .filter(|p| !p.starts_with("page="))
-        .collect();
-    let base = current.split('?').next().unwrap_or(current);
-    Ok(Some(format!(
-        "{base}?{}&page={next}",
-        without_page.join("&")
-    )))
 }
 
 #[cfg(test)]
