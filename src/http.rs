@@ -187,7 +187,8 @@ pub struct ApiError {
     pub what: String,
     pub kind: ApiErrorKind,
     pub hint: Option<String>,
-    /// For a 429: the wait the server asked for (`Retry-After`, `RateLimit-Reset`), if any.
+    /// Always `None` now: the HTTP layer keeps every wait a server names (a longer one is an
+    /// `OutOfBounds` error naming it). Kept so errors built elsewhere stay as they are.
     pub retry_after: Option<Duration>,
 }
 
@@ -211,11 +212,6 @@ impl ApiError {
                 self.cause(),
                 Cause::Credentials | Cause::Permission | Cause::NotFound
             )
-    }
-
-    /// How long the server asked to wait, when it refused with 429 and said so.
-    pub fn retry_after(&self) -> Option<Duration> {
-        self.retry_after
     }
 
     /// What the failure means for the process (see [`Cause`]): credentials, permissions, a
@@ -299,8 +295,9 @@ pub struct Request<'a> {
     pub query: Vec<(&'a str, String)>,
     pub body: Option<serde_json::Value>,
     pub effect: Effect,
-    /// A 429 is returned to the caller, with the wait the server named if any, instead of
-    /// being waited out here (GitLab's issue-create limit: the create pacer holds creates).
+    /// A bare 429 (no wait named, not GitLab's general throttle) is returned to the caller as
+    /// `ApiErrorKind::Paced` instead of being retried here (GitLab's issue-create limit: the
+    /// create pacer learns from it and holds creates). Any other 429 is a hold kept here.
     pub caller_paces: bool,
     /// Called each time the request goes out, after it got a free connection slot (the create
     /// pacer counts a create from then).
