@@ -100,6 +100,7 @@ struct RawRetry {
     max_delay: Option<toml::Value>,
     create_rate_limit_backoff: Option<toml::Value>,
     timeout: Option<toml::Value>,
+    max_wait: Option<toml::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -654,7 +655,9 @@ fn build(
         )?
         .unwrap_or(defaults.create_rate_limit_backoff),
         timeout: opt_duration("retry.timeout", raw.retry.timeout)?.unwrap_or(defaults.timeout),
+        max_wait: opt_duration("retry.max_wait", raw.retry.max_wait)?.unwrap_or(defaults.max_wait),
     };
+    check_max_wait(&retry)?;
     if retry.timeout.is_zero() {
         return Err(Error::Config(
             "retry.timeout is 0: every request would time out; give the time a request may take \
@@ -1160,6 +1163,28 @@ fn expand_credentials_dir(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> 
     }
 }
 
+/// `retry.max_wait` bounds every wait, the create pacer's window included: a window longer
+/// than it would fail every create held for it.
+fn check_max_wait(retry: &RetryPolicy) -> Result<()> {
+    let human = |d: Duration| humantime::format_duration(d).to_string();
+    if retry.max_wait.is_zero() {
+        return Err(Error::Config(
+            "retry.max_wait is 0: every wait a server asks for would fail the request; give the \
+             longest wait to sit out within a pass (default 5m)"
+                .into(),
+        ));
+    }
+    if retry.create_rate_limit_backoff > retry.max_wait {
+        return Err(Error::Config(format!(
+            "retry.create_rate_limit_backoff ({}) is longer than retry.max_wait ({}): every \
+             create held for GitLab's window would fail; raise retry.max_wait or lower the backoff",
+            human(retry.create_rate_limit_backoff),
+            human(retry.max_wait)
+        )));
+    }
+    Ok(())
+}
+
 /// A duration key's value: a string humantime reads. Durations are read as TOML values rather
 /// than strings so that a bare number (`overlap = 600`) gets this message, naming the key and
 /// the fix, instead of serde's "invalid type".
@@ -1581,6 +1606,9 @@ gitlab_project = "acme/platform"
         }
         assert!(with("[retry]\nmax_attempts = 0").contains("use 1 for no retries"));
         assert!(with("[retry]\ntimeout = \"0s\"").contains("retry.timeout is 0"));
+        assert!(with("[retry]\nmax_wait = \"0s\"").contains("retry.max_wait is 0"));
+        assert!(with("[retry]\ncreate_rate_limit_backoff = \"10m\"")
+            .contains("retry.create_rate_limit_backoff (10m) is longer than retry.max_wait (5m)"));
         let e = with("[retry]\nbase_delay = \"1m\"\nmax_delay = \"10s\"");
         assert!(
             e.contains("retry.base_delay (1m) is longer than retry.max_delay (10s)"),

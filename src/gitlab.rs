@@ -4,6 +4,7 @@
 
 mod pacer;
 mod pacing_metrics;
+mod pages;
 
 use chrono::{DateTime, Utc};
 use reqwest::Method;
@@ -14,9 +15,11 @@ use crate::domain::{GitlabIssue, GitlabState, IssueEdit, StateEvent};
 use crate::http::{
     percent_encode, Api, ApiError, ApiErrorKind, Auth, ClientOptions, Effect, Request, Server,
 };
+use crate::paging::{at_most::List, PageChain};
 use crate::secret::Secret;
 
-pub use pacer::{CreatePacer, Snapshot as PacerSnapshot};
+pub use pacer::{CreatePacer, NotAdmitted, Snapshot as PacerSnapshot};
+use pages::{endless, header_u64, next_page, IssueStatistics};
 
 /// GitLab's maximum `per_page`, and the most iids worth putting in one URL.
 pub const PAGE: usize = 100;
@@ -179,7 +182,11 @@ impl GitlabClient {
                 Auth::Bearer(token),
                 opts,
             ),
-            pacer: CreatePacer::new(creates_per_minute, opts.retry.create_rate_limit_backoff),
+            pacer: CreatePacer::new(
+                creates_per_minute,
+                opts.retry.create_rate_limit_backoff,
+                opts.retry.max_wait,
+            ),
             admin: tokio::sync::OnceCell::new(),
         }
     }
@@ -273,8 +280,8 @@ impl GitlabClient {
             for iid in chunk {
                 req = req.query("iids[]", iid);
             }
-            let batch: Vec<RawIssue> = self.api.send(req).await?.body;
-            out.extend(batch.into_iter().map(GitlabIssue::from));
+            let batch: List<RawIssue> = self.api.send(req).await?.body;
+            out.extend(batch.0.into_iter().map(GitlabIssue::from));
         }
         Ok(out)
     }
@@ -289,35 +296,45 @@ impl GitlabClient {
         let first = format!(
             "/projects/{project_id}/issues?state=all&order_by=created_at&sort=asc&per_page={PAGE}&pagination=keyset"
         );
+        let mut chain = PageChain::new();
         let mut next = Some(first);
         while let Some(path) = next.take() {
-            let reply = self.api.send::<Vec<RawIssue>>(Request::get(&path)).await?;
-            let n = reply.body.len();
-            out.extend(reply.body.into_iter().map(GitlabIssue::from));
+            let reply = self.api.send::<List<RawIssue>>(Request::get(&path)).await?;
+            let n = reply.body.0.len();
+            if let Some(total) = header_u64(&reply.headers, "x-total") {
+                chain.expect(total);
+            }
+            out.extend(reply.body.0.into_iter().map(GitlabIssue::from));
             next = next_page(&reply.headers, &path, n).map_err(|cause| ApiError {
                 server: Server::Gitlab,
-                what: format!("GET {path}"),
+                what: format!("GET {}", crate::safe_text::safe_within(&path, 512)),
                 kind: ApiErrorKind::Transport { cause },
                 hint: Some(
                     "check gitlab.url: the next-page link must point at the same API".into(),
                 ),
                 retry_after: None,
             })?;
-            if next.as_deref() == Some(path.as_str()) {
-                // Stopping would leave the rest unread and the pass would take them for
-                // missing; fail instead.
-                return Err(ApiError {
-                    server: Server::Gitlab,
-                    what: format!("GET {path}"),
-                    kind: ApiErrorKind::Transport {
-                        cause: "the next-page link points at the same page".into(),
-                    },
-                    hint: None,
-                    retry_after: None,
-                });
+            let Some(following) = next.as_deref() else {
+                break;
+            };
+            // A loop or an endless chain would keep the pass busy forever; stopping would leave
+            // the rest unread and the pass would take them for missing: fail instead.
+            chain
+                .advance(n, following)
+                .map_err(|cause| endless(&path, cause))?;
+            if chain.wants_count() {
+                // Keyset pages carry no total: ask for the project's count once.
+                chain.expect(self.issue_count(project_id).await?);
             }
         }
         Ok(out)
+    }
+
+    /// How many issues the project has, in all states (`issues_statistics`).
+    async fn issue_count(&self, project_id: u64) -> Result<u64, ApiError> {
+        let req = Request::get(format!("/projects/{project_id}/issues_statistics"));
+        let stats: IssueStatistics = self.api.send(req).await?.body;
+        Ok(stats.all())
     }
 
     /// One issue's description as it is now (empty when it has none).
@@ -328,7 +345,8 @@ impl GitlabClient {
     }
 
     /// Create an issue when the pacer lets it through. A create the server refuses for its
-    /// rate limit (429) is sent again after the pacer's hold, up to `retry.max_attempts` times.
+    /// create limit (a bare 429) is sent again after the pacer's hold, up to
+    /// `retry.max_attempts` times; other 429s are holds the HTTP layer keeps.
     pub async fn create(&self, project_id: u64, issue: &NewIssue) -> Result<GitlabIssue, ApiError> {
         let mut body = json!({
             "title": issue.title,
@@ -346,8 +364,10 @@ impl GitlabClient {
             let waiting = metrics.waiting();
             let admitted = self.pacer.admit(self.api.stop()).await;
             drop(waiting);
-            let Some(ticket) = admitted else {
-                return Err(stopped(&path));
+            let ticket = match admitted {
+                Ok(ticket) => ticket,
+                Err(NotAdmitted::Stopped) => return Err(stopped(&path)),
+                Err(NotAdmitted::TooLong(wait)) => return Err(held_too_long(&path, wait)),
             };
             // The pacer counts the create from when it actually goes out.
             let sending = || self.pacer.sending(&ticket);
@@ -361,10 +381,10 @@ impl GitlabClient {
                     metrics.answered("created");
                     return Ok(reply.body.into());
                 }
-                Err(e) if e.status() == Some(429) => {
+                Err(e) if matches!(e.kind, ApiErrorKind::Paced { .. }) => {
                     metrics.answered("refused");
                     refused += 1;
-                    self.pacer.refused(ticket, e.retry_after());
+                    self.pacer.refused(ticket);
                     if refused >= self.api.policy().max_attempts {
                         return Err(e.with_hint(format!(
                             "GitLab refused this create for its rate limit {refused} times; the next pass continues"
@@ -372,9 +392,10 @@ impl GitlabClient {
                     }
                 }
                 Err(e) => {
-                    // Not sent (a stop came first): it does not count. Anything else reached
-                    // GitLab, whose limiter counts before it validates.
-                    if matches!(e.kind, ApiErrorKind::Stopped) {
+                    // Not sent (a stop came first, or GitLab's general throttle kept refusing
+                    // it before its create limit saw it): it does not count. Anything else
+                    // reached GitLab, whose limiter counts before it validates.
+                    if matches!(e.kind, ApiErrorKind::Stopped) || e.status() == Some(429) {
                         self.pacer.not_sent(ticket);
                     } else {
                         self.pacer.done(ticket);
@@ -432,6 +453,22 @@ impl GitlabClient {
     }
 }
 
+/// The pacer would hold this create longer than `retry.max_wait` (a window configured longer).
+fn held_too_long(path: &str, wait: std::time::Duration) -> ApiError {
+    ApiError {
+        server: Server::Gitlab,
+        what: format!("POST {path}"),
+        kind: ApiErrorKind::OutOfBounds {
+            cause: format!(
+                "the create pacer would hold it {} ms for GitLab's create limit, longer than retry.max_wait",
+                wait.as_millis()
+            ),
+        },
+        hint: Some("the next pass continues".into()),
+        retry_after: None,
+    }
+}
+
 fn stopped(path: &str) -> ApiError {
     ApiError {
         server: Server::Gitlab,
@@ -447,21 +484,25 @@ impl GitlabClient {
     pub async fn labels(&self, project_id: u64) -> Result<Vec<String>, ApiError> {
         let mut out = Vec::new();
         let mut page: u64 = 1;
+        let mut chain = PageChain::new();
+        // Without `x-total`, 100,000 labels is far more than any project has.
+        let path = format!("/projects/{project_id}/labels");
         loop {
-            let req = Request::get(format!("/projects/{project_id}/labels"))
+            let req = Request::get(&path)
                 .query("include_ancestor_groups", "true")
                 .query("per_page", PAGE)
                 .query("page", page);
-            let reply = self.api.send::<Vec<RawLabel>>(req).await?;
-            let n = reply.body.len();
-            out.extend(reply.body.into_iter().map(|l| l.name));
-            let next = reply
-                .headers
-                .get("x-next-page")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok());
-            match next {
-                Some(p) if p > page && n > 0 => page = p,
+            let reply = self.api.send::<List<RawLabel>>(req).await?;
+            let n = reply.body.0.len();
+            chain.expect(header_u64(&reply.headers, "x-total").unwrap_or(100_000));
+            out.extend(reply.body.0.into_iter().map(|l| l.name));
+            match header_u64(&reply.headers, "x-next-page") {
+                Some(p) if p > page && n > 0 => {
+                    chain
+                        .advance(n, &p.to_string())
+                        .map_err(|cause| endless(&path, cause))?;
+                    page = p;
+                }
                 _ => return Ok(out),
             }
         }
@@ -509,56 +550,6 @@ impl GitlabClient {
     }
 }
 
-/// Where the next page of a listing is: the `Link: <...>; rel="next"` URL (keyset or offset),
-/// made relative to the API base; else GitLab's `x-next-page` for offset paging. An empty page
-/// ends the listing either way. A next link that cannot be followed is an error: stopping there
-/// would leave the rest unread and their markers unseen.
-fn next_page(
-    headers: &reqwest::header::HeaderMap,
-    current: &str,
-    items: usize,
-) -> Result<Option<String>, String> {
-    if items == 0 {
-        return Ok(None);
-    }
-    let link = headers
-        .get_all(reqwest::header::LINK)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .find(|part| part.contains("rel=\"next\""))
-        .and_then(|part| {
-            let start = part.find('<')? + 1;
-            let end = part.find('>')?;
-            part.get(start..end)
-        });
-    if let Some(url) = link {
-        // Absolute, possibly with another host name than ours (a proxy): keep only the part
-        // after `/api/v4`, so the request goes to the configured server with our token.
-        return url
-            .find("/api/v4/")
-            .map(|i| Some(url[i + "/api/v4".len()..].to_string()))
-            .ok_or_else(|| format!("the next-page link {url:?} is not an API v4 URL"));
-    }
-    let Some(next) = headers
-        .get("x-next-page")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-    else {
-        return Ok(None);
-    };
-    let without_page: Vec<&str> = current
-        .split(['?', '&'])
-        .skip(1)
-        .filter(|p| !p.starts_with("page="))
-        .collect();
-    let base = current.split('?').next().unwrap_or(current);
-    Ok(Some(format!(
-        "{base}?{}&page={next}",
-        without_page.join("&")
-    )))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -572,6 +563,38 @@ mod tests {
         assert_eq!(issue.state, GitlabState::Closed);
         assert!(issue.created_at.is_some());
         assert!(issue.labels.is_empty());
+    }
+
+    #[test]
+    fn arbitrary_listings_projects_and_labels_never_panic_the_decoders() {
+        let fixture = include_bytes!("../tests/fixtures/gitlab-issue.json");
+        let listing = format!("[{}]", String::from_utf8_lossy(fixture));
+        let issues: &[&[u8]] = &[
+            fixture,
+            listing.as_bytes(),
+            b"[{\"iid\":3,\"state\":\"opened\",\"title\":\"t\",\"labels\":[\"a::b\"],\"description\":\"x\\n\\n<!-- jira-gitlab-reconciler:jira-id=10014 -->\\n[VSA-5](https://j/browse/VSA-5)\",\"issue_type\":\"incident\",\"created_at\":\"2024-01-01T00:00:00Z\"}]",
+        ];
+        crate::rng::fuzz::check("GitLab issues", issues, 3000, |body| {
+            if let Ok(list) = crate::http::decode_as::<List<RawIssue>>(body) {
+                let _: Vec<GitlabIssue> = list.0.into_iter().map(GitlabIssue::from).collect();
+            }
+            if let Ok(one) = crate::http::decode_as::<RawIssue>(body) {
+                let _ = GitlabIssue::from(one);
+            }
+        });
+        let others: &[&[u8]] = &[
+            br#"{"id":4,"path_with_namespace":"acme/platform","permissions":{"project_access":
+                {"access_level":50},"group_access":null},"namespace":{"full_path":"acme","kind":"group"}}"#,
+            br##"[{"name":"status::Done","color":"#fff"}]"##,
+            br#"{"username":"bot","is_admin":true}"#,
+            br#"{"statistics":{"counts":{"all":3,"closed":1,"opened":2}}}"#,
+        ];
+        crate::rng::fuzz::check("GitLab projects, labels, users", others, 3000, |body| {
+            let _ = crate::http::decode_as::<RawProject>(body);
+            let _ = crate::http::decode_as::<List<RawLabel>>(body);
+            let _ = crate::http::decode_as::<User>(body);
+            let _ = crate::http::decode_as::<IssueStatistics>(body);
+        });
     }
 
     #[test]

@@ -2,13 +2,23 @@
 //! classification and request metrics. It knows nothing about issues.
 //!
 //! Retry policy (the README repeats it for users):
-//! - 429: wait for `Retry-After` (seconds or an HTTP date) or `RateLimit-Reset`; without either,
-//!   GitLab's issue-create limit waits `create_rate_limit_backoff`, anything else backs off.
+//! - 429: wait for `Retry-After` (seconds or an HTTP date) or the rate-limit reset
+//!   (`RateLimit-Reset`, `X-RateLimit-Reset`), holding every request of the client; a wait
+//!   longer than `retry.max_wait` fails the request. A bare 429 (no wait, not GitLab's general
+//!   throttle) on a request whose caller paces itself (GitLab's issue-create limit) goes back
+//!   to the caller; anything else backs off.
 //! - 5xx, timeouts, connection resets: exponential backoff with jitter, capped, for reads and
 //!   idempotent writes. A create (POST) is retried only when the server surely did not act on
 //!   it (429, connection refused); otherwise the error is `Ambiguous` and the caller must look
 //!   the issue up before trying again, or a lost response would become a duplicate issue.
 //! - Everything else (4xx) is final and reported with a hint at the fix.
+//! - Answers are read as they stream in, at most 64 MiB (an error's first 64 KiB): a server
+//!   cannot make a pass big. Server text in errors is made safe (`safe_text`).
+
+mod body;
+mod wait;
+
+pub use wait::{server_wait, ServerWait};
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -37,6 +47,9 @@ pub struct RetryPolicy {
     /// GitLab's issue-create 429 carries no Retry-After: wait this long instead.
     pub create_rate_limit_backoff: Duration,
     pub timeout: Duration,
+    /// The longest wait a server may ask for (`Retry-After`, a rate-limit reset) or the create
+    /// pacer may impose; a longer one fails the request instead of stalling the pass.
+    pub max_wait: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -47,6 +60,7 @@ impl Default for RetryPolicy {
             max_delay: Duration::from_secs(30),
             create_rate_limit_backoff: Duration::from_secs(60),
             timeout: Duration::from_secs(30),
+            max_wait: Duration::from_secs(300),
         }
     }
 }
@@ -102,10 +116,6 @@ impl ClientOptions {
     }
 }
 
-/// Longest server-requested wait honoured; a longer one fails the request instead of
-/// silently stalling a pass (and the lock) for an hour.
-const MAX_HONOURED_WAIT: Duration = Duration::from_secs(300);
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Server {
     Jira,
@@ -153,6 +163,9 @@ pub enum Effect {
 pub enum ApiErrorKind {
     /// The server answered with a final error status.
     Status { status: u16, message: String },
+    /// A bare 429 (no wait named, not a general throttle) for a caller that paces itself:
+    /// GitLab's issue-create limit.
+    Paced { message: String },
     /// A create may or may not have happened (5xx, timeout, reset after sending).
     Ambiguous { cause: String },
     /// The server could not be reached, or kept failing, until the retries ran out.
@@ -161,6 +174,9 @@ pub enum ApiErrorKind {
     Decode { status: u16, cause: String },
     /// A stop was requested while the request waited; it was not sent.
     Stopped,
+    /// The server's answer broke a bound this tool keeps (a body over 64 MiB, a wait over
+    /// `retry.max_wait`, a page chain that loops or never ends): final, reported as such.
+    OutOfBounds { cause: String },
 }
 
 /// A request that failed for good. Its message names the server, the request, what went wrong
@@ -171,7 +187,8 @@ pub struct ApiError {
     pub what: String,
     pub kind: ApiErrorKind,
     pub hint: Option<String>,
-    /// For a 429: the wait the server asked for (`Retry-After`, `RateLimit-Reset`), if any.
+    /// Always `None` now: the HTTP layer keeps every wait a server names (a longer one is an
+    /// `OutOfBounds` error naming it). Kept so errors built elsewhere stay as they are.
     pub retry_after: Option<Duration>,
 }
 
@@ -179,6 +196,7 @@ impl ApiError {
     pub fn status(&self) -> Option<u16> {
         match &self.kind {
             ApiErrorKind::Status { status, .. } => Some(*status),
+            ApiErrorKind::Paced { .. } => Some(429),
             _ => None,
         }
     }
@@ -196,11 +214,6 @@ impl ApiError {
             )
     }
 
-    /// How long the server asked to wait, when it refused with 429 and said so.
-    pub fn retry_after(&self) -> Option<Duration> {
-        self.retry_after
-    }
-
     /// What the failure means for the process (see [`Cause`]): credentials, permissions, a
     /// wrong URL or project, a JQL mistake and a proxy page instead of the API need the user;
     /// server failures may pass on a later run.
@@ -214,7 +227,10 @@ impl ApiError {
                 _ => Cause::Server,
             },
             ApiErrorKind::Decode { .. } => Cause::UnexpectedAnswer,
-            ApiErrorKind::Ambiguous { .. } | ApiErrorKind::Transport { .. } => Cause::Server,
+            ApiErrorKind::Paced { .. }
+            | ApiErrorKind::Ambiguous { .. }
+            | ApiErrorKind::Transport { .. }
+            | ApiErrorKind::OutOfBounds { .. } => Cause::Server,
             ApiErrorKind::Stopped => Cause::Stopped,
         }
     }
@@ -235,6 +251,7 @@ impl fmt::Display for ApiError {
         write!(f, "{} {}: ", self.server, self.what)?;
         match &self.kind {
             ApiErrorKind::Status { status, message } => write!(f, "HTTP {status}: {message}")?,
+            ApiErrorKind::Paced { message } => write!(f, "HTTP 429: {message}")?,
             ApiErrorKind::Ambiguous { cause } => write!(
                 f,
                 "no reliable answer ({cause}); the write may have happened, so it is not repeated blindly"
@@ -242,6 +259,7 @@ impl fmt::Display for ApiError {
             ApiErrorKind::Transport { cause } => write!(f, "{cause}")?,
             ApiErrorKind::Decode { status, cause } => write!(f, "HTTP {status} with {cause}")?,
             ApiErrorKind::Stopped => write!(f, "not sent: the service is stopping")?,
+            ApiErrorKind::OutOfBounds { cause } => write!(f, "{cause}")?,
         }
         if let Some(hint) = &self.hint {
             write!(f, "; {hint}")?;
@@ -282,8 +300,9 @@ pub struct Request<'a> {
     pub query: Vec<(&'a str, String)>,
     pub body: Option<serde_json::Value>,
     pub effect: Effect,
-    /// A 429 is returned to the caller, with the wait the server named if any, instead of
-    /// being waited out here (GitLab's issue-create limit: the create pacer holds creates).
+    /// A bare 429 (no wait named, not GitLab's general throttle) is returned to the caller as
+    /// `ApiErrorKind::Paced` instead of being retried here (GitLab's issue-create limit: the
+    /// create pacer learns from it and holds creates). Any other 429 is a hold kept here.
     pub caller_paces: bool,
     /// Called each time the request goes out, after it got a free connection slot (the create
     /// pacer counts a create from then).
@@ -371,7 +390,9 @@ impl Api {
 
     /// Make every request of this client wait until `wait` from now.
     fn hold_all(&self, wait: Duration) {
-        let until = Instant::now() + wait;
+        let Some(until) = Instant::now().checked_add(wait) else {
+            return;
+        };
         let mut hold = crate::lock_unpoisoned(&self.hold);
         if hold.is_none_or(|t| t < until) {
             *hold = Some(until);
@@ -388,97 +409,38 @@ impl Api {
         let mut jitter = Xorshift::from_time();
         let mut attempt: u32 = 1;
         loop {
-            if !self.respect_hold().await {
-                return Err(self.error(&what, ApiErrorKind::Stopped));
-            }
-            let outcome = {
-                let _slot = tokio::select! {
-                    slot = self.slots.acquire() => slot.ok(),
-                    () = self.stop.wait() => return Err(self.error(&what, ApiErrorKind::Stopped)),
-                };
-                if let Some(on_send) = req.on_send {
-                    on_send();
-                }
-                self.attempt(&req).await
-            };
-            let (status_label, decision) = match outcome {
-                Ok((status, headers, text)) if status.is_success() => {
+            let (status_label, decision) = match self.attempt_once(&req, &what).await? {
+                Ok((status, headers, body)) if status.is_success() => {
                     self.count(status.as_str());
-                    if let Some(wait) = exhausted_budget(&headers) {
-                        // The server says the next request would be refused: wait before it.
-                        self.hold_all(wait);
-                    }
-                    return decode(status, headers, &text).map_err(|cause| {
-                        // The server accepted the create; an unreadable answer does not
-                        // make it undone.
-                        let cause = match (req.effect, cause) {
-                            (Effect::Create, ApiErrorKind::Decode { status, cause }) => {
-                                ApiErrorKind::Ambiguous {
-                                    cause: format!("HTTP {status} with {cause}"),
-                                }
-                            }
-                            (_, other) => other,
-                        };
-                        self.error(&what, cause)
-                    });
+                    return self.accept(&req, &what, status, headers, body);
                 }
-                Ok((status, headers, text)) => {
-                    let decision = self.judge_status(&req, status, &headers, &text);
+                Ok((status, headers, body)) => {
+                    let decision = self.judge_status(&req, status, &headers, &body);
                     (status.as_str().to_string(), decision)
                 }
-                Err(e) => {
-                    let decision = judge_transport(&req, &e);
-                    (transport_label(&e).to_string(), decision)
-                }
+                Err(e) => (transport_label(&e).to_string(), judge_transport(&req, &e)),
             };
             self.count(&status_label);
             let (kind, wait) = match decision {
                 Decision::Fail(kind) => return Err(self.error(&what, kind)),
-                Decision::Refused { kind, wait } => {
-                    if let Some(w) = wait.filter(|w| *w <= MAX_HONOURED_WAIT) {
-                        // The server's wait holds for every request of this client.
-                        self.hold_all(w);
-                    }
-                    let mut e = self.error(&what, kind);
-                    e.retry_after = wait;
-                    return Err(e);
-                }
+                Decision::Refused(kind) => return Err(self.error(&what, kind)),
                 Decision::Retry { kind, wait } => (kind, wait),
+            };
+            let wait = match wait {
+                Some(w) if w.wait > self.retry.max_wait => {
+                    return Err(self.too_long(&what, &kind, &w));
+                }
+                Some(w) => {
+                    // The server's wait holds for every request of this client, not just this one.
+                    self.hold_all(w.wait);
+                    w.wait
+                }
+                None => backoff(&self.retry, attempt, &mut jitter),
             };
             if attempt >= self.retry.max_attempts {
                 return Err(self.error(&what, kind));
             }
-            let wait = match wait {
-                Some(w) if w > MAX_HONOURED_WAIT => {
-                    return Err(self.error(&what, kind).with_hint(format!(
-                        "the server asks to wait {} s, longer than the {} s this tool waits within a pass; the next pass retries",
-                        w.as_secs(),
-                        MAX_HONOURED_WAIT.as_secs()
-                    )))
-                }
-                Some(w) => {
-                    // The server's wait holds for every request of this client, not just this one.
-                    self.hold_all(w);
-                    w
-                }
-                None => backoff(&self.retry, attempt, &mut jitter),
-            };
-            tracing::warn!(
-                server = %self.server,
-                request = %what,
-                error = %describe(&kind),
-                retry_in_ms = wait.as_millis() as u64,
-                attempt,
-                "request failed; retrying"
-            );
-            if let Some(m) = &self.metrics {
-                m.inc(
-                    "jgr_http_retries_total",
-                    "HTTP requests retried, by server and cause.",
-                    &[("server", self.server.label()), ("status", &status_label)],
-                    1.0,
-                );
-            }
+            self.note_retry(&what, &kind, &status_label, wait, attempt);
             if !self.stop.sleep(wait).await {
                 return Err(self.error(&what, ApiErrorKind::Stopped));
             }
@@ -486,10 +448,114 @@ impl Api {
         }
     }
 
+    /// One try: after any hold the server asked for, in a free connection slot. The outer
+    /// error is a stop that came first.
+    async fn attempt_once(
+        &self,
+        req: &Request<'_>,
+        what: &str,
+    ) -> Result<Result<(StatusCode, HeaderMap, body::Capped), reqwest::Error>, ApiError> {
+        if !self.respect_hold().await {
+            return Err(self.error(what, ApiErrorKind::Stopped));
+        }
+        let _slot = tokio::select! {
+            slot = self.slots.acquire() => slot.ok(),
+            () = self.stop.wait() => return Err(self.error(what, ApiErrorKind::Stopped)),
+        };
+        if let Some(on_send) = req.on_send {
+            on_send();
+        }
+        Ok(self.attempt(req).await)
+    }
+
+    /// A 2xx: note an exhausted budget, then decode. A body over the bound is refused unread.
+    fn accept<T: DeserializeOwned>(
+        &self,
+        req: &Request<'_>,
+        what: &str,
+        status: StatusCode,
+        headers: HeaderMap,
+        body: body::Capped,
+    ) -> Result<Reply<T>, ApiError> {
+        if let Some(wait) = exhausted_budget(&headers, self.retry.max_wait) {
+            // The server says the next request would be refused: wait before it.
+            self.hold_all(wait);
+        }
+        let decoded = if body.cut {
+            Err(ApiErrorKind::OutOfBounds {
+                cause: format!(
+                    "HTTP {} with an answer over {} MiB, the most this tool reads",
+                    status.as_u16(),
+                    body::MAX_BODY >> 20
+                ),
+            })
+        } else {
+            decode(status, headers, &body.bytes)
+        };
+        decoded.map_err(|cause| {
+            // The server accepted the create; an unreadable answer does not make it undone.
+            let cause = match (req.effect, cause) {
+                (Effect::Create, ApiErrorKind::Decode { status, cause }) => {
+                    ApiErrorKind::Ambiguous {
+                        cause: format!("HTTP {status} with {cause}"),
+                    }
+                }
+                (Effect::Create, ApiErrorKind::OutOfBounds { cause }) => {
+                    ApiErrorKind::Ambiguous { cause }
+                }
+                (_, other) => other,
+            };
+            self.error(what, cause)
+        })
+    }
+
+    /// The server asked for a wait longer than `retry.max_wait`: the request fails, naming
+    /// the header and its value.
+    fn too_long(&self, what: &str, kind: &ApiErrorKind, w: &ServerWait) -> ApiError {
+        let cause = format!(
+            "{}; the server asks to wait {} ({}: {}), longer than retry.max_wait ({})",
+            describe(kind),
+            human(w.wait),
+            w.header,
+            w.value,
+            human(self.retry.max_wait)
+        );
+        self.error(what, ApiErrorKind::OutOfBounds { cause })
+            .with_hint(
+                "the next pass tries again; raise retry.max_wait to wait longer within a pass",
+            )
+    }
+
+    fn note_retry(
+        &self,
+        what: &str,
+        kind: &ApiErrorKind,
+        status_label: &str,
+        wait: Duration,
+        attempt: u32,
+    ) {
+        tracing::warn!(
+            server = %self.server,
+            request = %what,
+            error = %describe(kind),
+            retry_in_ms = wait.as_millis() as u64,
+            attempt,
+            "request failed; retrying"
+        );
+        if let Some(m) = &self.metrics {
+            m.inc(
+                "jgr_http_retries_total",
+                "HTTP requests retried, by server and cause.",
+                &[("server", self.server.label()), ("status", status_label)],
+                1.0,
+            );
+        }
+    }
+
     async fn attempt(
         &self,
         req: &Request<'_>,
-    ) -> Result<(StatusCode, HeaderMap, String), reqwest::Error> {
+    ) -> Result<(StatusCode, HeaderMap, body::Capped), reqwest::Error> {
         let url = format!("{}{}", self.base, req.path);
         let mut builder = self
             .client
@@ -511,8 +577,12 @@ impl Api {
         let resp = builder.send().await?;
         let status = resp.status();
         let headers = resp.headers().clone();
-        let text = resp.text().await?;
-        Ok((status, headers, text))
+        let body = if status.is_success() {
+            body::read(resp, body::MAX_BODY, true).await?
+        } else {
+            body::read(resp, body::MAX_ERROR_BODY, false).await?
+        };
+        Ok((status, headers, body))
     }
 
     fn judge_status(
@@ -520,18 +590,37 @@ impl Api {
         req: &Request<'_>,
         status: StatusCode,
         headers: &HeaderMap,
-        text: &str,
+        body: &body::Capped,
     ) -> Decision {
+        let mut message = error_message(&body.bytes);
+        if body.cut {
+            message.push_str(&format!(
+                " (the answer went on past {} KiB, unread)",
+                body::MAX_ERROR_BODY >> 10
+            ));
+        }
+        if let Some(reason) = header_str(headers, "ratelimit-reason") {
+            // Jira Cloud says which of its limits refused (`jira-burst-based`, ...).
+            message.push_str(&format!(
+                " (RateLimit-Reason: {})",
+                crate::safe_text::safe_within(reason, 128)
+            ));
+        }
+        let wait = server_wait(headers, chrono::Utc::now());
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            // A 429 means the server refused the request: repeating it, even a create, is
+            // safe. Only a bare one is a lesson for a caller that paces itself; a named wait
+            // or GitLab's general throttle (`RateLimit-Name`) is a hold, kept here.
+            let throttle = header_str(headers, "ratelimit-name").is_some();
+            if req.caller_paces && wait.is_none() && !throttle {
+                return Decision::Refused(ApiErrorKind::Paced { message });
+            }
+        }
         let kind = ApiErrorKind::Status {
             status: status.as_u16(),
-            message: error_message(text),
+            message,
         };
         if status == StatusCode::TOO_MANY_REQUESTS {
-            // A 429 means the server refused the request: repeating it, even a create, is safe.
-            let wait = server_wait(headers);
-            if req.caller_paces {
-                return Decision::Refused { kind, wait };
-            }
             return Decision::Retry { kind, wait };
         }
         if status.is_server_error() {
@@ -540,10 +629,7 @@ impl Api {
                     cause: format!("HTTP {}", status.as_u16()),
                 });
             }
-            return Decision::Retry {
-                kind,
-                wait: server_wait(headers),
-            };
+            return Decision::Retry { kind, wait };
         }
         Decision::Fail(kind)
     }
@@ -552,7 +638,8 @@ impl Api {
         let hint = default_hint(self.server, &kind);
         ApiError {
             server: self.server,
-            what: what.to_string(),
+            // Paths of later pages come from the server's links.
+            what: crate::safe_text::safe_within(what, 512),
             kind,
             hint,
             retry_after: None,
@@ -573,16 +660,21 @@ impl Api {
 
 enum Decision {
     Fail(ApiErrorKind),
-    /// Refused by a rate limit the caller paces itself: returned at once, with the server's
-    /// wait if it gave one.
-    Refused {
-        kind: ApiErrorKind,
-        wait: Option<Duration>,
-    },
+    /// A bare 429 for a caller that paces itself: returned at once.
+    Refused(ApiErrorKind),
     Retry {
         kind: ApiErrorKind,
-        wait: Option<Duration>,
+        wait: Option<ServerWait>,
     },
+}
+
+/// A duration for people: seconds and up, and no astronomy.
+fn human(d: Duration) -> String {
+    const CENTURY: u64 = 100 * 365 * 86_400;
+    if d.as_secs() >= CENTURY {
+        return "more than a century".into();
+    }
+    humantime::format_duration(Duration::from_millis(d.as_millis() as u64)).to_string()
 }
 
 fn judge_transport(req: &Request<'_>, e: &reqwest::Error) -> Decision {
@@ -647,16 +739,18 @@ fn transport_cause(e: &reqwest::Error) -> String {
         cause.push_str(&s.to_string());
         source = s.source();
     }
-    cause
+    crate::safe_text::safe(&cause)
 }
 
 fn describe(kind: &ApiErrorKind) -> String {
     match kind {
         ApiErrorKind::Status { status, message } => format!("HTTP {status}: {message}"),
+        ApiErrorKind::Paced { message } => format!("HTTP 429: {message}"),
         ApiErrorKind::Ambiguous { cause }
         | ApiErrorKind::Transport { cause }
         | ApiErrorKind::Decode { cause, .. } => cause.clone(),
         ApiErrorKind::Stopped => "stopped".into(),
+        ApiErrorKind::OutOfBounds { cause } => cause.clone(),
     }
 }
 
@@ -671,46 +765,20 @@ fn backoff(policy: &RetryPolicy, attempt: u32, rng: &mut Xorshift) -> Duration {
     half + Duration::from_millis(rng.below(half.as_millis() as u64 + 1))
 }
 
-/// How long the server asks us to wait: `Retry-After` (delta seconds or an HTTP date) or
-/// `RateLimit-Reset` (GitLab: epoch seconds; small values are read as delta seconds).
-pub fn server_wait(headers: &HeaderMap) -> Option<Duration> {
-    let now = chrono::Utc::now();
-    if let Some(v) = header_str(headers, "retry-after") {
-        if let Ok(secs) = v.parse::<u64>() {
-            return Some(Duration::from_secs(secs));
-        }
-        // An HTTP date in any of the three forms RFC 9110 §5.6.7 makes clients accept
-        // (IMF-fixdate, RFC 850, asctime); one already past means "now".
-        if let Ok(at) = httpdate::parse_http_date(v.trim()) {
-            return Some(
-                at.duration_since(std::time::SystemTime::from(now))
-                    .unwrap_or(Duration::ZERO),
-            );
-        }
-    }
-    for name in ["ratelimit-reset", "x-ratelimit-reset"] {
-        if let Some(n) = header_str(headers, name).and_then(|v| v.parse::<i64>().ok()) {
-            let secs = if n > 1_000_000_000 {
-                (n - now.timestamp()).max(0)
-            } else {
-                n.max(0)
-            };
-            return Some(Duration::from_secs(secs as u64));
-        }
-    }
-    None
-}
-
-/// `RateLimit-Remaining: 0` on a successful answer: the next request would be refused until
-/// the reset the same answer names. `None` while budget remains or no reset is given.
-fn exhausted_budget(headers: &HeaderMap) -> Option<Duration> {
+/// `RateLimit-Remaining: 0` (GitLab) or `X-RateLimit-Remaining: 0` (Jira) on a successful
+/// answer: the next request would be refused until the reset the same answer names. `None`
+/// while budget remains, no reset is given, or the reset is further than `max_wait` (the next
+/// request then finds out).
+fn exhausted_budget(headers: &HeaderMap, max_wait: Duration) -> Option<Duration> {
     let remaining = ["ratelimit-remaining", "x-ratelimit-remaining"]
         .iter()
         .find_map(|n| header_str(headers, n))?;
     if remaining.parse::<i64>().ok()? > 0 {
         return None;
     }
-    server_wait(headers).filter(|w| *w <= MAX_HONOURED_WAIT)
+    server_wait(headers, chrono::Utc::now())
+        .map(|w| w.wait)
+        .filter(|w| *w <= max_wait)
 }
 
 /// Percent-encode one path segment (a GitLab project path, a Jira key).
@@ -733,20 +801,21 @@ fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 fn decode<T: DeserializeOwned>(
     status: StatusCode,
     headers: HeaderMap,
-    text: &str,
+    body: &[u8],
 ) -> Result<Reply<T>, ApiErrorKind> {
-    match serde_json::from_str::<T>(text) {
+    match serde_json::from_slice::<T>(body) {
         Ok(body) => Ok(Reply { body, headers }),
         Err(e) => {
             let is_html = header_str(&headers, CONTENT_TYPE.as_str())
                 .is_some_and(|ct| ct.contains("html"))
-                || text.trim_start().starts_with('<');
+                || body.trim_ascii_start().starts_with(b"<");
             let cause = if is_html {
                 "an HTML page instead of JSON (a proxy or single-sign-on login page?)".to_string()
             } else {
                 format!(
-                    "a body that is not the JSON expected ({e}): {}",
-                    snippet(text)
+                    "a body that is not the JSON expected ({}): {}",
+                    crate::safe_text::safe_within(&e.to_string(), 200),
+                    snippet(body)
                 )
             };
             Err(ApiErrorKind::Decode {
@@ -758,10 +827,10 @@ fn decode<T: DeserializeOwned>(
 }
 
 /// The human part of an error body: Jira's `errorMessages`/`errors`, GitLab's `message`/`error`,
-/// else the start of the body.
-pub fn error_message(text: &str) -> String {
-    let Ok(v) = serde_json::from_str::<serde_json::Value>(text) else {
-        return snippet(text);
+/// else the start of the body; made safe for terminals and logs, at most 2 KiB.
+pub fn error_message(body: &[u8]) -> String {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return snippet(body);
     };
     let mut parts: Vec<String> = Vec::new();
     if let Some(msgs) = v.get("errorMessages").and_then(|m| m.as_array()) {
@@ -776,9 +845,9 @@ pub fn error_message(text: &str) -> String {
         }
     }
     if parts.is_empty() {
-        snippet(text)
+        snippet(body)
     } else {
-        parts.join("; ")
+        crate::safe_text::safe(&parts.join("; "))
     }
 }
 
@@ -789,23 +858,25 @@ fn plain(v: &serde_json::Value) -> String {
     }
 }
 
-/// At most 200 characters of a body, on one line: enough to recognise it in a log.
-fn snippet(text: &str) -> String {
-    let one_line: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(200)
-        .collect();
+/// The start of a body (at most 200 bytes of text), on one line, made safe: enough to recognise
+/// it in a log.
+fn snippet(body: &[u8]) -> String {
+    const START: usize = 200;
+    let text = String::from_utf8_lossy(&body[..body.len().min(4 * START)]);
+    let text = text.trim_start();
+    // Leading whitespace skipped (invalid UTF-8 may make the text longer than its bytes).
+    let skipped = body.len().min(4 * START).saturating_sub(text.len());
+    let one_line = crate::safe_text::safe_start(text, START, body.len().saturating_sub(skipped));
     if one_line.trim().is_empty() {
-        "(empty body)".into()
-    } else {
-        one_line.trim().to_string()
+        return "(empty body)".into();
     }
+    one_line
 }
 
 fn default_hint(server: Server, kind: &ApiErrorKind) -> Option<String> {
     let status = match kind {
         ApiErrorKind::Status { status, .. } => *status,
+        ApiErrorKind::Paced { .. } => 429,
         ApiErrorKind::Decode { .. } => {
             return Some(format!(
                 "check {}.url: it must point at the {server} server itself, not at a login page",
@@ -825,7 +896,9 @@ fn default_hint(server: Server, kind: &ApiErrorKind) -> Option<String> {
                 server.label()
             ))
         }
-        ApiErrorKind::Ambiguous { .. } | ApiErrorKind::Stopped => return None,
+        ApiErrorKind::Ambiguous { .. }
+        | ApiErrorKind::Stopped
+        | ApiErrorKind::OutOfBounds { .. } => return None,
     };
     let hint = match (server, status) {
         (Server::Jira, 401) => "Jira rejected the credentials: check JIRA_API_TOKEN (or jira.token_file) and jira.email; Data Center needs deployment = \"datacenter\" and a personal access token",
@@ -839,56 +912,60 @@ fn default_hint(server: Server, kind: &ApiErrorKind) -> Option<String> {
     Some(hint.to_string())
 }
 
+/// For the decoders' property tests: `body` decoded as a 200 answer, or the error's text,
+/// which must say what is wrong (not JSON, not the JSON expected, an HTML page) and be safe.
+#[cfg(test)]
+pub(crate) fn decode_as<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    decode::<T>(StatusCode::OK, HeaderMap::new(), body)
+        .map(|r| r.body)
+        .map_err(|kind| {
+            let text = describe(&kind);
+            assert!(
+                text.contains("not the JSON expected") || text.contains("HTML page"),
+                "an unclear decode error: {text}"
+            );
+            assert_eq!(crate::safe_text::safe(&text), text, "unsafe error text");
+            text
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn retry_after_in_seconds_date_and_reset() {
-        let mut h = HeaderMap::new();
-        h.insert("retry-after", HeaderValue::from_static("7"));
-        assert_eq!(server_wait(&h), Some(Duration::from_secs(7)));
-
-        // The three date forms of RFC 9110 §5.6.7, 30 s ahead.
-        let at = chrono::Utc::now() + chrono::Duration::seconds(30);
-        for form in [
-            "%a, %d %b %Y %H:%M:%S GMT", // IMF-fixdate
-            "%A, %d-%b-%y %H:%M:%S GMT", // obsolete RFC 850
-            "%a %b %e %H:%M:%S %Y",      // obsolete asctime
-        ] {
-            let date = at.format(form).to_string();
-            let mut h = HeaderMap::new();
-            h.insert("retry-after", HeaderValue::from_str(&date).expect("header"));
-            let w = server_wait(&h).unwrap_or_else(|| panic!("{date:?} is an HTTP date"));
-            assert!(
-                w > Duration::from_secs(25) && w <= Duration::from_secs(30),
-                "{date}: {w:?}"
-            );
-        }
-        // A date in the past: retry now. Not a date at all: not a server wait.
-        let mut h = HeaderMap::new();
-        h.insert(
-            "retry-after",
-            HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"),
-        );
-        assert_eq!(server_wait(&h), Some(Duration::ZERO));
-        let mut h = HeaderMap::new();
-        h.insert("retry-after", HeaderValue::from_static("soon"));
-        assert_eq!(server_wait(&h), None);
-
-        let reset = (chrono::Utc::now().timestamp() + 12).to_string();
-        let mut h = HeaderMap::new();
-        h.insert(
-            "ratelimit-reset",
-            HeaderValue::from_str(&reset).expect("header"),
-        );
-        let w = server_wait(&h).expect("reset");
-        assert!(
-            w >= Duration::from_secs(10) && w <= Duration::from_secs(12),
-            "{w:?}"
-        );
-
-        assert_eq!(server_wait(&HeaderMap::new()), None);
+    fn arbitrary_error_bodies_and_rate_limit_headers_never_panic() {
+        let seeds: &[&[u8]] = &[
+            br#"{"errorMessages":["Field 'foo' does not exist"],"errors":{"jql":"bad"}}"#,
+            br#"{"message":{"title":["is too long"]},"error":"x","error_description":"y"}"#,
+            b"<html><body>Sign in</body></html>",
+        ];
+        crate::rng::fuzz::check("error bodies", seeds, 3000, |body| {
+            let m = error_message(body);
+            assert!(!m.is_empty());
+            assert_eq!(crate::safe_text::safe(&m), m, "unsafe: {m:?}");
+        });
+        let now = chrono::Utc::now();
+        let values: &[&[u8]] = &[
+            b"120",
+            b"Sun, 06 Nov 1994 08:49:37 GMT",
+            b"2024-01-01T12:00Z",
+        ];
+        crate::rng::fuzz::check("rate-limit headers", values, 3000, |value| {
+            let Ok(v) = HeaderValue::from_bytes(value) else {
+                return;
+            };
+            for name in ["retry-after", "ratelimit-reset", "x-ratelimit-reset"] {
+                let mut h = HeaderMap::new();
+                h.insert(name, v.clone());
+                h.insert("ratelimit-remaining", HeaderValue::from_static("0"));
+                if let Some(w) = server_wait(&h, now) {
+                    // Whatever the value, adding it is checked by callers, never overflowed.
+                    let _ = Instant::now().checked_add(w.wait);
+                }
+                let _ = exhausted_budget(&h, Duration::from_secs(300));
+            }
+        });
     }
 
     #[test]
@@ -909,18 +986,30 @@ mod tests {
     #[test]
     fn error_bodies_of_both_servers() {
         assert_eq!(
-            error_message(r#"{"errorMessages":["Field 'foo' does not exist"],"errors":{}}"#),
+            error_message(br#"{"errorMessages":["Field 'foo' does not exist"],"errors":{}}"#),
             "Field 'foo' does not exist"
         );
         assert_eq!(
-            error_message(r#"{"message":"404 Project Not Found"}"#),
+            error_message(br#"{"message":"404 Project Not Found"}"#),
             "404 Project Not Found"
         );
         assert_eq!(
-            error_message(r#"{"message":{"title":["is too long (maximum is 255 characters)"]}}"#),
+            error_message(br#"{"message":{"title":["is too long (maximum is 255 characters)"]}}"#),
             r#"{"title":["is too long (maximum is 255 characters)"]}"#
         );
-        assert_eq!(error_message("<html>\n<b>Login</b>"), "<html> <b>Login</b>");
-        assert_eq!(error_message(""), "(empty body)");
+        assert_eq!(
+            error_message(b"<html>\n<b>Login</b>"),
+            "<html> <b>Login</b>"
+        );
+        assert_eq!(error_message(b""), "(empty body)");
+        assert_eq!(error_message(b"  \n "), "(empty body)");
+        let long = format!("<html>{}", "x".repeat(5000));
+        assert!(
+            error_message(long.as_bytes()).ends_with("… (4806 more bytes cut)"),
+            "{}",
+            error_message(long.as_bytes())
+        );
+        // Invalid UTF-8 is shown replaced, never a panic.
+        assert!(error_message(&[0xff; 900]).contains('\u{FFFD}'));
     }
 }

@@ -16,6 +16,7 @@ use crate::domain::{IssueHistory, JiraIssue, StatusCategory, Transition};
 use crate::http::{
     percent_encode, Api, ApiError, ApiErrorKind, Auth, ClientOptions, Effect, Request, Server,
 };
+use crate::paging::PageChain;
 
 /// The only fields the reconciler reads; Jira returns just `id` unless told. `issuetype` is
 /// for `issue_types` (the status's name comes with `status`). A search's project is the
@@ -77,7 +78,7 @@ pub struct Myself {
 
 #[derive(Deserialize)]
 struct CloudPage {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::paging::at_most::deserialize")]
     issues: Vec<Value>,
     #[serde(rename = "nextPageToken", default)]
     next_page_token: Option<String>,
@@ -88,7 +89,7 @@ struct CloudPage {
 /// A Data Center search page (`/rest/api/2/search`).
 #[derive(Deserialize)]
 struct DcPage {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::paging::at_most::deserialize")]
     issues: Vec<Value>,
     #[serde(default)]
     total: Option<u64>,
@@ -116,6 +117,19 @@ impl JiraClient {
             Deployment::Cloud => "/rest/api/3",
             Deployment::Datacenter => "/rest/api/2",
         }
+    }
+
+    /// Jira's own clock (`serverInfo`'s `serverTime`), for when its answers carry no readable
+    /// `Date`.
+    pub async fn server_time(&self) -> Result<Option<DateTime<Utc>>, ApiError> {
+        let r = self
+            .api
+            .send::<Value>(Request::get(format!("{}/serverInfo", self.rest())))
+            .await?;
+        Ok(r.body
+            .get("serverTime")
+            .and_then(Value::as_str)
+            .and_then(parse_jira_time))
     }
 
     /// The account the token belongs to (checks the credentials). Its path is fixed, so a 404
@@ -187,6 +201,7 @@ impl JiraClient {
             filter: filter.to_string(),
             reconcile: reconcile.iter().take(MAX_RECONCILE_IDS).copied().collect(),
             cursor,
+            chain: PageChain::new(),
         }
     }
 
@@ -238,9 +253,22 @@ impl JiraClient {
             body["secret"] = json!(secret);
         }
         let req = match existing {
-            // The `self` link is absolute; the client wants the path under the base URL.
+            // The `self` link is absolute; the client wants the path under the base URL, and
+            // sends the token only there.
             Some(link) => {
-                Request::get(webhook_path(link)).json(Method::PUT, body, Effect::Idempotent)
+                let path = webhook_path(self.base_url(), link).map_err(|cause| ApiError {
+                    server: Server::Jira,
+                    what: "PUT (the webhook's self link)".into(),
+                    kind: crate::http::ApiErrorKind::OutOfBounds { cause },
+                    hint: Some(format!(
+                        "the Jira token goes only to jira.url ({}); if Jira's base URL (System → \
+                         General configuration) is another address of the same Jira, set jira.url \
+                         to it, else update the webhook on Jira's WebHooks admin page",
+                        self.base_url()
+                    )),
+                    retry_after: None,
+                })?;
+                Request::get(path).json(Method::PUT, body, Effect::Idempotent)
             }
             None => {
                 Request::get("/rest/webhooks/1.0/webhook").json(Method::POST, body, Effect::Create)
@@ -298,10 +326,28 @@ pub struct WebhookFilters {
     pub jql: String,
 }
 
-/// The path of a webhook's `self` link (from `/rest/webhooks/`), whatever host Jira names.
-fn webhook_path(link: &str) -> String {
-    link.find("/rest/webhooks/")
-        .map_or_else(|| link.to_string(), |at| link[at..].to_string())
+/// The path of a webhook's `self` link (from `/rest/webhooks/`), below the configured Jira.
+/// A link to another origin (scheme, host, port), or one that is no webhook link at all
+/// (a user-info part that would send the request elsewhere), is refused: the Jira token goes
+/// only to the configured Jira.
+fn webhook_path(base: &str, link: &str) -> Result<String, String> {
+    let shown = crate::safe_text::safe_within(link, 300);
+    let refuse = |why: &str| format!("Jira lists the webhook at {shown:?}: {why}");
+    let base = reqwest::Url::parse(base).map_err(|_| refuse("jira.url is not a URL"))?;
+    let url = if link.starts_with('/') {
+        base.join(link)
+    } else {
+        reqwest::Url::parse(link)
+    }
+    .map_err(|_| refuse("not a URL"))?;
+    if url.origin() != base.origin() || !url.username().is_empty() || url.password().is_some() {
+        return Err(refuse("another host than jira.url"));
+    }
+    let path = url.path();
+    let at = path
+        .find("/rest/webhooks/")
+        .ok_or_else(|| refuse("not a webhook link"))?;
+    Ok(path[at..].to_string())
 }
 
 fn admin_hint(e: ApiError) -> ApiError {
@@ -324,6 +370,9 @@ pub struct SearchPage {
     pub total: Option<u64>,
     /// Whether this is the last page.
     pub last: bool,
+    /// Jira's own clock when it answered (its `Date`, rounded up to the next second): no
+    /// issue's real `updated` can be later.
+    pub server_clock: Option<DateTime<Utc>>,
 }
 
 /// Where a search is: Cloud's page token, or Data Center's moving `id >` bound.
@@ -339,12 +388,20 @@ pub struct Pages<'c> {
     filter: String,
     reconcile: Vec<u64>,
     cursor: Cursor,
+    /// Keeps the pages from looping or going on past the server's count.
+    chain: PageChain,
 }
 
 impl Pages<'_> {
     /// The JQL filter this search reads.
     pub fn filter(&self) -> &str {
         &self.filter
+    }
+
+    /// How many issues the search matches, as the server counted them (for a progress
+    /// display): the page chain may not run far past it.
+    pub fn expect(&mut self, count: u64) {
+        self.chain.expect(count);
     }
 
     /// The next page, or `None` after the last.
@@ -371,25 +428,34 @@ impl Pages<'_> {
             body["reconcileIssues"] = json!(self.reconcile);
         }
         let req = Request::get("/rest/api/3/search/jql").json(Method::POST, body, Effect::Read);
-        let raw: CloudPage = self.client.api.send(req).await?.body;
+        let reply = self.client.api.send::<CloudPage>(req).await?;
+        let server_clock = date_header(&reply.headers);
+        let raw = reply.body;
+        let n = raw.issues.len();
         let mut page = read_page(raw.issues);
         // The token is absent (or null) on the last page; `isLast` says so too. Page size says
         // nothing: pages are often shorter than asked.
         self.cursor = match raw.next_page_token.filter(|t| !t.is_empty()) {
             Some(next) if raw.is_last != Some(true) => {
-                if token.as_deref() == Some(next.as_str()) {
-                    // Stopping here would drop the rest silently; the pass fails instead and
-                    // keeps its checkpoint.
-                    return Err(no_progress(
-                        "POST /rest/api/3/search/jql",
-                        "Jira returned the same nextPageToken twice".into(),
-                    ));
+                // A loop or an endless chain would keep the pass busy forever; stopping would
+                // drop the rest silently: the pass fails instead and keeps its checkpoint.
+                self.chain
+                    .advance(n, &next)
+                    .map_err(|cause| no_progress("POST /rest/api/3/search/jql", cause))?;
+                if self.chain.wants_count() {
+                    let count = self.client.approximate_count(&self.filter).await?;
+                    self.chain.expect(count.unwrap_or(0));
                 }
                 Cursor::Cloud(Some(next))
             }
-            _ => Cursor::Done,
+            _ => {
+                self.chain.finish(n);
+                Cursor::Done
+            }
         };
+        page.total = self.chain.expected();
         page.last = matches!(self.cursor, Cursor::Done);
+        page.server_clock = server_clock;
         Ok(page)
     }
 
@@ -405,17 +471,27 @@ impl Pages<'_> {
             .query("startAt", 0)
             .query("maxResults", DC_PAGE)
             .query("fields", FIELDS.join(","));
-        let raw: DcPage = self.client.api.send(req).await?.body;
+        let reply = self.client.api.send::<DcPage>(req).await?;
+        let server_clock = date_header(&reply.headers);
+        let raw = reply.body;
         let n = raw.issues.len() as u64;
         let last_id = raw.issues.iter().filter_map(numeric_id).max();
         let remaining = raw.total.unwrap_or(0);
+        // Each page's total is what remains after it; the first is the whole search's.
+        self.chain.expect(remaining);
         let mut page = read_page(raw.issues);
         page.total = raw.total;
         self.cursor = if n >= remaining {
+            self.chain.finish(n as usize);
             Cursor::Done
         } else {
             match last_id {
-                Some(id) if after.is_none_or(|prev| id > prev) => Cursor::Dc(Some(id)),
+                Some(id) if after.is_none_or(|prev| id > prev) => {
+                    self.chain
+                        .advance(n as usize, &id.to_string())
+                        .map_err(|cause| no_progress("GET /rest/api/2/search", cause))?;
+                    Cursor::Dc(Some(id))
+                }
                 // An empty or id-less page while Jira says more remain: stopping would drop
                 // them silently, so the pass fails instead (and keeps its checkpoint).
                 _ => {
@@ -429,15 +505,24 @@ impl Pages<'_> {
             }
         };
         page.last = matches!(self.cursor, Cursor::Done);
+        page.server_clock = server_clock;
         Ok(page)
     }
+}
+
+/// The server's clock from an answer's `Date` (second precision: the true time is before the
+/// next second).
+fn date_header(headers: &reqwest::header::HeaderMap) -> Option<DateTime<Utc>> {
+    let date = headers.get(reqwest::header::DATE)?.to_str().ok()?;
+    let at = httpdate::parse_http_date(date.trim()).ok()?;
+    Some(DateTime::<Utc>::from(at) + chrono::Duration::milliseconds(999))
 }
 
 fn no_progress(what: &str, cause: String) -> ApiError {
     ApiError {
         server: Server::Jira,
         what: what.into(),
-        kind: crate::http::ApiErrorKind::Transport { cause },
+        kind: crate::http::ApiErrorKind::OutOfBounds { cause },
         hint: Some("the next pass searches again from the same checkpoint".into()),
         retry_after: None,
     }
@@ -462,32 +547,45 @@ fn read_page(raw: Vec<Value>) -> SearchPage {
         match parse_issue(&v) {
             Ok(issue) => out.issues.push(issue),
             Err(reason) => out.unreadable.push(Unreadable {
-                key: v
-                    .get("key")
-                    .and_then(Value::as_str)
-                    .unwrap_or("(no key)")
-                    .to_string(),
-                reason,
+                key: crate::safe_text::safe_within(
+                    v.get("key").and_then(Value::as_str).unwrap_or("(no key)"),
+                    64,
+                ),
+                reason: crate::safe_text::safe_within(&reason, 512),
             }),
         }
     }
     out
 }
 
+/// Jira ids are decimal numbers (`"10014"`), whatever the deployment.
+fn is_jira_id(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Jira keys are a project key (at most 255 characters) and a number.
+const MAX_KEY_CHARS: usize = 300;
+
 /// Read one issue object. Only a missing id, key or `updated` makes it unreadable; odd values
 /// elsewhere (null summary, unknown status category, no resolution date) are kept as such.
 pub fn parse_issue(v: &Value) -> Result<JiraIssue, String> {
     let id = match v.get("id") {
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        _ => return Err("it has no id".into()),
+        Some(Value::String(s)) if is_jira_id(s) => s.clone(),
+        Some(Value::Number(n)) if n.is_u64() => n.to_string(),
+        Some(other) => return Err(format!("its id {other} is not a Jira issue id")),
+        None => return Err("it has no id".into()),
     };
     let key = v
         .get("key")
         .and_then(Value::as_str)
         .filter(|k| !k.is_empty())
-        .ok_or("it has no key")?
-        .to_string();
+        .ok_or("it has no key")?;
+    // The key goes into links, logs and messages: one with control characters or of any
+    // length is not Jira's.
+    if key.chars().count() > MAX_KEY_CHARS || key.chars().any(|c| c.is_control()) {
+        return Err("its key is not a Jira issue key".into());
+    }
+    let key = key.to_string();
     let fields = v.get("fields").cloned().unwrap_or(Value::Null);
     let updated = timestamp(&fields, "updated")?.ok_or("its `updated` field is missing")?;
     let created = timestamp(&fields, "created")?.unwrap_or(updated);
@@ -614,6 +712,105 @@ pub fn search_filter(
 mod tests {
     use super::*;
 
+    /// Every issue of a decoded page read, as a pass reads it: (readable, unreadable).
+    fn read_issues(issues: Vec<Value>) -> (usize, usize) {
+        let _ = issues.iter().filter_map(numeric_id).max();
+        let page = read_page(issues);
+        for u in &page.unreadable {
+            assert!(!u.reason.is_empty() && !u.key.chars().any(char::is_control));
+        }
+        (page.issues.len(), page.unreadable.len())
+    }
+
+    #[test]
+    fn arbitrary_search_pages_and_answers_never_panic_the_decoders() {
+        let cloud: &[&[u8]] = &[
+            include_bytes!("../tests/fixtures/jira-search-jql-page.json"),
+            br#"{"issues":[{"id":"7","key":"A-1","fields":{"updated":"2024-01-01T00:00:00.000+0000",
+                "created":"2024-01-01T00:00:00.000+0000","resolutiondate":null,"summary":"s",
+                "status":{"name":"Done","statusCategory":{"key":"done"}},"issuetype":{"name":"Bug"},
+                "project":{"key":"A"}}}],"nextPageToken":"t","isLast":false}"#,
+        ];
+        // How far the inputs got: decoded pages, readable and unreadable issues.
+        let reached = std::cell::Cell::new((0, 0, 0));
+        let note = |(read, unread): (usize, usize)| {
+            let (p, r, u) = reached.get();
+            reached.set((p + 1, r + read, u + unread));
+        };
+        crate::rng::fuzz::check("Cloud search page", cloud, 3000, |body| {
+            if let Ok(page) = crate::http::decode_as::<CloudPage>(body) {
+                note(read_issues(page.issues));
+            }
+        });
+        let dc: &[&[u8]] = &[include_bytes!("../tests/fixtures/jira-cloud-issues.json")];
+        crate::rng::fuzz::check("Data Center search page", dc, 3000, |body| {
+            if let Ok(page) = crate::http::decode_as::<DcPage>(body) {
+                note(read_issues(page.issues));
+            }
+        });
+        // Not vacuous: many inputs decode, and reach both outcomes of reading an issue.
+        let (pages, readable, unreadable) = reached.get();
+        assert!(
+            pages >= 300 && readable >= 100 && unreadable >= 50,
+            "{:?}",
+            reached.get()
+        );
+        let small: &[&[u8]] = &[
+            br#"{"displayName":"Bot","emailAddress":"b@x","timeZone":"Pacific/Chatham"}"#,
+            br#"{"count":12}"#,
+            br#"[{"self":"https://j/rest/webhooks/1.0/webhook/1","name":"n","url":"u",
+                "filters":{"issue-related-events-section":"project = A"}}]"#,
+            br#"{"serverTime":"2024-01-01T00:00:00.000+0000","baseUrl":"https://j"}"#,
+        ];
+        crate::rng::fuzz::check(
+            "account, count, webhooks, server info",
+            small,
+            3000,
+            |body| {
+                let _ = crate::http::decode_as::<Myself>(body);
+                let _ = crate::http::decode_as::<ApproximateCount>(body);
+                if let Ok(hooks) = crate::http::decode_as::<Vec<RegisteredWebhook>>(body) {
+                    for h in hooks {
+                        let _ = webhook_path("https://j", &h.link);
+                    }
+                }
+                if let Ok(v) = crate::http::decode_as::<Value>(body) {
+                    let _ = v
+                        .get("serverTime")
+                        .and_then(Value::as_str)
+                        .and_then(parse_jira_time);
+                }
+            },
+        );
+    }
+
+    #[test]
+    fn a_webhook_link_leads_only_to_the_configured_jira() {
+        let base = "https://jira.example.com/jira";
+        let ok = |link: &str| webhook_path(base, link).expect(link);
+        assert_eq!(
+            ok("https://jira.example.com/jira/rest/webhooks/1.0/webhook/7"),
+            "/rest/webhooks/1.0/webhook/7"
+        );
+        assert_eq!(
+            ok("/jira/rest/webhooks/1.0/webhook/7"),
+            "/rest/webhooks/1.0/webhook/7"
+        );
+        for link in [
+            "https://evil.example/rest/webhooks/1.0/webhook/7",
+            "http://jira.example.com/jira/rest/webhooks/1.0/webhook/7",
+            "https://jira.example.com:8443/rest/webhooks/1.0/webhook/7",
+            "https://user@jira.example.com/rest/webhooks/1.0/webhook/7",
+            "@evil.example/x",
+            "//evil.example/rest/webhooks/1.0/webhook/7",
+            "https://jira.example.com/jira/secure/Dashboard.jspa",
+            "\u{1b}[2J",
+        ] {
+            let e = webhook_path(base, link).expect_err(link);
+            assert!(!e.contains('\u{1b}'), "{e}");
+        }
+    }
+
     #[test]
     fn jira_timestamps_with_any_offset() {
         let t = parse_jira_time("2023-11-07T09:46:08.304+0100").expect("parses");
@@ -691,5 +888,27 @@ mod tests {
             .expect_err("unreadable")
             .contains("updated"));
         assert!(parse_issue(&json!({"key":"A-3"})).is_err());
+    }
+
+    #[test]
+    fn ids_and_keys_that_are_not_jiras_are_unreadable_and_reported_safely() {
+        let updated = json!({"updated": "2024-01-01T00:00:00.000+0000"});
+        let bad = [
+            json!({"id": "1\u{1b}[2J", "key": "A-1", "fields": updated}),
+            json!({"id": "-5", "key": "A-1", "fields": updated}),
+            json!({"id": 7, "key": "A-\u{1b}]0;owned\u{7}", "fields": updated}),
+            json!({"id": 7, "key": "A".repeat(10_000), "fields": updated}),
+        ];
+        for v in &bad {
+            assert!(parse_issue(v).is_err(), "{v}");
+        }
+        let page = read_page(bad.to_vec());
+        assert_eq!(page.unreadable.len(), 4);
+        for u in &page.unreadable {
+            assert!(!u.key.chars().any(char::is_control), "{u:?}");
+            assert!(u.key.len() < 100 && u.reason.len() < 600, "{u:?}");
+        }
+        let ok = json!({"id": 10014, "key": "VSA-5", "fields": updated});
+        assert_eq!(parse_issue(&ok).expect("readable").id, "10014");
     }
 }

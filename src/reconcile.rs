@@ -273,6 +273,7 @@ impl Reconciler {
                 }
             };
             report.counts.failed = report.failures.len() as u64;
+            report.make_safe();
             report.duration = started.elapsed();
             report.cpu = report::process_cpu().saturating_sub(cpu_before);
             if let Some((store, id)) = history {
@@ -428,8 +429,41 @@ impl Reconciler {
         }
         // A stop may have cut the pass short: the checkpoint stays (commit needs `ok`).
         report.stopped |= self.stopping();
-        report.checkpoint = self.commit(store, &target, &start, work.newest, &report)?;
+        let newest = match work.newest {
+            Some(n) if start.kind != PassKind::Targeted && report.ok() => {
+                Some(self.within_server_clock(n, work.server_clock).await)
+            }
+            other => other,
+        };
+        report.checkpoint = self.commit(store, &target, &start, newest, &report)?;
         Ok(report)
+    }
+
+    /// `newest`, but never past Jira's own clock: an issue whose `updated` lies in the future
+    /// (imported data) must not become the checkpoint, or incremental passes would miss every
+    /// later change. The clock is the search answers' `Date`, else `serverInfo`, else ours.
+    async fn within_server_clock(
+        &self,
+        newest: DateTime<Utc>,
+        seen: Option<DateTime<Utc>>,
+    ) -> DateTime<Utc> {
+        let clock = match seen {
+            Some(clock) => clock,
+            None => match self.jira.server_time().await {
+                Ok(Some(clock)) => clock,
+                _ => Utc::now(),
+            },
+        };
+        if newest > clock {
+            tracing::warn!(
+                newest = %newest.to_rfc3339(),
+                jira_clock = %clock.to_rfc3339(),
+                "an issue's `updated` lies after Jira's own clock (imported data?); the checkpoint \
+                 stays at the clock, so later changes are still found"
+            );
+            return clock;
+        }
+        newest
     }
 
     /// The Jira searches of a pass: the mapping's window (everything on a full pass), or its
@@ -498,11 +532,16 @@ impl Reconciler {
                             .flatten(),
                         None => None,
                     };
+                    if let Some(t) = total {
+                        // The server's count also bounds how far its page chain may go.
+                        pages.expect(t);
+                    }
                     progress.set_total(total);
                 }
                 first = false;
                 exhausted = page.last;
                 work.newest = work.newest.max(page.issues.iter().map(|j| j.updated).max());
+                work.server_clock = work.server_clock.max(page.server_clock);
                 batch.issues.extend(page.issues);
                 batch.unreadable.extend(page.unreadable);
             }
@@ -810,6 +849,8 @@ struct Worked {
     recipe: crate::plan::RecipeTally,
     /// The newest Jira `updated` seen: where the checkpoint moves on success.
     newest: Option<DateTime<Utc>>,
+    /// Jira's clock as its search answers told it (the latest): the checkpoint never passes it.
+    server_clock: Option<DateTime<Utc>>,
 }
 
 /// What working one page produced.

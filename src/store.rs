@@ -823,7 +823,7 @@ impl Store {
                     n.unchanged as i64,
                     n.failed as i64,
                     n.jira_seen as i64,
-                    error
+                    error.map(crate::safe_text::safe)
                 ],
             )
             .map(|_| ())
@@ -938,7 +938,11 @@ fn read_pass(r: &rusqlite::Row<'_>) -> rusqlite::Result<PassRecord> {
             failed: n(10)?,
             jira_seen: n(11)?,
         },
-        error: r.get(12)?,
+        // Made safe again when read: a database written by an older version may hold a
+        // server's text as it came.
+        error: r
+            .get::<_, Option<String>>(12)?
+            .map(|e| crate::safe_text::safe(&e)),
     })
 }
 

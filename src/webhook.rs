@@ -696,6 +696,20 @@ mod tests {
         assert!(!sprint.is_issue_event());
     }
 
+    #[test]
+    fn arbitrary_payloads_never_panic_the_parser() {
+        let seeds: &[&[u8]] = &[
+            br#"{"webhookEvent":"jira:issue_updated","timestamp":1700000000000,"issue":{"id":"10001",
+                "key":"VSA-1","fields":{"project":{"key":"VSA"}}},"changelog":{"items":[]}}"#,
+        ];
+        crate::rng::fuzz::check("webhook payload", seeds, 3000, |body| match parse(body) {
+            Ok(e) => {
+                let _ = (e.project(), e.is_issue_event());
+            }
+            Err(why) => assert!(!why.is_empty()),
+        });
+    }
+
     #[tokio::test(start_paused = true)]
     async fn bursts_coalesce_and_replays_are_recognised() {
         let t = Triggers::default();

@@ -96,19 +96,19 @@ pub async fn register(cfg: Config) -> Result<i32> {
             "several Jira webhooks post to {}: each event arrives that many times; delete all \
              but {} on Jira's WebHooks admin page",
             target(&w),
-            ours[0].link
+            shown(&ours[0].link)
         );
     }
     match ours.first() {
         // A Cloud secret cannot be read back, so a webhook with one is always rewritten.
         Some(h) if h.url == url && h.filters.jql == jql && h.name == NAME && secret.is_none() => {
-            println!("webhook already registered, unchanged: {}", h.link);
+            println!("webhook already registered, unchanged: {}", shown(&h.link));
         }
         Some(h) => {
             r.jira()
                 .register_webhook(Some(&h.link), NAME, &url, &jql, secret)
                 .await?;
-            println!("updated webhook {NAME}: {}", h.link);
+            println!("updated webhook {NAME}: {}", shown(&h.link));
         }
         None => {
             let created = r
@@ -119,12 +119,17 @@ pub async fn register(cfg: Config) -> Result<i32> {
                 .get("self")
                 .and_then(|v| v.as_str())
                 .unwrap_or("(Jira did not say where)");
-            println!("registered webhook {NAME}: {link}");
+            println!("registered webhook {NAME}: {}", shown(link));
         }
     }
     println!("  events for: {jql}");
     println!("  delivered to: {}", target(&w));
     Ok(0)
+}
+
+/// A link Jira gave, made safe for the terminal.
+fn shown(link: &str) -> String {
+    crate::safe_text::safe_within(link, 512)
 }
 
 /// A URL without its query (a Data Center webhook's carries the secret).

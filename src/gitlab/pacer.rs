@@ -1,23 +1,28 @@
 //! Pacing of issue creation. GitLab limits creates per user and window (GitLab.com: 200 a
-//! minute) and answers a create over the limit with a bare 429: no `Retry-After`, no
-//! `RateLimit-*`. Guessing a low rate wastes a fast server; bursting into the limit wastes a
-//! minute per burst. So the pacer learns:
+//! minute, a fixed window that opens with the first create after the last one expired) and
+//! answers a create over the limit with a bare 429: no `Retry-After`, no `RateLimit-*`.
+//! Guessing a low rate wastes a fast server; bursting into the limit wastes a window per
+//! burst. So the pacer learns, and only from that bare 429 (a 429 with `Retry-After`, or
+//! GitLab's general throttle, is a hold the HTTP layer keeps for every request, never a
+//! lesson):
 //!
 //! - until a create is refused, creates go out as fast as the write concurrency allows;
-//! - on a refused create it learns the limit as the number of creates the last window admitted
-//!   (when it has watched a whole window), holds creates until the oldest of them leaves the
-//!   window, and from then on keeps at most that many creates in any window;
-//! - GitLab counts per user, so other clients of the same account take part of the window: a
-//!   refusal after far fewer creates than the learned limit (under half) holds the window but
-//!   does not lower the limit, and after ten minutes without a refusal the limit grows by a
-//!   tenth, so a limit learned in a crowded minute is not kept for the day;
-//! - a server-given wait (`Retry-After`) is honoured as such;
-//! - `gitlab.creates_per_minute`, when set, is a hard cap over any 60 s.
+//! - a refused create teaches the limit: the creates sent before it since creates last resumed
+//!   (the server admitted those; the creates sent after it, still in flight, are refused too
+//!   and teach nothing more). Creates are then held until the server's window has surely
+//!   reset, and from then on at most that many go out in any window;
+//! - a limit that may be too low (learned from a crowded or randomly refusing window) is
+//!   probed: after a window without a refusal, one create at a time may go beyond it, and each
+//!   one the server admits raises the limit by one. A refused probe doubles the windows until
+//!   the next (up to ten minutes), so a steady server costs one refused create per probe and
+//!   a server that refused at random gets its speed back within a window or two;
+//! - `gitlab.creates_per_minute`, when set, is a hard cap over any 60 s;
+//! - no hold is longer than `retry.max_wait`: a longer one fails the create instead.
 //!
 //! The learned limit and the recent creates are saved in the state database ([`Snapshot`]),
-//! so a process restarted in a loop cannot burst past the limit.
+//! so a process restarted in a loop cannot burst past the limit, and starts from the limit.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
@@ -33,8 +38,8 @@ const MINUTE: Duration = Duration::from_secs(60);
 const MAX_MARGIN: Duration = Duration::from_millis(250);
 /// A learned limit is forgotten after this long, so a raised server limit is found again.
 const LEARNED_FOR: Duration = Duration::from_secs(24 * 3600);
-/// After this long without a refusal, the learned limit grows by a tenth (at least one).
-const GROW_AFTER: Duration = Duration::from_secs(600);
+/// The longest time between probes above a limit the server keeps refusing at.
+const MAX_PROBE_INTERVAL: Duration = Duration::from_secs(600);
 /// Sends are counted in slots this wide (or a 6,000th of the window, if that is wider): the
 /// log stays a few thousand counters however fast creates go, and pacing errs by at most one
 /// slot, on the late side.
@@ -45,6 +50,8 @@ pub struct CreatePacer {
     cap: Option<u32>,
     /// The server's window (`retry.create_rate_limit_backoff`; 60 s on GitLab.com).
     window: Duration,
+    /// `retry.max_wait`: a longer hold fails the create.
+    max_wait: Duration,
     margin: Duration,
     /// The width of one slot of the send log.
     slot: Duration,
@@ -54,27 +61,69 @@ pub struct CreatePacer {
 }
 
 struct State {
-    /// The limit a refused create taught, and when it was last set or grown (wall clock, to
+    /// The limit a refused create taught, and when it was last set or raised (wall clock, to
     /// persist it).
     learned: Option<(u32, SystemTime)>,
     /// Sends (not refused) within the longer of the two windows: (slot number, count), oldest
     /// first.
     log: VecDeque<(i64, u32)>,
-    /// Creates admitted and not yet answered: ticket → its slot (a send moves it).
-    in_flight: std::collections::HashMap<u64, i64>,
-    /// No create before this (a server-given wait, or the window after a refusal).
+    /// Creates admitted and not yet answered: ticket → when it went out (a send moves it).
+    in_flight: HashMap<u64, Sent>,
+    /// Creates still in flight when a refusal taught the limit, counted in its window: each
+    /// one the server admits after all raises the limit by one, whatever order answers come
+    /// back in.
+    pending: std::collections::HashSet<u64>,
+    /// The lesson was taken before any create was answered: it counted one ahead.
+    counts_from_zero: bool,
+    /// No create before this (the window after a refusal).
     held_until: Option<Instant>,
-    /// Since when this pacer has seen every create: a count over a shorter time says nothing
-    /// about the server's limit.
-    watching_since: Instant,
+    /// Creates count towards a lesson from here: when this pacer started (or, with a saved
+    /// state, a window before), or when creates resumed after the last refusal's hold.
+    counting_since: Instant,
+    /// When the last refusal was taken in: a create sent before it was already in flight and
+    /// teaches nothing more.
+    last_refusal: Option<Instant>,
+    /// The server's window as GitLab counts it: opened by the first create after the last
+    /// one expired (or after a refusal's hold), every attempt counted. (start, creates)
+    fixed: Option<(Instant, u32)>,
+    /// Whether `fixed` is in step with the server's: not after taking over another process's
+    /// recent creates (their window may have opened anywhere), again after a refusal's hold
+    /// or a window without a create.
+    in_step: bool,
+    /// The newest create sent (or taken over).
+    last_send: Option<Instant>,
+    /// The create sent beyond the learned limit to see whether the server admits more: only
+    /// when `fixed` is full, so an admitted probe means the server's limit is higher.
+    probe: Option<u64>,
+    /// No probe before this; and how many windows a refused probe waits before the next.
+    probe_after: Option<Instant>,
+    probe_windows: u32,
+    /// When this pacer started: its own sends are in the log already.
+    started: Instant,
     /// Saved sends up to this time are in the log already (the state is re-read every pass).
     imported_until: Option<SystemTime>,
     next_ticket: u64,
 }
 
+/// When a create in flight went out: its slot in the log, and the instant.
+#[derive(Clone, Copy, Debug)]
+struct Sent {
+    slot: i64,
+    at: Instant,
+}
+
 /// A create the pacer let through: hand it back with `refused`, `not_sent` or `done`.
 #[derive(Debug)]
 pub struct Ticket(u64);
+
+/// Why no create may go now.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NotAdmitted {
+    /// A stop was requested while the create waited.
+    Stopped,
+    /// The pacer would hold creates longer than `retry.max_wait`.
+    TooLong(Duration),
+}
 
 /// The pacer's state as stored between runs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -85,22 +134,41 @@ pub struct Snapshot {
     pub recent: Vec<SystemTime>,
 }
 
+/// What the pacer decides for the next create.
+enum Next {
+    Send,
+    /// Send it beyond the learned limit, as a probe.
+    Probe,
+    Wait(Duration),
+}
+
 impl CreatePacer {
-    pub fn new(cap: Option<u32>, window: Duration) -> Self {
+    pub fn new(cap: Option<u32>, window: Duration, max_wait: Duration) -> Self {
         let window = window.max(Duration::from_millis(1));
         let now = Instant::now();
         CreatePacer {
             cap: cap.filter(|c| *c > 0),
             window,
+            max_wait,
             margin: (window / 50).min(MAX_MARGIN),
             slot: SLOT.max(window.max(MINUTE) / 6000),
             epoch: now,
             state: Mutex::new(State {
                 learned: None,
                 log: VecDeque::new(),
-                in_flight: std::collections::HashMap::new(),
+                in_flight: HashMap::new(),
+                pending: std::collections::HashSet::new(),
+                counts_from_zero: false,
                 held_until: None,
-                watching_since: now,
+                fixed: None,
+                in_step: true,
+                last_send: None,
+                counting_since: now,
+                last_refusal: None,
+                probe: None,
+                probe_after: None,
+                probe_windows: 1,
+                started: now,
                 imported_until: None,
                 next_ticket: 0,
             }),
@@ -112,23 +180,29 @@ impl CreatePacer {
         self.lock().learned.map(|(n, _)| n)
     }
 
-    /// Wait until a create may be sent and count it as sent. `None` when a stop ended the wait.
-    pub async fn admit(&self, stop: &Stop) -> Option<Ticket> {
+    /// Wait until a create may be sent and count it as sent.
+    pub async fn admit(&self, stop: &Stop) -> Result<Ticket, NotAdmitted> {
         let mut told = false;
         loop {
             let wait = {
                 let mut st = self.lock();
                 let now = Instant::now();
-                match self.wait_needed(&mut st, now) {
-                    None => {
+                match self.next(&mut st, now) {
+                    Next::Wait(w) if w > self.max_wait => return Err(NotAdmitted::TooLong(w)),
+                    Next::Wait(w) => w,
+                    go => {
                         let ticket = st.next_ticket;
                         st.next_ticket += 1;
                         let slot = self.slot_of(now);
                         add(&mut st.log, slot, 1);
-                        st.in_flight.insert(ticket, slot);
-                        return Some(Ticket(ticket));
+                        let sent = Sent { slot, at: now };
+                        st.in_flight.insert(ticket, sent);
+                        self.count_in_window(&mut st, now);
+                        if matches!(go, Next::Probe) {
+                            st.probe = Some(ticket);
+                        }
+                        return Ok(Ticket(ticket));
                     }
-                    Some(w) => w,
                 }
             };
             if !told {
@@ -141,85 +215,151 @@ impl CreatePacer {
                 );
             }
             if !stop.sleep(wait).await {
-                return None;
+                return Err(NotAdmitted::Stopped);
             }
         }
     }
 
-    /// The server refused the create of `ticket` (429). `server_wait`: what it asked for, if
-    /// anything. Learns the limit when this pacer has watched a whole window.
-    pub fn refused(&self, ticket: Ticket, server_wait: Option<Duration>) {
+    /// GitLab refused the create of `ticket` with its bare create-limit 429. Teaches the limit
+    /// unless the create was already in flight when an earlier refusal came back.
+    pub fn refused(&self, ticket: Ticket) {
         let mut st = self.lock();
         let now = Instant::now();
+        let Some(sent) = st.in_flight.get(&ticket.0).copied() else {
+            return;
+        };
+        let was_probe = st.probe == Some(ticket.0);
+        let in_flight_at_last_lesson = st.last_refusal.is_some_and(|t| sent.at < t);
         self.forget(&mut st, ticket);
-        let window = self.window;
-        let admitted = self.count_within(&st, now, window);
-        // A count over less than a whole window says nothing about the limit; neither does one
-        // far below the limit learned (another client of the same account took the rest).
-        let credible = now.duration_since(st.watching_since) >= window
-            && admitted > 0
-            && st.learned.is_none_or(|(old, _)| admitted * 2 >= old);
-        if credible {
-            if st.learned.map(|(n, _)| n) != Some(admitted) {
+        if was_probe {
+            st.probe = None;
+        }
+        if in_flight_at_last_lesson {
+            return;
+        }
+        // What the server surely admitted: the creates answered so far. Those still in flight
+        // count when (and if) their answer says so (`done`).
+        let from = self.count_start(now, st.counting_since);
+        let unanswered: Vec<u64> = st
+            .in_flight
+            .iter()
+            .filter(|(_, s)| self.time_of(s.slot) + self.slot > from)
+            .map(|(t, _)| *t)
+            .collect();
+        let admitted = self
+            .count_since(&st, now, st.counting_since)
+            .saturating_sub(unanswered.len() as u32);
+        st.pending = unanswered.into_iter().collect();
+        // The server's window opened with the oldest create it counted: it has surely reset a
+        // window after that (a whole window from now when nothing was counted).
+        let reset = self
+            .oldest_since(&st, now, st.counting_since)
+            .map_or(now + self.window, |t| t + self.window + self.margin)
+            .max(now);
+        self.learn(&mut st, reset, admitted, was_probe);
+        if st.held_until.is_none_or(|h| h < reset) {
+            st.held_until = Some(reset);
+        }
+        st.counting_since = reset;
+        st.last_refusal = Some(now);
+        // The server's window resets before creates resume: the next one opens a new window.
+        st.fixed = None;
+        st.in_step = true;
+    }
+
+    /// Take in what a refusal after `admitted` answered creates says about the limit (the
+    /// creates still in flight raise it as they are admitted); creates resume at `resume`, and
+    /// probes a window or more later.
+    fn learn(&self, st: &mut State, resume: Instant, admitted: u32, was_probe: bool) {
+        let known = st.learned.map(|(n, _)| n);
+        if known.is_some_and(|n| was_probe || admitted >= n) {
+            // Refused at the limit already known (a probe, or a window shared with another
+            // client of the account): keep it, and probe less often.
+            st.probe_windows = st
+                .probe_windows
+                .saturating_mul(2)
+                .min(self.max_probe_windows());
+        } else if admitted == 0 && st.pending.is_empty() {
+            // Nothing of ours was admitted: the window was full before we began (a restart,
+            // another client). Hold it; nothing to learn.
+            return;
+        } else {
+            // With nothing answered yet, the first create in flight the server admits is the
+            // one counted here.
+            st.counts_from_zero = admitted == 0;
+            let n = admitted.max(1);
+            if known != Some(n) {
                 tracing::info!(
-                    creates = admitted,
-                    window_s = window.as_secs_f64(),
+                    creates = n,
+                    in_flight = st.pending.len(),
+                    window_s = self.window.as_secs_f64(),
                     "learned GitLab's issue-create limit from a refused create"
                 );
             }
-            st.learned = Some((admitted, SystemTime::now()));
+            st.learned = Some((n, SystemTime::now()));
+            st.probe_windows = 1;
         }
-        let until = match server_wait {
-            Some(w) => now + w,
-            // The window frees a slot when its oldest create leaves it; without a record of
-            // any (a restart), wait a whole window.
-            None => self
-                .oldest_within(&st, now, window)
-                .map_or(now + window, |t| t + window + self.margin),
-        };
-        if st.held_until.is_none_or(|h| h < until) {
-            st.held_until = Some(until);
-        }
+        st.probe_after = Some(resume + self.window * st.probe_windows);
+    }
+
+    fn max_probe_windows(&self) -> u32 {
+        (MAX_PROBE_INTERVAL.as_millis() / self.window.as_millis().max(1)).clamp(1, 1_000) as u32
     }
 
     /// The create of `ticket` is going out now (it may have waited for a free connection since
     /// it was admitted): its place in the window is from now.
     pub fn sending(&self, ticket: &Ticket) {
         let mut st = self.lock();
-        let now = self.slot_of(Instant::now());
-        if let Some(slot) = st.in_flight.get(&ticket.0).copied() {
-            if slot != now {
-                remove(&mut st.log, slot);
+        let at = Instant::now();
+        let now = self.slot_of(at);
+        if let Some(sent) = st.in_flight.get(&ticket.0).copied() {
+            if sent.slot != now {
+                remove(&mut st.log, sent.slot);
                 add(&mut st.log, now, 1);
-                st.in_flight.insert(ticket.0, now);
+            }
+            let sent = Sent { slot: now, at };
+            st.in_flight.insert(ticket.0, sent);
+        }
+    }
+
+    /// GitLab answered the create of `ticket` (it counts in the window where it was sent). An
+    /// admitted probe raises the limit by one.
+    pub fn done(&self, ticket: Ticket) {
+        let mut st = self.lock();
+        st.in_flight.remove(&ticket.0);
+        let was_probe = st.probe == Some(ticket.0);
+        if was_probe {
+            st.probe = None;
+        }
+        let pending = st.pending.remove(&ticket.0);
+        if pending && std::mem::take(&mut st.counts_from_zero) {
+            return;
+        }
+        if pending || was_probe {
+            if let Some((n, _)) = st.learned {
+                st.learned = Some((n.saturating_add(1), SystemTime::now()));
             }
         }
     }
 
-    /// GitLab answered the create of `ticket` (it counts in the window where it was sent).
-    pub fn done(&self, ticket: Ticket) {
-        self.lock().in_flight.remove(&ticket.0);
-    }
-
-    /// The create of `ticket` surely did not reach the server (it could not connect, or a stop
-    /// came first): it does not count.
+    /// The create of `ticket` surely did not count (it could not connect, a stop came first,
+    /// or GitLab's general throttle refused it before its create limit saw it).
     pub fn not_sent(&self, ticket: Ticket) {
         let mut st = self.lock();
+        if st.probe == Some(ticket.0) {
+            st.probe = None;
+        }
         self.forget(&mut st, ticket);
     }
 
-    /// What a restart needs: the learned limit and, while a limit applies, the creates still in
-    /// its window (about the limit's worth, so the saved state stays small).
+    /// What a restart needs: the learned limit and the creates still in the last window
+    /// (about the limit's worth, so the saved state stays small), learned or not: a process
+    /// restarted before it learned still must not burst into a window its predecessor filled.
     pub fn snapshot(&self) -> Snapshot {
         let st = self.lock();
         let now = Instant::now();
         let now_wall = SystemTime::now();
-        let horizon = match (st.learned, self.cap) {
-            (None, None) => Duration::ZERO,
-            (Some(_), None) => self.window,
-            (None, Some(_)) => MINUTE,
-            (Some(_), Some(_)) => self.window.max(MINUTE),
-        };
+        let horizon = self.window.max(MINUTE);
         let mut recent = Vec::new();
         for &(slot, count) in &st.log {
             let at = self.time_of(slot);
@@ -238,7 +378,8 @@ impl CreatePacer {
     }
 
     /// Take over a saved state: the learned limit (unless too old) and the creates other
-    /// processes sent (those before this pacer started, or since it last looked).
+    /// processes sent (those before this pacer started, or since it last looked). With them,
+    /// this pacer knows the last window as if it had watched it.
     pub fn restore(&self, saved: &Snapshot) {
         let mut st = self.lock();
         let now_wall = SystemTime::now();
@@ -249,12 +390,17 @@ impl CreatePacer {
                 .is_ok_and(|age| age < LEARNED_FOR);
             // The more recent knowledge wins (another process may have learned since).
             if fresh && st.learned.is_none_or(|(_, mine)| at > mine) {
-                st.learned = Some((n, at));
+                st.learned = Some((n.max(1), at));
+                // Probed like a fresh lesson: a process run once a minute would otherwise
+                // never get back a limit a bad minute lowered. A probe goes only when the
+                // window is full, so a short run costs nothing.
+                st.probe_windows = 1;
+                st.probe_after = Some(now + self.window);
             }
         }
         // This process's own sends since it started are in the log already.
         let started_wall = now_wall
-            .checked_sub(now.saturating_duration_since(st.watching_since))
+            .checked_sub(now.saturating_duration_since(st.started))
             .unwrap_or(now_wall);
         let horizon = self.window.max(MINUTE);
         let mut newest = st.imported_until;
@@ -272,7 +418,19 @@ impl CreatePacer {
             add(&mut st.log, slot, 1);
             newest = newest.max(Some(*wall));
         }
+        if let Some(wall) = newest.filter(|n| Some(*n) != st.imported_until) {
+            // Another process's creates: where the server's window opened is unknown now.
+            let age = now_wall.duration_since(wall).unwrap_or_default();
+            let at = now.checked_sub(age).unwrap_or(now);
+            st.last_send = Some(st.last_send.map_or(at, |t| t.max(at)));
+            st.in_step = false;
+        }
         st.imported_until = newest;
+        if st.last_refusal.is_none() {
+            st.counting_since = st
+                .counting_since
+                .min(now.checked_sub(self.window).unwrap_or(st.counting_since));
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -280,8 +438,9 @@ impl CreatePacer {
     }
 
     fn forget(&self, st: &mut State, ticket: Ticket) {
-        if let Some(slot) = st.in_flight.remove(&ticket.0) {
-            remove(&mut st.log, slot);
+        st.pending.remove(&ticket.0);
+        if let Some(sent) = st.in_flight.remove(&ticket.0) {
+            remove(&mut st.log, sent.slot);
         }
     }
 
@@ -303,38 +462,56 @@ impl CreatePacer {
         }
     }
 
-    /// Sends in slots that end within the last `window`.
-    fn count_within(&self, st: &State, now: Instant, window: Duration) -> u32 {
+    /// Count a create sent at `now` in the server's window as GitLab keeps it.
+    fn count_in_window(&self, st: &mut State, now: Instant) {
+        // After a window without a create, the next one opens the server's window for sure.
+        if st
+            .last_send
+            .is_none_or(|t| now.saturating_duration_since(t) >= self.window)
+        {
+            st.in_step = true;
+        }
+        st.last_send = Some(now);
+        st.fixed = match st.fixed {
+            Some((start, n)) if now < start + self.window => Some((start, n + 1)),
+            _ => Some((now, 1)),
+        };
+    }
+
+    /// The later of `since` and a window ago: where a lesson's count starts.
+    fn count_start(&self, now: Instant, since: Instant) -> Instant {
+        now.checked_sub(self.window).map_or(since, |w| w.max(since))
+    }
+
+    /// Sends in slots that end after `since`, within the last window.
+    fn count_since(&self, st: &State, now: Instant, since: Instant) -> u32 {
+        let from = self.count_start(now, since);
         st.log
             .iter()
             .rev()
-            .take_while(|(slot, _)| self.time_of(*slot) + self.slot > now - window)
+            .take_while(|(slot, _)| self.time_of(*slot) + self.slot > from)
             .map(|(_, n)| *n)
             .sum()
     }
 
-    /// The end of the oldest slot with sends that ends within the last `window`.
-    fn oldest_within(&self, st: &State, now: Instant, window: Duration) -> Option<Instant> {
+    /// The start of the oldest slot with sends that ends after `since`, within the last
+    /// window.
+    fn oldest_since(&self, st: &State, now: Instant, since: Instant) -> Option<Instant> {
+        let from = self.count_start(now, since);
         st.log
             .iter()
             .filter(|(_, n)| *n > 0)
-            .map(|(slot, _)| self.time_of(*slot) + self.slot)
-            .find(|end| *end > now - window)
+            .find(|(slot, _)| self.time_of(*slot) + self.slot > from)
+            .map(|(slot, _)| self.time_of(*slot))
     }
 
-    /// How long the next create must wait, or `None` to send it now.
-    fn wait_needed(&self, st: &mut State, now: Instant) -> Option<Duration> {
+    /// Whether the next create may go now, as a probe, or after how long.
+    fn next(&self, st: &mut State, now: Instant) -> Next {
         if st
             .learned
             .is_some_and(|(_, at)| at.elapsed().is_ok_and(|age| age >= LEARNED_FOR))
         {
             st.learned = None;
-        }
-        if let Some((n, at)) = st.learned {
-            if at.elapsed().is_ok_and(|age| age >= GROW_AFTER) {
-                // No refusal for a while: try a little more (a refusal will say if it is too much).
-                st.learned = Some((n + (n / 10).max(1), SystemTime::now()));
-            }
         }
         let horizon = self.window.max(MINUTE);
         while st.log.front().is_some_and(|(slot, _)| {
@@ -342,31 +519,47 @@ impl CreatePacer {
         }) {
             st.log.pop_front();
         }
-        let mut until = st.held_until.filter(|h| *h > now);
-        let mut limit_by = |limit: u32, window: Duration| {
-            // Walk back from the newest sends: the limit-th most recent must leave the window
-            // before another may go.
-            let mut seen = 0u32;
-            for (slot, n) in st.log.iter().rev() {
-                let end = self.time_of(*slot) + self.slot;
-                if end + window <= now {
-                    break;
-                }
-                seen += n;
-                if seen >= limit {
-                    let free_at = end + window + self.margin;
-                    until = Some(until.map_or(free_at, |u| u.max(free_at)));
-                    break;
+        if let Some(h) = st.held_until.filter(|h| *h > now) {
+            return Next::Wait(h - now);
+        }
+        let capped = self.cap.and_then(|cap| self.free_at(st, now, cap, MINUTE));
+        let limited = st
+            .learned
+            .and_then(|(n, _)| self.free_at(st, now, n, self.window));
+        match (capped, limited) {
+            (None, None) => Next::Send,
+            (Some(c), l) => Next::Wait(c.max(l.unwrap_or(c)) - now),
+            (None, Some(l)) => {
+                let full = st.in_step
+                    && st.fixed.is_some_and(|(start, n)| {
+                        now < start + self.window && st.learned.is_some_and(|(limit, _)| n >= limit)
+                    });
+                match (st.probe, st.probe_after) {
+                    (None, None) if full => Next::Probe,
+                    (None, Some(after)) if after <= now && full => Next::Probe,
+                    // Waiting for the window, or for the time to probe if that comes first.
+                    (None, Some(after)) if after > now && full => Next::Wait(l.min(after) - now),
+                    _ => Next::Wait(l - now),
                 }
             }
-        };
-        if let Some((n, _)) = st.learned {
-            limit_by(n, self.window);
         }
-        if let Some(cap) = self.cap {
-            limit_by(cap, MINUTE);
+    }
+
+    /// When a create may go under a limit of `limit` per `window`: `None` for now, else when
+    /// the limit-th most recent send leaves the window.
+    fn free_at(&self, st: &State, now: Instant, limit: u32, window: Duration) -> Option<Instant> {
+        let mut seen = 0u32;
+        for (slot, n) in st.log.iter().rev() {
+            let end = self.time_of(*slot) + self.slot;
+            if end + window <= now {
+                return None;
+            }
+            seen += n;
+            if seen >= limit {
+                return Some(end + window + self.margin);
+            }
         }
-        until.map(|u| u - now)
+        None
     }
 }
 
@@ -401,67 +594,136 @@ fn remove(log: &mut VecDeque<(i64, u32)>, slot: i64) {
 mod tests {
     use super::*;
 
+    const WINDOW: Duration = Duration::from_secs(60);
+
+    fn pacer(cap: Option<u32>) -> CreatePacer {
+        CreatePacer::new(cap, WINDOW, Duration::from_secs(300))
+    }
+
+    /// `n` creates admitted and answered.
+    async fn created(pacer: &CreatePacer, stop: &Stop, n: usize) {
+        for _ in 0..n {
+            let t = pacer.admit(stop).await.expect("admitted");
+            pacer.done(t);
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn unlimited_until_refused_then_the_admitted_rate() {
-        let pacer = CreatePacer::new(None, Duration::from_secs(60));
+        let pacer = pacer(None);
         let stop = Stop::new();
-        tokio::time::advance(Duration::from_secs(61)).await; // watched a whole window
         let start = Instant::now();
-        for _ in 0..5 {
-            pacer.admit(&stop).await.expect("admitted");
-        }
+        created(&pacer, &stop, 5).await;
         assert_eq!(start.elapsed(), Duration::ZERO, "no guessing low");
-        // The sixth is refused: five per window is the server's limit.
+        // The sixth is refused: five per window is the server's limit, learned at once.
         let sixth = pacer.admit(&stop).await.expect("sent");
-        pacer.refused(sixth, None);
+        pacer.refused(sixth);
         assert_eq!(pacer.learned_limit(), Some(5));
         pacer.admit(&stop).await.expect("admitted later");
         let waited = start.elapsed();
         assert!(
-            waited >= Duration::from_secs(60) && waited < Duration::from_secs(61),
-            "held until the window passed: {waited:?}"
+            waited >= WINDOW && waited < WINDOW + Duration::from_secs(1),
+            "held until the server's window reset: {waited:?}"
         );
         // Four more fit the window the first of them opened; the fifth waits for the next.
-        for _ in 0..4 {
-            pacer.admit(&stop).await.expect("admitted");
-        }
+        created(&pacer, &stop, 4).await;
         assert_eq!(start.elapsed(), waited);
         pacer.admit(&stop).await.expect("admitted");
-        assert!(start.elapsed() >= waited + Duration::from_secs(60));
+        assert!(start.elapsed() >= waited + WINDOW);
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_crowded_window_does_not_teach_a_tiny_limit_and_the_limit_grows_back() {
-        let pacer = CreatePacer::new(None, Duration::from_secs(60));
+    async fn creates_in_flight_when_the_refusal_came_back_teach_nothing_more() {
+        let pacer = pacer(None);
         let stop = Stop::new();
-        tokio::time::advance(Duration::from_secs(61)).await;
-        for _ in 0..10 {
-            pacer.admit(&stop).await.expect("admitted");
+        created(&pacer, &stop, 20).await;
+        tokio::time::advance(Duration::from_millis(20)).await;
+        // Sixteen more go out together; the server refuses all of them (its window is full).
+        let mut burst = Vec::new();
+        for _ in 0..16 {
+            burst.push(pacer.admit(&stop).await.expect("sent"));
         }
-        let t = pacer.admit(&stop).await.expect("sent");
-        pacer.refused(t, None);
-        assert_eq!(pacer.learned_limit(), Some(10));
-        // Another client of the same account used most of the next window: one create got in.
-        tokio::time::advance(Duration::from_secs(61)).await;
-        pacer.admit(&stop).await.expect("admitted");
-        let t = pacer.admit(&stop).await.expect("sent");
-        pacer.refused(t, None);
-        assert_eq!(pacer.learned_limit(), Some(10), "not lowered to 1");
-        // Ten quiet minutes: it grows by a tenth.
-        {
-            let mut state = pacer.lock();
-            if let Some((n, _)) = state.learned {
-                state.learned = Some((n, SystemTime::now() - GROW_AFTER));
-            }
+        tokio::time::advance(Duration::from_millis(30)).await;
+        let mut answers = burst.into_iter();
+        pacer.refused(answers.next().expect("first"));
+        assert_eq!(
+            pacer.learned_limit(),
+            Some(20),
+            "the 15 behind it are not admitted"
+        );
+        let held = pacer.lock().held_until;
+        for (i, t) in answers.enumerate() {
+            tokio::time::advance(Duration::from_millis(5 + i as u64)).await;
+            pacer.refused(t);
         }
-        tokio::time::advance(Duration::from_secs(61)).await;
-        pacer.admit(&stop).await.expect("admitted");
-        assert_eq!(pacer.learned_limit(), Some(11));
+        assert_eq!(
+            pacer.learned_limit(),
+            Some(20),
+            "not lowered once per refusal"
+        );
+        assert_eq!(pacer.lock().held_until, held, "nor held longer");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn answers_out_of_order_still_teach_the_count_the_server_admitted() {
+        let pacer = pacer(None);
+        let stop = Stop::new();
+        let mut burst = Vec::new();
+        for _ in 0..16 {
+            burst.push(Some(pacer.admit(&stop).await.expect("sent")));
+        }
+        // The server admitted the first nine; the refusal of the tenth comes back first.
+        let take = |b: &mut Vec<Option<Ticket>>, i: usize| b[i].take().expect("ticket");
+        pacer.refused(take(&mut burst, 9));
+        for i in 0..9 {
+            pacer.done(take(&mut burst, i));
+        }
+        for i in 10..16 {
+            pacer.refused(take(&mut burst, i));
+        }
+        assert_eq!(pacer.learned_limit(), Some(9));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_limit_is_probed_one_create_at_a_time_and_grows_back() {
+        let pacer = pacer(None);
+        let stop = Stop::new();
+        // A refusal at random taught a limit far too low.
+        created(&pacer, &stop, 3).await;
+        let t = pacer.admit(&stop).await.expect("sent");
+        pacer.refused(t);
+        assert_eq!(pacer.learned_limit(), Some(3));
+        // After the hold and a window without a refusal, creates beyond the limit go one at a
+        // time, and each one GitLab admits raises the limit.
+        let start = Instant::now();
+        created(&pacer, &stop, 3).await;
+        let resumed = start.elapsed();
+        // The next window: full again without a refusal, so the next create is a probe.
+        created(&pacer, &stop, 3).await;
+        let probe = pacer.admit(&stop).await.expect("probe");
+        assert!(pacer.lock().probe.is_some());
+        assert!(start.elapsed() >= resumed + WINDOW, "{:?}", start.elapsed());
+        let waiting = tokio::time::timeout(Duration::from_millis(100), pacer.admit(&stop)).await;
+        assert!(
+            waiting.is_err(),
+            "a second create beyond the limit waits for the probe"
+        );
+        pacer.done(probe);
+        assert_eq!(pacer.learned_limit(), Some(4));
+        assert!(start.elapsed() < resumed + WINDOW + Duration::from_secs(1));
+        // A refused probe keeps the limit and waits longer for the next.
+        tokio::time::advance(2 * WINDOW).await;
+        created(&pacer, &stop, 4).await;
+        let probe = pacer.admit(&stop).await.expect("probe");
+        assert!(pacer.lock().probe.is_some());
+        pacer.refused(probe);
+        assert_eq!(pacer.learned_limit(), Some(4));
+        assert_eq!(pacer.lock().probe_windows, 2);
     }
 
     #[tokio::test(start_paused = true)]
     async fn the_send_log_stays_small_however_fast_creates_go() {
-        let pacer = CreatePacer::new(None, Duration::from_secs(60));
+        let pacer = pacer(None);
         let stop = Stop::new();
         // 100,000 creates over 100 s, no limit known.
         for _ in 0..100_000 {
@@ -476,58 +738,56 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn re_reading_the_saved_state_every_pass_counts_it_once() {
-        let first = CreatePacer::new(Some(5), Duration::from_secs(60));
+        let first = pacer(Some(5));
         let stop = Stop::new();
-        for _ in 0..3 {
-            let t = first.admit(&stop).await.expect("admitted");
-            first.done(t);
-        }
+        created(&first, &stop, 3).await;
         let saved = first.snapshot();
         assert_eq!(saved.recent.len(), 3);
-        let second = CreatePacer::new(Some(5), Duration::from_secs(60));
+        let second = pacer(Some(5));
         second.restore(&saved);
         second.restore(&saved);
         let now = Instant::now();
-        assert_eq!(second.count_within(&second.lock(), now, MINUTE), 3);
+        let since = now - WINDOW;
+        assert_eq!(second.count_since(&second.lock(), now, since), 3);
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_count_over_less_than_a_window_teaches_nothing() {
-        let pacer = CreatePacer::new(None, Duration::from_secs(60));
+    async fn a_refusal_with_nothing_of_ours_admitted_holds_a_window_and_teaches_nothing() {
+        let pacer = pacer(None);
         let stop = Stop::new();
         let t = pacer.admit(&stop).await.expect("sent");
-        pacer.refused(t, None);
-        assert_eq!(
-            pacer.learned_limit(),
-            None,
-            "just started: the window was not ours"
-        );
+        pacer.refused(t);
+        assert_eq!(pacer.learned_limit(), None, "the window was not ours");
         let start = Instant::now();
         pacer.admit(&stop).await.expect("sent after a hold");
-        assert!(start.elapsed() >= Duration::from_secs(60));
+        assert!(start.elapsed() >= WINDOW);
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_server_wait_is_honoured_and_a_stop_ends_any_wait() {
-        let pacer = CreatePacer::new(None, Duration::from_secs(60));
+    async fn a_stop_ends_any_wait_and_no_hold_is_longer_than_max_wait() {
+        let pacer = pacer(None);
         let stop = Stop::new();
         let t = pacer.admit(&stop).await.expect("sent");
-        pacer.refused(t, Some(Duration::from_secs(7)));
-        let start = Instant::now();
-        pacer.admit(&stop).await.expect("sent");
-        assert_eq!(start.elapsed(), Duration::from_secs(7));
-        let t = pacer.admit(&stop).await.expect("sent");
-        pacer.refused(t, Some(Duration::from_secs(3600)));
+        pacer.refused(t);
         stop.request();
-        assert!(
-            pacer.admit(&stop).await.is_none(),
-            "stopped, not waiting an hour"
+        assert_eq!(
+            pacer.admit(&stop).await.map(|_| ()),
+            Err(NotAdmitted::Stopped),
+            "stopped, not waiting the window"
         );
+        let short = CreatePacer::new(None, WINDOW, Duration::from_secs(10));
+        let stop = Stop::new();
+        let t = short.admit(&stop).await.expect("sent");
+        short.refused(t);
+        match short.admit(&stop).await {
+            Err(NotAdmitted::TooLong(w)) => assert!(w > Duration::from_secs(10), "{w:?}"),
+            other => panic!("a 60 s hold under a 10 s max_wait: {other:?}"),
+        }
     }
 
     #[tokio::test(start_paused = true)]
     async fn the_cap_holds_over_any_minute() {
-        let pacer = CreatePacer::new(Some(3), Duration::from_secs(60));
+        let pacer = pacer(Some(3));
         let stop = Stop::new();
         let start = Instant::now();
         for _ in 0..4 {
@@ -538,19 +798,16 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_restart_keeps_the_limit_and_the_window() {
-        let first = CreatePacer::new(None, Duration::from_secs(60));
+        let first = pacer(None);
         let stop = Stop::new();
-        tokio::time::advance(Duration::from_secs(61)).await;
-        for _ in 0..3 {
-            first.admit(&stop).await.expect("admitted");
-        }
+        created(&first, &stop, 3).await;
         let t = first.admit(&stop).await.expect("sent");
-        first.refused(t, None);
+        first.refused(t);
         let saved = first.snapshot();
         assert_eq!(saved.learned.map(|l| l.0), Some(3));
         assert_eq!(saved.recent.len(), 3);
 
-        let second = CreatePacer::new(None, Duration::from_secs(60));
+        let second = pacer(None);
         second.restore(&saved);
         assert_eq!(second.learned_limit(), Some(3));
         let start = Instant::now();
@@ -560,5 +817,22 @@ mod tests {
             "no burst after a restart: {:?}",
             start.elapsed()
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_restart_before_anything_was_learned_still_knows_the_window() {
+        let first = pacer(None);
+        let stop = Stop::new();
+        created(&first, &stop, 7).await;
+        let saved = first.snapshot();
+        assert_eq!((saved.learned, saved.recent.len()), (None, 7));
+        // The restarted process fills the window and is refused: the seven of its
+        // predecessor count, as they did for the server.
+        let second = pacer(None);
+        second.restore(&saved);
+        created(&second, &stop, 13).await;
+        let t = second.admit(&stop).await.expect("sent");
+        second.refused(t);
+        assert_eq!(second.learned_limit(), Some(20));
     }
 }

@@ -44,13 +44,17 @@ pub struct FetchedById {
 
 #[derive(Deserialize)]
 struct BulkIssues {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::paging::at_most::deserialize")]
     issues: Vec<Value>,
 }
 
 #[derive(Deserialize)]
 struct BulkChangelogs {
-    #[serde(rename = "issueChangeLogs", default)]
+    #[serde(
+        rename = "issueChangeLogs",
+        default,
+        deserialize_with = "crate::paging::at_most::deserialize"
+    )]
     logs: Vec<IssueChangelog>,
     #[serde(rename = "nextPageToken", default)]
     next_page_token: Option<String>,
@@ -154,6 +158,10 @@ impl JiraClient {
         raw: &mut HashMap<String, Vec<Value>>,
     ) -> Result<(), ApiError> {
         let mut token: Option<String> = None;
+        // No count is given: ten pages an issue (of up to 1,000 histories each) is far more
+        // than any changelog filtered to status and summary.
+        let mut chain = crate::paging::PageChain::new();
+        chain.expect(ids.len() as u64 * 10);
         loop {
             let mut body = json!({
                 "issueIdsOrKeys": ids,
@@ -169,16 +177,19 @@ impl JiraClient {
                 Effect::Read,
             );
             let page: BulkChangelogs = self.api.send(req).await?.body;
+            let entries = page.logs.len();
             for log in page.logs {
                 if let Some(id) = log.issue_id {
                     raw.entry(id).or_default().extend(log.histories);
                 }
             }
             match page.next_page_token.filter(|t| !t.is_empty()) {
-                Some(next) if token.as_deref() != Some(next.as_str()) => token = Some(next),
-                Some(_) => {
-                    tracing::warn!("Jira returned the same changelog page token twice; stopping");
-                    return Ok(());
+                Some(next) => {
+                    // Stopping early would plan with part of the history: fail instead.
+                    chain.advance(entries, &next).map_err(|cause| {
+                        super::no_progress("POST /rest/api/3/changelog/bulkfetch", cause)
+                    })?;
+                    token = Some(next);
                 }
                 None => return Ok(()),
             }
@@ -237,6 +248,16 @@ impl JiraClient {
             let n = page.issues.len();
             out.extend(page.issues);
             // At most `ids.len()` results, so offset paging stays far below DC's 10,000 cap.
+            if out.len() > ids.len() {
+                return Err(super::no_progress(
+                    "GET /rest/api/2/search",
+                    format!(
+                        "Jira returned {} issues for {} ids: the page chain does not end",
+                        out.len(),
+                        ids.len()
+                    ),
+                ));
+            }
             if n == 0 || out.len() as u64 >= page.total.unwrap_or(0) {
                 return Ok(out);
             }
@@ -277,6 +298,48 @@ fn missing_ids(message: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn arbitrary_bulk_fetches_and_changelogs_never_panic_the_decoders() {
+        let issues: &[&[u8]] = &[
+            br#"{"issues":[{"id":"10001","key":"A-1","fields":{"updated":"2024-01-01T00:00:00.000+0000",
+                "project":{"key":"B"}}}],"issueErrors":[]}"#,
+        ];
+        crate::rng::fuzz::check("bulk fetch", issues, 3000, |body| {
+            if let Ok(page) = crate::http::decode_as::<BulkIssues>(body) {
+                let _: Vec<u64> = page
+                    .issues
+                    .iter()
+                    .filter_map(super::super::numeric_id)
+                    .collect();
+                let _ = read_page(page.issues);
+            }
+        });
+        let logs: &[&[u8]] = &[
+            br#"{"issueChangeLogs":[{"issueId":"10001","changeHistories":[{"id":"1",
+                "created":"2023-11-03T09:58:19.762+0100","items":[{"fieldId":"status",
+                "fromString":"To Do","toString":"In Progress"},{"field":"summary",
+                "fromString":"Old"}]},{"created":1699000000}]}],"nextPageToken":null}"#,
+            include_bytes!("../../tests/fixtures/jira-cloud-changelog.json"),
+        ];
+        crate::rng::fuzz::check("changelogs", logs, 3000, |body| {
+            if let Ok(page) = crate::http::decode_as::<BulkChangelogs>(body) {
+                for log in page.logs {
+                    let _ = parse_history(&log.histories);
+                }
+            }
+            if let Ok(v) = crate::http::decode_as::<Value>(body) {
+                // Data Center: changelogs inside the search's issues.
+                if let Some(h) = v.pointer("/changelog/histories").and_then(Value::as_array) {
+                    let _ = parse_history(h);
+                }
+                if let Some(values) = v.get("values").and_then(Value::as_array) {
+                    let _ = parse_history(values);
+                }
+            }
+            let _ = missing_ids(&String::from_utf8_lossy(body));
+        });
+    }
 
     #[test]
     fn missing_ids_are_read_from_every_message() {

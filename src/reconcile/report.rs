@@ -81,6 +81,19 @@ impl PassReport {
         self.failures.extend(applied.failures.into_values());
     }
 
+    /// Every line made safe for terminals, logs and the pass history: they carry Jira keys,
+    /// servers' messages and names (see `safe_text`).
+    pub(super) fn make_safe(&mut self) {
+        for line in self
+            .failures
+            .iter_mut()
+            .chain(self.notes.iter_mut())
+            .chain(self.planned.iter_mut())
+        {
+            *line = crate::safe_text::safe(line);
+        }
+    }
+
     /// Converged: nothing failed and nothing was left undone.
     pub fn ok(&self) -> bool {
         self.failures.is_empty() && !self.stopped

@@ -11,6 +11,8 @@ const LAYERS: &[&[&str]] = &[
     &[
         "cause", "secret", "rng", "metrics", "notify", "domain", "stop", "progress",
     ],
+    // Text from servers made safe, and page chains kept finite: used by HTTP and the clients.
+    &["safe_text", "paging"],
     // HTTP, the pure planner, the pure lead-time figures, and logging (which writes around a
     // progress bar).
     &["http", "plan", "leadtime", "logging"],

@@ -11,6 +11,7 @@ mod e2e;
 mod faults;
 mod first_hour;
 mod harness;
+mod hostile;
 mod layers;
 mod operate;
 mod package;

@@ -23,7 +23,6 @@ const DEBT: &[&str] = &[
     "src/config.rs::validate_mappings",
     "src/demo.rs::demo",
     "src/http.rs",
-    "src/http.rs::send",
     "src/jira.rs",
     "src/plan.rs::describe",
     "src/plan.rs::plan_issue",

@@ -436,6 +436,13 @@ impl FakeGitlab {
         lock(&self.state).faults.random(seed, rate, faults);
     }
 
+    /// Random faults on requests of kind `route` only.
+    pub fn random_faults_on(&self, route: Route, seed: u64, rate: f64, faults: Vec<Fault>) {
+        lock(&self.state)
+            .faults
+            .random_on(route, seed, rate, faults);
+    }
+
     pub fn clear_faults(&self) {
         lock(&self.state).faults.clear();
     }
@@ -470,6 +477,35 @@ impl FakeGitlab {
         lock(&self.state).counters.requests
     }
 
+    /// Keyset listings lead from their last page back to the first (`Loop`), or do so with
+    /// a new link every time (`EverNew`); `None` ends them as GitLab does.
+    pub fn set_page_trap(&self, trap: Option<crate::PageTrap>) {
+        lock(&self.state).page_trap = trap;
+    }
+
+    /// Record from now on when each request arrives (see `arrivals`).
+    pub fn record_arrivals(&self) {
+        lock(&self.state).arrivals.get_or_insert_with(Vec::new);
+    }
+
+    /// When each request arrived and what it was (`POST /api/v4/projects/4/issues`), oldest
+    /// first, since `record_arrivals`.
+    pub fn arrivals(&self) -> Vec<(Instant, String)> {
+        lock(&self.state).arrivals.clone().unwrap_or_default()
+    }
+
+    /// Bytes of huge answers ([`Fault::Huge`]) handed to connections so far.
+    pub fn streamed_bytes(&self) -> u64 {
+        lock(&self.state)
+            .streamed
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.server.connections()
+    }
+
     /// `GET .../issues` list requests, whatever their answer.
     pub fn list_requests(&self) -> usize {
         lock(&self.state).counters.lists
@@ -493,6 +529,22 @@ impl FakeGitlab {
         let pi = st.project_index_or_panic(project);
         st.restamp(pi, iid);
     }
+}
+
+/// The next keyset cursor, as the page trap (if any) has it: after the last page, the first
+/// page again ("0" sorts before every issue), and with `EverNew` a suffix no link repeats.
+fn trapped_cursor(st: &State, next: Option<String>) -> Option<String> {
+    let Some(trap) = st.page_trap else {
+        return next;
+    };
+    let next = next.unwrap_or_else(|| "0".to_owned());
+    Some(match trap {
+        crate::PageTrap::Loop => next,
+        crate::PageTrap::EverNew => {
+            let n = st.nonce.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            format!("{next}~{n}")
+        }
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -762,6 +814,14 @@ struct State {
     /// attempts it counted. Like GitLab's `ApplicationRateLimiter`, a window opens with the first
     /// attempt after the previous one expired, and refused attempts count too.
     create_windows: HashMap<u64, (Instant, u32)>,
+    /// Bytes of huge answers handed to connections ([`Fault::Huge`]).
+    streamed: Arc<std::sync::atomic::AtomicU64>,
+    /// Keyset listings whose next-page links never end (hostile mode).
+    page_trap: Option<crate::PageTrap>,
+    nonce: std::sync::atomic::AtomicU64,
+    /// When each request arrived, and what it was (`GET /api/v4/...`), oldest first; only
+    /// once a test asks for it (`record_arrivals`), so the benchmark's memory is its own.
+    arrivals: Option<Vec<(Instant, String)>>,
 }
 
 impl State {
@@ -792,6 +852,10 @@ impl State {
             counters: Counters::default(),
             planning: Planning::default(),
             create_windows: HashMap::new(),
+            streamed: Arc::default(),
+            page_trap: None,
+            nonce: std::sync::atomic::AtomicU64::new(0),
+            arrivals: None,
         }
     }
 

@@ -36,6 +36,7 @@
 
 mod agile;
 mod fields;
+mod hostile;
 mod http;
 mod jql;
 mod people;
@@ -58,6 +59,7 @@ use serde_json::Value;
 use crate::{lock, Fault, FaultPlan, Route, ServerHandle, SimClock};
 
 pub use agile::{SprintState, SprintStrings};
+pub use hostile::{DateHeader, Hostile, PageTrap};
 pub use people::JiraUser;
 pub use versions::VersionSnapshot;
 pub use webhooks::{Delivery, Webhook};
@@ -356,6 +358,12 @@ struct Shared {
     http: reqwest::Client,
     /// Changelog and by-id requests (Cloud bulk fetches; DC searches are `searches`).
     bulk_reads: AtomicUsize,
+    /// Misbehaviour switched on by a test.
+    hostile: Mutex<Hostile>,
+    /// Makes every never-ending page token new.
+    nonce: std::sync::atomic::AtomicU64,
+    /// Bytes of huge answers handed to connections ([`Fault::Huge`]).
+    streamed: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Shared {
@@ -390,6 +398,9 @@ impl FakeJira {
             webhooks_paused: Mutex::new(false),
             http: reqwest::Client::new(),
             bulk_reads: AtomicUsize::new(0),
+            hostile: Mutex::new(Hostile::default()),
+            nonce: std::sync::atomic::AtomicU64::new(0),
+            streamed: Arc::default(),
         });
         lock(&shared.state).planning.data_center = shared.opts.deployment == Deployment::DataCenter;
         let server = crate::serve(http::router(shared.clone()), port).await?;
@@ -600,6 +611,34 @@ impl FakeJira {
 
     pub fn clear_faults(&self) {
         lock(&self.shared.faults).clear();
+    }
+
+    /// Misbehave from now on as `hostile` says (page chains, the server's clock).
+    pub fn set_hostile(&self, hostile: Hostile) {
+        *lock(&self.shared.hostile) = hostile;
+    }
+
+    /// Bytes of huge answers ([`Fault::Huge`]) handed to connections so far.
+    pub fn streamed_bytes(&self) -> u64 {
+        self.shared.streamed.load(Ordering::SeqCst)
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.server.connections()
+    }
+
+    /// Give the issue's latest version this `updated` as is, without an edit (data imported
+    /// with timestamps from elsewhere, possibly in the future). Search sees it at once.
+    pub fn set_updated(&self, key_or_id: &str, at: DateTime<Utc>) {
+        let mut st = lock(&self.shared.state);
+        let id = expect_issue(&st, key_or_id);
+        if let Some(v) = st.issues.get_mut(&id).and_then(|r| r.versions.last_mut()) {
+            if let Some(d) = v.data.as_mut() {
+                d.updated = at;
+            }
+            v.written = v.written.min(self.now());
+        }
     }
 
     /// How many API calls were answered (searches, counts, look-ups), whatever their status.

@@ -6,7 +6,10 @@
 //! paging, auth, rate limits, eventually consistent search, time-zone-dependent JQL dates,
 //! silently ignored fields. Faults are injected through [`FaultPlan`] so tests can script them.
 
+mod conn;
 pub mod gitlab;
+#[cfg(test)]
+mod hostile_tests;
 pub mod jira;
 pub mod world;
 
@@ -59,6 +62,29 @@ pub enum Fault {
     /// Hold the request until the test opens the gate, then handle it (even if the client has
     /// hung up meanwhile): a test waits for the request to arrive instead of guessing a delay.
     Hold(Gate),
+    /// Reset the connection instead of answering; nothing is changed.
+    Reset,
+    /// Perform the request (the write is committed), then reset the connection instead of
+    /// answering.
+    CommitThenReset,
+    /// Go down: reset this connection and every other, and refuse connections (nothing
+    /// listens on the port) for this long; nothing is changed.
+    Down(Duration),
+    /// 200 with a body of this many bytes, streamed (never held in memory): the start of a
+    /// valid answer, then whitespace. `declared`: with a `Content-Length`, else chunked.
+    Huge { bytes: u64, declared: bool },
+    /// Answer with this status, these headers and a JSON error body of the server's shape
+    /// (absurd rate-limit headers, Jira's `X-RateLimit-Reset` forms).
+    Answer {
+        status: u16,
+        headers: Vec<(String, String)>,
+    },
+    /// Handle the request as usual and add these headers to the answer (`RateLimit-Remaining:
+    /// 0` on a success).
+    WithHeaders(Vec<(String, String)>),
+    /// Answer with this status and this text as the server's error message (escape
+    /// sequences, line breaks, megabytes: whatever a test needs a server to say).
+    Says { status: u16, message: String },
 }
 
 /// Where [`Fault::Hold`] requests wait. The test sees how many arrived and decides when they
@@ -132,6 +158,15 @@ impl PartialEq for Gate {
     }
 }
 
+/// How a page chain never ends (hostile mode of either fake).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageTrap {
+    /// The last page leads back to the first: page links or tokens repeat (A→B→A).
+    Loop,
+    /// As `Loop`, but every link or token is new: none ever repeats.
+    EverNew,
+}
+
 /// Which requests a fault applies to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {
@@ -149,7 +184,7 @@ pub enum Route {
 #[derive(Default)]
 pub struct FaultPlan {
     scripted: VecDeque<(Route, Fault)>,
-    random: Option<(Xorshift, f64, Vec<Fault>)>,
+    random: Option<(Route, Xorshift, f64, Vec<Fault>)>,
 }
 
 impl FaultPlan {
@@ -161,7 +196,12 @@ impl FaultPlan {
     }
     /// Each request fails with probability `rate`, with a fault drawn from `faults`.
     pub fn random(&mut self, seed: u64, rate: f64, faults: Vec<Fault>) {
-        self.random = Some((Xorshift::new(seed), rate, faults));
+        self.random_on(Route::Any, seed, rate, faults);
+    }
+    /// Each request of kind `route` fails with probability `rate`, with a fault drawn from
+    /// `faults`.
+    pub fn random_on(&mut self, route: Route, seed: u64, rate: f64, faults: Vec<Fault>) {
+        self.random = Some((route, Xorshift::new(seed), rate, faults));
     }
     pub fn clear(&mut self) {
         self.scripted.clear();
@@ -176,8 +216,9 @@ impl FaultPlan {
         if let Some(pos) = pos {
             return self.scripted.remove(pos).map(|(_, f)| f);
         }
-        if let Some((rng, rate, faults)) = self.random.as_mut() {
-            if !faults.is_empty() && rng.next_f64() < *rate {
+        if let Some((on, rng, rate, faults)) = self.random.as_mut() {
+            let applies = *on == Route::Any || *on == route;
+            if applies && !faults.is_empty() && rng.next_f64() < *rate {
                 let i = (rng.next_u64() % faults.len() as u64) as usize;
                 return Some(faults[i].clone());
             }
@@ -190,11 +231,17 @@ impl FaultPlan {
 pub struct ServerHandle {
     pub addr: SocketAddr,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    door: Arc<conn::Door>,
 }
 
 impl ServerHandle {
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Connections accepted so far (a client that reconnects after a reset shows here).
+    pub fn connections(&self) -> u64 {
+        self.door.accepted()
     }
 }
 
@@ -210,10 +257,15 @@ impl Drop for ServerHandle {
 /// tokio runtime until the handle is dropped.
 pub async fn serve(router: axum::Router, port: u16) -> std::io::Result<ServerHandle> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    let addr = listener.local_addr()?;
+    let door = Arc::new(conn::Door::default());
+    let listener = conn::SimListener::new(listener, door.clone())?;
+    let addr = axum::serve::Listener::local_addr(&listener)?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let app = router
+        .layer(axum::middleware::from_fn(conn::apply))
+        .into_make_service_with_connect_info::<conn::ConnTag>();
     tokio::spawn(async move {
-        let _ = axum::serve(listener, router)
+        let _ = axum::serve(listener, app)
             .with_graceful_shutdown(async {
                 let _ = rx.await;
             })
@@ -222,7 +274,65 @@ pub async fn serve(router: axum::Router, port: u16) -> std::io::Result<ServerHan
     Ok(ServerHandle {
         addr,
         shutdown: Some(tx),
+        door,
     })
+}
+
+/// A 200 whose body is `prefix` and then spaces, `bytes` in all, made as it is sent: a 512 MiB
+/// answer costs the fake nothing. `sent` counts the bytes handed to the connection, so a test
+/// can tell a client that stopped reading from one that read it all.
+pub(crate) fn huge_body(
+    prefix: &'static str,
+    bytes: u64,
+    declared: bool,
+    sent: Arc<std::sync::atomic::AtomicU64>,
+) -> axum::response::Response {
+    use std::sync::atomic::Ordering;
+    const CHUNK: u64 = 64 * 1024;
+    let spaces = axum::body::Bytes::from(vec![b' '; CHUNK as usize]);
+    let first = axum::body::Bytes::from_static(prefix.as_bytes());
+    let rest = bytes.saturating_sub(first.len() as u64);
+    let head = futures_util::stream::iter([first]);
+    let tail = futures_util::stream::unfold(rest, move |left| {
+        let spaces = spaces.clone();
+        async move {
+            (left > 0).then(|| {
+                let n = left.min(CHUNK);
+                (spaces.slice(..n as usize), left - n)
+            })
+        }
+    });
+    let counted =
+        futures_util::StreamExt::map(futures_util::StreamExt::chain(head, tail), move |chunk| {
+            sent.fetch_add(chunk.len() as u64, Ordering::SeqCst);
+            Ok::<_, std::io::Error>(chunk)
+        });
+    let mut resp = axum::response::Response::new(axum::body::Body::from_stream(counted));
+    let headers = resp.headers_mut();
+    headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    if declared {
+        headers.insert(axum::http::header::CONTENT_LENGTH, bytes.into());
+    }
+    resp
+}
+
+/// `resp` with these headers added (values that are not valid header text are skipped).
+pub(crate) fn with_headers(
+    mut resp: axum::response::Response,
+    headers: &[(String, String)],
+) -> axum::response::Response {
+    for (name, value) in headers {
+        if let (Ok(n), Ok(v)) = (
+            axum::http::HeaderName::from_bytes(name.as_bytes()),
+            axum::http::HeaderValue::from_str(value),
+        ) {
+            resp.headers_mut().append(n, v);
+        }
+    }
+    resp
 }
 
 /// Lock a mutex, recovering from poisoning: a fake must keep answering even if a handler

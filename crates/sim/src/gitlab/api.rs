@@ -135,6 +135,7 @@ enum Endpoint {
     /// Project id or decoded path.
     Project(String),
     Issues(String),
+    IssuesStatistics(String),
     /// Project and the raw iid segment (validated by the handler).
     Issue(String, String),
     LabelEvents(String, String),
@@ -178,6 +179,7 @@ fn parse_endpoint(path: &str) -> Endpoint {
     let project = |p: &[&str]| percent_decode(&p.join("/"), false);
     match segs.as_slice() {
         [p @ .., "issues"] if !p.is_empty() => Endpoint::Issues(project(p)),
+        [p @ .., "issues_statistics"] if !p.is_empty() => Endpoint::IssuesStatistics(project(p)),
         [p @ .., "issues", iid] if !p.is_empty() => {
             Endpoint::Issue(project(p), percent_decode(iid, false))
         }
@@ -282,6 +284,9 @@ async fn entry(
     let (fault, latency) = {
         let mut st = lock(&shared);
         st.counters.requests += 1;
+        if let Some(arrivals) = st.arrivals.as_mut() {
+            arrivals.push((Instant::now(), format!("{} {}", req.method, req.path)));
+        }
         st.counters.in_flight += 1;
         st.counters.max_in_flight = st.counters.max_in_flight.max(st.counters.in_flight);
         if let Some(p) = req.project() {
@@ -333,6 +338,15 @@ async fn answer(shared: &Shared, req: Request, fault: Option<Fault>) -> Response
             let _committed = handle(shared, &req);
             status_fault(code)
         }
+        Some(Fault::CommitThenReset) => {
+            let _committed = handle(shared, &req);
+            crate::conn::dropped(crate::conn::ConnAction::Reset)
+        }
+        Some(Fault::WithHeaders(headers)) => crate::with_headers(handle(shared, &req), &headers),
+        Some(Fault::Huge { bytes, declared }) => {
+            let sent = lock(shared).streamed.clone();
+            crate::huge_body("[", bytes, declared, sent)
+        }
         Some(other) => fault_response(&other),
     }
 }
@@ -382,6 +396,7 @@ fn dispatch(st: &mut State, req: &Request) -> Result<Response, ApiError> {
         }
         Endpoint::Project(p) if m == Method::GET => get_project(st, user, p),
         Endpoint::Issues(p) if m == Method::GET => list_issues(st, user, p, req),
+        Endpoint::IssuesStatistics(p) if m == Method::GET => issue_statistics(st, user, p),
         Endpoint::Issues(p) if m == Method::POST => create_issue(st, user, p, req),
         Endpoint::Issue(p, iid) if m == Method::GET => get_issue(st, user, p, iid),
         Endpoint::Issue(p, iid) if m == Method::PUT => update_issue(st, user, p, iid, req),
@@ -485,6 +500,7 @@ fn list_issues(st: &State, user: u64, key: &str, req: &Request) -> Result<Respon
     let url = format!("{}{}", st.base_url, req.path);
     if query.keyset() {
         let (slice, next) = query.keyset_page(&hits);
+        let next = super::trapped_cursor(st, next);
         let body: Vec<Value> = slice
             .iter()
             .map(|issue| render::issue(st, project, issue))
@@ -513,6 +529,20 @@ fn list_issues(st: &State, user: u64, key: &str, req: &Request) -> Result<Respon
     let mut resp = Json(body).into_response();
     page.write_headers(resp.headers_mut(), &url, &req.query);
     Ok(resp)
+}
+
+/// `GET /projects/:id/issues_statistics`: how many issues, by state.
+fn issue_statistics(st: &State, user: u64, key: &str) -> Result<Response, ApiError> {
+    let (pi, _) = member_project(st, key, user)?;
+    let issues = &st.projects[pi].issues;
+    let closed = issues
+        .values()
+        .filter(|i| i.state == super::IssueState::Closed)
+        .count();
+    Ok(Json(json!({ "statistics": { "counts": {
+        "all": issues.len(), "closed": closed, "opened": issues.len() - closed,
+    } } }))
+    .into_response())
 }
 
 fn get_issue(st: &State, user: u64, key: &str, iid: &str) -> Result<Response, ApiError> {
@@ -810,10 +840,20 @@ fn fault_response(fault: &Fault) -> Response {
             "[{\"id\":1001,\"iid\":1,\"title\":\"trunc",
         )
             .into_response(),
-        // Handled in `entry`; kept total so a new variant cannot slip through unanswered.
-        Fault::Delay(_) | Fault::Hold(_) => {
-            status_fault(StatusCode::INTERNAL_SERVER_ERROR.as_u16())
+        Fault::Reset => crate::conn::dropped(crate::conn::ConnAction::Reset),
+        Fault::Down(d) => crate::conn::dropped(crate::conn::ConnAction::Down(*d)),
+        Fault::Answer { status, headers } => crate::with_headers(status_fault(*status), headers),
+        Fault::Says { status, message } => {
+            let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST);
+            ApiError::message(status, message).into_response()
         }
+        // Handled in `answer`/`entry`; kept total so a new variant cannot slip through
+        // unanswered.
+        Fault::Delay(_)
+        | Fault::Hold(_)
+        | Fault::CommitThenReset
+        | Fault::WithHeaders(_)
+        | Fault::Huge { .. } => status_fault(StatusCode::INTERNAL_SERVER_ERROR.as_u16()),
     }
 }
 

@@ -129,7 +129,12 @@ impl ListQuery {
         &self,
         hits: &'a [&'a Issue],
     ) -> (&'a [&'a Issue], Option<String>) {
-        let start = match self.cursor.as_deref().and_then(|c| c.parse::<u64>().ok()) {
+        // A never-ending chain's cursors carry a suffix that makes each one new.
+        let cursor = self
+            .cursor
+            .as_deref()
+            .map(|c| c.split('~').next().unwrap_or(c));
+        let start = match cursor.and_then(|c| c.parse::<u64>().ok()) {
             None => 0,
             // The cursor names the last issue of the previous page; if it was deleted since,
             // the page starts where its id would sort among the rest.

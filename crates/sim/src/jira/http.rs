@@ -51,6 +51,10 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/rest/api/{v}/issue/{id}", get(get_issue))
         .merge(super::planning::routes())
+        .layer(axum::middleware::map_response_with_state(
+            shared.clone(),
+            super::hostile::set_date,
+        ))
         .with_state(shared)
 }
 
@@ -184,8 +188,23 @@ fn fault_response(fault: Fault) -> Response {
             "{\"issues\":[{\"id\":\"10001\",\"key\":\"",
         )
             .into_response(),
+        Fault::Reset => crate::conn::dropped(crate::conn::ConnAction::Reset),
+        Fault::Down(d) => crate::conn::dropped(crate::conn::ConnAction::Down(d)),
+        Fault::Says { status, message } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+            jira_error(status, &message)
+        }
+        Fault::Answer { status, headers } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
+            let resp = jira_error(status, status.canonical_reason().unwrap_or("Error"));
+            crate::with_headers(resp, &headers)
+        }
         // Handled by the caller; answering normally is the safe fallback.
-        Fault::Delay(_) | Fault::Hold(_) => StatusCode::OK.into_response(),
+        Fault::Delay(_)
+        | Fault::Hold(_)
+        | Fault::CommitThenReset
+        | Fault::WithHeaders(_)
+        | Fault::Huge { .. } => StatusCode::OK.into_response(),
     }
 }
 
@@ -221,6 +240,14 @@ pub(super) async fn guarded(
         Some(f @ Fault::CommitThenStatus(_)) => {
             let _ = handle();
             fault_response(f)
+        }
+        Some(Fault::CommitThenReset) => {
+            let _ = handle();
+            crate::conn::dropped(crate::conn::ConnAction::Reset)
+        }
+        Some(Fault::WithHeaders(extra)) => crate::with_headers(handle(), &extra),
+        Some(Fault::Huge { bytes, declared }) => {
+            crate::huge_body("{\"issues\":[", bytes, declared, s.streamed.clone())
         }
         Some(f) => fault_response(f),
     }
@@ -258,11 +285,16 @@ async fn server_info(State(s): S, Path(v): Path<String>) -> Response {
         Deployment::Cloud => ("1001.0.0-SNAPSHOT", "Cloud"),
         Deployment::DataCenter => ("9.12.0", "Server"),
     };
+    let server_time = super::hostile::server_time(&s)
+        .with_timezone(&s.opts.utc_offset)
+        .format("%Y-%m-%dT%H:%M:%S%.3f%z")
+        .to_string();
     Json(json!({
         "baseUrl": s.base_url(),
         "version": version,
         "deploymentType": deployment,
         "serverTitle": "Jira",
+        "serverTime": server_time,
     }))
     .into_response()
 }
@@ -819,7 +851,7 @@ fn cloud_search(s: &Shared, api: &str, p: SearchParams) -> Response {
     let size = p.max_results.unwrap_or(50).clamp(1, cap as i64) as usize;
     let offset = match p.next_page_token.as_deref() {
         None | Some("") => 0,
-        Some(t) => match read_token(t, &jql) {
+        Some(t) => match read_token(super::hostile::strip_nonce(t), &jql) {
             Some(o) => o,
             None => return bad_request(BAD_TOKEN),
         },
@@ -838,9 +870,12 @@ fn cloud_search(s: &Shared, api: &str, p: SearchParams) -> Response {
         Err(e) => return e.into_response(),
     };
     let next = offset + page.issues.len();
-    let mut body = json!({"issues": page.issues, "isLast": next >= page.total});
-    if next < page.total {
-        body["nextPageToken"] = json!(page_token(next, &jql));
+    let trap = lock(&s.hostile).page_tokens;
+    let token =
+        super::hostile::next_token(trap, next, page.total, |at| page_token(at, &jql), &s.nonce);
+    let mut body = json!({"issues": page.issues, "isLast": token.is_none()});
+    if let Some(t) = token {
+        body["nextPageToken"] = json!(t);
     }
     Json(body).into_response()
 }

@@ -273,7 +273,9 @@ pub(super) fn list(shared: &Shared) -> Value {
 
 fn render(shared: &Shared, h: &Webhook) -> Value {
     json!({
-        "self": format!("{}/rest/webhooks/1.0/webhook/{}", shared.base_url(), h.id),
+        "self": lock(&shared.hostile).webhook_self.clone().unwrap_or_else(|| {
+            format!("{}/rest/webhooks/1.0/webhook/{}", shared.base_url(), h.id)
+        }),
         "name": h.name,
         "url": h.url,
         "events": h.events,

@@ -1,0 +1,91 @@
+//! A Jira that misbehaves on purpose, for tests that a client is never wedged or fooled:
+//! page tokens that loop or never end, and a `Date` header (and `serverInfo` time) that is
+//! skewed or unreadable. Off by default; the `Date` then follows the fake's clock, as a real
+//! server's follows its own.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue};
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+
+use super::Shared;
+pub use crate::PageTrap;
+
+/// Misbehaviour switched on with [`super::FakeJira::set_hostile`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Hostile {
+    /// Cloud search: page tokens that never reach the last page.
+    pub page_tokens: Option<PageTrap>,
+    /// What the `Date` header and `serverInfo`'s `serverTime` say.
+    pub date: DateHeader,
+    /// The `self` link every webhook is listed with, instead of its own (another host, a
+    /// link with a user-info part).
+    pub webhook_self: Option<String>,
+}
+
+/// The server's clock as its answers tell it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DateHeader {
+    /// The fake's clock.
+    #[default]
+    Clock,
+    /// The fake's clock plus this (a server whose clock is off).
+    Skewed(chrono::TimeDelta),
+    /// A `Date` no client can read (it cannot be left out: HTTP servers add it);
+    /// `serverInfo` still tells the fake's clock.
+    Garbage,
+}
+
+/// The token after a page that ended at `next` of `total`, or `None` on the last page. With
+/// a trap there is no last page.
+pub(super) fn next_token(
+    trap: Option<PageTrap>,
+    next: usize,
+    total: usize,
+    token: impl Fn(usize) -> String,
+    nonce: &AtomicU64,
+) -> Option<String> {
+    let next = match trap {
+        None if next >= total => return None,
+        None => return Some(token(next)),
+        Some(_) if next >= total => 0,
+        Some(_) => next,
+    };
+    let t = token(next);
+    Some(match trap {
+        Some(PageTrap::EverNew) => format!("{t}~{}", nonce.fetch_add(1, Ordering::SeqCst)),
+        _ => t,
+    })
+}
+
+/// A page token without the never-ending trap's suffix.
+pub(super) fn strip_nonce(token: &str) -> &str {
+    token.split_once('~').map_or(token, |(t, _)| t)
+}
+
+/// The server's time as `serverInfo` tells it.
+pub(super) fn server_time(s: &Shared) -> DateTime<Utc> {
+    let now = s.opts.clock.now();
+    match crate::lock(&s.hostile).date {
+        DateHeader::Skewed(by) => now + by,
+        DateHeader::Clock | DateHeader::Garbage => now,
+    }
+}
+
+/// Middleware: every answer's `Date` is the server's time (see [`DateHeader`]).
+pub(super) async fn set_date(State(s): State<Arc<Shared>>, mut resp: Response) -> Response {
+    let mode = crate::lock(&s.hostile).date;
+    let value = match mode {
+        DateHeader::Garbage => "the day after tomorrow".to_string(),
+        _ => server_time(&s)
+            .format("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        resp.headers_mut().insert(header::DATE, v);
+    }
+    resp
+}
