@@ -1,5 +1,6 @@
 //! The state database (SQLite): mirrors (Jira id → GitLab iid), checkpoints, create intents and
-//! pass history; and, for `report`, what Jira said about each mirrored issue (`store/facts.rs`).
+//! pass history; and, for `report`, what Jira said about each mirrored issue (`store/facts.rs`);
+//! and, while a pass runs, the GitLab project's issues as it listed them (`store/listing.rs`).
 //! Nothing else in the program writes SQL.
 //!
 //! Migrations follow cargo's scheme: an append-only list, `PRAGMA user_version` = how many ran.
@@ -153,8 +154,10 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 mod facts;
+mod listing;
 
 pub use facts::{JiraFact, KnownFact};
+pub use listing::SharedMarker;
 
 /// Counts of what a pass did, by kind of action.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
