@@ -260,45 +260,18 @@ impl GitlabClient {
         Ok(out)
     }
 
-    /// Every issue of the project, page by page, oldest first (issues created while paging
+    /// Every issue of the project, a page at a time, oldest first (issues created while paging
     /// land on later pages instead of shifting earlier ones). Keyset paging is asked for and
     /// followed through the `Link: rel="next"` URL, so projects beyond GitLab's offset limits
     /// (no `x-total` past 10,000; GitLab.com refuses deep offsets) are read whole; a GitLab
     /// without keyset paging for issues answers with offset links, followed the same way.
-    pub async fn all_issues(&self, project_id: u64) -> Result<Vec<GitlabIssue>, ApiError> {
-        let mut out = Vec::new();
-        let first = format!(
-            "/projects/{project_id}/issues?state=all&order_by=created_at&sort=asc&per_page={PAGE}&pagination=keyset"
-        );
-        let mut next = Some(first);
-        while let Some(path) = next.take() {
-            let reply = self.api.send::<Vec<RawIssue>>(Request::get(&path)).await?;
-            let n = reply.body.len();
-            out.extend(reply.body.into_iter().map(GitlabIssue::from));
-            next = next_page(&reply.headers, &path, n).map_err(|cause| ApiError {
-                server: Server::Gitlab,
-                what: format!("GET {path}"),
-                kind: ApiErrorKind::Transport { cause },
-                hint: Some(
-                    "check gitlab.url: the next-page link must point at the same API".into(),
-                ),
-                retry_after: None,
-            })?;
-            if next.as_deref() == Some(path.as_str()) {
-                // Stopping would leave the rest unread and the pass would take them for
-                // missing; fail instead.
-                return Err(ApiError {
-                    server: Server::Gitlab,
-                    what: format!("GET {path}"),
-                    kind: ApiErrorKind::Transport {
-                        cause: "the next-page link points at the same page".into(),
-                    },
-                    hint: None,
-                    retry_after: None,
-                });
-            }
+    pub fn issue_listing(&self, project_id: u64) -> IssueListing<'_> {
+        IssueListing {
+            client: self,
+            next: Some(format!(
+                "/projects/{project_id}/issues?state=all&order_by=created_at&sort=asc&per_page={PAGE}&pagination=keyset"
+            )),
         }
-        Ok(out)
     }
 
     /// One issue's description as it is now (empty when it has none).
@@ -404,6 +377,55 @@ impl GitlabClient {
         );
         let raw: RawIssue = self.api.send(req).await?.body;
         Ok(raw.into())
+    }
+}
+
+/// A project's issues as [`GitlabClient::issue_listing`] reads them: one page per request,
+/// so the caller keeps what it needs of each page and memory holds one page, not the project.
+pub struct IssueListing<'a> {
+    client: &'a GitlabClient,
+    /// The next page's path; `None` once the last page was read.
+    next: Option<String>,
+}
+
+impl IssueListing<'_> {
+    /// The next page of issues; `None` after the last one.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<GitlabIssue>>, ApiError> {
+        let Some(path) = self.next.take() else {
+            return Ok(None);
+        };
+        let reply = self
+            .client
+            .api
+            .send::<Vec<RawIssue>>(Request::get(&path))
+            .await?;
+        let next =
+            next_page(&reply.headers, &path, reply.body.len()).map_err(|cause| ApiError {
+                server: Server::Gitlab,
+                what: format!("GET {path}"),
+                kind: ApiErrorKind::Transport { cause },
+                hint: Some(
+                    "check gitlab.url: the next-page link must point at the same API".into(),
+                ),
+                retry_after: None,
+            })?;
+        if next.as_deref() == Some(path.as_str()) {
+            // Stopping would leave the rest unread and the pass would take them for
+            // missing; fail instead.
+            return Err(ApiError {
+                server: Server::Gitlab,
+                what: format!("GET {path}"),
+                kind: ApiErrorKind::Transport {
+                    cause: "the next-page link points at the same page".into(),
+                },
+                hint: None,
+                retry_after: None,
+            });
+        }
+        self.next = next;
+        Ok(Some(
+            reply.body.into_iter().map(GitlabIssue::from).collect(),
+        ))
     }
 }
 
