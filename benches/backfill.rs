@@ -10,7 +10,9 @@
 //! issues/s, Jira and GitLab requests and their ratio to the floor (Jira ⌈N/page⌉ + GitLab
 //! N creates + closes + ⌈N/100⌉ reads), peak RSS (the kernel's high-water mark), the process's
 //! CPU time (user + system, from `wait4`, start-up included) and the pass's own CPU time (from
-//! `reconcile --json`).
+//! `reconcile --json`). With more than one N, a summary puts the peak RSS of the backfill, the
+//! idle pass and the full resync side by side for every N, as a multiple of the smallest N's:
+//! none of them may grow with the project.
 //!
 //! `--limited`: the simulated GitLab refuses creates beyond 50 per 5-second window (600 a
 //! minute, GitLab.com's behaviour scaled to a shorter window: a bare 429, no `Retry-After`); an
@@ -197,7 +199,15 @@ fn floor(n: usize, done: usize, reads: usize) -> usize {
     n.div_ceil(JIRA_PAGE) + n + done + reads
 }
 
-async fn scenario(n: usize) {
+/// Peak RSS (KiB) of the passes whose memory must not grow with the project.
+struct Peaks {
+    n: usize,
+    backfill: u64,
+    idle: u64,
+    full: u64,
+}
+
+async fn scenario(n: usize) -> Peaks {
     let w = seeded_world(&format!("n{n}"), n, |_| {}).await;
     let config = w.write_config().expect("config").display().to_string();
     let reconcile = ["reconcile", "--json", "--config", config.as_str()];
@@ -205,6 +215,12 @@ async fn scenario(n: usize) {
 
     let s = run_binary(&w, &reconcile).await;
     assert_eq!(w.gitlab.issues(PROJECT).len(), n, "{}", s.stdout);
+    let mut peaks = Peaks {
+        n,
+        backfill: s.peak_rss_kib,
+        idle: 0,
+        full: 0,
+    };
     report(
         &format!("backfill {n}"),
         n,
@@ -215,11 +231,13 @@ async fn scenario(n: usize) {
     w.clock.advance(Duration::from_secs(3600));
     let s = run_binary(&w, &reconcile).await;
     assert_eq!(s.gitlab_writes, 0, "an idle pass must not write");
+    peaks.idle = s.peak_rss_kib;
     report("idle pass (nothing changed)", n, &s, None);
 
     let full = ["reconcile", "--json", "--full", "--config", config.as_str()];
     let s = run_binary(&w, &full).await;
     assert_eq!(s.gitlab_writes, 0, "nothing drifted");
+    peaks.full = s.peak_rss_kib;
     report(
         "full resync, nothing to repair",
         n,
@@ -242,6 +260,37 @@ async fn scenario(n: usize) {
         Some(1 + changed + changed.div_ceil(100)),
     );
     let _ = std::fs::remove_dir_all(&w.opts.dir);
+    peaks
+}
+
+/// The passes' peak RSS side by side for every size, and as a multiple of the smallest size's:
+/// flat memory means the multiples stay near 1 however large the project.
+fn memory_summary(peaks: &[Peaks]) {
+    let Some(base) = peaks.first() else { return };
+    println!(
+        "peak RSS by project size (MiB, and × the {} issues' peak)",
+        base.n
+    );
+    println!(
+        "{:>9} {:>17} {:>17} {:>17}",
+        "issues", "backfill", "idle pass", "full resync"
+    );
+    let cell = |kib: u64, base: u64| {
+        format!(
+            "{:.1} ×{:.2}",
+            kib as f64 / 1024.0,
+            kib as f64 / base.max(1) as f64
+        )
+    };
+    for p in peaks {
+        println!(
+            "{:>9} {:>17} {:>17} {:>17}",
+            p.n,
+            cell(p.backfill, base.backfill),
+            cell(p.idle, base.idle),
+            cell(p.full, base.full)
+        );
+    }
 }
 
 /// GitLab refuses creates beyond 50 per 5 s (600 a minute): how close does the learned pace come
@@ -377,7 +426,11 @@ async fn main() {
     } else {
         sizes
     };
+    let mut peaks = Vec::new();
     for n in sizes {
-        scenario(n).await;
+        peaks.push(scenario(n).await);
+    }
+    if peaks.len() > 1 {
+        memory_summary(&peaks);
     }
 }
