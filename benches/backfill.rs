@@ -19,6 +19,10 @@
 //! 800-issue backfill reports the creates per minute achieved as a fraction of the limit, over
 //! the whole run and after the limit was learned, and the creates refused.
 //!
+//! `JGR_BENCH_BASELINE=<another build of the binary>`: after each full resync, three more with
+//! that build and with this one, alternating, to compare their wall and CPU time on a machine
+//! other work loads.
+//!
 //! `--sweep`: the 10,000-issue backfill at `gitlab.concurrency` 1, 2, 4, 8, 16 and 32, the
 //! measurement behind the default.
 
@@ -45,18 +49,22 @@ struct Sample {
     stdout: String,
 }
 
-/// Run the binary to completion. CPU time comes from `wait4`; peak RSS from the kernel's
+/// Run the release binary to completion (see `run_program`).
+async fn run_binary(w: &SimWorld, args: &[&str]) -> Sample {
+    run_program(w, env!("CARGO_BIN_EXE_jira-gitlab-reconciler"), args).await
+}
+
+/// Run `binary` to completion. CPU time comes from `wait4`; peak RSS from the kernel's
 /// high-water mark (`VmHWM`), read every 2 ms while the child lives (`ru_maxrss` would report
 /// this process's size, which the child had before `exec`).
 // The child is reaped by `wait4` below (for its CPU time), which clippy cannot see.
 #[allow(clippy::zombie_processes)]
-async fn run_binary(w: &SimWorld, args: &[&str]) -> Sample {
+async fn run_program(w: &SimWorld, binary: &str, args: &[&str]) -> Sample {
     let jira = w.jira.requests();
     let requests = w.gitlab.requests();
     let writes = w.gitlab.writes();
     let started = Instant::now();
     // JGR_BENCH_WRAP="heaptrack -o /tmp/ht" (or valgrind...) runs every pass under a profiler.
-    let binary = env!("CARGO_BIN_EXE_jira-gitlab-reconciler");
     let mut command = match std::env::var("JGR_BENCH_WRAP") {
         Ok(wrap) if !wrap.trim().is_empty() => {
             let mut words = wrap.split_whitespace();
@@ -238,12 +246,20 @@ async fn scenario(n: usize) -> Peaks {
     let s = run_binary(&w, &full).await;
     assert_eq!(s.gitlab_writes, 0, "nothing drifted");
     peaks.full = s.peak_rss_kib;
-    report(
-        "full resync, nothing to repair",
-        n,
-        &s,
-        Some(n.div_ceil(JIRA_PAGE) + n.div_ceil(100)),
-    );
+    let full_floor = n.div_ceil(JIRA_PAGE) + n.div_ceil(100);
+    report("full resync, nothing to repair", n, &s, Some(full_floor));
+    if let Ok(baseline) = std::env::var("JGR_BENCH_BASELINE") {
+        // Back to back on the same world: on a loaded machine only alternating runs compare.
+        let this = env!("CARGO_BIN_EXE_jira-gitlab-reconciler");
+        for round in 1..=3 {
+            for (label, binary) in [("baseline", baseline.as_str()), ("this build", this)] {
+                let s = run_program(&w, binary, &full).await;
+                assert_eq!(s.gitlab_writes, 0, "nothing drifted");
+                let name = format!("  full resync, {label} #{round}");
+                report(&name, n, &s, Some(full_floor));
+            }
+        }
+    }
 
     w.clock.advance(Duration::from_secs(3600));
     let changed = (n / 100).max(1);

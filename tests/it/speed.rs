@@ -181,16 +181,13 @@ async fn a_full_resync_after_the_database_lost_its_rows_finds_every_mirror_by_ma
     let r = Reconciler::new(config(&w), Arc::new(Metrics::new())).expect("reconciler");
     let dry = r.pass(Mode::DryRun(Some(&store)), PassKind::Full).await;
     assert!(dry[0].ok(), "{:?}", dry[0].failures);
-    let adopt = dry[0]
-        .planned
-        .iter()
-        .filter(|l| l.starts_with("adopt"))
-        .count();
+    let planned = &dry[0].planned;
+    let adopt = planned.iter().filter(|l| l.starts_with("adopt")).count();
     assert_eq!(
-        (adopt, dry[0].planned.len()),
+        (adopt, planned.len()),
         (250, 250),
         "{:?}",
-        dry[0].planned
+        &planned[..planned.len().min(3)]
     );
     assert_eq!(noted(&dry[0]), 1, "{:?}", dry[0].notes);
 
