@@ -329,17 +329,23 @@ impl Reconciler {
         };
         let mut notes = Vec::new();
         let mut pages = self.gitlab.issue_listing(target.project.id);
-        while let Some(page) = pages.next_page().await? {
-            for shared in db.add_listed(&target.name, &page)? {
-                let SharedMarker {
-                    jira_id: id,
-                    kept,
-                    left,
-                } = shared;
+        let mut page = pages.next_page().await?;
+        while let Some(issues) = page {
+            // The next page is on its way while this one is written down.
+            let (next, shared) = tokio::join!(pages.next_page(), async {
+                db.add_listed(&target.name, &issues)
+            });
+            for SharedMarker {
+                jira_id,
+                kept,
+                left,
+            } in shared?
+            {
                 notes.push(format!(
-                    "GitLab issues #{kept} and #{left} both carry the marker of Jira issue {id}; #{kept} is used, #{left} is left alone"
+                    "GitLab issues #{kept} and #{left} both carry the marker of Jira issue {jira_id}; #{kept} is used, #{left} is left alone"
                 ));
             }
+            page = next?;
         }
         Ok(GitlabView {
             listing: Some(listing),

@@ -133,14 +133,26 @@ impl Store {
 }
 
 fn forget_listing(c: &Connection, mapping: &str) -> rusqlite::Result<()> {
-    c.execute(
-        "DELETE FROM temp.listed_issue WHERE mapping = ?1",
+    // Usually the only listing: then the tables are emptied whole, which SQLite does without
+    // visiting each row.
+    let others: bool = c.query_row(
+        "SELECT EXISTS (SELECT 1 FROM temp.listed_issue WHERE mapping < ?1)
+             OR EXISTS (SELECT 1 FROM temp.listed_issue WHERE mapping > ?1)",
         [mapping],
+        |r| r.get(0),
     )?;
-    c.execute(
-        "DELETE FROM temp.listed_marker WHERE mapping = ?1",
-        [mapping],
-    )?;
+    if others {
+        c.execute(
+            "DELETE FROM temp.listed_issue WHERE mapping = ?1",
+            [mapping],
+        )?;
+        c.execute(
+            "DELETE FROM temp.listed_marker WHERE mapping = ?1",
+            [mapping],
+        )?;
+    } else {
+        c.execute_batch("DELETE FROM temp.listed_issue; DELETE FROM temp.listed_marker")?;
+    }
     Ok(())
 }
 
@@ -275,11 +287,17 @@ mod tests {
             .listed_markers("other", &["10"])
             .expect("other")
             .is_empty());
+        // Another mapping's listing at the same time (another GitLab project) is its own.
+        s.begin_listing("other").expect("begin");
+        s.add_listed("other", &[issue(1, Some("10"))]).expect("add");
         s.end_listing("m").expect("end");
         assert!(
             s.listed_issues("m", &[1]).expect("read").is_empty(),
             "forgotten"
         );
+        assert_eq!(s.listed_markers("other", &["10"]).expect("kept")["10"], 1);
+        s.end_listing("other").expect("end");
+        assert!(s.listed_issues("other", &[1]).expect("read").is_empty());
     }
 
     #[test]
