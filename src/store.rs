@@ -851,6 +851,14 @@ fn migrate(c: &mut Connection) -> rusqlite::Result<(usize, usize)> {
     Ok((version, MIGRATIONS.len().max(version)))
 }
 
+/// Create what a pass remembers of its own work (`CREATE TEMP TABLE IF NOT EXISTS ...`): private
+/// to this connection, gone with it, and beyond a small cache in SQLite's temporary file (in
+/// `$SQLITE_TMPDIR`, `$TMPDIR`, `/var/tmp` or `/tmp`), so a large project costs disk, not memory.
+fn create_temp_tables(c: &Connection, sql: &str) -> rusqlite::Result<()> {
+    c.execute_batch("PRAGMA temp.cache_size = -256")?;
+    c.execute_batch(sql)
+}
+
 fn is_busy(e: &rusqlite::Error) -> bool {
     matches!(
         e.sqlite_error_code(),

@@ -2,8 +2,8 @@
 //! up by marker): what the planner needs of each (no descriptions) and which Jira id each marker
 //! names. They go to temporary tables page by page as the listing arrives, and each page of the
 //! pass reads back just the issues it concerns, so a project of 100,000 issues costs no more
-//! memory than one of 1,000. The tables' pages beyond a small cache go to SQLite's temporary
-//! file; nothing is written to the state database's own file.
+//! memory than one of 1,000. Nothing is written to the state database's own file (see
+//! `create_temp_tables`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use chrono::DateTime;
 use rusqlite::{params, Connection, Transaction};
 
-use super::{store_error, Store};
+use super::{create_temp_tables, store_error, Store};
 use crate::domain::{gitlab_issue_type, GitlabIssue, GitlabState};
 use crate::error::Result;
 
@@ -41,9 +41,9 @@ impl Store {
     /// A listing of `mapping`'s GitLab project starts: forget an earlier one.
     pub fn begin_listing(&self, mapping: &str) -> Result<()> {
         self.with(|c| {
-            c.execute_batch(
-                "PRAGMA temp.cache_size = -256;
-                CREATE TEMP TABLE IF NOT EXISTS listed_issue (
+            create_temp_tables(
+                c,
+                "CREATE TEMP TABLE IF NOT EXISTS listed_issue (
                     mapping     TEXT NOT NULL,
                     iid         INTEGER NOT NULL,
                     title       TEXT NOT NULL,
