@@ -10,12 +10,18 @@
 //! issues/s, Jira and GitLab requests and their ratio to the floor (Jira ⌈N/page⌉ + GitLab
 //! N creates + closes + ⌈N/100⌉ reads), peak RSS (the kernel's high-water mark), the process's
 //! CPU time (user + system, from `wait4`, start-up included) and the pass's own CPU time (from
-//! `reconcile --json`).
+//! `reconcile --json`). With more than one N, a summary puts the peak RSS of the backfill, the
+//! idle pass and the full resync side by side for every N, as a multiple of the smallest N's:
+//! none of them may grow with the project.
 //!
 //! `--limited`: the simulated GitLab refuses creates beyond 50 per 5-second window (600 a
 //! minute, GitLab.com's behaviour scaled to a shorter window: a bare 429, no `Retry-After`); an
 //! 800-issue backfill reports the creates per minute achieved as a fraction of the limit, over
 //! the whole run and after the limit was learned, and the creates refused.
+//!
+//! `JGR_BENCH_BASELINE=<another build of the binary>`: after each full resync, three more with
+//! that build and with this one, alternating, to compare their wall and CPU time on a machine
+//! other work loads.
 //!
 //! `--sweep`: the 10,000-issue backfill at `gitlab.concurrency` 1, 2, 4, 8, 16 and 32, the
 //! measurement behind the default.
@@ -52,18 +58,22 @@ struct Sample {
     ok: bool,
 }
 
-/// Run the binary to completion. CPU time comes from `wait4`; peak RSS from the kernel's
+/// Run the release binary to completion (see `run_program`).
+async fn run_pass(w: &SimWorld, args: &[&str]) -> Sample {
+    run_program(w, env!("CARGO_BIN_EXE_jira-gitlab-reconciler"), args).await
+}
+
+/// Run `binary` to completion. CPU time comes from `wait4`; peak RSS from the kernel's
 /// high-water mark (`VmHWM`), read every 2 ms while the child lives (`ru_maxrss` would report
 /// this process's size, which the child had before `exec`).
 // The child is reaped by `wait4` below (for its CPU time), which clippy cannot see.
 #[allow(clippy::zombie_processes)]
-async fn run_pass(w: &SimWorld, args: &[&str]) -> Sample {
+async fn run_program(w: &SimWorld, binary: &str, args: &[&str]) -> Sample {
     let jira = w.jira.requests();
     let requests = w.gitlab.requests();
     let writes = w.gitlab.writes();
     let started = Instant::now();
     // JGR_BENCH_WRAP="heaptrack -o /tmp/ht" (or valgrind...) runs every pass under a profiler.
-    let binary = env!("CARGO_BIN_EXE_jira-gitlab-reconciler");
     let mut command = match std::env::var("JGR_BENCH_WRAP") {
         Ok(wrap) if !wrap.trim().is_empty() => {
             let mut words = wrap.split_whitespace();
@@ -211,7 +221,15 @@ fn floor(n: usize, done: usize, reads: usize) -> usize {
     n.div_ceil(JIRA_PAGE) + n + done + reads
 }
 
-async fn scenario(n: usize) {
+/// Peak RSS (KiB) of the passes whose memory must not grow with the project.
+struct Peaks {
+    n: usize,
+    backfill: u64,
+    idle: u64,
+    full: u64,
+}
+
+async fn scenario(n: usize) -> Peaks {
     let w = seeded_world(&format!("n{n}"), n, |_| {}).await;
     let config = w.write_config().expect("config").display().to_string();
     let reconcile = ["reconcile", "--json", "--config", config.as_str()];
@@ -219,6 +237,12 @@ async fn scenario(n: usize) {
 
     let s = run_binary(&w, &reconcile).await;
     assert_eq!(w.gitlab.issues(PROJECT).len(), n, "{}", s.stdout);
+    let mut peaks = Peaks {
+        n,
+        backfill: s.peak_rss_kib,
+        idle: 0,
+        full: 0,
+    };
     report(
         &format!("backfill {n}"),
         n,
@@ -229,17 +253,27 @@ async fn scenario(n: usize) {
     w.clock.advance(Duration::from_secs(3600));
     let s = run_binary(&w, &reconcile).await;
     assert_eq!(s.gitlab_writes, 0, "an idle pass must not write");
+    peaks.idle = s.peak_rss_kib;
     report("idle pass (nothing changed)", n, &s, None);
 
     let full = ["reconcile", "--json", "--full", "--config", config.as_str()];
     let s = run_binary(&w, &full).await;
     assert_eq!(s.gitlab_writes, 0, "nothing drifted");
-    report(
-        "full resync, nothing to repair",
-        n,
-        &s,
-        Some(n.div_ceil(JIRA_PAGE) + n.div_ceil(100)),
-    );
+    peaks.full = s.peak_rss_kib;
+    let full_floor = n.div_ceil(JIRA_PAGE) + n.div_ceil(100);
+    report("full resync, nothing to repair", n, &s, Some(full_floor));
+    if let Ok(baseline) = std::env::var("JGR_BENCH_BASELINE") {
+        // Back to back on the same world: on a loaded machine only alternating runs compare.
+        let this = env!("CARGO_BIN_EXE_jira-gitlab-reconciler");
+        for round in 1..=3 {
+            for (label, binary) in [("baseline", baseline.as_str()), ("this build", this)] {
+                let s = run_program(&w, binary, &full).await;
+                assert_eq!(s.gitlab_writes, 0, "nothing drifted");
+                let name = format!("  full resync, {label} #{round}");
+                report(&name, n, &s, Some(full_floor));
+            }
+        }
+    }
 
     w.clock.advance(Duration::from_secs(3600));
     let changed = (n / 100).max(1);
@@ -257,6 +291,37 @@ async fn scenario(n: usize) {
     );
     status_page(&w, n).await;
     let _ = std::fs::remove_dir_all(&w.opts.dir);
+    peaks
+}
+
+/// The passes' peak RSS side by side for every size, and as a multiple of the smallest size's:
+/// flat memory means the multiples stay near 1 however large the project.
+fn memory_summary(peaks: &[Peaks]) {
+    let Some(base) = peaks.first() else { return };
+    println!(
+        "peak RSS by project size (MiB, and × the {} issues' peak)",
+        base.n
+    );
+    println!(
+        "{:>9} {:>17} {:>17} {:>17}",
+        "issues", "backfill", "idle pass", "full resync"
+    );
+    let cell = |kib: u64, base: u64| {
+        format!(
+            "{:.1} ×{:.2}",
+            kib as f64 / 1024.0,
+            kib as f64 / base.max(1) as f64
+        )
+    };
+    for p in peaks {
+        println!(
+            "{:>9} {:>17} {:>17} {:>17}",
+            p.n,
+            cell(p.backfill, base.backfill),
+            cell(p.idle, base.idle),
+            cell(p.full, base.full)
+        );
+    }
 }
 
 /// `GET /` of the service over the state of `n` issues: alone, then while a full resync runs.
@@ -541,7 +606,11 @@ async fn main() {
     } else {
         sizes
     };
+    let mut peaks = Vec::new();
     for n in sizes {
-        scenario(n).await;
+        peaks.push(scenario(n).await);
+    }
+    if peaks.len() > 1 {
+        memory_summary(&peaks);
     }
 }

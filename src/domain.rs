@@ -111,7 +111,7 @@ pub struct GitlabIssue {
     pub link: Option<String>,
     pub created_at: Option<DateTime<Utc>>,
     /// Its scoped labels (`scope::value`): the only ones the planner reads (status labels,
-    /// `jira::deleted`...). Others are not kept: a full pass holds every issue of the project.
+    /// `jira::deleted`...). Others are not kept: a full pass lists every issue of the project.
     pub labels: Vec<String>,
     /// `issue`, `incident`, ...; `None` when the server did not say. GitLab's own types are
     /// kept without an allocation each (see [`gitlab_issue_type`]).

@@ -19,7 +19,8 @@ use crate::paging::{at_most::List, PageChain};
 use crate::secret::Secret;
 
 pub use pacer::{CreatePacer, NotAdmitted, Snapshot as PacerSnapshot};
-use pages::{endless, header_u64, next_page, IssueStatistics};
+pub use pages::IssueListing;
+use pages::{endless, header_u64, IssueStatistics};
 
 /// GitLab's maximum `per_page`, and the most iids worth putting in one URL.
 pub const PAGE: usize = 100;
@@ -286,48 +287,13 @@ impl GitlabClient {
         Ok(out)
     }
 
-    /// Every issue of the project, page by page, oldest first (issues created while paging
+    /// Every issue of the project, a page at a time, oldest first (issues created while paging
     /// land on later pages instead of shifting earlier ones). Keyset paging is asked for and
     /// followed through the `Link: rel="next"` URL, so projects beyond GitLab's offset limits
     /// (no `x-total` past 10,000; GitLab.com refuses deep offsets) are read whole; a GitLab
     /// without keyset paging for issues answers with offset links, followed the same way.
-    pub async fn all_issues(&self, project_id: u64) -> Result<Vec<GitlabIssue>, ApiError> {
-        let mut out = Vec::new();
-        let first = format!(
-            "/projects/{project_id}/issues?state=all&order_by=created_at&sort=asc&per_page={PAGE}&pagination=keyset"
-        );
-        let mut chain = PageChain::new();
-        let mut next = Some(first);
-        while let Some(path) = next.take() {
-            let reply = self.api.send::<List<RawIssue>>(Request::get(&path)).await?;
-            let n = reply.body.0.len();
-            if let Some(total) = header_u64(&reply.headers, "x-total") {
-                chain.expect(total);
-            }
-            out.extend(reply.body.0.into_iter().map(GitlabIssue::from));
-            next = next_page(&reply.headers, &path, n).map_err(|cause| ApiError {
-                server: Server::Gitlab,
-                what: format!("GET {}", crate::safe_text::safe_within(&path, 512)),
-                kind: ApiErrorKind::Transport { cause },
-                hint: Some(
-                    "check gitlab.url: the next-page link must point at the same API".into(),
-                ),
-                retry_after: None,
-            })?;
-            let Some(following) = next.as_deref() else {
-                break;
-            };
-            // A loop or an endless chain would keep the pass busy forever; stopping would leave
-            // the rest unread and the pass would take them for missing: fail instead.
-            chain
-                .advance(n, following)
-                .map_err(|cause| endless(&path, cause))?;
-            if chain.wants_count() {
-                // Keyset pages carry no total: ask for the project's count once.
-                chain.expect(self.issue_count(project_id).await?);
-            }
-        }
-        Ok(out)
+    pub fn issue_listing(&self, project_id: u64) -> IssueListing<'_> {
+        IssueListing::new(self, project_id)
     }
 
     /// How many issues the project has, in all states (`issues_statistics`).
@@ -552,6 +518,7 @@ impl GitlabClient {
 
 #[cfg(test)]
 mod tests {
+    use super::pages::next_page;
     use super::*;
 
     #[test]

@@ -83,9 +83,10 @@ pub struct Missing {
 pub struct PlanInput<'a> {
     pub jira: &'a [JiraIssue],
     pub mirrors: &'a HashMap<String, Mirror>,
-    /// GitLab issues by iid: those of the mirrors in question, or the whole project.
+    /// GitLab issues by iid: those of the mirrors, markers and recipe slots in question.
     pub gitlab: &'a HashMap<u64, GitlabIssue>,
-    /// Jira id → iid of GitLab issues that carry that id's marker (from a project scan).
+    /// Jira id → iid of GitLab issues that carry that id's marker (from a project scan), for the
+    /// Jira issues in question.
     pub by_marker: &'a HashMap<String, u64>,
     pub jira_base_url: &'a str,
     /// Compare issues whose version was already applied too: a full pass repairs drift.

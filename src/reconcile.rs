@@ -2,14 +2,16 @@
 //!
 //! 1. `observe` — where the pass starts (checkpoint, kind, unconfirmed creates), the GitLab
 //!    project (from the state database's cache), and the whole project's issues when markers
-//!    must be read (a first or full pass, or a create an earlier run never confirmed);
+//!    must be read (a first or full pass, or a create an earlier run never confirmed), listed
+//!    page by page into the state database (`store/listing.rs`), never held in memory;
 //! 2. `adopt_earlier_creates` — creates an earlier run recorded but never confirmed, found by
 //!    their marker;
 //! 3. then page by page, as Jira's search returns them (the next page is fetched while this one
 //!    is worked on, and memory holds one page, not the project): the stored mirrors, the
-//!    GitLab issues of the page (and the Automation recipe's slots, `recipe`), what the store
-//!    knows of the page's Jira facts (`facts`, for `report`), `plan` (pure; when it wants
-//!    changelogs, `history` fetches just those and the page is planned again), and `apply`
+//!    GitLab issues of the page (read by iid, or from the listing; and the Automation recipe's
+//!    slots, `recipe`), what the store knows of the page's Jira facts (`facts`, for `report`),
+//!    `plan` (pure; when it wants changelogs, `history` fetches just those and the page is
+//!    planned again), and `apply`
 //!    (the only code that writes to GitLab, with bounded concurrency; intents before creates,
 //!    outcomes and facts in one transaction; status labels and issue types in `fields`);
 //! 4. `recover_lost_creates` — creates that got no reliable answer are looked up by marker
@@ -311,10 +313,15 @@ impl Reconciler {
                 &GitlabView::default(),
             ));
         }
-        let mut view = if start.needs_scan() {
-            self.scan_project(&target.project).await?
-        } else {
-            GitlabView::default()
+        // A dry run without a state database lists the project into a scratch one: a listing
+        // never lives in memory.
+        let scratch = match mode.store() {
+            None if start.needs_scan() => Some(Store::scratch()?),
+            _ => None,
+        };
+        let mut view = match mode.store().or(scratch.as_ref()) {
+            Some(db) if start.needs_scan() => self.scan_project(db, &target).await?,
+            _ => GitlabView::default(),
         };
         let mut report = PassReport::started(&target.name, &start, &view);
         if let Mode::Apply(store) = mode {
@@ -395,6 +402,8 @@ impl Reconciler {
             }
             store.end_seen(&target.name)?;
         }
+        // The listing is forgotten now: a second look for lost creates lists the project again.
+        drop(view);
         report.counts.jira_seen += work.jira_seen;
         report.counts.unchanged += work.unchanged;
         report.notes.append(&mut work.notes);
@@ -496,7 +505,7 @@ impl Reconciler {
         mode: Mode<'_>,
         target: &Target<'_>,
         start: &mut Start,
-        view: &mut GitlabView,
+        view: &mut GitlabView<'_>,
         pages: &mut Pages<'_>,
         progress: &mut Progress,
         work: &mut Worked,
@@ -590,7 +599,7 @@ impl Reconciler {
         mode: Mode<'_>,
         target: &Target<'_>,
         start: &mut Start,
-        view: &mut GitlabView,
+        view: &mut GitlabView<'_>,
         page: SearchPage,
     ) -> Result<PageWork> {
         let mut out = PageWork {
@@ -636,7 +645,7 @@ impl Reconciler {
     async fn plan_page(
         &self,
         target: &Target<'_>,
-        view: &GitlabView,
+        view: &GitlabView<'_>,
         page: &PageView<'_>,
         recorded: &mut PageWrite,
     ) -> Result<Plan> {
@@ -677,11 +686,13 @@ impl Reconciler {
             "creates without a reliable answer; looking them up by marker"
         );
         let keys: HashSet<&str> = lost.iter().map(|j| j.key.as_str()).collect();
-        let view = self.scan_project(&target.project).await?;
+        let mut view = self.scan_project(store, target).await?;
         let ids: Vec<&str> = lost.iter().map(|j| j.id.as_str()).collect();
+        let mirrors = store.mirrors_for(&target.name, &target.siblings, &ids)?;
+        view.load_page(&target.rules, lost, &mirrors)?;
         let page = PageView {
             jira: lost,
-            mirrors: store.mirrors_for(&target.name, &target.siblings, &ids)?,
+            mirrors,
             claimed: HashSet::new(),
             missing: Vec::new(),
             recheck_applied: true,
@@ -693,7 +704,7 @@ impl Reconciler {
         applied
             .failures
             .retain(|key, _| !keys.contains(key.as_str()));
-        applied.notes.extend(view.notes);
+        applied.notes.append(&mut view.notes);
         applied.absorb(second);
         Ok(applied)
     }

@@ -1,5 +1,6 @@
 //! The state database (SQLite): mirrors (Jira id → GitLab iid), checkpoints, create intents and
-//! pass history; and, for `report`, what Jira said about each mirrored issue (`store/facts.rs`).
+//! pass history; and, for `report`, what Jira said about each mirrored issue (`store/facts.rs`);
+//! and, while a pass runs, the GitLab project's issues as it listed them (`store/listing.rs`).
 //! Nothing else in the program writes SQL.
 //!
 //! Migrations follow cargo's scheme: an append-only list, `PRAGMA user_version` = how many ran.
@@ -191,8 +192,10 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 mod facts;
+mod listing;
 
 pub use facts::{JiraFact, KnownFact};
+pub use listing::SharedMarker;
 
 /// Counts of what a pass did, by kind of action.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -909,6 +912,14 @@ fn migrate(c: &mut Connection) -> rusqlite::Result<(usize, usize)> {
     }
     tx.commit()?;
     Ok((version, MIGRATIONS.len().max(version)))
+}
+
+/// Create what a pass remembers of its own work (`CREATE TEMP TABLE IF NOT EXISTS ...`): private
+/// to this connection, gone with it, and beyond a small cache in SQLite's temporary file (in
+/// `$SQLITE_TMPDIR`, `$TMPDIR`, `/var/tmp` or `/tmp`), so a large project costs disk, not memory.
+fn create_temp_tables(c: &Connection, sql: &str) -> rusqlite::Result<()> {
+    c.execute_batch("PRAGMA temp.cache_size = -256")?;
+    c.execute_batch(sql)
 }
 
 fn is_busy(e: &rusqlite::Error) -> bool {

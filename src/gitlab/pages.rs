@@ -3,7 +3,11 @@
 
 use serde::Deserialize;
 
-use crate::http::{ApiError, ApiErrorKind, Server};
+use crate::domain::GitlabIssue;
+use crate::http::{ApiError, ApiErrorKind, Request, Server};
+use crate::paging::{at_most::List, PageChain};
+
+use super::{GitlabClient, RawIssue, PAGE};
 
 /// A page chain that loops or does not end.
 pub(super) fn endless(path: &str, cause: String) -> ApiError {
@@ -97,4 +101,67 @@ pub(super) fn next_page(
         "{base}?{}&page={next}",
         without_page.join("&")
     )))
+}
+
+/// A project's issues as [`GitlabClient::issue_listing`] reads them: one page per request, so
+/// the caller keeps what it needs of each page and memory holds one page, not the project.
+pub struct IssueListing<'a> {
+    client: &'a GitlabClient,
+    project_id: u64,
+    /// The next page's path; `None` once the last page was read.
+    next: Option<String>,
+    /// What ends a listing that loops or does not end.
+    chain: PageChain,
+}
+
+impl<'a> IssueListing<'a> {
+    pub(super) fn new(client: &'a GitlabClient, project_id: u64) -> Self {
+        IssueListing {
+            client,
+            project_id,
+            next: Some(format!(
+                "/projects/{project_id}/issues?state=all&order_by=created_at&sort=asc&per_page={PAGE}&pagination=keyset"
+            )),
+            chain: PageChain::new(),
+        }
+    }
+
+    /// The next page of issues; `None` after the last one.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<GitlabIssue>>, ApiError> {
+        let Some(path) = self.next.take() else {
+            return Ok(None);
+        };
+        let reply = self
+            .client
+            .api
+            .send::<List<RawIssue>>(Request::get(&path))
+            .await?;
+        let n = reply.body.0.len();
+        if let Some(total) = header_u64(&reply.headers, "x-total") {
+            self.chain.expect(total);
+        }
+        let next = next_page(&reply.headers, &path, n).map_err(|cause| ApiError {
+            server: Server::Gitlab,
+            what: format!("GET {}", crate::safe_text::safe_within(&path, 512)),
+            kind: ApiErrorKind::Transport { cause },
+            hint: Some("check gitlab.url: the next-page link must point at the same API".into()),
+            retry_after: None,
+        })?;
+        if let Some(following) = next.as_deref() {
+            // A loop or an endless chain would keep the pass busy forever; stopping would
+            // leave the rest unread and the pass would take them for missing: fail instead.
+            self.chain
+                .advance(n, following)
+                .map_err(|cause| endless(&path, cause))?;
+            if self.chain.wants_count() {
+                // Keyset pages carry no total: ask for the project's count once.
+                let count = self.client.issue_count(self.project_id).await?;
+                self.chain.expect(count);
+            }
+        }
+        self.next = next;
+        Ok(Some(
+            reply.body.0.into_iter().map(GitlabIssue::from).collect(),
+        ))
+    }
 }

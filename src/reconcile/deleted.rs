@@ -42,7 +42,7 @@ impl Reconciler {
         &self,
         mode: Mode<'_>,
         target: &Target<'_>,
-        view: &mut GitlabView,
+        view: &mut GitlabView<'_>,
     ) -> Result<PageWork> {
         let mut out = PageWork::default();
         let Some(store) = mode.store() else {
@@ -73,7 +73,7 @@ impl Reconciler {
         &self,
         mode: Mode<'_>,
         target: &Target<'_>,
-        view: &mut GitlabView,
+        view: &mut GitlabView<'_>,
         ids: &[String],
     ) -> Result<PageWork> {
         let Some(store) = mode.store() else {
@@ -97,7 +97,7 @@ impl Reconciler {
         &self,
         mode: Mode<'_>,
         target: &Target<'_>,
-        view: &mut GitlabView,
+        view: &mut GitlabView<'_>,
         mirrors: Vec<Mirror>,
     ) -> Result<Settled> {
         let mut out = Settled::default();
@@ -139,7 +139,7 @@ impl Reconciler {
         &self,
         target: &Target<'_>,
         unseen: Vec<Mirror>,
-        view: &mut GitlabView,
+        view: &mut GitlabView<'_>,
     ) -> Result<Vec<Missing>> {
         let ids: Vec<String> = unseen.iter().map(|m| m.jira_id.clone()).collect();
         // The search index may lag, but it held each of these issues when it was mirrored,
@@ -157,19 +157,18 @@ impl Reconciler {
                 mirror,
             });
         }
-        let unlisted: Vec<u64> = out
-            .iter()
-            .map(|m| m.mirror.iid)
+        let iids: Vec<u64> = out.iter().map(|m| m.mirror.iid).collect();
+        view.load_issues(&iids)?;
+        let unlisted: Vec<u64> = iids
+            .into_iter()
             .filter(|iid| !view.issues.contains_key(iid))
             .collect();
         if !unlisted.is_empty() {
-            for g in self
+            let read = self
                 .gitlab
                 .issues_by_iid(target.project.id, &unlisted)
-                .await?
-            {
-                view.issues.insert(g.iid, g);
-            }
+                .await?;
+            view.add_read(read)?;
         }
         Ok(out)
     }

@@ -1,6 +1,7 @@
 //! What is: where a pass starts, the GitLab project, the project's issues when markers must be
-//! read, and per page of Jira issues the stored mirrors and GitLab issues the planner needs
-//! (with the Automation recipe's slots of unmirrored issues). Reads only, apart from settling
+//! read (listed into the state database, page by page), and per page of Jira issues the stored
+//! mirrors and GitLab issues the planner needs, from the listing or read by iid (with the
+//! Automation recipe's slots of unmirrored issues). Reads only, apart from settling
 //! creates an earlier run left unconfirmed.
 
 use std::collections::{HashMap, HashSet};
@@ -13,8 +14,8 @@ use crate::config::Mapping;
 use crate::domain::{GitlabIssue, IssueHistory, JiraIssue, Mirror, PassKind};
 use crate::error::Result;
 use crate::gitlab::Project;
-use crate::plan::{needs_compare, Missing, PlanInput};
-use crate::store::Store;
+use crate::plan::{needs_compare, slot_iid, Missing, PlanInput, Rules};
+use crate::store::{SharedMarker, Store};
 
 /// Facts about a GitLab project (its id, the token's role) are looked up again after this long,
 /// after `check`, and after GitLab refuses the token, a permission or the project.
@@ -74,15 +75,85 @@ impl Start {
 
 /// The GitLab side as the planner needs it.
 #[derive(Default)]
-pub(super) struct GitlabView {
-    /// The project's issues (after a scan), or those of the page being worked on.
+pub(super) struct GitlabView<'s> {
+    /// The GitLab issues of the page being worked on: read by iid, or from the listing.
     pub issues: HashMap<u64, GitlabIssue>,
-    /// Jira id → iid of the issue carrying its marker (only after a scan).
+    /// Jira id → iid of the issue carrying its marker, for the page's Jira issues (only after
+    /// a scan).
     pub by_marker: HashMap<String, u64>,
-    /// Whether the whole project was listed (so `by_marker` is complete).
-    pub scanned: bool,
+    /// After a scan: the whole project's issues, in the state database (so `by_marker` is
+    /// complete).
+    pub listing: Option<Listing<'s>>,
     /// Things the scan noticed (two issues with one marker).
     pub notes: Vec<String>,
+}
+
+/// A pass's listing of the GitLab project, kept in the state database rather than in memory
+/// (`store/listing.rs`), and forgotten when the pass is done with it.
+pub(super) struct Listing<'s> {
+    store: &'s Store,
+    mapping: String,
+}
+
+impl Drop for Listing<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self.store.end_listing(&self.mapping) {
+            tracing::warn!("{}", e.report());
+        }
+    }
+}
+
+impl GitlabView<'_> {
+    /// Whether the whole project was listed.
+    pub fn scanned(&self) -> bool {
+        self.listing.is_some()
+    }
+
+    /// After a scan: the markers of these Jira issues, and the listed issues the planner may
+    /// look at for them (their mirrors', their markers', their recipe slots), in place of the
+    /// previous page's.
+    pub fn load_page(
+        &mut self,
+        rules: &Rules,
+        jira: &[JiraIssue],
+        mirrors: &HashMap<String, Mirror>,
+    ) -> Result<()> {
+        let Some(listing) = &self.listing else {
+            return Ok(());
+        };
+        let ids: Vec<&str> = jira.iter().map(|j| j.id.as_str()).collect();
+        self.by_marker = listing.store.listed_markers(&listing.mapping, &ids)?;
+        let iids: Vec<u64> = mirrors
+            .values()
+            .map(|m| m.iid)
+            .chain(self.by_marker.values().copied())
+            .chain(jira.iter().filter_map(|j| slot_iid(rules, j)))
+            .collect();
+        self.load_issues(&iids)
+    }
+
+    /// After a scan: the listed issues with these iids, in place of the previous ones.
+    pub fn load_issues(&mut self, iids: &[u64]) -> Result<()> {
+        if let Some(listing) = &self.listing {
+            self.issues = listing.store.listed_issues(&listing.mapping, iids)?;
+        }
+        Ok(())
+    }
+
+    /// Issues read by iid: for the planner, and after a scan kept with the listing (for later
+    /// pages), their markers counting where no listed issue carries them.
+    pub fn add_read(&mut self, read: Vec<GitlabIssue>) -> Result<()> {
+        if let Some(listing) = &self.listing {
+            listing.store.add_read(&listing.mapping, &read)?;
+            for g in &read {
+                if let Some(id) = g.jira_id() {
+                    self.by_marker.entry(id.to_string()).or_insert(g.iid);
+                }
+            }
+        }
+        self.issues.extend(read.into_iter().map(|g| (g.iid, g)));
+        Ok(())
+    }
 }
 
 /// What the planner gets for one page, beyond the GitLab view: the Jira issues, their stored
@@ -100,7 +171,7 @@ impl PageView<'_> {
     pub fn input<'a>(
         &'a self,
         target: &'a Target<'_>,
-        view: &'a GitlabView,
+        view: &'a GitlabView<'_>,
         jira_base_url: &'a str,
         history: &'a HashMap<String, IssueHistory>,
     ) -> PlanInput<'a> {
@@ -191,15 +262,17 @@ impl Reconciler {
         &self,
         store: &Store,
         target: &Target<'_>,
-        view: &GitlabView,
+        view: &GitlabView<'_>,
         start: &mut Start,
     ) -> Result<u64> {
-        if !view.scanned {
+        let Some(listing) = &view.listing else {
             return Ok(0);
-        }
+        };
+        let ids: Vec<&str> = start.intents.keys().map(String::as_str).collect();
+        let by_marker = listing.store.listed_markers(&listing.mapping, &ids)?;
         let mut adopted = 0;
         start.intents.retain(|jira_id, jira_key| {
-            let Some(&iid) = view.by_marker.get(jira_id) else {
+            let Some(&iid) = by_marker.get(jira_id) else {
                 return true;
             };
             let mirror = Mirror {
@@ -239,32 +312,45 @@ impl Reconciler {
         Ok(())
     }
 
-    /// Every issue of the GitLab project, and which Jira id each marker names. Two issues with
-    /// the same marker (a copy made by hand, an older tool) are reported; the lower iid wins.
-    pub(super) async fn scan_project(&self, project: &Project) -> Result<GitlabView> {
-        let all = self.gitlab.all_issues(project.id).await?;
-        let mut by_marker: HashMap<String, u64> = HashMap::new();
+    /// Every issue of the GitLab project, and which Jira id each marker names, listed page by
+    /// page into `db` (the state database, or a dry run's scratch one): memory holds one page.
+    /// Two issues with the same marker (a copy made by hand, an older tool) are reported; the
+    /// lower iid wins.
+    pub(super) async fn scan_project<'s>(
+        &self,
+        db: &'s Store,
+        target: &Target<'_>,
+    ) -> Result<GitlabView<'s>> {
+        db.begin_listing(&target.name)?;
+        // From here on a failure forgets what was listed (the listing's drop).
+        let listing = Listing {
+            store: db,
+            mapping: target.name.clone(),
+        };
         let mut notes = Vec::new();
-        for issue in &all {
-            let Some(id) = issue.jira_id() else { continue };
-            match by_marker.get(id) {
-                Some(&other) => {
-                    let (keep, dup) = (other.min(issue.iid), other.max(issue.iid));
-                    notes.push(format!(
-                        "GitLab issues #{keep} and #{dup} both carry the marker of Jira issue {id}; #{keep} is used, #{dup} is left alone"
-                    ));
-                    by_marker.insert(id.to_string(), keep);
-                }
-                None => {
-                    by_marker.insert(id.to_string(), issue.iid);
-                }
+        let mut pages = self.gitlab.issue_listing(target.project.id);
+        let mut page = pages.next_page().await?;
+        while let Some(issues) = page {
+            // The next page is on its way while this one is written down.
+            let (next, shared) = tokio::join!(pages.next_page(), async {
+                db.add_listed(&target.name, &issues)
+            });
+            for SharedMarker {
+                jira_id,
+                kept,
+                left,
+            } in shared?
+            {
+                notes.push(format!(
+                    "GitLab issues #{kept} and #{left} both carry the marker of Jira issue {jira_id}; #{kept} is used, #{left} is left alone"
+                ));
             }
+            page = next?;
         }
         Ok(GitlabView {
-            issues: all.into_iter().map(|g| (g.iid, g)).collect(),
-            by_marker,
-            scanned: true,
+            listing: Some(listing),
             notes,
+            ..GitlabView::default()
         })
     }
 
@@ -277,7 +363,7 @@ impl Reconciler {
         store: Option<&Store>,
         target: &Target<'_>,
         issues: &'a [JiraIssue],
-        view: &mut GitlabView,
+        view: &mut GitlabView<'_>,
         recheck_applied: bool,
     ) -> Result<PageView<'a>> {
         let mirrors = match store {
@@ -294,7 +380,9 @@ impl Reconciler {
             }
             _ => HashSet::new(),
         };
-        if !view.scanned {
+        if view.scanned() {
+            view.load_page(&target.rules, issues, &mirrors)?;
+        } else {
             view.issues.clear();
         }
         // A scan pages by offset or keyset: an issue deleted meanwhile may shift the rest, and a
@@ -311,18 +399,11 @@ impl Reconciler {
             .collect();
         if !wanted.is_empty() {
             let wanted: Vec<u64> = wanted.into_iter().collect();
-            for g in self
+            let read = self
                 .gitlab
                 .issues_by_iid(target.project.id, &wanted)
-                .await?
-            {
-                if view.scanned {
-                    if let Some(id) = g.jira_id() {
-                        view.by_marker.entry(id.to_string()).or_insert(g.iid);
-                    }
-                }
-                view.issues.insert(g.iid, g);
-            }
+                .await?;
+            view.add_read(read)?;
         }
         Ok(PageView {
             jira: issues,
@@ -331,5 +412,92 @@ impl Reconciler {
             missing: Vec::new(),
             recheck_applied,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    use jgr_sim::world::{SimWorld, WorldOptions};
+
+    use super::super::{Mode, Reconciler, Target};
+    use crate::config::Config;
+    use crate::domain::PassKind;
+    use crate::metrics::Metrics;
+    use crate::store::Store;
+
+    /// A full pass's view holds the page being worked on, never the project: the listing is in
+    /// the state database, and the page's issues are found there by marker (here after the
+    /// database lost its mirror rows) without a GitLab read.
+    #[tokio::test]
+    async fn a_scanned_page_is_looked_up_in_the_store_not_held_in_memory() {
+        let dir = std::env::temp_dir().join(format!("jgr-observe-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let w = SimWorld::start(WorldOptions::new(&dir))
+            .await
+            .expect("fakes start");
+        for i in 0..250 {
+            w.jira.create_issue("VSA", &format!("Issue {i}"), "Task");
+        }
+        let path = std::path::Path::new("sim-config.toml");
+        let cfg = Config::parse(&w.config_toml(), path, &|_| None).expect("config");
+        let r = Reconciler::new(cfg, Arc::new(Metrics::new())).expect("reconciler");
+        let store = Store::open(&w.state_path()).expect("store");
+        let reports = r.pass(Mode::Apply(&store), PassKind::Incremental).await;
+        assert!(reports[0].ok(), "{:?}", reports[0].failures);
+        rusqlite::Connection::open(w.state_path())
+            .and_then(|c| c.execute("DELETE FROM mirror", []))
+            .expect("the mirror rows are lost");
+
+        let mapping = &r.config().mappings[0];
+        let target = Target {
+            mapping,
+            name: mapping.name(),
+            project: r
+                .project(Mode::Apply(&store), mapping)
+                .await
+                .expect("project"),
+            siblings: r.siblings(mapping),
+            rules: r.config().rules(mapping),
+            backdate_checked: AtomicBool::new(false),
+        };
+        let mut view = r.scan_project(&store, &target).await.expect("scan");
+        assert!(
+            view.issues.is_empty() && view.by_marker.is_empty(),
+            "{} issues held after the scan",
+            view.issues.len()
+        );
+        let filter = mapping.search_filter(None);
+        let mut pages = r.jira().pages(&filter);
+        let page = pages.next_page().await.expect("search").expect("a page");
+        assert!(page.issues.len() < 250, "a page, not the project");
+        let requests = w.gitlab.requests();
+        let seen = r
+            .observe_page(Some(&store), &target, &page.issues, &mut view, true)
+            .await
+            .expect("observe");
+        assert!(seen.mirrors.is_empty(), "no rows left");
+        assert_eq!(w.gitlab.requests(), requests, "nothing read by iid");
+        assert_eq!(view.by_marker.len(), page.issues.len(), "found by marker");
+        assert_eq!(view.issues.len(), page.issues.len(), "the page's issues");
+        let first = page.issues[0].id.as_str();
+        assert_eq!(
+            store
+                .listed_markers(&target.name, &[first])
+                .expect("read")
+                .len(),
+            1
+        );
+        drop(view);
+        assert!(
+            store
+                .listed_markers(&target.name, &[first])
+                .expect("read")
+                .is_empty(),
+            "the listing is forgotten with the pass's view"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -67,7 +67,7 @@ impl PassReport {
     }
 
     /// The report of a pass that knows where it starts, before it reads Jira.
-    pub(super) fn started(mapping: &str, start: &Start, view: &GitlabView) -> Self {
+    pub(super) fn started(mapping: &str, start: &Start, view: &GitlabView<'_>) -> Self {
         let mut r = PassReport::new(mapping, start.kind);
         r.checkpoint = start.checkpoint;
         r.notes.extend(view.notes.iter().cloned());

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{params, Transaction};
 
-use super::{now_text, read_mirror, Store};
+use super::{create_temp_tables, now_text, read_mirror, Store};
 use crate::domain::{GoneReason, Mirror, Transition};
 use crate::error::Result;
 
@@ -194,13 +194,13 @@ impl Store {
         })
     }
 
-    /// A full pass starts: nothing of `mapping` is seen yet. The table's pages beyond a small
-    /// cache go to SQLite's temporary file, so a large project costs no memory.
+    /// A full pass starts: nothing of `mapping` is seen yet (a temporary table: a large project
+    /// costs no memory).
     pub fn begin_seen(&self, mapping: &str) -> Result<()> {
         self.with(|c| {
-            c.execute_batch(
-                "PRAGMA temp.cache_size = -256;
-                CREATE TEMP TABLE IF NOT EXISTS seen_in_pass (
+            create_temp_tables(
+                c,
+                "CREATE TEMP TABLE IF NOT EXISTS seen_in_pass (
                     mapping TEXT NOT NULL,
                     jira_id TEXT NOT NULL,
                     PRIMARY KEY (mapping, jira_id)

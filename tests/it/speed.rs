@@ -1,9 +1,14 @@
 //! Limited by the servers, never by ourselves: what a fast pass relies on (cached project facts,
-//! keyset listings past offset limits, progress for long work, mappings side by side). The
+//! keyset listings past offset limits, progress for long work, mappings side by side, a full
+//! resync's listing looked up in the state database page by page). The
 //! numbers themselves are measured by `cargo bench --bench backfill`, not here.
+
+use std::sync::Arc;
 
 use jgr_sim::world::SimMapping;
 use jira_gitlab_reconciler::domain::PassKind;
+use jira_gitlab_reconciler::metrics::Metrics;
+use jira_gitlab_reconciler::reconcile::{Mode, PassReport, Reconciler};
 use jira_gitlab_reconciler::store::Store;
 
 use crate::harness::*;
@@ -144,4 +149,66 @@ async fn mappings_run_side_by_side_and_report_in_config_order() {
         w.gitlab.max_projects_in_flight() > 1,
         "GitLab saw requests for both projects at the same moment"
     );
+}
+
+#[tokio::test]
+async fn a_full_resync_after_the_database_lost_its_rows_finds_every_mirror_by_marker() {
+    // A small version of the benchmark's full resync: the listing (three pages) goes into the
+    // state database page by page and each page of the search (37 issues) looks its issues
+    // up there. A mirror copied by hand, marker and all, is reported and never used.
+    let w = world("full-lost-rows", |_| {}).await;
+    seed_issues(&w, 250, 4);
+    pass_ok(&w, PassKind::Incremental).await;
+    let first = w.jira.issues()[0].clone();
+    let original = mirror_of(&w, PROJECT, &first.id);
+    let copy = w
+        .gitlab
+        .create_by_hand(PROJECT, &original.title, &original.description);
+    rusqlite::Connection::open(w.state_path())
+        .and_then(|c| c.execute("DELETE FROM mirror", []))
+        .expect("the mirror rows are lost, the checkpoint stays");
+    let noted = |r: &PassReport| {
+        r.notes
+            .iter()
+            .filter(|n| n.contains(&format!("#{} and #{copy} both carry", original.iid)))
+            .count()
+    };
+
+    // A dry run on the read-only database plans to adopt every issue, and creates nothing.
+    let store = Store::open_read_only(&w.state_path())
+        .expect("readable")
+        .expect("exists");
+    let r = Reconciler::new(config(&w), Arc::new(Metrics::new())).expect("reconciler");
+    let dry = r.pass(Mode::DryRun(Some(&store)), PassKind::Full).await;
+    assert!(dry[0].ok(), "{:?}", dry[0].failures);
+    let planned = &dry[0].planned;
+    let adopt = planned.iter().filter(|l| l.starts_with("adopt")).count();
+    assert_eq!(
+        (adopt, planned.len()),
+        (250, 250),
+        "{:?}",
+        &planned[..planned.len().min(3)]
+    );
+    assert_eq!(noted(&dry[0]), 1, "{:?}", dry[0].notes);
+
+    let (requests, writes) = (w.gitlab.requests(), w.gitlab.writes());
+    let r = pass_ok(&w, PassKind::Full).await;
+    assert_eq!(
+        (r.counts.created, r.counts.adopted, r.counts.unchanged),
+        (0, 250, 0),
+        "{}",
+        r.summary()
+    );
+    assert_eq!(w.gitlab.writes(), writes, "nothing created or edited");
+    assert_eq!(
+        w.gitlab.requests() - requests,
+        3,
+        "the listing of 251 issues in pages of 100, and no read by iid"
+    );
+    assert_eq!(noted(&r), 1, "{:?}", r.notes);
+    let store = Store::open(&w.state_path()).expect("store");
+    let name = "VSA->acme/platform";
+    let linked = store.mirrors_for(name, &[], &[&first.id]).expect("mirrors");
+    assert_eq!(linked[&first.id].iid, original.iid, "the lower iid is used");
+    assert_eq!(store.mirror_count(name).expect("count"), 250);
 }

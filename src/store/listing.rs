@@ -1,0 +1,337 @@
+//! The GitLab project's issues as a pass listed them (a full pass, or one with creates to look
+//! up by marker): what the planner needs of each (no descriptions) and which Jira id each marker
+//! names. They go to temporary tables page by page as the listing arrives, and each page of the
+//! pass reads back just the issues it concerns, so a project of 100,000 issues costs no more
+//! memory than one of 1,000. Nothing is written to the state database's own file (see
+//! `create_temp_tables`).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use chrono::DateTime;
+use rusqlite::{params, Connection, Transaction};
+
+use super::{create_temp_tables, store_error, Store};
+use crate::domain::{gitlab_issue_type, GitlabIssue, GitlabState};
+use crate::error::Result;
+
+/// Two listed issues carrying the marker of one Jira issue (a copy made by hand, an older
+/// tool): the lower iid is used, the other left alone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SharedMarker {
+    pub jira_id: String,
+    pub kept: u64,
+    pub left: u64,
+}
+
+impl Store {
+    /// A private database that SQLite deletes when it is closed: where a dry run without a
+    /// state database keeps its listing. Only the listing's methods work on it.
+    pub fn scratch() -> Result<Store> {
+        let path = PathBuf::from("(a temporary database for this dry run)");
+        // An empty file name: a private, temporary database on disk.
+        let conn = Connection::open("").map_err(|e| store_error(&path, e))?;
+        Ok(Store {
+            conn: Mutex::new(conn),
+            path,
+        })
+    }
+
+    /// A listing of `mapping`'s GitLab project starts: forget an earlier one.
+    pub fn begin_listing(&self, mapping: &str) -> Result<()> {
+        self.with(|c| {
+            create_temp_tables(
+                c,
+                "CREATE TEMP TABLE IF NOT EXISTS listed_issue (
+                    mapping     TEXT NOT NULL,
+                    iid         INTEGER NOT NULL,
+                    title       TEXT NOT NULL,
+                    closed      INTEGER NOT NULL,
+                    marker      TEXT,
+                    link        TEXT,
+                    created_us  INTEGER,
+                    labels      TEXT,
+                    issue_type  TEXT,
+                    PRIMARY KEY (mapping, iid)
+                ) WITHOUT ROWID;
+                CREATE TEMP TABLE IF NOT EXISTS listed_marker (
+                    mapping     TEXT NOT NULL,
+                    jira_id     TEXT NOT NULL,
+                    iid         INTEGER NOT NULL,
+                    PRIMARY KEY (mapping, jira_id)
+                ) WITHOUT ROWID",
+            )?;
+            forget_listing(c, mapping)
+        })
+    }
+
+    /// One page of the listing, in the listing's order. A marker already seen on another
+    /// issue is reported; the lower iid keeps it.
+    pub fn add_listed(&self, mapping: &str, issues: &[GitlabIssue]) -> Result<Vec<SharedMarker>> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let shared = add_issues(&tx, mapping, issues, true)?;
+            tx.commit()?;
+            Ok(shared)
+        })
+    }
+
+    /// Issues read by iid that the listing missed (it pages by offset or keyset, and an issue
+    /// deleted meanwhile shifts the rest): kept with it; a marker counts only where no listed
+    /// issue carries it.
+    pub fn add_read(&self, mapping: &str, issues: &[GitlabIssue]) -> Result<()> {
+        if issues.is_empty() {
+            return Ok(());
+        }
+        self.with(|c| {
+            let tx = c.transaction()?;
+            add_issues(&tx, mapping, issues, false)?;
+            tx.commit()
+        })
+    }
+
+    /// Jira id → iid of the listed issue carrying its marker, for these Jira ids.
+    pub fn listed_markers(&self, mapping: &str, jira_ids: &[&str]) -> Result<HashMap<String, u64>> {
+        if jira_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let ids = json_list(jira_ids);
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT jira_id, iid FROM temp.listed_marker
+                 WHERE mapping = ?1 AND jira_id IN (SELECT value FROM json_each(?2))",
+            )?;
+            let rows = stmt.query_map(params![mapping, ids], |r| {
+                Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// The listed issues with these iids (those the listing has; the others are absent).
+    pub fn listed_issues(&self, mapping: &str, iids: &[u64]) -> Result<HashMap<u64, GitlabIssue>> {
+        if iids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let iids = json_list(iids);
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT iid, title, closed, marker, link, created_us, labels, issue_type
+                 FROM temp.listed_issue
+                 WHERE mapping = ?1 AND iid IN (SELECT value FROM json_each(?2))",
+            )?;
+            let rows = stmt.query_map(params![mapping, iids], read_issue)?;
+            rows.map(|r| r.map(|g| (g.iid, g))).collect()
+        })
+    }
+
+    /// The pass is over: forget its listing.
+    pub fn end_listing(&self, mapping: &str) -> Result<()> {
+        self.with(|c| forget_listing(c, mapping))
+    }
+}
+
+fn forget_listing(c: &Connection, mapping: &str) -> rusqlite::Result<()> {
+    // Usually the only listing: then the tables are emptied whole, which SQLite does without
+    // visiting each row.
+    let others: bool = c.query_row(
+        "SELECT EXISTS (SELECT 1 FROM temp.listed_issue WHERE mapping < ?1)
+             OR EXISTS (SELECT 1 FROM temp.listed_issue WHERE mapping > ?1)",
+        [mapping],
+        |r| r.get(0),
+    )?;
+    if others {
+        c.execute(
+            "DELETE FROM temp.listed_issue WHERE mapping = ?1",
+            [mapping],
+        )?;
+        c.execute(
+            "DELETE FROM temp.listed_marker WHERE mapping = ?1",
+            [mapping],
+        )?;
+    } else {
+        c.execute_batch("DELETE FROM temp.listed_issue; DELETE FROM temp.listed_marker")?;
+    }
+    Ok(())
+}
+
+/// Keep `issues` (a newer read of an iid replaces the older) and their markers: `listed`, the
+/// lower iid keeps a marker two issues carry, reported; read by iid, only a marker nobody has.
+fn add_issues(
+    tx: &Transaction<'_>,
+    mapping: &str,
+    issues: &[GitlabIssue],
+    listed: bool,
+) -> rusqlite::Result<Vec<SharedMarker>> {
+    let mut shared = Vec::new();
+    let mut keep = tx.prepare_cached(
+        "INSERT OR REPLACE INTO temp.listed_issue
+           (mapping, iid, title, closed, marker, link, created_us, labels, issue_type)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    let mut claim = tx.prepare_cached(
+        "INSERT OR IGNORE INTO temp.listed_marker (mapping, jira_id, iid) VALUES (?1, ?2, ?3)",
+    )?;
+    let mut holder = tx
+        .prepare_cached("SELECT iid FROM temp.listed_marker WHERE mapping = ?1 AND jira_id = ?2")?;
+    let mut hand_over = tx.prepare_cached(
+        "UPDATE temp.listed_marker SET iid = ?3 WHERE mapping = ?1 AND jira_id = ?2",
+    )?;
+    for g in issues {
+        let labels = (!g.labels.is_empty()).then(|| json_list(&g.labels));
+        keep.execute(params![
+            mapping,
+            g.iid as i64,
+            g.title,
+            g.state == GitlabState::Closed,
+            g.marker,
+            g.link,
+            g.created_at.map(|t| t.timestamp_micros()),
+            labels,
+            g.issue_type.as_deref(),
+        ])?;
+        let Some(id) = g.jira_id() else { continue };
+        if claim.execute(params![mapping, id, g.iid as i64])? == 1 || !listed {
+            continue;
+        }
+        let other = holder.query_row(params![mapping, id], |r| r.get::<_, i64>(0))? as u64;
+        if other == g.iid {
+            continue; // the same issue on two pages (the listing shifted), not a copy
+        }
+        let (kept, left) = (other.min(g.iid), other.max(g.iid));
+        hand_over.execute(params![mapping, id, kept as i64])?;
+        shared.push(SharedMarker {
+            jira_id: id.to_string(),
+            kept,
+            left,
+        });
+    }
+    Ok(shared)
+}
+
+fn read_issue(r: &rusqlite::Row<'_>) -> rusqlite::Result<GitlabIssue> {
+    let labels: Option<String> = r.get(6)?;
+    Ok(GitlabIssue {
+        iid: r.get::<_, i64>(0)? as u64,
+        title: r.get(1)?,
+        state: if r.get(2)? {
+            GitlabState::Closed
+        } else {
+            GitlabState::Opened
+        },
+        marker: r.get(3)?,
+        link: r.get(4)?,
+        // To the microsecond: GitLab's own precision (it shows milliseconds).
+        created_at: r
+            .get::<_, Option<i64>>(5)?
+            .and_then(DateTime::from_timestamp_micros),
+        labels: labels
+            .and_then(|l| serde_json::from_str(&l).ok())
+            .unwrap_or_default(),
+        issue_type: r.get::<_, Option<String>>(7)?.map(gitlab_issue_type),
+    })
+}
+
+/// A JSON array of the values (for `json_each`: one statement whatever their number).
+fn json_list<T: serde::Serialize>(values: &[T]) -> String {
+    serde_json::to_string(values).unwrap_or_else(|_| "[]".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn issue(iid: u64, marker: Option<&str>) -> GitlabIssue {
+        let description = marker
+            .map(|id| format!("<!-- jira-gitlab-reconciler:jira-id={id} -->"))
+            .unwrap_or_default();
+        let mut g = GitlabIssue::new(
+            iid,
+            format!("Issue {iid}"),
+            GitlabState::Opened,
+            &description,
+        );
+        g.labels = vec!["jira-status::In Progress".into()];
+        g.issue_type = Some("incident".into());
+        g.created_at = DateTime::from_timestamp_micros(1_714_557_600_123_456);
+        g
+    }
+
+    fn store(name: &str) -> Store {
+        let dir =
+            std::env::temp_dir().join(format!("jgr-store-listing-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        Store::open(&dir.join("state.db")).expect("open")
+    }
+
+    #[test]
+    fn listed_issues_read_back_as_they_were_listed() {
+        let s = store("roundtrip");
+        s.begin_listing("m").expect("begin");
+        let mut closed = issue(2, Some("20"));
+        closed.state = GitlabState::Closed;
+        closed.labels.clear();
+        closed.issue_type = None;
+        closed.created_at = None;
+        let listed = vec![issue(1, Some("10")), closed, issue(3, None)];
+        assert!(s.add_listed("m", &listed).expect("add").is_empty());
+        let back = s.listed_issues("m", &[1, 2, 3, 4]).expect("read");
+        assert_eq!(back.len(), 3, "#4 was not listed");
+        for g in &listed {
+            assert_eq!(&back[&g.iid], g);
+        }
+        let markers = s.listed_markers("m", &["10", "20", "30"]).expect("markers");
+        assert_eq!(markers, HashMap::from([("10".into(), 1), ("20".into(), 2)]));
+        assert!(s
+            .listed_markers("other", &["10"])
+            .expect("other")
+            .is_empty());
+        // Another mapping's listing at the same time (another GitLab project) is its own.
+        s.begin_listing("other").expect("begin");
+        s.add_listed("other", &[issue(1, Some("10"))]).expect("add");
+        s.end_listing("m").expect("end");
+        assert!(
+            s.listed_issues("m", &[1]).expect("read").is_empty(),
+            "forgotten"
+        );
+        assert_eq!(s.listed_markers("other", &["10"]).expect("kept")["10"], 1);
+        s.end_listing("other").expect("end");
+        assert!(s.listed_issues("other", &[1]).expect("read").is_empty());
+    }
+
+    #[test]
+    fn a_marker_on_two_issues_is_reported_and_the_lower_iid_keeps_it() {
+        let s = store("shared");
+        s.begin_listing("m").expect("begin");
+        let first = s
+            .add_listed("m", &[issue(5, Some("10")), issue(5, Some("10"))])
+            .expect("add");
+        assert!(first.is_empty(), "one issue twice is no copy");
+        let shared = s
+            .add_listed("m", &[issue(3, Some("10")), issue(9, Some("10"))])
+            .expect("add");
+        let pair = |kept, left| SharedMarker {
+            jira_id: "10".into(),
+            kept,
+            left,
+        };
+        assert_eq!(shared, vec![pair(3, 5), pair(3, 9)]);
+        // Read by iid later: a marker the listing has stays with the listed issue.
+        s.add_read("m", &[issue(1, Some("10")), issue(7, Some("70"))])
+            .expect("read");
+        let markers = s.listed_markers("m", &["10", "70"]).expect("markers");
+        assert_eq!(markers, HashMap::from([("10".into(), 3), ("70".into(), 7)]));
+        assert_eq!(s.listed_issues("m", &[1, 7]).expect("read").len(), 2);
+        s.begin_listing("m").expect("a new listing");
+        assert!(s.listed_markers("m", &["10"]).expect("markers").is_empty());
+    }
+
+    #[test]
+    fn a_dry_run_without_a_state_database_lists_into_a_scratch_one() {
+        let s = Store::scratch().expect("scratch");
+        s.begin_listing("m").expect("begin");
+        s.add_listed("m", &[issue(1, Some("10"))]).expect("add");
+        assert_eq!(s.listed_markers("m", &["10"]).expect("markers")["10"], 1);
+    }
+}
