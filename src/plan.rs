@@ -354,6 +354,7 @@ fn latest_by_id(issues: &[JiraIssue]) -> Vec<&JiraIssue> {
 }
 
 fn plan_issue(input: &PlanInput<'_>, claimed: &HashSet<u64>, jira: &JiraIssue, out: &mut Plan) {
+    crate::test_fault(jira.summary.as_deref());
     let mirror = input.mirrors.get(&jira.id);
     if !needs_compare(jira, mirror, input.recheck_applied) {
         out.unchanged += 1;

@@ -27,13 +27,16 @@ mod observe;
 mod recipe;
 mod report;
 
+use std::any::Any;
 use std::collections::{HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use futures_util::stream::{self, StreamExt};
+use futures_util::FutureExt;
 use tracing::Instrument;
 
 use crate::config::{Config, Mapping};
@@ -263,14 +266,20 @@ impl Reconciler {
                 },
                 Mode::DryRun(_) => None,
             };
-            let mut report = match self.run(mode, mapping, scope).await {
-                Ok(report) => report,
-                Err(e) => {
+            // A panic is a bug; caught here, it fails this mapping's pass (recorded, counted,
+            // logged with the mapping) instead of the process: the state it leaves is sound
+            // (locks tolerate poisoning, transactions roll back, permits are released), the
+            // other mappings go on, and the next tick retries.
+            let run = AssertUnwindSafe(self.run(mode, mapping, scope)).catch_unwind();
+            let mut report = match run.await {
+                Ok(Ok(report)) => report,
+                Ok(Err(e)) => {
                     if e.is_gitlab_refusal() {
                         self.forget_project(mode, mapping);
                     }
                     PassReport::failed(&name, kind, &e)
                 }
+                Err(panic) => self.panicked(&name, kind, panic.as_ref()),
             };
             report.counts.failed = report.failures.len() as u64;
             report.duration = started.elapsed();
@@ -291,6 +300,18 @@ impl Reconciler {
         }
         .instrument(span)
         .await
+    }
+
+    fn panicked(&self, name: &str, kind: PassKind, panic: &(dyn Any + Send)) -> PassReport {
+        let why = crate::panic_message(panic);
+        tracing::error!(mapping = %name, "the pass panicked, a bug (please report it with this log): {why}; the next pass retries");
+        self.metrics.inc(
+            "jgr_pass_panics_total",
+            "Passes that ended in a panic (a bug), by mapping.",
+            &[("mapping", name)],
+            1.0,
+        );
+        PassReport::failed_with(name, kind, format!("the pass panicked (a bug): {why}"))
     }
 
     /// The phases of one mapping's pass (see the module documentation).

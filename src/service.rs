@@ -21,8 +21,9 @@ use tokio::sync::{mpsc, watch};
 
 use crate::config::Config;
 use crate::domain::PassKind;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::health::Health;
+use crate::listen::{self, Sockets};
 use crate::metrics::Metrics;
 use crate::notify::{notify, watchdog_interval};
 use crate::reconcile::Reconciler;
@@ -53,14 +54,43 @@ pub struct Service {
 }
 
 impl Service {
-    /// Open the state database, build the reconciler and serve `/metrics` if configured.
+    /// Open the state database, build the reconciler and serve `/metrics` (and webhooks) if
+    /// configured, binding the configured addresses.
     pub async fn start(cfg: Config, config_path: PathBuf) -> Result<Service> {
+        Service::start_with(cfg, config_path, Sockets::default()).await
+    }
+
+    /// `start`, serving on the listeners handed over (systemd's, or a test's) where there are.
+    pub async fn start_with(
+        cfg: Config,
+        config_path: PathBuf,
+        mut sockets: Sockets,
+    ) -> Result<Service> {
         let metrics = Arc::new(Metrics::new());
         metrics.set("jgr_up", "1 while the service runs.", &[], 1.0);
         let health = Arc::new(Health::new(&cfg));
+        let limits = connection_limits();
+        for (unused, section) in [
+            (sockets.has_metrics() && cfg.metrics.is_none(), "metrics"),
+            (sockets.has_webhook() && cfg.webhook.is_none(), "webhook"),
+        ] {
+            if unused {
+                return Err(Error::Config(format!(
+                    "a {section} socket was handed over, but the config has no [{section}] section; add it, or stop passing the socket"
+                )));
+            }
+        }
         if let Some(m) = &cfg.metrics {
-            crate::health::serve(m.listen, metrics.clone(), health.clone()).await?;
-            tracing::info!(listen = %m.listen, "serving /metrics and /healthz");
+            let listener = listen::open(
+                sockets.take_metrics(),
+                m.listen,
+                "metrics.listen",
+                "metrics",
+            )
+            .await?;
+            let app = crate::health::router(metrics.clone(), health.clone());
+            let addr = listen::serve("metrics", listener, app, limits.0, metrics.clone())?;
+            tracing::info!(listen = %addr, "serving /metrics and /healthz");
         }
         let store = Arc::new(Store::open(&cfg.state_path)?);
         let stop = Stop::new();
@@ -76,7 +106,15 @@ impl Service {
                     triggers.clone(),
                     metrics.clone(),
                 ));
-                let addr = crate::webhook::serve(w, receiver.clone()).await?;
+                let listener = listen::open(
+                    sockets.take_webhook(),
+                    w.listen,
+                    "webhook.listen",
+                    "webhook",
+                )
+                .await?;
+                let app = crate::webhook::router(&w.path, receiver.clone());
+                let addr = listen::serve("webhook", listener, app, limits.1, metrics.clone())?;
                 tracing::info!(listen = %addr, path = %w.path, "receiving Jira webhooks");
                 Some((receiver, triggers))
             }
@@ -104,7 +142,7 @@ impl Service {
         mut reloads: mpsc::Receiver<()>,
     ) -> Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let worker = tokio::spawn(worker::run(worker::Worker {
+        let mut worker = tokio::spawn(worker::run(worker::Worker {
             rx: self.ticks.take_receiver(),
             stop: stop_rx,
             current: self.current.clone(),
@@ -114,17 +152,10 @@ impl Service {
             health: self.health.clone(),
             triggers: self.webhook.as_ref().map(|(_, t)| t.clone()),
             metrics: self.metrics.clone(),
+            watchdog: watchdog_interval(),
         }));
         // A first pass right away, so a (re)start shows its effect without waiting for the clock.
         self.ticks.fire(PassKind::Incremental);
-        if let Some(every) = watchdog_interval() {
-            tokio::spawn(async move {
-                loop {
-                    notify("WATCHDOG=1");
-                    tokio::time::sleep(every).await;
-                }
-            });
-        }
         notify("READY=1");
         {
             let cfg = crate::lock_unpoisoned(&self.current).config().clone();
@@ -140,6 +171,13 @@ impl Service {
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
+                // The worker only ends when asked to: anything else is a bug outside a
+                // mapping's pass (those are caught there). Exit non-zero, so that systemd
+                // restarts the service, rather than live on without passes.
+                ended = &mut worker => {
+                    self.ticks.shutdown().await;
+                    return Err(worker_died(ended));
+                }
                 Some(()) = reloads.recv() => match self.reload().await {
                     Ok(()) => {
                         tracing::info!(config = %self.config_path.display(), "configuration reloaded");
@@ -159,7 +197,8 @@ impl Service {
         let _ = stop_tx.send(true);
         self.ticks.shutdown().await;
         match tokio::time::timeout(STOP_GRACE, worker).await {
-            Ok(_) => tracing::info!("stopped cleanly"),
+            Ok(Ok(())) => tracing::info!("stopped cleanly"),
+            Ok(Err(e)) => return Err(worker_died(Err(e))),
             Err(_) => tracing::warn!("the request in flight did not finish in time; exiting anyway (the next start recovers it)"),
         }
         Ok(())
@@ -180,6 +219,37 @@ impl Service {
     }
 }
 
+/// Each listener's connection limit, within what the descriptor limit leaves the passes.
+fn connection_limits() -> (usize, usize) {
+    let descriptors = listen::raise_descriptor_limit();
+    let wanted = [listen::METRICS_CONNECTIONS, listen::WEBHOOK_CONNECTIONS];
+    let limits = listen::connection_limits(descriptors, &wanted);
+    if limits != wanted {
+        tracing::warn!(
+            descriptors,
+            metrics = limits[0],
+            webhook = limits[1],
+            "the descriptor limit is low: the listeners take fewer connections so that passes keep {} (raise LimitNOFILE=)",
+            listen::PASS_RESERVE
+        );
+    }
+    (limits[0], limits[1])
+}
+
+/// The error that ends `run` when the worker ended without being asked to.
+fn worker_died(ended: std::result::Result<(), tokio::task::JoinError>) -> Error {
+    let why = match ended {
+        Ok(()) => "it returned".to_string(),
+        Err(e) if e.is_panic() => {
+            format!("it panicked: {}", crate::panic_message(&*e.into_panic()))
+        }
+        Err(e) => e.to_string(),
+    };
+    tracing::error!("the pass worker stopped ({why}); exiting so that the service is restarted");
+    notify(&format!("STATUS=the pass worker stopped ({why})"));
+    Error::Scheduler(format!("the pass worker stopped ({why}), a bug"))
+}
+
 /// The Jira projects whose events are worth a pass.
 fn jira_projects(cfg: &Config) -> Vec<String> {
     cfg.mappings
@@ -188,10 +258,12 @@ fn jira_projects(cfg: &Config) -> Vec<String> {
         .collect()
 }
 
-/// `run` for the real binary: SIGTERM/SIGINT stop the service, SIGHUP reloads its config.
+/// `run` for the real binary: SIGTERM/SIGINT stop the service, SIGHUP reloads its config;
+/// sockets systemd passed (socket activation) are served instead of binding.
 pub async fn run(cfg: Config, config_path: PathBuf) -> Result<i32> {
     let signals = signals::Signals::listen()?;
-    let service = Service::start(cfg, config_path).await?;
+    let sockets = Sockets::from_systemd()?;
+    let service = Service::start_with(cfg, config_path, sockets).await?;
     let (shutdown, reloads) = signals.into_inputs();
     service.run(shutdown, reloads).await?;
     Ok(0)

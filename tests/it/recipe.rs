@@ -189,10 +189,12 @@ async fn a_stop_between_adopting_and_retitling_leaves_the_retitle_to_the_next_pa
     );
     let mut args = reconcile_args(&w);
     args.push("--full".into());
-    let child = command(&args, &[])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let child = Running::new(
+        command(&args, &[])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn"),
+    );
     // The held edit: a request in flight for over 200 ms (the others take milliseconds).
     let mut held_since: Option<std::time::Instant> = None;
     let mut waits = 0;

@@ -1,7 +1,7 @@
 //! The `run` service as a real process: schedule, metrics, signals, reload, single instance,
 //! and the systemd units.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::harness::*;
@@ -10,8 +10,9 @@ use crate::harness::*;
 async fn service_follows_jira_serves_metrics_and_stops_on_sigterm() {
     let w = world("svc-run", |_| {}).await;
     let first = w.jira.create_issue("VSA", "Before start", "Task");
-    let port = free_port();
-    let child = spawn_service(&service_config(&w, port, ""));
+    let sockets = Sockets::for_world(&w);
+    let port = sockets.metrics_port();
+    let child = spawn_service(&service_config(&w, port, ""), &sockets);
 
     assert!(
         gitlab_reaches(&w, "acme/platform", 1, Duration::from_secs(10)).await,
@@ -94,10 +95,11 @@ async fn sighup_reloads_the_mappings() {
     .await;
     // Start with only the first mapping in the config.
     let second = w.opts.mappings.pop().expect("two mappings");
-    let port = free_port();
+    let sockets = Sockets::for_world(&w);
+    let port = sockets.metrics_port();
     let config = service_config(&w, port, "");
     let ops = w.jira.create_issue("OPS", "Ops work", "Task");
-    let child = spawn_service(&config);
+    let child = spawn_service(&config, &sockets);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(
         w.gitlab.issues("acme/ops").is_empty(),
@@ -124,9 +126,9 @@ async fn on_demand_reconcile_beside_the_service_does_not_double_write() {
     for i in 0..80 {
         w.jira.create_issue("VSA", &format!("Backfill {i}"), "Task");
     }
-    let port = free_port();
-    let config = service_config(&w, port, "");
-    let child = spawn_service(&config);
+    let sockets = Sockets::for_world(&w);
+    let config = service_config(&w, sockets.metrics_port(), "");
+    let child = spawn_service(&config, &sockets);
     let out = run_binary(vec!["reconcile".into(), "--config".into(), config.clone()]).await;
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
@@ -202,7 +204,8 @@ async fn sigterm_lets_the_write_in_flight_finish_and_records_it() {
         jgr_sim::Fault::Delay(Duration::from_millis(1500)),
         20,
     );
-    let child = spawn_service(&service_config(&w, free_port(), ""));
+    let sockets = Sockets::for_world(&w);
+    let child = spawn_service(&service_config(&w, sockets.metrics_port(), ""), &sockets);
     tokio::time::sleep(Duration::from_millis(800)).await;
     signal(&child, "TERM");
     let (code, took, stderr) = wait_exit(child, Duration::from_secs(12)).await;
@@ -239,15 +242,13 @@ async fn tells_systemd_ready_status_watchdog_and_stopping() {
     socket
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
-    let config = service_config(&w, free_port(), "");
-    let child = Command::new(binary())
-        .args(["run", "--config", &config])
-        .env("NOTIFY_SOCKET", &socket_path)
-        .env("WATCHDOG_USEC", "400000")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("service starts");
+    let sockets = Sockets::for_world(&w);
+    let config = service_config(&w, sockets.metrics_port(), "");
+    let child = spawn_service_with(&config, &sockets, |c| {
+        c.env("NOTIFY_SOCKET", &socket_path)
+            .env("WATCHDOG_USEC", "400000")
+            .env("RUST_LOG", "warn");
+    });
     let (ready, socket) = tokio::task::spawn_blocking(move || wait_for(socket, "READY=1"))
         .await
         .expect("join");
@@ -300,13 +301,17 @@ async fn in_process_service_skips_busy_ticks_reloads_and_stops_on_request() {
     })
     .await;
     let second = w.opts.mappings.pop().expect("two mappings");
-    let port = free_port();
+    let metrics = bind_local();
+    let port = port_of(&metrics);
     let path = std::path::PathBuf::from(service_config(&w, port, ""));
     let first = w.jira.create_issue("VSA", "Before start", "Task");
     let ops = w.jira.create_issue("OPS", "Ops work", "Task");
 
     let cfg = Config::load(&path).expect("config loads");
-    let service = Service::start(cfg, path.clone()).await.expect("starts");
+    let sockets = jira_gitlab_reconciler::listen::Sockets::default().with_metrics(metrics);
+    let service = Service::start_with(cfg, path.clone(), sockets)
+        .await
+        .expect("starts");
     let metrics = service.metrics();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(1);
@@ -378,7 +383,8 @@ async fn sigterm_during_a_pacing_hold_or_a_retry_after_exits_at_once() {
     w.gitlab
         .inject(jgr_sim::Route::Create, jgr_sim::Fault::Status(429), 1);
     let requests = w.gitlab.requests();
-    let child = spawn_service(&service_config(&w, free_port(), ""));
+    let sockets = Sockets::for_world(&w);
+    let child = spawn_service(&service_config(&w, sockets.metrics_port(), ""), &sockets);
     // The project look-up, its listing, and the first create (refused): then the hold.
     assert!(
         eventually(Duration::from_secs(10), || w.gitlab.requests()
@@ -413,7 +419,8 @@ async fn sigterm_during_a_pacing_hold_or_a_retry_after_exits_at_once() {
         },
         1,
     );
-    let child = spawn_service(&service_config(&w, free_port(), ""));
+    let sockets = Sockets::for_world(&w);
+    let child = spawn_service(&service_config(&w, sockets.metrics_port(), ""), &sockets);
     assert!(
         eventually(Duration::from_secs(10), || w.jira.requests() >= 1).await,
         "the first search was refused"
