@@ -869,12 +869,7 @@ fn webhook_config(
             raw.listen
         ))
     })?;
-    let path = raw.path.unwrap_or_else(|| "/webhook/jira".into());
-    if !path.starts_with('/') || path.contains(['?', '#']) {
-        return Err(Error::Config(format!(
-            "webhook.path = {path:?} must be a URL path starting with /, such as \"/webhook/jira\""
-        )));
-    }
+    let path = webhook_path(raw.path.unwrap_or_else(|| "/webhook/jira".into()))?;
     let public_url = raw
         .public_url
         .map(|u| normalise_url("webhook.public_url", &u, &[]))
@@ -904,6 +899,29 @@ fn webhook_config(
         secret,
         public_url,
     })
+}
+
+/// A literal URL path the router can serve. axum reads a segment starting with `:` or `*`
+/// as the old capture syntax (and panics at start-up), and `{...}` as a capture that would
+/// accept any path; spaces and control characters are not in a URL Jira can post to.
+fn webhook_path(path: String) -> Result<String> {
+    let why = if !path.starts_with('/') || path.contains(['?', '#']) {
+        Some("must be a URL path starting with /")
+    } else if path.split('/').any(|s| s.starts_with([':', '*'])) {
+        Some("has a segment starting with : or *, which the router reads as a parameter")
+    } else if path.contains(['{', '}']) {
+        Some("contains { or }, which the router reads as a parameter")
+    } else if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Some("contains a space or a control character")
+    } else {
+        None
+    };
+    match why {
+        None => Ok(path),
+        Some(why) => Err(Error::Config(format!(
+            "webhook.path = {path:?} {why}; use a plain path such as \"/webhook/jira\""
+        ))),
+    }
 }
 
 fn read_token(
@@ -1009,7 +1027,7 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const MINIMAL: &str = r#"
@@ -1075,6 +1093,37 @@ gitlab_project = "acme/platform"
             .expect_err("no tokens")
             .to_string();
         assert!(e.contains("JIRA_API_TOKEN is not set"), "{e}");
+    }
+
+    /// A config with `[webhook]` at `path` (the router's side: `webhook::tests`).
+    pub(crate) fn with_webhook_path(path: &str) -> Result<Config> {
+        let text = format!("{MINIMAL}\n[webhook]\nlisten = \"127.0.0.1:8089\"\npath = {path:?}\n");
+        Config::parse(&text, Path::new("test.toml"), &|name| match name {
+            WEBHOOK_SECRET_ENV => Some("a-webhook-secret-of-length".into()),
+            other => env_with_tokens(other),
+        })
+    }
+
+    /// axum panics at start-up on a route segment starting with `:` or `*` (its old capture
+    /// syntax) and reads `{...}` as a capture: such paths are refused.
+    #[test]
+    fn webhook_paths_the_router_cannot_take_are_refused() {
+        for bad in [
+            "/hooks/:id",
+            "/:jira",
+            "/hooks/*rest",
+            "/hooks/{id}",
+            "/hooks/}",
+            "/with space",
+            "hooks",
+            "/a?b",
+        ] {
+            let e = with_webhook_path(bad).expect_err(bad).to_string();
+            assert!(
+                e.contains("webhook.path") && e.contains("/webhook/jira"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

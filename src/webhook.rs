@@ -607,6 +607,34 @@ mod tests {
         ));
     }
 
+    /// Every path the config accepts builds the router (axum panics on the ones it cannot
+    /// take; `config` refuses those).
+    #[test]
+    fn every_accepted_webhook_path_builds_the_router() {
+        let receiver = || {
+            Arc::new(Receiver::new(
+                Secret::new(SECRET),
+                Vec::new(),
+                Arc::default(),
+                Arc::default(),
+            ))
+        };
+        let refused = std::panic::catch_unwind(|| router("/hooks/:id", receiver()));
+        assert!(refused.is_err(), "why config refuses such paths");
+        for path in [
+            "/webhook/jira",
+            "/",
+            "/a:b/c*d",
+            "/hooks/jira-1.0_x~y",
+            "/%41",
+        ] {
+            let cfg = crate::config::tests::with_webhook_path(path).expect(path);
+            let path = cfg.webhook.expect("webhook").path;
+            let built = std::panic::catch_unwind(|| router(&path, receiver()));
+            assert!(built.is_ok(), "{path} builds the router");
+        }
+    }
+
     #[test]
     fn events_are_read_or_refused() {
         let e = parse(br#"{"webhookEvent":"jira:issue_created","timestamp":5,"issue":{"id":"10001","key":"VSA-1"}}"#)
