@@ -20,6 +20,8 @@ use crate::plan::Rules;
 use crate::secret::Secret;
 use crate::stop::Stop;
 
+mod trust;
+
 pub const JIRA_TOKEN_ENV: &str = "JIRA_API_TOKEN";
 pub const WEBHOOK_SECRET_ENV: &str = "JIRA_WEBHOOK_SECRET";
 /// Shorter webhook secrets are refused: anyone who guesses one can trigger passes.
@@ -479,7 +481,16 @@ fn config_path(key: &str, path: &Path) -> Result<()> {
 }
 
 fn read_config(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| {
+    trust::read(path).map_err(|unread| {
+        let e = match unread {
+            trust::Unread::Io(e) => e,
+            trust::Unread::Untrusted(why) => {
+                return Error::Config(format!(
+                    "config file {} is not read as root: {why}",
+                    path.display()
+                ))
+            }
+        };
         let fix = match e.kind() {
             std::io::ErrorKind::NotFound => {
                 "create it (the repository's config.toml is a commented example) or pass --config PATH"
@@ -947,7 +958,16 @@ fn read_token(
         Some(Credential::OutsideSystemd) | None => None,
     };
     let token = match file.as_deref() {
-        Some(path) => std::fs::read_to_string(path).map_err(|e| {
+        Some(path) => trust::read(path).map_err(|unread| {
+            let e = match unread {
+                trust::Unread::Io(e) => e,
+                trust::Unread::Untrusted(why) => {
+                    return Error::Config(format!(
+                        "{file_key} {} is not read as root: {why}",
+                        path.display()
+                    ))
+                }
+            };
             Error::Config(format!(
                 "cannot read {file_key} {}: {e}; check the path (relative paths are \
                  read from the config file's directory; with systemd's LoadCredential= it is \

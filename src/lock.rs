@@ -3,7 +3,7 @@
 //! never go stale the way a PID file does.
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -52,6 +52,17 @@ impl InstanceLock {
                 };
                 Error::io(format!("the lock file {} {hint}", path.display()), e)
             })?;
+        // Nor through a hard link (O_NOFOLLOW cannot tell one): checked on the open file.
+        let links = file.metadata().map(|m| m.nlink()).unwrap_or(1);
+        if links > 1 {
+            return Err(Error::store(
+                state_path,
+                format!(
+                    "the lock file {} has {links} names (a hard link to a file elsewhere);                      remove it, the lock file is created afresh",
+                    path.display()
+                ),
+            ));
+        }
         crate::match_directory_owner(&path);
         let started = Instant::now();
         let mut told = false;

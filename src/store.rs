@@ -153,6 +153,10 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 mod facts;
+mod files;
+
+/// Never through a symlink (see `files`).
+const NOFOLLOW: OpenFlags = OpenFlags::SQLITE_OPEN_NOFOLLOW;
 
 pub use facts::{JiraFact, KnownFact};
 
@@ -222,12 +226,15 @@ impl Store {
                 })?;
             }
         }
-        let conn = Connection::open(path).map_err(|e| store_error(path, e))?;
+        let real = files::open_path(path)?;
+        let conn = Connection::open_with_flags(&real, OpenFlags::default() | NOFOLLOW)
+            .map_err(|e| store_error(path, e))?;
         let store = Store {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),
         };
         store.setup()?;
+        files::check_opened(path, &real)?;
         // WAL mode keeps two side files next to the database while it is open.
         for suffix in ["", "-wal", "-shm"] {
             let mut file = path.as_os_str().to_owned();
@@ -246,8 +253,10 @@ impl Store {
             let version = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
             Ok((conn, version))
         };
+        let real = files::open_path(path)?;
         let opened =
-            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).and_then(read);
+            Connection::open_with_flags(&real, OpenFlags::SQLITE_OPEN_READ_ONLY | NOFOLLOW)
+                .and_then(read);
         let (conn, version) = match opened {
             // A WAL database needs its `-shm` file, which a reader without write access to the
             // directory cannot create when no writer is running (the last writer removed it,
@@ -261,14 +270,15 @@ impl Store {
                 ) && wal_is_empty(path) =>
             {
                 Connection::open_with_flags(
-                    immutable_uri(path),
-                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI,
+                    immutable_uri(&real),
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | NOFOLLOW,
                 )
                 .and_then(read)
                 .map_err(|_| store_error(path, e))?
             }
             other => other.map_err(|e| store_error(path, e))?,
         };
+        files::check_opened(path, &real)?;
         let store = Store {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),

@@ -413,6 +413,20 @@ pub fn which(name: &str) -> Result<String, ()> {
         .ok_or(())
 }
 
+/// Whether the test may go on as root: `false` (after saying it skipped) when it does not run
+/// as root, except under `CI=true`, where a missing precondition fails the test.
+pub fn root_for(why: &str) -> bool {
+    if is_root() {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true and not root: {why}"
+    );
+    eprintln!("skipped: not root: {why} (run the tests as root, as CI does)");
+    false
+}
+
 /// Whether the tests run as root (as CI does): root may give files away and ignores modes.
 pub fn is_root() -> bool {
     std::process::Command::new("id")

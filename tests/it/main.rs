@@ -16,6 +16,7 @@ mod panics;
 mod process;
 mod recipe;
 mod report;
+mod root;
 mod service;
 mod speed;
 mod status_labels;
