@@ -7,6 +7,11 @@
 //! new action starts, the write in flight completes and is recorded, and `run` returns within
 //! 10 s. A reload re-reads the config file (mappings, credentials, schedule, retry); a config
 //! that does not load is refused and the running one stays.
+//!
+//! The worker is joined: it ends only when asked to, so if it ends otherwise (a panic outside
+//! a mapping's pass; those are caught in `reconcile`), `run` returns an error and the process
+//! exits 1 for systemd to restart it. The listeners (`listen`) are bound here or handed over
+//! (`Service::start_with`, systemd socket activation).
 
 mod signals;
 mod ticks;

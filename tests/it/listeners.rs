@@ -128,6 +128,7 @@ async fn a_flood_of_idle_connections_is_shed_and_passes_keep_running() {
         "jgr_connections_shed_total{listener=\"webhook\",reason=\"over_limit\"}",
     )
     .await;
+    eprintln!("{FLOOD} flood connections: {shed} shed at once, all closed");
     assert!(
         shed >= (FLOOD - jira_gitlab_reconciler::listen::WEBHOOK_CONNECTIONS) as f64,
         "{shed} shed at once"
