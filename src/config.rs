@@ -481,16 +481,7 @@ fn config_path(key: &str, path: &Path) -> Result<()> {
 }
 
 fn read_config(path: &Path) -> Result<String> {
-    trust::read(path).map_err(|unread| {
-        let e = match unread {
-            trust::Unread::Io(e) => e,
-            trust::Unread::Untrusted(why) => {
-                return Error::Config(format!(
-                    "config file {} is not read as root: {why}",
-                    path.display()
-                ))
-            }
-        };
+    trust::read(path, "config file")?.map_err(|e| {
         let fix = match e.kind() {
             std::io::ErrorKind::NotFound => {
                 "create it (the repository's config.toml is a commented example) or pass --config PATH"
@@ -958,16 +949,7 @@ fn read_token(
         Some(Credential::OutsideSystemd) | None => None,
     };
     let token = match file.as_deref() {
-        Some(path) => trust::read(path).map_err(|unread| {
-            let e = match unread {
-                trust::Unread::Io(e) => e,
-                trust::Unread::Untrusted(why) => {
-                    return Error::Config(format!(
-                        "{file_key} {} is not read as root: {why}",
-                        path.display()
-                    ))
-                }
-            };
+        Some(path) => trust::read(path, file_key)?.map_err(|e| {
             Error::Config(format!(
                 "cannot read {file_key} {}: {e}; check the path (relative paths are \
                  read from the config file's directory; with systemd's LoadCredential= it is \

@@ -36,33 +36,7 @@ impl InstanceLock {
                 )
             })?;
         }
-        // Never through a symlink: run as root in the service's directory, a planted link
-        // would have root create or open a file elsewhere.
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-            .map_err(|e| {
-                let hint = if e.raw_os_error() == Some(libc::ELOOP) {
-                    "is a symlink; remove it, the lock file is created afresh"
-                } else {
-                    "cannot be opened (the state directory must be writable)"
-                };
-                Error::io(format!("the lock file {} {hint}", path.display()), e)
-            })?;
-        // Nor through a hard link (O_NOFOLLOW cannot tell one): checked on the open file.
-        let links = file.metadata().map(|m| m.nlink()).unwrap_or(1);
-        if links > 1 {
-            return Err(Error::store(
-                state_path,
-                format!(
-                    "the lock file {} has {links} names (a hard link to a file elsewhere);                      remove it, the lock file is created afresh",
-                    path.display()
-                ),
-            ));
-        }
+        let file = open_lock_file(state_path, &path)?;
         crate::match_directory_owner(&path);
         let started = Instant::now();
         let mut told = false;
@@ -95,6 +69,39 @@ impl InstanceLock {
             }
         }
     }
+}
+
+/// The lock file, created if need be, never through a symlink or a hard link: run as root in
+/// the service's directory, a link planted there would have root create, open or give away a
+/// file elsewhere.
+fn open_lock_file(state_path: &Path, path: &Path) -> Result<File> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| {
+            let hint = if e.raw_os_error() == Some(libc::ELOOP) {
+                "is a symlink; remove it, the lock file is created afresh"
+            } else {
+                "cannot be opened (the state directory must be writable)"
+            };
+            Error::io(format!("the lock file {} {hint}", path.display()), e)
+        })?;
+    // O_NOFOLLOW cannot tell a hard link: checked on the open file.
+    let links = file.metadata().map(|m| m.nlink()).unwrap_or(1);
+    if links > 1 {
+        return Err(Error::store(
+            state_path,
+            format!(
+                "the lock file {} has {links} names (a hard link to a file elsewhere); remove \
+                 it, the lock file is created afresh",
+                path.display()
+            ),
+        ));
+    }
+    Ok(file)
 }
 
 #[cfg(test)]

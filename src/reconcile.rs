@@ -266,21 +266,7 @@ impl Reconciler {
                 },
                 Mode::DryRun(_) => None,
             };
-            // A panic is a bug; caught here, it fails this mapping's pass (recorded, counted,
-            // logged with the mapping) instead of the process: the state it leaves is sound
-            // (locks tolerate poisoning, transactions roll back, permits are released), the
-            // other mappings go on, and the next tick retries.
-            let run = AssertUnwindSafe(self.run(mode, mapping, scope)).catch_unwind();
-            let mut report = match run.await {
-                Ok(Ok(report)) => report,
-                Ok(Err(e)) => {
-                    if e.is_gitlab_refusal() {
-                        self.forget_project(mode, mapping);
-                    }
-                    PassReport::failed(&name, kind, &e)
-                }
-                Err(panic) => self.panicked(&name, kind, panic.as_ref()),
-            };
+            let mut report = self.run_caught(mode, mapping, scope, kind).await;
             report.counts.failed = report.failures.len() as u64;
             report.duration = started.elapsed();
             report.cpu = report::process_cpu().saturating_sub(cpu_before);
@@ -300,6 +286,31 @@ impl Reconciler {
         }
         .instrument(span)
         .await
+    }
+
+    /// The mapping's phases, their error or panic made a failed report. A panic is a bug;
+    /// caught here, it fails this mapping's pass (recorded, counted, logged with the mapping)
+    /// instead of the process: the state it leaves is sound (locks tolerate poisoning,
+    /// transactions roll back, permits are released), the other mappings go on, and the next
+    /// tick retries.
+    async fn run_caught(
+        &self,
+        mode: Mode<'_>,
+        mapping: &Mapping,
+        scope: Scope<'_>,
+        kind: PassKind,
+    ) -> PassReport {
+        let run = AssertUnwindSafe(self.run(mode, mapping, scope)).catch_unwind();
+        match run.await {
+            Ok(Ok(report)) => report,
+            Ok(Err(e)) => {
+                if e.is_gitlab_refusal() {
+                    self.forget_project(mode, mapping);
+                }
+                PassReport::failed(&mapping.name(), kind, &e)
+            }
+            Err(panic) => self.panicked(&mapping.name(), kind, panic.as_ref()),
+        }
     }
 
     fn panicked(&self, name: &str, kind: PassKind, panic: &(dyn Any + Send)) -> PassReport {

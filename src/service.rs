@@ -75,16 +75,7 @@ impl Service {
         metrics.set("jgr_up", "1 while the service runs.", &[], 1.0);
         let health = Arc::new(Health::new(&cfg));
         let limits = connection_limits();
-        for (unused, section) in [
-            (sockets.has_metrics() && cfg.metrics.is_none(), "metrics"),
-            (sockets.has_webhook() && cfg.webhook.is_none(), "webhook"),
-        ] {
-            if unused {
-                return Err(Error::Config(format!(
-                    "a {section} socket was handed over, but the config has no [{section}] section; add it, or stop passing the socket"
-                )));
-            }
-        }
+        refuse_unused(&sockets, &cfg)?;
         if let Some(m) = &cfg.metrics {
             let listener = listen::open(
                 sockets.take_metrics(),
@@ -104,24 +95,8 @@ impl Service {
         let webhook = match &cfg.webhook {
             None => None,
             Some(w) => {
-                let triggers = Arc::new(Triggers::default());
-                let receiver = Arc::new(Receiver::new(
-                    w.secret.clone(),
-                    jira_projects(&cfg),
-                    triggers.clone(),
-                    metrics.clone(),
-                ));
-                let listener = listen::open(
-                    sockets.take_webhook(),
-                    w.listen,
-                    "webhook.listen",
-                    "webhook",
-                )
-                .await?;
-                let app = crate::webhook::router(&w.path, receiver.clone());
-                let addr = listen::serve("webhook", listener, app, limits.1, metrics.clone())?;
-                tracing::info!(listen = %addr, path = %w.path, "receiving Jira webhooks");
-                Some((receiver, triggers))
+                let handed = sockets.take_webhook();
+                Some(receive_webhooks(&cfg, w, handed, limits.1, &metrics).await?)
             }
         };
         Ok(Service {
@@ -222,6 +197,43 @@ impl Service {
         }
         Ok(())
     }
+}
+
+/// A socket handed over for a section the config does not have is a setup mistake.
+fn refuse_unused(sockets: &Sockets, cfg: &Config) -> Result<()> {
+    for (unused, section) in [
+        (sockets.has_metrics() && cfg.metrics.is_none(), "metrics"),
+        (sockets.has_webhook() && cfg.webhook.is_none(), "webhook"),
+    ] {
+        if unused {
+            return Err(Error::Config(format!(
+                "a {section} socket was handed over, but the config has no [{section}] section; add it, or stop passing the socket"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Serve `[webhook]`: its receiver and the queue it fills.
+async fn receive_webhooks(
+    cfg: &Config,
+    w: &crate::config::WebhookConfig,
+    handed: Option<std::net::TcpListener>,
+    max_connections: usize,
+    metrics: &Arc<Metrics>,
+) -> Result<(Arc<Receiver>, Arc<Triggers>)> {
+    let triggers = Arc::new(Triggers::default());
+    let receiver = Arc::new(Receiver::new(
+        w.secret.clone(),
+        jira_projects(cfg),
+        triggers.clone(),
+        metrics.clone(),
+    ));
+    let listener = listen::open(handed, w.listen, "webhook.listen", "webhook").await?;
+    let app = crate::webhook::router(&w.path, receiver.clone());
+    let addr = listen::serve("webhook", listener, app, max_connections, metrics.clone())?;
+    tracing::info!(listen = %addr, path = %w.path, "receiving Jira webhooks");
+    Ok((receiver, triggers))
 }
 
 /// Each listener's connection limit, within what the descriptor limit leaves the passes.

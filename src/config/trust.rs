@@ -8,25 +8,26 @@ use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-/// Why a file was not read.
-pub(super) enum Unread {
-    Io(std::io::Error),
-    /// Root would read a file someone else controls; the text says who and how to fix it.
-    Untrusted(String),
-}
+use crate::error::{Error, Result};
 
-/// The file's text, when it may be read (see the module documentation).
-pub(super) fn read(path: &Path) -> Result<String, Unread> {
-    let mut file = std::fs::File::open(path).map_err(Unread::Io)?;
+/// The file's text, or why it could not be read; a config error (exit 2, naming `what` and
+/// the fix) when root must not read it (see the module documentation).
+pub(super) fn read(path: &Path, what: &str) -> Result<std::io::Result<String>> {
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) => return Ok(Err(e)),
+    };
     // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } == 0 {
         if let Some(why) = untrusted(&file, path) {
-            return Err(Unread::Untrusted(why));
+            return Err(Error::Config(format!(
+                "{what} {} is not read as root: {why}",
+                path.display()
+            )));
         }
     }
     let mut text = String::new();
-    file.read_to_string(&mut text).map_err(Unread::Io)?;
-    Ok(text)
+    Ok(file.read_to_string(&mut text).map(|_| text))
 }
 
 /// The users whose files root reads: root, and the user who ran `sudo`.

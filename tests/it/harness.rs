@@ -341,6 +341,37 @@ pub fn signal(child: &Running, sig: &str) {
     assert!(ok, "kill -{sig}");
 }
 
+/// A socket for systemd's notify protocol in the world's directory (reads time out after
+/// 10 s), and its path for `NOTIFY_SOCKET`.
+pub fn notify_socket(w: &SimWorld) -> (std::os::unix::net::UnixDatagram, PathBuf) {
+    let path = w.opts.dir.join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&path).expect("bind");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    (socket, path)
+}
+
+/// A root-owned config for `w` whose state lives in a directory `uid` owns, as the service's
+/// state directory is the service user's while the config and tokens stay root's: (config,
+/// state database).
+pub fn state_owned_by(w: &SimWorld, uid: u32) -> (PathBuf, PathBuf) {
+    let dir = w.opts.dir.join("state");
+    std::fs::create_dir(&dir).expect("state dir");
+    std::os::unix::fs::chown(&dir, Some(uid), Some(uid)).expect("chown");
+    let db = dir.join("state.db");
+    let config = w.opts.dir.join("root.toml");
+    std::fs::write(
+        &config,
+        w.config_toml().replace(
+            &w.state_path().display().to_string(),
+            &db.display().to_string(),
+        ),
+    )
+    .expect("config");
+    (config, db)
+}
+
 /// GET from the service; (0, "") when it does not answer within 10 s. The port stays bound by
 /// the test after the service is gone (see [`Sockets`]): a dead service does not refuse the
 /// connection, it never answers.

@@ -145,19 +145,7 @@ async fn a_pass_run_as_root_leaves_the_state_files_to_the_directorys_owner() {
     // The service's user (`nobody` stands in for jira-gitlab-reconciler) owns the state
     // directory; the config and tokens stay root's, as in /etc.
     const SERVICE: u32 = 65534;
-    let dir = w.opts.dir.join("state");
-    std::fs::create_dir(&dir).expect("state dir");
-    std::os::unix::fs::chown(&dir, Some(SERVICE), Some(SERVICE)).expect("chown");
-    let db = dir.join("state.db");
-    let config = w.opts.dir.join("root.toml");
-    std::fs::write(
-        &config,
-        w.config_toml().replace(
-            &w.state_path().display().to_string(),
-            &db.display().to_string(),
-        ),
-    )
-    .expect("config");
+    let (config, db) = state_owned_by(&w, SERVICE);
     let args = || {
         vec![
             "reconcile".to_string(),

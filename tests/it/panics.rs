@@ -16,6 +16,17 @@ fn with_test_hooks(c: &mut std::process::Command) {
     c.env("JGR_TEST_HOOKS", "1");
 }
 
+/// `/healthz`'s answer once it is `status`, or the last one after `limit`.
+async fn healthz_until(port: u16, status: u16, limit: Duration) -> (u16, String) {
+    let started = Instant::now();
+    let mut health = http_get(port, "/healthz").await;
+    while health.0 != status && started.elapsed() < limit {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        health = http_get(port, "/healthz").await;
+    }
+    health
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_pass_is_caught_logged_counted_and_the_next_ticks_run() {
     let w = world("panic", |o| {
@@ -53,12 +64,7 @@ async fn a_panicking_pass_is_caught_logged_counted_and_the_next_ticks_run() {
     mirror_of(&w, PROJECT, &later.id);
 
     // No pass of OPS succeeded for `metrics.unhealthy_after`: /healthz says which mapping.
-    let started = Instant::now();
-    let mut health = http_get(port, "/healthz").await;
-    while health.0 != 503 && started.elapsed() < Duration::from_secs(15) {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        health = http_get(port, "/healthz").await;
-    }
+    let health = healthz_until(port, 503, Duration::from_secs(15)).await;
     assert_eq!(health.0, 503, "{}", health.1);
     assert!(
         health.1.contains(OPS) && !health.1.contains("VSA->"),
@@ -86,12 +92,7 @@ async fn a_panicking_pass_is_caught_logged_counted_and_the_next_ticks_run() {
     w.clock.advance(MINUTE);
     w.jira.rename(&bug.key, "Ordinary summary");
     assert!(gitlab_reaches(&w, "acme/ops", 1, Duration::from_secs(10)).await);
-    let started = Instant::now();
-    let mut health = http_get(port, "/healthz").await;
-    while health.0 != 200 && started.elapsed() < Duration::from_secs(10) {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        health = http_get(port, "/healthz").await;
-    }
+    let health = healthz_until(port, 200, Duration::from_secs(10)).await;
     assert_eq!(health.0, 200, "/healthz recovers: {}", health.1);
 
     signal(&child, "TERM");
@@ -113,11 +114,7 @@ async fn a_panicking_pass_is_caught_logged_counted_and_the_next_ticks_run() {
 async fn the_watchdog_is_fed_only_while_the_worker_runs() {
     let w = world("watchdog", |_| {}).await;
     let issue = w.jira.create_issue("VSA", "Ordinary", "Task");
-    let socket_path = w.opts.dir.join("notify.sock");
-    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).expect("bind");
-    socket
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
+    let (socket, socket_path) = notify_socket(&w);
     let sockets = Sockets::for_world(&w);
     let config = service_config(&w, sockets.metrics_port(), "");
     let child = spawn_service_with(&config, &sockets, |c| {

@@ -7,29 +7,9 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use jgr_sim::world::SimWorld;
-
 use crate::harness::*;
 
 const OTHER: u32 = 65534;
-
-/// A root-owned config for `w` whose state lives in a directory `nobody` owns.
-fn state_owned_by_nobody(w: &SimWorld) -> (PathBuf, PathBuf) {
-    let dir = w.opts.dir.join("state");
-    std::fs::create_dir(&dir).expect("state dir");
-    std::os::unix::fs::chown(&dir, Some(OTHER), Some(OTHER)).expect("chown");
-    let db = dir.join("state.db");
-    let config = w.opts.dir.join("root.toml");
-    std::fs::write(
-        &config,
-        w.config_toml().replace(
-            &w.state_path().display().to_string(),
-            &db.display().to_string(),
-        ),
-    )
-    .expect("config");
-    (config, db)
-}
 
 fn args(command: &str, config: &Path) -> Vec<String> {
     vec![
@@ -65,7 +45,7 @@ async fn as_root_the_state_files_are_never_opened_through_a_link() {
     if !root_for("the state directory must belong to another user") {
         return;
     }
-    let (config, db) = state_owned_by_nobody(&w);
+    let (config, db) = state_owned_by(&w, OTHER);
     let out = run_binary(args("reconcile", &config)).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
     let writes = w.gitlab.writes();

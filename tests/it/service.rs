@@ -270,11 +270,7 @@ async fn sigterm_lets_the_write_in_flight_finish_and_records_it() {
 async fn tells_systemd_ready_status_watchdog_and_stopping() {
     let w = world("svc-notify", |_| {}).await;
     w.jira.create_issue("VSA", "One", "Task");
-    let socket_path = w.opts.dir.join("notify.sock");
-    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).expect("bind");
-    socket
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
+    let (socket, socket_path) = notify_socket(&w);
     let sockets = Sockets::for_world(&w);
     let config = service_config(&w, sockets.metrics_port(), "");
     let child = spawn_service_with(&config, &sockets, |c| {
