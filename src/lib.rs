@@ -63,13 +63,32 @@ pub fn lock_unpoisoned<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, 
 }
 
 /// Faults for the tests of the real binary, compiled into debug builds only and armed only by
-/// `JGR_TEST_HOOKS=1`: planning a Jira issue whose summary is exactly `jgr-test:panic` panics,
-/// one whose summary is `jgr-test:wedge` blocks its thread for 3 s (a pass stuck in a call
-/// that never yields). The package (a release build) contains none of it.
+/// `JGR_TEST_HOOKS` (comma-separated): with `summaries`, planning a Jira issue whose summary
+/// is exactly `jgr-test:panic` panics, one whose summary is `jgr-test:wedge` blocks its thread
+/// for 3 s (a pass stuck in a call that never yields); with `worker-panic`, the service's
+/// worker panics after its first scheduled pass, outside any mapping's pass. The package (a
+/// release build) contains none of it.
 #[cfg(debug_assertions)]
+pub(crate) fn test_hook_armed(hook: &str) -> bool {
+    static ARMED: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    ARMED
+        .get_or_init(|| {
+            let hooks = std::env::var("JGR_TEST_HOOKS").unwrap_or_default();
+            hooks.split(',').map(|h| h.trim().to_string()).collect()
+        })
+        .iter()
+        .any(|h| h == hook)
+}
+
+#[cfg(not(debug_assertions))]
+#[inline(always)]
+pub(crate) fn test_hook_armed(_hook: &str) -> bool {
+    false
+}
+
+/// The planner's test faults (see [`test_hook_armed`]).
 pub(crate) fn test_fault(summary: Option<&str>) {
-    static ARMED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    if !*ARMED.get_or_init(|| std::env::var_os("JGR_TEST_HOOKS").is_some_and(|v| v == "1")) {
+    if !test_hook_armed("summaries") {
         return;
     }
     match summary {
@@ -78,10 +97,6 @@ pub(crate) fn test_fault(summary: Option<&str>) {
         _ => {}
     }
 }
-
-#[cfg(not(debug_assertions))]
-#[inline(always)]
-pub(crate) fn test_fault(_summary: Option<&str>) {}
 
 /// The text a panic was raised with (`panic!("...")` gives a `&str` or a `String`).
 pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {

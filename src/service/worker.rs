@@ -115,6 +115,9 @@ async fn scheduled_pass(w: &Worker, reconciler: &Reconciler, kind: PassKind) {
         }
         Err(e) => tracing::warn!("skipping this tick: {}", e.report()),
     }
+    if crate::test_hook_armed("worker-panic") {
+        panic!("test hook: a bug in the worker, outside any mapping's pass");
+    }
 }
 
 async fn targeted_pass(w: &Worker, reconciler: &Reconciler, batch: Vec<Queued>) {

@@ -1,8 +1,10 @@
 //! A crashed pass is loud, as the real binary shows it: a panic (a bug) in one mapping's pass
 //! is caught, logged with the mapping, counted and recorded, the other mappings and the next
-//! ticks go on, `/healthz` turns 503 for that mapping; systemd's watchdog is fed only while
-//! the worker runs. The faults come from the debug build's test hooks (`JGR_TEST_HOOKS=1`: a
-//! Jira summary `jgr-test:panic` panics the planner, `jgr-test:wedge` blocks its thread 3 s).
+//! ticks go on, `/healthz` turns 503 for that mapping; a panic elsewhere in the worker ends
+//! the process with exit 1 (systemd restarts it); systemd's watchdog is fed only by the
+//! worker. The faults come from the debug build's test hooks (`JGR_TEST_HOOKS`: `summaries`,
+//! a Jira summary `jgr-test:panic` panics the planner, `jgr-test:wedge` blocks its thread 3 s;
+//! `worker-panic`, the worker panics after its first pass).
 
 use std::time::{Duration, Instant};
 
@@ -11,9 +13,12 @@ use jgr_sim::world::SimMapping;
 use crate::harness::*;
 
 const OPS: &str = "OPS->acme/ops";
+/// A gap in the watchdog pings (every 200 ms here) that only a stuck pass explains: the test
+/// hook blocks the planner 3 s.
+const STUCK: Duration = Duration::from_millis(2500);
 
 fn with_test_hooks(c: &mut std::process::Command) {
-    c.env("JGR_TEST_HOOKS", "1");
+    c.env("JGR_TEST_HOOKS", "summaries");
 }
 
 /// `/healthz`'s answer once it is `status`, or the last one after `limit`.
@@ -71,14 +76,23 @@ async fn a_panicking_pass_is_caught_logged_counted_and_the_next_ticks_run() {
         "{}",
         health.1
     );
+    // The pass history: the last finished pass (one may be running: a tick a second).
     let store = jira_gitlab_reconciler::store::Store::open_read_only(&w.state_path())
         .expect("readable")
         .expect("state");
-    let last = store
-        .status(OPS)
-        .expect("status")
-        .last_pass
-        .expect("a pass");
+    let last_pass = || {
+        store
+            .status(OPS)
+            .expect("status")
+            .last_pass
+            .expect("a pass")
+    };
+    let mut last = last_pass();
+    let started = Instant::now();
+    while last.outcome.label() == "running" && started.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        last = last_pass();
+    }
     assert_eq!(last.outcome.label(), "failed");
     assert!(
         last.error
@@ -127,34 +141,67 @@ async fn the_watchdog_is_fed_only_while_the_worker_runs() {
     // every 200 ms while the worker runs: record 8 s of them.
     w.clock.advance(MINUTE);
     w.jira.rename(&issue.key, "jgr-test:wedge");
+    // Record pings until a gap of 2.5 s or more (the pass was stuck) is followed by three
+    // pings (it moves again), 30 s at most.
     let pings = tokio::task::spawn_blocking(move || {
-        let mut at = Vec::new();
+        let mut at: Vec<Duration> = Vec::new();
         let mut buf = [0u8; 256];
         let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(8) {
+        let mut resumed = 0;
+        while start.elapsed() < Duration::from_secs(30) && resumed < 3 {
             let Ok(n) = socket.recv(&mut buf) else { break };
-            if buf[..n].starts_with(b"WATCHDOG=1") {
-                at.push(start.elapsed());
+            if !buf[..n].starts_with(b"WATCHDOG=1") {
+                continue;
             }
+            let now = start.elapsed();
+            if resumed > 0 || at.last().is_some_and(|t| now - *t >= STUCK) {
+                resumed += 1;
+            }
+            at.push(now);
         }
-        at
+        (at, resumed)
     })
     .await
     .expect("join");
-    let longest = pings
-        .windows(2)
-        .map(|p| p[1] - p[0])
-        .max()
-        .unwrap_or_default();
-    assert!(
-        longest >= Duration::from_millis(2500),
-        "no ping while the pass was stuck: longest gap {longest:?} in {pings:?}"
-    );
-    assert!(
-        pings.last().is_some_and(|t| *t >= Duration::from_secs(5)),
-        "pings again once it moves: {pings:?}"
+    assert_eq!(
+        pings.1, 3,
+        "no ping for 2.5 s while the pass was stuck, then pings again: {:?}",
+        pings.0
     );
     signal(&child, "TERM");
     let (code, _, stderr) = wait_exit(child, Duration::from_secs(15)).await;
     assert_eq!(code, Some(0), "{stderr}");
+}
+
+/// A panic outside any mapping's pass kills the worker: the service does not live on without
+/// passes (pinging the watchdog, looking alive), it exits 1 so that systemd restarts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_worker_ends_the_service_with_exit_1() {
+    let w = world("worker-dies", |_| {}).await;
+    w.jira.create_issue("VSA", "Ordinary", "Task");
+    let (socket, socket_path) = notify_socket(&w);
+    let sockets = Sockets::for_world(&w);
+    let config = service_config(&w, sockets.metrics_port(), "");
+    let child = spawn_service_with(&config, &sockets, |c| {
+        c.env("JGR_TEST_HOOKS", "worker-panic")
+            .env("NOTIFY_SOCKET", &socket_path)
+            .env("WATCHDOG_USEC", "400000");
+    });
+    let (code, _, stderr) = wait_exit(child, Duration::from_secs(20)).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the pass worker stopped (it panicked: test hook"),
+        "{stderr}"
+    );
+    // Its last words to systemd say why; no ping comes after them.
+    let mut last = Vec::new();
+    let mut buf = [0u8; 256];
+    socket
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    while let Ok(n) = socket.recv(&mut buf) {
+        last = buf[..n].to_vec();
+    }
+    let last = String::from_utf8_lossy(&last);
+    assert!(last.starts_with("STATUS=the pass worker stopped"), "{last}");
 }
