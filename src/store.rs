@@ -229,11 +229,16 @@ impl Store {
         let real = files::open_path(path)?;
         let conn = Connection::open_with_flags(&real, OpenFlags::default() | NOFOLLOW)
             .map_err(|e| store_error(path, e))?;
+        // A read opens the side files of a WAL database: check what was opened before the
+        // migrations write (an error here is the migrations' to report, with their retries).
+        let _ = conn.query_row("PRAGMA schema_version", [], |r| r.get::<_, i64>(0));
+        files::check_opened(path, &real)?;
         let store = Store {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),
         };
         store.setup()?;
+        // And the side files setup created (a new database switching to WAL).
         files::check_opened(path, &real)?;
         // WAL mode keeps two side files next to the database while it is open.
         for suffix in ["", "-wal", "-shm"] {

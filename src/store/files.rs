@@ -7,10 +7,11 @@
 //!   `SQLITE_OPEN_NOFOLLOW`, and SQLite opens all three files with `O_NOFOLLOW`: a symlink
 //!   swapped in at any moment is refused by the kernel, not followed.
 //! - Hard links: each file that exists must have one link, checked before SQLite opens it,
-//!   and again after, on the very files this process holds open (`/proc/self/fd`), so a link
-//!   made in between is caught before anything is written. (The kernel's
-//!   `fs.protected_hardlinks`, on by default on Debian and Ubuntu, already forbids linking a
-//!   file one does not own.)
+//!   and again after, on the very files this process holds open (`/proc/self/fd`), before the
+//!   migrations write. A link made in the instant between the first check and SQLite's open is
+//!   caught by the second, but opening a WAL database's `-shm` already writes to it: that
+//!   instant is closed by the kernel's `fs.protected_hardlinks` (on by default on Debian and
+//!   Ubuntu), which forbids linking a file one does not own.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
