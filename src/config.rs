@@ -20,6 +20,8 @@ use crate::plan::Rules;
 use crate::secret::Secret;
 use crate::stop::Stop;
 
+mod trust;
+
 pub const JIRA_TOKEN_ENV: &str = "JIRA_API_TOKEN";
 pub const WEBHOOK_SECRET_ENV: &str = "JIRA_WEBHOOK_SECRET";
 /// Shorter webhook secrets are refused: anyone who guesses one can trigger passes.
@@ -560,7 +562,7 @@ fn config_path(key: &str, path: &Path) -> Result<()> {
 }
 
 fn read_config(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| {
+    trust::read(path, "config file")?.map_err(|e| {
         let fix = match e.kind() {
             std::io::ErrorKind::NotFound => {
                 "create it (the repository's config.toml is a commented example) or pass --config PATH"
@@ -978,12 +980,7 @@ fn webhook_config(
             raw.listen
         ))
     })?;
-    let path = raw.path.unwrap_or_else(|| "/webhook/jira".into());
-    if !path.starts_with('/') || path.contains(['?', '#']) {
-        return Err(Error::Config(format!(
-            "webhook.path = {path:?} must be a URL path starting with /, such as \"/webhook/jira\""
-        )));
-    }
+    let path = webhook_path(raw.path.unwrap_or_else(|| "/webhook/jira".into()))?;
     let public_url = raw
         .public_url
         .map(|u| normalise_url("webhook.public_url", &u, &[]))
@@ -1016,6 +1013,29 @@ fn webhook_config(
     })
 }
 
+/// A literal URL path the router can serve. axum reads a segment starting with `:` or `*`
+/// as the old capture syntax (and panics at start-up), and `{...}` as a capture that would
+/// accept any path; spaces and control characters are not in a URL Jira can post to.
+fn webhook_path(path: String) -> Result<String> {
+    let why = if !path.starts_with('/') || path.contains(['?', '#']) {
+        Some("must be a URL path starting with /")
+    } else if path.split('/').any(|s| s.starts_with([':', '*'])) {
+        Some("has a segment starting with : or *, which the router reads as a parameter")
+    } else if path.contains(['{', '}']) {
+        Some("contains { or }, which the router reads as a parameter")
+    } else if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Some("contains a space or a control character")
+    } else {
+        None
+    };
+    match why {
+        None => Ok(path),
+        Some(why) => Err(Error::Config(format!(
+            "webhook.path = {path:?} {why}; use a plain path such as \"/webhook/jira\""
+        ))),
+    }
+}
+
 fn read_token(
     section: &str,
     file_key: &str,
@@ -1044,7 +1064,7 @@ fn read_token(
         None => None,
     };
     let token = match file.as_deref() {
-        Some(path) => std::fs::read_to_string(path).map_err(|e| {
+        Some(path) => trust::read(path, file_key)?.map_err(|e| {
             Error::Config(format!(
                 "cannot read {file_key} {}: {e}; check the path (relative paths are \
                  read from the config file's directory; with systemd's LoadCredential= it is \
@@ -1219,7 +1239,7 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const MINIMAL: &str = r#"
@@ -1285,6 +1305,37 @@ gitlab_project = "acme/platform"
             .expect_err("no tokens")
             .to_string();
         assert!(e.contains("JIRA_API_TOKEN is not set"), "{e}");
+    }
+
+    /// A config with `[webhook]` at `path` (the router's side: `webhook::tests`).
+    pub(crate) fn with_webhook_path(path: &str) -> Result<Config> {
+        let text = format!("{MINIMAL}\n[webhook]\nlisten = \"127.0.0.1:8089\"\npath = {path:?}\n");
+        Config::parse(&text, Path::new("test.toml"), &|name| match name {
+            WEBHOOK_SECRET_ENV => Some("a-webhook-secret-of-length".into()),
+            other => env_with_tokens(other),
+        })
+    }
+
+    /// axum panics at start-up on a route segment starting with `:` or `*` (its old capture
+    /// syntax) and reads `{...}` as a capture: such paths are refused.
+    #[test]
+    fn webhook_paths_the_router_cannot_take_are_refused() {
+        for bad in [
+            "/hooks/:id",
+            "/:jira",
+            "/hooks/*rest",
+            "/hooks/{id}",
+            "/hooks/}",
+            "/with space",
+            "hooks",
+            "/a?b",
+        ] {
+            let e = with_webhook_path(bad).expect_err(bad).to_string();
+            assert!(
+                e.contains("webhook.path") && e.contains("/webhook/jira"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

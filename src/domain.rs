@@ -109,6 +109,9 @@ pub struct GitlabIssue {
     pub marker: Option<String>,
     /// Where the description's "Mirrored from Jira issue" line links.
     pub link: Option<String>,
+    /// The description holds something that starts like the marker but is not one (no
+    /// well-formed marker at all): someone else's text or tool, never an issue to adopt.
+    pub marker_lookalike: bool,
     pub created_at: Option<DateTime<Utc>>,
     /// Its scoped labels (`scope::value`): the only ones the planner reads (status labels,
     /// `jira::deleted`...). Others are not kept: a full pass lists every issue of the project.
@@ -126,6 +129,7 @@ impl GitlabIssue {
             state,
             marker: None,
             link: None,
+            marker_lookalike: false,
             created_at: None,
             labels: Vec::new(),
             issue_type: None,
@@ -137,6 +141,7 @@ impl GitlabIssue {
     /// Keep what `description` says about the mirror.
     pub fn set_description(&mut self, description: &str) {
         self.marker = parse_marker(description).map(str::to_string);
+        self.marker_lookalike = self.marker.is_none() && description.contains(MARKER_PREFIX);
         self.link = parse_link(description).map(str::to_string);
     }
 
@@ -308,13 +313,28 @@ pub fn marker(jira_id: &str) -> String {
     format!("{MARKER_PREFIX}{jira_id}{MARKER_SUFFIX}")
 }
 
-/// The Jira id in a description's marker, if it carries a well-formed one.
+/// The Jira id in a description's marker: the first well-formed one (a lookalike before it,
+/// such as `jira-id=abc`, is not ours and is passed over).
 pub fn parse_marker(description: &str) -> Option<&str> {
-    let start = description.find(MARKER_PREFIX)? + MARKER_PREFIX.len();
-    let rest = &description[start..];
-    let end = rest.find(MARKER_SUFFIX)?;
-    let id = &rest[..end];
+    description
+        .match_indices(MARKER_PREFIX)
+        .find_map(|(at, _)| well_formed_id(&description[at + MARKER_PREFIX.len()..]))
+}
+
+/// The id of a marker whose prefix `rest` follows: digits, then the suffix.
+fn well_formed_id(rest: &str) -> Option<&str> {
+    let id = &rest[..rest.find(MARKER_SUFFIX)?];
     (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())).then_some(id)
+}
+
+/// Whether a line is one this program writes into descriptions: the link line or a marker.
+fn is_our_line(line: &str) -> bool {
+    let line = line.trim();
+    line.starts_with(LINK_PREFIX)
+        || line
+            .strip_prefix(MARKER_PREFIX)
+            .and_then(well_formed_id)
+            .is_some_and(|id| line.len() == MARKER_PREFIX.len() + id.len() + MARKER_SUFFIX.len())
 }
 
 /// The URL of the "Mirrored from Jira issue [KEY](URL)" line, if the description has one.
@@ -339,11 +359,15 @@ pub fn description(jira_base_url: &str, issue: &JiraIssue) -> String {
     )
 }
 
-/// The description of an issue the Automation recipe created, once adopted: its own text kept,
-/// the link and the marker appended.
+/// The description of an issue that has text of its own (an Automation recipe issue being
+/// adopted, a mirror someone wrote notes in whose link must change): that text kept, without
+/// the link line and markers this program wrote before, and the current link and marker
+/// appended.
 pub fn adopted_description(existing: &str, jira_base_url: &str, issue: &JiraIssue) -> String {
     let ours = description(jira_base_url, issue);
-    let kept = existing.trim_end();
+    let kept: Vec<&str> = existing.lines().filter(|l| !is_our_line(l)).collect();
+    let kept = kept.join("\n");
+    let kept = kept.trim_end();
     if kept.trim().is_empty() {
         ours
     } else {
@@ -373,8 +397,14 @@ pub fn title(issue: &JiraIssue) -> String {
     if cleaned.is_empty() {
         return format!("(Jira issue {} has no summary)", issue.key);
     }
+    cut_title(&cleaned)
+}
+
+/// A cleaned summary as a title: as it is up to 255 characters, else cut on a character
+/// boundary with an ellipsis.
+pub fn cut_title(cleaned: &str) -> String {
     if cleaned.chars().count() <= MAX_TITLE_CHARS {
-        return cleaned;
+        return cleaned.to_string();
     }
     let mut cut: String = cleaned.chars().take(MAX_TITLE_CHARS - 1).collect();
     cut.truncate(cut.trim_end().len());
@@ -526,6 +556,32 @@ mod tests {
         assert!(d.starts_with("Notes from the recipe era\n\nMirrored from Jira issue [VSA-5]"));
         let g = GitlabIssue::new(1, "x".into(), GitlabState::Opened, &d);
         assert!(description_is_current(base, &i, &g));
+    }
+
+    #[test]
+    fn a_new_link_keeps_the_text_and_drops_the_old_link_and_markers() {
+        let base = "https://j";
+        let mut i = issue(Some("x"));
+        let before = adopted_description("Created by Jira Automation for VSA-5.\n", base, &i);
+        // A key change (VSA-5 → VSA-77): the text stays, the link is the new one, once.
+        i.key = "VSA-77".into();
+        let after = adopted_description(&format!("{before}\n{}", marker(&i.id)), base, &i);
+        assert!(
+            after.starts_with(
+                "Created by Jira Automation for VSA-5.\n\nMirrored from Jira issue [VSA-77]"
+            ),
+            "{after}"
+        );
+        assert_eq!(after.matches(MARKER_PREFIX).count(), 1, "{after}");
+        assert_eq!(after.matches(LINK_PREFIX).count(), 1, "{after}");
+        assert_eq!(adopted_description(&after, base, &i), after, "a fixpoint");
+        // Someone else's lookalike is their text: kept, and never taken for the marker.
+        let theirs = "<!-- jira-gitlab-reconciler:jira-id=abc -->";
+        let d = adopted_description(theirs, base, &i);
+        assert!(d.starts_with(theirs), "{d}");
+        assert_eq!(parse_marker(&d), Some(i.id.as_str()));
+        assert!(GitlabIssue::new(1, "t".into(), GitlabState::Opened, theirs).marker_lookalike);
+        assert!(!GitlabIssue::new(1, "t".into(), GitlabState::Opened, &d).marker_lookalike);
     }
 
     #[test]

@@ -2,7 +2,6 @@
 //! a successful pass within `metrics.unhealthy_after` (counting from start-up before the first).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -12,7 +11,6 @@ use axum::routing::get;
 use axum::Router;
 
 use crate::config::Config;
-use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::reconcile::PassReport;
 
@@ -74,31 +72,16 @@ impl Health {
     }
 }
 
-/// Bind `listen` and serve in the background, with the routes of `more` (the status page)
-/// beside these; a bind failure is a configuration error.
-pub async fn serve(
-    listen: SocketAddr,
-    metrics: Arc<Metrics>,
-    health: Arc<Health>,
-    more: Router,
-) -> Result<()> {
-    // A port that cannot be bound is the config's to fix: exit 2, no restart loop.
-    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
-        Error::Config(format!(
-            "cannot listen on metrics.listen = {listen}: {e}; pick a free port or remove [metrics]"
-        ))
-    })?;
-    let app = Router::new()
+/// `/metrics` and `/healthz`.
+pub fn router(metrics: Arc<Metrics>, health: Arc<Health>) -> Router {
+    Router::new()
         .route(
             "/metrics",
-            get({
-                let metrics = metrics.clone();
-                move || async move {
-                    (
-                        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                        metrics.render(),
-                    )
-                }
+            get(move || async move {
+                (
+                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    metrics.render(),
+                )
             }),
         )
         .route(
@@ -118,11 +101,4 @@ pub async fn serve(
                 }
             }),
         )
-        .merge(more);
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!("metrics server stopped: {e}");
-        }
-    });
-    Ok(())
 }

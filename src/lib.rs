@@ -14,7 +14,8 @@
 //!    product's configuration.
 //! 4. `error`, the crate's error by cause; `store` (SQLite: mirrors, checkpoints, intents, pass
 //!    history, and the Jira facts `report` reads), `lock` (one pass per state database),
-//!    `schedule` (cron strings).
+//!    `schedule` (cron strings), `listen` (the service's HTTP listeners: limits, timeouts,
+//!    sockets handed over by systemd).
 //! 5. `config` loads and validates the TOML and builds the clients.
 //! 6. `reconcile`: a pass as its phases (observe → plan → apply, batch by batch → recover lost
 //!    creates → on full passes, the issues that left → commit the checkpoint); `apply` is the
@@ -39,6 +40,7 @@ pub mod health;
 pub mod http;
 pub mod jira;
 pub mod leadtime;
+pub mod listen;
 pub mod lock;
 pub mod logging;
 pub mod metrics;
@@ -62,6 +64,51 @@ pub mod webhook;
 /// fake server down with it.
 pub fn lock_unpoisoned<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Faults for the tests of the real binary, compiled into debug builds only and armed only by
+/// `JGR_TEST_HOOKS` (comma-separated): with `summaries`, planning a Jira issue whose summary
+/// is exactly `jgr-test:panic` panics, one whose summary is `jgr-test:wedge` blocks its thread
+/// for 3 s (a pass stuck in a call that never yields); with `worker-panic`, the service's
+/// worker panics after its first scheduled pass, outside any mapping's pass. The package (a
+/// release build) contains none of it.
+#[cfg(debug_assertions)]
+pub(crate) fn test_hook_armed(hook: &str) -> bool {
+    static ARMED: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    ARMED
+        .get_or_init(|| {
+            let hooks = std::env::var("JGR_TEST_HOOKS").unwrap_or_default();
+            hooks.split(',').map(|h| h.trim().to_string()).collect()
+        })
+        .iter()
+        .any(|h| h == hook)
+}
+
+#[cfg(not(debug_assertions))]
+#[inline(always)]
+pub(crate) fn test_hook_armed(_hook: &str) -> bool {
+    false
+}
+
+/// The planner's test faults (see [`test_hook_armed`]).
+pub(crate) fn test_fault(summary: Option<&str>) {
+    if !test_hook_armed("summaries") {
+        return;
+    }
+    match summary {
+        Some("jgr-test:panic") => panic!("test hook: a planner bug met its input"),
+        Some("jgr-test:wedge") => std::thread::sleep(std::time::Duration::from_secs(3)),
+        _ => {}
+    }
+}
+
+/// The text a panic was raised with (`panic!("...")` gives a `&str` or a `String`).
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }
 
 /// Give a file of the state directory the directory's owner and group. Run as root (`sudo …

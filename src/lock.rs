@@ -3,7 +3,7 @@
 //! never go stale the way a PID file does.
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -25,7 +25,7 @@ impl InstanceLock {
     /// stop is requested).
     pub async fn acquire(state_path: &Path, wait: Duration, stop: &Stop) -> Result<InstanceLock> {
         let path = lock_path(state_path);
-        let file = open_lock_file(&path)?;
+        let file = open_lock_file(state_path, &path)?;
         let started = Instant::now();
         let mut told = false;
         loop {
@@ -60,9 +60,10 @@ impl InstanceLock {
 }
 
 /// Open (creating) a lock file next to the state database: its directory is created if
-/// needed, it is never opened through a symlink, and run as root it takes the directory's
-/// owner.
-fn open_lock_file(path: &Path) -> Result<File> {
+/// needed, it is never opened through a symlink or a hard link (run as root in the service's
+/// directory, a link planted there would have root create, open or give away a file
+/// elsewhere), and run as root it takes the directory's owner.
+fn open_lock_file(state_path: &Path, path: &Path) -> Result<File> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| {
             Error::io(
@@ -91,6 +92,18 @@ fn open_lock_file(path: &Path) -> Result<File> {
             };
             Error::io(format!("the lock file {} {hint}", path.display()), e)
         })?;
+    // O_NOFOLLOW cannot tell a hard link: checked on the open file.
+    let links = file.metadata().map(|m| m.nlink()).unwrap_or(1);
+    if links > 1 {
+        return Err(Error::store(
+            state_path,
+            format!(
+                "the lock file {} has {links} names (a hard link to a file elsewhere); remove \
+                 it, the lock file is created afresh",
+                path.display()
+            ),
+        ));
+    }
     crate::match_directory_owner(path);
     Ok(file)
 }
@@ -108,7 +121,7 @@ impl ServiceMarker {
         let mut name = state_path.as_os_str().to_owned();
         name.push(".run.lock");
         let path = PathBuf::from(name);
-        let mut file = open_lock_file(&path)?;
+        let mut file = open_lock_file(state_path, &path)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {

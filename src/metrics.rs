@@ -19,6 +19,7 @@ pub enum Kind {
 pub const FAMILIES: &[(&str, Kind)] = &[
     ("jgr_actions_total", Kind::Counter),
     ("jgr_checkpoint_timestamp_seconds", Kind::Gauge),
+    ("jgr_connections_shed_total", Kind::Counter),
     ("jgr_create_hold_seconds_total", Kind::Counter),
     ("jgr_create_requests_total", Kind::Counter),
     ("jgr_creates_waiting", Kind::Gauge),
@@ -28,6 +29,7 @@ pub const FAMILIES: &[(&str, Kind)] = &[
     ("jgr_needs_person", Kind::Gauge),
     ("jgr_pass_cpu_seconds", Kind::Gauge),
     ("jgr_pass_duration_seconds", Kind::Gauge),
+    ("jgr_pass_panics_total", Kind::Counter),
     ("jgr_passes_total", Kind::Counter),
     ("jgr_schedule_interval_seconds", Kind::Gauge),
     ("jgr_start_time_seconds", Kind::Gauge),

@@ -355,6 +355,7 @@ fn latest_by_id(issues: &[JiraIssue]) -> Vec<&JiraIssue> {
 }
 
 fn plan_issue(input: &PlanInput<'_>, claimed: &HashSet<u64>, jira: &JiraIssue, out: &mut Plan) {
+    crate::test_fault(jira.summary.as_deref());
     let mirror = input.mirrors.get(&jira.id);
     if !needs_compare(jira, mirror, input.recheck_applied) {
         out.unchanged += 1;
@@ -389,10 +390,10 @@ fn plan_issue(input: &PlanInput<'_>, claimed: &HashSet<u64>, jira: &JiraIssue, o
                 out.wants_history.insert(jira.id.clone());
                 return;
             }
-            recipe::Slot::Foreign(iid) => {
+            recipe::Slot::Foreign(iid, why) => {
                 out.recipe.foreign += 1;
                 out.notes.push(format!(
-                    "{}: GitLab #{iid} is in the Automation recipe's slot but is not its issue (another title, created at another time, or another issue's mirror); it is left alone and a new mirror is created",
+                    "{}: GitLab #{iid} is in the Automation recipe's slot but is not its issue ({why}); it is left alone and a new mirror is created",
                     jira.key
                 ));
                 plan_create(input, jira, title, wants_closed, out);
@@ -995,8 +996,9 @@ mod tests {
     }
 
     #[test]
-    fn recipe_issue_is_recognised_by_time_or_by_an_earlier_summary() {
-        // Renamed in Jira since: the title differs, but it was created the minute after.
+    fn recipe_issue_is_recognised_by_its_title_now_or_earlier_never_by_time() {
+        // Created the minute after the Jira issue, with another title that was never its
+        // summary: someone took the free slot in the UI. Time alone never adopts.
         let mut w = recipe_world();
         let mut j = jira(7, "New name", StatusCategory::New);
         j.created = at(0);
@@ -1005,12 +1007,19 @@ mod tests {
             recipe_issue(10007, "Old name", at(40), GitlabState::Opened),
         );
         let p = w.plan(std::slice::from_ref(&j));
-        assert!(matches!(&p.actions[0], Action::AdoptRecipe { .. }));
+        assert_eq!(w.history_asked, 1, "the changelog was consulted");
         assert!(
-            matches!(&p.actions[1], Action::Update { edit, .. } if edit.title.as_deref() == Some("New name"))
+            matches!(&p.actions[..], [Action::Create { .. }]),
+            "{:?}",
+            p.actions
+        );
+        assert!(
+            p.notes[0].contains("never the Jira summary"),
+            "{:?}",
+            p.notes
         );
 
-        // Created days later (a re-run of the rule), renamed since: only the changelog tells.
+        // Created days later (a re-run of the rule), renamed since: the changelog tells.
         let mut w = recipe_world();
         w.gitlab.insert(
             10007,
@@ -1030,6 +1039,55 @@ mod tests {
             "{:?}",
             p.actions
         );
+        assert!(
+            matches!(&p.actions[1], Action::Update { edit, .. } if edit.title.as_deref() == Some("New name"))
+        );
+    }
+
+    /// A summary longer than GitLab's 255 characters: a title cut there counts, plainly or
+    /// as this program cuts titles.
+    #[test]
+    fn a_recipe_title_cut_at_255_characters_is_the_summary() {
+        let long = "word ".repeat(80);
+        let plain: String = long.trim().chars().take(255).collect();
+        for title in [plain.trim_end().to_string(), domain::cut_title(long.trim())] {
+            let mut w = recipe_world();
+            let j = jira(8, &long, StatusCategory::New);
+            w.gitlab.insert(
+                10008,
+                recipe_issue(10008, &title, at(86_400 * 9), GitlabState::Opened),
+            );
+            let p = w.plan(std::slice::from_ref(&j));
+            assert!(
+                matches!(&p.actions[0], Action::AdoptRecipe { .. }),
+                "{title:?}: {:?}",
+                p.actions
+            );
+            assert_eq!(w.history_asked, 0, "the title decided");
+        }
+    }
+
+    /// A marker lookalike in the slot (`jira-id=abc`): left alone and said once, not adopted
+    /// pass after pass.
+    #[test]
+    fn a_marker_lookalike_in_the_recipe_slot_is_left_alone_once() {
+        let mut w = recipe_world();
+        let j = jira(6, "Same title", StatusCategory::New);
+        let mut g = recipe_issue(10006, "Same title", at(60), GitlabState::Opened);
+        g.set_description("<!-- jira-gitlab-reconciler:jira-id=abc -->");
+        w.gitlab.insert(10006, g);
+        let p = w.plan(std::slice::from_ref(&j));
+        assert_eq!(p.recipe.foreign, 1);
+        assert!(
+            matches!(&p.actions[..], [Action::Create { .. }]),
+            "{:?}",
+            p.actions
+        );
+        assert!(p.notes[0].contains("not this program's"), "{:?}", p.notes);
+        w.apply(&p);
+        let again = w.plan(&[j]);
+        assert!(again.actions.is_empty() && again.notes.is_empty(), "once");
+        assert!(w.gitlab[&10006].marker_lookalike, "untouched");
     }
 
     #[test]

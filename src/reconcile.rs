@@ -29,13 +29,16 @@ mod observe;
 mod recipe;
 mod report;
 
+use std::any::Any;
 use std::collections::{HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use futures_util::stream::{self, StreamExt};
+use futures_util::FutureExt;
 use tracing::Instrument;
 
 use crate::config::{Config, Mapping};
@@ -265,15 +268,7 @@ impl Reconciler {
                 },
                 Mode::DryRun(_) => None,
             };
-            let mut report = match self.run(mode, mapping, scope).await {
-                Ok(report) => report,
-                Err(e) => {
-                    if e.is_gitlab_refusal() {
-                        self.forget_project(mode, mapping);
-                    }
-                    PassReport::failed(&name, kind, &e)
-                }
-            };
+            let mut report = self.run_caught(mode, mapping, scope, kind).await;
             report.counts.failed = report.failures.len() as u64;
             report.make_safe();
             report.duration = started.elapsed();
@@ -289,6 +284,43 @@ impl Reconciler {
         }
         .instrument(span)
         .await
+    }
+
+    /// The mapping's phases, their error or panic made a failed report. A panic is a bug;
+    /// caught here, it fails this mapping's pass (recorded, counted, logged with the mapping)
+    /// instead of the process: the state it leaves is sound (locks tolerate poisoning,
+    /// transactions roll back, permits are released), the other mappings go on, and the next
+    /// tick retries.
+    async fn run_caught(
+        &self,
+        mode: Mode<'_>,
+        mapping: &Mapping,
+        scope: Scope<'_>,
+        kind: PassKind,
+    ) -> PassReport {
+        let run = AssertUnwindSafe(self.run(mode, mapping, scope)).catch_unwind();
+        match run.await {
+            Ok(Ok(report)) => report,
+            Ok(Err(e)) => {
+                if e.is_gitlab_refusal() {
+                    self.forget_project(mode, mapping);
+                }
+                PassReport::failed(&mapping.name(), kind, &e)
+            }
+            Err(panic) => self.panicked(&mapping.name(), kind, panic.as_ref()),
+        }
+    }
+
+    fn panicked(&self, name: &str, kind: PassKind, panic: &(dyn Any + Send)) -> PassReport {
+        let why = crate::panic_message(panic);
+        tracing::error!(mapping = %name, "the pass panicked, a bug (please report it with this log): {why}; the next pass retries");
+        self.metrics.inc(
+            "jgr_pass_panics_total",
+            "Passes that ended in a panic (a bug), by mapping.",
+            &[("mapping", name)],
+            1.0,
+        );
+        PassReport::failed_with(name, kind, format!("the pass panicked (a bug): {why}"))
     }
 
     /// The phases of one mapping's pass (see the module documentation).

@@ -7,6 +7,11 @@
 //! new action starts, the write in flight completes and is recorded, and `run` returns within
 //! 10 s. A reload re-reads the config file (mappings, credentials, schedule, retry); a config
 //! that does not load is refused and the running one stays.
+//!
+//! The worker is joined: it ends only when asked to, so if it ends otherwise (a panic outside
+//! a mapping's pass; those are caught in `reconcile`), `run` returns an error and the process
+//! exits 1 for systemd to restart it. The listeners (`listen`) are bound here or handed over
+//! (`Service::start_with`, systemd socket activation).
 
 mod gauges;
 mod signals;
@@ -22,8 +27,9 @@ use tokio::sync::{mpsc, watch};
 
 use crate::config::Config;
 use crate::domain::PassKind;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::health::Health;
+use crate::listen::{self, Sockets};
 use crate::lock::ServiceMarker;
 use crate::metrics::Metrics;
 use crate::notify::{notify, watchdog_interval};
@@ -60,15 +66,35 @@ pub struct Service {
 }
 
 impl Service {
-    /// Open the state database, build the reconciler and serve `/metrics` if configured.
+    /// Open the state database, build the reconciler and serve `/metrics` (and webhooks) if
+    /// configured, binding the configured addresses.
     pub async fn start(cfg: Config, config_path: PathBuf) -> Result<Service> {
+        Service::start_with(cfg, config_path, Sockets::default()).await
+    }
+
+    /// `start`, serving on the listeners handed over (systemd's, or a test's) where there are.
+    pub async fn start_with(
+        cfg: Config,
+        config_path: PathBuf,
+        mut sockets: Sockets,
+    ) -> Result<Service> {
         let metrics = Arc::new(Metrics::new());
         metrics.set("jgr_up", "1 while the service runs.", &[], 1.0);
         let health = Arc::new(Health::new(&cfg));
+        let limits = connection_limits();
+        refuse_unused(&sockets, &cfg)?;
         let page = StatusPage::new(&cfg, metrics.clone());
         if let Some(m) = &cfg.metrics {
-            crate::health::serve(m.listen, metrics.clone(), health.clone(), page.router()).await?;
-            tracing::info!(listen = %m.listen, "serving the status page at /, /metrics and /healthz");
+            let listener = listen::open(
+                sockets.take_metrics(),
+                m.listen,
+                "metrics.listen",
+                "metrics",
+            )
+            .await?;
+            let app = crate::health::router(metrics.clone(), health.clone()).merge(page.router());
+            let addr = listen::serve("metrics", listener, app, limits.0, metrics.clone())?;
+            tracing::info!(listen = %addr, "serving the status page at /, /metrics and /healthz");
         }
         let store = Arc::new(Store::open(&cfg.state_path)?);
         gauges::on_start(&metrics, &cfg, &store);
@@ -79,16 +105,8 @@ impl Service {
         let webhook = match &cfg.webhook {
             None => None,
             Some(w) => {
-                let triggers = Arc::new(Triggers::default());
-                let receiver = Arc::new(Receiver::new(
-                    w.secret.clone(),
-                    jira_projects(&cfg),
-                    triggers.clone(),
-                    metrics.clone(),
-                ));
-                let addr = crate::webhook::serve(w, receiver.clone()).await?;
-                tracing::info!(listen = %addr, path = %w.path, "receiving Jira webhooks");
-                Some((receiver, triggers))
+                let handed = sockets.take_webhook();
+                Some(receive_webhooks(&cfg, w, handed, limits.1, &metrics).await?)
             }
         };
         Ok(Service {
@@ -116,7 +134,7 @@ impl Service {
         mut reloads: mpsc::Receiver<()>,
     ) -> Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let worker = tokio::spawn(worker::run(worker::Worker {
+        let mut worker = tokio::spawn(worker::run(worker::Worker {
             rx: self.ticks.take_receiver(),
             stop: stop_rx,
             current: self.current.clone(),
@@ -126,17 +144,10 @@ impl Service {
             health: self.health.clone(),
             triggers: self.webhook.as_ref().map(|(_, t)| t.clone()),
             metrics: self.metrics.clone(),
+            watchdog: watchdog_interval(),
         }));
         // A first pass right away, so a (re)start shows its effect without waiting for the clock.
         self.ticks.fire(PassKind::Incremental);
-        if let Some(every) = watchdog_interval() {
-            tokio::spawn(async move {
-                loop {
-                    notify("WATCHDOG=1");
-                    tokio::time::sleep(every).await;
-                }
-            });
-        }
         notify("READY=1");
         {
             let cfg = crate::lock_unpoisoned(&self.current).config().clone();
@@ -152,6 +163,13 @@ impl Service {
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
+                // The worker only ends when asked to: anything else is a bug outside a
+                // mapping's pass (those are caught there). Exit non-zero, so that systemd
+                // restarts the service, rather than live on without passes.
+                ended = &mut worker => {
+                    self.ticks.shutdown().await;
+                    return Err(worker_died(ended));
+                }
                 Some(()) = reloads.recv() => match self.reload().await {
                     Ok(()) => {
                         tracing::info!(config = %self.config_path.display(), "configuration reloaded");
@@ -173,7 +191,8 @@ impl Service {
         tracing::info!("stopping: no new action starts; the requests in flight finish first");
         self.ticks.shutdown().await;
         match tokio::time::timeout(STOP_GRACE, worker).await {
-            Ok(_) => tracing::info!("stopped cleanly"),
+            Ok(Ok(())) => tracing::info!("stopped cleanly"),
+            Ok(Err(e)) => return Err(worker_died(Err(e))),
             Err(_) => tracing::warn!("the request in flight did not finish in time; exiting anyway (the next start recovers it)"),
         }
         Ok(())
@@ -222,6 +241,74 @@ fn mark_as_served(state_path: &std::path::Path) -> Option<ServiceMarker> {
     }
 }
 
+/// A socket handed over for a section the config does not have is a setup mistake.
+fn refuse_unused(sockets: &Sockets, cfg: &Config) -> Result<()> {
+    for (unused, section) in [
+        (sockets.has_metrics() && cfg.metrics.is_none(), "metrics"),
+        (sockets.has_webhook() && cfg.webhook.is_none(), "webhook"),
+    ] {
+        if unused {
+            return Err(Error::Config(format!(
+                "a {section} socket was handed over, but the config has no [{section}] section; add it, or stop passing the socket"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Serve `[webhook]`: its receiver and the queue it fills.
+async fn receive_webhooks(
+    cfg: &Config,
+    w: &crate::config::WebhookConfig,
+    handed: Option<std::net::TcpListener>,
+    max_connections: usize,
+    metrics: &Arc<Metrics>,
+) -> Result<(Arc<Receiver>, Arc<Triggers>)> {
+    let triggers = Arc::new(Triggers::default());
+    let receiver = Arc::new(Receiver::new(
+        w.secret.clone(),
+        jira_projects(cfg),
+        triggers.clone(),
+        metrics.clone(),
+    ));
+    let listener = listen::open(handed, w.listen, "webhook.listen", "webhook").await?;
+    let app = crate::webhook::router(&w.path, receiver.clone());
+    let addr = listen::serve("webhook", listener, app, max_connections, metrics.clone())?;
+    tracing::info!(listen = %addr, path = %w.path, "receiving Jira webhooks");
+    Ok((receiver, triggers))
+}
+
+/// Each listener's connection limit, within what the descriptor limit leaves the passes.
+fn connection_limits() -> (usize, usize) {
+    let descriptors = listen::raise_descriptor_limit();
+    let wanted = [listen::METRICS_CONNECTIONS, listen::WEBHOOK_CONNECTIONS];
+    let limits = listen::connection_limits(descriptors, &wanted);
+    if limits != wanted {
+        tracing::warn!(
+            descriptors,
+            metrics = limits[0],
+            webhook = limits[1],
+            "the descriptor limit is low: the listeners take fewer connections so that passes keep {} (raise LimitNOFILE=)",
+            listen::PASS_RESERVE
+        );
+    }
+    (limits[0], limits[1])
+}
+
+/// The error that ends `run` when the worker ended without being asked to.
+fn worker_died(ended: std::result::Result<(), tokio::task::JoinError>) -> Error {
+    let why = match ended {
+        Ok(()) => "it returned".to_string(),
+        Err(e) if e.is_panic() => {
+            format!("it panicked: {}", crate::panic_message(&*e.into_panic()))
+        }
+        Err(e) => e.to_string(),
+    };
+    tracing::error!("the pass worker stopped ({why}); exiting so that the service is restarted");
+    notify(&format!("STATUS=the pass worker stopped ({why})"));
+    Error::Scheduler(format!("the pass worker stopped ({why}), a bug"))
+}
+
 /// The Jira projects whose events are worth a pass.
 fn jira_projects(cfg: &Config) -> Vec<String> {
     cfg.mappings
@@ -230,10 +317,12 @@ fn jira_projects(cfg: &Config) -> Vec<String> {
         .collect()
 }
 
-/// `run` for the real binary: SIGTERM/SIGINT stop the service, SIGHUP reloads its config.
+/// `run` for the real binary: SIGTERM/SIGINT stop the service, SIGHUP reloads its config;
+/// sockets systemd passed (socket activation) are served instead of binding.
 pub async fn run(cfg: Config, config_path: PathBuf) -> Result<i32> {
     let signals = signals::Signals::listen()?;
-    let service = Service::start(cfg, config_path).await?;
+    let sockets = Sockets::from_systemd()?;
+    let service = Service::start_with(cfg, config_path, sockets).await?;
     let (shutdown, reloads) = signals.into_inputs();
     service.run(shutdown, reloads).await?;
     Ok(0)

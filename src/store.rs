@@ -192,7 +192,11 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 mod facts;
+mod files;
 mod listing;
+
+/// Never through a symlink (see `files`).
+const NOFOLLOW: OpenFlags = OpenFlags::SQLITE_OPEN_NOFOLLOW;
 
 pub use facts::{JiraFact, KnownFact};
 pub use listing::SharedMarker;
@@ -264,12 +268,20 @@ impl Store {
             }
         }
         let existed = path.exists();
-        let conn = Connection::open(path).map_err(|e| store_error(path, e))?;
+        let real = files::open_path(path)?;
+        let conn = Connection::open_with_flags(&real, OpenFlags::default() | NOFOLLOW)
+            .map_err(|e| store_error(path, e))?;
+        // A read opens the side files of a WAL database: check what was opened before the
+        // migrations write (an error here is the migrations' to report, with their retries).
+        let _ = conn.query_row("PRAGMA schema_version", [], |r| r.get::<_, i64>(0));
+        files::check_opened(path, &real)?;
         let store = Store {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),
         };
         store.setup()?;
+        // And the side files setup created (a new database switching to WAL).
+        files::check_opened(path, &real)?;
         if !existed {
             // Right on a first run; after a typo in state.path, the reason history is gone.
             tracing::warn!(
@@ -297,8 +309,10 @@ impl Store {
             let version = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
             Ok((conn, version))
         };
+        let real = files::open_path(path)?;
         let opened =
-            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).and_then(read);
+            Connection::open_with_flags(&real, OpenFlags::SQLITE_OPEN_READ_ONLY | NOFOLLOW)
+                .and_then(read);
         let (conn, version) = match opened {
             // A WAL database needs its `-shm` file, which a reader without write access to the
             // directory cannot create when no writer is running (the last writer removed it,
@@ -312,14 +326,15 @@ impl Store {
                 ) && wal_is_empty(path) =>
             {
                 Connection::open_with_flags(
-                    immutable_uri(path),
-                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI,
+                    immutable_uri(&real),
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | NOFOLLOW,
                 )
                 .and_then(read)
                 .map_err(|_| store_error(path, e))?
             }
             other => other.map_err(|e| store_error(path, e))?,
         };
+        files::check_opened(path, &real)?;
         let store = Store {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),

@@ -14,7 +14,6 @@
 //! Other events, issues of unmapped projects and exact replays are answered 202 and ignored.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -31,8 +30,6 @@ use sha2::Sha256;
 use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 
-use crate::config::WebhookConfig;
-use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::secret::Secret;
 
@@ -451,28 +448,11 @@ fn project_keys(projects: impl IntoIterator<Item = String>) -> HashSet<String> {
         .collect()
 }
 
-/// Bind the webhook listener and serve in the background; a bind failure is a config error.
-pub async fn serve(cfg: &WebhookConfig, receiver: Arc<Receiver>) -> Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind(cfg.listen)
-        .await
-        .map_err(|e| {
-            Error::Config(format!(
-                "cannot listen on webhook.listen = {}: {e}; pick a free port or remove [webhook]",
-                cfg.listen
-            ))
-        })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| Error::io("webhook listener", e))?;
-    let app = Router::new()
-        .route(&cfg.path, post(deliver))
-        .with_state(receiver);
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!("webhook server stopped: {e}");
-        }
-    });
-    Ok(addr)
+/// The webhook endpoint: `POST path` (a path `config` has checked the router can take).
+pub fn router(path: &str, receiver: Arc<Receiver>) -> Router {
+    Router::new()
+        .route(path, post(deliver))
+        .with_state(receiver)
 }
 
 async fn deliver(
@@ -674,6 +654,34 @@ mod tests {
             signature("key", b"The quick brown fox jumps over the lazy dog"),
             "sha256=f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
         );
+    }
+
+    /// Every path the config accepts builds the router (axum panics on the ones it cannot
+    /// take; `config` refuses those).
+    #[test]
+    fn every_accepted_webhook_path_builds_the_router() {
+        let receiver = || {
+            Arc::new(Receiver::new(
+                Secret::new(SECRET),
+                Vec::new(),
+                Arc::default(),
+                Arc::default(),
+            ))
+        };
+        let refused = std::panic::catch_unwind(|| router("/hooks/:id", receiver()));
+        assert!(refused.is_err(), "why config refuses such paths");
+        for path in [
+            "/webhook/jira",
+            "/",
+            "/a:b/c*d",
+            "/hooks/jira-1.0_x~y",
+            "/%41",
+        ] {
+            let cfg = crate::config::tests::with_webhook_path(path).expect(path);
+            let path = cfg.webhook.expect("webhook").path;
+            let built = std::panic::catch_unwind(|| router(&path, receiver()));
+            assert!(built.is_ok(), "{path} builds the router");
+        }
     }
 
     #[test]

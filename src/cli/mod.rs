@@ -199,6 +199,9 @@ pub fn main() -> i32 {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        // Blocking threads only resolve host names (reqwest's resolver): a handful at most.
+        // Bounded, so the units' TasksMax= is never what stops a pass.
+        .max_blocking_threads(16)
         .enable_all()
         .build()
     {

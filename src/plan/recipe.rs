@@ -1,17 +1,17 @@
 //! Adopting the issues GitLab's Jira Automation recipe created. The recipe gave each Jira
 //! issue the iid `<prefix><number>` (`key.replace("VSA-", "1000")`: VSA-5 → #10005), the
 //! summary of the moment as title, no description, and no marker. Such an issue is this Jira
-//! issue's when it carries no marker and either its title is the issue's summary (now or
-//! earlier: the changelog tells) or it was created within an hour after the Jira issue (the
-//! rule ran on "issue created"). Anything else in the slot (an issue someone made in the UI
-//! that took the iid, another issue's mirror) is left alone.
+//! issue's only when it carries no marker and its title is the issue's summary, now or earlier
+//! (the changelog tells), as titles are cleaned, whole or cut at GitLab's 255 characters. When
+//! it was created proves nothing: someone may have taken the free slot in the UI within the
+//! hour (when the recipe ran out of Automation runs, say), and a person's issue is not ours.
+//! Anything else in the slot (another title, another issue's mirror, a marker lookalike) is
+//! left alone.
 
 use std::collections::HashSet;
 
-use chrono::Duration;
-
 use super::{PlanInput, Rules};
-use crate::domain::{self, GitlabIssue, JiraIssue};
+use crate::domain::{self, GitlabIssue, JiraIssue, MAX_TITLE_CHARS};
 
 /// GitLab keeps iids in a 32-bit column: a longer slot cannot exist.
 const MAX_IID: u64 = i32::MAX as u64;
@@ -25,8 +25,8 @@ pub(super) enum Slot {
     Adopt(u64),
     /// It already carries this issue's marker (found without a project scan).
     Ours(u64),
-    /// Someone else's issue: leave it alone, create a mirror.
-    Foreign(u64),
+    /// Someone else's issue: leave it alone (why, in words), create a mirror.
+    Foreign(u64, &'static str),
     /// Only the changelog (earlier summaries) can tell.
     NeedHistory,
 }
@@ -52,38 +52,43 @@ pub(super) fn decide(input: &PlanInput<'_>, claimed: &HashSet<u64>, jira: &JiraI
     };
     match g.jira_id() {
         Some(id) if id == jira.id => return Slot::Ours(iid),
-        Some(_) => return Slot::Foreign(iid),
+        Some(_) => return Slot::Foreign(iid, "it is another Jira issue's mirror"),
         None => {}
     }
-    if claimed.contains(&iid) {
-        return Slot::Foreign(iid);
+    if g.marker_lookalike {
+        return Slot::Foreign(
+            iid,
+            "its description holds a marker that is not this program's (not a number)",
+        );
     }
-    let summary = domain::clean_title(jira.summary.as_deref().unwrap_or(""));
-    if same_title(g, &summary) || created_by_the_rule(g, jira) {
+    if claimed.contains(&iid) {
+        return Slot::Foreign(iid, "another Jira issue of this page adopts it");
+    }
+    if titled_after(g, jira.summary.as_deref().unwrap_or("")) {
         return Slot::Adopt(iid);
     }
     match input.history.get(&jira.id) {
         None => Slot::NeedHistory,
-        Some(h)
-            if h.earlier_summaries
-                .iter()
-                .any(|s| same_title(g, &domain::clean_title(s))) =>
-        {
-            Slot::Adopt(iid)
-        }
-        Some(_) => Slot::Foreign(iid),
+        Some(h) if h.earlier_summaries.iter().any(|s| titled_after(g, s)) => Slot::Adopt(iid),
+        Some(_) => Slot::Foreign(iid, "its title was never the Jira summary"),
     }
 }
 
-/// GitLab trims titles and the recipe copied the raw summary: compare both cleaned.
-fn same_title(g: &GitlabIssue, cleaned_summary: &str) -> bool {
-    !cleaned_summary.is_empty() && domain::clean_title(&g.title) == cleaned_summary
-}
-
-/// The rule runs on "issue created": its issue appears within the hour after the Jira issue
-/// (a few minutes before are allowed for clock skew between the two servers).
-fn created_by_the_rule(g: &GitlabIssue, jira: &JiraIssue) -> bool {
-    g.created_at.is_some_and(|at| {
-        at >= jira.created - Duration::minutes(5) && at <= jira.created + Duration::hours(1)
-    })
+/// Whether the issue's title is `summary`: both cleaned (GitLab trims titles and the recipe
+/// copied the raw summary), whole or cut at GitLab's 255 characters (plainly, or as this
+/// program cuts titles, with an ellipsis).
+fn titled_after(g: &GitlabIssue, summary: &str) -> bool {
+    let summary = domain::clean_title(summary);
+    if summary.is_empty() {
+        return false;
+    }
+    let title = domain::clean_title(&g.title);
+    if title == summary {
+        return true;
+    }
+    if summary.chars().count() <= MAX_TITLE_CHARS {
+        return false;
+    }
+    let cut: String = summary.chars().take(MAX_TITLE_CHARS).collect();
+    title == cut.trim_end() || title == domain::cut_title(&summary)
 }

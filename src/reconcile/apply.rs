@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use futures_util::stream::{self, StreamExt};
 
 use super::{Reconciler, Target};
-use crate::domain::{GitlabIssue, GoneReason, IssueEdit, JiraIssue, Mirror, StateEvent};
+use crate::domain::{self, GitlabIssue, GoneReason, IssueEdit, JiraIssue, Mirror, StateEvent};
 use crate::error::{Error, Result};
 use crate::gitlab::NewIssue;
 use crate::http::ApiErrorKind;
@@ -404,6 +404,17 @@ impl Reconciler {
         mut edit: IssueEdit,
     ) -> Result<()> {
         let project = &target.project;
+        if edit.description.is_some() {
+            // A new link (the key changed, or someone edited it away): the plan carries no
+            // descriptions, so read it now and keep what else it says (an adopted recipe
+            // issue's text, notes someone wrote), replacing only the link and marker.
+            let existing = self.gitlab.issue_description(project.id, iid).await?;
+            edit.description = Some(domain::adopted_description(
+                &existing,
+                self.jira.base_url(),
+                jira,
+            ));
+        }
         if edit.state_event == Some(StateEvent::Close) && project.can_backdate() {
             // Owners may backdate the close, so VSA's lead time ends when Jira resolved it.
             edit.updated_at = Some(jira.resolved.unwrap_or(jira.updated));

@@ -66,6 +66,13 @@ impl PassReport {
         r
     }
 
+    /// A pass that ended for a reason that is not an [`Error`] (a panic).
+    pub(super) fn failed_with(mapping: &str, kind: PassKind, why: String) -> Self {
+        let mut r = PassReport::new(mapping, kind);
+        r.failures.push(why);
+        r
+    }
+
     /// The report of a pass that knows where it starts, before it reads Jira.
     pub(super) fn started(mapping: &str, start: &Start, view: &GitlabView<'_>) -> Self {
         let mut r = PassReport::new(mapping, start.kind);

@@ -1,6 +1,10 @@
 //! The service's one worker: takes schedule ticks and batches of webhook events and runs one
-//! exclusive pass at a time.
+//! exclusive pass at a time. It alone feeds systemd's watchdog, between polls of the pass it
+//! runs (or while it waits for work): a worker that died, or a pass stuck in a call that never
+//! returns to the runtime, stops the pings, and systemd restarts the service. Waits inside a
+//! pass are all bounded (`http`, `lock`, the pacer), so a pass that yields is making progress.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,7 +16,7 @@ use crate::domain::{PassKind, PassOutcome};
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::notify::notify;
-use crate::reconcile::PassReport;
+use crate::reconcile::{PassReport, Reconciler};
 use crate::store::Store;
 use crate::webhook::{projects_of, Queued, Triggers};
 
@@ -30,6 +34,8 @@ pub(super) struct Worker {
     /// Issue ids queued by webhook events, when `[webhook]` is configured.
     pub triggers: Option<Arc<Triggers>>,
     pub metrics: Arc<Metrics>,
+    /// How often to tell systemd the worker is alive (`WatchdogSec=`/2), if it asked.
+    pub watchdog: Option<Duration>,
 }
 
 /// What the worker does next.
@@ -46,15 +52,35 @@ async fn next_batch(triggers: &Option<Arc<Triggers>>) -> Vec<Queued> {
     }
 }
 
+/// Run `work` to its end, telling systemd every `every` that this task still runs.
+async fn feeding_watchdog<T>(every: Option<Duration>, work: impl Future<Output = T>) -> T {
+    let Some(every) = every else {
+        return work.await;
+    };
+    tokio::pin!(work);
+    loop {
+        notify("WATCHDOG=1");
+        tokio::select! {
+            out = &mut work => return out,
+            () = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
 pub(super) async fn run(mut w: Worker) {
     loop {
         // Scheduled passes first: a stream of events must not crowd out the polls that are
         // the safety net.
-        let job = tokio::select! {
-            biased;
-            _ = w.stop.changed() => break,
-            kind = w.rx.recv() => match kind { Some(k) => Job::Pass(k), None => break },
-            batch = next_batch(&w.triggers) => Job::Targeted(batch),
+        let next = async {
+            tokio::select! {
+                biased;
+                _ = w.stop.changed() => None,
+                kind = w.rx.recv() => kind.map(Job::Pass),
+                batch = next_batch(&w.triggers) => Some(Job::Targeted(batch)),
+            }
+        };
+        let Some(job) = feeding_watchdog(w.watchdog, next).await else {
+            break;
         };
         if *w.stop.borrow() {
             break;
@@ -62,55 +88,67 @@ pub(super) async fn run(mut w: Worker) {
         // Only a scheduled pass makes ticks skip: one due during an event-triggered pass
         // waits in the channel and runs right after it.
         w.busy.store(matches!(job, Job::Pass(_)), Ordering::SeqCst);
-        let reconciler = crate::lock_unpoisoned(&w.current).clone();
-        let started = Instant::now();
-        match job {
-            Job::Pass(kind) => {
-                let kind = if w.full_pending.swap(false, Ordering::SeqCst) {
-                    PassKind::Full
-                } else {
-                    kind
-                };
-                match reconciler.exclusive_pass(&w.store, kind, LOCK_WAIT).await {
-                    Ok(reports) => {
-                        log_pass(&reports, started.elapsed());
-                        w.health.record(&reports);
-                    }
-                    Err(e) => tracing::warn!("skipping this tick: {}", e.report()),
+        feeding_watchdog(w.watchdog, run_job(&w, job)).await;
+        w.busy.store(false, Ordering::SeqCst);
+    }
+}
+
+async fn run_job(w: &Worker, job: Job) {
+    let reconciler = crate::lock_unpoisoned(&w.current).clone();
+    match job {
+        Job::Pass(kind) => scheduled_pass(w, &reconciler, kind).await,
+        Job::Targeted(batch) => targeted_pass(w, &reconciler, batch).await,
+    }
+}
+
+async fn scheduled_pass(w: &Worker, reconciler: &Reconciler, kind: PassKind) {
+    let started = Instant::now();
+    let kind = if w.full_pending.swap(false, Ordering::SeqCst) {
+        PassKind::Full
+    } else {
+        kind
+    };
+    match reconciler.exclusive_pass(&w.store, kind, LOCK_WAIT).await {
+        Ok(reports) => {
+            log_pass(&reports, started.elapsed());
+            w.health.record(&reports);
+        }
+        Err(e) => tracing::warn!("skipping this tick: {}", e.report()),
+    }
+    if crate::test_hook_armed("worker-panic") {
+        panic!("test hook: a bug in the worker, outside any mapping's pass");
+    }
+}
+
+async fn targeted_pass(w: &Worker, reconciler: &Reconciler, batch: Vec<Queued>) {
+    let started = Instant::now();
+    let ids: Vec<String> = batch.iter().map(|q| q.issue_id.clone()).collect();
+    let projects = projects_of(&batch);
+    match reconciler
+        .targeted_pass(&w.store, &ids, projects.as_ref(), LOCK_WAIT)
+        .await
+    {
+        Ok(reports) => {
+            // Only a pass that reached GitLab for every mapping carried the events there;
+            // after a failure the next poll does (it is logged as an error).
+            if reports.iter().all(PassReport::ok) {
+                record_latency(&w.metrics, &batch);
+                if let Err(e) = w.store.record_webhook_events(batch.len() as u64) {
+                    tracing::warn!("{}", e.report());
                 }
             }
-            Job::Targeted(batch) => {
-                let ids: Vec<String> = batch.iter().map(|q| q.issue_id.clone()).collect();
-                let projects = projects_of(&batch);
-                match reconciler
-                    .targeted_pass(&w.store, &ids, projects.as_ref(), LOCK_WAIT)
-                    .await
-                {
-                    Ok(reports) => {
-                        // Only a pass that reached GitLab for every mapping carried the events
-                        // there; after a failure the next poll does (it is logged as an error).
-                        if reports.iter().all(PassReport::ok) {
-                            record_latency(&w.metrics, &batch);
-                            if let Err(e) = w.store.record_webhook_events(batch.len() as u64) {
-                                tracing::warn!("{}", e.report());
-                            }
-                        }
-                        log_pass(&reports, started.elapsed());
-                    }
-                    Err(e) => {
-                        tracing::warn!(
-                            issues = ids.len(),
-                            "the event-triggered pass did not run; its issues wait for the next: {}",
-                            e.report()
-                        );
-                        if let Some(t) = &w.triggers {
-                            t.requeue(batch);
-                        }
-                    }
-                }
+            log_pass(&reports, started.elapsed());
+        }
+        Err(e) => {
+            tracing::warn!(
+                issues = ids.len(),
+                "the event-triggered pass did not run; its issues wait for the next: {}",
+                e.report()
+            );
+            if let Some(t) = &w.triggers {
+                t.requeue(batch);
             }
         }
-        w.busy.store(false, Ordering::SeqCst);
     }
 }
 

@@ -53,6 +53,7 @@ impl Store {
                     created_us  INTEGER,
                     labels      TEXT,
                     issue_type  TEXT,
+                    lookalike   INTEGER NOT NULL,
                     PRIMARY KEY (mapping, iid)
                 ) WITHOUT ROWID;
                 CREATE TEMP TABLE IF NOT EXISTS listed_marker (
@@ -117,7 +118,7 @@ impl Store {
         let iids = json_list(iids);
         self.with(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT iid, title, closed, marker, link, created_us, labels, issue_type
+                "SELECT iid, title, closed, marker, link, created_us, labels, issue_type, lookalike
                  FROM temp.listed_issue
                  WHERE mapping = ?1 AND iid IN (SELECT value FROM json_each(?2))",
             )?;
@@ -167,8 +168,8 @@ fn add_issues(
     let mut shared = Vec::new();
     let mut keep = tx.prepare_cached(
         "INSERT OR REPLACE INTO temp.listed_issue
-           (mapping, iid, title, closed, marker, link, created_us, labels, issue_type)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+           (mapping, iid, title, closed, marker, link, created_us, labels, issue_type, lookalike)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?;
     let mut claim = tx.prepare_cached(
         "INSERT OR IGNORE INTO temp.listed_marker (mapping, jira_id, iid) VALUES (?1, ?2, ?3)",
@@ -190,6 +191,7 @@ fn add_issues(
             g.created_at.map(|t| t.timestamp_micros()),
             labels,
             g.issue_type.as_deref(),
+            g.marker_lookalike,
         ])?;
         let Some(id) = g.jira_id() else { continue };
         if claim.execute(params![mapping, id, g.iid as i64])? == 1 || !listed {
@@ -222,6 +224,7 @@ fn read_issue(r: &rusqlite::Row<'_>) -> rusqlite::Result<GitlabIssue> {
         },
         marker: r.get(3)?,
         link: r.get(4)?,
+        marker_lookalike: r.get(8)?,
         // To the microsecond: GitLab's own precision (it shows milliseconds).
         created_at: r
             .get::<_, Option<i64>>(5)?

@@ -52,8 +52,9 @@ fn metric_names(text: &str) -> BTreeSet<String> {
 /// The families `/metrics` of a running service names (`# TYPE` lines).
 async fn exported_families() -> BTreeSet<String> {
     let w = world("dashboards", |_| {}).await;
-    let port = free_port();
-    let mut child = spawn_service(&service_config(&w, port, ""));
+    let sockets = Sockets::for_world(&w);
+    let port = sockets.metrics_port();
+    let child = spawn_service(&service_config(&w, port, ""), &sockets);
     let started = Instant::now();
     let text = loop {
         let (status, body) = http_get(port, "/metrics").await;
@@ -62,8 +63,7 @@ async fn exported_families() -> BTreeSet<String> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     assert!(!text.is_empty(), "the service serves /metrics");
     text.lines()
         .filter_map(|l| l.strip_prefix("# TYPE "))
@@ -222,8 +222,9 @@ async fn the_service_exports_what_the_alerts_compare_from_its_first_passes() {
     // From now on Jira rejects the token: every pass fails, and only a person can fix it.
     w.jira.random_faults(1, 1.0, vec![Fault::Status(401)]);
     let before = chrono::Utc::now().timestamp() as f64;
-    let port = free_port();
-    let mut child = spawn_service(&service_config(&w, port, ""));
+    let sockets = Sockets::for_world(&w);
+    let port = sockets.metrics_port();
+    let child = spawn_service(&service_config(&w, port, ""), &sockets);
     wait_metric(
         port,
         "jgr_needs_person{mapping=\"VSA->acme/platform\"}",
@@ -253,8 +254,7 @@ async fn the_service_exports_what_the_alerts_compare_from_its_first_passes() {
         Some(0.0),
         "counted from zero, so the first refusals show in increase()"
     );
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
 }
 
 /// The create pacer's series, which the "creates refused" and "creates held" rules read.

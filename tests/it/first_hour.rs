@@ -528,40 +528,13 @@ async fn status_exit_code_and_json_shape_for_monitoring() {
 }
 
 /// `run` with its stderr read as it comes: the child and the text so far.
-fn spawn_run(
-    config: &Path,
-) -> (
-    std::process::Child,
-    std::sync::Arc<std::sync::Mutex<String>>,
-) {
-    let mut child = std::process::Command::new(binary())
-        .args(["run", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "info")
-        .env_remove("JOURNAL_STREAM")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("service starts");
-    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let stderr = child.stderr.take().expect("stderr");
-    let sink = log.clone();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let mut text = sink.lock().unwrap_or_else(|e| e.into_inner());
-            text.push_str(&line);
-            text.push('\n');
-        }
+fn spawn_run(config: &Path, sockets: &Sockets) -> (Running, ChildLog) {
+    let config = config.display().to_string();
+    let mut child = spawn_service_with(&config, sockets, |cmd| {
+        cmd.env_remove("JOURNAL_STREAM");
     });
+    let log = ChildLog::capture(child.child_mut());
     (child, log)
-}
-
-fn read(log: &std::sync::Mutex<String>) -> String {
-    log.lock().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
 /// Two `run` on one state database: the second says at start-up that the first serves it.
@@ -572,39 +545,42 @@ async fn a_second_run_on_one_state_says_so_at_start_up() {
     w.jira.create_issue("VSA", "One", "Task");
     let json_logs = "\n[log]\nformat = \"json\"\n";
     let first_config = w.opts.dir.join("first.toml");
-    std::fs::rename(service_config(&w, free_port(), json_logs), &first_config).expect("mv");
-    let second_config = PathBuf::from(service_config(&w, free_port(), ""));
+    let (first_sockets, second_sockets) = (Sockets::for_world(&w), Sockets::for_world(&w));
+    std::fs::rename(
+        service_config(&w, first_sockets.metrics_port(), json_logs),
+        &first_config,
+    )
+    .expect("mv");
+    let second_config = PathBuf::from(service_config(&w, second_sockets.metrics_port(), ""));
 
-    let (first, first_log) = spawn_run(&first_config);
+    let (first, first_log) = spawn_run(&first_config, &first_sockets);
     assert!(
-        eventually(std::time::Duration::from_secs(20), || read(&first_log)
-            .contains("pass finished"))
-        .await,
+        first_log.wait_for("pass finished", EVENT_WAIT).await,
         "the first service's first pass: {}",
-        read(&first_log)
+        first_log.text()
     );
-    let (second, second_log) = spawn_run(&second_config);
-    let said = eventually(std::time::Duration::from_secs(20), || {
-        read(&second_log).contains("already serves this state database")
-    })
-    .await;
+    let (second, second_log) = spawn_run(&second_config, &second_sockets);
+    let said = second_log
+        .wait_for("already serves this state database", EVENT_WAIT)
+        .await;
     signal(&first, "TERM");
     signal(&second, "TERM");
     let (a, _, _) = wait_exit(first, std::time::Duration::from_secs(15)).await;
     let (b, _, _) = wait_exit(second, std::time::Duration::from_secs(15)).await;
-    let second_text = read(&second_log);
+    let second_text = second_log.text();
     assert!(said, "{second_text}");
     assert!(
         second_text.contains("another `jira-gitlab-reconciler run` (process "),
         "{second_text}"
     );
     assert!(
-        !read(&first_log).contains("already serves"),
+        !first_log.text().contains("already serves"),
         "the first was alone"
     );
     assert_eq!((a, b), (Some(0), Some(0)));
 
-    let finished: serde_json::Value = read(&first_log)
+    let finished: serde_json::Value = first_log
+        .text()
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .find(|e| e["message"] == "pass finished")

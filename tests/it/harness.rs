@@ -247,11 +247,14 @@ pub fn text(out: &Output) -> (String, String) {
 // ---------------------------------------------------------------------------------------------
 // The service as a real process
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+/// A listener on a free port of 127.0.0.1, bound now and held: handed to the service (see
+/// [`spawn_service`]), its port cannot be taken by anyone else in between.
+pub fn bind_local() -> std::net::TcpListener {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("a free port")
+}
+
+pub fn port_of(listener: &std::net::TcpListener) -> u16 {
+    listener.local_addr().expect("bound").port()
 }
 
 /// A schedule that never comes round while a test runs.
@@ -280,17 +283,146 @@ pub fn service_config_with(
     path.display().to_string()
 }
 
-pub fn spawn_service(config: &str) -> Child {
-    Command::new(binary())
-        .args(["run", "--config", config])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("service starts")
+/// The listeners a service process gets, bound by the test: `/metrics` on its own, and the
+/// world's webhook listener when it has one.
+pub struct Sockets<'a> {
+    pub metrics: std::net::TcpListener,
+    webhook: Option<&'a std::net::TcpListener>,
 }
 
-pub fn signal(child: &Child, sig: &str) {
+impl<'a> Sockets<'a> {
+    pub fn for_world(w: &'a SimWorld) -> Sockets<'a> {
+        Sockets {
+            metrics: bind_local(),
+            webhook: w.webhook_listener.as_ref(),
+        }
+    }
+
+    pub fn metrics_port(&self) -> u16 {
+        port_of(&self.metrics)
+    }
+
+    /// (name, descriptor) as systemd's `LISTEN_FDNAMES` names them.
+    fn named(&self) -> Vec<(&'static str, std::os::fd::RawFd)> {
+        use std::os::fd::AsRawFd;
+        let mut out = vec![("metrics", self.metrics.as_raw_fd())];
+        if let Some(w) = self.webhook {
+            out.push(("webhook", w.as_raw_fd()));
+        }
+        out
+    }
+}
+
+/// A process a test started (the service, a long `reconcile`). Dropped (a test that failed,
+/// say), it is killed and reaped: none outlives its test.
+pub struct Running {
+    child: Option<Child>,
+}
+
+impl Running {
+    pub fn new(child: Child) -> Self {
+        Running { child: Some(child) }
+    }
+
+    pub fn id(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// The process, for reading its output while it runs.
+    pub fn child_mut(&mut self) -> &mut Child {
+        self.child.as_mut().expect("the child is there until taken")
+    }
+
+    fn take(mut self) -> Child {
+        self.child.take().expect("the child is there until taken")
+    }
+}
+
+impl From<Child> for Running {
+    fn from(child: Child) -> Self {
+        Running::new(child)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+            // The test failed with the process still running: its log tells why.
+            if let (true, Some(mut err)) = (std::thread::panicking(), child.stderr.take()) {
+                let mut text = String::new();
+                let _ = std::io::Read::read_to_string(&mut err, &mut text);
+                eprintln!("--- stderr of the killed process ---\n{text}");
+            }
+        }
+    }
+}
+
+/// `run --config <config>` with `sockets` handed over as systemd's socket activation does
+/// (`LISTEN_FDS`, `LISTEN_FDNAMES`, `LISTEN_PID`, descriptors from 3): the binary must serve
+/// on them, and cannot bind anything itself (the ports are the test's).
+pub fn spawn_service(config: &str, sockets: &Sockets) -> Running {
+    spawn_service_with(config, sockets, |_| {})
+}
+
+/// `spawn_service`, with the command adjusted first (environment, output).
+pub fn spawn_service_with(
+    config: &str,
+    sockets: &Sockets,
+    adjust: impl FnOnce(&mut Command),
+) -> Running {
+    let mut cmd = socket_activated(&["run", "--config", config], &sockets.named());
+    cmd.env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    adjust(&mut cmd);
+    Running::new(cmd.spawn().expect("service starts"))
+}
+
+/// The binary with `args`, started through `sh` so that `LISTEN_PID` can name the binary's own
+/// process (`$$` survives the `exec`), with `sockets` on descriptors 3, 4, ...
+fn socket_activated(args: &[&str], sockets: &[(&str, std::os::fd::RawFd)]) -> Command {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "LISTEN_PID=$$ exec \"$0\" \"$@\"", binary()])
+        .args(args)
+        .env("LISTEN_FDS", sockets.len().to_string())
+        .env(
+            "LISTEN_FDNAMES",
+            sockets
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(":"),
+        );
+    let fds: Vec<std::os::fd::RawFd> = sockets.iter().map(|(_, fd)| *fd).collect();
+    assert!(fds.len() <= 8, "at most 8 sockets");
+    // SAFETY: between fork and exec only async-signal-safe calls (fcntl, dup2) on descriptors
+    // this process owns; nothing allocates.
+    unsafe {
+        cmd.pre_exec(move || {
+            let first = 3 + fds.len() as i32;
+            // Out of the way first, so that no target clobbers a source.
+            let mut moved = [0; 8];
+            for (i, fd) in fds.iter().enumerate() {
+                moved[i] = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, first);
+                if moved[i] < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            for (i, fd) in moved.iter().take(fds.len()).enumerate() {
+                if libc::dup2(*fd, 3 + i as i32) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    cmd
+}
+
+pub fn signal(child: &Running, sig: &str) {
     let ok = Command::new("kill")
         .args([&format!("-{sig}"), &child.id().to_string()])
         .status()
@@ -299,9 +431,47 @@ pub fn signal(child: &Child, sig: &str) {
     assert!(ok, "kill -{sig}");
 }
 
+/// A socket for systemd's notify protocol in the world's directory (reads time out after
+/// 10 s), and its path for `NOTIFY_SOCKET`.
+pub fn notify_socket(w: &SimWorld) -> (std::os::unix::net::UnixDatagram, PathBuf) {
+    let path = w.opts.dir.join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&path).expect("bind");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    (socket, path)
+}
+
+/// A root-owned config for `w` whose state lives in a directory `uid` owns, as the service's
+/// state directory is the service user's while the config and tokens stay root's: (config,
+/// state database).
+pub fn state_owned_by(w: &SimWorld, uid: u32) -> (PathBuf, PathBuf) {
+    let dir = w.opts.dir.join("state");
+    std::fs::create_dir(&dir).expect("state dir");
+    std::os::unix::fs::chown(&dir, Some(uid), Some(uid)).expect("chown");
+    let db = dir.join("state.db");
+    let config = w.opts.dir.join("root.toml");
+    std::fs::write(
+        &config,
+        w.config_toml().replace(
+            &w.state_path().display().to_string(),
+            &db.display().to_string(),
+        ),
+    )
+    .expect("config");
+    (config, db)
+}
+
+/// GET from the service; (0, "") when it does not answer within 10 s. The port stays bound by
+/// the test after the service is gone (see [`Sockets`]): a dead service does not refuse the
+/// connection, it never answers.
 pub async fn http_get(port: u16, path: &str) -> (u16, String) {
     let url = format!("http://127.0.0.1:{port}{path}");
-    match reqwest::get(&url).await {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    match client.get(&url).send().await {
         Ok(r) => {
             let status = r.status().as_u16();
             (status, r.text().await.unwrap_or_default())
@@ -356,7 +526,8 @@ pub async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool
     cond()
 }
 
-pub async fn wait_exit(mut child: Child, limit: Duration) -> (Option<i32>, Duration, String) {
+pub async fn wait_exit(process: Running, limit: Duration) -> (Option<i32>, Duration, String) {
+    let mut child = process.take();
     let start = Instant::now();
     loop {
         if let Some(status) = child.try_wait().expect("wait") {
@@ -384,6 +555,27 @@ pub fn which(name: &str) -> Result<String, ()> {
         .ok_or(())
 }
 
+/// Whether the test may go on as root: `false` (after saying it skipped) when it does not run
+/// as root, except under `CI=true`, where a missing precondition fails the test.
+pub fn root_for(why: &str) -> bool {
+    if is_root() {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true and not root: {why}"
+    );
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
+    skip(
+        &test,
+        &format!("not root: {why} (run the tests as root, as CI does)"),
+    );
+    false
+}
+
 /// Whether the tests run as root (as CI does): root may give files away and ignores modes.
 pub fn is_root() -> bool {
     std::process::Command::new("id")
@@ -402,12 +594,13 @@ pub const RECONCILE_STOPPING: &str = "stopping: the writes in flight finish";
 /// logs `stopping` (the stop is in force), let the held requests go. Returns the exit code,
 /// everything the child logged, and what it printed on a piped stdout.
 pub async fn term_while_held(
-    mut child: Child,
+    child: impl Into<Running>,
     gate: &jgr_sim::Gate,
     stopping: &str,
 ) -> (Option<i32>, String, String) {
-    let log = ChildLog::capture(&mut child);
-    let stdout = child.stdout.take();
+    let mut child = child.into();
+    let log = ChildLog::capture(child.child_mut());
+    let stdout = child.child_mut().stdout.take();
     assert!(
         eventually(EVENT_WAIT, || gate.arrived() >= 1).await,
         "no request reached the gate: {}",

@@ -20,7 +20,8 @@ const LAYERS: &[&[&str]] = &[
     &["jira", "gitlab"],
     // The crate's error, and what reports it.
     &["error"],
-    &["store", "lock", "schedule"],
+    // `listen`: the service's HTTP listeners (limits, handed-over sockets).
+    &["store", "lock", "schedule", "listen"],
     // Configuration builds the clients.
     &["config"],
     &["reconcile"],

@@ -211,3 +211,131 @@ async fn a_stop_between_adopting_and_retitling_leaves_the_retitle_to_the_next_pa
     assert_eq!(title(&w).as_deref(), Some("New summary"));
     assert_converged(&w, "VSA", PROJECT);
 }
+
+/// The recipe ran out of Automation runs, so slot #10001 was free, and someone created an
+/// issue of their own there in the GitLab UI ten minutes after VSA-1. Created within the hour
+/// is no evidence: its title was never VSA-1's summary, so it is left alone (not retitled, no
+/// marker) and VSA-1 gets a mirror of its own.
+#[tokio::test]
+async fn a_persons_issue_in_a_free_recipe_slot_is_never_adopted() {
+    let w = world("recipe-person", |o| {
+        o.mappings[0].seed_iid_prefix = Some("1000".into());
+    })
+    .await;
+    let start = Utc::now() - Duration::days(2);
+    w.clock.set(start);
+    let vsa1 = w.jira.create_issue("VSA", "Checkout fails", "Story");
+    w.gitlab.create_with_iid(
+        PROJECT,
+        10001,
+        "Spike: payment retries",
+        start + Duration::minutes(10),
+    );
+    w.clock.set(Utc::now());
+    let r = pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(
+        (r.counts.adopted, r.counts.created, r.recipe.foreign),
+        (0, 1, 1),
+        "{}",
+        r.summary()
+    );
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.contains("#10001") && n.contains("left alone")),
+        "{:?}",
+        r.notes
+    );
+    let theirs = w.gitlab.issue(PROJECT, 10001).expect("still there");
+    assert_eq!(theirs.title, "Spike: payment retries");
+    assert!(theirs.description.is_empty(), "{}", theirs.description);
+    assert_ne!(mirror_of(&w, PROJECT, &vsa1.id).iid, 10001);
+    assert_converged(&w, "VSA", PROJECT);
+}
+
+/// An adopted recipe issue keeps its text (which names the key it had) when the Jira issue's
+/// key changes later: only the link and marker are replaced.
+#[tokio::test]
+async fn an_adopted_recipe_issue_keeps_its_text_when_the_key_changes() {
+    use jgr_sim::world::SimMapping;
+    let w = world("recipe-rekey", |o| {
+        o.mappings = vec![
+            SimMapping::new("VSA", PROJECT),
+            SimMapping::new("OPS", PROJECT),
+        ];
+        o.mappings[0].seed_iid_prefix = Some("1000".into());
+    })
+    .await;
+    let r = w.jira.create_issue("VSA", "Nightly export", "Task");
+    let iid = w
+        .gitlab
+        .create_with_iid(PROJECT, 10001, "Nightly export", Utc::now());
+    let text = "Created by Jira Automation for VSA-1.";
+    w.gitlab.describe_by_hand(PROJECT, iid, text);
+    let reports = pass(&w, PassKind::Incremental).await;
+    assert!(reports.iter().all(|r| r.ok()), "{reports:?}");
+    assert_eq!(mirror_of(&w, PROJECT, &r.id).iid, 10001, "adopted");
+
+    w.clock.advance(MINUTE);
+    let moved = w.jira.move_issue(&r.key, "OPS");
+    let reports = pass(&w, PassKind::Incremental).await;
+    assert!(reports.iter().all(|r| r.ok()), "{reports:?}");
+    let g = mirror_of(&w, PROJECT, &r.id);
+    assert_eq!(g.iid, 10001);
+    assert!(
+        g.description.starts_with(&format!("{text}\n\n")),
+        "the recipe's text is kept: {}",
+        g.description
+    );
+    assert!(
+        g.description.contains(&format!("[{}](", moved.key)) && !g.description.contains("[VSA-1]("),
+        "{}",
+        g.description
+    );
+    assert_eq!(
+        g.description.matches("jira-id=").count(),
+        1,
+        "{}",
+        g.description
+    );
+}
+
+/// A recipe slot whose issue carries a marker lookalike (`jira-id=abc`, someone else's text or
+/// tool) is left alone and said once; it is not adopted, and passes do not fail on it.
+#[tokio::test]
+async fn a_marker_lookalike_in_a_recipe_slot_is_left_alone_and_said_once() {
+    let w = world("recipe-lookalike", |o| {
+        o.mappings[0].seed_iid_prefix = Some("1000".into());
+    })
+    .await;
+    let r = w.jira.create_issue("VSA", "Same title", "Task");
+    let iid = w
+        .gitlab
+        .create_with_iid(PROJECT, 10001, "Same title", Utc::now());
+    let lookalike = "<!-- jira-gitlab-reconciler:jira-id=abc -->";
+    w.gitlab.describe_by_hand(PROJECT, iid, lookalike);
+    let first = pass_ok(&w, PassKind::Incremental).await;
+    assert!(
+        first
+            .notes
+            .iter()
+            .any(|n| n.contains("#10001") && n.contains("not this program's")),
+        "{:?}",
+        first.notes
+    );
+    w.clock.advance(MINUTE);
+    w.jira.rename(&r.key, "Same title, renamed");
+    let second = pass_ok(&w, PassKind::Incremental).await;
+    assert!(second.notes.is_empty(), "said once: {:?}", second.notes);
+    let slot = w.gitlab.issue(PROJECT, 10001).expect("there");
+    assert_eq!(
+        (slot.title.as_str(), slot.description.as_str()),
+        ("Same title", lookalike),
+        "untouched"
+    );
+    // (assert_converged would count the lookalike as a mirror.)
+    let mirror = mirror_of(&w, PROJECT, &r.id);
+    assert_ne!(mirror.iid, 10001);
+    assert_eq!(mirror.title, "Same title, renamed");
+    assert_eq!(w.gitlab.issue_count(PROJECT), 2);
+}

@@ -1,7 +1,7 @@
 //! The `run` service as a real process: schedule, metrics, signals, reload, single instance,
 //! and the systemd units.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::harness::*;
@@ -10,8 +10,9 @@ use crate::harness::*;
 async fn service_follows_jira_serves_metrics_and_stops_on_sigterm() {
     let w = world("svc-run", |_| {}).await;
     let first = w.jira.create_issue("VSA", "Before start", "Task");
-    let port = free_port();
-    let child = spawn_service(&service_config(&w, port, ""));
+    let sockets = Sockets::for_world(&w);
+    let port = sockets.metrics_port();
+    let child = spawn_service(&service_config(&w, port, ""), &sockets);
 
     assert!(
         gitlab_reaches(&w, "acme/platform", 1, Duration::from_secs(10)).await,
@@ -85,10 +86,11 @@ async fn sighup_reloads_the_mappings() {
     .await;
     // Start with only the first mapping in the config.
     let second = w.opts.mappings.pop().expect("two mappings");
-    let port = free_port();
+    let sockets = Sockets::for_world(&w);
+    let port = sockets.metrics_port();
     let config = service_config(&w, port, "");
     let ops = w.jira.create_issue("OPS", "Ops work", "Task");
-    let child = spawn_service(&config);
+    let child = spawn_service(&config, &sockets);
     assert!(
         metric_reaches(port, &passes_ok("full"), 1.0, EVENT_WAIT).await,
         "the start-up pass ended"
@@ -120,8 +122,12 @@ async fn the_scheduled_full_resync_closes_deleted_issues_and_repairs_drift() {
     let w = world("svc-full", |_| {}).await;
     let gone = w.jira.create_issue("VSA", "Deleted in Jira", "Task");
     let kept = w.jira.create_issue("VSA", "Kept", "Task");
-    let port = free_port();
-    let child = spawn_service(&service_config_with(&w, port, (YEARLY, EVERY_SECOND), ""));
+    let sockets = Sockets::for_world(&w);
+    let port = sockets.metrics_port();
+    let child = spawn_service(
+        &service_config_with(&w, port, (YEARLY, EVERY_SECOND), ""),
+        &sockets,
+    );
     let full = passes_ok("full");
     // The start-up pass (a first pass runs full).
     assert!(metric_reaches(port, &full, 1.0, EVENT_WAIT).await);
@@ -160,9 +166,13 @@ async fn the_scheduled_full_resync_closes_deleted_issues_and_repairs_drift() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_applies_a_changed_schedule() {
     let w = world("svc-hup-schedule", |_| {}).await;
-    let port = free_port();
-    let mut child = spawn_service(&service_config_with(&w, port, (YEARLY, YEARLY), ""));
-    let log = ChildLog::capture(&mut child);
+    let sockets = Sockets::for_world(&w);
+    let port = sockets.metrics_port();
+    let mut child = spawn_service(
+        &service_config_with(&w, port, (YEARLY, YEARLY), ""),
+        &sockets,
+    );
+    let log = ChildLog::capture(child.child_mut());
     // The start-up pass, then nothing until next year.
     assert!(metric_reaches(port, &passes_ok("full"), 1.0, EVENT_WAIT).await);
     service_config_with(&w, port, (EVERY_SECOND, YEARLY), "");
@@ -192,9 +202,9 @@ async fn on_demand_reconcile_beside_the_service_does_not_double_write() {
     for i in 0..80 {
         w.jira.create_issue("VSA", &format!("Backfill {i}"), "Task");
     }
-    let port = free_port();
-    let config = service_config(&w, port, "");
-    let child = spawn_service(&config);
+    let sockets = Sockets::for_world(&w);
+    let config = service_config(&w, sockets.metrics_port(), "");
+    let child = spawn_service(&config, &sockets);
     let out = run_binary(vec!["reconcile".into(), "--config".into(), config.clone()]).await;
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
@@ -242,7 +252,7 @@ fn systemd_units_verify() {
         std::fs::write(&path, text).expect("write");
         units.push(path);
     }
-    let out = Command::new(analyze)
+    let out = Command::new(&analyze)
         // `Documentation=man:jira-gitlab-reconciler(1)` exists once the package is installed
         // (tests/it/package.rs verifies the installed units with it).
         .args(["verify", "--man=no"])
@@ -259,6 +269,39 @@ fn systemd_units_verify() {
         out.status.success() && ours.is_empty(),
         "systemd-analyze verify: {stderr}"
     );
+
+    // The services' sandbox, scored by systemd (0 safest, 10 unprotected; 1.4 when written).
+    for unit in units
+        .iter()
+        .filter(|u| u.extension().is_some_and(|e| e == "service"))
+    {
+        let text = std::fs::read_to_string(unit).expect("unit");
+        for key in [
+            // A filtered call fails instead of killing the process (lchown was SIGSYS).
+            "SystemCallErrorNumber=EPERM",
+            "LimitNOFILE=1024",
+            "TasksMax=64",
+            "MemoryMax=1G",
+        ] {
+            assert!(text.contains(key), "{}: {key}", unit.display());
+        }
+        let out = Command::new(&analyze)
+            .args(["security", "--offline=true", "--threshold=20"])
+            .arg(unit)
+            .output()
+            .expect("runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let score = stdout
+            .lines()
+            .find(|l| l.contains("Overall exposure level"))
+            .unwrap_or_default();
+        eprintln!("{score}");
+        assert!(
+            out.status.success() && !score.is_empty(),
+            "exposure above 2.0: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -279,7 +322,8 @@ async fn sigterm_lets_the_write_in_flight_finish_and_records_it() {
         jgr_sim::Fault::Hold(gate.clone()),
         20,
     );
-    let child = spawn_service(&service_config(&w, free_port(), ""));
+    let sockets = Sockets::for_world(&w);
+    let child = spawn_service(&service_config(&w, sockets.metrics_port(), ""), &sockets);
     let (code, stderr, _) = term_while_held(child, &gate, SERVICE_STOPPING).await;
     assert_eq!(code, Some(0), "{stderr}");
     assert!(!stderr.contains("did not finish in time"), "{stderr}");
@@ -315,20 +359,14 @@ async fn sigterm_lets_the_write_in_flight_finish_and_records_it() {
 async fn tells_systemd_ready_status_watchdog_and_stopping() {
     let w = world("svc-notify", |_| {}).await;
     w.jira.create_issue("VSA", "One", "Task");
-    let socket_path = w.opts.dir.join("notify.sock");
-    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).expect("bind");
-    socket
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    let config = service_config(&w, free_port(), "");
-    let child = Command::new(binary())
-        .args(["run", "--config", &config])
-        .env("NOTIFY_SOCKET", &socket_path)
-        .env("WATCHDOG_USEC", "400000")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("service starts");
+    let (socket, socket_path) = notify_socket(&w);
+    let sockets = Sockets::for_world(&w);
+    let config = service_config(&w, sockets.metrics_port(), "");
+    let child = spawn_service_with(&config, &sockets, |c| {
+        c.env("NOTIFY_SOCKET", &socket_path)
+            .env("WATCHDOG_USEC", "400000")
+            .env("RUST_LOG", "warn");
+    });
     let (ready, socket) = tokio::task::spawn_blocking(move || wait_for(socket, "READY=1"))
         .await
         .expect("join");
@@ -382,13 +420,17 @@ async fn in_process_service_skips_busy_ticks_reloads_and_stops_on_request() {
     })
     .await;
     let second = w.opts.mappings.pop().expect("two mappings");
-    let port = free_port();
+    let metrics = bind_local();
+    let port = port_of(&metrics);
     let path = std::path::PathBuf::from(service_config(&w, port, ""));
     let first = w.jira.create_issue("VSA", "Before start", "Task");
     let ops = w.jira.create_issue("OPS", "Ops work", "Task");
 
     let cfg = Config::load(&path).expect("config loads");
-    let service = Service::start(cfg, path.clone()).await.expect("starts");
+    let sockets = jira_gitlab_reconciler::listen::Sockets::default().with_metrics(metrics);
+    let service = Service::start_with(cfg, path.clone(), sockets)
+        .await
+        .expect("starts");
     let metrics = service.metrics();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(1);
@@ -471,8 +513,9 @@ async fn sigterm_during_a_pacing_hold_or_a_retry_after_exits_at_once() {
     }
     w.gitlab
         .inject(jgr_sim::Route::Create, jgr_sim::Fault::Status(429), 1);
-    let mut child = spawn_service(&service_config(&w, free_port(), ""));
-    let log = ChildLog::capture(&mut child);
+    let sockets = Sockets::for_world(&w);
+    let mut child = spawn_service(&service_config(&w, sockets.metrics_port(), ""), &sockets);
+    let log = ChildLog::capture(child.child_mut());
     // The first create is refused: the creates wait for the window.
     assert!(
         log.wait_for("pacing GitLab issue creation", EVENT_WAIT)
@@ -508,8 +551,9 @@ async fn sigterm_during_a_pacing_hold_or_a_retry_after_exits_at_once() {
         },
         1,
     );
-    let mut child = spawn_service(&service_config(&w, free_port(), ""));
-    let log = ChildLog::capture(&mut child);
+    let sockets = Sockets::for_world(&w);
+    let mut child = spawn_service(&service_config(&w, sockets.metrics_port(), ""), &sockets);
+    let log = ChildLog::capture(child.child_mut());
     assert!(
         log.wait_for("retry_in_ms=120000", EVENT_WAIT).await,
         "the first search was refused and its wait began: {}",

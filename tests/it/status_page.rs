@@ -4,7 +4,6 @@
 //! that does not exist and whose name is markup.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -50,23 +49,20 @@ async fn site() -> SimWorld {
     w
 }
 
-fn spawn_logged(config: &str, log: &Path) -> Child {
+fn spawn_logged(config: &str, sockets: &Sockets, log: &Path) -> Running {
     let file = std::fs::File::create(log).expect("log file");
-    Command::new(binary())
-        .args(["run", "--config", config])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(file)
-        .spawn()
-        .expect("service starts")
+    spawn_service_with(config, sockets, |cmd| {
+        cmd.stderr(file);
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_page_shows_each_mapping_the_webhook_and_the_reports_figures_escaped() {
     let mut w = site().await;
-    let port = free_port();
+    let sockets = Sockets::for_world(&w);
+    let port = sockets.metrics_port();
     let config = service_config(&w, port, "");
-    let child = spawn_logged(&config, &w.opts.dir.join("service.log"));
+    let child = spawn_logged(&config, &sockets, &w.opts.dir.join("service.log"));
 
     // VSA's four issues are mirrored; OPS's project is refused, which only a person can fix.
     assert!(gitlab_reaches(&w, PROJECT, 4, Duration::from_secs(30)).await);

@@ -24,8 +24,8 @@ async fn webhook_world(
 
 /// The service's config: polls only at start-up (the schedule is once a year), so what
 /// reaches GitLab later came through an event. Returns (config path, metrics port).
-fn events_only_config(w: &SimWorld) -> (String, u16) {
-    let port = free_port();
+fn events_only_config(w: &SimWorld, sockets: &Sockets) -> (String, u16) {
+    let port = sockets.metrics_port();
     let path = w.opts.dir.join("config.toml");
     let text = format!(
         "{}\n[schedule]\nreconcile = \"0 0 0 1 1 *\"\nfull_resync = \"0 0 0 1 1 *\"\n\n[metrics]\nlisten = \"127.0.0.1:{port}\"\nunhealthy_after = \"1h\"\n",
@@ -41,8 +41,10 @@ const TARGETED: &str =
 const CARRIED: &str = "jgr_webhook_latency_seconds_count";
 
 async fn post(url: &str, body: Vec<u8>, signature: Option<String>) -> (u16, String) {
+    // Bounded: the port stays bound by the test after the service is gone.
     let mut req = reqwest::Client::new()
         .post(url)
+        .timeout(Duration::from_secs(10))
         .header("content-type", "application/json")
         .body(body);
     if let Some(s) = signature {
@@ -113,8 +115,9 @@ fn signed(body: &[u8]) -> Option<String> {
 async fn signed_events_reach_gitlab() {
     let w = webhook_world("hook-latency", |_| {}).await;
     let first = w.jira.create_issue("VSA", "Before start", "Task");
-    let (config, port) = events_only_config(&w);
-    let child = spawn_service(&config);
+    let sockets = Sockets::for_world(&w);
+    let (config, port) = events_only_config(&w, &sockets);
+    let child = spawn_service(&config, &sockets);
     assert!(gitlab_reaches(&w, PROJECT, 1, Duration::from_secs(10)).await);
     mirror_of(&w, PROJECT, &first.id);
 
@@ -181,9 +184,14 @@ async fn signed_events_reach_gitlab() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_deliveries_get_their_status_and_change_nothing() {
     let w = webhook_world("hook-bad", |_| {}).await;
+    // Mirrored by the start-up poll; its creation's event (which the world's bound listener
+    // would hold for the service) is not sent, so the first targeted pass is the rename's.
+    w.jira.pause_webhooks(true);
     let a = w.jira.create_issue("VSA", "Mirrored at start", "Task");
-    let (config, port) = events_only_config(&w);
-    let child = spawn_service(&config);
+    w.jira.pause_webhooks(false);
+    let sockets = Sockets::for_world(&w);
+    let (config, port) = events_only_config(&w, &sockets);
+    let child = spawn_service(&config, &sockets);
     assert!(gitlab_reaches(&w, PROJECT, 1, Duration::from_secs(10)).await);
     // One real change, so there is a genuine delivery to replay later.
     w.jira.rename(&a.key, "Renamed once");
@@ -326,14 +334,17 @@ async fn bad_deliveries_get_their_status_and_change_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_500_events_for_50_issues_makes_a_few_passes() {
     let w = webhook_world("hook-burst", |_| {}).await;
+    // Jira's own deliveries are paused (the world's webhook port is bound from the start, so
+    // events sent before the service starts would wait for it): the 500 events below are the
+    // only triggers.
+    w.jira.pause_webhooks(true);
     let issues: Vec<_> = (0..50)
         .map(|i| w.jira.create_issue("VSA", &format!("Issue {i}"), "Task"))
         .collect();
-    let (config, port) = events_only_config(&w);
-    let child = spawn_service(&config);
+    let sockets = Sockets::for_world(&w);
+    let (config, port) = events_only_config(&w, &sockets);
+    let child = spawn_service(&config, &sockets);
     assert!(gitlab_reaches(&w, PROJECT, 50, Duration::from_secs(10)).await);
-    // Jira's own deliveries are paused: the 500 events below are the only triggers.
-    w.jira.pause_webhooks(true);
     for (i, r) in issues.iter().enumerate() {
         w.jira.rename(&r.key, &format!("Renamed {i}"));
     }
@@ -388,7 +399,8 @@ async fn with_the_webhook_down_polling_still_converges() {
     w.jira.pause_webhooks(true);
     w.jira.create_issue("VSA", "One", "Task");
     // Every second a poll, as without a webhook.
-    let child = spawn_service(&service_config(&w, free_port(), ""));
+    let sockets = Sockets::for_world(&w);
+    let child = spawn_service(&service_config(&w, sockets.metrics_port(), ""), &sockets);
     assert!(gitlab_reaches(&w, PROJECT, 1, Duration::from_secs(10)).await);
     w.jira.create_issue("VSA", "Two", "Task");
     w.jira.transition("VSA-1", "Done", "done");
@@ -413,8 +425,9 @@ async fn an_event_applied_change_is_not_undone_by_a_lagging_poll() {
     let w = webhook_world("hook-lag", |o| o.index_lag = Duration::from_secs(180)).await;
     let r = w.jira.create_issue("VSA", "Lagging", "Task");
     w.clock.advance(Duration::from_secs(300));
-    let port = free_port();
-    let child = spawn_service(&service_config(&w, port, ""));
+    let sockets = Sockets::for_world(&w);
+    let port = sockets.metrics_port();
+    let child = spawn_service(&service_config(&w, port, ""), &sockets);
     assert!(gitlab_reaches(&w, PROJECT, 1, Duration::from_secs(10)).await);
     w.jira.transition(&r.key, "Done", "done");
     let closed = || mirror_of(&w, PROJECT, &r.id).state == "closed";
@@ -436,8 +449,9 @@ async fn an_event_applied_change_is_not_undone_by_a_lagging_poll() {
 async fn data_center_events_carry_the_secret_in_the_url() {
     let w = webhook_world("hook-dc", |o| o.deployment = Deployment::DataCenter).await;
     let r = w.jira.create_issue("VSA", "DC", "Task");
-    let (config, _) = events_only_config(&w);
-    let child = spawn_service(&config);
+    let sockets = Sockets::for_world(&w);
+    let (config, _) = events_only_config(&w, &sockets);
+    let child = spawn_service(&config, &sockets);
     assert!(gitlab_reaches(&w, PROJECT, 1, Duration::from_secs(10)).await);
     w.jira.rename(&r.key, "Renamed in DC");
     assert!(
@@ -562,8 +576,9 @@ async fn a_deleted_issue_in_an_event_batch_is_closed_and_the_others_still_pass()
     let gone = w.jira.create_issue("VSA", "To be deleted", "Task");
     let renamed = w.jira.create_issue("VSA", "To be renamed", "Task");
     w.jira.create_issue("VSA", "Untouched", "Task");
-    let (config, _) = events_only_config(&w);
-    let child = spawn_service(&config);
+    let sockets = Sockets::for_world(&w);
+    let (config, _) = events_only_config(&w, &sockets);
+    let child = spawn_service(&config, &sockets);
     assert!(gitlab_reaches(&w, PROJECT, 3, Duration::from_secs(10)).await);
     w.jira.delete_issue(&gone.key);
     w.jira.rename(&renamed.key, "Renamed after a deletion");
@@ -598,8 +613,9 @@ async fn slow_deliveries_past_the_limit_are_answered_busy() {
 
     let w = webhook_world("hook-busy", |_| {}).await;
     let a = w.jira.create_issue("VSA", "Mirrored at start", "Task");
-    let (config, port) = events_only_config(&w);
-    let child = spawn_service(&config);
+    let sockets = Sockets::for_world(&w);
+    let (config, port) = events_only_config(&w, &sockets);
+    let child = spawn_service(&config, &sockets);
     assert!(gitlab_reaches(&w, PROJECT, 1, Duration::from_secs(10)).await);
     let url = w.webhook_url().expect("webhook");
     let (host_port, path) = url
@@ -673,8 +689,9 @@ async fn an_event_runs_only_its_projects_mappings() {
         format!("jgr_passes_total{{kind=\"targeted\",mapping=\"{mapping}\",outcome=\"ok\"}}")
     };
     w.jira.create_issue("VSA", "Before start", "Task");
-    let (config, port) = events_only_config(&w);
-    let child = spawn_service(&config);
+    let sockets = Sockets::for_world(&w);
+    let (config, port) = events_only_config(&w, &sockets);
+    let child = spawn_service(&config, &sockets);
     // Mirrored by the start-up poll: the service is up and listening.
     assert!(gitlab_reaches(&w, PROJECT, 1, Duration::from_secs(10)).await);
     let vsa = w.jira.create_issue("VSA", "Planned in VSA", "Task");

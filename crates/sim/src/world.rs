@@ -138,6 +138,10 @@ pub struct SimWorld {
     pub opts: WorldOptions,
     /// With `webhook`: where the reconciler listens for Jira's events.
     pub webhook_port: Option<u16>,
+    /// With `webhook`: the listener on `webhook_port`, bound for the world's lifetime and
+    /// handed to the service (as systemd's socket activation would) instead of being released
+    /// for the service to bind and hoping no one takes the port in between.
+    pub webhook_listener: Option<std::net::TcpListener>,
 }
 
 impl SimWorld {
@@ -190,11 +194,13 @@ impl SimWorld {
                 }
             }
         }
-        let webhook_port = if opts.webhook {
-            // A port free now; the reconciler binds it when it starts.
-            let port = std::net::TcpListener::bind("127.0.0.1:0")?
-                .local_addr()?
-                .port();
+        let webhook_listener = if opts.webhook {
+            Some(std::net::TcpListener::bind("127.0.0.1:0")?)
+        } else {
+            None
+        };
+        let webhook_port = if let Some(listener) = &webhook_listener {
+            let port = listener.local_addr()?.port();
             std::fs::write(opts.dir.join("webhook.secret"), WEBHOOK_SECRET)?;
             let url = format!("http://127.0.0.1:{port}/webhook/jira");
             match opts.deployment {
@@ -213,6 +219,7 @@ impl SimWorld {
             clock,
             opts,
             webhook_port,
+            webhook_listener,
         })
     }
 

@@ -1,0 +1,168 @@
+//! Root is safe (`sudo jira-gitlab-reconciler …` on a machine where the service's user owns the
+//! state directory): the state database, its side files and the lock are never opened through
+//! a symlink or a hard link, and the config and token files root reads must be root's (or the
+//! invoking user's) and writable by no one else, as `ssh` treats its files. As the real binary;
+//! `nobody` (uid 65534) stands in for the service's user and for a stranger.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use crate::harness::*;
+
+const OTHER: u32 = 65534;
+
+fn args(command: &str, config: &Path) -> Vec<String> {
+    vec![
+        command.to_string(),
+        "--config".into(),
+        config.display().to_string(),
+    ]
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    PathBuf::from(format!("{}{suffix}", path.display()))
+}
+
+/// A file of root's elsewhere, which a link in the state directory points at.
+fn precious(name: &str) -> PathBuf {
+    let target = temp_dir(name).join("precious");
+    std::fs::write(&target, b"root's").expect("target");
+    target
+}
+
+fn untouched(target: &Path) {
+    assert_eq!(std::fs::read(target).expect("target"), b"root's");
+    assert_eq!(std::fs::metadata(target).expect("target").uid(), 0);
+    for suffix in ["-wal", "-shm", "-journal"] {
+        assert!(!with_suffix(target, suffix).exists(), "{suffix} beside it");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn as_root_the_state_files_are_never_opened_through_a_link() {
+    let w = world("root-links", |_| {}).await;
+    seed_issues(&w, 2, 2);
+    if !root_for("the state directory must belong to another user") {
+        return;
+    }
+    let (config, db) = state_owned_by(&w, OTHER);
+    let out = run_binary(args("reconcile", &config)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let writes = w.gitlab.writes();
+
+    // The service's user replaces one state file after another by a link to a file of root's.
+    for (file, kind) in [
+        (db.clone(), "symlink"),
+        (with_suffix(&db, "-wal"), "symlink"),
+        (with_suffix(&db, "-shm"), "symlink"),
+        (db.clone(), "hard link"),
+        (with_suffix(&db, "-wal"), "hard link"),
+        (with_suffix(&db, ".lock"), "hard link"),
+    ] {
+        let saved = with_suffix(&db, ".saved");
+        let had = file.exists();
+        if had {
+            std::fs::rename(&file, &saved).expect("set aside");
+        }
+        let target = precious(&format!("root-links-{kind}").replace(' ', "-"));
+        if kind == "symlink" {
+            std::os::unix::fs::symlink(&target, &file).expect("plant");
+        } else {
+            std::fs::hard_link(&target, &file).expect("plant");
+        }
+        for command in ["reconcile", "status"] {
+            let out = run_binary(args(command, &config)).await;
+            let (stdout, stderr) = text(&out);
+            let what = format!("{command} with {} as a {kind}", file.display());
+            if command == "status" && file.ends_with("state.db.lock") {
+                // `status` takes no lock: nothing to refuse, nothing written.
+                assert_eq!(out.status.code(), Some(0), "{what}: {stderr}");
+                continue;
+            }
+            assert_eq!(out.status.code(), Some(2), "{what}: {stdout}{stderr}");
+            let named = if kind == "symlink" {
+                "is a symlink"
+            } else {
+                "has 2 names"
+            };
+            assert!(stderr.contains(named), "{what}: {stderr}");
+            untouched(&target);
+        }
+        std::fs::remove_file(&file).expect("remove the link");
+        if had {
+            std::fs::rename(&saved, &file).expect("put back");
+        }
+    }
+    assert_eq!(w.gitlab.writes(), writes, "nothing written to GitLab");
+    let out = run_binary(args("reconcile", &config)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn as_root_config_and_token_files_others_control_are_refused() {
+    let w = world("root-config", |_| {}).await;
+    w.jira.create_issue("VSA", "One", "Task");
+    if !root_for("root's reading rules apply to root only") {
+        return;
+    }
+    let config = w.write_config().expect("config");
+    let run = |env: Vec<(String, String)>| run_binary_env(args("reconcile", &config), env);
+    let refused = |out: &std::process::Output, names: &str, fix: &str| {
+        let (stdout, stderr) = text(out);
+        assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+        assert!(
+            stderr.contains(names) && stderr.contains(fix),
+            "names {names:?} and the fix {fix:?}: {stderr}"
+        );
+    };
+
+    // Someone else's config file.
+    std::os::unix::fs::chown(&config, Some(OTHER), None).expect("chown");
+    refused(&run(vec![]).await, "config file", "chown root");
+    // ... unless it is the file of the user who ran sudo.
+    let out = run(vec![("SUDO_UID".into(), OTHER.to_string())]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    std::os::unix::fs::chown(&config, Some(0), None).expect("chown");
+
+    // A config file others may write.
+    chmod(&config, 0o666);
+    refused(&run(vec![]).await, "config file", "chmod go-w");
+    chmod(&config, 0o644);
+
+    // A token file someone else owns.
+    let token = w.opts.dir.join("jira.token");
+    std::os::unix::fs::chown(&token, Some(OTHER), None).expect("chown");
+    refused(&run(vec![]).await, "jira.token_file", "chown root");
+    std::os::unix::fs::chown(&token, Some(0), None).expect("chown");
+
+    // A directory anyone may change (not sticky): the file could be replaced.
+    chmod(&w.opts.dir, 0o777);
+    refused(
+        &run(vec![]).await,
+        "may be changed by others",
+        "move the file",
+    );
+    chmod(&w.opts.dir, 0o755);
+
+    // `./config.toml` in the working directory, found without --config.
+    let cwd = temp_dir("root-config-cwd");
+    std::fs::copy(&config, cwd.join("config.toml")).expect("copy");
+    std::os::unix::fs::chown(cwd.join("config.toml"), Some(OTHER), None).expect("chown");
+    let out = tokio::task::spawn_blocking(move || {
+        command(&["status".to_string()], &[])
+            .current_dir(&cwd)
+            .output()
+            .expect("runs")
+    })
+    .await
+    .expect("join");
+    refused(&out, "config.toml", "chown root");
+
+    let out = run(vec![]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+}
+
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
