@@ -20,7 +20,10 @@ use crate::plan::Rules;
 use crate::secret::Secret;
 use crate::stop::Stop;
 
+mod developer;
 mod trust;
+
+pub use developer::GitlabSide;
 
 pub const JIRA_TOKEN_ENV: &str = "JIRA_API_TOKEN";
 pub const WEBHOOK_SECRET_ENV: &str = "JIRA_WEBHOOK_SECRET";

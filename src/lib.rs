@@ -49,6 +49,7 @@ pub mod paging;
 pub mod plan;
 pub mod progress;
 pub mod reconcile;
+pub mod reference;
 pub mod report;
 pub mod rng;
 pub mod safe_text;
@@ -58,6 +59,7 @@ pub mod service;
 pub mod status_page;
 pub mod stop;
 pub mod store;
+pub mod vsa;
 pub mod webhook;
 
 /// Lock a mutex, recovering from poisoning: a panic elsewhere must not take the metrics or a
