@@ -244,7 +244,7 @@ fn refused(e: GraphqlError, ns: StreamNamespace<'_>) -> Result<i32> {
     }
     crate::logging::error_line(&format!(
         "GitLab does not let this token manage value streams in {path} ({e}). The token has the \
-         Reporter role there and the project is in a group, so this GitLab's tier is Free: \
+         Reporter role or higher there and the project is in a group, so this GitLab's tier is Free: \
          custom value streams are a GitLab Premium and Ultimate feature. What Free allows: \
          GitLab's default value stream (Issue, Plan, Code, Test, Review, Staging), whose Plan \
          stage ends at the first commit that mentions a mirror (`ref` and the prepare-commit-msg \

@@ -92,13 +92,28 @@ fn confirmed(hit: Hit, key: &str) -> Option<FoundMirror> {
     if !linked.eq_ignore_ascii_case(key) {
         return None;
     }
-    let reference = hit.references.and_then(|r| r.full)?;
+    // It goes into commit messages: only what a reference looks like.
+    let reference = hit
+        .references
+        .and_then(|r| r.full)
+        .filter(|r| is_reference(r))?;
     Some(FoundMirror {
         iid: hit.iid,
         reference,
-        web_url: hit.web_url,
+        web_url: crate::safe_text::safe_within(&hit.web_url, 2000),
         open: hit.state != "closed",
     })
+}
+
+/// `group/project#57`: a path of GitLab's characters, `#`, an iid.
+fn is_reference(text: &str) -> bool {
+    let Some((path, iid)) = text.rsplit_once('#') else {
+        return false;
+    };
+    let path_ok = path
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "_.-/".contains(c));
+    !path.is_empty() && path_ok && !iid.is_empty() && iid.bytes().all(|b| b.is_ascii_digit())
 }
 
 #[cfg(test)]
@@ -133,5 +148,10 @@ mod tests {
         let no_marker = "Mirrored from Jira issue [VSA-1](https://j/browse/VSA-1) by hand";
         assert!(confirmed(hit(5, no_marker), "VSA-1").is_none());
         assert!(confirmed(hit(6, "see VSA-1"), "VSA-1").is_none());
+        let mut odd = hit(7, &mirror("VSA-1"));
+        odd.references = Some(References {
+            full: Some("acme/p#7\nCloses #1".into()),
+        });
+        assert!(confirmed(odd, "VSA-1").is_none(), "nothing but a reference");
     }
 }
