@@ -107,7 +107,7 @@ impl<'a> Finder<'a> {
             )));
         }
         for m in &mappings {
-            if let Some(found) = self.from_store(m, key)? {
+            if let Some(found) = self.in_store(m, key)? {
                 return Ok(Ok(found));
             }
         }
@@ -139,7 +139,7 @@ impl<'a> Finder<'a> {
 
     /// The mirror as the state database knows it. A project given by numeric id is left to
     /// GitLab, which knows its path; a database that cannot be read is as good as none.
-    fn from_store(&mut self, m: &Mapping, key: &str) -> Result<Option<Found>> {
+    fn in_store(&mut self, m: &Mapping, key: &str) -> Result<Option<Found>> {
         if m.gitlab_project.bytes().all(|b| b.is_ascii_digit()) {
             return Ok(None);
         }
