@@ -7,9 +7,10 @@
 use std::path::{Path, PathBuf};
 
 use super::{
-    base_dir, build, read_config, read_token, ConfigFile, Mapping, RawConfig, GITLAB_TOKEN_ENV,
+    base_dir, build, not_valid, read_config, read_token, ConfigFile, Mapping, RawConfig,
+    GITLAB_TOKEN_ENV,
 };
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::http::RetryPolicy;
 use crate::secret::Secret;
 
@@ -44,13 +45,7 @@ fn gitlab_side(
     path: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<GitlabSide> {
-    let invalid = |e: toml::de::Error| {
-        Error::Config(format!(
-            "config file {} is not valid: {}",
-            path.display(),
-            e.to_string().trim_end()
-        ))
-    };
+    let invalid = |e| not_valid(path, e);
     let mut table: toml::Table = toml::from_str(text).map_err(invalid)?;
     table.retain(|key, _| SECTIONS.contains(&key));
     let token_file = table
