@@ -68,6 +68,14 @@ pub async fn run(side: &GitlabSide, keys: &[String], url: bool) -> Result<i32> {
     Ok(code)
 }
 
+/// The mirror of one Jira issue `key` (any case), or why it has none.
+pub async fn find(side: &GitlabSide, key: &str) -> Result<std::result::Result<Found, String>> {
+    let Some(key) = normalise_key(key) else {
+        return Ok(Err(format!("{key:?} is not a Jira issue key")));
+    };
+    Finder::new(side).find(&key).await
+}
+
 /// Looks keys up, opening the state database and the GitLab client once, when first needed.
 struct Finder<'a> {
     side: &'a GitlabSide,
