@@ -216,7 +216,9 @@ impl Repo {
     /// Commit a change with these `-m` paragraphs; returns the message as committed and how
     /// long `git commit` took.
     fn commit(&self, paragraphs: &[&str]) -> (String, Duration) {
-        let n = std::fs::read_dir(&self.dir).map_or(0, |d| d.count());
+        // A file of its own per commit, so no two branches' commits touch the same file.
+        static FILES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = FILES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         std::fs::write(self.dir.join(format!("file{n}")), "x").expect("a change");
         self.git(&["add", "-A"]);
         let mut args = vec!["commit", "-q"];
@@ -337,6 +339,31 @@ async fn in_the_editor_keys_in_comments_and_in_the_diff_do_not_count() {
     assert_eq!(
         message,
         format!("Edit the form\n\nRefs: {PROJECT}#{}\n\n", iids["VSA-2"])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebases_and_cherry_picks_keep_the_messages_they_rewrite() {
+    let (w, _) = mirrored("hook-rebase").await;
+    let config = w.write_config().expect("config").display().to_string();
+    let repo = Repo::new("hook-rebase-repo", &[("JGR_CONFIG", &config)]);
+    let hooks = repo.git(&["config", "core.hooksPath"]);
+    repo.commit(&["Base"]);
+    // Commits written before the hook was installed.
+    repo.git(&["config", "core.hooksPath", "/nonexistent"]);
+    repo.git(&["checkout", "-q", "-b", "vsa-2"]);
+    repo.commit(&["Older work"]);
+    repo.git(&["checkout", "-q", "main"]);
+    repo.commit(&["Someone else's fix"]);
+    repo.git(&["config", "core.hooksPath", hooks.trim()]);
+    repo.git(&["checkout", "-q", "vsa-2"]);
+    repo.git(&["rebase", "-q", "main"]);
+    assert_eq!(repo.git(&["log", "-1", "--format=%B"]), "Older work\n\n");
+    repo.git(&["checkout", "-q", "-b", "vsa-3", "main~1"]);
+    repo.git(&["cherry-pick", "main"]);
+    assert_eq!(
+        repo.git(&["log", "-1", "--format=%B"]),
+        "Someone else's fix\n\n"
     );
 }
 
