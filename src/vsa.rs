@@ -96,13 +96,14 @@ fn selected<'a>(cfg: &'a Config, req: &Request) -> Result<Vec<&'a Mapping>> {
             .collect(),
     };
     if chosen.is_empty() || chosen.iter().any(|m| m.status_labels.is_none()) {
+        let which = match chosen.first() {
+            Some(m) => format!("{} has none", m.name()),
+            None => "no mapping has them".into(),
+        };
         return Err(Error::Config(format!(
-            "vsa setup measures the time in each Jira status with the status labels, and {} \
-             has no status_labels: add status_labels = \"jira-status\" to the mapping and run \
-             `reconcile --full` once, so every mirror carries its status's label",
-            req.mapping
-                .as_deref()
-                .map_or("no mapping".into(), |_| chosen[0].name())
+            "vsa setup measures the time in each Jira status with the status labels, and \
+             {which}: add status_labels = \"jira-status\" to the mapping and run `reconcile \
+             --full` once, so every mirror carries its status's label"
         )));
     }
     if req.name.is_some() && chosen.len() > 1 {
