@@ -20,7 +20,10 @@ use crate::plan::Rules;
 use crate::secret::Secret;
 use crate::stop::Stop;
 
+mod developer;
 mod trust;
+
+pub use developer::GitlabSide;
 
 pub const JIRA_TOKEN_ENV: &str = "JIRA_API_TOKEN";
 pub const WEBHOOK_SECRET_ENV: &str = "JIRA_WEBHOOK_SECRET";
@@ -450,13 +453,7 @@ fn state_only(
         #[serde(default)]
         mapping: Vec<RawMapping>,
     }
-    let invalid = |e: toml::de::Error| {
-        Error::Config(format!(
-            "config file {} is not valid: {}",
-            path.display(),
-            e.to_string().trim_end()
-        ))
-    };
+    let invalid = |e| not_valid(path, e);
     let mut table: toml::Table = toml::from_str(text).map_err(invalid)?;
     table.retain(|key, _| key == "state" || key == "mapping");
     let parts: StateParts = toml::Value::Table(table).try_into().map_err(invalid)?;
@@ -583,13 +580,16 @@ fn read_config(path: &Path) -> Result<String> {
 }
 
 fn parse_raw(text: &str, path: &Path) -> Result<RawConfig> {
-    toml::from_str(text).map_err(|e| {
-        Error::Config(format!(
-            "config file {} is not valid: {}",
-            path.display(),
-            e.to_string().trim_end()
-        ))
-    })
+    toml::from_str(text).map_err(|e| not_valid(path, e))
+}
+
+/// The config file at `path` does not parse, or has a key or value of the wrong shape.
+fn not_valid(path: &Path, e: toml::de::Error) -> Error {
+    Error::Config(format!(
+        "config file {} is not valid: {}",
+        path.display(),
+        e.to_string().trim_end()
+    ))
 }
 
 fn build(

@@ -3,7 +3,9 @@
 //! Jira history (issues created and moved through their statuses at realistic times), mirrors
 //! it, runs passes while issues are created, resolved, reopened, renamed and deleted, and ends
 //! with the lead-time report — next to the lead time GitLab would show had the issues been
-//! mirrored without backdating.
+//! mirrored without backdating — and a commit that mentions a mirror (`demo/commits.rs`).
+
+mod commits;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -231,6 +233,7 @@ async fn demo(dir: &Path, issue_count: u32, svg: &Path) -> Result<i32> {
 
     list_issues(&w);
     lead_time(&cfg, &w, svg)?;
+    commits::show(&w, PROJECT).await?;
     println!("\nRun it against your own Jira and GitLab: see config.toml and README.md.");
     Ok(i32::from(failed))
 }

@@ -2,9 +2,12 @@
 //! whole project, create and edit, and project and group labels. Creates are paced to the
 //! server's own limit (`pacer`).
 
+mod graphql;
 mod pacer;
 mod pacing_metrics;
 mod pages;
+mod search;
+mod value_streams;
 
 use chrono::{DateTime, Utc};
 use reqwest::Method;
@@ -18,9 +21,12 @@ use crate::http::{
 use crate::paging::{at_most::List, PageChain};
 use crate::secret::Secret;
 
+pub use graphql::{GitlabGraphql, GraphqlError};
 pub use pacer::{CreatePacer, NotAdmitted, Snapshot as PacerSnapshot};
 pub use pages::IssueListing;
 use pages::{endless, header_u64, IssueStatistics};
+pub use search::FoundMirror;
+pub use value_streams::{StageEvent, StageInput, StreamNamespace, StreamStage, ValueStream};
 
 /// GitLab's maximum `per_page`, and the most iids worth putting in one URL.
 pub const PAGE: usize = 100;

@@ -4,8 +4,10 @@
 //! Look-ups by id and changelogs live in `jira/by_id.rs`.
 
 mod by_id;
+mod workflow;
 
 pub use by_id::{missing_ids_in, FetchedById, HISTORY_FIELDS};
+pub use workflow::{StatusOrder, Workflow, WorkflowStatus};
 
 use chrono::{DateTime, Utc};
 use reqwest::Method;

@@ -21,7 +21,8 @@
 //!    creates → on full passes, the issues that left → commit the checkpoint); `apply` is the
 //!    only code that writes to GitLab.
 //! 7. `health` (`/metrics`, `/healthz`), `report` (lead time from the state database, as a
-//!    table, JSON, CSV or SVG), `status_page` (the service's page at `/`: each mapping, the
+//!    table, JSON, CSV or SVG), `reference` (`ref`: a Jira key's mirror, for commit messages),
+//!    `vsa` (`vsa setup`: a value stream of the Jira workflow), `status_page` (the service's page at `/`: each mapping, the
 //!    webhook, the lead-time report), then the commands: `check`, `service` (`run`), `demo`
 //!    (behind the default `demo` feature, against the simulated servers of `crates/sim`), and
 //!    `cli`, which parses the command line, finds the config file and prints `status`, the
@@ -49,6 +50,7 @@ pub mod paging;
 pub mod plan;
 pub mod progress;
 pub mod reconcile;
+pub mod reference;
 pub mod report;
 pub mod rng;
 pub mod safe_text;
@@ -58,6 +60,7 @@ pub mod service;
 pub mod status_page;
 pub mod stop;
 pub mod store;
+pub mod vsa;
 pub mod webhook;
 
 /// Lock a mutex, recovering from poisoning: a panic elsewhere must not take the metrics or a

@@ -191,6 +191,7 @@ const MIGRATIONS: &[&str] = &[
     DROP TABLE temp.renamed;",
 ];
 
+mod by_key;
 mod facts;
 mod files;
 mod listing;

@@ -31,6 +31,9 @@ _jira__gitlab__reconciler() {
             jira__gitlab__reconciler,reconcile)
                 cmd="jira__gitlab__reconciler__subcmd__reconcile"
                 ;;
+            jira__gitlab__reconciler,ref)
+                cmd="jira__gitlab__reconciler__subcmd__ref"
+                ;;
             jira__gitlab__reconciler,report)
                 cmd="jira__gitlab__reconciler__subcmd__report"
                 ;;
@@ -39,6 +42,9 @@ _jira__gitlab__reconciler() {
                 ;;
             jira__gitlab__reconciler,status)
                 cmd="jira__gitlab__reconciler__subcmd__status"
+                ;;
+            jira__gitlab__reconciler,vsa)
+                cmd="jira__gitlab__reconciler__subcmd__vsa"
                 ;;
             jira__gitlab__reconciler,webhook)
                 cmd="jira__gitlab__reconciler__subcmd__webhook"
@@ -58,6 +64,9 @@ _jira__gitlab__reconciler() {
             jira__gitlab__reconciler__subcmd__help,reconcile)
                 cmd="jira__gitlab__reconciler__subcmd__help__subcmd__reconcile"
                 ;;
+            jira__gitlab__reconciler__subcmd__help,ref)
+                cmd="jira__gitlab__reconciler__subcmd__help__subcmd__ref"
+                ;;
             jira__gitlab__reconciler__subcmd__help,report)
                 cmd="jira__gitlab__reconciler__subcmd__help__subcmd__report"
                 ;;
@@ -67,14 +76,32 @@ _jira__gitlab__reconciler() {
             jira__gitlab__reconciler__subcmd__help,status)
                 cmd="jira__gitlab__reconciler__subcmd__help__subcmd__status"
                 ;;
+            jira__gitlab__reconciler__subcmd__help,vsa)
+                cmd="jira__gitlab__reconciler__subcmd__help__subcmd__vsa"
+                ;;
             jira__gitlab__reconciler__subcmd__help,webhook)
                 cmd="jira__gitlab__reconciler__subcmd__help__subcmd__webhook"
+                ;;
+            jira__gitlab__reconciler__subcmd__help__subcmd__vsa,setup)
+                cmd="jira__gitlab__reconciler__subcmd__help__subcmd__vsa__subcmd__setup"
                 ;;
             jira__gitlab__reconciler__subcmd__help__subcmd__webhook,register)
                 cmd="jira__gitlab__reconciler__subcmd__help__subcmd__webhook__subcmd__register"
                 ;;
             jira__gitlab__reconciler__subcmd__help__subcmd__webhook,url)
                 cmd="jira__gitlab__reconciler__subcmd__help__subcmd__webhook__subcmd__url"
+                ;;
+            jira__gitlab__reconciler__subcmd__vsa,help)
+                cmd="jira__gitlab__reconciler__subcmd__vsa__subcmd__help"
+                ;;
+            jira__gitlab__reconciler__subcmd__vsa,setup)
+                cmd="jira__gitlab__reconciler__subcmd__vsa__subcmd__setup"
+                ;;
+            jira__gitlab__reconciler__subcmd__vsa__subcmd__help,help)
+                cmd="jira__gitlab__reconciler__subcmd__vsa__subcmd__help__subcmd__help"
+                ;;
+            jira__gitlab__reconciler__subcmd__vsa__subcmd__help,setup)
+                cmd="jira__gitlab__reconciler__subcmd__vsa__subcmd__help__subcmd__setup"
                 ;;
             jira__gitlab__reconciler__subcmd__webhook,help)
                 cmd="jira__gitlab__reconciler__subcmd__webhook__subcmd__help"
@@ -101,7 +128,7 @@ _jira__gitlab__reconciler() {
 
     case "${cmd}" in
         jira__gitlab__reconciler)
-            opts="-c -v -q -h -V --config --verbose --quiet --help --version reconcile check status report demo run webhook completions help"
+            opts="-c -v -q -h -V --config --verbose --quiet --help --version reconcile check status report demo run webhook ref vsa completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -193,7 +220,7 @@ _jira__gitlab__reconciler() {
             return 0
             ;;
         jira__gitlab__reconciler__subcmd__help)
-            opts="reconcile check status report demo run webhook completions help"
+            opts="reconcile check status report demo run webhook ref vsa completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -276,6 +303,20 @@ _jira__gitlab__reconciler() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        jira__gitlab__reconciler__subcmd__help__subcmd__ref)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         jira__gitlab__reconciler__subcmd__help__subcmd__report)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -307,6 +348,34 @@ _jira__gitlab__reconciler() {
         jira__gitlab__reconciler__subcmd__help__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jira__gitlab__reconciler__subcmd__help__subcmd__vsa)
+            opts="setup"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jira__gitlab__reconciler__subcmd__help__subcmd__vsa__subcmd__setup)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -371,6 +440,28 @@ _jira__gitlab__reconciler() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jira__gitlab__reconciler__subcmd__ref)
+            opts="-c -v -q -h --url --config --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -457,6 +548,100 @@ _jira__gitlab__reconciler() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jira__gitlab__reconciler__subcmd__vsa)
+            opts="-c -v -q -h --config --verbose --quiet --help setup help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jira__gitlab__reconciler__subcmd__vsa__subcmd__help)
+            opts="setup help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jira__gitlab__reconciler__subcmd__vsa__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jira__gitlab__reconciler__subcmd__vsa__subcmd__help__subcmd__setup)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jira__gitlab__reconciler__subcmd__vsa__subcmd__setup)
+            opts="-c -v -q -h --name --group --dry-run --mapping --config --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mapping)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

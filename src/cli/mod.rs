@@ -149,6 +149,27 @@ pub enum Command {
         #[command(subcommand)]
         action: WebhookAction,
     },
+    /// Print the GitLab reference of each Jira issue's mirror (acme/platform#57), for commit
+    /// messages: a commit that mentions an issue ends GitLab's Plan stage.
+    ///
+    /// Asks the state database when there is one, else GitLab (a search of the mapped project
+    /// for the key), so a developer's config needs only [gitlab], the mappings and a read token.
+    /// One line per key that has a mirror; exit 1 when a key has none (said on stderr).
+    #[command(after_help = REF_HELP)]
+    Ref {
+        /// Jira issue keys, in any case (VSA-12, vsa-12).
+        #[arg(required = true, value_name = "KEY")]
+        keys: Vec<String>,
+        /// Print the mirror's web URL instead.
+        #[arg(long)]
+        url: bool,
+    },
+    /// GitLab Value Stream Analytics (Premium and Ultimate): set up the value stream that
+    /// measures the Jira workflow.
+    Vsa {
+        #[command(subcommand)]
+        action: VsaAction,
+    },
     /// Print a shell completion script to stdout.
     #[command(after_help = "Where each shell looks for it:\n  \
         bash: jira-gitlab-reconciler completions bash > ~/.local/share/bash-completion/completions/jira-gitlab-reconciler\n  \
@@ -180,6 +201,50 @@ pub enum WebhookAction {
     /// administrator.
     Register,
 }
+
+#[derive(Subcommand, Debug)]
+pub enum VsaAction {
+    /// Create or update, through GitLab's GraphQL API, a value stream with a stage per Jira
+    /// status (its status label added → removed) and Lead time (issue created → closed); safe
+    /// to run again: it only adds what is missing.
+    #[command(after_long_help = VSA_SETUP_HELP)]
+    Setup {
+        /// The value stream's name. Default: "Jira workflow (<Jira project>)".
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// Make it in the project's group rather than the project (needs group labels).
+        #[arg(long)]
+        group: bool,
+        /// Print what it would create or change; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Only this mapping (as `status` names it, e.g. "VSA->acme/platform"). Default:
+        /// every mapping with status_labels.
+        #[arg(long, value_name = "NAME")]
+        mapping: Option<String>,
+    },
+}
+
+/// `ref --help`: how the commit hook uses it.
+const REF_HELP: &str = "\
+Examples:
+  jira-gitlab-reconciler ref vsa-12          acme/platform#57
+  jira-gitlab-reconciler ref --url VSA-12    https://gitlab.example.com/acme/platform/-/issues/57
+  git commit -m \"Fix login\" -m \"Refs: $(jira-gitlab-reconciler ref VSA-12)\"
+
+The prepare-commit-msg hook in /usr/share/jira-gitlab-reconciler/git-hooks/ does this for
+every commit whose branch name or message names a Jira key (see the README).";
+
+/// `vsa setup --help`: what each tier gets.
+const VSA_SETUP_HELP: &str = "\
+Needs status_labels on the mapping, GitLab Premium or Ultimate (17.0 or later), and the
+Reporter role (group labels: Planner in the group). The Jira statuses come in the order of the
+project's board columns (else by status category). A new stream also gets GitLab's built-in
+stages (issue, plan, code, test, review, staging) as far as the 15-stage limit allows, since it
+replaces GitLab's default stream in the list. Running it again adds only what is missing and
+keeps every stage the stream has.
+
+On GitLab Free it changes nothing and exits 2, saying what Free allows instead.";
 
 fn parse_since(s: &str) -> std::result::Result<chrono::DateTime<chrono::Utc>, String> {
     crate::report::parse_when(s, false)
@@ -281,6 +346,15 @@ async fn run(cli: Cli) -> Result<i32> {
             action: WebhookAction::Url
         }
     );
+    if let Command::Ref { keys, url } = &cli.command {
+        let side = config.load_gitlab_side()?;
+        crate::logging::init(
+            side.log_level.as_deref(),
+            crate::config::LogFormat::Text,
+            verbosity,
+        );
+        return crate::reference::run(&side, keys, *url).await;
+    }
     let cfg = config.load(!offline)?;
     crate::logging::init(cfg.log_level.as_deref(), cfg.log_format, verbosity);
     match cli.command {
@@ -327,7 +401,25 @@ async fn run(cli: Cli) -> Result<i32> {
             WebhookAction::Url => webhook::url(&cfg),
             WebhookAction::Register => webhook::register(cfg).await,
         },
+        Command::Vsa {
+            action:
+                VsaAction::Setup {
+                    name,
+                    group,
+                    dry_run,
+                    mapping,
+                },
+        } => {
+            let req = crate::vsa::Request {
+                name,
+                group,
+                dry_run,
+                mapping,
+            };
+            crate::vsa::run(&cfg, &req).await
+        }
         Command::Completions { .. }
+        | Command::Ref { .. }
         | Command::Man { .. }
         | Command::Status { .. }
         | Command::Report { .. } => Ok(0),

@@ -25,7 +25,8 @@ const LAYERS: &[&[&str]] = &[
     // Configuration builds the clients.
     &["config"],
     &["reconcile"],
-    &["health", "webhook", "report"],
+    // `reference` (`ref`) and `vsa` (`vsa setup`) read the config and ask the servers.
+    &["health", "webhook", "report", "reference", "vsa"],
     // The service's page reads the store, the report and the metrics.
     &["status_page"],
     &["check", "service"],

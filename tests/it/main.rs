@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod browser;
+mod commit_refs;
 mod crash;
 mod dashboards;
 mod deleted;
@@ -27,4 +28,5 @@ mod shells;
 mod speed;
 mod status_labels;
 mod status_page;
+mod vsa_setup;
 mod webhook;

@@ -170,6 +170,10 @@ async fn debian_package_contents_and_install() {
             "/usr/share/jira-gitlab-reconciler/prometheus/alerts.yml",
             "-rw-r--r--",
         ),
+        (
+            "/usr/share/jira-gitlab-reconciler/git-hooks/prepare-commit-msg",
+            "-rwxr-xr-x",
+        ),
     ];
     for (path, mode) in expect {
         assert_eq!(
@@ -226,6 +230,10 @@ async fn debian_package_contents_and_install() {
         (
             "usr/share/jira-gitlab-reconciler/prometheus/alerts.yml",
             "pkg/prometheus/alerts.yml",
+        ),
+        (
+            "usr/share/jira-gitlab-reconciler/git-hooks/prepare-commit-msg",
+            "pkg/git-hooks/prepare-commit-msg",
         ),
     ] {
         assert_eq!(

@@ -169,6 +169,12 @@ async fn demo_runs_to_completion() {
     // It ends with the report, GitLab's lead time with and without backdating, and a chart.
     assert!(stdout.contains("lead time       median "), "{stdout}");
     assert!(stdout.contains("Reporter token, not:"), "{stdout}");
+    // And a commit that names a Jira key gets the mirror's reference, which GitLab stamps.
+    assert!(stdout.contains("\n   Refs: acme/platform#"), "{stdout}");
+    assert!(
+        stdout.contains("'s first mention in a commit at "),
+        "{stdout}"
+    );
     let chart = stdout
         .lines()
         .find_map(|l| {

@@ -80,6 +80,7 @@ pub use boards::BoardSnapshot;
 pub use metadata::IssueMetadata;
 pub use milestones::MilestoneSnapshot;
 pub use users::Visibility;
+pub use value_streams::{StageSnapshot, ValueStreamSnapshot};
 pub use vsa::{SimCommit, VsaStamps};
 
 use std::collections::{BTreeMap, HashMap};
