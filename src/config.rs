@@ -249,7 +249,7 @@ impl GitlabConfig {
     pub fn identity(&self) -> String {
         use sha2::{Digest, Sha256};
         let digest = Sha256::digest(self.token.expose().as_bytes());
-        let fingerprint: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        let fingerprint = base16ct::lower::encode_string(&digest[..8]);
         format!("{} token {fingerprint}", self.url)
     }
 }

@@ -781,17 +781,17 @@ fn exhausted_budget(headers: &HeaderMap, max_wait: Duration) -> Option<Duration>
         .filter(|w| *w <= max_wait)
 }
 
-/// Percent-encode one path segment (a GitLab project path, a Jira key).
+/// What a path segment keeps as it is: RFC 3986's unreserved characters. Everything else,
+/// `/` included (a GitLab project path is one segment), is percent-encoded.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Percent-encode one path segment (a GitLab project path, a Jira key, a query value).
 pub fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()
 }
 
 fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
@@ -966,6 +966,14 @@ mod tests {
                 let _ = exhausted_budget(&h, Duration::from_secs(300));
             }
         });
+    }
+
+    #[test]
+    fn path_segments_keep_only_unreserved_characters() {
+        assert_eq!(percent_encode("acme/platform"), "acme%2Fplatform");
+        assert_eq!(percent_encode("VSA-1_a.b~c"), "VSA-1_a.b~c");
+        assert_eq!(percent_encode("a b+c&d?e#f%"), "a%20b%2Bc%26d%3Fe%23f%25");
+        assert_eq!(percent_encode("é"), "%C3%A9");
     }
 
     #[test]

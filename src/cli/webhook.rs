@@ -78,7 +78,7 @@ pub async fn register(cfg: Config) -> Result<i32> {
             format!(
                 "{}?secret={}",
                 target(&w),
-                percent_encode(w.secret.expose())
+                crate::http::percent_encode(w.secret.expose())
             ),
             None,
         ),
@@ -135,8 +135,4 @@ fn shown(link: &str) -> String {
 /// A URL without its query (a Data Center webhook's carries the secret).
 fn without_query(url: &str) -> &str {
     url.split_once('?').map_or(url, |(base, _)| base)
-}
-
-fn percent_encode(s: &str) -> String {
-    crate::http::percent_encode(s)
 }
