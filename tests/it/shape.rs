@@ -22,7 +22,6 @@ const DEBT: &[&str] = &[
     "src/config.rs::read_token",
     "src/config.rs::validate_mappings",
     "src/demo.rs::demo",
-    "src/http.rs",
     "src/jira.rs",
     "src/plan.rs::describe",
     "src/plan.rs::plan_issue",
