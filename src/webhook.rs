@@ -666,7 +666,7 @@ mod tests {
             "/hooks/jira-1.0_x~y",
             "/%41",
         ] {
-            let cfg = crate::config::tests::with_webhook_path(path).expect(path);
+            let cfg = crate::config::with_webhook_path(path).expect(path);
             let path = cfg.webhook.expect("webhook").path;
             let built = std::panic::catch_unwind(|| router(&path, receiver()));
             assert!(built.is_ok(), "{path} builds the router");

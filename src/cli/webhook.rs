@@ -30,10 +30,10 @@ fn webhook(cfg: &Config) -> Result<&WebhookConfig> {
 
 /// Where Jira must post: `public_url` (a reverse proxy in front) or the listen address.
 fn target(w: &WebhookConfig) -> String {
-    let base = w
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", w.listen));
+    let base = match &w.public_url {
+        Some(url) => url.to_string(),
+        None => format!("http://{}", w.listen),
+    };
     format!("{base}{}", w.path)
 }
 
