@@ -166,6 +166,10 @@ fn base_dir(path: &Path) -> &Path {
     path.parent().unwrap_or(Path::new(""))
 }
 
+/// A config with `[webhook]` at `path`, for the router's tests.
+#[cfg(test)]
+pub(crate) use tests::with_webhook_path;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -561,7 +565,3 @@ gitlab_project = "acme/platform"
         assert!(!e.contains("glpat"), "the token must not be shown: {e}");
     }
 }
-
-/// A config with `[webhook]` at `path`, for the router's tests.
-#[cfg(test)]
-pub(crate) use tests::with_webhook_path;
