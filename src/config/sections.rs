@@ -281,3 +281,58 @@ fn default_state_path(env: &dyn Fn(&str) -> Option<String>, base: &Path) -> Path
         None => base.join("jira-gitlab-reconciler.db"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_retry_keys_must_agree_with_each_other() {
+        let wrong = |policy: RetryPolicy| check_retry(&policy).map_err(|e| e.to_string());
+        assert_eq!(wrong(RetryPolicy::default()), Ok(()));
+        let e = wrong(RetryPolicy {
+            max_wait: Duration::ZERO,
+            timeout: Duration::ZERO,
+            ..RetryPolicy::default()
+        });
+        assert!(
+            e.expect_err("zero").starts_with("retry.max_wait is 0"),
+            "the first rule first"
+        );
+        let e = wrong(RetryPolicy {
+            create_rate_limit_backoff: Duration::from_secs(600),
+            ..RetryPolicy::default()
+        });
+        assert!(e
+            .expect_err("longer")
+            .contains("(10m) is longer than retry.max_wait (5m)"));
+    }
+
+    #[test]
+    fn the_state_defaults_to_systemds_directory_or_next_to_the_config() {
+        let systemd =
+            |name: &str| (name == "STATE_DIRECTORY").then(|| "/var/lib/a:/var/lib/b".into());
+        assert_eq!(
+            default_state_path(&systemd, Path::new("/etc/x")),
+            PathBuf::from("/var/lib/a/state.db")
+        );
+        assert_eq!(
+            default_state_path(&|_| None, Path::new("/etc/x")),
+            PathBuf::from("/etc/x/jira-gitlab-reconciler.db")
+        );
+    }
+
+    #[test]
+    fn only_jira_cloud_needs_an_email() {
+        assert_eq!(
+            jira_email(Deployment::Datacenter, Some(" ".into())).ok(),
+            Some(None)
+        );
+        assert_eq!(
+            jira_email(Deployment::Cloud, Some(" bot@acme.com ".into())).ok(),
+            Some(Some("bot@acme.com".into()))
+        );
+        let e = jira_email(Deployment::Cloud, None).expect_err("missing");
+        assert!(e.to_string().starts_with("jira.email is missing"));
+    }
+}
