@@ -1,18 +1,23 @@
 //! `check`: everything that can be verified before a first pass, each line saying OK or what to
-//! fix. Exit 0 only when nothing is wrong.
+//! fix. Exit 0 only when nothing is wrong. One function per check, run in the order of the
+//! output: the config and its tokens (`tokens`), the two servers, each mapping (`mapping`),
+//! the state directory and database (`state_dir`, `units`), the Automation recipe's issues,
+//! and the webhook (`webhook`).
 
+mod mapping;
 mod state_dir;
 mod tokens;
 mod units;
+mod webhook;
 
+use std::path::Path;
 use std::sync::Arc;
 
 use crate::config::{Config, ConfigFile, Deployment};
-use crate::domain::PassKind;
-use crate::error::Result;
-use crate::gitlab::{OWNER, PLANNER};
+use crate::error::{Error, Result};
+use crate::http::ApiError;
 use crate::metrics::Metrics;
-use crate::reconcile::{Mode, Reconciler};
+use crate::reconcile::Reconciler;
 use crate::store::Store;
 
 /// Tries per request during `check`, the first included.
@@ -42,13 +47,30 @@ impl Out {
             Finding::Note(what) => println!("note    {what}"),
         }
     }
+
+    fn say_all(&mut self, findings: impl IntoIterator<Item = Finding>) {
+        for finding in findings {
+            self.say(finding);
+        }
+    }
+
+    /// The last line, and the exit code: 2 when anything is to fix.
+    fn verdict(&self) -> i32 {
+        if self.problems > 0 {
+            println!("{} problem(s) found", self.problems);
+            return 2;
+        }
+        println!("all checks passed");
+        0
+    }
 }
 
-/// Whether a server's base URL answered its first, fixed-path request: when it did not find
-/// it (404), or its port does not speak TLS, the URL is wrong and the per-mapping checks of
-/// that server would only repeat that.
-fn base_url_found(result: &Result<(), crate::http::ApiError>) -> bool {
-    !matches!(result, Err(e) if e.status() == Some(404) || e.is_plain_http_port())
+/// Whether each server's base URL answered: the per-mapping checks of a server whose URL is
+/// wrong would only repeat that.
+#[derive(Clone, Copy)]
+struct Reached {
+    jira: bool,
+    gitlab: bool,
 }
 
 pub async fn run(mut cfg: Config, file: &ConfigFile) -> Result<i32> {
@@ -56,10 +78,6 @@ pub async fn run(mut cfg: Config, file: &ConfigFile) -> Result<i32> {
     // unreachable server would otherwise take most of a minute to report).
     cfg.retry.max_attempts = cfg.retry.max_attempts.min(CHECK_ATTEMPTS);
     let state_path = cfg.state_path.clone();
-    let mappings = cfg.mappings.clone();
-    let deployment = cfg.jira.deployment;
-    let gitlab_identity = cfg.gitlab.identity();
-    let webhook = cfg.webhook.clone();
     // `check` refreshes what passes cache about each GitLab project (id, the token's role) in
     // an existing state database. It never creates one: an admin's `sudo … check` before the
     // service first ran must not leave a database behind (nor one owned by root).
@@ -68,203 +86,114 @@ pub async fn run(mut cfg: Config, file: &ConfigFile) -> Result<i32> {
     println!(
         "config  {} loaded, {} mapping(s), state database {}",
         file.describe(),
-        mappings.len(),
+        cfg.mappings.len(),
         state_path.display()
     );
-    for finding in tokens::sources(&cfg) {
-        out.say(finding);
-    }
+    out.say_all(tokens::sources(&cfg));
     let service_tokens = tokens::service_credentials(&cfg).await;
+    let webhook = cfg.webhook.clone();
     let r = Reconciler::new(cfg, Arc::new(Metrics::new()))?;
-    let ok = |what: String| println!("ok      {what}");
-    let jira_reached = match r.jira().myself().await {
-        Ok(me) => {
-            ok(format!(
-            "Jira {} ({}) accepts the credentials of {} (account time zone {}; searches use epoch milliseconds, so it does not shift the window)",
-            r.jira().base_url(),
-            match deployment {
-                Deployment::Cloud => "Cloud",
-                Deployment::Datacenter => "Data Center",
-            },
-            me.email.or(me.display_name).unwrap_or_else(|| "the account".into()),
-            me.time_zone.unwrap_or_else(|| "unknown".into())
-            ));
-            Ok(())
-        }
-        Err(e) => {
-            out.say(Finding::Problem(e.to_string()));
-            Err(e)
-        }
-    };
-    let gitlab_reached = match r.gitlab().user().await {
-        Ok(u) => {
-            ok(format!(
-                "GitLab accepts the token of user {}{}",
-                u.username,
-                if u.is_admin == Some(true) {
-                    " (admin)"
-                } else {
-                    ""
-                }
-            ));
-            Ok(())
-        }
-        Err(e) => {
-            out.say(Finding::Problem(e.to_string()));
-            Err(e)
-        }
-    };
-    for finding in service_tokens {
-        out.say(finding);
+    let reached = servers(&r, &mut out).await;
+    out.say_all(service_tokens);
+    out.say_all(skipped(reached));
+    let cache = store.as_ref().and_then(|s| s.as_ref().ok());
+    for m in &r.config().mappings {
+        out.say_all(mapping::jira(&r, m, reached).await);
+        out.say_all(mapping::gitlab(&r, m, reached, cache).await);
     }
-    let (jira_found, gitlab_found) = (
-        base_url_found(&jira_reached),
-        base_url_found(&gitlab_reached),
-    );
-    for (found, server, key) in [
-        (jira_found, "Jira", "jira.url"),
-        (gitlab_found, "GitLab", "gitlab.url"),
-    ] {
-        if !found {
-            out.say(Finding::Note(format!(
-                "the mappings' {server} checks were skipped: fix {key} first"
-            )));
+    out.say_all(state(&state_path, store.as_ref()));
+    if reached.jira && reached.gitlab {
+        for m in r.config().mappings.iter() {
+            out.say_all(mapping::recipe(&r, m, &state_path).await);
         }
-    }
-    for m in &mappings {
-        let name = m.name();
-        if jira_found {
-            match r.jira().check_project(&m.jira_project).await {
-                Ok(()) => ok(format!("{name}: Jira project {} exists", m.jira_project)),
-                Err(e) => out.say(Finding::Problem(format!("{name}: {e}"))),
-            }
-            let jql = m.search_filter(Some(chrono::Utc::now()));
-            match r.jira().search(&jql).await {
-                Ok(_) => ok(format!("{name}: Jira accepts the mapping's search")),
-                Err(e) => out.say(Finding::Problem(format!("{name}: {e}"))),
-            }
-        }
-        if !gitlab_found {
-            continue;
-        }
-        let project = r.gitlab().project(&m.gitlab_project).await;
-        if let Some(Ok(store)) = &store {
-            let cached = match &project {
-                Ok(p) => store.cache_project(&gitlab_identity, &m.gitlab_project, p),
-                Err(_) => store.forget_project(&gitlab_identity, &m.gitlab_project),
-            };
-            if let Err(e) = cached {
-                out.say(Finding::Problem(e.report()));
-            }
-        }
-        if let Ok(p) = &project {
-            if let Some(scope) = &m.status_labels {
-                match p.group.as_deref() {
-                    Some(g) if p.can_create_group_labels() => ok(format!(
-                        "{name}: status labels ({scope}::<status>) will be created as group labels in {g}, usable by group-level value streams"
-                    )),
-                    Some(g) => ok(format!(
-                        "{name}: status labels ({scope}::<status>) will be project labels: the token has no Planner or Reporter role in the group {g} (group-level value streams need group labels)"
-                    )),
-                    None => ok(format!("{name}: status labels ({scope}::<status>) will be project labels")),
-                }
-            }
-            if m.issue_types.values().any(|t| t == "incident") && !p.can_create_incidents() {
-                out.say(Finding::Problem(format!(
-                    "{name}: issue_types maps to incident, but the token's role on {} (access level {}) cannot create incidents: GitLab would file plain issues; give it the Reporter role or higher",
-                    p.path, p.access_level
-                )));
-            }
-        }
-        match project {
-            Ok(p) if p.access_level < PLANNER => out.say(Finding::Problem(format!(
-                "{name}: the token's role on {} (access level {}) cannot close or reopen issues: give it Planner or Reporter or higher",
-                p.path, p.access_level
-            ))),
-            Ok(p) if p.access_level < OWNER => ok(format!(
-                "{name}: GitLab project {} (id {}), the token can create, close and reopen issues; it is not an Owner, so issues cannot be backdated: VSA lead time counts from when the mirror created them",
-                p.path, p.id
-            )),
-            Ok(p) => ok(format!(
-                "{name}: GitLab project {} (id {}), Owner token: created_at and close times are backdated to Jira's",
-                p.path, p.id
-            )),
-            Err(e) => out.say(Finding::Problem(format!("{name}: {e}"))),
-        }
-    }
-    let unit_dirs = units::unit_dirs(std::env::var("SYSTEMD_UNIT_PATH").ok().as_deref());
-    out.say(state_dir::writable(
-        &state_path,
-        &units::state_directories(&unit_dirs),
-    ));
-    match &store {
-        Some(Ok(_)) => ok(format!("state database {} is usable", state_path.display())),
-        Some(Err(e)) => out.say(Finding::Problem(e.report())),
-        None => out.say(Finding::Note(state_dir::missing_database(&state_path))),
-    }
-    let servers_found = jira_found && gitlab_found;
-    for m in mappings
-        .iter()
-        .filter(|m| servers_found && m.seed_iid_prefix.is_some())
-    {
-        // What the first full pass would do with the recipe's issues: a dry run, no writes.
-        let store = Store::open_read_only(&state_path).ok().flatten();
-        let report = r
-            .pass_mapping(Mode::DryRun(store.as_ref()), m, PassKind::Full)
-            .await;
-        let name = m.name();
-        if !report.ok() {
-            out.say(Finding::Problem(format!(
-                "{name}: could not look for the Automation recipe's issues: {}",
-                report.failures.join("; ")
-            )));
-            continue;
-        }
-        let prefix = m.seed_iid_prefix.as_deref().unwrap_or_default();
-        ok(format!(
-            "{name}: {} issue(s) of the Automation recipe (iid {prefix}<number>) would be adopted; {} recipe slot(s) hold other issues, which are left alone (a new mirror is created for their Jira issue)",
-            report.recipe.adopted, report.recipe.foreign
-        ));
     }
     if let Some(w) = &webhook {
-        // A running service holds the port: a connection tells whether events can arrive now.
-        let listening = tokio::time::timeout(
-            std::time::Duration::from_secs(1),
-            tokio::net::TcpStream::connect(w.listen),
-        )
-        .await
-        .is_ok_and(|c| c.is_ok());
-        println!(
-            "note    webhook: `run` receives Jira's events at {}{} ({})",
-            w.listen,
-            w.path,
-            if listening {
-                "something is listening there now"
-            } else {
-                "nothing listens there now: is the service running?"
-            }
-        );
-        // No state database yet: no event can have been recorded.
-        let events = match &store {
-            None => Some(Ok(None)),
-            Some(s) => s.as_ref().ok().map(|s| s.webhook_events()),
-        };
-        match events {
-            Some(Ok(Some((issues, at)))) => ok(format!(
-                "webhook: events have arrived; {issues} event-named issue(s) passed, the last at {}",
-                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-            )),
-            Some(Ok(None)) => println!(
-                "note    webhook: no event has arrived yet; register it with `jira-gitlab-reconciler webhook register` (Jira admins) or paste what `webhook url` prints into Jira's WebHooks page"
-            ),
-            Some(Err(e)) => out.say(Finding::Problem(e.report())),
-            None => {}
-        }
+        out.say_all(webhook::findings(w, store.as_ref()).await);
     }
-    if out.problems > 0 {
-        println!("{} problem(s) found", out.problems);
-        return Ok(2);
+    Ok(out.verdict())
+}
+
+/// Whether each server accepts the credentials, a line each.
+async fn servers(r: &Reconciler, out: &mut Out) -> Reached {
+    let jira = jira_accepts(r).await;
+    out.say(finding(&jira));
+    let gitlab = gitlab_accepts(r).await;
+    out.say(finding(&gitlab));
+    Reached {
+        jira: base_url_found(&jira),
+        gitlab: base_url_found(&gitlab),
     }
-    println!("all checks passed");
-    Ok(0)
+}
+
+fn finding(result: &Result<String, ApiError>) -> Finding {
+    match result {
+        Ok(what) => Finding::Ok(what.clone()),
+        Err(e) => Finding::Problem(e.to_string()),
+    }
+}
+
+async fn jira_accepts(r: &Reconciler) -> Result<String, ApiError> {
+    let me = r.jira().myself().await?;
+    let deployment = match r.config().jira.deployment {
+        Deployment::Cloud => "Cloud",
+        Deployment::Datacenter => "Data Center",
+    };
+    Ok(format!(
+        "Jira {} ({deployment}) accepts the credentials of {} (account time zone {}; searches use epoch milliseconds, so it does not shift the window)",
+        r.jira().base_url(),
+        me.email.or(me.display_name).unwrap_or_else(|| "the account".into()),
+        me.time_zone.unwrap_or_else(|| "unknown".into())
+    ))
+}
+
+async fn gitlab_accepts(r: &Reconciler) -> Result<String, ApiError> {
+    let u = r.gitlab().user().await?;
+    let admin = if u.is_admin == Some(true) {
+        " (admin)"
+    } else {
+        ""
+    };
+    Ok(format!(
+        "GitLab accepts the token of user {}{admin}",
+        u.username
+    ))
+}
+
+/// Whether a server's base URL answered its first, fixed-path request: when it did not find
+/// it (404), or its port does not speak TLS, the URL is wrong.
+fn base_url_found<T>(result: &Result<T, ApiError>) -> bool {
+    !matches!(result, Err(e) if e.status() == Some(404) || e.is_plain_http_port())
+}
+
+/// A note for each server whose per-mapping checks are skipped.
+fn skipped(reached: Reached) -> Vec<Finding> {
+    [
+        (reached.jira, "Jira", "jira.url"),
+        (reached.gitlab, "GitLab", "gitlab.url"),
+    ]
+    .into_iter()
+    .filter(|(found, _, _)| !found)
+    .map(|(_, server, key)| {
+        Finding::Note(format!(
+            "the mappings' {server} checks were skipped: fix {key} first"
+        ))
+    })
+    .collect()
+}
+
+/// Whether passes can write the state directory, and whether its database is usable.
+fn state(state_path: &Path, store: Option<&Result<Store>>) -> Vec<Finding> {
+    let unit_dirs = units::unit_dirs(std::env::var("SYSTEMD_UNIT_PATH").ok().as_deref());
+    let writable = state_dir::writable(state_path, &units::state_directories(&unit_dirs));
+    let database = match store {
+        Some(Ok(_)) => Finding::Ok(format!("state database {} is usable", state_path.display())),
+        Some(Err(e)) => Finding::Problem(e.report()),
+        None => Finding::Note(state_dir::missing_database(state_path)),
+    };
+    vec![writable, database]
+}
+
+/// An error of the state database, as a problem line.
+fn problem(e: &Error) -> Finding {
+    Finding::Problem(e.report())
 }

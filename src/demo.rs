@@ -63,7 +63,53 @@ pub async fn run(issue_count: u32) -> Result<i32> {
     result
 }
 
+/// The story, step by step: history, a first pass, changes on both sides, an idle pass, a
+/// mirror changed by hand and the full pass that repairs it, then the lead-time report.
 async fn demo(dir: &Path, issue_count: u32, svg: &Path) -> Result<i32> {
+    let w = start_world(dir).await?;
+    let keys = play_history(&w, issue_count);
+    tell_history(&w, &keys, issue_count);
+    let cfg = Config::parse(&w.config_toml(), Path::new("demo-config.toml"), &|_| None)?;
+    let reconciler = Reconciler::new(cfg.clone(), Arc::new(Metrics::new()))?;
+    let store = Store::open(&w.state_path())?;
+    let pass = |kind| reconciler.pass(Mode::Apply(&store), kind);
+    show(
+        "First pass (no checkpoint yet, so it compares everything; changelogs give each mirror its status history):",
+        &pass(PassKind::Incremental).await,
+    );
+
+    w.clock.advance(Duration::from_secs(120));
+    let deleted = change_both_sides(&w, &keys);
+    show("Incremental pass:", &pass(PassKind::Incremental).await);
+
+    let writes = w.gitlab.writes();
+    let reports = pass(PassKind::Incremental).await;
+    println!("\n3. Nothing changed in Jira:");
+    show(
+        &format!("idle pass: {} GitLab writes", w.gitlab.writes() - writes),
+        &reports,
+    );
+
+    drift_by_hand(&w);
+    let reports = pass(PassKind::Full).await;
+    show(
+        &format!(
+            "Full pass (what the nightly resync does) puts Jira's state back, and closes the mirror of the deleted {} with the label jira::deleted:",
+            shown(deleted.as_ref())
+        ),
+        &reports,
+    );
+    let failed = reports.iter().any(|r| !r.ok());
+
+    list_issues(&w);
+    lead_time(&cfg, &w, svg)?;
+    commits::show(&w, PROJECT).await?;
+    println!("\nRun it against your own Jira and GitLab: see config.toml and README.md.");
+    Ok(i32::from(failed))
+}
+
+/// The simulated Jira Cloud and GitLab, with the two mappings the story compares.
+async fn start_world(dir: &Path) -> Result<SimWorld> {
     let io = |e: std::io::Error| Error::io("demo: cannot start the simulated servers", e);
     let mut opts = WorldOptions::new(dir);
     // An account zone far from UTC: searches use epoch milliseconds, so it cannot shift them.
@@ -100,40 +146,41 @@ async fn demo(dir: &Path, issue_count: u32, svg: &Path) -> Result<i32> {
     println!(
         "Mapping VSA → {PROJECT} with an Owner token (backdates), and VSA → {UNBACKDATED} with a Reporter token (cannot), for comparison.\n"
     );
+    Ok(w)
+}
 
-    let keys = play_history(&w, issue_count);
-    let epics = keys
-        .iter()
-        .filter(|k| w.jira.issue(k).is_some_and(|s| s.issue_type == "Epic"))
-        .count();
-    let done = keys
-        .iter()
-        .filter(|k| w.jira.issue(k).is_some_and(|s| s.category == "done"))
-        .count();
+/// Step 1: what the history holds.
+fn tell_history(w: &SimWorld, keys: &[String], issue_count: u32) {
+    let count = |f: &dyn Fn(&jgr_sim::jira::IssueSnapshot) -> bool| {
+        keys.iter()
+            .filter(|k| w.jira.issue(k).is_some_and(|s| f(&s)))
+            .count()
+    };
+    let epics = count(&|s| s.issue_type == "Epic");
+    let done = count(&|s| s.category == "done");
     println!(
         "1. Played {HISTORY_DAYS} days of Jira history: {issue_count} issues in VSA ({done} done, {epics} epic(s) the mapping's jql filters out, some incidents), each moved To Do → In Progress → In Review → Done at its own pace."
     );
-    let cfg = Config::parse(&w.config_toml(), Path::new("demo-config.toml"), &|_| None)?;
-    let reconciler = Reconciler::new(cfg.clone(), Arc::new(Metrics::new()))?;
-    let store = Store::open(&w.state_path())?;
-    let show = |title: &str, reports: &[PassReport]| {
-        println!("   {title}");
-        for r in reports {
-            println!("   → {}", r.summary());
-            for f in &r.failures {
-                println!("   ! {f}");
-            }
-        }
-    };
-    let reports = reconciler
-        .pass(Mode::Apply(&store), PassKind::Incremental)
-        .await;
-    show(
-        "First pass (no checkpoint yet, so it compares everything; changelogs give each mirror its status history):",
-        &reports,
-    );
+}
 
-    w.clock.advance(Duration::from_secs(120));
+/// One pass's lines: each mapping's summary and failures.
+fn show(title: &str, reports: &[PassReport]) {
+    println!("   {title}");
+    for r in reports {
+        println!("   → {}", r.summary());
+        for f in &r.failures {
+            println!("   ! {f}");
+        }
+    }
+}
+
+fn shown(key: Option<&String>) -> String {
+    key.map(|k| k.as_str()).unwrap_or("-").to_string()
+}
+
+/// Step 2: in Jira two stories resolved, one reopened, renamed, deleted and created; in
+/// GitLab an issue created by hand. Returns the deleted story's key.
+fn change_both_sides(w: &SimWorld, keys: &[String]) -> Option<String> {
     // Stories only: epics are filtered out by the mapping's jql.
     let stories: Vec<&String> = keys
         .iter()
@@ -178,35 +225,21 @@ async fn demo(dir: &Path, issue_count: u32, svg: &Path) -> Result<i32> {
         "Hotfix tracked only in GitLab",
         "created in the GitLab UI",
     );
-    let name = |k: Option<&String>| k.map(|k| k.as_str()).unwrap_or("-").to_string();
+    let resolved: Vec<&str> = resolved.iter().map(|k| k.as_str()).collect();
     println!(
         "\n2. In Jira: {} resolved, {} reopened, {} renamed, {} deleted, {} created.",
-        resolved
-            .iter()
-            .map(|k| k.as_str())
-            .collect::<Vec<_>>()
-            .join(" and "),
-        name(reopened),
-        name(renamed),
-        name(deleted),
+        resolved.join(" and "),
+        shown(reopened),
+        shown(renamed),
+        shown(deleted),
         fresh.key
     );
     println!("   In GitLab: someone created #{ui} in the UI (the mirror leaves it alone).");
-    let reports = reconciler
-        .pass(Mode::Apply(&store), PassKind::Incremental)
-        .await;
-    show("Incremental pass:", &reports);
+    deleted.cloned()
+}
 
-    let writes = w.gitlab.writes();
-    let reports = reconciler
-        .pass(Mode::Apply(&store), PassKind::Incremental)
-        .await;
-    println!("\n3. Nothing changed in Jira:");
-    show(
-        &format!("idle pass: {} GitLab writes", w.gitlab.writes() - writes),
-        &reports,
-    );
-
+/// Step 4: someone closes and retitles a mirror by hand in GitLab.
+fn drift_by_hand(w: &SimWorld) {
     let drifted = w
         .gitlab
         .issues(PROJECT)
@@ -221,21 +254,6 @@ async fn demo(dir: &Path, issue_count: u32, svg: &Path) -> Result<i32> {
             g.iid
         );
     }
-    let reports = reconciler.pass(Mode::Apply(&store), PassKind::Full).await;
-    show(
-        &format!(
-            "Full pass (what the nightly resync does) puts Jira's state back, and closes the mirror of the deleted {} with the label jira::deleted:",
-            name(deleted)
-        ),
-        &reports,
-    );
-    let failed = reports.iter().any(|r| !r.ok());
-
-    list_issues(&w);
-    lead_time(&cfg, &w, svg)?;
-    commits::show(&w, PROJECT).await?;
-    println!("\nRun it against your own Jira and GitLab: see config.toml and README.md.");
-    Ok(i32::from(failed))
 }
 
 /// Ten weeks of work, in time order: issues created every day or so, each then waiting,

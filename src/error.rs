@@ -121,9 +121,14 @@ impl Error {
         }
     }
 
-    /// The message with every source it wraps, on one line: what users and logs see.
+    /// The message with every source it wraps, on one line: what users and logs see. An API
+    /// error's message already says its cause in friendly words (reqwest's own text would
+    /// repeat it, with the URL): its source is kept for code, not printed again.
     pub fn report(&self) -> String {
-        report(self)
+        match self {
+            Error::Api(e) => e.to_string(),
+            other => report(other),
+        }
     }
 }
 
@@ -197,6 +202,26 @@ mod tests {
         assert_eq!(
             e.report(),
             "cannot open the lock file /x.lock: permission denied"
+        );
+        assert!(std::error::Error::source(&e).is_some());
+    }
+
+    /// An API error's report is its friendly text: the source under it (reqwest's error, which
+    /// names the URL) is kept for code, not printed a second time.
+    #[test]
+    fn an_api_error_reports_its_friendly_text_and_keeps_its_source() {
+        let e = Error::Api(ApiError {
+            server: crate::http::Server::Jira,
+            what: "GET /x".into(),
+            kind: crate::http::ApiErrorKind::Transport {
+                cause: "cannot connect: connection refused".into(),
+            },
+            hint: None,
+            source: Some("error sending request for url (http://127.0.0.1:1/x)".into()),
+        });
+        assert_eq!(
+            e.report(),
+            "Jira GET /x: cannot connect: connection refused"
         );
         assert!(std::error::Error::source(&e).is_some());
     }

@@ -437,7 +437,7 @@ fn held_too_long(path: &str, wait: std::time::Duration) -> ApiError {
             ),
         },
         hint: Some("the next pass continues".into()),
-        retry_after: None,
+        source: None,
     }
 }
 
@@ -447,7 +447,7 @@ fn stopped(path: &str) -> ApiError {
         what: format!("POST {path}"),
         kind: ApiErrorKind::Stopped,
         hint: None,
-        retry_after: None,
+        source: None,
     }
 }
 

@@ -268,7 +268,7 @@ impl JiraClient {
                          to it, else update the webhook on Jira's WebHooks admin page",
                         self.base_url()
                     )),
-                    retry_after: None,
+                    source: None,
                 })?;
                 Request::get(path).json(Method::PUT, body, Effect::Idempotent)
             }
@@ -526,7 +526,7 @@ fn no_progress(what: &str, cause: String) -> ApiError {
         what: what.into(),
         kind: crate::http::ApiErrorKind::OutOfBounds { cause },
         hint: Some("the next pass searches again from the same checkpoint".into()),
-        retry_after: None,
+        source: None,
     }
 }
 

@@ -6,25 +6,33 @@
 //!
 //! 1. Leaves, plain values and rules: `domain` (Jira and GitLab issues, mirrors, edits, pass
 //!    kinds; titles, states and the description marker), `cause` (why something failed → exit
-//!    code), `secret`, `metrics`, `notify` (sd_notify), `logging`, `rng`.
-//! 2. `http`, one layer of auth, retries and error classification for both servers; `plan`,
-//!    the pure planner: (Jira issues, mirrors, GitLab issues) → actions; and `leadtime`, the
-//!    pure lead-time and time-in-status figures.
+//!    code), `secret`, `metrics`, `notify` (sd_notify), `rng`, `progress`, and `stop`, the one
+//!    shutdown mechanism, passed in to everything that waits. Then `safe_text` (server text
+//!    made safe) and `paging` (page chains kept finite).
+//! 2. `http`, one layer for both servers in parts: sending, the retry policy (every wait
+//!    bounded), the error (friendly words, the transport's error kept as its source) and the
+//!    limits on what a server may send; `logging`; `plan`, the pure planner: (Jira issues,
+//!    mirrors, GitLab issues) → actions; and `leadtime`, the pure lead-time and time-in-status
+//!    figures.
 //! 3. `jira` and `gitlab`, the API clients. They take plain values and know nothing of the
 //!    product's configuration.
 //! 4. `error`, the crate's error by cause; `store` (SQLite: mirrors, checkpoints, intents, pass
 //!    history, and the Jira facts `report` reads), `lock` (one pass per state database),
-//!    `schedule` (cron strings), `listen` (the service's HTTP listeners: limits, timeouts,
-//!    sockets handed over by systemd).
-//! 5. `config` loads and validates the TOML and builds the clients.
+//!    `schedule` (cron schedules, checked as the scheduler reads them), `listen` (the
+//!    service's HTTP listeners: limits, timeouts, sockets handed over by systemd).
+//! 5. `config` reads the TOML in three steps: the file's shape (serde, unknown keys refused),
+//!    values that check themselves as they are read (`ConfigValue`), then the clients and the
+//!    planner's rules they build.
 //! 6. `reconcile`: a pass as its phases (observe → plan → apply, batch by batch → recover lost
 //!    creates → on full passes, the issues that left → commit the checkpoint); `apply` is the
 //!    only code that writes to GitLab.
 //! 7. `health` (`/metrics`, `/healthz`), `report` (lead time from the state database, as a
 //!    table, JSON, CSV or SVG), `reference` (`ref`: a Jira key's mirror, for commit messages),
-//!    `vsa` (`vsa setup`: a value stream of the Jira workflow), `status_page` (the service's page at `/`: each mapping, the
-//!    webhook, the lead-time report), then the commands: `check`, `service` (`run`), `demo`
-//!    (behind the default `demo` feature, against the simulated servers of `crates/sim`), and
+//!    `vsa` (`vsa setup`: a value stream of the Jira workflow), `status_page` (the service's
+//!    page at `/`: each mapping, the webhook, the lead-time report), then the commands: `check`
+//!    (one function per check), `service` (`run`: cron ticks and webhook events feed one
+//!    worker; signals become the service's stop and reloads), `demo` (behind the default `demo`
+//!    feature, against the simulated servers of `crates/sim`), and
 //!    `cli`, which parses the command line, finds the config file and prints `status`, the
 //!    reconcile report (text or JSON), completions and man pages; `main.rs` is one line.
 

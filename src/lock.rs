@@ -15,8 +15,13 @@ pub struct InstanceLock {
 }
 
 pub fn lock_path(state_path: &Path) -> PathBuf {
+    next_to(state_path, ".lock")
+}
+
+/// `<state><suffix>`: the lock files sit next to the state database they guard.
+fn next_to(state_path: &Path, suffix: &str) -> PathBuf {
     let mut name = state_path.as_os_str().to_owned();
-    name.push(".lock");
+    name.push(suffix);
     PathBuf::from(name)
 }
 
@@ -118,9 +123,7 @@ pub struct ServiceMarker {
 impl ServiceMarker {
     /// The marker, or `Err` with the process id of the `run` that holds it (if it says).
     pub fn hold(state_path: &Path) -> Result<std::result::Result<ServiceMarker, Option<u32>>> {
-        let mut name = state_path.as_os_str().to_owned();
-        name.push(".run.lock");
-        let path = PathBuf::from(name);
+        let path = next_to(state_path, ".run.lock");
         let mut file = open_lock_file(state_path, &path)?;
         match file.try_lock() {
             Ok(()) => {}

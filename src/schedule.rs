@@ -17,23 +17,54 @@ const GAP_HORIZON: chrono::Duration = chrono::Duration::weeks(1);
 /// three hours, and a schedule that dense has no long gaps to find.
 const GAP_TICKS: usize = 10_000;
 
-/// Check `expr` the way the scheduler will parse it, with an error that names `key`.
-pub fn validate(key: &str, expr: &str) -> Result<()> {
-    let fields = expr.split_whitespace().count();
-    if fields == 5 {
-        return Err(Error::Config(format!(
-            "{key} = {expr:?} looks like a 5-field crontab line, but this schedule takes 6 fields, \
-             seconds first: write \"0 {expr}\" to run at second 0"
-        )));
+/// A schedule the service's scheduler takes: 6 fields, seconds first, checked the way the
+/// scheduler will parse it. Made only by [`CronSchedule::new`], so one that exists is valid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CronSchedule(String);
+
+impl CronSchedule {
+    /// `expr`, or an error that names `key` and the fix.
+    pub fn new(key: &str, expr: &str) -> Result<CronSchedule> {
+        let fields = expr.split_whitespace().count();
+        if fields == 5 {
+            return Err(Error::Config(format!(
+                "{key} = {expr:?} looks like a 5-field crontab line, but this schedule takes 6 fields, \
+                 seconds first: write \"0 {expr}\" to run at second 0"
+            )));
+        }
+        let parsed = tokio_cron_scheduler::Job::new_async(expr, |_, _| Box::pin(async {}));
+        if fields < 6 || parsed.is_err() {
+            return Err(Error::Config(format!(
+                "{key} = {expr:?} is not a valid schedule: use 6 fields, seconds first \
+                 (sec min hour day-of-month month day-of-week), e.g. \"0 * * * * *\" for every minute"
+            )));
+        }
+        Ok(CronSchedule(expr.to_string()))
     }
-    let parsed = tokio_cron_scheduler::Job::new_async(expr, |_, _| Box::pin(async {}));
-    if fields < 6 || parsed.is_err() {
-        return Err(Error::Config(format!(
-            "{key} = {expr:?} is not a valid schedule: use 6 fields, seconds first \
-             (sec min hour day-of-month month day-of-week), e.g. \"0 * * * * *\" for every minute"
-        )));
+
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
-    Ok(())
+}
+
+impl std::ops::Deref for CronSchedule {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Compared as the text it is.
+impl PartialEq<&str> for CronSchedule {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl std::fmt::Display for CronSchedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// `expr` as tokio-cron-scheduler reads it: seconds required, a day-of-month and a
@@ -128,15 +159,15 @@ mod tests {
 
     #[test]
     fn accepts_six_fields() {
-        validate("schedule.reconcile", "0 * * * * *").expect("every minute");
-        validate("schedule.reconcile", "*/5 * * * * *").expect("every 5 s");
-        validate("schedule.full_resync", "0 30 3 * * *").expect("nightly");
+        CronSchedule::new("schedule.reconcile", "0 * * * * *").expect("every minute");
+        CronSchedule::new("schedule.reconcile", "*/5 * * * * *").expect("every 5 s");
+        CronSchedule::new("schedule.full_resync", "0 30 3 * * *").expect("nightly");
     }
 
     #[test]
     fn refuses_garbage_and_names_the_key() {
         for bad in ["", "every minute", "61 * * * * *", "* * *"] {
-            let e = validate("schedule.reconcile", bad)
+            let e = CronSchedule::new("schedule.reconcile", bad)
                 .expect_err(bad)
                 .to_string();
             assert!(e.contains("schedule.reconcile"), "{e}");

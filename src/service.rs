@@ -14,7 +14,7 @@
 //! (`Service::start_with`, systemd socket activation).
 
 mod gauges;
-mod signals;
+pub mod signals;
 mod ticks;
 mod worker;
 
@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use crate::config::Config;
 use crate::domain::PassKind;
@@ -128,37 +128,18 @@ impl Service {
     }
 
     /// Serve until `shutdown` completes; each message on `reloads` re-reads the config file.
+    /// Then the service's one [`Stop`] is requested: the worker, the pass it runs and every
+    /// wait in it end.
     pub async fn run(
         mut self,
         shutdown: impl Future<Output = ()>,
         mut reloads: mpsc::Receiver<()>,
     ) -> Result<()> {
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let mut worker = tokio::spawn(worker::run(worker::Worker {
-            rx: self.ticks.take_receiver(),
-            stop: stop_rx,
-            current: self.current.clone(),
-            store: self.store.clone(),
-            busy: self.ticks.busy(),
-            full_pending: self.ticks.full_pending(),
-            health: self.health.clone(),
-            triggers: self.webhook.as_ref().map(|(_, t)| t.clone()),
-            metrics: self.metrics.clone(),
-            watchdog: watchdog_interval(),
-        }));
+        let mut worker = tokio::spawn(worker::run(self.worker()));
         // A first pass right away, so a (re)start shows its effect without waiting for the clock.
         self.ticks.fire(PassKind::Incremental);
         notify("READY=1");
-        {
-            let cfg = crate::lock_unpoisoned(&self.current).config().clone();
-            tracing::info!(
-                reconcile = %cfg.schedule.reconcile,
-                full_resync = %cfg.schedule.full_resync,
-                mappings = cfg.mappings.len(),
-                "service started (schedules in UTC)"
-            );
-        }
-
+        self.log_started();
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -170,23 +151,64 @@ impl Service {
                     self.ticks.shutdown().await;
                     return Err(worker_died(ended));
                 }
-                Some(()) = reloads.recv() => match self.reload().await {
-                    Ok(()) => {
-                        tracing::info!(config = %self.config_path.display(), "configuration reloaded");
-                        // Replaces a "reload refused" status from an earlier attempt.
-                        notify(&format!("STATUS=configuration reloaded from {}", self.config_path.display()));
-                    }
-                    Err(e) => {
-                        tracing::error!(config = %self.config_path.display(), "configuration not reloaded, the running one stays: {}", e.report());
-                        notify(&format!("STATUS=reload refused, running with the previous configuration: {}", e.report()));
-                    }
-                },
+                Some(()) = reloads.recv() => {
+                    let reloaded = self.reload().await;
+                    self.tell_reload(reloaded);
+                }
             }
         }
+        self.stop_and_join(worker).await
+    }
 
+    /// The worker, sharing the service's stop, its reconciler and its queues.
+    fn worker(&mut self) -> worker::Worker {
+        worker::Worker {
+            rx: self.ticks.take_receiver(),
+            stop: self.stop.clone(),
+            current: self.current.clone(),
+            store: self.store.clone(),
+            busy: self.ticks.busy(),
+            full_pending: self.ticks.full_pending(),
+            health: self.health.clone(),
+            triggers: self.webhook.as_ref().map(|(_, t)| t.clone()),
+            metrics: self.metrics.clone(),
+            watchdog: watchdog_interval(),
+        }
+    }
+
+    fn log_started(&self) {
+        let cfg = crate::lock_unpoisoned(&self.current).config().clone();
+        tracing::info!(
+            reconcile = %cfg.schedule.reconcile,
+            full_resync = %cfg.schedule.full_resync,
+            mappings = cfg.mappings.len(),
+            "service started (schedules in UTC)"
+        );
+    }
+
+    /// Say in the log and to systemd whether a reload took.
+    fn tell_reload(&self, reloaded: Result<()>) {
+        let config = self.config_path.display();
+        match reloaded {
+            Ok(()) => {
+                tracing::info!(config = %config, "configuration reloaded");
+                // Replaces a "reload refused" status from an earlier attempt.
+                notify(&format!("STATUS=configuration reloaded from {config}"));
+            }
+            Err(e) => {
+                tracing::error!(config = %config, "configuration not reloaded, the running one stays: {}", e.report());
+                notify(&format!(
+                    "STATUS=reload refused, running with the previous configuration: {}",
+                    e.report()
+                ));
+            }
+        }
+    }
+
+    /// Request the stop, and give the writes in flight [`STOP_GRACE`] to finish.
+    async fn stop_and_join(mut self, worker: tokio::task::JoinHandle<()>) -> Result<()> {
         notify("STOPPING=1");
         self.stop.request();
-        let _ = stop_tx.send(true);
         // Logged once the stop is in force (tests wait for it before letting a held request go).
         tracing::info!("stopping: no new action starts; the requests in flight finish first");
         self.ticks.shutdown().await;
@@ -320,7 +342,7 @@ fn jira_projects(cfg: &Config) -> Vec<String> {
 /// `run` for the real binary: SIGTERM/SIGINT stop the service, SIGHUP reloads its config;
 /// sockets systemd passed (socket activation) are served instead of binding.
 pub async fn run(cfg: Config, config_path: PathBuf) -> Result<i32> {
-    let signals = signals::Signals::listen()?;
+    let signals = signals::Signals::for_service()?;
     let sockets = Sockets::from_systemd()?;
     let service = Service::start_with(cfg, config_path, sockets).await?;
     let (shutdown, reloads) = signals.into_inputs();

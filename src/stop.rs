@@ -1,7 +1,10 @@
-//! A stop request shared by everything that waits: the service sets it on SIGTERM, and every
-//! wait of a pass (pacing, backoff, `Retry-After`, the instance lock) ends at once when it is
-//! set, so stopping never waits for a timer. A request already on the wire is not cancelled:
-//! its answer is recorded.
+//! The one shutdown mechanism, passed in to everything that waits (as mini-redis passes its
+//! `Shutdown`): the service requests it when its shutdown input completes (SIGTERM, SIGINT,
+//! or a test's future), `reconcile` on SIGTERM or SIGINT (`service::signals` turns signals
+//! into requests). The service's worker takes no new job once it is requested, and every wait
+//! of a pass (pacing, backoff, `Retry-After`, a free connection slot, the instance lock) ends
+//! at once, so stopping never waits for a timer. A request already on the wire is not
+//! cancelled: its answer is recorded.
 
 use std::sync::Arc;
 use std::time::Duration;

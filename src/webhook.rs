@@ -27,6 +27,7 @@ use futures_util::StreamExt;
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
+use subtle::ConstantTimeEq;
 use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 
@@ -169,7 +170,7 @@ fn url_secret_matches(secret: &Secret, query: Option<&str>) -> bool {
         .flat_map(|q| q.split('&'))
         .find_map(|pair| pair.strip_prefix("secret="))
         .map(percent_decode);
-    given.is_some_and(|given| constant_time_eq(given.as_bytes(), secret.expose().as_bytes()))
+    given.is_some_and(|given| bool::from(given.as_bytes().ct_eq(secret.expose().as_bytes())))
 }
 
 /// The event in a body, or why it is not one. Events other than issue events (comments,
@@ -525,58 +526,25 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
         .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
     mac.update(body);
-    let bytes = mac.finalize().into_bytes();
-    let mut hex = String::with_capacity(7 + bytes.len() * 2);
-    hex.push_str("sha256=");
-    for b in bytes {
-        hex.push_str(&format!("{b:02x}"));
-    }
-    hex
+    format!(
+        "sha256={}",
+        base16ct::lower::encode_string(&mac.finalize().into_bytes())
+    )
 }
 
-fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
+/// A signature's hex, in either case (some senders write it upper case), decoded in constant
+/// time; `None` when it is not hex or not as long as an HMAC-SHA256.
+fn decode_hex(s: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    let n = base16ct::mixed::decode(s, &mut out).ok()?.len();
+    (n == out.len()).then_some(out)
 }
 
+/// A query parameter's value as a form encodes it: `+` is a space, `%XX` a byte.
 fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = (bytes[i] == b'%')
-            .then(|| s.get(i + 1..i + 3))
-            .flatten()
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (escaped, bytes[i]) {
-            (Some(b), _) => {
-                out.push(b);
-                i += 3;
-            }
-            (None, b'+') => {
-                out.push(b' ');
-                i += 1;
-            }
-            (None, b) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Equal length and content, in time that depends only on the length.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    percent_encoding::percent_decode_str(&s.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 #[cfg(test)]
@@ -632,6 +600,27 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn url_secrets_are_read_as_forms_encode_them() {
+        assert_eq!(percent_decode("a%2Bb+c%20d"), "a+b c d");
+        assert_eq!(
+            percent_decode("%41%zz%4"),
+            "A%zz%4",
+            "a broken escape stays as it is"
+        );
+        assert_eq!(percent_decode("%C3%A9%ff"), "é\u{FFFD}");
+        let secret = Secret::new("s3cret+with space&more");
+        let query = format!(
+            "a=1&secret={}",
+            crate::http::percent_encode(secret.expose())
+        );
+        assert!(url_secret_matches(&secret, Some(&query)));
+        assert!(!url_secret_matches(&secret, Some("secret=s3cret")));
+        assert_eq!(decode_hex("00"), None, "not as long as a signature");
+        assert_eq!(decode_hex(&"zz".repeat(32)), None);
+        assert_eq!(decode_hex(&"aB".repeat(32)), Some([0xab; 32]));
+    }
+
     /// Known answers computed outside this code, with
     /// `printf '%s' BODY | openssl dgst -sha256 -hmac SECRET` (the second is also the
     /// well-known HMAC-SHA256 example for "key" and the quick brown fox).
@@ -677,7 +666,7 @@ mod tests {
             "/hooks/jira-1.0_x~y",
             "/%41",
         ] {
-            let cfg = crate::config::tests::with_webhook_path(path).expect(path);
+            let cfg = crate::config::with_webhook_path(path).expect(path);
             let path = cfg.webhook.expect("webhook").path;
             let built = std::panic::catch_unwind(|| router(&path, receiver()));
             assert!(built.is_ok(), "{path} builds the router");

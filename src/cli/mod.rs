@@ -13,11 +13,13 @@ use std::time::Duration;
 
 use clap::{ArgAction, Parser, Subcommand};
 
-use crate::config::ConfigFile;
+use crate::config::{Config, ConfigFile};
 use crate::domain::PassKind;
 use crate::error::Result;
 use crate::metrics::Metrics;
 use crate::reconcile::{Mode, Reconciler};
+use crate::service::signals::Signals;
+use crate::stop::Stop;
 use crate::store::Store;
 
 pub use pass_report::print_reports;
@@ -357,7 +359,12 @@ async fn run(cli: Cli) -> Result<i32> {
     }
     let cfg = config.load(!offline)?;
     crate::logging::init(cfg.log_level.as_deref(), cfg.log_format, verbosity);
-    match cli.command {
+    run_with_config(cli.command, cfg, config).await
+}
+
+/// The commands that read the whole config (and the tokens, but for `webhook url`).
+async fn run_with_config(command: Command, cfg: Config, config: ConfigFile) -> Result<i32> {
+    match command {
         Command::Reconcile {
             dry_run,
             full,
@@ -369,31 +376,7 @@ async fn run(cli: Cli) -> Result<i32> {
             } else {
                 PassKind::Incremental
             };
-            let state_path = cfg.state_path.clone();
-            let stop = crate::stop::Stop::new();
-            stop_on_signals(&stop)?;
-            let reconciler = Reconciler::with_stop(cfg, Arc::new(Metrics::new()), stop)?;
-            let reports = if dry_run {
-                let store = Store::open_read_only(&state_path)?;
-                if store.is_none() && state_path.exists() {
-                    // A dry run writes nothing, so it cannot migrate an older state file.
-                    eprintln!(
-                        "note: {} was written by an older version; this dry run plans as if there were no state (a first pass adopts by marker); run `reconcile` once to migrate it",
-                        state_path.display()
-                    );
-                }
-                reconciler.pass(Mode::DryRun(store.as_ref()), kind).await
-            } else {
-                let store = Store::open(&state_path)?;
-                reconciler
-                    .exclusive_pass(&store, kind, lock_timeout)
-                    .await?
-            };
-            if json {
-                Ok(pass_report::print_json(&reports, dry_run))
-            } else {
-                Ok(print_reports(&reports, dry_run))
-            }
+            reconcile(cfg, kind, dry_run, lock_timeout, json).await
         }
         Command::Check => crate::check::run(cfg, &config).await,
         Command::Run => crate::service::run(cfg, config.path).await,
@@ -418,6 +401,7 @@ async fn run(cli: Cli) -> Result<i32> {
             };
             crate::vsa::run(&cfg, &req).await
         }
+        // Handled by `run` before the config is read.
         Command::Completions { .. }
         | Command::Ref { .. }
         | Command::Man { .. }
@@ -425,6 +409,48 @@ async fn run(cli: Cli) -> Result<i32> {
         | Command::Report { .. } => Ok(0),
         #[cfg(feature = "demo")]
         Command::Demo { .. } => Ok(0),
+    }
+}
+
+/// `reconcile`: one pass over every mapping, printed as text or JSON. SIGINT (Ctrl-C) or
+/// SIGTERM (`systemctl stop` of the oneshot unit) requests its stop: no new action starts, the
+/// writes in flight finish and are recorded, every wait ends, and the pass is recorded as
+/// stopped (the next run continues from the same checkpoint).
+async fn reconcile(
+    cfg: Config,
+    kind: PassKind,
+    dry_run: bool,
+    lock_timeout: Duration,
+    json: bool,
+) -> Result<i32> {
+    let state_path = cfg.state_path.clone();
+    let stop = Stop::new();
+    // Logged once the stop is in force: from then on, nothing new starts.
+    Signals::stopping()?.request(
+        &stop,
+        "stopping: the writes in flight finish, nothing new starts",
+    );
+    let reconciler = Reconciler::with_stop(cfg, Arc::new(Metrics::new()), stop)?;
+    let reports = if dry_run {
+        let store = Store::open_read_only(&state_path)?;
+        if store.is_none() && state_path.exists() {
+            // A dry run writes nothing, so it cannot migrate an older state file.
+            eprintln!(
+                "note: {} was written by an older version; this dry run plans as if there were no state (a first pass adopts by marker); run `reconcile` once to migrate it",
+                state_path.display()
+            );
+        }
+        reconciler.pass(Mode::DryRun(store.as_ref()), kind).await
+    } else {
+        let store = Store::open(&state_path)?;
+        reconciler
+            .exclusive_pass(&store, kind, lock_timeout)
+            .await?
+    };
+    if json {
+        Ok(pass_report::print_json(&reports, dry_run))
+    } else {
+        Ok(print_reports(&reports, dry_run))
     }
 }
 
@@ -462,29 +488,6 @@ fn read_state(command: Command, config: &ConfigFile, verbosity: i8) -> Result<i3
         }
         _ => Ok(0),
     }
-}
-
-/// SIGINT (Ctrl-C) or SIGTERM (`systemctl stop` of the oneshot unit) during `reconcile`: no new
-/// action starts, the writes in flight finish and are recorded, every wait ends, and the pass
-/// is recorded as stopped (the next run continues from the same checkpoint).
-fn stop_on_signals(stop: &crate::stop::Stop) -> Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let listen = |kind: SignalKind, name: &str| {
-        signal(kind).map_err(|e| crate::error::Error::io(format!("cannot listen for {name}"), e))
-    };
-    let mut term = listen(SignalKind::terminate(), "SIGTERM")?;
-    let mut int = listen(SignalKind::interrupt(), "SIGINT")?;
-    let stop = stop.clone();
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-        stop.request();
-        // After the request: once this is logged, nothing new starts.
-        tracing::warn!("stopping: the writes in flight finish, nothing new starts");
-    });
-    Ok(())
 }
 
 #[cfg(test)]

@@ -30,10 +30,10 @@ fn webhook(cfg: &Config) -> Result<&WebhookConfig> {
 
 /// Where Jira must post: `public_url` (a reverse proxy in front) or the listen address.
 fn target(w: &WebhookConfig) -> String {
-    let base = w
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", w.listen));
+    let base = match &w.public_url {
+        Some(url) => url.to_string(),
+        None => format!("http://{}", w.listen),
+    };
     format!("{base}{}", w.path)
 }
 
@@ -78,7 +78,7 @@ pub async fn register(cfg: Config) -> Result<i32> {
             format!(
                 "{}?secret={}",
                 target(&w),
-                percent_encode(w.secret.expose())
+                crate::http::percent_encode(w.secret.expose())
             ),
             None,
         ),
@@ -135,8 +135,4 @@ fn shown(link: &str) -> String {
 /// A URL without its query (a Data Center webhook's carries the secret).
 fn without_query(url: &str) -> &str {
     url.split_once('?').map_or(url, |(base, _)| base)
-}
-
-fn percent_encode(s: &str) -> String {
-    crate::http::percent_encode(s)
 }

@@ -6,10 +6,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{
-    base_dir, build, not_valid, read_config, read_token, ConfigFile, Mapping, RawConfig,
-    GITLAB_TOKEN_ENV,
-};
+use super::file::{self, RawConfig};
+use super::tokens::{Token, TokenSpec};
+use super::values::LogLevel;
+use super::{base_dir, sections, ConfigFile, Context, Mapping, GITLAB_TOKEN_ENV};
 use crate::error::Result;
 use crate::http::RetryPolicy;
 use crate::secret::Secret;
@@ -27,14 +27,14 @@ pub struct GitlabSide {
     pub retry: RetryPolicy,
     pub state_path: PathBuf,
     pub mappings: Vec<Mapping>,
-    pub log_level: Option<String>,
+    pub log_level: Option<LogLevel>,
 }
 
 impl ConfigFile {
     /// Load the GitLab side of the config (see the module docs).
     pub fn load_gitlab_side(&self) -> Result<GitlabSide> {
         self.must_exist()?;
-        let text = read_config(&self.path)?;
+        let text = file::read(&self.path)?;
         gitlab_side(&text, &self.path, &|name| std::env::var(name).ok())
     }
 }
@@ -45,7 +45,7 @@ fn gitlab_side(
     path: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<GitlabSide> {
-    let invalid = |e| not_valid(path, e);
+    let invalid = |e| file::invalid(path, e);
     let mut table: toml::Table = toml::from_str(text).map_err(invalid)?;
     table.retain(|key, _| SECTIONS.contains(&key));
     let token_file = table
@@ -60,18 +60,26 @@ fn gitlab_side(
     table.insert("jira".into(), toml::Value::Table(stand_in));
     let raw: RawConfig = toml::Value::Table(table).try_into().map_err(invalid)?;
     let base = base_dir(path);
-    let cfg = build(raw, env, false, base)?;
-    let token = read_token(
-        "gitlab",
-        "gitlab.token_file",
-        token_file.as_deref(),
-        GITLAB_TOKEN_ENV,
+    let unread = Context {
         env,
+        need_tokens: false,
         base,
-    )
-    .map(|t| t.secret);
+    };
+    let cfg = sections::build(raw, &unread)?;
+    let spec = TokenSpec {
+        section: "gitlab",
+        file_key: "gitlab.token_file",
+        file: token_file.as_deref(),
+        env_name: GITLAB_TOKEN_ENV,
+    };
+    let read = Context {
+        env,
+        need_tokens: true,
+        base,
+    };
+    let token = Token::read(&spec, &read).map(|t| t.secret);
     Ok(GitlabSide {
-        gitlab_url: cfg.gitlab.url,
+        gitlab_url: cfg.gitlab.url.to_string(),
         token,
         retry: cfg.retry,
         state_path: cfg.state_path,

@@ -16,7 +16,7 @@ pub(super) fn endless(path: &str, cause: String) -> ApiError {
         what: format!("GET {}", crate::safe_text::safe_within(path, 512)),
         kind: ApiErrorKind::OutOfBounds { cause },
         hint: Some("the next pass reads the project again".into()),
-        retry_after: None,
+        source: None,
     }
 }
 
@@ -145,7 +145,7 @@ impl<'a> IssueListing<'a> {
             what: format!("GET {}", crate::safe_text::safe_within(&path, 512)),
             kind: ApiErrorKind::Transport { cause },
             hint: Some("check gitlab.url: the next-page link must point at the same API".into()),
-            retry_after: None,
+            source: None,
         })?;
         if let Some(following) = next.as_deref() {
             // A loop or an endless chain would keep the pass busy forever; stopping would

@@ -2,14 +2,51 @@
 //! GitLab's `RateLimit-Reset` (epoch seconds), Jira's `X-RateLimit-Reset` (epoch seconds or an
 //! ISO 8601 instant such as `2024-01-01T12:00Z`). A value too large for any clock becomes
 //! [`Duration::MAX`], never an overflow: the caller compares it with `retry.max_wait` before
-//! adding it to anything.
+//! adding it to anything. A wait the server asks of one request holds them all ([`Hold`]),
+//! and a stop ends it at once.
 
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use reqwest::header::HeaderMap;
 
 use super::header_str;
+use crate::stop::Stop;
+
+/// The instant until which the server asked all requests of a client to wait (a 429 with
+/// `Retry-After`, or `RateLimit-Remaining: 0` with its reset time).
+#[derive(Debug, Default)]
+pub(super) struct Hold(Mutex<Option<tokio::time::Instant>>);
+
+impl Hold {
+    /// Wait out the hold; false when a stop ended the wait (or came before it).
+    pub async fn wait_out(&self, stop: &Stop) -> bool {
+        loop {
+            let until = *crate::lock_unpoisoned(&self.0);
+            match until {
+                Some(t) if t > tokio::time::Instant::now() => {
+                    if !stop.sleep(t - tokio::time::Instant::now()).await {
+                        return false;
+                    }
+                }
+                _ => return !stop.requested(),
+            }
+        }
+    }
+
+    /// Make every request wait until `wait` from now (a hold already longer stays). Callers
+    /// bound `wait` by `retry.max_wait` first; one beyond any clock is ignored, not overflowed.
+    pub fn extend(&self, wait: Duration) {
+        let Some(until) = tokio::time::Instant::now().checked_add(wait) else {
+            return;
+        };
+        let mut hold = crate::lock_unpoisoned(&self.0);
+        if hold.is_none_or(|t| t < until) {
+            *hold = Some(until);
+        }
+    }
+}
 
 /// A wait a server asked for, and where it said so (for the message when it is too long).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -50,122 +50,174 @@ pub(super) fn chart(r: &Report) -> String {
     out
 }
 
+/// One mapping's panel, `y0` from the top: its title, axes, bars, line, week labels, legend.
 fn panel(out: &mut String, y0: f64, title: &str, weeks: &[Week]) {
-    let plot_w = WIDTH - LEFT - RIGHT;
-    let plot_h = PANEL - TOP - BOTTOM;
-    let bottom = y0 + TOP + plot_h;
-    let n = weeks.len().max(1) as f64;
-    let band = plot_w / n;
-    // Whole issues on every one of the four grid lines.
-    let most = weeks.iter().map(|w| w.closed).max().unwrap_or(0).max(1);
-    let max_closed = (most.div_ceil(4) * 4) as f64;
-    let days = |w: &Week| w.lead_time_median_s.map(|s| s / 86_400.0);
-    let max_days = nice_ceiling(weeks.iter().filter_map(days).fold(0.0, f64::max));
+    let p = Panel::new(y0, weeks);
     let _ = writeln!(
         out,
         r#"<text x="{LEFT}" y="{}" font-size="14" font-weight="bold">{}</text>"#,
         y0 + 24.0,
         escape(title)
     );
-    // Axes and grid.
-    for k in 0..=4 {
-        let frac = f64::from(k) / 4.0;
-        let y = bottom - frac * plot_h;
-        let _ = writeln!(
-            out,
-            r##"<line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#e5e5e5"/>"##,
-            LEFT + plot_w
-        );
-        let _ = writeln!(
-            out,
-            r##"<text x="{:.1}" y="{:.1}" text-anchor="end" fill="{BAR}">{}</text>"##,
-            LEFT - 6.0,
-            y + 4.0,
-            trim(frac * max_closed)
-        );
-        let _ = writeln!(
-            out,
-            r##"<text x="{:.1}" y="{:.1}" fill="{LINE}">{} d</text>"##,
-            LEFT + plot_w + 6.0,
-            y + 4.0,
-            trim(frac * max_days)
-        );
-    }
-    // Throughput bars.
-    for (i, w) in weeks.iter().enumerate() {
-        let h = if max_closed > 0.0 {
-            w.closed as f64 / max_closed * plot_h
-        } else {
-            0.0
-        };
-        let x = LEFT + band * i as f64 + band * 0.2;
-        let _ = writeln!(
-            out,
-            r#"<rect x="{x:.1}" y="{:.1}" width="{:.1}" height="{h:.1}" fill="{BAR}"><title>{}: {} closed, {} created</title></rect>"#,
-            bottom - h,
-            band * 0.6,
-            w.label(),
-            w.closed,
-            w.created
-        );
-    }
-    // Lead time line, broken over weeks without a close.
-    let mut path = String::new();
-    let mut pen_down = false;
-    for (i, w) in weeks.iter().enumerate() {
-        let x = LEFT + band * (i as f64 + 0.5);
-        match days(w) {
-            Some(d) if max_days > 0.0 => {
-                let y = bottom - d / max_days * plot_h;
-                let _ = write!(path, "{}{x:.1},{y:.1} ", if pen_down { "L" } else { "M" });
-                pen_down = true;
-                let _ = writeln!(
-                    out,
-                    r#"<circle cx="{x:.1}" cy="{y:.1}" r="3.5" fill="{LINE}"><title>{}: median lead time {}</title></circle>"#,
-                    w.label(),
-                    human(d * 86_400.0)
-                );
-            }
-            _ => pen_down = false,
+    p.axes(out);
+    p.bars(out, weeks);
+    p.line(out, weeks);
+    p.week_labels(out, weeks);
+    p.legend(out);
+}
+
+/// A panel's plot area and scales.
+struct Panel {
+    plot_w: f64,
+    plot_h: f64,
+    /// The y of the plot's baseline.
+    bottom: f64,
+    /// The width each week gets.
+    band: f64,
+    /// The left axis's top: issues closed, a multiple of 4.
+    max_closed: f64,
+    /// The right axis's top: days, a round number.
+    max_days: f64,
+}
+
+/// A week's median lead time in days, if issues were closed that week.
+fn days(w: &Week) -> Option<f64> {
+    w.lead_time_median_s.map(|s| s / 86_400.0)
+}
+
+impl Panel {
+    fn new(y0: f64, weeks: &[Week]) -> Panel {
+        let plot_w = WIDTH - LEFT - RIGHT;
+        let plot_h = PANEL - TOP - BOTTOM;
+        // Whole issues on every one of the four grid lines.
+        let most = weeks.iter().map(|w| w.closed).max().unwrap_or(0).max(1);
+        Panel {
+            plot_w,
+            plot_h,
+            bottom: y0 + TOP + plot_h,
+            band: plot_w / weeks.len().max(1) as f64,
+            max_closed: (most.div_ceil(4) * 4) as f64,
+            max_days: nice_ceiling(weeks.iter().filter_map(days).fold(0.0, f64::max)),
         }
     }
-    if !path.is_empty() {
+
+    /// The x of the middle of week `i`.
+    fn middle(&self, i: usize) -> f64 {
+        LEFT + self.band * (i as f64 + 0.5)
+    }
+
+    /// Grid lines, with issues on the left axis and days on the right.
+    fn axes(&self, out: &mut String) {
+        for k in 0..=4 {
+            let frac = f64::from(k) / 4.0;
+            let y = self.bottom - frac * self.plot_h;
+            let _ = writeln!(
+                out,
+                r##"<line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#e5e5e5"/>"##,
+                LEFT + self.plot_w
+            );
+            let _ = writeln!(
+                out,
+                r##"<text x="{:.1}" y="{:.1}" text-anchor="end" fill="{BAR}">{}</text>"##,
+                LEFT - 6.0,
+                y + 4.0,
+                trim(frac * self.max_closed)
+            );
+            let _ = writeln!(
+                out,
+                r##"<text x="{:.1}" y="{:.1}" fill="{LINE}">{} d</text>"##,
+                LEFT + self.plot_w + 6.0,
+                y + 4.0,
+                trim(frac * self.max_days)
+            );
+        }
+    }
+
+    /// Throughput: a bar per week.
+    fn bars(&self, out: &mut String, weeks: &[Week]) {
+        for (i, w) in weeks.iter().enumerate() {
+            let h = if self.max_closed > 0.0 {
+                w.closed as f64 / self.max_closed * self.plot_h
+            } else {
+                0.0
+            };
+            let x = LEFT + self.band * i as f64 + self.band * 0.2;
+            let _ = writeln!(
+                out,
+                r#"<rect x="{x:.1}" y="{:.1}" width="{:.1}" height="{h:.1}" fill="{BAR}"><title>{}: {} closed, {} created</title></rect>"#,
+                self.bottom - h,
+                self.band * 0.6,
+                w.label(),
+                w.closed,
+                w.created
+            );
+        }
+    }
+
+    /// Lead time: a point per week with closes, joined by a line broken over weeks without.
+    fn line(&self, out: &mut String, weeks: &[Week]) {
+        let mut path = String::new();
+        let mut pen_down = false;
+        for (i, w) in weeks.iter().enumerate() {
+            let x = self.middle(i);
+            match days(w) {
+                Some(d) if self.max_days > 0.0 => {
+                    let y = self.bottom - d / self.max_days * self.plot_h;
+                    let _ = write!(path, "{}{x:.1},{y:.1} ", if pen_down { "L" } else { "M" });
+                    pen_down = true;
+                    let _ = writeln!(
+                        out,
+                        r#"<circle cx="{x:.1}" cy="{y:.1}" r="3.5" fill="{LINE}"><title>{}: median lead time {}</title></circle>"#,
+                        w.label(),
+                        human(d * 86_400.0)
+                    );
+                }
+                _ => pen_down = false,
+            }
+        }
+        if !path.is_empty() {
+            let _ = writeln!(
+                out,
+                r#"<path d="{}" fill="none" stroke="{LINE}" stroke-width="2"/>"#,
+                path.trim_end()
+            );
+        }
+    }
+
+    /// Week labels, at most about twelve.
+    fn week_labels(&self, out: &mut String, weeks: &[Week]) {
+        let every = (weeks.len() / 12).max(1);
+        for (i, w) in weeks.iter().enumerate().filter(|(i, _)| i % every == 0) {
+            let _ = writeln!(
+                out,
+                r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" fill="#333">{}</text>"##,
+                self.middle(i),
+                self.bottom + 16.0,
+                w.start.format("%b %d")
+            );
+        }
+    }
+
+    fn legend(&self, out: &mut String) {
+        let ly = self.bottom + 40.0;
         let _ = writeln!(
             out,
-            r#"<path d="{}" fill="none" stroke="{LINE}" stroke-width="2"/>"#,
-            path.trim_end()
+            r#"<rect x="{LEFT}" y="{:.1}" width="12" height="12" fill="{BAR}"/><text x="{:.1}" y="{:.1}">issues closed per week (throughput)</text>"#,
+            ly - 10.0,
+            LEFT + 18.0,
+            ly
         );
-    }
-    // Week labels, at most about twelve.
-    let every = (weeks.len() / 12).max(1);
-    for (i, w) in weeks.iter().enumerate().filter(|(i, _)| i % every == 0) {
-        let x = LEFT + band * (i as f64 + 0.5);
         let _ = writeln!(
             out,
-            r##"<text x="{x:.1}" y="{:.1}" text-anchor="middle" fill="#333">{}</text>"##,
-            bottom + 16.0,
-            w.start.format("%b %d")
+            r#"<line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="{LINE}" stroke-width="2"/><text x="{:.1}" y="{:.1}">median lead time of the issues closed that week (days)</text>"#,
+            LEFT + 280.0,
+            ly - 4.0,
+            LEFT + 300.0,
+            ly - 4.0,
+            LEFT + 306.0,
+            ly
         );
     }
-    // Legend.
-    let ly = bottom + 40.0;
-    let _ = writeln!(
-        out,
-        r#"<rect x="{LEFT}" y="{:.1}" width="12" height="12" fill="{BAR}"/><text x="{:.1}" y="{:.1}">issues closed per week (throughput)</text>"#,
-        ly - 10.0,
-        LEFT + 18.0,
-        ly
-    );
-    let _ = writeln!(
-        out,
-        r#"<line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="{LINE}" stroke-width="2"/><text x="{:.1}" y="{:.1}">median lead time of the issues closed that week (days)</text>"#,
-        LEFT + 280.0,
-        ly - 4.0,
-        LEFT + 300.0,
-        ly - 4.0,
-        LEFT + 306.0,
-        ly
-    );
 }
 
 /// The smallest 1, 2 or 5 × 10ⁿ at or above `v` (at least 1), for round axis ends.

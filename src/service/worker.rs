@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use super::Current;
 use crate::domain::{PassKind, PassOutcome};
@@ -17,6 +17,7 @@ use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::notify::notify;
 use crate::reconcile::{PassReport, Reconciler};
+use crate::stop::Stop;
 use crate::store::Store;
 use crate::webhook::{projects_of, Queued, Triggers};
 
@@ -25,7 +26,8 @@ const LOCK_WAIT: Duration = Duration::from_secs(60);
 
 pub(super) struct Worker {
     pub rx: mpsc::Receiver<PassKind>,
-    pub stop: watch::Receiver<bool>,
+    /// The service's stop: requested, the worker takes no new job.
+    pub stop: Stop,
     pub current: Current,
     pub store: Arc<Store>,
     pub busy: Arc<AtomicBool>,
@@ -74,7 +76,7 @@ pub(super) async fn run(mut w: Worker) {
         let next = async {
             tokio::select! {
                 biased;
-                _ = w.stop.changed() => None,
+                () = w.stop.wait() => None,
                 kind = w.rx.recv() => kind.map(Job::Pass),
                 batch = next_batch(&w.triggers) => Some(Job::Targeted(batch)),
             }
@@ -82,7 +84,7 @@ pub(super) async fn run(mut w: Worker) {
         let Some(job) = feeding_watchdog(w.watchdog, next).await else {
             break;
         };
-        if *w.stop.borrow() {
+        if w.stop.requested() {
             break;
         }
         // Only a scheduled pass makes ticks skip: one due during an event-triggered pass
