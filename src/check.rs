@@ -150,8 +150,12 @@ pub async fn run(mut cfg: Config, file: &ConfigFile) -> Result<i32> {
         let project = r.gitlab().project(&m.gitlab_project).await;
         if let Some(Ok(store)) = &store {
             let cached = match &project {
-                Ok(p) => store.cache_project(&gitlab_identity, &m.gitlab_project, p),
-                Err(_) => store.forget_project(&gitlab_identity, &m.gitlab_project),
+                Ok(p) => store
+                    .cache()
+                    .save_project(&gitlab_identity, &m.gitlab_project, p),
+                Err(_) => store
+                    .cache()
+                    .forget_project(&gitlab_identity, &m.gitlab_project),
             };
             if let Err(e) = cached {
                 out.say(Finding::Problem(e.report()));
@@ -247,7 +251,7 @@ pub async fn run(mut cfg: Config, file: &ConfigFile) -> Result<i32> {
         // No state database yet: no event can have been recorded.
         let events = match &store {
             None => Some(Ok(None)),
-            Some(s) => s.as_ref().ok().map(|s| s.webhook_events()),
+            Some(s) => s.as_ref().ok().map(|s| s.webhook_counts().read()),
         };
         match events {
             Some(Ok(Some((issues, at)))) => ok(format!(

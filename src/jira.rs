@@ -12,7 +12,7 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::domain::{IssueHistory, JiraIssue, StatusCategory, Transition};
+use crate::domain::{IssueHistory, JiraId, JiraIssue, JiraKey, StatusCategory, Transition};
 use crate::http::{
     percent_encode, Api, ApiError, ApiErrorKind, Auth, ClientOptions, Effect, Request, Server,
 };
@@ -191,7 +191,7 @@ impl JiraClient {
     /// `pages`, with Cloud's `reconcileIssues`: the search answers for these ids (at most 50)
     /// with their latest version, even while its index still lags behind the write. Data
     /// Center's search reads the database and needs no such help.
-    pub fn pages_reconciling(&self, filter: &str, reconcile: &[u64]) -> Pages<'_> {
+    pub fn pages_reconciling(&self, filter: &str, reconcile: &[JiraId]) -> Pages<'_> {
         let cursor = match self.deployment {
             Deployment::Cloud => Cursor::Cloud(None),
             Deployment::Datacenter => Cursor::Dc(None),
@@ -199,7 +199,11 @@ impl JiraClient {
         Pages {
             client: self,
             filter: filter.to_string(),
-            reconcile: reconcile.iter().take(MAX_RECONCILE_IDS).copied().collect(),
+            reconcile: reconcile
+                .iter()
+                .take(MAX_RECONCILE_IDS)
+                .map(|id| id.get())
+                .collect(),
             cursor,
             chain: PageChain::new(),
         }
@@ -475,7 +479,12 @@ impl Pages<'_> {
         let server_clock = date_header(&reply.headers);
         let raw = reply.body;
         let n = raw.issues.len() as u64;
-        let last_id = raw.issues.iter().filter_map(numeric_id).max();
+        let last_id = raw
+            .issues
+            .iter()
+            .filter_map(numeric_id)
+            .map(JiraId::get)
+            .max();
         let remaining = raw.total.unwrap_or(0);
         // Each page's total is what remains after it; the first is the whole search's.
         self.chain.expect(remaining);
@@ -533,10 +542,11 @@ struct ApproximateCount {
     count: u64,
 }
 
-fn numeric_id(v: &Value) -> Option<u64> {
+/// The issue's id, sent as a string of digits (or, by some proxies, a number).
+fn numeric_id(v: &Value) -> Option<JiraId> {
     match v.get("id")? {
         Value::String(s) => s.parse().ok(),
-        Value::Number(n) => n.as_u64(),
+        Value::Number(n) => n.as_u64().map(JiraId::new),
         _ => None,
     }
 }
@@ -559,33 +569,18 @@ fn read_page(raw: Vec<Value>) -> SearchPage {
 }
 
 /// Jira ids are decimal numbers (`"10014"`), whatever the deployment.
-fn is_jira_id(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// Jira keys are a project key (at most 255 characters) and a number.
-const MAX_KEY_CHARS: usize = 300;
-
-/// Read one issue object. Only a missing id, key or `updated` makes it unreadable; odd values
-/// elsewhere (null summary, unknown status category, no resolution date) are kept as such.
 pub fn parse_issue(v: &Value) -> Result<JiraIssue, String> {
-    let id = match v.get("id") {
-        Some(Value::String(s)) if is_jira_id(s) => s.clone(),
-        Some(Value::Number(n)) if n.is_u64() => n.to_string(),
-        Some(other) => return Err(format!("its id {other} is not a Jira issue id")),
+    let id: JiraId = match v.get("id") {
         None => return Err("it has no id".into()),
+        Some(raw) => numeric_id(v).ok_or_else(|| format!("its id {raw} is not a Jira issue id"))?,
     };
-    let key = v
+    let key: JiraKey = v
         .get("key")
         .and_then(Value::as_str)
         .filter(|k| !k.is_empty())
-        .ok_or("it has no key")?;
-    // The key goes into links, logs and messages: one with control characters or of any
-    // length is not Jira's.
-    if key.chars().count() > MAX_KEY_CHARS || key.chars().any(|c| c.is_control()) {
-        return Err("its key is not a Jira issue key".into());
-    }
-    let key = key.to_string();
+        .ok_or("it has no key")?
+        .parse()
+        .map_err(|_| "its key is not a Jira issue key")?;
     let fields = v.get("fields").cloned().unwrap_or(Value::Null);
     let updated = timestamp(&fields, "updated")?.ok_or("its `updated` field is missing")?;
     let created = timestamp(&fields, "created")?.unwrap_or(updated);
@@ -600,7 +595,7 @@ pub fn parse_issue(v: &Value) -> Result<JiraIssue, String> {
             .map(str::to_string)
     };
     let project = text("/project/key")
-        .or_else(|| key.rsplit_once('-').map(|(p, _)| p.to_string()))
+        .or_else(|| key.project().map(str::to_string))
         .unwrap_or_default();
     Ok(JiraIssue {
         id,
@@ -909,6 +904,6 @@ mod tests {
             assert!(u.key.len() < 100 && u.reason.len() < 600, "{u:?}");
         }
         let ok = json!({"id": 10014, "key": "VSA-5", "fields": updated});
-        assert_eq!(parse_issue(&ok).expect("readable").id, "10014");
+        assert_eq!(parse_issue(&ok).expect("readable").id, JiraId(10014));
     }
 }

@@ -32,8 +32,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    self, GitlabIssue, GitlabState, GonePolicy, GoneReason, IssueEdit, IssueHistory, JiraIssue,
-    Mirror, StateEvent,
+    self, GitlabIid, GitlabIssue, GitlabState, GonePolicy, GoneReason, IssueEdit, IssueHistory,
+    JiraId, JiraIssue, JiraKey, Mirror, StateEvent,
 };
 
 pub use recipe::slot_iid;
@@ -82,24 +82,24 @@ pub struct Missing {
 
 pub struct PlanInput<'a> {
     pub jira: &'a [JiraIssue],
-    pub mirrors: &'a HashMap<String, Mirror>,
+    pub mirrors: &'a HashMap<JiraId, Mirror>,
     /// GitLab issues by iid: those of the mirrors, markers and recipe slots in question.
-    pub gitlab: &'a HashMap<u64, GitlabIssue>,
+    pub gitlab: &'a HashMap<GitlabIid, GitlabIssue>,
     /// Jira id → iid of GitLab issues that carry that id's marker (from a project scan), for the
     /// Jira issues in question.
-    pub by_marker: &'a HashMap<String, u64>,
+    pub by_marker: &'a HashMap<JiraId, GitlabIid>,
     pub jira_base_url: &'a str,
     /// Compare issues whose version was already applied too: a full pass repairs drift.
     pub recheck_applied: bool,
     /// Iids that stored mirrors of other Jira issues point at, among the recipe slots asked
     /// about (the page's own mirrors are in `mirrors`): such a slot is not free.
-    pub claimed: &'a HashSet<u64>,
+    pub claimed: &'a HashSet<GitlabIid>,
     pub rules: &'a Rules,
     /// The token may backdate (Owner): status labels then replay the changelog with Jira's
     /// times, so GitLab's label events (and VSA stages built on them) carry Jira's times.
     pub backdate: bool,
     /// Changelogs fetched for this pass, by Jira id (an id absent was not fetched).
-    pub history: &'a HashMap<String, IssueHistory>,
+    pub history: &'a HashMap<JiraId, IssueHistory>,
     /// Full passes: mirrors whose Jira issue left the search.
     pub missing: &'a [Missing],
 }
@@ -165,13 +165,13 @@ pub enum Action {
     /// Change an existing GitLab issue.
     Update {
         jira: JiraIssue,
-        iid: u64,
+        iid: GitlabIid,
         edit: IssueEdit,
     },
     /// Several status label changes, replayed one request each with Jira's times.
     Relabel {
         jira: JiraIssue,
-        iid: u64,
+        iid: GitlabIid,
         steps: Vec<LabelStep>,
     },
     /// The Jira issue left the mapping: apply the policy's edit (if any), then remember it so
@@ -184,7 +184,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub fn jira_key(&self) -> &str {
+    pub fn jira_key(&self) -> &JiraKey {
         match self {
             Action::Create { jira, .. }
             | Action::Update { jira, .. }
@@ -313,18 +313,18 @@ pub struct Plan {
     pub unchanged: u64,
     /// Mirrors found to agree with a Jira version they had not recorded as applied:
     /// (Jira id, that version's `updated`).
-    pub settled: Vec<(String, DateTime<Utc>)>,
+    pub settled: Vec<(JiraId, DateTime<Utc>)>,
     /// Things worth a warning that are not failures (an unknown status category).
     pub notes: Vec<String>,
     /// Jira ids whose changelog would decide something: fetch them and plan again.
-    pub wants_history: BTreeSet<String>,
+    pub wants_history: BTreeSet<JiraId>,
     pub recipe: RecipeTally,
 }
 
 pub fn plan(input: &PlanInput<'_>) -> Plan {
     let mut out = Plan::default();
     // Iids some stored mirror already points at: a recipe slot among them is not free.
-    let mut claimed: HashSet<u64> = input.mirrors.values().map(|m| m.iid).collect();
+    let mut claimed: HashSet<GitlabIid> = input.mirrors.values().map(|m| m.iid).collect();
     claimed.extend(input.claimed);
     for jira in latest_by_id(input.jira) {
         plan_issue(input, &claimed, jira, &mut out);
@@ -338,10 +338,10 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
 /// The overlap window returns issues more than once: keep each id's newest version, in the
 /// order Jira created them (so GitLab iids follow Jira's order on a backfill).
 fn latest_by_id(issues: &[JiraIssue]) -> Vec<&JiraIssue> {
-    let mut by_id: HashMap<&str, &JiraIssue> = HashMap::with_capacity(issues.len());
+    let mut by_id: HashMap<JiraId, &JiraIssue> = HashMap::with_capacity(issues.len());
     for i in issues {
         by_id
-            .entry(i.id.as_str())
+            .entry(i.id)
             .and_modify(|cur| {
                 if i.updated >= cur.updated {
                     *cur = i;
@@ -350,11 +350,16 @@ fn latest_by_id(issues: &[JiraIssue]) -> Vec<&JiraIssue> {
             .or_insert(i);
     }
     let mut v: Vec<&JiraIssue> = by_id.into_values().collect();
-    v.sort_by(|a, b| (a.created, a.id.len(), &a.id).cmp(&(b.created, b.id.len(), &b.id)));
+    v.sort_by_key(|j| (j.created, j.id));
     v
 }
 
-fn plan_issue(input: &PlanInput<'_>, claimed: &HashSet<u64>, jira: &JiraIssue, out: &mut Plan) {
+fn plan_issue(
+    input: &PlanInput<'_>,
+    claimed: &HashSet<GitlabIid>,
+    jira: &JiraIssue,
+    out: &mut Plan,
+) {
     crate::test_fault(jira.summary.as_deref());
     let mirror = input.mirrors.get(&jira.id);
     if !needs_compare(jira, mirror, input.recheck_applied) {
@@ -371,7 +376,7 @@ fn plan_issue(input: &PlanInput<'_>, claimed: &HashSet<u64>, jira: &JiraIssue, o
     }
     // A linked iid whose issue carries another Jira issue's marker is not ours any more (the
     // project was recreated, iids restarted): it is never edited.
-    let is_ours = |iid: &u64| {
+    let is_ours = |iid: &GitlabIid| {
         input
             .gitlab
             .get(iid)
@@ -387,7 +392,7 @@ fn plan_issue(input: &PlanInput<'_>, claimed: &HashSet<u64>, jira: &JiraIssue, o
             recipe::Slot::Adopt(iid) => (iid, true),
             recipe::Slot::Ours(iid) => (iid, false),
             recipe::Slot::NeedHistory => {
-                out.wants_history.insert(jira.id.clone());
+                out.wants_history.insert(jira.id);
                 return;
             }
             recipe::Slot::Foreign(iid, why) => {
@@ -413,7 +418,7 @@ fn plan_issue(input: &PlanInput<'_>, claimed: &HashSet<u64>, jira: &JiraIssue, o
         out.actions.push(Action::AdoptRecipe {
             jira: jira.clone(),
             mirror: Mirror {
-                jira_id: jira.id.clone(),
+                jira_id: jira.id,
                 jira_key: jira.key.clone(),
                 iid,
                 applied: Some(jira.updated),
@@ -424,7 +429,7 @@ fn plan_issue(input: &PlanInput<'_>, claimed: &HashSet<u64>, jira: &JiraIssue, o
     } else if mirror.is_none_or(|m| m.iid != iid || m.jira_key != jira.key) {
         out.actions.push(Action::Link {
             mirror: Mirror {
-                jira_id: jira.id.clone(),
+                jira_id: jira.id,
                 jira_key: jira.key.clone(),
                 iid,
                 applied: Some(jira.updated),
@@ -462,7 +467,7 @@ fn plan_issue(input: &PlanInput<'_>, claimed: &HashSet<u64>, jira: &JiraIssue, o
     match status::steps(input, jira, &gitlab.labels) {
         status::Labels::Unchanged => {}
         status::Labels::NeedHistory => {
-            out.wants_history.insert(jira.id.clone());
+            out.wants_history.insert(jira.id);
         }
         status::Labels::Steps(mut steps) if steps.len() == 1 => {
             // One change rides along with the rest of the edit: one request.
@@ -495,7 +500,7 @@ fn plan_issue(input: &PlanInput<'_>, claimed: &HashSet<u64>, jira: &JiraIssue, o
         if mirror.is_some_and(|m| m.applied != Some(jira.updated))
             && !out.wants_history.contains(&jira.id)
         {
-            out.settled.push((jira.id.clone(), jira.updated));
+            out.settled.push((jira.id, jira.updated));
         }
     }
 }
@@ -508,7 +513,7 @@ fn plan_create(
     out: &mut Plan,
 ) {
     let Some((status_label, steps)) = status::for_create(input, jira) else {
-        out.wants_history.insert(jira.id.clone());
+        out.wants_history.insert(jira.id);
         return;
     };
     out.actions.push(Action::Create {
@@ -541,6 +546,10 @@ mod tests {
             .expect("time")
     }
 
+    fn key(k: &str) -> JiraKey {
+        k.parse().expect("a key")
+    }
+
     fn jira(id: u32, summary: &str, category: StatusCategory) -> JiraIssue {
         let t = at(i64::from(id));
         let status = match category {
@@ -550,8 +559,8 @@ mod tests {
             StatusCategory::Unknown(_) => "Limbo",
         };
         JiraIssue {
-            id: id.to_string(),
-            key: format!("VSA-{id}"),
+            id: JiraId(id.into()),
+            key: key(&format!("VSA-{id}")),
             summary: Some(summary.to_string()),
             category,
             status: Some(status.to_string()),
@@ -577,9 +586,10 @@ mod tests {
 
     /// A GitLab issue that agrees with `j` (whose summary is a plain title), and its link.
     fn mirrored(j: &JiraIssue, iid: u64, state: GitlabState) -> (Mirror, GitlabIssue) {
+        let iid = GitlabIid(iid);
         (
             Mirror {
-                jira_id: j.id.clone(),
+                jira_id: j.id,
                 jira_key: j.key.clone(),
                 iid,
                 applied: None,
@@ -599,14 +609,14 @@ mod tests {
     }
 
     struct World {
-        claimed: HashSet<u64>,
-        mirrors: HashMap<String, Mirror>,
-        gitlab: HashMap<u64, GitlabIssue>,
-        by_marker: HashMap<String, u64>,
+        claimed: HashSet<GitlabIid>,
+        mirrors: HashMap<JiraId, Mirror>,
+        gitlab: HashMap<GitlabIid, GitlabIssue>,
+        by_marker: HashMap<JiraId, GitlabIid>,
         rules: Rules,
         backdate: bool,
         /// Jira's changelogs: handed to the planner when it asks, as the reconciler does.
-        histories: HashMap<String, IssueHistory>,
+        histories: HashMap<JiraId, IssueHistory>,
         missing: Vec<Missing>,
         /// Changelog requests the planner caused (ids).
         history_asked: usize,
@@ -626,7 +636,7 @@ mod tests {
                 history_asked: 0,
             }
         }
-        fn plan_with(&self, jira: &[JiraIssue], history: &HashMap<String, IssueHistory>) -> Plan {
+        fn plan_with(&self, jira: &[JiraIssue], history: &HashMap<JiraId, IssueHistory>) -> Plan {
             plan(&PlanInput {
                 jira,
                 mirrors: &self.mirrors,
@@ -648,15 +658,10 @@ mod tests {
                 return first;
             }
             self.history_asked += first.wants_history.len();
-            let fetched: HashMap<String, IssueHistory> = first
+            let fetched: HashMap<JiraId, IssueHistory> = first
                 .wants_history
                 .iter()
-                .map(|id| {
-                    (
-                        id.clone(),
-                        self.histories.get(id).cloned().unwrap_or_default(),
-                    )
-                })
+                .map(|id| (*id, self.histories.get(id).cloned().unwrap_or_default()))
                 .collect();
             let second = self.plan_with(jira, &fetched);
             assert!(
@@ -666,7 +671,7 @@ mod tests {
             );
             second
         }
-        fn edit(&mut self, iid: u64, edit: &IssueEdit) {
+        fn edit(&mut self, iid: GitlabIid, edit: &IssueEdit) {
             let g = self.gitlab.get_mut(&iid).expect("planned on a known issue");
             if let Some(t) = &edit.title {
                 g.title = t.clone();
@@ -689,7 +694,7 @@ mod tests {
                 g.issue_type = Some(t.clone().into());
             }
         }
-        fn step(&mut self, iid: u64, step: &LabelStep) {
+        fn step(&mut self, iid: GitlabIid, step: &LabelStep) {
             self.edit(
                 iid,
                 &IssueEdit {
@@ -712,7 +717,7 @@ mod tests {
                         issue_type,
                         steps,
                     } => {
-                        let iid = self.gitlab.keys().max().copied().unwrap_or(0) + 1;
+                        let iid = GitlabIid(self.gitlab.keys().max().map_or(0, |i| i.0) + 1);
                         let state = if *close {
                             GitlabState::Closed
                         } else {
@@ -730,9 +735,9 @@ mod tests {
                             self.step(iid, s);
                         }
                         self.mirrors.insert(
-                            jira.id.clone(),
+                            jira.id,
                             Mirror {
-                                jira_id: jira.id.clone(),
+                                jira_id: jira.id,
                                 jira_key: jira.key.clone(),
                                 iid,
                                 applied: Some(jira.updated),
@@ -740,7 +745,7 @@ mod tests {
                         );
                     }
                     Action::Link { mirror, .. } => {
-                        self.mirrors.insert(mirror.jira_id.clone(), mirror.clone());
+                        self.mirrors.insert(mirror.jira_id, mirror.clone());
                     }
                     Action::AdoptRecipe { jira, mirror } => {
                         // The recipe's issue has no marker: its text is kept, ours appended.
@@ -753,7 +758,7 @@ mod tests {
                             ..IssueEdit::default()
                         };
                         self.edit(mirror.iid, &edit);
-                        self.mirrors.insert(mirror.jira_id.clone(), mirror.clone());
+                        self.mirrors.insert(mirror.jira_id, mirror.clone());
                     }
                     Action::Update { iid, edit, jira } => {
                         self.settle(jira);
@@ -806,15 +811,15 @@ mod tests {
         let mut w = World::new();
         let j = jira(1, "a", StatusCategory::InProgress);
         let (m, g) = mirrored(&j, 5, GitlabState::Opened);
-        w.mirrors.insert(j.id.clone(), m);
-        w.gitlab.insert(5, g);
+        w.mirrors.insert(j.id, m);
+        w.gitlab.insert(GitlabIid(5), g);
         let p = w.plan(std::slice::from_ref(&j));
         assert_eq!(
             p,
             Plan {
                 actions: vec![],
                 unchanged: 1,
-                settled: vec![(j.id.clone(), j.updated)],
+                settled: vec![(j.id, j.updated)],
                 ..Plan::default()
             }
         );
@@ -826,23 +831,27 @@ mod tests {
         let done = jira(1, "renamed", StatusCategory::Done);
         let (m, mut g) = mirrored(&done, 5, GitlabState::Opened);
         g.title = "old".into();
-        w.mirrors.insert(done.id.clone(), m);
-        w.gitlab.insert(5, g);
+        w.mirrors.insert(done.id, m);
+        w.gitlab.insert(GitlabIid(5), g);
         let reopened = jira(2, "b", StatusCategory::New);
         let (m, g) = mirrored(&reopened, 6, GitlabState::Closed);
-        w.mirrors.insert(reopened.id.clone(), m);
-        w.gitlab.insert(6, g);
+        w.mirrors.insert(reopened.id, m);
+        w.gitlab.insert(GitlabIid(6), g);
         let p = w.plan(&[done, reopened]);
         assert_eq!(p.actions.len(), 2);
         match &p.actions[0] {
-            Action::Update { iid: 5, edit, .. } => {
+            Action::Update {
+                iid: GitlabIid(5),
+                edit,
+                ..
+            } => {
                 assert_eq!(edit.state_event, Some(StateEvent::Close));
                 assert_eq!(edit.title.as_deref(), Some("renamed"));
             }
             other => panic!("unexpected {other:?}"),
         }
         assert!(
-            matches!(&p.actions[1], Action::Update { iid: 6, edit, .. } if edit.state_event == Some(StateEvent::Reopen) && edit.title.is_none())
+            matches!(&p.actions[1], Action::Update { iid: GitlabIid(6), edit, .. } if edit.state_event == Some(StateEvent::Reopen) && edit.title.is_none())
         );
     }
 
@@ -851,16 +860,16 @@ mod tests {
         let mut w = World::new();
         let j = jira(1, "a", StatusCategory::New);
         let (_, g) = mirrored(&j, 9, GitlabState::Opened);
-        w.gitlab.insert(9, g);
-        w.by_marker.insert(j.id.clone(), 9);
+        w.gitlab.insert(GitlabIid(9), g);
+        w.by_marker.insert(j.id, GitlabIid(9));
         let p = w.plan(std::slice::from_ref(&j));
         assert_eq!(
             p.actions,
             vec![Action::Link {
                 mirror: Mirror {
-                    jira_id: "1".into(),
-                    jira_key: "VSA-1".into(),
-                    iid: 9,
+                    jira_id: JiraId(1),
+                    jira_key: key("VSA-1"),
+                    iid: GitlabIid(9),
                     applied: Some(j.updated),
                 },
                 adopted: true
@@ -873,16 +882,16 @@ mod tests {
         let mut w = World::new();
         let j = jira(1, "a", StatusCategory::New);
         let (m, _) = mirrored(&j, 9, GitlabState::Opened);
-        w.mirrors.insert(j.id.clone(), m);
+        w.mirrors.insert(j.id, m);
         let p = w.plan(std::slice::from_ref(&j));
         assert!(matches!(&p.actions[..], [Action::Create { .. }]));
 
         let mut w = World::new();
         let (m, g) = mirrored(&j, 3, GitlabState::Opened);
-        w.mirrors.insert(j.id.clone(), m);
-        w.gitlab.insert(3, g);
+        w.mirrors.insert(j.id, m);
+        w.gitlab.insert(GitlabIid(3), g);
         let mut moved = j.clone();
-        moved.key = "OPS-7".into();
+        moved.key = key("OPS-7");
         let p = w.plan(&[moved]);
         assert!(
             matches!(&p.actions[0], Action::Link { adopted: false, mirror } if mirror.jira_key == "OPS-7")
@@ -899,8 +908,8 @@ mod tests {
         let other = jira(2, "someone else's", StatusCategory::New);
         let (m, _) = mirrored(&j, 5, GitlabState::Opened);
         let (_, g) = mirrored(&other, 5, GitlabState::Opened);
-        w.mirrors.insert(j.id.clone(), m);
-        w.gitlab.insert(5, g);
+        w.mirrors.insert(j.id, m);
+        w.gitlab.insert(GitlabIid(5), g);
         let p = w.plan(std::slice::from_ref(&j));
         assert!(
             matches!(&p.actions[..], [Action::Create { .. }]),
@@ -914,8 +923,8 @@ mod tests {
         let mut w = World::new();
         let j = jira(1, "a", StatusCategory::Unknown("undefined".into()));
         let (m, g) = mirrored(&j, 2, GitlabState::Closed);
-        w.mirrors.insert(j.id.clone(), m);
-        w.gitlab.insert(2, g);
+        w.mirrors.insert(j.id, m);
+        w.gitlab.insert(GitlabIid(2), g);
         let p = w.plan(std::slice::from_ref(&j));
         assert!(p.actions.is_empty());
         assert_eq!(p.notes.len(), 1);
@@ -956,7 +965,7 @@ mod tests {
         GitlabIssue {
             created_at: Some(created),
             issue_type: Some("issue".into()),
-            ..GitlabIssue::new(iid, title.into(), state, "")
+            ..GitlabIssue::new(GitlabIid(iid), title.into(), state, "")
         }
     }
 
@@ -973,7 +982,7 @@ mod tests {
         j.created = at(0);
         // Closed by the recipe's "Done" rule; reopened in Jira since.
         w.gitlab.insert(
-            10005,
+            GitlabIid(10005),
             recipe_issue(10005, "Checkout fails", at(86_400 * 3), GitlabState::Closed),
         );
         let p = w.plan(std::slice::from_ref(&j));
@@ -984,14 +993,16 @@ mod tests {
                 foreign: 0
             }
         );
-        assert!(matches!(&p.actions[0], Action::AdoptRecipe { mirror, .. } if mirror.iid == 10005));
         assert!(
-            matches!(&p.actions[1], Action::Update { iid: 10005, edit, .. }
+            matches!(&p.actions[0], Action::AdoptRecipe { mirror, .. } if mirror.iid == GitlabIid(10005))
+        );
+        assert!(
+            matches!(&p.actions[1], Action::Update { iid: GitlabIid(10005), edit, .. }
             if edit.state_event == Some(StateEvent::Reopen) && edit.description.is_none())
         );
         assert_eq!(w.history_asked, 0, "the title decided: no changelog");
         w.apply(&p);
-        assert_eq!(w.gitlab[&10005].jira_id(), Some("5"));
+        assert_eq!(w.gitlab[&GitlabIid(10005)].jira_id(), Some(JiraId(5)));
         assert!(w.plan(&[j]).actions.is_empty());
     }
 
@@ -1003,7 +1014,7 @@ mod tests {
         let mut j = jira(7, "New name", StatusCategory::New);
         j.created = at(0);
         w.gitlab.insert(
-            10007,
+            GitlabIid(10007),
             recipe_issue(10007, "Old name", at(40), GitlabState::Opened),
         );
         let p = w.plan(std::slice::from_ref(&j));
@@ -1022,11 +1033,11 @@ mod tests {
         // Created days later (a re-run of the rule), renamed since: the changelog tells.
         let mut w = recipe_world();
         w.gitlab.insert(
-            10007,
+            GitlabIid(10007),
             recipe_issue(10007, "  Old name ", at(86_400 * 2), GitlabState::Opened),
         );
         w.histories.insert(
-            "7".into(),
+            JiraId(7),
             IssueHistory {
                 transitions: vec![],
                 earlier_summaries: vec!["Old name".into()],
@@ -1054,7 +1065,7 @@ mod tests {
             let mut w = recipe_world();
             let j = jira(8, &long, StatusCategory::New);
             w.gitlab.insert(
-                10008,
+                GitlabIid(10008),
                 recipe_issue(10008, &title, at(86_400 * 9), GitlabState::Opened),
             );
             let p = w.plan(std::slice::from_ref(&j));
@@ -1075,7 +1086,7 @@ mod tests {
         let j = jira(6, "Same title", StatusCategory::New);
         let mut g = recipe_issue(10006, "Same title", at(60), GitlabState::Opened);
         g.set_description("<!-- jira-gitlab-reconciler:jira-id=abc -->");
-        w.gitlab.insert(10006, g);
+        w.gitlab.insert(GitlabIid(10006), g);
         let p = w.plan(std::slice::from_ref(&j));
         assert_eq!(p.recipe.foreign, 1);
         assert!(
@@ -1087,7 +1098,7 @@ mod tests {
         w.apply(&p);
         let again = w.plan(&[j]);
         assert!(again.actions.is_empty() && again.notes.is_empty(), "once");
-        assert!(w.gitlab[&10006].marker_lookalike, "untouched");
+        assert!(w.gitlab[&GitlabIid(10006)].marker_lookalike, "untouched");
     }
 
     #[test]
@@ -1097,7 +1108,7 @@ mod tests {
         j.created = at(0);
         // Someone's UI issue took #10009.
         w.gitlab.insert(
-            10009,
+            GitlabIid(10009),
             recipe_issue(
                 10009,
                 "Hotfix from the UI",
@@ -1124,15 +1135,19 @@ mod tests {
         );
         assert_eq!(p.notes.len(), 1);
         w.apply(&p);
-        assert_eq!(w.gitlab[&10009].title, "Hotfix from the UI", "untouched");
+        assert_eq!(
+            w.gitlab[&GitlabIid(10009)].title,
+            "Hotfix from the UI",
+            "untouched"
+        );
         assert!(w.plan(&[j]).actions.is_empty());
 
         // Another Jira issue's mirror in the slot, or a slot a stored mirror points at.
         let mut w = recipe_world();
         let other = jira(3, "Other", StatusCategory::New);
         let (m, g) = mirrored(&other, 10009, GitlabState::Opened);
-        w.gitlab.insert(10009, g);
-        w.mirrors.insert("3".into(), m);
+        w.gitlab.insert(GitlabIid(10009), g);
+        w.mirrors.insert(JiraId(3), m);
         let j = jira(9, "Other", StatusCategory::New);
         let p = w.plan(&[j]);
         assert_eq!(p.recipe.foreign, 1);
@@ -1144,17 +1159,17 @@ mod tests {
         r.seed_iid_prefix = Some("1000".into());
         assert_eq!(
             slot_iid(&r, &jira(5, "x", StatusCategory::New)),
-            Some(10005)
+            Some(GitlabIid(10005))
         );
         let mut moved = jira(5, "x", StatusCategory::New);
-        moved.key = "OPS-5".into();
+        moved.key = key("OPS-5");
         assert_eq!(
             slot_iid(&r, &moved),
             None,
             "the recipe used the old project's key"
         );
         let mut big = jira(5, "x", StatusCategory::New);
-        big.key = "VSA-1234567".into();
+        big.key = key("VSA-1234567");
         assert_eq!(
             slot_iid(&r, &big),
             None,
@@ -1195,7 +1210,7 @@ mod tests {
             ];
             let p = w.plan(std::slice::from_ref(&j));
             w.apply(&p);
-            let iid = w.mirrors["1"].iid;
+            let iid = w.mirrors[&JiraId(1)].iid;
             assert_eq!(scoped(&w.gitlab[&iid]), vec!["jira-status::To Do"]);
             let mut transitions = Vec::new();
             let mut from = "To Do".to_string();
@@ -1210,7 +1225,7 @@ mod tests {
                     .iter()
                     .map(|(t, f, to)| (*t, f.as_str(), to.as_str()))
                     .collect();
-                w.histories.insert("1".into(), history(&list));
+                w.histories.insert(JiraId(1), history(&list));
                 let p = w.plan(std::slice::from_ref(&j));
                 if backdate {
                     let stamped: Vec<Option<DateTime<Utc>>> = p
@@ -1249,7 +1264,7 @@ mod tests {
         // Jira's `updated` is never older than the issue's last transition.
         j.updated = at(250);
         w.histories.insert(
-            "1".into(),
+            JiraId(1),
             history(&[(100, "To Do", "In Progress"), (250, "In Progress", "Done")]),
         );
         let p = w.plan(std::slice::from_ref(&j));
@@ -1281,10 +1296,10 @@ mod tests {
         let mut w = status_world(true);
         let (m, mut g) = mirrored(&j, 4, GitlabState::Closed);
         g.labels = vec!["jira".into(), "jira-status::Bogus".into()];
-        w.mirrors.insert("1".into(), m);
-        w.gitlab.insert(4, g);
+        w.mirrors.insert(JiraId(1), m);
+        w.gitlab.insert(GitlabIid(4), g);
         w.histories.insert(
-            "1".into(),
+            JiraId(1),
             history(&[(100, "To Do", "In Progress"), (250, "In Progress", "Done")]),
         );
         let p = w.plan(std::slice::from_ref(&j));
@@ -1296,7 +1311,7 @@ mod tests {
         assert_eq!(steps[0].remove, vec!["jira-status::Bogus".to_string()]);
         w.apply(&p);
         assert_eq!(
-            w.gitlab[&4].labels,
+            w.gitlab[&GitlabIid(4)].labels,
             vec!["jira".to_string(), "jira-status::Done".to_string()]
         );
     }
@@ -1307,8 +1322,8 @@ mod tests {
         let j = jira(1, "a", StatusCategory::InProgress);
         let (m, mut g) = mirrored(&j, 4, GitlabState::Opened);
         g.labels = vec!["jira-status::In Progress".into()];
-        w.mirrors.insert("1".into(), m);
-        w.gitlab.insert(4, g);
+        w.mirrors.insert(JiraId(1), m);
+        w.gitlab.insert(GitlabIid(4), g);
         let p = w.plan(&[j]);
         assert!(p.actions.is_empty());
         assert_eq!(w.history_asked, 0);
@@ -1336,8 +1351,8 @@ mod tests {
         let mut w = World::new();
         let (m, mut g) = mirrored(&j, 2, GitlabState::Opened);
         g.issue_type = Some("incident".into());
-        w.mirrors.insert("1".into(), m);
-        w.gitlab.insert(2, g);
+        w.mirrors.insert(JiraId(1), m);
+        w.gitlab.insert(GitlabIid(2), g);
         assert!(w.plan(&[j]).actions.is_empty());
     }
 
@@ -1347,7 +1362,7 @@ mod tests {
         let (m, g) = mirrored(&j, 4, GitlabState::Opened);
         let mut moved = j.clone();
         moved.project = "OPS".into();
-        moved.key = "OPS-1".into();
+        moved.key = key("OPS-1");
         let mut sibling = j.clone();
         sibling.project = "SUP".into();
         let cases = [
@@ -1393,8 +1408,8 @@ mod tests {
             w.rules.on_deleted = policy;
             w.rules.on_filtered_out = GonePolicy::Label;
             w.rules.sibling_projects = vec!["SUP".into()];
-            w.mirrors.insert("1".into(), m.clone());
-            w.gitlab.insert(4, g.clone());
+            w.mirrors.insert(JiraId(1), m.clone());
+            w.gitlab.insert(GitlabIid(4), g.clone());
             w.missing = vec![Missing {
                 mirror: m.clone(),
                 found,
@@ -1422,14 +1437,18 @@ mod tests {
             // Back in the search: the label goes and the issue reopens.
             let p = w.plan(std::slice::from_ref(&j));
             w.apply(&p);
-            assert_eq!(w.gitlab[&4].state, GitlabState::Opened);
-            assert!(w.gitlab[&4].labels.is_empty(), "{:?}", w.gitlab[&4].labels);
+            assert_eq!(w.gitlab[&GitlabIid(4)].state, GitlabState::Opened);
+            assert!(
+                w.gitlab[&GitlabIid(4)].labels.is_empty(),
+                "{:?}",
+                w.gitlab[&GitlabIid(4)].labels
+            );
         }
         // Never an issue that does not carry this issue's marker.
         let mut w = World::new();
         let (_, mut foreign) = mirrored(&jira(2, "b", StatusCategory::New), 4, GitlabState::Opened);
         foreign.labels.clear();
-        w.gitlab.insert(4, foreign);
+        w.gitlab.insert(GitlabIid(4), foreign);
         w.missing = vec![Missing {
             mirror: m,
             found: None,
@@ -1448,13 +1467,13 @@ mod tests {
         newer.updated += chrono::Duration::minutes(5);
         let (m, g) = mirrored(&newer, 1, GitlabState::Closed);
         w.mirrors.insert(
-            newer.id.clone(),
+            newer.id,
             Mirror {
                 applied: Some(newer.updated),
                 ..m
             },
         );
-        w.gitlab.insert(1, g);
+        w.gitlab.insert(GitlabIid(1), g);
         // The search index still serves the version before the rename and the close.
         let stale = jira(1, "Original", StatusCategory::New);
         let p = w.plan(&[stale]);
@@ -1469,13 +1488,13 @@ mod tests {
         let (m, mut g) = mirrored(&j, 1, GitlabState::Opened);
         g.title = "edited by hand in GitLab".into();
         w.mirrors.insert(
-            j.id.clone(),
+            j.id,
             Mirror {
                 applied: Some(j.updated),
                 ..m
             },
         );
-        w.gitlab.insert(1, g);
+        w.gitlab.insert(GitlabIid(1), g);
         let none = HashMap::new();
         let input = |recheck_applied| PlanInput {
             jira: std::slice::from_ref(&j),
@@ -1507,11 +1526,11 @@ mod tests {
         let mut w = World::new();
         let j = jira(1, "Agrees", StatusCategory::New);
         let (m, g) = mirrored(&j, 1, GitlabState::Opened);
-        w.mirrors.insert(j.id.clone(), m);
-        w.gitlab.insert(1, g);
+        w.mirrors.insert(j.id, m);
+        w.gitlab.insert(GitlabIid(1), g);
         let p = w.plan(std::slice::from_ref(&j));
         assert!(p.actions.is_empty());
-        assert_eq!(p.settled, vec![(j.id.clone(), j.updated)]);
+        assert_eq!(p.settled, vec![(j.id, j.updated)]);
         w.apply(&p);
         assert!(w.plan(&[j]).settled.is_empty(), "recorded once");
     }
@@ -1563,7 +1582,7 @@ mod tests {
                     list.push((100 * (h as i64 + 1), from, to));
                     from = to;
                 }
-                w.histories.insert(j.id.clone(), history(&list));
+                w.histories.insert(j.id, history(&list));
                 // Arbitrary starting point: unmirrored, mirrored and drifted, mirrored but
                 // deleted in GitLab, or only findable by marker.
                 match rng.below(5) {
@@ -1591,12 +1610,12 @@ mod tests {
                         if rng.below(4) == 0 {
                             g.issue_type = Some("incident".into());
                         }
-                        w.mirrors.insert(j.id.clone(), m);
+                        w.mirrors.insert(j.id, m);
                         w.gitlab.insert(g.iid, g);
                     }
                     3 => {
                         let (m, _) = mirrored(&j, u64::from(id) * 3, GitlabState::Opened);
-                        w.mirrors.insert(j.id.clone(), m);
+                        w.mirrors.insert(j.id, m);
                         // A recipe issue (or a stranger) in its slot.
                         if let Some(slot) = slot_iid(&w.rules, &j) {
                             let (title, created) = if rng.below(2) == 0 {
@@ -1609,13 +1628,13 @@ mod tests {
                             };
                             w.gitlab.insert(
                                 slot,
-                                recipe_issue(slot, &title, created, GitlabState::Closed),
+                                recipe_issue(slot.0, &title, created, GitlabState::Closed),
                             );
                         }
                     }
                     _ => {
                         let (_, g) = mirrored(&j, u64::from(id) * 3, GitlabState::Opened);
-                        w.by_marker.insert(j.id.clone(), g.iid);
+                        w.by_marker.insert(j.id, g.iid);
                         w.gitlab.insert(g.iid, g);
                     }
                 }
@@ -1639,7 +1658,8 @@ mod tests {
                 second.actions
             );
             assert_eq!(second.unchanged, u64::from(n), "case {case}");
-            let iids: std::collections::HashSet<u64> = w.mirrors.values().map(|m| m.iid).collect();
+            let iids: std::collections::HashSet<GitlabIid> =
+                w.mirrors.values().map(|m| m.iid).collect();
             assert_eq!(
                 iids.len(),
                 n as usize,
@@ -1666,7 +1686,12 @@ mod tests {
     /// After the plan was applied, GitLab shows what Jira says of `j`: its title, its state,
     /// its status label (and the labels others put there), its type, the link and the marker.
     /// `before`: GitLab before the plan, for what the rules leave alone.
-    fn assert_agrees(w: &World, before: &HashMap<u64, GitlabIssue>, j: &JiraIssue, case: u32) {
+    fn assert_agrees(
+        w: &World,
+        before: &HashMap<GitlabIid, GitlabIssue>,
+        j: &JiraIssue,
+        case: u32,
+    ) {
         let m = &w.mirrors[&j.id];
         let g = &w.gitlab[&m.iid];
         let was = before.get(&m.iid);
@@ -1679,7 +1704,7 @@ mod tests {
             StatusCategory::Unknown(_) => was.map_or(GitlabState::Opened, |old| old.state),
         };
         assert_eq!(g.state, state, "{at}: state");
-        assert_eq!(g.marker.as_deref(), Some(j.id.as_str()), "{at}: marker");
+        assert_eq!(g.marker, Some(j.id), "{at}: marker");
         let link = format!("{BASE}/browse/{}", j.key);
         assert_eq!(g.link.as_deref(), Some(link.as_str()), "{at}: link");
         let mut labels: BTreeSet<String> = was

@@ -42,7 +42,7 @@ use futures_util::FutureExt;
 use tracing::Instrument;
 
 use crate::config::{Config, Mapping};
-use crate::domain::{IssueHistory, JiraIssue, PassKind};
+use crate::domain::{IssueHistory, JiraId, JiraIssue, JiraKey, MappingId, PassKind};
 use crate::error::Result;
 use crate::gitlab::{GitlabClient, Project};
 use crate::jira::{JiraClient, Pages, SearchPage};
@@ -92,10 +92,10 @@ pub struct Reconciler {
 /// The mapping a pass works on, with the GitLab project it resolved to.
 struct Target<'a> {
     mapping: &'a Mapping,
-    name: String,
+    name: MappingId,
     project: Project,
     /// Mappings that feed the same GitLab project (this one included).
-    siblings: Vec<String>,
+    siblings: Vec<MappingId>,
     /// The mapping's rules beyond title and state (recipe, status labels, types, gone issues).
     rules: Rules,
     /// Warn once per pass when GitLab ignores `created_at`.
@@ -150,7 +150,7 @@ impl Reconciler {
         lock_wait: Duration,
     ) -> Result<Vec<PassReport>> {
         let _lock = InstanceLock::acquire(store.path(), lock_wait, &self.stop).await?;
-        let abandoned = store.close_abandoned_passes()?;
+        let abandoned = store.passes().close_abandoned()?;
         if abandoned > 0 {
             tracing::warn!(
                 passes = abandoned,
@@ -165,7 +165,7 @@ impl Reconciler {
     pub async fn targeted_pass(
         &self,
         store: &Store,
-        ids: &[String],
+        ids: &[JiraId],
         projects: Option<&HashSet<String>>,
         lock_wait: Duration,
     ) -> Result<Vec<PassReport>> {
@@ -245,11 +245,13 @@ impl Reconciler {
         mapping: &Mapping,
         scope: Scope<'_>,
     ) -> PassReport {
-        let name = mapping.name();
+        let name = mapping.id();
         // A polled pass without a checkpoint runs full (see `observe`): say so from the start,
         // so a first pass that fails early is not recorded as an incremental one.
         let kind = match (scope.kind(), mode.store()) {
-            (PassKind::Incremental, Some(store)) if matches!(store.checkpoint(&name), Ok(None)) => {
+            (PassKind::Incremental, Some(store))
+                if matches!(store.checkpoints().get(&name).map(|c| c.at()), Ok(None)) =>
+            {
                 PassKind::Full
             }
             (PassKind::Incremental, None) => PassKind::Full,
@@ -262,7 +264,7 @@ impl Reconciler {
             let started = Instant::now();
             let cpu_before = report::process_cpu();
             let history = match mode {
-                Mode::Apply(store) => match store.begin_pass(&name, kind) {
+                Mode::Apply(store) => match store.passes().begin(&name, kind) {
                     Ok(id) => Some((store, id)),
                     Err(e) => return PassReport::failed(&name, kind, &e),
                 },
@@ -275,7 +277,10 @@ impl Reconciler {
             report.cpu = report::process_cpu().saturating_sub(cpu_before);
             if let Some((store, id)) = history {
                 let error = report.failures.first().map(String::as_str);
-                if let Err(e) = store.finish_pass(id, report.outcome(), &report.counts, error) {
+                if let Err(e) = store
+                    .passes()
+                    .finish(id, report.outcome(), &report.counts, error)
+                {
                     report.failures.push(e.report());
                 }
                 report::record_metrics(&self.metrics, &report);
@@ -305,19 +310,19 @@ impl Reconciler {
                 if e.is_gitlab_refusal() {
                     self.forget_project(mode, mapping);
                 }
-                PassReport::failed(&mapping.name(), kind, &e)
+                PassReport::failed(&mapping.id(), kind, &e)
             }
-            Err(panic) => self.panicked(&mapping.name(), kind, panic.as_ref()),
+            Err(panic) => self.panicked(&mapping.id(), kind, panic.as_ref()),
         }
     }
 
-    fn panicked(&self, name: &str, kind: PassKind, panic: &(dyn Any + Send)) -> PassReport {
+    fn panicked(&self, name: &MappingId, kind: PassKind, panic: &(dyn Any + Send)) -> PassReport {
         let why = crate::panic_message(panic);
         tracing::error!(mapping = %name, "the pass panicked, a bug (please report it with this log): {why}; the next pass retries");
         self.metrics.inc(
             "jgr_pass_panics_total",
             "Passes that ended in a panic (a bug), by mapping.",
-            &[("mapping", name)],
+            &[("mapping", name.as_str())],
             1.0,
         );
         PassReport::failed_with(name, kind, format!("the pass panicked (a bug): {why}"))
@@ -327,7 +332,7 @@ impl Reconciler {
     async fn run(&self, mode: Mode<'_>, mapping: &Mapping, scope: Scope<'_>) -> Result<PassReport> {
         let target = Target {
             mapping,
-            name: mapping.name(),
+            name: mapping.id(),
             project: self.project(mode, mapping).await?,
             siblings: self.siblings(mapping),
             rules: self.cfg.rules(mapping),
@@ -335,7 +340,7 @@ impl Reconciler {
         };
         let mut start = self.start(&target, scope.kind(), mode.store())?;
         tracing::Span::current().record("kind", start.kind.label());
-        if start.kind == PassKind::Targeted && !start.reconciled {
+        if start.kind == PassKind::Targeted && !start.checkpoint.reconciled() {
             // Never reconciled: the first polled pass reads the GitLab project for markers
             // before anything is created; an event must not get ahead of it.
             tracing::info!("not reconciled yet; the event waits for the first scheduled pass");
@@ -363,19 +368,19 @@ impl Reconciler {
         if let (PassKind::Full, Some(store)) = (start.kind, mode.store()) {
             // Which mirrors the search returns, for the issues that left (`deleted`). Only a
             // mapping that had mirrors before this pass (not a backfill) can have lost some.
-            start.track_seen = store.has_mirrors(&target.name)?;
+            start.track_seen = store.mirrors().any(&target.name)?;
             if start.track_seen {
-                store.begin_seen(&target.name)?;
+                store.seen().begin(&target.name)?;
             }
         }
 
         let mut work = Worked::default();
-        let mut progress = Progress::new(&target.name);
+        let mut progress = Progress::new(target.name.as_str());
         // A failure part-way (Jira or GitLab kept failing) ends the pass, but what earlier
         // batches did was done and committed: it stays in the report and the history.
         let mut broke_off = None;
         // Ids events named that Jira no longer has (deleted, or invisible to the account).
-        let mut vanished: Vec<String> = Vec::new();
+        let mut vanished: Vec<JiraId> = Vec::new();
         'searches: for mut search in self.searches(&target, &start, scope) {
             loop {
                 tracing::debug!(jql = %search.jql, "searching Jira");
@@ -432,7 +437,7 @@ impl Reconciler {
                     Err(e) => broke_off = Some(e),
                 }
             }
-            store.end_seen(&target.name)?;
+            store.seen().end(&target.name)?;
         }
         // The listing is forgotten now: a second look for lost creates lists the project again.
         drop(view);
@@ -519,12 +524,7 @@ impl Reconciler {
             }],
             Scope::Ids { ids, .. } => ids
                 .chunks(crate::jira::MAX_RECONCILE_IDS)
-                .map(|chunk| {
-                    Search::of_ids(
-                        target.mapping.search_filter(None),
-                        chunk.iter().filter_map(|id| id.parse().ok()).collect(),
-                    )
-                })
+                .map(|chunk| Search::of_ids(target.mapping.search_filter(None), chunk.to_vec()))
                 .filter(|s| !s.reconcile.is_empty())
                 .collect(),
         }
@@ -645,8 +645,8 @@ impl Reconciler {
         start.saw(&page.issues);
         let recheck_applied = start.kind == PassKind::Full;
         if let (true, Some(store)) = (start.track_seen, mode.store()) {
-            let ids: Vec<&str> = page.issues.iter().map(|j| j.id.as_str()).collect();
-            store.note_seen(&target.name, &ids)?;
+            let ids: Vec<JiraId> = page.issues.iter().map(|j| j.id).collect();
+            store.seen().note(&target.name, &ids)?;
         }
         let seen = self
             .observe_page(mode.store(), target, &page.issues, view, recheck_applied)
@@ -686,12 +686,12 @@ impl Reconciler {
         if first.wants_history.is_empty() {
             return Ok(first);
         }
-        let history: HashMap<String, IssueHistory> =
+        let history: HashMap<JiraId, IssueHistory> =
             self.read_history(&first.wants_history).await?;
         recorded.transitions.extend(
             history
                 .iter()
-                .flat_map(|(id, h)| h.transitions.iter().map(move |t| (id.clone(), t.clone()))),
+                .flat_map(|(id, h)| h.transitions.iter().map(move |t| (*id, t.clone()))),
         );
         Ok(plan(&page.input(
             target,
@@ -717,10 +717,10 @@ impl Reconciler {
             count = lost.len(),
             "creates without a reliable answer; looking them up by marker"
         );
-        let keys: HashSet<&str> = lost.iter().map(|j| j.key.as_str()).collect();
+        let keys: HashSet<&JiraKey> = lost.iter().map(|j| &j.key).collect();
         let mut view = self.scan_project(store, target).await?;
-        let ids: Vec<&str> = lost.iter().map(|j| j.id.as_str()).collect();
-        let mirrors = store.mirrors_for(&target.name, &target.siblings, &ids)?;
+        let ids: Vec<JiraId> = lost.iter().map(|j| j.id).collect();
+        let mirrors = store.mirrors().of(&target.name, &target.siblings, &ids)?;
         view.load_page(&target.rules, lost, &mirrors)?;
         let page = PageView {
             jira: lost,
@@ -733,9 +733,7 @@ impl Reconciler {
         let planned = self.plan_page(target, &view, &page, &mut recorded).await?;
         let second = self.apply(store, target, planned, recorded, true).await?;
         // The second look decides for the issues it covered.
-        applied
-            .failures
-            .retain(|key, _| !keys.contains(key.as_str()));
+        applied.failures.retain(|key, _| !keys.contains(key));
         applied.notes.append(&mut view.notes);
         applied.absorb(second);
         Ok(applied)
@@ -751,31 +749,32 @@ impl Reconciler {
         newest: Option<DateTime<Utc>>,
         report: &PassReport,
     ) -> Result<Option<DateTime<Utc>>> {
+        let before = start.checkpoint.at();
         if start.kind == PassKind::Targeted {
             // An event-triggered pass saw only some issues: the window stays the polls'.
-            return Ok(start.checkpoint);
+            return Ok(before);
         }
         match newest {
             Some(newest) if report.ok() => {
-                store.advance_checkpoint(&target.name, newest)?;
-                Ok(Some(start.checkpoint.map_or(newest, |c| c.max(newest))))
+                store.checkpoints().advance(&target.name, newest)?;
+                Ok(Some(before.map_or(newest, |c| c.max(newest))))
             }
             // Nothing to mirror yet (an empty project): events for it may now be applied.
             None if report.ok() => {
-                store.mark_reconciled(&target.name)?;
-                Ok(start.checkpoint)
+                store.checkpoints().mark_reconciled(&target.name)?;
+                Ok(before)
             }
-            _ => Ok(start.checkpoint),
+            _ => Ok(before),
         }
     }
 
     /// Mappings that feed the same GitLab project as `mapping`, itself included.
-    fn siblings(&self, mapping: &Mapping) -> Vec<String> {
+    fn siblings(&self, mapping: &Mapping) -> Vec<MappingId> {
         self.cfg
             .mappings
             .iter()
             .filter(|m| m.gitlab_project == mapping.gitlab_project)
-            .map(Mapping::name)
+            .map(Mapping::id)
             .collect()
     }
 
@@ -783,7 +782,7 @@ impl Reconciler {
     /// using the same state, such as an on-demand `reconcile` beside the service), so neither a
     /// restart nor a second process can burst past GitLab's create limit.
     fn restore_pacer(&self, store: &Store) {
-        match store.pacer_state(&self.cfg.gitlab.url) {
+        match store.cache().pacer(&self.cfg.gitlab.url) {
             Ok(Some(saved)) => self.gitlab.pacer().restore(&saved),
             Ok(None) => {}
             Err(e) => tracing::warn!(
@@ -798,7 +797,7 @@ impl Reconciler {
         if snapshot.learned.is_none() && snapshot.recent.is_empty() {
             return;
         }
-        if let Err(e) = store.save_pacer_state(&self.cfg.gitlab.url, &snapshot) {
+        if let Err(e) = store.cache().save_pacer(&self.cfg.gitlab.url, &snapshot) {
             tracing::warn!("the create pacer's state was not saved: {}", e.report());
         }
     }
@@ -811,7 +810,7 @@ enum Scope<'a> {
     /// The issues events named; `projects`, when known, are their Jira projects (only their
     /// mappings look).
     Ids {
-        ids: &'a [String],
+        ids: &'a [JiraId],
         projects: Option<&'a HashSet<String>>,
     },
 }
@@ -839,15 +838,15 @@ impl Scope<'_> {
 struct Search {
     jql: String,
     /// Cloud's `reconcileIssues`: ids whose latest version the search must see.
-    reconcile: Vec<u64>,
+    reconcile: Vec<JiraId>,
     /// For a search of ids: the mapping's filter, to search again without some of them.
     filter: Option<String>,
 }
 
 impl Search {
     /// `<filter> AND id in (ids)`, reading those ids at their latest version.
-    fn of_ids(filter: String, ids: Vec<u64>) -> Search {
-        let list: Vec<String> = ids.iter().map(u64::to_string).collect();
+    fn of_ids(filter: String, ids: Vec<JiraId>) -> Search {
+        let list: Vec<String> = ids.iter().map(JiraId::to_string).collect();
         Search {
             jql: format!("{filter} AND id in ({})", list.join(", ")),
             reconcile: ids,
@@ -857,23 +856,23 @@ impl Search {
 
     /// After Jira refused this search of ids because some do not exist: the search without
     /// them, and which they were. `None` when the error is anything else.
-    fn without_missing(&mut self, e: &crate::error::Error) -> Option<Vec<String>> {
+    fn without_missing(&mut self, e: &crate::error::Error) -> Option<Vec<JiraId>> {
         let filter = self.filter.clone()?;
         let crate::error::Error::Api(api) = e else {
             return None;
         };
-        let gone: Vec<String> = crate::jira::missing_ids_in(api)
+        let gone: Vec<JiraId> = crate::jira::missing_ids_in(api)
             .into_iter()
-            .filter(|id| id.parse().is_ok_and(|n: u64| self.reconcile.contains(&n)))
+            .filter(|id| self.reconcile.contains(id))
             .collect();
         if gone.is_empty() {
             return None;
         }
-        let rest: Vec<u64> = self
+        let rest: Vec<JiraId> = self
             .reconcile
             .iter()
             .copied()
-            .filter(|n| !gone.contains(&n.to_string()))
+            .filter(|id| !gone.contains(id))
             .collect();
         *self = Search::of_ids(filter, rest);
         Some(gone)

@@ -1,9 +1,9 @@
 //! What `reconcile` prints: a summary line per mapping (or, with `--json`, one JSON document on
 //! stdout for scripts), one `error:` line per failure on stderr, and the exit code.
 
+use crate::domain::Counts;
 use crate::domain::PassOutcome;
 use crate::reconcile::PassReport;
-use crate::store::Counts;
 
 /// The exit code of a pass: 2 when a failure needs the user (such as a rejected token), 1 for
 /// failures a later pass may get past, 3 when a stop (SIGTERM, SIGINT) cut a pass short and

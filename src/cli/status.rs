@@ -30,7 +30,7 @@ pub fn run(
     for m in &cfg.mappings {
         let name = m.name();
         let st = match &store {
-            Some(s) => Some(s.status(&name)?),
+            Some(s) => Some(s.status(&m.id())?),
             None => None,
         };
         rows.push((name, st));
@@ -169,7 +169,7 @@ fn print_mapping(st: &MappingStatus, now: DateTime<Utc>) {
     }
 }
 
-fn counts_line(c: &crate::store::Counts) -> String {
+fn counts_line(c: &crate::domain::Counts) -> String {
     format!(
         "created {}, closed {}, reopened {}, updated {}, adopted {}, unchanged {}, failed {}",
         c.created, c.closed, c.reopened, c.updated, c.adopted, c.unchanged, c.failed

@@ -13,12 +13,15 @@ use std::sync::atomic::Ordering;
 use futures_util::stream::{self, StreamExt};
 
 use super::{Reconciler, Target};
-use crate::domain::{self, GitlabIssue, GoneReason, IssueEdit, JiraIssue, Mirror, StateEvent};
+use crate::domain::{
+    self, Counts, GitlabIid, GitlabIssue, GoneReason, IssueEdit, JiraId, JiraIssue, JiraKey,
+    Mirror, StateEvent,
+};
 use crate::error::{Error, Result};
 use crate::gitlab::NewIssue;
 use crate::http::ApiErrorKind;
 use crate::plan::{Action, LabelStep, Plan};
-use crate::store::{Counts, PageWrite, Store};
+use crate::store::{PageWrite, Store};
 
 /// What applying plans did.
 #[derive(Debug, Default)]
@@ -26,7 +29,7 @@ pub(super) struct Applied {
     /// Actions carried out, by kind (`unchanged` and `jira_seen` stay 0 here).
     pub counts: Counts,
     /// Jira key → why its action failed.
-    pub failures: BTreeMap<String, String>,
+    pub failures: BTreeMap<JiraKey, String>,
     /// Creates without a reliable answer: looked up by marker before anything else.
     pub lost: Vec<JiraIssue>,
     /// A failure only the user can fix (a rejected token, a missing permission).
@@ -39,7 +42,7 @@ pub(super) struct Applied {
 impl Applied {
     /// Add a later page's (or round's) results to these.
     pub fn absorb(&mut self, later: Applied) {
-        self.counts.add(&later.counts);
+        self.counts += &later.counts;
         self.failures.extend(later.failures);
         self.lost.extend(later.lost);
         self.needs_user |= later.needs_user;
@@ -50,14 +53,13 @@ impl Applied {
 
 /// The actions for one Jira issue, in the planner's order.
 struct Job {
-    key: String,
+    key: JiraKey,
     actions: Vec<Action>,
 }
 
 /// What one job did.
-#[derive(Default)]
 struct Done {
-    key: String,
+    key: JiraKey,
     counts: Counts,
     failure: Option<String>,
     error_needs_user: bool,
@@ -66,16 +68,31 @@ struct Done {
     /// Saved even when a stop cuts the job short: the GitLab issue is there and marked.
     mirror: Option<Mirror>,
     /// The Jira version now true in GitLab, for a mirror already linked.
-    applied: Option<(String, chrono::DateTime<chrono::Utc>)>,
+    applied: Option<(JiraId, chrono::DateTime<chrono::Utc>)>,
     /// A create that surely did not happen: its intent goes.
-    cleared_intent: Option<String>,
+    cleared_intent: Option<JiraId>,
     /// A create without a reliable answer.
     lost: Option<JiraIssue>,
     /// A Jira issue that left the mapping, its policy applied.
-    gone: Option<(String, GoneReason)>,
+    gone: Option<(JiraId, GoneReason)>,
 }
 
 impl Done {
+    fn new(key: JiraKey) -> Self {
+        Done {
+            key,
+            counts: Counts::default(),
+            failure: None,
+            error_needs_user: false,
+            gitlab_refused: false,
+            mirror: None,
+            applied: None,
+            cleared_intent: None,
+            lost: None,
+            gone: None,
+        }
+    }
+
     fn fail(&mut self, message: String, error: Option<&Error>) {
         if error.is_some_and(|e| e.cause() == crate::cause::Cause::Stopped) {
             // Not sent because a stop came: no failure, and nothing applied; the next pass
@@ -95,7 +112,7 @@ impl Done {
     fn version_applied(&mut self, jira: &JiraIssue) {
         match self.mirror.as_mut() {
             Some(link) => link.applied = Some(jira.updated),
-            None => self.applied = Some((jira.id.clone(), jira.updated)),
+            None => self.applied = Some((jira.id, jira.updated)),
         }
     }
 
@@ -123,17 +140,17 @@ impl Reconciler {
     ) -> Result<Applied> {
         let name = &target.name;
         if !recovering {
-            let creates: Vec<(&str, &str)> = plan
+            let creates: Vec<(JiraId, &JiraKey)> = plan
                 .actions
                 .iter()
                 .filter_map(|a| match a {
-                    Action::Create { jira, .. } => Some((jira.id.as_str(), jira.key.as_str())),
+                    Action::Create { jira, .. } => Some((jira.id, &jira.key)),
                     _ => None,
                 })
                 .collect();
             // Intents first: if the process dies after GitLab commits an issue but before its
             // mirror is saved, the next pass finds it by its marker.
-            store.record_intents(name, &creates)?;
+            store.intents().record(name, &creates)?;
         }
         let mut write = recorded;
         write.applied.extend(plan.settled);
@@ -150,7 +167,7 @@ impl Reconciler {
             .collect()
             .await;
         for d in done {
-            out.counts.add(&d.counts);
+            out.counts += &d.counts;
             out.needs_user |= d.error_needs_user;
             out.gitlab_refused |= d.gitlab_refused;
             write.mirrors.extend(d.mirror);
@@ -169,16 +186,13 @@ impl Reconciler {
     /// One Jira issue's actions, in order; stops at the first failure.
     async fn run_job(&self, target: &Target<'_>, job: Job, recovering: bool) -> Done {
         let key = job.key;
-        let mut done = Done {
-            key: key.clone(),
-            ..Done::default()
-        };
+        let mut done = Done::new(key.clone());
         for action in job.actions {
             if self.stopping() {
                 match &action {
                     // A first create not sent yet: nothing can have landed, its intent goes.
                     Action::Create { jira, .. } if !recovering => {
-                        done.cleared_intent = Some(jira.id.clone());
+                        done.cleared_intent = Some(jira.id);
                     }
                     // A create whose answer was lost may still land: its intent stays, so the
                     // next pass looks for it by marker before creating.
@@ -248,7 +262,7 @@ impl Reconciler {
                     match self.relabel(&target.project, iid, &steps).await {
                         Ok(()) => {
                             done.counts.updated += 1;
-                            tracing::info!(jira = %key, iid, steps = steps.len(), "replayed status labels");
+                            tracing::info!(jira = %key, iid = iid.get(), steps = steps.len(), "replayed status labels");
                             done.version_applied(&jira);
                         }
                         Err(e) => {
@@ -285,7 +299,7 @@ impl Reconciler {
                     } else if adopted {
                         done.counts.adopted += 1;
                     }
-                    tracing::info!(jira = %key, iid = mirror.iid, adopted, "linked GitLab issue");
+                    tracing::info!(jira = %key, iid = mirror.iid.get(), adopted, "linked GitLab issue");
                     done.mirror = Some(mirror);
                 }
                 Action::Update { jira, iid, edit } => {
@@ -303,7 +317,7 @@ impl Reconciler {
                                 Some(StateEvent::Reopen) => done.counts.reopened += 1,
                                 None => done.counts.updated += 1,
                             }
-                            tracing::info!(jira = %key, iid, change = %change, "updated GitLab issue");
+                            tracing::info!(jira = %key, iid = iid.get(), change = %change, "updated GitLab issue");
                             done.version_applied(&jira);
                         }
                         Err(e) => {
@@ -323,7 +337,7 @@ impl Reconciler {
     async fn create(
         &self,
         target: &Target<'_>,
-        key: &str,
+        key: &JiraKey,
         jira: JiraIssue,
         new: NewIssue,
         steps: &[LabelStep],
@@ -346,19 +360,19 @@ impl Reconciler {
                 return;
             }
             Err(e) => {
-                done.cleared_intent = Some(jira.id.clone());
+                done.cleared_intent = Some(jira.id);
                 let e = Error::from(e);
                 done.fail(format!("{key}: create failed: {}", e.report()), Some(&e));
                 return;
             }
         };
         done.counts.created += 1;
-        tracing::info!(jira = %key, iid = created.iid, "created GitLab issue");
+        tracing::info!(jira = %key, iid = created.iid.get(), "created GitLab issue");
         if !target.backdate_checked.swap(true, Ordering::SeqCst) {
             warn_if_not_backdated(target, &jira, &created);
         }
         let mut mirror = Mirror {
-            jira_id: jira.id.clone(),
+            jira_id: jira.id,
             jira_key: jira.key.clone(),
             iid: created.iid,
             applied: Some(jira.updated),
@@ -400,7 +414,7 @@ impl Reconciler {
         &self,
         target: &Target<'_>,
         jira: &JiraIssue,
-        iid: u64,
+        iid: GitlabIid,
         mut edit: IssueEdit,
     ) -> Result<()> {
         let project = &target.project;
@@ -428,9 +442,9 @@ impl Reconciler {
 /// (so creates go out roughly in Jira's order).
 fn jobs(actions: Vec<Action>) -> Vec<Job> {
     let mut jobs: Vec<Job> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut index: HashMap<JiraKey, usize> = HashMap::new();
     for action in actions {
-        let key = action.jira_key().to_string();
+        let key = action.jira_key().clone();
         match index.get(&key) {
             Some(&i) => jobs[i].actions.push(action),
             None => {

@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::observe::{GitlabView, PageView};
 use super::{Mode, PageWork, Reconciler, Target, BATCH};
-use crate::domain::{GoneReason, IssueEdit, Mirror};
+use crate::domain::{GitlabIid, GoneReason, IssueEdit, JiraId, Mirror};
 use crate::error::Result;
 use crate::plan::{plan, Action, Missing};
 use crate::store::PageWrite;
@@ -48,12 +48,12 @@ impl Reconciler {
         let Some(store) = mode.store() else {
             return Ok(out);
         };
-        let mut after: Option<String> = None;
+        let mut after: Option<JiraId> = None;
         let mut left = 0;
         while !self.stopping() {
-            let unseen = store.unseen_mirrors(&target.name, after.as_deref(), BATCH)?;
+            let unseen = store.seen().unseen(&target.name, after, BATCH)?;
             let Some(last) = unseen.last() else { break };
-            after = Some(last.jira_id.clone());
+            after = Some(last.jira_id);
             let settled = self.settle_mirrors(mode, target, view, unseen).await?;
             left += settled.missing;
             settled.work.add_into(&mut out);
@@ -74,15 +74,15 @@ impl Reconciler {
         mode: Mode<'_>,
         target: &Target<'_>,
         view: &mut GitlabView<'_>,
-        ids: &[String],
+        ids: &[JiraId],
     ) -> Result<PageWork> {
         let Some(store) = mode.store() else {
             return Ok(PageWork::default());
         };
-        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
         let own = [target.name.clone()];
         let mirrors: Vec<Mirror> = store
-            .mirrors_for(&target.name, &own, &ids)?
+            .mirrors()
+            .of(&target.name, &own, ids)?
             .into_values()
             .collect();
         if mirrors.is_empty() {
@@ -141,15 +141,15 @@ impl Reconciler {
         unseen: Vec<Mirror>,
         view: &mut GitlabView<'_>,
     ) -> Result<Vec<Missing>> {
-        let ids: Vec<String> = unseen.iter().map(|m| m.jira_id.clone()).collect();
+        let ids: Vec<JiraId> = unseen.iter().map(|m| m.jira_id).collect();
         // The search index may lag, but it held each of these issues when it was mirrored,
         // and serves that version until the new one: a missing issue is not a lagging one.
         let fetched = self.jira.fetch_by_id(&ids).await?;
-        let gone: HashSet<&str> = fetched.missing.iter().map(String::as_str).collect();
+        let gone: HashSet<JiraId> = fetched.missing.iter().copied().collect();
         let mut out = Vec::new();
         for mirror in unseen {
             let hit = fetched.found.issues.iter().find(|j| j.id == mirror.jira_id);
-            if hit.is_none() && !gone.contains(mirror.jira_id.as_str()) {
+            if hit.is_none() && !gone.contains(&mirror.jira_id) {
                 continue; // returned but unreadable: not gone
             }
             out.push(Missing {
@@ -157,9 +157,9 @@ impl Reconciler {
                 mirror,
             });
         }
-        let iids: Vec<u64> = out.iter().map(|m| m.mirror.iid).collect();
+        let iids: Vec<GitlabIid> = out.iter().map(|m| m.mirror.iid).collect();
         view.load_issues(&iids)?;
-        let unlisted: Vec<u64> = iids
+        let unlisted: Vec<GitlabIid> = iids
             .into_iter()
             .filter(|iid| !view.issues.contains_key(iid))
             .collect();
@@ -188,7 +188,7 @@ impl Reconciler {
                 .await?;
             self.verify(&target.project, mirror.iid, edit, &after)?;
         }
-        tracing::info!(jira = %mirror.jira_key, iid = mirror.iid, reason = %reason, changed = edit.is_some(), "Jira issue left the mapping");
+        tracing::info!(jira = %mirror.jira_key, iid = mirror.iid.get(), reason = %reason, changed = edit.is_some(), "Jira issue left the mapping");
         Ok(())
     }
 }

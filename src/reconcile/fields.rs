@@ -5,7 +5,9 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::{Reconciler, Target};
-use crate::domain::{GitlabIssue, GitlabState, IssueEdit, JiraIssue, StateEvent, StatusCategory};
+use crate::domain::{
+    GitlabIid, GitlabIssue, GitlabState, IssueEdit, JiraIssue, StateEvent, StatusCategory,
+};
 use crate::error::{Error, Result};
 use crate::gitlab::Project;
 use crate::plan::{Action, LabelStep};
@@ -113,7 +115,7 @@ impl Reconciler {
     pub(super) async fn relabel(
         &self,
         project: &Project,
-        iid: u64,
+        iid: GitlabIid,
         steps: &[LabelStep],
     ) -> Result<()> {
         for step in steps {
@@ -133,7 +135,7 @@ impl Reconciler {
     pub(super) fn verify(
         &self,
         project: &Project,
-        iid: u64,
+        iid: GitlabIid,
         edit: &IssueEdit,
         after: &GitlabIssue,
     ) -> Result<()> {
@@ -165,7 +167,7 @@ impl Reconciler {
     }
 }
 
-fn type_ignored(project: &Project, iid: u64, wanted: &str, got: &GitlabIssue) -> Error {
+fn type_ignored(project: &Project, iid: GitlabIid, wanted: &str, got: &GitlabIssue) -> Error {
     Error::RoleTooLow(format!(
         "GitLab kept #{iid} in {} as {}, not {wanted}: incidents need the Reporter role or higher (the token's access level is {}); raise it, or remove the type from the mapping's issue_types",
         project.path,

@@ -7,15 +7,15 @@ use chrono::{DateTime, Utc};
 
 use super::apply::Applied;
 use super::observe::{GitlabView, Start};
-use crate::domain::{PassKind, PassOutcome};
+use crate::domain::Counts;
+use crate::domain::{MappingId, PassKind, PassOutcome};
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::plan::RecipeTally;
-use crate::store::Counts;
 
 #[derive(Debug)]
 pub struct PassReport {
-    pub mapping: String,
+    pub mapping: MappingId,
     pub kind: PassKind,
     pub counts: Counts,
     /// One line per action that failed, or the reason the whole pass failed.
@@ -37,9 +37,9 @@ pub struct PassReport {
 }
 
 impl PassReport {
-    fn new(mapping: &str, kind: PassKind) -> Self {
+    fn new(mapping: &MappingId, kind: PassKind) -> Self {
         PassReport {
-            mapping: mapping.to_string(),
+            mapping: mapping.clone(),
             kind,
             counts: Counts::default(),
             failures: Vec::new(),
@@ -55,7 +55,7 @@ impl PassReport {
     }
 
     /// A pass that could not run at all (or, for a stop, did not get to).
-    pub(super) fn failed(mapping: &str, kind: PassKind, e: &Error) -> Self {
+    pub(super) fn failed(mapping: &MappingId, kind: PassKind, e: &Error) -> Self {
         let mut r = PassReport::new(mapping, kind);
         if e.cause() == crate::cause::Cause::Stopped {
             r.stopped = true;
@@ -67,22 +67,22 @@ impl PassReport {
     }
 
     /// A pass that ended for a reason that is not an [`Error`] (a panic).
-    pub(super) fn failed_with(mapping: &str, kind: PassKind, why: String) -> Self {
+    pub(super) fn failed_with(mapping: &MappingId, kind: PassKind, why: String) -> Self {
         let mut r = PassReport::new(mapping, kind);
         r.failures.push(why);
         r
     }
 
     /// The report of a pass that knows where it starts, before it reads Jira.
-    pub(super) fn started(mapping: &str, start: &Start, view: &GitlabView<'_>) -> Self {
+    pub(super) fn started(mapping: &MappingId, start: &Start, view: &GitlabView<'_>) -> Self {
         let mut r = PassReport::new(mapping, start.kind);
-        r.checkpoint = start.checkpoint;
+        r.checkpoint = start.checkpoint.at();
         r.notes.extend(view.notes.iter().cloned());
         r
     }
 
     pub(super) fn absorb(&mut self, applied: Applied) {
-        self.counts.add(&applied.counts);
+        self.counts += &applied.counts;
         self.needs_user |= applied.needs_user;
         self.notes.extend(applied.notes);
         self.failures.extend(applied.failures.into_values());

@@ -172,7 +172,8 @@ async fn gitlab_create_limit_is_learned_kept_to_and_survives_a_restart() {
     assert_converged(&w, "VSA", PROJECT);
     let store = jira_gitlab_reconciler::store::Store::open(&w.state_path()).expect("store");
     let saved = store
-        .pacer_state(&w.gitlab.url())
+        .cache()
+        .pacer(&w.gitlab.url())
         .expect("readable")
         .expect("saved");
     assert_eq!(saved.learned.map(|(n, _)| n), Some(3), "{saved:?}");
@@ -479,7 +480,7 @@ async fn process_killed_between_create_and_mirror_adopts_on_the_next_run() {
         jira_gitlab_reconciler::store::Store::open_read_only(&w.state_path())
             .ok()
             .flatten()
-            .and_then(|s| s.pending_intents("VSA->acme/platform").ok())
+            .and_then(|s| s.intents().count(&"VSA->acme/platform".into()).ok())
             .unwrap_or(0)
     };
     // Killed once the create is held by GitLab: the intent alone may be recorded a moment

@@ -21,7 +21,8 @@ use crate::harness::*;
 fn saved_pacer(w: &SimWorld) -> Option<jira_gitlab_reconciler::gitlab::PacerSnapshot> {
     Store::open(&w.state_path())
         .expect("store")
-        .pacer_state(&w.gitlab.url())
+        .cache()
+        .pacer(&w.gitlab.url())
         .expect("readable")
 }
 
