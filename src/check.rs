@@ -220,7 +220,7 @@ pub async fn run(mut cfg: Config, file: &ConfigFile) -> Result<i32> {
         if !report.ok() {
             out.say(Finding::Problem(format!(
                 "{name}: could not look for the Automation recipe's issues: {}",
-                report.failures.join("; ")
+                report.failure_lines().join("; ")
             )));
             continue;
         }

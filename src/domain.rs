@@ -188,6 +188,37 @@ pub struct IssueEdit {
     pub issue_type: Option<String>,
 }
 
+impl IssueEdit {
+    /// The fields this edit changes, in a fixed order (for logs and outcomes).
+    pub fn fields(&self) -> Vec<Field> {
+        let changes = [
+            (self.state_event.is_some(), Field::State),
+            (self.title.is_some(), Field::Title),
+            (self.description.is_some(), Field::Description),
+            (
+                !self.add_labels.is_empty() || !self.remove_labels.is_empty(),
+                Field::Labels,
+            ),
+            (self.issue_type.is_some(), Field::Type),
+        ];
+        changes
+            .into_iter()
+            .filter_map(|(changed, field)| changed.then_some(field))
+            .collect()
+    }
+}
+
+/// A field of a GitLab issue the reconciler keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Field {
+    State,
+    Title,
+    /// The link to Jira and the marker.
+    Description,
+    Labels,
+    Type,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StateEvent {
     Close,

@@ -23,6 +23,7 @@
 //! changelogs and plans again. A changelog is wanted only for issues whose status label or
 //! recipe match is in question, so an idle pass asks for none.
 
+mod action;
 mod gone;
 mod recipe;
 mod status;
@@ -32,10 +33,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    self, GitlabIid, GitlabIssue, GitlabState, GonePolicy, GoneReason, IssueEdit, IssueHistory,
-    JiraId, JiraIssue, JiraKey, Mirror, StateEvent,
+    self, GitlabIid, GitlabIssue, GitlabState, GonePolicy, IssueEdit, IssueHistory, JiraId,
+    JiraIssue, Mirror, StateEvent,
 };
 
+pub use action::{describe_update, Action, LabelStep};
 pub use recipe::slot_iid;
 
 /// A mapping's rules beyond title and state (all off by default).
@@ -132,171 +134,6 @@ pub fn needs_compare(jira: &JiraIssue, mirror: Option<&Mirror>, recheck_applied:
     }
 }
 
-/// One label change, one request: add `add`, remove `remove`, stamped `at` (Owner only).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LabelStep {
-    pub add: String,
-    pub remove: Vec<String>,
-    pub at: Option<DateTime<Utc>>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Action {
-    /// No GitLab issue exists for this Jira issue: create one (and close it if Jira says done).
-    Create {
-        jira: JiraIssue,
-        title: String,
-        description: String,
-        close: bool,
-        /// The status label to create it with (its first status when the history is
-        /// replayed).
-        status_label: Option<String>,
-        issue_type: String,
-        /// Status label changes to replay after the create, oldest first.
-        steps: Vec<LabelStep>,
-    },
-    /// Record the link to an existing GitLab issue: found by its marker (`adopted`), or the
-    /// Jira key changed.
-    Link { mirror: Mirror, adopted: bool },
-    /// The Automation recipe created this GitLab issue for this Jira issue: add the link and
-    /// marker to its description (keeping its text, read when applying: the planner does not
-    /// need descriptions), then record the link.
-    AdoptRecipe { jira: JiraIssue, mirror: Mirror },
-    /// Change an existing GitLab issue.
-    Update {
-        jira: JiraIssue,
-        iid: GitlabIid,
-        edit: IssueEdit,
-    },
-    /// Several status label changes, replayed one request each with Jira's times.
-    Relabel {
-        jira: JiraIssue,
-        iid: GitlabIid,
-        steps: Vec<LabelStep>,
-    },
-    /// The Jira issue left the mapping: apply the policy's edit (if any), then remember it so
-    /// later full passes do not ask again.
-    MarkGone {
-        mirror: Mirror,
-        reason: GoneReason,
-        edit: Option<IssueEdit>,
-    },
-}
-
-impl Action {
-    pub fn jira_key(&self) -> &JiraKey {
-        match self {
-            Action::Create { jira, .. }
-            | Action::Update { jira, .. }
-            | Action::Relabel { jira, .. }
-            | Action::AdoptRecipe { jira, .. } => &jira.key,
-            Action::Link { mirror, .. } | Action::MarkGone { mirror, .. } => &mirror.jira_key,
-        }
-    }
-
-    /// One line for `--dry-run` and logs.
-    pub fn describe(&self) -> String {
-        match self {
-            Action::Create {
-                jira,
-                title,
-                close,
-                status_label,
-                issue_type,
-                steps,
-                ..
-            } => {
-                let mut extra = String::new();
-                if issue_type != "issue" {
-                    extra.push_str(&format!(" as {issue_type}"));
-                }
-                if let Some(l) = status_label {
-                    extra.push_str(&format!(" [{l}]"));
-                }
-                if !steps.is_empty() {
-                    extra.push_str(&format!(" then {} status change(s) at Jira's times", steps.len()));
-                }
-                if *close {
-                    extra.push_str(" (then close: done in Jira)");
-                }
-                format!("create  {} \"{}\"{extra}", jira.key, title)
-            }
-            Action::Link {
-                mirror,
-                adopted: true,
-            } => {
-                format!(
-                    "adopt   {} → #{} (found by its marker)",
-                    mirror.jira_key, mirror.iid
-                )
-            }
-            Action::Link {
-                mirror,
-                adopted: false,
-            } => {
-                format!(
-                    "relink  {} → #{} (Jira key changed)",
-                    mirror.jira_key, mirror.iid
-                )
-            }
-            Action::AdoptRecipe { mirror, .. } => format!(
-                "adopt   {} → #{} (created by the Automation recipe; link and marker added to its description)",
-                mirror.jira_key, mirror.iid
-            ),
-            Action::Update { jira, iid, edit } => {
-                format!("update  {} #{iid}: {}", jira.key, describe_edit(edit))
-            }
-            Action::Relabel { jira, iid, steps } => format!(
-                "relabel {} #{iid}: {} status change(s) replayed at Jira's times, ending at {}",
-                jira.key,
-                steps.len(),
-                steps.last().map_or("-", |s| s.add.as_str())
-            ),
-            Action::MarkGone {
-                mirror,
-                reason,
-                edit,
-            } => {
-                let what = match reason {
-                    GoneReason::Deleted => "deleted in Jira or no longer visible",
-                    GoneReason::Moved => "moved to a project no mapping of this GitLab project covers",
-                    GoneReason::FilteredOut => "no longer matched by the mapping's jql",
-                    GoneReason::TakenOver => "moved to another mapping of this GitLab project, which keeps it",
-                };
-                let change = edit
-                    .as_ref()
-                    .map_or("GitLab issue left as it is".to_string(), describe_edit);
-                format!("gone    {} #{}: {what}; {change}", mirror.jira_key, mirror.iid)
-            }
-        }
-    }
-}
-
-fn describe_edit(edit: &IssueEdit) -> String {
-    let mut parts = Vec::new();
-    match edit.state_event {
-        Some(StateEvent::Close) => parts.push("close".to_string()),
-        Some(StateEvent::Reopen) => parts.push("reopen".to_string()),
-        None => {}
-    }
-    if let Some(t) = &edit.title {
-        parts.push(format!("retitle \"{t}\""));
-    }
-    if edit.description.is_some() {
-        parts.push("relink description".to_string());
-    }
-    for l in &edit.add_labels {
-        parts.push(format!("+label {l}"));
-    }
-    for l in &edit.remove_labels {
-        parts.push(format!("-label {l}"));
-    }
-    if let Some(t) = &edit.issue_type {
-        parts.push(format!("type {t}"));
-    }
-    parts.join(", ")
-}
-
 /// What the recipe rule decided, for `check` and the pass summary.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RecipeTally {
@@ -304,6 +141,13 @@ pub struct RecipeTally {
     pub adopted: u64,
     /// Recipe slots holding someone else's issue: left alone, a new mirror is created.
     pub foreign: u64,
+}
+
+impl std::ops::AddAssign for RecipeTally {
+    fn add_assign(&mut self, other: RecipeTally) {
+        self.adopted += other.adopted;
+        self.foreign += other.foreign;
+    }
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -354,6 +198,21 @@ fn latest_by_id(issues: &[JiraIssue]) -> Vec<&JiraIssue> {
     v
 }
 
+/// What the GitLab issue of a Jira issue should show.
+struct Wanted {
+    title: String,
+    /// `None`: the status category does not say (the state is left as it is).
+    closed: Option<bool>,
+}
+
+/// The GitLab issue a Jira issue already has.
+#[derive(Clone, Copy)]
+struct Found {
+    iid: GitlabIid,
+    /// The Automation recipe's issue, to adopt.
+    from_recipe: bool,
+}
+
 fn plan_issue(
     input: &PlanInput<'_>,
     claimed: &HashSet<GitlabIid>,
@@ -366,14 +225,46 @@ fn plan_issue(
         out.unchanged += 1;
         return;
     }
-    let title = domain::title(jira);
-    let wants_closed = jira.category.wants_closed();
-    if wants_closed.is_none() {
+    let want = Wanted {
+        title: domain::title(jira),
+        closed: jira.category.wants_closed(),
+    };
+    if want.closed.is_none() {
         out.notes.push(format!(
             "{}: status category {:?} is not new/indeterminate/done; its GitLab state is left as it is",
             jira.key, jira.category
         ));
     }
+    let Some(found) = find_issue(input, claimed, jira, mirror, &want, out) else {
+        return;
+    };
+    let Some(gitlab) = input.gitlab.get(&found.iid) else {
+        return;
+    };
+    let linked = plan_link(jira, mirror, found, out);
+    let changed = plan_changes(input, jira, gitlab, found, want, out);
+    if !linked && !changed {
+        out.unchanged += 1;
+        // Not settled while a changelog is still to decide the status label.
+        if mirror.is_some_and(|m| m.applied != Some(jira.updated))
+            && !out.wants_history.contains(&jira.id)
+        {
+            out.settled.push((jira.id, jira.updated));
+        }
+    }
+}
+
+/// The GitLab issue the Jira issue has: its mirror's, else the one carrying its marker, else
+/// (with `seed_iid_prefix`) the recipe's. `None` when there is none: then a create is planned
+/// (or the changelog asked for first).
+fn find_issue(
+    input: &PlanInput<'_>,
+    claimed: &HashSet<GitlabIid>,
+    jira: &JiraIssue,
+    mirror: Option<&Mirror>,
+    want: &Wanted,
+    out: &mut Plan,
+) -> Option<Found> {
     // A linked iid whose issue carries another Jira issue's marker is not ours any more (the
     // project was recreated, iids restarted): it is never edited.
     let is_ours = |iid: &GitlabIid| {
@@ -386,64 +277,121 @@ fn plan_issue(
         .map(|m| m.iid)
         .filter(is_ours)
         .or_else(|| input.by_marker.get(&jira.id).copied().filter(is_ours));
-    let (iid, from_recipe) = match existing {
-        Some(iid) => (iid, false),
-        None => match recipe::decide(input, claimed, jira) {
-            recipe::Slot::Adopt(iid) => (iid, true),
-            recipe::Slot::Ours(iid) => (iid, false),
-            recipe::Slot::NeedHistory => {
-                out.wants_history.insert(jira.id);
-                return;
-            }
-            recipe::Slot::Foreign(iid, why) => {
-                out.recipe.foreign += 1;
-                out.notes.push(format!(
-                    "{}: GitLab #{iid} is in the Automation recipe's slot but is not its issue ({why}); it is left alone and a new mirror is created",
-                    jira.key
-                ));
-                plan_create(input, jira, title, wants_closed, out);
-                return;
-            }
-            recipe::Slot::Free => {
-                plan_create(input, jira, title, wants_closed, out);
-                return;
-            }
-        },
+    if let Some(iid) = existing {
+        return Some(Found {
+            iid,
+            from_recipe: false,
+        });
+    }
+    let (iid, from_recipe) = match recipe::decide(input, claimed, jira) {
+        recipe::Slot::Adopt(iid) => (iid, true),
+        recipe::Slot::Ours(iid) => (iid, false),
+        recipe::Slot::NeedHistory => {
+            out.wants_history.insert(jira.id);
+            return None;
+        }
+        recipe::Slot::Foreign(iid, why) => {
+            out.recipe.foreign += 1;
+            out.notes.push(format!(
+                "{}: GitLab #{iid} is in the Automation recipe's slot but is not its issue ({why}); it is left alone and a new mirror is created",
+                jira.key
+            ));
+            plan_create(input, jira, want, out);
+            return None;
+        }
+        recipe::Slot::Free => {
+            plan_create(input, jira, want, out);
+            return None;
+        }
     };
-    let Some(gitlab) = input.gitlab.get(&iid) else {
-        return;
+    Some(Found { iid, from_recipe })
+}
+
+/// Adopt the recipe's issue, or record the link when it is new (found by marker) or the key
+/// changed. Whether an action was planned.
+fn plan_link(jira: &JiraIssue, mirror: Option<&Mirror>, found: Found, out: &mut Plan) -> bool {
+    let link = Mirror {
+        jira_id: jira.id,
+        jira_key: jira.key.clone(),
+        iid: found.iid,
+        applied: Some(jira.updated),
     };
-    let mut changed = false;
-    if from_recipe {
+    if found.from_recipe {
         out.actions.push(Action::AdoptRecipe {
             jira: jira.clone(),
-            mirror: Mirror {
-                jira_id: jira.id,
-                jira_key: jira.key.clone(),
-                iid,
-                applied: Some(jira.updated),
-            },
+            mirror: link,
         });
         out.recipe.adopted += 1;
-        changed = true;
-    } else if mirror.is_none_or(|m| m.iid != iid || m.jira_key != jira.key) {
+        return true;
+    }
+    if mirror.is_none_or(|m| m.iid != found.iid || m.jira_key != jira.key) {
         out.actions.push(Action::Link {
-            mirror: Mirror {
-                jira_id: jira.id,
-                jira_key: jira.key.clone(),
-                iid,
-                applied: Some(jira.updated),
-            },
-            adopted: mirror.is_none_or(|m| m.iid != iid),
+            mirror: link,
+            adopted: mirror.is_none_or(|m| m.iid != found.iid),
+        });
+        return true;
+    }
+    false
+}
+
+/// The edit (and status label replay) that makes `gitlab` agree with `jira`. Whether an
+/// action was planned.
+fn plan_changes(
+    input: &PlanInput<'_>,
+    jira: &JiraIssue,
+    gitlab: &GitlabIssue,
+    found: Found,
+    want: Wanted,
+    out: &mut Plan,
+) -> bool {
+    let mut edit = edit_for(input, jira, gitlab, found, want);
+    let mut changed = false;
+    match status::steps(input, jira, &gitlab.labels) {
+        status::Labels::Unchanged => {}
+        status::Labels::NeedHistory => {
+            out.wants_history.insert(jira.id);
+        }
+        status::Labels::Steps(mut steps) if steps.len() == 1 => {
+            // One change rides along with the rest of the edit: one request.
+            let step = steps.remove(0);
+            edit.add_labels.push(step.add);
+            edit.remove_labels.extend(step.remove);
+            edit.updated_at = step.at;
+        }
+        status::Labels::Steps(steps) => {
+            out.actions.push(Action::Relabel {
+                jira: jira.clone(),
+                iid: found.iid,
+                steps,
+            });
+            changed = true;
+        }
+    }
+    if edit != IssueEdit::default() {
+        out.actions.push(Action::Update {
+            jira: jira.clone(),
+            iid: found.iid,
+            edit,
         });
         changed = true;
     }
+    changed
+}
+
+/// Title, link, state, gone labels and type, where `gitlab` differs from what `jira` wants.
+fn edit_for(
+    input: &PlanInput<'_>,
+    jira: &JiraIssue,
+    gitlab: &GitlabIssue,
+    found: Found,
+    want: Wanted,
+) -> IssueEdit {
     let current = domain::description_is_current(input.jira_base_url, jira, gitlab);
-    let mut edit = IssueEdit {
-        title: (gitlab.title != title).then_some(title),
-        description: (!from_recipe && !current)
+    IssueEdit {
+        title: (gitlab.title != want.title).then_some(want.title),
+        description: (!found.from_recipe && !current)
             .then(|| domain::description(input.jira_base_url, jira)),
-        state_event: match (wants_closed, gitlab.state) {
+        state_event: match (want.closed, gitlab.state) {
             (Some(true), GitlabState::Opened) => Some(StateEvent::Close),
             (Some(false), GitlabState::Closed) => Some(StateEvent::Reopen),
             _ => None,
@@ -462,65 +410,19 @@ fn plan_issue(
             .filter(|want| gitlab.issue_type.as_deref().is_some_and(|t| t != *want))
             .map(str::to_string),
         ..IssueEdit::default()
-    };
-    let mut relabel = None;
-    match status::steps(input, jira, &gitlab.labels) {
-        status::Labels::Unchanged => {}
-        status::Labels::NeedHistory => {
-            out.wants_history.insert(jira.id);
-        }
-        status::Labels::Steps(mut steps) if steps.len() == 1 => {
-            // One change rides along with the rest of the edit: one request.
-            let step = steps.remove(0);
-            edit.add_labels.push(step.add);
-            edit.remove_labels.extend(step.remove);
-            edit.updated_at = step.at;
-        }
-        status::Labels::Steps(steps) => relabel = Some(steps),
-    }
-    if let Some(steps) = relabel {
-        out.actions.push(Action::Relabel {
-            jira: jira.clone(),
-            iid,
-            steps,
-        });
-        changed = true;
-    }
-    if edit != IssueEdit::default() {
-        out.actions.push(Action::Update {
-            jira: jira.clone(),
-            iid,
-            edit,
-        });
-        changed = true;
-    }
-    if !changed {
-        out.unchanged += 1;
-        // Not settled while a changelog is still to decide the status label.
-        if mirror.is_some_and(|m| m.applied != Some(jira.updated))
-            && !out.wants_history.contains(&jira.id)
-        {
-            out.settled.push((jira.id, jira.updated));
-        }
     }
 }
 
-fn plan_create(
-    input: &PlanInput<'_>,
-    jira: &JiraIssue,
-    title: String,
-    wants_closed: Option<bool>,
-    out: &mut Plan,
-) {
+fn plan_create(input: &PlanInput<'_>, jira: &JiraIssue, want: &Wanted, out: &mut Plan) {
     let Some((status_label, steps)) = status::for_create(input, jira) else {
         out.wants_history.insert(jira.id);
         return;
     };
     out.actions.push(Action::Create {
         jira: jira.clone(),
-        title,
+        title: want.title.clone(),
         description: domain::description(input.jira_base_url, jira),
-        close: wants_closed == Some(true),
+        close: want.closed == Some(true),
         status_label,
         issue_type: input
             .rules
@@ -534,7 +436,7 @@ fn plan_create(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{StatusCategory, Transition};
+    use crate::domain::{GoneReason, JiraKey, StatusCategory, Transition};
     use crate::rng::Xorshift;
     use chrono::{TimeZone, Utc};
 

@@ -8,32 +8,12 @@
 use std::collections::{HashMap, HashSet};
 
 use super::observe::{GitlabView, PageView};
-use super::{Mode, PageWork, Reconciler, Target, BATCH};
+use super::outcome::Tally;
+use super::{Mode, Reconciler, Target, BATCH};
 use crate::domain::{GitlabIid, GoneReason, IssueEdit, JiraId, Mirror};
 use crate::error::Result;
-use crate::plan::{plan, Action, Missing};
+use crate::plan::{plan, Missing};
 use crate::store::PageWrite;
-
-/// What settling some mirrors did, and how many of them were gone.
-#[derive(Default)]
-struct Settled {
-    work: PageWork,
-    missing: usize,
-}
-
-impl PageWork {
-    /// Add another settlement's work to this one.
-    fn add_into(self, out: &mut PageWork) {
-        out.notes.extend(self.notes);
-        out.planned.extend(self.planned);
-        if let Some(applied) = self.applied {
-            match &mut out.applied {
-                Some(all) => all.absorb(applied),
-                None => out.applied = Some(applied),
-            }
-        }
-    }
-}
 
 impl Reconciler {
     /// After a complete full pass that noted what it saw: find, plan and (in `Mode::Apply`)
@@ -43,8 +23,8 @@ impl Reconciler {
         mode: Mode<'_>,
         target: &Target<'_>,
         view: &mut GitlabView<'_>,
-    ) -> Result<PageWork> {
-        let mut out = PageWork::default();
+    ) -> Result<Tally> {
+        let mut out = Tally::default();
         let Some(store) = mode.store() else {
             return Ok(out);
         };
@@ -54,9 +34,9 @@ impl Reconciler {
             let unseen = store.seen().unseen(&target.name, after, BATCH)?;
             let Some(last) = unseen.last() else { break };
             after = Some(last.jira_id);
-            let settled = self.settle_mirrors(mode, target, view, unseen).await?;
-            left += settled.missing;
-            settled.work.add_into(&mut out);
+            let (settled, missing) = self.settle_mirrors(mode, target, view, unseen).await?;
+            left += missing;
+            out += settled;
         }
         if left > 0 {
             tracing::info!(
@@ -75,9 +55,9 @@ impl Reconciler {
         target: &Target<'_>,
         view: &mut GitlabView<'_>,
         ids: &[JiraId],
-    ) -> Result<PageWork> {
+    ) -> Result<Tally> {
         let Some(store) = mode.store() else {
-            return Ok(PageWork::default());
+            return Ok(Tally::default());
         };
         let own = [target.name.clone()];
         let mirrors: Vec<Mirror> = store
@@ -86,25 +66,24 @@ impl Reconciler {
             .into_values()
             .collect();
         if mirrors.is_empty() {
-            return Ok(PageWork::default());
+            return Ok(Tally::default());
         }
-        Ok(self.settle_mirrors(mode, target, view, mirrors).await?.work)
+        Ok(self.settle_mirrors(mode, target, view, mirrors).await?.0)
     }
 
     /// Read these mirrors' Jira issues by id, and plan and (in `Mode::Apply`) apply what the
-    /// mapping's policy says for those that are gone.
+    /// mapping's policy says for those that are gone: what it did, and how many were gone.
     async fn settle_mirrors(
         &self,
         mode: Mode<'_>,
         target: &Target<'_>,
         view: &mut GitlabView<'_>,
         mirrors: Vec<Mirror>,
-    ) -> Result<Settled> {
-        let mut out = Settled::default();
+    ) -> Result<(Tally, usize)> {
         let missing = self.look_up_missing(target, mirrors, view).await?;
-        out.missing = missing.len();
+        let gone = missing.len();
         if missing.is_empty() {
-            return Ok(out);
+            return Ok((Tally::default(), gone));
         }
         let page = PageView {
             jira: &[],
@@ -115,21 +94,14 @@ impl Reconciler {
         };
         let none = HashMap::new();
         let planned = plan(&page.input(target, view, self.jira.base_url(), &none));
-        out.work.notes.extend(planned.notes.iter().cloned());
-        match mode {
-            Mode::DryRun(_) => {
-                out.work
-                    .planned
-                    .extend(planned.actions.iter().map(Action::describe));
-            }
-            Mode::Apply(store) => {
-                let applied = self
-                    .apply(store, target, planned, PageWrite::default(), false)
-                    .await?;
-                out.work.applied = Some(applied);
-            }
-        }
-        Ok(out)
+        let mut tally = Tally {
+            notes: planned.notes.clone(),
+            ..Tally::default()
+        };
+        tally += self
+            .carry_out(mode, target, planned, PageWrite::default())
+            .await?;
+        Ok((tally, gone))
     }
 
     /// Read `unseen` mirrors' Jira issues by id: those Jira does not return (deleted or

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use super::outcome::{Outcome, Tally};
 use super::{Mode, Reconciler, Target};
 use crate::config::Mapping;
 use crate::domain::{
@@ -258,20 +259,20 @@ impl Reconciler {
     }
 
     /// Creates recorded by an earlier run that never confirmed them: adopt those the scan found
-    /// by marker. Returns how many were adopted.
+    /// by marker.
     pub(super) fn adopt_earlier_creates(
         &self,
         store: &Store,
         target: &Target<'_>,
         view: &GitlabView<'_>,
         start: &mut Start,
-    ) -> Result<u64> {
+    ) -> Result<Tally> {
+        let mut adopted = Tally::default();
         let Some(listing) = &view.listing else {
-            return Ok(0);
+            return Ok(adopted);
         };
         let ids: Vec<JiraId> = start.intents.keys().copied().collect();
         let by_marker = listing.store.listings().markers(&listing.mapping, &ids)?;
-        let mut adopted = 0;
         start.intents.retain(|jira_id, jira_key| {
             let Some(&iid) = by_marker.get(jira_id) else {
                 return true;
@@ -284,7 +285,7 @@ impl Reconciler {
             };
             match store.mirrors().save(&target.name, &mirror) {
                 Ok(()) => {
-                    adopted += 1;
+                    adopted += Outcome::Adopted(iid);
                     tracing::info!(jira = %jira_key, iid = iid.get(), "an earlier create did land; adopted it");
                     false
                 }

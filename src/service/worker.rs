@@ -213,7 +213,7 @@ fn log_report(r: &PassReport) -> PassOutcome {
             mapping = %r.mapping, kind = %r.kind, created = c.created, closed = c.closed,
             reopened = c.reopened, updated = c.updated, failed = r.failures.len(),
             duration_ms = r.duration.as_millis() as u64,
-            first_error = %r.failures.first().map(String::as_str).unwrap_or(""),
+            first_error = %r.failures.first().map(ToString::to_string).unwrap_or_default(),
             "pass failed; the next tick retries"
         ),
         PassOutcome::Stopped => tracing::warn!(

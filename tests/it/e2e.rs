@@ -453,11 +453,11 @@ async fn a_failing_mapping_does_not_stop_the_others() {
     let reports = r.pass(Mode::Apply(&store), PassKind::Incremental).await;
     assert_eq!(reports.len(), 2);
     assert!(
-        reports[0].failures[0].contains("acme/deleted"),
+        reports[0].failures[0].to_string().contains("acme/deleted"),
         "{:?}",
         reports[0].failures
     );
-    assert!(reports[0].needs_user);
+    assert!(reports[0].needs_user());
     assert!(reports[1].ok(), "{:?}", reports[1].failures);
     mirror_of(&w, "acme/platform", &ok.id);
 }

@@ -124,7 +124,7 @@ async fn create_refused_on_every_try_fails_the_pass_and_keeps_the_checkpoint() {
     assert!(!r.ok(), "the create must fail: {}", r.summary());
     assert_eq!(r.failures.len(), 1, "{:?}", r.failures);
     assert!(
-        r.failures[0].contains(&third.key) && r.failures[0].contains("429"),
+        r.failures[0].to_string().contains(&third.key) && r.failures[0].to_string().contains("429"),
         "{:?}",
         r.failures
     );
@@ -206,7 +206,11 @@ async fn a_pass_cut_short_keeps_the_record_of_what_it_did() {
     let r = &reports[0];
     assert!(!r.ok());
     assert_eq!(r.counts.created, 100, "{}", r.summary());
-    assert!(r.failures[0].contains("500"), "{:?}", r.failures);
+    assert!(
+        r.failures[0].to_string().contains("500"),
+        "{:?}",
+        r.failures
+    );
     let st = state_status(&w).expect("state");
     let last = st.last_pass.expect("pass");
     assert_eq!(
@@ -304,7 +308,7 @@ async fn a_pass_that_still_fails_leaves_the_checkpoint_where_it_was() {
     let reports = pass(&w, PassKind::Incremental).await;
     assert!(!reports[0].ok());
     assert!(
-        reports[0].failures[0].contains("VSA-1"),
+        reports[0].failures[0].to_string().contains("VSA-1"),
         "{:?}",
         reports[0].failures
     );
@@ -320,7 +324,7 @@ async fn a_pass_that_still_fails_leaves_the_checkpoint_where_it_was() {
     let reports = pass(&w, PassKind::Incremental).await;
     assert!(!reports[0].ok());
     assert!(
-        reports[0].failures[0].contains("Jira"),
+        reports[0].failures[0].to_string().contains("Jira"),
         "{:?}",
         reports[0].failures
     );

@@ -40,7 +40,7 @@ async fn project_facts_are_cached_and_looked_up_again_after_gitlab_refuses() {
     w.jira.transition("VSA-1", "Done", "done");
     let reports = pass(&w, PassKind::Incremental).await;
     assert!(!reports[0].ok());
-    assert!(reports[0].needs_user, "{:?}", reports[0].failures);
+    assert!(reports[0].needs_user(), "{:?}", reports[0].failures);
     assert!(cached(&w).is_none(), "a 403 makes the next pass look again");
 
     // Reporter again: one look-up, the role as it is now, and the close goes through.
