@@ -186,7 +186,7 @@ impl JiraClient {
                 Some(next) => {
                     // Stopping early would plan with part of the history: fail instead.
                     chain.advance(entries, &next).map_err(|cause| {
-                        super::no_progress("POST /rest/api/3/changelog/bulkfetch", cause)
+                        super::pages::no_progress("POST /rest/api/3/changelog/bulkfetch", cause)
                     })?;
                     token = Some(next);
                 }
@@ -245,7 +245,7 @@ impl JiraClient {
             out.extend(page.issues);
             // At most `ids.len()` results, so offset paging stays far below DC's 10,000 cap.
             if out.len() > ids.len() {
-                return Err(super::no_progress(
+                return Err(super::pages::no_progress(
                     "GET /rest/api/2/search",
                     format!(
                         "Jira returned {} issues for {} ids: the page chain does not end",

@@ -86,26 +86,23 @@ impl<'s> Cache<'s> {
     }
 
     pub fn pacer(&self, gitlab_url: &str) -> Result<Option<PacerSnapshot>> {
-        let row: Option<(Option<i64>, Option<i64>, String)> = self.store.with(|c| {
+        self.store.with(|c| {
             c.query_row(
                 "SELECT learned, learned_ms, recent_ms FROM create_pacing WHERE gitlab_url = ?1",
                 [gitlab_url],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| {
+                    let learned: Option<i64> = r.get(0)?;
+                    let learned_ms: Option<i64> = r.get(1)?;
+                    Ok(PacerSnapshot {
+                        learned: learned
+                            .zip(learned_ms)
+                            .map(|(n, ms)| (n.max(1) as u32, system_time(ms))),
+                        recent: recent_times(&r.get::<_, String>(2)?)?,
+                    })
+                },
             )
             .optional()
-        })?;
-        Ok(row.map(|(learned, learned_ms, recent)| PacerSnapshot {
-            learned: learned
-                .zip(learned_ms)
-                .map(|(n, ms)| (n.max(1) as u32, system_time(ms))),
-            // The list is this program's own writing: a value it cannot read is a time it
-            // cannot wait for, and is left out.
-            recent: recent
-                .split(',')
-                .filter_map(|v| v.trim().parse().ok())
-                .map(system_time)
-                .collect(),
-        }))
+        })
     }
 
     pub fn save_pacer(&self, gitlab_url: &str, s: &PacerSnapshot) -> Result<()> {
@@ -131,6 +128,23 @@ impl<'s> Cache<'s> {
             .map(|_| ())
         })
     }
+}
+
+/// The comma-separated milliseconds of the creates of the pacer's last window.
+fn recent_times(text: &str) -> rusqlite::Result<Vec<std::time::SystemTime>> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            v.parse().map(system_time).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    2,
+                    rusqlite::types::Type::Text,
+                    Box::new(e),
+                )
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

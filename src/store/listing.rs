@@ -235,7 +235,12 @@ fn add_issues(
 }
 
 fn read_issue(r: &rusqlite::Row<'_>) -> rusqlite::Result<GitlabIssue> {
-    let labels: Option<String> = r.get(6)?;
+    let labels: Vec<String> = match r.get::<_, Option<String>>(6)? {
+        Some(json) => serde_json::from_str(&json).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(6, rusqlite::types::Type::Text, Box::new(e))
+        })?,
+        None => Vec::new(),
+    };
     Ok(GitlabIssue {
         iid: r.get(0)?,
         title: r.get(1)?,
@@ -251,9 +256,7 @@ fn read_issue(r: &rusqlite::Row<'_>) -> rusqlite::Result<GitlabIssue> {
         created_at: r
             .get::<_, Option<i64>>(5)?
             .and_then(DateTime::from_timestamp_micros),
-        labels: labels
-            .and_then(|l| serde_json::from_str(&l).ok())
-            .unwrap_or_default(),
+        labels,
         issue_type: r.get::<_, Option<String>>(7)?.map(gitlab_issue_type),
     })
 }
