@@ -5,21 +5,28 @@
 //! `tests/it/layers.rs` reads the source and enforces it):
 //!
 //! 1. Leaves, plain values and rules: `domain` (Jira and GitLab issues, mirrors, edits, pass
-//!    kinds; titles, states and the description marker), `cause` (why something failed → exit
-//!    code), `secret`, `metrics`, `notify` (sd_notify), `logging`, `rng`.
+//!    kinds and counts; titles, states and the description marker; the identifiers `JiraId`,
+//!    `JiraKey`, `GitlabIid` and `MappingId`, parsed once where data enters and typed
+//!    everywhere else), `cause` (why something failed → exit code), `secret`, `metrics`,
+//!    `notify` (sd_notify), `logging`, `rng`.
 //! 2. `http`, one layer of auth, retries and error classification for both servers; `plan`,
 //!    the pure planner: (Jira issues, mirrors, GitLab issues) → actions; and `leadtime`, the
 //!    pure lead-time and time-in-status figures.
 //! 3. `jira` and `gitlab`, the API clients. They take plain values and know nothing of the
 //!    product's configuration.
-//! 4. `error`, the crate's error by cause; `store` (SQLite: mirrors, checkpoints, intents, pass
-//!    history, and the Jira facts `report` reads), `lock` (one pass per state database),
+//! 4. `error`, the crate's error by cause; `store` (SQLite: `Store` owns the connection and
+//!    hands out a view per concern — mirrors, intents, checkpoints, passes, facts, cache,
+//!    webhook counts, seen-tracking, listings — each a file with its SQL and tests, and the
+//!    migrations in a list of their own), `lock` (one pass per state database),
 //!    `schedule` (cron strings), `listen` (the service's HTTP listeners: limits, timeouts,
 //!    sockets handed over by systemd).
 //! 5. `config` loads and validates the TOML and builds the clients.
-//! 6. `reconcile`: a pass as its phases (observe → plan → apply, batch by batch → recover lost
-//!    creates → on full passes, the issues that left → commit the checkpoint); `apply` is the
-//!    only code that writes to GitLab.
+//! 6. `reconcile`: a pass as its phases (observe → plan → apply, batch by batch → on full
+//!    passes, the issues that left → recover lost creates → commit the checkpoint); `apply` is
+//!    the only code that writes to GitLab. Each action ends as an `Outcome`, added up with `+=`
+//!    into a `Tally` per job, batch and mapping; a mapping's `PassReport` is its tally, which
+//!    `reconcile --json`, the pass history, `status` and the metrics all read. `ARCHITECTURE.md`
+//!    follows one pass through these types.
 //! 7. `health` (`/metrics`, `/healthz`), `report` (lead time from the state database, as a
 //!    table, JSON, CSV or SVG), `status_page` (the service's page at `/`: each mapping, the
 //!    webhook, the lead-time report), then the commands: `check`, `service` (`run`), `demo`

@@ -334,7 +334,7 @@ mod tests {
 
     /// A test's directory (removed when the test passes) and the database path in it, which
     /// the test creates.
-    fn temp_db(name: &str) -> (crate::TestDir, PathBuf) {
+    pub(super) fn temp_db(name: &str) -> (crate::TestDir, PathBuf) {
         let dir = crate::test_dir(&format!("store-{name}"));
         let path = dir.join("state.db");
         (dir, path)

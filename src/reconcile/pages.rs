@@ -140,12 +140,14 @@ impl Reconciler {
     /// Plan one batch of Jira issues against their mirrors and GitLab issues, and apply it.
     async fn work_page(&self, walk: &mut Walk<'_, '_>, page: SearchPage) -> Result<Tally> {
         let (mode, target) = (walk.mode, walk.target);
-        let mut tally = Tally::default();
-        tally.notes = page
-            .unreadable
-            .iter()
-            .map(|u| format!("{}: skipped, {}", u.key, u.reason))
-            .collect();
+        let mut tally = Tally {
+            notes: page
+                .unreadable
+                .iter()
+                .map(|u| format!("{}: skipped, {}", u.key, u.reason))
+                .collect(),
+            ..Tally::default()
+        };
         walk.start.saw(&page.issues);
         if let (true, Some(store)) = (walk.start.track_seen, mode.store()) {
             let ids: Vec<JiraId> = page.issues.iter().map(|j| j.id).collect();

@@ -181,15 +181,8 @@ mod tests {
 
     use super::*;
     use crate::domain::MappingId;
+    use crate::store::tests::temp_db;
     use crate::store::Store;
-
-    /// A test's directory (removed when the test passes) and the database path in it, which
-    /// the test creates.
-    fn temp_db(name: &str) -> (crate::TestDir, PathBuf) {
-        let dir = crate::test_dir(&format!("store-{name}"));
-        let path = dir.join("state.db");
-        (dir, path)
-    }
 
     /// A database of schema 3 (before mapping names were upper-cased) with history under
     /// "vsa->acme/vsa" and some under "VSA->acme/vsa": after the migration it is all found

@@ -242,7 +242,7 @@ mod tests {
         let iids = [11, 12, 13, 22].map(GitlabIid::new);
         let claimed = s
             .mirrors()
-            .claimed(&own, &[sibling.clone()], &iids)
+            .claimed(&own, std::slice::from_ref(&sibling), &iids)
             .expect("claimed");
         assert_eq!(claimed, HashSet::from([11, 12, 22].map(GitlabIid::new)));
         assert!(s.mirrors().any(&own).expect("any"));
