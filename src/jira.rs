@@ -469,12 +469,14 @@ mod tests {
             json!({"id": "-5", "key": "A-1", "fields": updated}),
             json!({"id": 7, "key": "A-\u{1b}]0;owned\u{7}", "fields": updated}),
             json!({"id": 7, "key": "A".repeat(10_000), "fields": updated}),
+            // Digits, but more than any Jira id (64 bits) can hold.
+            json!({"id": "99999999999999999999", "key": "A-1", "fields": updated}),
         ];
         for v in &bad {
             assert!(parse_issue(v).is_err(), "{v}");
         }
         let page = read_page(bad.to_vec());
-        assert_eq!(page.unreadable.len(), 4);
+        assert_eq!(page.unreadable.len(), bad.len());
         for u in &page.unreadable {
             assert!(!u.key.chars().any(char::is_control), "{u:?}");
             assert!(u.key.len() < 100 && u.reason.len() < 600, "{u:?}");
