@@ -556,7 +556,7 @@ async fn hostile() {
     let throttled = s.gitlab_requests - s.gitlab_writes - 2;
     let learned = jira_gitlab_reconciler::store::Store::open(&w.state_path())
         .ok()
-        .and_then(|st| st.pacer_state(&w.gitlab.url()).ok().flatten())
+        .and_then(|st| st.cache().pacer(&w.gitlab.url()).ok().flatten())
         .and_then(|p| p.learned);
     println!("  {throttled} creates throttled; create limit learned: {learned:?}");
     let _ = std::fs::remove_dir_all(&w.opts.dir);

@@ -2,9 +2,13 @@
 //! a GitLab issue as read, the stored `Mirror` linking them, and the rules that turn a Jira
 //! issue into the GitLab issue it should have (title, state, description marker).
 
+mod ids;
+
 use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
+
+pub use ids::{GitlabIid, IdError, JiraId, JiraKey, MappingId};
 
 /// GitLab rejects titles over 255 characters (Ruby counts characters, not bytes).
 pub const MAX_TITLE_CHARS: usize = 255;
@@ -45,9 +49,9 @@ impl StatusCategory {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JiraIssue {
     /// Stable across moves and project-key renames: the mirror is keyed on it.
-    pub id: String,
+    pub id: JiraId,
     /// `VSA-5`; changes when the issue moves.
-    pub key: String,
+    pub key: JiraKey,
     pub summary: Option<String>,
     pub category: StatusCategory,
     /// The status's name (`In Review`), for per-status labels; `None` when Jira sent none.
@@ -62,11 +66,6 @@ pub struct JiraIssue {
 }
 
 impl JiraIssue {
-    /// The number in the key (`VSA-5` → 5).
-    pub fn key_number(&self) -> Option<u64> {
-        self.key.rsplit_once('-')?.1.parse().ok()
-    }
-
     /// When the work was done, for lead time: the resolution date, else the last update (a
     /// workflow that reaches Done without setting a resolution). `None` while not done.
     pub fn done_at(&self) -> Option<DateTime<Utc>> {
@@ -102,11 +101,11 @@ pub enum GitlabState {
 /// 1 MiB, and a project may hold 100,000 issues): only what it says about the mirror.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GitlabIssue {
-    pub iid: u64,
+    pub iid: GitlabIid,
     pub title: String,
     pub state: GitlabState,
     /// The Jira id named by the description's marker.
-    pub marker: Option<String>,
+    pub marker: Option<JiraId>,
     /// Where the description's "Mirrored from Jira issue" line links.
     pub link: Option<String>,
     /// The description holds something that starts like the marker but is not one (no
@@ -122,7 +121,7 @@ pub struct GitlabIssue {
 }
 
 impl GitlabIssue {
-    pub fn new(iid: u64, title: String, state: GitlabState, description: &str) -> Self {
+    pub fn new(iid: GitlabIid, title: String, state: GitlabState, description: &str) -> Self {
         let mut issue = GitlabIssue {
             iid,
             title,
@@ -140,14 +139,14 @@ impl GitlabIssue {
 
     /// Keep what `description` says about the mirror.
     pub fn set_description(&mut self, description: &str) {
-        self.marker = parse_marker(description).map(str::to_string);
+        self.marker = parse_marker(description);
         self.marker_lookalike = self.marker.is_none() && description.contains(MARKER_PREFIX);
         self.link = parse_link(description).map(str::to_string);
     }
 
     /// The Jira id this issue mirrors, from the marker in its description.
-    pub fn jira_id(&self) -> Option<&str> {
-        self.marker.as_deref()
+    pub fn jira_id(&self) -> Option<JiraId> {
+        self.marker
     }
 }
 
@@ -187,6 +186,37 @@ pub struct IssueEdit {
     pub add_labels: Vec<String>,
     pub remove_labels: Vec<String>,
     pub issue_type: Option<String>,
+}
+
+impl IssueEdit {
+    /// The fields this edit changes, in a fixed order (for logs and outcomes).
+    pub fn fields(&self) -> Vec<Field> {
+        let changes = [
+            (self.state_event.is_some(), Field::State),
+            (self.title.is_some(), Field::Title),
+            (self.description.is_some(), Field::Description),
+            (
+                !self.add_labels.is_empty() || !self.remove_labels.is_empty(),
+                Field::Labels,
+            ),
+            (self.issue_type.is_some(), Field::Type),
+        ];
+        changes
+            .into_iter()
+            .filter_map(|(changed, field)| changed.then_some(field))
+            .collect()
+    }
+}
+
+/// A field of a GitLab issue the reconciler keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Field {
+    State,
+    Title,
+    /// The link to Jira and the marker.
+    Description,
+    Labels,
+    Type,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -240,9 +270,9 @@ pub const GONE_LABELS: [&str; 3] = ["jira::deleted", "jira::moved", "jira::filte
 /// The stored link between one Jira issue and its GitLab issue.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mirror {
-    pub jira_id: String,
-    pub jira_key: String,
-    pub iid: u64,
+    pub jira_id: JiraId,
+    pub jira_key: JiraKey,
+    pub iid: GitlabIid,
     /// The Jira `updated` of the version last made true in GitLab. Search is eventually
     /// consistent and may serve an older version later: that one is never applied.
     pub applied: Option<DateTime<Utc>>,
@@ -273,6 +303,34 @@ pub enum PassOutcome {
     /// Asked to stop (SIGTERM, SIGINT) before it finished: what it did is recorded, the
     /// checkpoint stayed, and the next pass continues. Not a failure.
     Stopped,
+}
+
+/// How many Jira issues a pass read, and how many of its actions ended each way: the numbers
+/// its history keeps (`status`, the status page) and its summary prints.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub created: u64,
+    pub closed: u64,
+    pub reopened: u64,
+    /// Edited otherwise: retitled, relinked, relabelled, retyped, labelled as gone.
+    pub updated: u64,
+    pub adopted: u64,
+    pub unchanged: u64,
+    pub failed: u64,
+    pub jira_seen: u64,
+}
+
+impl std::ops::AddAssign<&Counts> for Counts {
+    fn add_assign(&mut self, other: &Counts) {
+        self.created += other.created;
+        self.closed += other.closed;
+        self.reopened += other.reopened;
+        self.updated += other.updated;
+        self.adopted += other.adopted;
+        self.unchanged += other.unchanged;
+        self.failed += other.failed;
+        self.jira_seen += other.jira_seen;
+    }
 }
 
 /// "1 issue", "2 issues": a count with its noun.
@@ -309,22 +367,24 @@ const MARKER_SUFFIX: &str = " -->";
 
 /// The machine-readable marker put in every mirrored issue's description. It is an HTML
 /// comment, so GitLab does not render it, and it lets the mapping be rebuilt from GitLab alone.
-pub fn marker(jira_id: &str) -> String {
+pub fn marker(jira_id: JiraId) -> String {
     format!("{MARKER_PREFIX}{jira_id}{MARKER_SUFFIX}")
 }
 
 /// The Jira id in a description's marker: the first well-formed one (a lookalike before it,
-/// such as `jira-id=abc`, is not ours and is passed over).
-pub fn parse_marker(description: &str) -> Option<&str> {
+/// such as `jira-id=abc`, or a number no Jira id can be, is not ours and is passed over).
+pub fn parse_marker(description: &str) -> Option<JiraId> {
     description
         .match_indices(MARKER_PREFIX)
         .find_map(|(at, _)| well_formed_id(&description[at + MARKER_PREFIX.len()..]))
+        .map(|(id, _)| id)
 }
 
-/// The id of a marker whose prefix `rest` follows: digits, then the suffix.
-fn well_formed_id(rest: &str) -> Option<&str> {
-    let id = &rest[..rest.find(MARKER_SUFFIX)?];
-    (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())).then_some(id)
+/// The id of a marker whose prefix `rest` follows: a Jira id, then the suffix; and how long
+/// its text is.
+fn well_formed_id(rest: &str) -> Option<(JiraId, usize)> {
+    let text = &rest[..rest.find(MARKER_SUFFIX)?];
+    Some((text.parse().ok()?, text.len()))
 }
 
 /// Whether a line is one this program writes into descriptions: the link line or a marker.
@@ -334,7 +394,7 @@ fn is_our_line(line: &str) -> bool {
         || line
             .strip_prefix(MARKER_PREFIX)
             .and_then(well_formed_id)
-            .is_some_and(|id| line.len() == MARKER_PREFIX.len() + id.len() + MARKER_SUFFIX.len())
+            .is_some_and(|(_, n)| line.len() == MARKER_PREFIX.len() + n + MARKER_SUFFIX.len())
 }
 
 /// The URL of the "Mirrored from Jira issue [KEY](URL)" line, if the description has one.
@@ -355,7 +415,7 @@ pub fn description(jira_base_url: &str, issue: &JiraIssue) -> String {
          Jira is the source of truth: edit the title and status there.\n\n{marker}\n",
         key = issue.key,
         base = jira_base_url,
-        marker = marker(&issue.id)
+        marker = marker(issue.id)
     )
 }
 
@@ -381,7 +441,7 @@ pub fn description_is_current(
     issue: &JiraIssue,
     actual: &GitlabIssue,
 ) -> bool {
-    actual.marker.as_deref() == Some(issue.id.as_str())
+    actual.marker == Some(issue.id)
         && actual
             .link
             .as_deref()
@@ -452,10 +512,14 @@ pub fn status_label(scope: &str, status: &str) -> String {
 mod tests {
     use super::*;
 
+    fn key(k: &str) -> JiraKey {
+        k.parse().expect("a key")
+    }
+
     fn issue(summary: Option<&str>) -> JiraIssue {
         JiraIssue {
-            id: "10014".into(),
-            key: "VSA-5".into(),
+            id: JiraId::new(10014),
+            key: key("VSA-5"),
             summary: summary.map(str::to_string),
             category: StatusCategory::New,
             status: None,
@@ -470,7 +534,7 @@ mod tests {
     #[test]
     fn marker_round_trips_and_rejects_lookalikes() {
         let d = description("https://acme.atlassian.net", &issue(Some("x")));
-        assert_eq!(parse_marker(&d), Some("10014"));
+        assert_eq!(parse_marker(&d), Some(JiraId::new(10014)));
         assert!(d.contains("https://acme.atlassian.net/browse/VSA-5"));
         assert_eq!(
             parse_marker("<!-- jira-gitlab-reconciler:jira-id= -->"),
@@ -487,12 +551,22 @@ mod tests {
     fn description_currency_follows_key_changes() {
         let base = "https://j";
         let mut i = issue(Some("x"));
-        let g = GitlabIssue::new(1, "x".into(), GitlabState::Opened, &description(base, &i));
+        let g = GitlabIssue::new(
+            GitlabIid::new(1),
+            "x".into(),
+            GitlabState::Opened,
+            &description(base, &i),
+        );
         assert_eq!(g.link.as_deref(), Some("https://j/browse/VSA-5"));
         assert!(description_is_current(base, &i, &g));
-        i.key = "OPS-1".into();
+        i.key = key("OPS-1");
         assert!(!description_is_current(base, &i, &g));
-        let by_hand = GitlabIssue::new(2, "x".into(), GitlabState::Opened, "edited by hand");
+        let by_hand = GitlabIssue::new(
+            GitlabIid::new(2),
+            "x".into(),
+            GitlabState::Opened,
+            "edited by hand",
+        );
         assert!(!description_is_current(base, &i, &by_hand));
     }
 
@@ -554,7 +628,7 @@ mod tests {
         assert_eq!(adopted_description("", base, &i), description(base, &i));
         let d = adopted_description("Notes from the recipe era\n", base, &i);
         assert!(d.starts_with("Notes from the recipe era\n\nMirrored from Jira issue [VSA-5]"));
-        let g = GitlabIssue::new(1, "x".into(), GitlabState::Opened, &d);
+        let g = GitlabIssue::new(GitlabIid::new(1), "x".into(), GitlabState::Opened, &d);
         assert!(description_is_current(base, &i, &g));
     }
 
@@ -564,8 +638,8 @@ mod tests {
         let mut i = issue(Some("x"));
         let before = adopted_description("Created by Jira Automation for VSA-5.\n", base, &i);
         // A key change (VSA-5 → VSA-77): the text stays, the link is the new one, once.
-        i.key = "VSA-77".into();
-        let after = adopted_description(&format!("{before}\n{}", marker(&i.id)), base, &i);
+        i.key = key("VSA-77");
+        let after = adopted_description(&format!("{before}\n{}", marker(i.id)), base, &i);
         assert!(
             after.starts_with(
                 "Created by Jira Automation for VSA-5.\n\nMirrored from Jira issue [VSA-77]"
@@ -579,9 +653,14 @@ mod tests {
         let theirs = "<!-- jira-gitlab-reconciler:jira-id=abc -->";
         let d = adopted_description(theirs, base, &i);
         assert!(d.starts_with(theirs), "{d}");
-        assert_eq!(parse_marker(&d), Some(i.id.as_str()));
-        assert!(GitlabIssue::new(1, "t".into(), GitlabState::Opened, theirs).marker_lookalike);
-        assert!(!GitlabIssue::new(1, "t".into(), GitlabState::Opened, &d).marker_lookalike);
+        assert_eq!(parse_marker(&d), Some(i.id));
+        let one = GitlabIid::new(1);
+        assert!(GitlabIssue::new(one, "t".into(), GitlabState::Opened, theirs).marker_lookalike);
+        assert!(!GitlabIssue::new(one, "t".into(), GitlabState::Opened, &d).marker_lookalike);
+        // A number no Jira id can be is not this program's marker either.
+        let huge = "<!-- jira-gitlab-reconciler:jira-id=99999999999999999999999 -->";
+        assert_eq!(parse_marker(huge), None);
+        assert!(GitlabIssue::new(one, "t".into(), GitlabState::Opened, huge).marker_lookalike);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::domain::{GitlabIssue, GitlabState, IssueEdit, StateEvent};
+use crate::domain::{GitlabIid, GitlabIssue, GitlabState, IssueEdit, StateEvent};
 use crate::http::{
     percent_encode, Api, ApiError, ApiErrorKind, Auth, ClientOptions, Effect, Request, Server,
 };
@@ -120,7 +120,7 @@ struct Access {
 
 #[derive(Deserialize)]
 struct RawIssue {
-    iid: u64,
+    iid: GitlabIid,
     #[serde(default)]
     title: String,
     #[serde(default)]
@@ -277,7 +277,7 @@ impl GitlabClient {
     pub async fn issues_by_iid(
         &self,
         project_id: u64,
-        iids: &[u64],
+        iids: &[GitlabIid],
     ) -> Result<Vec<GitlabIssue>, ApiError> {
         let mut out = Vec::with_capacity(iids.len());
         for chunk in iids.chunks(PAGE) {
@@ -310,7 +310,11 @@ impl GitlabClient {
     }
 
     /// One issue's description as it is now (empty when it has none).
-    pub async fn issue_description(&self, project_id: u64, iid: u64) -> Result<String, ApiError> {
+    pub async fn issue_description(
+        &self,
+        project_id: u64,
+        iid: GitlabIid,
+    ) -> Result<String, ApiError> {
         let req = Request::get(format!("/projects/{project_id}/issues/{iid}"));
         let raw: RawIssue = self.api.send(req).await?.body;
         Ok(raw.description.unwrap_or_default())
@@ -386,7 +390,7 @@ impl GitlabClient {
     pub async fn edit(
         &self,
         project_id: u64,
-        iid: u64,
+        iid: GitlabIid,
         edit: &IssueEdit,
     ) -> Result<GitlabIssue, ApiError> {
         let mut body = serde_json::Map::new();
@@ -532,7 +536,7 @@ mod tests {
         let text = include_str!("../tests/fixtures/gitlab-issue.json");
         let raw: RawIssue = serde_json::from_str(text).expect("fixture parses");
         let issue = GitlabIssue::from(raw);
-        assert_eq!(issue.iid, 1);
+        assert_eq!(issue.iid, GitlabIid::new(1));
         assert_eq!(issue.state, GitlabState::Closed);
         assert!(issue.created_at.is_some());
         assert!(issue.labels.is_empty());

@@ -48,7 +48,7 @@ impl Health {
     pub fn record(&self, reports: &[PassReport]) {
         let mut last = crate::lock_unpoisoned(&self.last_success);
         for r in reports.iter().filter(|r| r.ok()) {
-            last.insert(r.mapping.clone(), Instant::now());
+            last.insert(r.mapping.to_string(), Instant::now());
         }
     }
 

@@ -4,21 +4,30 @@
 //! Look-ups by id and changelogs live in `jira/by_id.rs`.
 
 mod by_id;
+mod decode;
+mod pages;
+mod webhooks;
 mod workflow;
 
 pub use by_id::{missing_ids_in, FetchedById, HISTORY_FIELDS};
+pub use decode::{parse_history, parse_issue, parse_jira_time};
+pub use pages::{Pages, SearchPage};
+pub use webhooks::{RegisteredWebhook, WebhookFilters};
 pub use workflow::{StatusOrder, Workflow, WorkflowStatus};
+
+use decode::{numeric_id, read_page};
+#[cfg(test)]
+use webhooks::webhook_path;
 
 use chrono::{DateTime, Utc};
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::domain::{IssueHistory, JiraIssue, StatusCategory, Transition};
+use crate::domain::{JiraId, JiraIssue};
 use crate::http::{
     percent_encode, Api, ApiError, ApiErrorKind, Auth, ClientOptions, Effect, Request, Server,
 };
-use crate::paging::PageChain;
 
 /// The only fields the reconciler reads; Jira returns just `id` unless told. `issuetype` is
 /// for `issue_types` (the status's name comes with `status`). A search's project is the
@@ -86,6 +95,11 @@ struct CloudPage {
     next_page_token: Option<String>,
     #[serde(rename = "isLast", default)]
     is_last: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct ApproximateCount {
+    count: u64,
 }
 
 /// A Data Center search page (`/rest/api/2/search`).
@@ -193,18 +207,12 @@ impl JiraClient {
     /// `pages`, with Cloud's `reconcileIssues`: the search answers for these ids (at most 50)
     /// with their latest version, even while its index still lags behind the write. Data
     /// Center's search reads the database and needs no such help.
-    pub fn pages_reconciling(&self, filter: &str, reconcile: &[u64]) -> Pages<'_> {
-        let cursor = match self.deployment {
-            Deployment::Cloud => Cursor::Cloud(None),
-            Deployment::Datacenter => Cursor::Dc(None),
-        };
-        Pages {
-            client: self,
-            filter: filter.to_string(),
-            reconcile: reconcile.iter().take(MAX_RECONCILE_IDS).copied().collect(),
-            cursor,
-            chain: PageChain::new(),
-        }
+    pub fn pages_reconciling(&self, filter: &str, reconcile: &[JiraId]) -> Pages<'_> {
+        Pages::new(
+            self,
+            filter,
+            &reconcile[..reconcile.len().min(MAX_RECONCILE_IDS)],
+        )
     }
 
     /// How many issues `filter` matches, for a progress bar. Cloud answers from
@@ -221,65 +229,6 @@ impl JiraClient {
         );
         let reply: ApproximateCount = self.api.send(req).await?.body;
         Ok(Some(reply.count))
-    }
-
-    /// Register an admin webhook (`POST /rest/webhooks/1.0/webhook`): Jira administrators only.
-    /// `secret` makes Cloud sign each delivery (`X-Hub-Signature`); Data Center ignores it.
-    /// The admin webhooks already registered (`GET /rest/webhooks/1.0/webhook`).
-    pub async fn webhooks(&self) -> Result<Vec<RegisteredWebhook>, ApiError> {
-        let req = Request::get("/rest/webhooks/1.0/webhook");
-        match self.api.send::<Vec<RegisteredWebhook>>(req).await {
-            Ok(reply) => Ok(reply.body),
-            Err(e) => Err(admin_hint(e)),
-        }
-    }
-
-    /// Register an admin webhook for issue events, or with `existing` (its `self` link)
-    /// replace that one's definition.
-    pub async fn register_webhook(
-        &self,
-        existing: Option<&str>,
-        name: &str,
-        url: &str,
-        jql: &str,
-        secret: Option<&str>,
-    ) -> Result<Value, ApiError> {
-        let mut body = json!({
-            "name": name,
-            "url": url,
-            "events": ["jira:issue_created", "jira:issue_updated", "jira:issue_deleted"],
-            "filters": { "issue-related-events-section": jql },
-            "excludeBody": false,
-        });
-        if let Some(secret) = secret {
-            body["secret"] = json!(secret);
-        }
-        let req = match existing {
-            // The `self` link is absolute; the client wants the path under the base URL, and
-            // sends the token only there.
-            Some(link) => {
-                let path = webhook_path(self.base_url(), link).map_err(|cause| ApiError {
-                    server: Server::Jira,
-                    what: "PUT (the webhook's self link)".into(),
-                    kind: crate::http::ApiErrorKind::OutOfBounds { cause },
-                    hint: Some(format!(
-                        "the Jira token goes only to jira.url ({}); if Jira's base URL (System → \
-                         General configuration) is another address of the same Jira, set jira.url \
-                         to it, else update the webhook on Jira's WebHooks admin page",
-                        self.base_url()
-                    )),
-                    source: None,
-                })?;
-                Request::get(path).json(Method::PUT, body, Effect::Idempotent)
-            }
-            None => {
-                Request::get("/rest/webhooks/1.0/webhook").json(Method::POST, body, Effect::Create)
-            }
-        };
-        match self.api.send::<Value>(req).await {
-            Ok(reply) => Ok(reply.body),
-            Err(e) => Err(admin_hint(e)),
-        }
     }
 
     fn search_hint(&self, filter: &str, e: ApiError) -> ApiError {
@@ -309,385 +258,6 @@ fn unknown_project(e: &ApiError) -> Option<String> {
     Some(message[start..at].to_string())
 }
 
-/// An admin webhook as Jira lists it (the secret is never listed).
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct RegisteredWebhook {
-    /// `…/rest/webhooks/1.0/webhook/{id}`.
-    #[serde(rename = "self")]
-    pub link: String,
-    #[serde(default)]
-    pub name: String,
-    pub url: String,
-    #[serde(default)]
-    pub filters: WebhookFilters,
-}
-
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-pub struct WebhookFilters {
-    #[serde(rename = "issue-related-events-section", default)]
-    pub jql: String,
-}
-
-/// The path of a webhook's `self` link (from `/rest/webhooks/`), below the configured Jira.
-/// A link to another origin (scheme, host, port), or one that is no webhook link at all
-/// (a user-info part that would send the request elsewhere), is refused: the Jira token goes
-/// only to the configured Jira.
-fn webhook_path(base: &str, link: &str) -> Result<String, String> {
-    let shown = crate::safe_text::safe_within(link, 300);
-    let refuse = |why: &str| format!("Jira lists the webhook at {shown:?}: {why}");
-    let base = reqwest::Url::parse(base).map_err(|_| refuse("jira.url is not a URL"))?;
-    let url = if link.starts_with('/') {
-        base.join(link)
-    } else {
-        reqwest::Url::parse(link)
-    }
-    .map_err(|_| refuse("not a URL"))?;
-    if url.origin() != base.origin() || !url.username().is_empty() || url.password().is_some() {
-        return Err(refuse("another host than jira.url"));
-    }
-    let path = url.path();
-    let at = path
-        .find("/rest/webhooks/")
-        .ok_or_else(|| refuse("not a webhook link"))?;
-    Ok(path[at..].to_string())
-}
-
-fn admin_hint(e: ApiError) -> ApiError {
-    if matches!(e.status(), Some(401 | 403)) {
-        e.with_hint(
-            "only Jira administrators may manage webhooks: ask one to create it on the \
-             WebHooks admin page with what `jira-gitlab-reconciler webhook url` prints",
-        )
-    } else {
-        e
-    }
-}
-
-/// One page of a search.
-#[derive(Debug, Default)]
-pub struct SearchPage {
-    pub issues: Vec<JiraIssue>,
-    pub unreadable: Vec<Unreadable>,
-    /// Data Center: how many issues the whole search matches (as of this page).
-    pub total: Option<u64>,
-    /// Whether this is the last page.
-    pub last: bool,
-    /// Jira's own clock when it answered (its `Date`, rounded up to the next second): no
-    /// issue's real `updated` can be later.
-    pub server_clock: Option<DateTime<Utc>>,
-}
-
-/// Where a search is: Cloud's page token, or Data Center's moving `id >` bound.
-enum Cursor {
-    Cloud(Option<String>),
-    Dc(Option<u64>),
-    Done,
-}
-
-/// A search read one page at a time.
-pub struct Pages<'c> {
-    client: &'c JiraClient,
-    filter: String,
-    reconcile: Vec<u64>,
-    cursor: Cursor,
-    /// Keeps the pages from looping or going on past the server's count.
-    chain: PageChain,
-}
-
-impl Pages<'_> {
-    /// The JQL filter this search reads.
-    pub fn filter(&self) -> &str {
-        &self.filter
-    }
-
-    /// How many issues the search matches, as the server counted them (for a progress
-    /// display): the page chain may not run far past it.
-    pub fn expect(&mut self, count: u64) {
-        self.chain.expect(count);
-    }
-
-    /// The next page, or `None` after the last.
-    pub async fn next_page(&mut self) -> Result<Option<SearchPage>, ApiError> {
-        let page = match &self.cursor {
-            Cursor::Done => return Ok(None),
-            Cursor::Cloud(token) => self.cloud_page(token.clone()).await,
-            Cursor::Dc(after) => self.dc_page(*after).await,
-        };
-        page.map(Some)
-            .map_err(|e| self.client.search_hint(&self.filter, e))
-    }
-
-    async fn cloud_page(&mut self, token: Option<String>) -> Result<SearchPage, ApiError> {
-        let mut body = json!({
-            "jql": format!("{} ORDER BY key ASC", self.filter),
-            "maxResults": CLOUD_PAGE,
-            "fields": FIELDS,
-        });
-        if let Some(t) = &token {
-            body["nextPageToken"] = json!(t);
-        }
-        if !self.reconcile.is_empty() {
-            body["reconcileIssues"] = json!(self.reconcile);
-        }
-        let req = Request::get("/rest/api/3/search/jql").json(Method::POST, body, Effect::Read);
-        let reply = self.client.api.send::<CloudPage>(req).await?;
-        let server_clock = date_header(&reply.headers);
-        let raw = reply.body;
-        let n = raw.issues.len();
-        let mut page = read_page(raw.issues);
-        // The token is absent (or null) on the last page; `isLast` says so too. Page size says
-        // nothing: pages are often shorter than asked.
-        self.cursor = match raw.next_page_token.filter(|t| !t.is_empty()) {
-            Some(next) if raw.is_last != Some(true) => {
-                // A loop or an endless chain would keep the pass busy forever; stopping would
-                // drop the rest silently: the pass fails instead and keeps its checkpoint.
-                self.chain
-                    .advance(n, &next)
-                    .map_err(|cause| no_progress("POST /rest/api/3/search/jql", cause))?;
-                if self.chain.wants_count() {
-                    let count = self.client.approximate_count(&self.filter).await?;
-                    self.chain.expect(count.unwrap_or(0));
-                }
-                Cursor::Cloud(Some(next))
-            }
-            _ => {
-                self.chain.finish(n);
-                Cursor::Done
-            }
-        };
-        page.total = self.chain.expected();
-        page.last = matches!(self.cursor, Cursor::Done);
-        page.server_clock = server_clock;
-        Ok(page)
-    }
-
-    /// Data Center: `startAt` paging stops at 10,000 results on newer versions, so every page
-    /// starts at 0 and moves a JQL bound instead: `AND id > <last id> ORDER BY id`.
-    async fn dc_page(&mut self, after: Option<u64>) -> Result<SearchPage, ApiError> {
-        let jql = match after {
-            Some(id) => format!("{} AND id > {id} ORDER BY id ASC", self.filter),
-            None => format!("{} ORDER BY id ASC", self.filter),
-        };
-        let req = Request::get("/rest/api/2/search")
-            .query("jql", &jql)
-            .query("startAt", 0)
-            .query("maxResults", DC_PAGE)
-            .query("fields", FIELDS.join(","));
-        let reply = self.client.api.send::<DcPage>(req).await?;
-        let server_clock = date_header(&reply.headers);
-        let raw = reply.body;
-        let n = raw.issues.len() as u64;
-        let last_id = raw.issues.iter().filter_map(numeric_id).max();
-        let remaining = raw.total.unwrap_or(0);
-        // Each page's total is what remains after it; the first is the whole search's.
-        self.chain.expect(remaining);
-        let mut page = read_page(raw.issues);
-        page.total = raw.total;
-        self.cursor = if n >= remaining {
-            self.chain.finish(n as usize);
-            Cursor::Done
-        } else {
-            match last_id {
-                Some(id) if after.is_none_or(|prev| id > prev) => {
-                    self.chain
-                        .advance(n as usize, &id.to_string())
-                        .map_err(|cause| no_progress("GET /rest/api/2/search", cause))?;
-                    Cursor::Dc(Some(id))
-                }
-                // An empty or id-less page while Jira says more remain: stopping would drop
-                // them silently, so the pass fails instead (and keeps its checkpoint).
-                _ => {
-                    return Err(no_progress(
-                        "GET /rest/api/2/search",
-                        format!(
-                            "Jira returned {n} issues without progress while {remaining} remain"
-                        ),
-                    ))
-                }
-            }
-        };
-        page.last = matches!(self.cursor, Cursor::Done);
-        page.server_clock = server_clock;
-        Ok(page)
-    }
-}
-
-/// The server's clock from an answer's `Date` (second precision: the true time is before the
-/// next second).
-fn date_header(headers: &reqwest::header::HeaderMap) -> Option<DateTime<Utc>> {
-    let date = headers.get(reqwest::header::DATE)?.to_str().ok()?;
-    let at = httpdate::parse_http_date(date.trim()).ok()?;
-    Some(DateTime::<Utc>::from(at) + chrono::Duration::milliseconds(999))
-}
-
-fn no_progress(what: &str, cause: String) -> ApiError {
-    ApiError {
-        server: Server::Jira,
-        what: what.into(),
-        kind: crate::http::ApiErrorKind::OutOfBounds { cause },
-        hint: Some("the next pass searches again from the same checkpoint".into()),
-        source: None,
-    }
-}
-
-#[derive(Deserialize)]
-struct ApproximateCount {
-    count: u64,
-}
-
-fn numeric_id(v: &Value) -> Option<u64> {
-    match v.get("id")? {
-        Value::String(s) => s.parse().ok(),
-        Value::Number(n) => n.as_u64(),
-        _ => None,
-    }
-}
-
-fn read_page(raw: Vec<Value>) -> SearchPage {
-    let mut out = SearchPage::default();
-    for v in raw {
-        match parse_issue(&v) {
-            Ok(issue) => out.issues.push(issue),
-            Err(reason) => out.unreadable.push(Unreadable {
-                key: crate::safe_text::safe_within(
-                    v.get("key").and_then(Value::as_str).unwrap_or("(no key)"),
-                    64,
-                ),
-                reason: crate::safe_text::safe_within(&reason, 512),
-            }),
-        }
-    }
-    out
-}
-
-/// Jira ids are decimal numbers (`"10014"`), whatever the deployment.
-fn is_jira_id(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// Jira keys are a project key (at most 255 characters) and a number.
-const MAX_KEY_CHARS: usize = 300;
-
-/// Read one issue object. Only a missing id, key or `updated` makes it unreadable; odd values
-/// elsewhere (null summary, unknown status category, no resolution date) are kept as such.
-pub fn parse_issue(v: &Value) -> Result<JiraIssue, String> {
-    let id = match v.get("id") {
-        Some(Value::String(s)) if is_jira_id(s) => s.clone(),
-        Some(Value::Number(n)) if n.is_u64() => n.to_string(),
-        Some(other) => return Err(format!("its id {other} is not a Jira issue id")),
-        None => return Err("it has no id".into()),
-    };
-    let key = v
-        .get("key")
-        .and_then(Value::as_str)
-        .filter(|k| !k.is_empty())
-        .ok_or("it has no key")?;
-    // The key goes into links, logs and messages: one with control characters or of any
-    // length is not Jira's.
-    if key.chars().count() > MAX_KEY_CHARS || key.chars().any(|c| c.is_control()) {
-        return Err("its key is not a Jira issue key".into());
-    }
-    let key = key.to_string();
-    let fields = v.get("fields").cloned().unwrap_or(Value::Null);
-    let updated = timestamp(&fields, "updated")?.ok_or("its `updated` field is missing")?;
-    let created = timestamp(&fields, "created")?.unwrap_or(updated);
-    let category = fields
-        .pointer("/status/statusCategory/key")
-        .and_then(Value::as_str);
-    let text = |pointer: &str| {
-        fields
-            .pointer(pointer)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-    };
-    let project = text("/project/key")
-        .or_else(|| key.rsplit_once('-').map(|(p, _)| p.to_string()))
-        .unwrap_or_default();
-    Ok(JiraIssue {
-        id,
-        key,
-        summary: fields
-            .get("summary")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        category: StatusCategory::from_key(category),
-        status: text("/status/name"),
-        issue_type: text("/issuetype/name"),
-        project,
-        created,
-        updated,
-        resolved: timestamp(&fields, "resolutiondate")?,
-    })
-}
-
-fn timestamp(fields: &Value, name: &str) -> Result<Option<DateTime<Utc>>, String> {
-    match fields.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => parse_jira_time(s)
-            .map(Some)
-            .ok_or_else(|| format!("its `{name}` value {s:?} is not a Jira timestamp")),
-        Some(other) => Err(format!("its `{name}` value {other} is not a timestamp")),
-    }
-}
-
-/// The status changes and earlier summaries in changelog entries (Cloud's `changeHistories`,
-/// Data Center's `changelog.histories`): entries without a readable time are skipped.
-pub fn parse_history(histories: &[Value]) -> IssueHistory {
-    let mut entries: Vec<(DateTime<Utc>, &Value)> = histories
-        .iter()
-        .filter_map(|h| {
-            let at = h
-                .get("created")
-                .and_then(Value::as_str)
-                .and_then(parse_jira_time)?;
-            Some((at, h))
-        })
-        .collect();
-    entries.sort_by_key(|(at, _)| *at);
-    let mut out = IssueHistory::default();
-    for (at, h) in entries {
-        for item in h
-            .get("items")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let field = item
-                .get("fieldId")
-                .or_else(|| item.get("field"))
-                .and_then(Value::as_str);
-            let text = |k: &str| item.get(k).and_then(Value::as_str).map(str::to_string);
-            match field {
-                Some("status") => {
-                    if let Some(to) = text("toString") {
-                        out.transitions.push(Transition {
-                            at,
-                            from: text("fromString"),
-                            to,
-                        });
-                    }
-                }
-                Some("summary") => {
-                    if let Some(from) = text("fromString") {
-                        out.earlier_summaries.push(from);
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    out
-}
-
-/// Jira writes `2023-11-07T09:46:08.304+0100` (offset without a colon, any offset).
-pub fn parse_jira_time(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z")
-        .or_else(|_| DateTime::parse_from_rfc3339(s))
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
-}
-
 /// The JQL filter for one mapping (without `ORDER BY`): its project, its optional filter, and
 /// for incremental passes an `updated` bound in epoch milliseconds. An unquoted number is read
 /// as an instant, so the account's time zone and this machine's never shift the window (a date
@@ -713,6 +283,7 @@ pub fn search_filter(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::StatusCategory;
 
     /// Every issue of a decoded page read, as a pass reads it: (readable, unreadable).
     fn read_issues(issues: Vec<Value>) -> (usize, usize) {
@@ -900,17 +471,19 @@ mod tests {
             json!({"id": "-5", "key": "A-1", "fields": updated}),
             json!({"id": 7, "key": "A-\u{1b}]0;owned\u{7}", "fields": updated}),
             json!({"id": 7, "key": "A".repeat(10_000), "fields": updated}),
+            // Digits, but more than any Jira id (64 bits) can hold.
+            json!({"id": "99999999999999999999", "key": "A-1", "fields": updated}),
         ];
         for v in &bad {
             assert!(parse_issue(v).is_err(), "{v}");
         }
         let page = read_page(bad.to_vec());
-        assert_eq!(page.unreadable.len(), 4);
+        assert_eq!(page.unreadable.len(), bad.len());
         for u in &page.unreadable {
             assert!(!u.key.chars().any(char::is_control), "{u:?}");
             assert!(u.key.len() < 100 && u.reason.len() < 600, "{u:?}");
         }
         let ok = json!({"id": 10014, "key": "VSA-5", "fields": updated});
-        assert_eq!(parse_issue(&ok).expect("readable").id, "10014");
+        assert_eq!(parse_issue(&ok).expect("readable").id, JiraId(10014));
     }
 }

@@ -5,10 +5,12 @@
 //! `tests/it/layers.rs` reads the source and enforces it):
 //!
 //! 1. Leaves, plain values and rules: `domain` (Jira and GitLab issues, mirrors, edits, pass
-//!    kinds; titles, states and the description marker), `cause` (why something failed → exit
-//!    code), `secret`, `metrics`, `notify` (sd_notify), `rng`, `progress`, and `stop`, the one
-//!    shutdown mechanism, passed in to everything that waits. Then `safe_text` (server text
-//!    made safe) and `paging` (page chains kept finite).
+//!    kinds and counts; titles, states and the description marker; the identifiers `JiraId`,
+//!    `JiraKey`, `GitlabIid` and `MappingId`, parsed once where data enters and typed
+//!    everywhere else), `cause` (why something failed → exit code), `secret`, `metrics`,
+//!    `notify` (sd_notify), `rng`, `progress`, and `stop`, the one shutdown mechanism, passed
+//!    in to everything that waits. Then `safe_text` (server text made safe) and `paging` (page
+//!    chains kept finite).
 //! 2. `http`, one layer for both servers in parts: sending, the retry policy (every wait
 //!    bounded), the error (friendly words, the transport's error kept as its source) and the
 //!    limits on what a server may send; `logging`; `plan`, the pure planner: (Jira issues,
@@ -16,16 +18,21 @@
 //!    figures.
 //! 3. `jira` and `gitlab`, the API clients. They take plain values and know nothing of the
 //!    product's configuration.
-//! 4. `error`, the crate's error by cause; `store` (SQLite: mirrors, checkpoints, intents, pass
-//!    history, and the Jira facts `report` reads), `lock` (one pass per state database),
-//!    `schedule` (cron schedules, checked as the scheduler reads them), `listen` (the
-//!    service's HTTP listeners: limits, timeouts, sockets handed over by systemd).
+//! 4. `error`, the crate's error by cause; `store` (SQLite: `Store` owns the connection and
+//!    hands out a view per concern — mirrors, intents, checkpoints, passes, facts, cache,
+//!    webhook counts, seen-tracking, listings — each a file with its SQL and tests, and the
+//!    migrations in a list of their own), `lock` (one pass per state database), `schedule`
+//!    (cron schedules, checked as the scheduler reads them), `listen` (the service's HTTP
+//!    listeners: limits, timeouts, sockets handed over by systemd).
 //! 5. `config` reads the TOML in three steps: the file's shape (serde, unknown keys refused),
 //!    values that check themselves as they are read (`ConfigValue`), then the clients and the
 //!    planner's rules they build.
-//! 6. `reconcile`: a pass as its phases (observe → plan → apply, batch by batch → recover lost
-//!    creates → on full passes, the issues that left → commit the checkpoint); `apply` is the
-//!    only code that writes to GitLab.
+//! 6. `reconcile`: a pass as its phases (observe → plan → apply, batch by batch → on full
+//!    passes, the issues that left → recover lost creates → commit the checkpoint); `apply` is
+//!    the only code that writes to GitLab. Each action ends as an `Outcome`, added up with `+=`
+//!    into a `Tally` per job, batch and mapping; a mapping's `PassReport` is its tally, which
+//!    `reconcile --json`, the pass history, `status` and the metrics all read. `ARCHITECTURE.md`
+//!    follows one pass through these types.
 //! 7. `health` (`/metrics`, `/healthz`), `report` (lead time from the state database, as a
 //!    table, JSON, CSV or SVG), `reference` (`ref`: a Jira key's mirror, for commit messages),
 //!    `vsa` (`vsa setup`: a value stream of the Jira workflow), `status_page` (the service's

@@ -23,6 +23,7 @@
 //! changelogs and plans again. A changelog is wanted only for issues whose status label or
 //! recipe match is in question, so an idle pass asks for none.
 
+mod action;
 mod gone;
 mod recipe;
 mod status;
@@ -32,10 +33,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    self, GitlabIssue, GitlabState, GonePolicy, GoneReason, IssueEdit, IssueHistory, JiraIssue,
-    Mirror, StateEvent,
+    self, GitlabIid, GitlabIssue, GitlabState, GonePolicy, IssueEdit, IssueHistory, JiraId,
+    JiraIssue, Mirror, StateEvent,
 };
 
+pub use action::{describe_update, Action, LabelStep};
 pub use recipe::slot_iid;
 
 /// A mapping's rules beyond title and state (all off by default).
@@ -82,24 +84,24 @@ pub struct Missing {
 
 pub struct PlanInput<'a> {
     pub jira: &'a [JiraIssue],
-    pub mirrors: &'a HashMap<String, Mirror>,
+    pub mirrors: &'a HashMap<JiraId, Mirror>,
     /// GitLab issues by iid: those of the mirrors, markers and recipe slots in question.
-    pub gitlab: &'a HashMap<u64, GitlabIssue>,
+    pub gitlab: &'a HashMap<GitlabIid, GitlabIssue>,
     /// Jira id → iid of GitLab issues that carry that id's marker (from a project scan), for the
     /// Jira issues in question.
-    pub by_marker: &'a HashMap<String, u64>,
+    pub by_marker: &'a HashMap<JiraId, GitlabIid>,
     pub jira_base_url: &'a str,
     /// Compare issues whose version was already applied too: a full pass repairs drift.
     pub recheck_applied: bool,
     /// Iids that stored mirrors of other Jira issues point at, among the recipe slots asked
     /// about (the page's own mirrors are in `mirrors`): such a slot is not free.
-    pub claimed: &'a HashSet<u64>,
+    pub claimed: &'a HashSet<GitlabIid>,
     pub rules: &'a Rules,
     /// The token may backdate (Owner): status labels then replay the changelog with Jira's
     /// times, so GitLab's label events (and VSA stages built on them) carry Jira's times.
     pub backdate: bool,
     /// Changelogs fetched for this pass, by Jira id (an id absent was not fetched).
-    pub history: &'a HashMap<String, IssueHistory>,
+    pub history: &'a HashMap<JiraId, IssueHistory>,
     /// Full passes: mirrors whose Jira issue left the search.
     pub missing: &'a [Missing],
 }
@@ -132,171 +134,6 @@ pub fn needs_compare(jira: &JiraIssue, mirror: Option<&Mirror>, recheck_applied:
     }
 }
 
-/// One label change, one request: add `add`, remove `remove`, stamped `at` (Owner only).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LabelStep {
-    pub add: String,
-    pub remove: Vec<String>,
-    pub at: Option<DateTime<Utc>>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Action {
-    /// No GitLab issue exists for this Jira issue: create one (and close it if Jira says done).
-    Create {
-        jira: JiraIssue,
-        title: String,
-        description: String,
-        close: bool,
-        /// The status label to create it with (its first status when the history is
-        /// replayed).
-        status_label: Option<String>,
-        issue_type: String,
-        /// Status label changes to replay after the create, oldest first.
-        steps: Vec<LabelStep>,
-    },
-    /// Record the link to an existing GitLab issue: found by its marker (`adopted`), or the
-    /// Jira key changed.
-    Link { mirror: Mirror, adopted: bool },
-    /// The Automation recipe created this GitLab issue for this Jira issue: add the link and
-    /// marker to its description (keeping its text, read when applying: the planner does not
-    /// need descriptions), then record the link.
-    AdoptRecipe { jira: JiraIssue, mirror: Mirror },
-    /// Change an existing GitLab issue.
-    Update {
-        jira: JiraIssue,
-        iid: u64,
-        edit: IssueEdit,
-    },
-    /// Several status label changes, replayed one request each with Jira's times.
-    Relabel {
-        jira: JiraIssue,
-        iid: u64,
-        steps: Vec<LabelStep>,
-    },
-    /// The Jira issue left the mapping: apply the policy's edit (if any), then remember it so
-    /// later full passes do not ask again.
-    MarkGone {
-        mirror: Mirror,
-        reason: GoneReason,
-        edit: Option<IssueEdit>,
-    },
-}
-
-impl Action {
-    pub fn jira_key(&self) -> &str {
-        match self {
-            Action::Create { jira, .. }
-            | Action::Update { jira, .. }
-            | Action::Relabel { jira, .. }
-            | Action::AdoptRecipe { jira, .. } => &jira.key,
-            Action::Link { mirror, .. } | Action::MarkGone { mirror, .. } => &mirror.jira_key,
-        }
-    }
-
-    /// One line for `--dry-run` and logs.
-    pub fn describe(&self) -> String {
-        match self {
-            Action::Create {
-                jira,
-                title,
-                close,
-                status_label,
-                issue_type,
-                steps,
-                ..
-            } => {
-                let mut extra = String::new();
-                if issue_type != "issue" {
-                    extra.push_str(&format!(" as {issue_type}"));
-                }
-                if let Some(l) = status_label {
-                    extra.push_str(&format!(" [{l}]"));
-                }
-                if !steps.is_empty() {
-                    extra.push_str(&format!(" then {} status change(s) at Jira's times", steps.len()));
-                }
-                if *close {
-                    extra.push_str(" (then close: done in Jira)");
-                }
-                format!("create  {} \"{}\"{extra}", jira.key, title)
-            }
-            Action::Link {
-                mirror,
-                adopted: true,
-            } => {
-                format!(
-                    "adopt   {} → #{} (found by its marker)",
-                    mirror.jira_key, mirror.iid
-                )
-            }
-            Action::Link {
-                mirror,
-                adopted: false,
-            } => {
-                format!(
-                    "relink  {} → #{} (Jira key changed)",
-                    mirror.jira_key, mirror.iid
-                )
-            }
-            Action::AdoptRecipe { mirror, .. } => format!(
-                "adopt   {} → #{} (created by the Automation recipe; link and marker added to its description)",
-                mirror.jira_key, mirror.iid
-            ),
-            Action::Update { jira, iid, edit } => {
-                format!("update  {} #{iid}: {}", jira.key, describe_edit(edit))
-            }
-            Action::Relabel { jira, iid, steps } => format!(
-                "relabel {} #{iid}: {} status change(s) replayed at Jira's times, ending at {}",
-                jira.key,
-                steps.len(),
-                steps.last().map_or("-", |s| s.add.as_str())
-            ),
-            Action::MarkGone {
-                mirror,
-                reason,
-                edit,
-            } => {
-                let what = match reason {
-                    GoneReason::Deleted => "deleted in Jira or no longer visible",
-                    GoneReason::Moved => "moved to a project no mapping of this GitLab project covers",
-                    GoneReason::FilteredOut => "no longer matched by the mapping's jql",
-                    GoneReason::TakenOver => "moved to another mapping of this GitLab project, which keeps it",
-                };
-                let change = edit
-                    .as_ref()
-                    .map_or("GitLab issue left as it is".to_string(), describe_edit);
-                format!("gone    {} #{}: {what}; {change}", mirror.jira_key, mirror.iid)
-            }
-        }
-    }
-}
-
-fn describe_edit(edit: &IssueEdit) -> String {
-    let mut parts = Vec::new();
-    match edit.state_event {
-        Some(StateEvent::Close) => parts.push("close".to_string()),
-        Some(StateEvent::Reopen) => parts.push("reopen".to_string()),
-        None => {}
-    }
-    if let Some(t) = &edit.title {
-        parts.push(format!("retitle \"{t}\""));
-    }
-    if edit.description.is_some() {
-        parts.push("relink description".to_string());
-    }
-    for l in &edit.add_labels {
-        parts.push(format!("+label {l}"));
-    }
-    for l in &edit.remove_labels {
-        parts.push(format!("-label {l}"));
-    }
-    if let Some(t) = &edit.issue_type {
-        parts.push(format!("type {t}"));
-    }
-    parts.join(", ")
-}
-
 /// What the recipe rule decided, for `check` and the pass summary.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RecipeTally {
@@ -306,6 +143,13 @@ pub struct RecipeTally {
     pub foreign: u64,
 }
 
+impl std::ops::AddAssign for RecipeTally {
+    fn add_assign(&mut self, other: RecipeTally) {
+        self.adopted += other.adopted;
+        self.foreign += other.foreign;
+    }
+}
+
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Plan {
     pub actions: Vec<Action>,
@@ -313,18 +157,18 @@ pub struct Plan {
     pub unchanged: u64,
     /// Mirrors found to agree with a Jira version they had not recorded as applied:
     /// (Jira id, that version's `updated`).
-    pub settled: Vec<(String, DateTime<Utc>)>,
+    pub settled: Vec<(JiraId, DateTime<Utc>)>,
     /// Things worth a warning that are not failures (an unknown status category).
     pub notes: Vec<String>,
     /// Jira ids whose changelog would decide something: fetch them and plan again.
-    pub wants_history: BTreeSet<String>,
+    pub wants_history: BTreeSet<JiraId>,
     pub recipe: RecipeTally,
 }
 
 pub fn plan(input: &PlanInput<'_>) -> Plan {
     let mut out = Plan::default();
     // Iids some stored mirror already points at: a recipe slot among them is not free.
-    let mut claimed: HashSet<u64> = input.mirrors.values().map(|m| m.iid).collect();
+    let mut claimed: HashSet<GitlabIid> = input.mirrors.values().map(|m| m.iid).collect();
     claimed.extend(input.claimed);
     for jira in latest_by_id(input.jira) {
         plan_issue(input, &claimed, jira, &mut out);
@@ -338,10 +182,10 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
 /// The overlap window returns issues more than once: keep each id's newest version, in the
 /// order Jira created them (so GitLab iids follow Jira's order on a backfill).
 fn latest_by_id(issues: &[JiraIssue]) -> Vec<&JiraIssue> {
-    let mut by_id: HashMap<&str, &JiraIssue> = HashMap::with_capacity(issues.len());
+    let mut by_id: HashMap<JiraId, &JiraIssue> = HashMap::with_capacity(issues.len());
     for i in issues {
         by_id
-            .entry(i.id.as_str())
+            .entry(i.id)
             .and_modify(|cur| {
                 if i.updated >= cur.updated {
                     *cur = i;
@@ -350,28 +194,80 @@ fn latest_by_id(issues: &[JiraIssue]) -> Vec<&JiraIssue> {
             .or_insert(i);
     }
     let mut v: Vec<&JiraIssue> = by_id.into_values().collect();
-    v.sort_by(|a, b| (a.created, a.id.len(), &a.id).cmp(&(b.created, b.id.len(), &b.id)));
+    v.sort_by_key(|j| (j.created, j.id));
     v
 }
 
-fn plan_issue(input: &PlanInput<'_>, claimed: &HashSet<u64>, jira: &JiraIssue, out: &mut Plan) {
+/// What the GitLab issue of a Jira issue should show.
+struct Wanted {
+    title: String,
+    /// `None`: the status category does not say (the state is left as it is).
+    closed: Option<bool>,
+}
+
+/// The GitLab issue a Jira issue already has.
+#[derive(Clone, Copy)]
+struct Found {
+    iid: GitlabIid,
+    /// The Automation recipe's issue, to adopt.
+    from_recipe: bool,
+}
+
+fn plan_issue(
+    input: &PlanInput<'_>,
+    claimed: &HashSet<GitlabIid>,
+    jira: &JiraIssue,
+    out: &mut Plan,
+) {
     crate::test_fault(jira.summary.as_deref());
     let mirror = input.mirrors.get(&jira.id);
     if !needs_compare(jira, mirror, input.recheck_applied) {
         out.unchanged += 1;
         return;
     }
-    let title = domain::title(jira);
-    let wants_closed = jira.category.wants_closed();
-    if wants_closed.is_none() {
+    let want = Wanted {
+        title: domain::title(jira),
+        closed: jira.category.wants_closed(),
+    };
+    if want.closed.is_none() {
         out.notes.push(format!(
             "{}: status category {:?} is not new/indeterminate/done; its GitLab state is left as it is",
             jira.key, jira.category
         ));
     }
+    let Some(found) = find_issue(input, claimed, jira, mirror, &want, out) else {
+        return;
+    };
+    let Some(gitlab) = input.gitlab.get(&found.iid) else {
+        return;
+    };
+    let linked = plan_link(jira, mirror, found, out);
+    let changed = plan_changes(input, jira, gitlab, found, want, out);
+    if !linked && !changed {
+        out.unchanged += 1;
+        // Not settled while a changelog is still to decide the status label.
+        if mirror.is_some_and(|m| m.applied != Some(jira.updated))
+            && !out.wants_history.contains(&jira.id)
+        {
+            out.settled.push((jira.id, jira.updated));
+        }
+    }
+}
+
+/// The GitLab issue the Jira issue has: its mirror's, else the one carrying its marker, else
+/// (with `seed_iid_prefix`) the recipe's. `None` when there is none: then a create is planned
+/// (or the changelog asked for first).
+fn find_issue(
+    input: &PlanInput<'_>,
+    claimed: &HashSet<GitlabIid>,
+    jira: &JiraIssue,
+    mirror: Option<&Mirror>,
+    want: &Wanted,
+    out: &mut Plan,
+) -> Option<Found> {
     // A linked iid whose issue carries another Jira issue's marker is not ours any more (the
     // project was recreated, iids restarted): it is never edited.
-    let is_ours = |iid: &u64| {
+    let is_ours = |iid: &GitlabIid| {
         input
             .gitlab
             .get(iid)
@@ -381,64 +277,121 @@ fn plan_issue(input: &PlanInput<'_>, claimed: &HashSet<u64>, jira: &JiraIssue, o
         .map(|m| m.iid)
         .filter(is_ours)
         .or_else(|| input.by_marker.get(&jira.id).copied().filter(is_ours));
-    let (iid, from_recipe) = match existing {
-        Some(iid) => (iid, false),
-        None => match recipe::decide(input, claimed, jira) {
-            recipe::Slot::Adopt(iid) => (iid, true),
-            recipe::Slot::Ours(iid) => (iid, false),
-            recipe::Slot::NeedHistory => {
-                out.wants_history.insert(jira.id.clone());
-                return;
-            }
-            recipe::Slot::Foreign(iid, why) => {
-                out.recipe.foreign += 1;
-                out.notes.push(format!(
-                    "{}: GitLab #{iid} is in the Automation recipe's slot but is not its issue ({why}); it is left alone and a new mirror is created",
-                    jira.key
-                ));
-                plan_create(input, jira, title, wants_closed, out);
-                return;
-            }
-            recipe::Slot::Free => {
-                plan_create(input, jira, title, wants_closed, out);
-                return;
-            }
-        },
+    if let Some(iid) = existing {
+        return Some(Found {
+            iid,
+            from_recipe: false,
+        });
+    }
+    let (iid, from_recipe) = match recipe::decide(input, claimed, jira) {
+        recipe::Slot::Adopt(iid) => (iid, true),
+        recipe::Slot::Ours(iid) => (iid, false),
+        recipe::Slot::NeedHistory => {
+            out.wants_history.insert(jira.id);
+            return None;
+        }
+        recipe::Slot::Foreign(iid, why) => {
+            out.recipe.foreign += 1;
+            out.notes.push(format!(
+                "{}: GitLab #{iid} is in the Automation recipe's slot but is not its issue ({why}); it is left alone and a new mirror is created",
+                jira.key
+            ));
+            plan_create(input, jira, want, out);
+            return None;
+        }
+        recipe::Slot::Free => {
+            plan_create(input, jira, want, out);
+            return None;
+        }
     };
-    let Some(gitlab) = input.gitlab.get(&iid) else {
-        return;
+    Some(Found { iid, from_recipe })
+}
+
+/// Adopt the recipe's issue, or record the link when it is new (found by marker) or the key
+/// changed. Whether an action was planned.
+fn plan_link(jira: &JiraIssue, mirror: Option<&Mirror>, found: Found, out: &mut Plan) -> bool {
+    let link = Mirror {
+        jira_id: jira.id,
+        jira_key: jira.key.clone(),
+        iid: found.iid,
+        applied: Some(jira.updated),
     };
-    let mut changed = false;
-    if from_recipe {
+    if found.from_recipe {
         out.actions.push(Action::AdoptRecipe {
             jira: jira.clone(),
-            mirror: Mirror {
-                jira_id: jira.id.clone(),
-                jira_key: jira.key.clone(),
-                iid,
-                applied: Some(jira.updated),
-            },
+            mirror: link,
         });
         out.recipe.adopted += 1;
-        changed = true;
-    } else if mirror.is_none_or(|m| m.iid != iid || m.jira_key != jira.key) {
+        return true;
+    }
+    if mirror.is_none_or(|m| m.iid != found.iid || m.jira_key != jira.key) {
         out.actions.push(Action::Link {
-            mirror: Mirror {
-                jira_id: jira.id.clone(),
-                jira_key: jira.key.clone(),
-                iid,
-                applied: Some(jira.updated),
-            },
-            adopted: mirror.is_none_or(|m| m.iid != iid),
+            mirror: link,
+            adopted: mirror.is_none_or(|m| m.iid != found.iid),
+        });
+        return true;
+    }
+    false
+}
+
+/// The edit (and status label replay) that makes `gitlab` agree with `jira`. Whether an
+/// action was planned.
+fn plan_changes(
+    input: &PlanInput<'_>,
+    jira: &JiraIssue,
+    gitlab: &GitlabIssue,
+    found: Found,
+    want: Wanted,
+    out: &mut Plan,
+) -> bool {
+    let mut edit = edit_for(input, jira, gitlab, found, want);
+    let mut changed = false;
+    match status::steps(input, jira, &gitlab.labels) {
+        status::Labels::Unchanged => {}
+        status::Labels::NeedHistory => {
+            out.wants_history.insert(jira.id);
+        }
+        status::Labels::Steps(mut steps) if steps.len() == 1 => {
+            // One change rides along with the rest of the edit: one request.
+            let step = steps.remove(0);
+            edit.add_labels.push(step.add);
+            edit.remove_labels.extend(step.remove);
+            edit.updated_at = step.at;
+        }
+        status::Labels::Steps(steps) => {
+            out.actions.push(Action::Relabel {
+                jira: jira.clone(),
+                iid: found.iid,
+                steps,
+            });
+            changed = true;
+        }
+    }
+    if edit != IssueEdit::default() {
+        out.actions.push(Action::Update {
+            jira: jira.clone(),
+            iid: found.iid,
+            edit,
         });
         changed = true;
     }
+    changed
+}
+
+/// Title, link, state, gone labels and type, where `gitlab` differs from what `jira` wants.
+fn edit_for(
+    input: &PlanInput<'_>,
+    jira: &JiraIssue,
+    gitlab: &GitlabIssue,
+    found: Found,
+    want: Wanted,
+) -> IssueEdit {
     let current = domain::description_is_current(input.jira_base_url, jira, gitlab);
-    let mut edit = IssueEdit {
-        title: (gitlab.title != title).then_some(title),
-        description: (!from_recipe && !current)
+    IssueEdit {
+        title: (gitlab.title != want.title).then_some(want.title),
+        description: (!found.from_recipe && !current)
             .then(|| domain::description(input.jira_base_url, jira)),
-        state_event: match (wants_closed, gitlab.state) {
+        state_event: match (want.closed, gitlab.state) {
             (Some(true), GitlabState::Opened) => Some(StateEvent::Close),
             (Some(false), GitlabState::Closed) => Some(StateEvent::Reopen),
             _ => None,
@@ -457,65 +410,19 @@ fn plan_issue(input: &PlanInput<'_>, claimed: &HashSet<u64>, jira: &JiraIssue, o
             .filter(|want| gitlab.issue_type.as_deref().is_some_and(|t| t != *want))
             .map(str::to_string),
         ..IssueEdit::default()
-    };
-    let mut relabel = None;
-    match status::steps(input, jira, &gitlab.labels) {
-        status::Labels::Unchanged => {}
-        status::Labels::NeedHistory => {
-            out.wants_history.insert(jira.id.clone());
-        }
-        status::Labels::Steps(mut steps) if steps.len() == 1 => {
-            // One change rides along with the rest of the edit: one request.
-            let step = steps.remove(0);
-            edit.add_labels.push(step.add);
-            edit.remove_labels.extend(step.remove);
-            edit.updated_at = step.at;
-        }
-        status::Labels::Steps(steps) => relabel = Some(steps),
-    }
-    if let Some(steps) = relabel {
-        out.actions.push(Action::Relabel {
-            jira: jira.clone(),
-            iid,
-            steps,
-        });
-        changed = true;
-    }
-    if edit != IssueEdit::default() {
-        out.actions.push(Action::Update {
-            jira: jira.clone(),
-            iid,
-            edit,
-        });
-        changed = true;
-    }
-    if !changed {
-        out.unchanged += 1;
-        // Not settled while a changelog is still to decide the status label.
-        if mirror.is_some_and(|m| m.applied != Some(jira.updated))
-            && !out.wants_history.contains(&jira.id)
-        {
-            out.settled.push((jira.id.clone(), jira.updated));
-        }
     }
 }
 
-fn plan_create(
-    input: &PlanInput<'_>,
-    jira: &JiraIssue,
-    title: String,
-    wants_closed: Option<bool>,
-    out: &mut Plan,
-) {
+fn plan_create(input: &PlanInput<'_>, jira: &JiraIssue, want: &Wanted, out: &mut Plan) {
     let Some((status_label, steps)) = status::for_create(input, jira) else {
-        out.wants_history.insert(jira.id.clone());
+        out.wants_history.insert(jira.id);
         return;
     };
     out.actions.push(Action::Create {
         jira: jira.clone(),
-        title,
+        title: want.title.clone(),
         description: domain::description(input.jira_base_url, jira),
-        close: wants_closed == Some(true),
+        close: want.closed == Some(true),
         status_label,
         issue_type: input
             .rules
@@ -529,7 +436,7 @@ fn plan_create(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{StatusCategory, Transition};
+    use crate::domain::{GoneReason, JiraKey, StatusCategory, Transition};
     use crate::rng::Xorshift;
     use chrono::{TimeZone, Utc};
 
@@ -541,6 +448,10 @@ mod tests {
             .expect("time")
     }
 
+    fn key(k: &str) -> JiraKey {
+        k.parse().expect("a key")
+    }
+
     fn jira(id: u32, summary: &str, category: StatusCategory) -> JiraIssue {
         let t = at(i64::from(id));
         let status = match category {
@@ -550,8 +461,8 @@ mod tests {
             StatusCategory::Unknown(_) => "Limbo",
         };
         JiraIssue {
-            id: id.to_string(),
-            key: format!("VSA-{id}"),
+            id: JiraId(id.into()),
+            key: key(&format!("VSA-{id}")),
             summary: Some(summary.to_string()),
             category,
             status: Some(status.to_string()),
@@ -577,9 +488,10 @@ mod tests {
 
     /// A GitLab issue that agrees with `j` (whose summary is a plain title), and its link.
     fn mirrored(j: &JiraIssue, iid: u64, state: GitlabState) -> (Mirror, GitlabIssue) {
+        let iid = GitlabIid(iid);
         (
             Mirror {
-                jira_id: j.id.clone(),
+                jira_id: j.id,
                 jira_key: j.key.clone(),
                 iid,
                 applied: None,
@@ -599,14 +511,14 @@ mod tests {
     }
 
     struct World {
-        claimed: HashSet<u64>,
-        mirrors: HashMap<String, Mirror>,
-        gitlab: HashMap<u64, GitlabIssue>,
-        by_marker: HashMap<String, u64>,
+        claimed: HashSet<GitlabIid>,
+        mirrors: HashMap<JiraId, Mirror>,
+        gitlab: HashMap<GitlabIid, GitlabIssue>,
+        by_marker: HashMap<JiraId, GitlabIid>,
         rules: Rules,
         backdate: bool,
         /// Jira's changelogs: handed to the planner when it asks, as the reconciler does.
-        histories: HashMap<String, IssueHistory>,
+        histories: HashMap<JiraId, IssueHistory>,
         missing: Vec<Missing>,
         /// Changelog requests the planner caused (ids).
         history_asked: usize,
@@ -626,7 +538,7 @@ mod tests {
                 history_asked: 0,
             }
         }
-        fn plan_with(&self, jira: &[JiraIssue], history: &HashMap<String, IssueHistory>) -> Plan {
+        fn plan_with(&self, jira: &[JiraIssue], history: &HashMap<JiraId, IssueHistory>) -> Plan {
             plan(&PlanInput {
                 jira,
                 mirrors: &self.mirrors,
@@ -648,15 +560,10 @@ mod tests {
                 return first;
             }
             self.history_asked += first.wants_history.len();
-            let fetched: HashMap<String, IssueHistory> = first
+            let fetched: HashMap<JiraId, IssueHistory> = first
                 .wants_history
                 .iter()
-                .map(|id| {
-                    (
-                        id.clone(),
-                        self.histories.get(id).cloned().unwrap_or_default(),
-                    )
-                })
+                .map(|id| (*id, self.histories.get(id).cloned().unwrap_or_default()))
                 .collect();
             let second = self.plan_with(jira, &fetched);
             assert!(
@@ -666,7 +573,7 @@ mod tests {
             );
             second
         }
-        fn edit(&mut self, iid: u64, edit: &IssueEdit) {
+        fn edit(&mut self, iid: GitlabIid, edit: &IssueEdit) {
             let g = self.gitlab.get_mut(&iid).expect("planned on a known issue");
             if let Some(t) = &edit.title {
                 g.title = t.clone();
@@ -689,7 +596,7 @@ mod tests {
                 g.issue_type = Some(t.clone().into());
             }
         }
-        fn step(&mut self, iid: u64, step: &LabelStep) {
+        fn step(&mut self, iid: GitlabIid, step: &LabelStep) {
             self.edit(
                 iid,
                 &IssueEdit {
@@ -712,7 +619,7 @@ mod tests {
                         issue_type,
                         steps,
                     } => {
-                        let iid = self.gitlab.keys().max().copied().unwrap_or(0) + 1;
+                        let iid = GitlabIid(self.gitlab.keys().max().map_or(0, |i| i.0) + 1);
                         let state = if *close {
                             GitlabState::Closed
                         } else {
@@ -730,9 +637,9 @@ mod tests {
                             self.step(iid, s);
                         }
                         self.mirrors.insert(
-                            jira.id.clone(),
+                            jira.id,
                             Mirror {
-                                jira_id: jira.id.clone(),
+                                jira_id: jira.id,
                                 jira_key: jira.key.clone(),
                                 iid,
                                 applied: Some(jira.updated),
@@ -740,7 +647,7 @@ mod tests {
                         );
                     }
                     Action::Link { mirror, .. } => {
-                        self.mirrors.insert(mirror.jira_id.clone(), mirror.clone());
+                        self.mirrors.insert(mirror.jira_id, mirror.clone());
                     }
                     Action::AdoptRecipe { jira, mirror } => {
                         // The recipe's issue has no marker: its text is kept, ours appended.
@@ -753,7 +660,7 @@ mod tests {
                             ..IssueEdit::default()
                         };
                         self.edit(mirror.iid, &edit);
-                        self.mirrors.insert(mirror.jira_id.clone(), mirror.clone());
+                        self.mirrors.insert(mirror.jira_id, mirror.clone());
                     }
                     Action::Update { iid, edit, jira } => {
                         self.settle(jira);
@@ -806,15 +713,15 @@ mod tests {
         let mut w = World::new();
         let j = jira(1, "a", StatusCategory::InProgress);
         let (m, g) = mirrored(&j, 5, GitlabState::Opened);
-        w.mirrors.insert(j.id.clone(), m);
-        w.gitlab.insert(5, g);
+        w.mirrors.insert(j.id, m);
+        w.gitlab.insert(GitlabIid(5), g);
         let p = w.plan(std::slice::from_ref(&j));
         assert_eq!(
             p,
             Plan {
                 actions: vec![],
                 unchanged: 1,
-                settled: vec![(j.id.clone(), j.updated)],
+                settled: vec![(j.id, j.updated)],
                 ..Plan::default()
             }
         );
@@ -826,23 +733,27 @@ mod tests {
         let done = jira(1, "renamed", StatusCategory::Done);
         let (m, mut g) = mirrored(&done, 5, GitlabState::Opened);
         g.title = "old".into();
-        w.mirrors.insert(done.id.clone(), m);
-        w.gitlab.insert(5, g);
+        w.mirrors.insert(done.id, m);
+        w.gitlab.insert(GitlabIid(5), g);
         let reopened = jira(2, "b", StatusCategory::New);
         let (m, g) = mirrored(&reopened, 6, GitlabState::Closed);
-        w.mirrors.insert(reopened.id.clone(), m);
-        w.gitlab.insert(6, g);
+        w.mirrors.insert(reopened.id, m);
+        w.gitlab.insert(GitlabIid(6), g);
         let p = w.plan(&[done, reopened]);
         assert_eq!(p.actions.len(), 2);
         match &p.actions[0] {
-            Action::Update { iid: 5, edit, .. } => {
+            Action::Update {
+                iid: GitlabIid(5),
+                edit,
+                ..
+            } => {
                 assert_eq!(edit.state_event, Some(StateEvent::Close));
                 assert_eq!(edit.title.as_deref(), Some("renamed"));
             }
             other => panic!("unexpected {other:?}"),
         }
         assert!(
-            matches!(&p.actions[1], Action::Update { iid: 6, edit, .. } if edit.state_event == Some(StateEvent::Reopen) && edit.title.is_none())
+            matches!(&p.actions[1], Action::Update { iid: GitlabIid(6), edit, .. } if edit.state_event == Some(StateEvent::Reopen) && edit.title.is_none())
         );
     }
 
@@ -851,16 +762,16 @@ mod tests {
         let mut w = World::new();
         let j = jira(1, "a", StatusCategory::New);
         let (_, g) = mirrored(&j, 9, GitlabState::Opened);
-        w.gitlab.insert(9, g);
-        w.by_marker.insert(j.id.clone(), 9);
+        w.gitlab.insert(GitlabIid(9), g);
+        w.by_marker.insert(j.id, GitlabIid(9));
         let p = w.plan(std::slice::from_ref(&j));
         assert_eq!(
             p.actions,
             vec![Action::Link {
                 mirror: Mirror {
-                    jira_id: "1".into(),
-                    jira_key: "VSA-1".into(),
-                    iid: 9,
+                    jira_id: JiraId(1),
+                    jira_key: key("VSA-1"),
+                    iid: GitlabIid(9),
                     applied: Some(j.updated),
                 },
                 adopted: true
@@ -873,16 +784,16 @@ mod tests {
         let mut w = World::new();
         let j = jira(1, "a", StatusCategory::New);
         let (m, _) = mirrored(&j, 9, GitlabState::Opened);
-        w.mirrors.insert(j.id.clone(), m);
+        w.mirrors.insert(j.id, m);
         let p = w.plan(std::slice::from_ref(&j));
         assert!(matches!(&p.actions[..], [Action::Create { .. }]));
 
         let mut w = World::new();
         let (m, g) = mirrored(&j, 3, GitlabState::Opened);
-        w.mirrors.insert(j.id.clone(), m);
-        w.gitlab.insert(3, g);
+        w.mirrors.insert(j.id, m);
+        w.gitlab.insert(GitlabIid(3), g);
         let mut moved = j.clone();
-        moved.key = "OPS-7".into();
+        moved.key = key("OPS-7");
         let p = w.plan(&[moved]);
         assert!(
             matches!(&p.actions[0], Action::Link { adopted: false, mirror } if mirror.jira_key == "OPS-7")
@@ -899,8 +810,8 @@ mod tests {
         let other = jira(2, "someone else's", StatusCategory::New);
         let (m, _) = mirrored(&j, 5, GitlabState::Opened);
         let (_, g) = mirrored(&other, 5, GitlabState::Opened);
-        w.mirrors.insert(j.id.clone(), m);
-        w.gitlab.insert(5, g);
+        w.mirrors.insert(j.id, m);
+        w.gitlab.insert(GitlabIid(5), g);
         let p = w.plan(std::slice::from_ref(&j));
         assert!(
             matches!(&p.actions[..], [Action::Create { .. }]),
@@ -914,8 +825,8 @@ mod tests {
         let mut w = World::new();
         let j = jira(1, "a", StatusCategory::Unknown("undefined".into()));
         let (m, g) = mirrored(&j, 2, GitlabState::Closed);
-        w.mirrors.insert(j.id.clone(), m);
-        w.gitlab.insert(2, g);
+        w.mirrors.insert(j.id, m);
+        w.gitlab.insert(GitlabIid(2), g);
         let p = w.plan(std::slice::from_ref(&j));
         assert!(p.actions.is_empty());
         assert_eq!(p.notes.len(), 1);
@@ -956,7 +867,7 @@ mod tests {
         GitlabIssue {
             created_at: Some(created),
             issue_type: Some("issue".into()),
-            ..GitlabIssue::new(iid, title.into(), state, "")
+            ..GitlabIssue::new(GitlabIid(iid), title.into(), state, "")
         }
     }
 
@@ -973,7 +884,7 @@ mod tests {
         j.created = at(0);
         // Closed by the recipe's "Done" rule; reopened in Jira since.
         w.gitlab.insert(
-            10005,
+            GitlabIid(10005),
             recipe_issue(10005, "Checkout fails", at(86_400 * 3), GitlabState::Closed),
         );
         let p = w.plan(std::slice::from_ref(&j));
@@ -984,14 +895,16 @@ mod tests {
                 foreign: 0
             }
         );
-        assert!(matches!(&p.actions[0], Action::AdoptRecipe { mirror, .. } if mirror.iid == 10005));
         assert!(
-            matches!(&p.actions[1], Action::Update { iid: 10005, edit, .. }
+            matches!(&p.actions[0], Action::AdoptRecipe { mirror, .. } if mirror.iid == GitlabIid(10005))
+        );
+        assert!(
+            matches!(&p.actions[1], Action::Update { iid: GitlabIid(10005), edit, .. }
             if edit.state_event == Some(StateEvent::Reopen) && edit.description.is_none())
         );
         assert_eq!(w.history_asked, 0, "the title decided: no changelog");
         w.apply(&p);
-        assert_eq!(w.gitlab[&10005].jira_id(), Some("5"));
+        assert_eq!(w.gitlab[&GitlabIid(10005)].jira_id(), Some(JiraId(5)));
         assert!(w.plan(&[j]).actions.is_empty());
     }
 
@@ -1003,7 +916,7 @@ mod tests {
         let mut j = jira(7, "New name", StatusCategory::New);
         j.created = at(0);
         w.gitlab.insert(
-            10007,
+            GitlabIid(10007),
             recipe_issue(10007, "Old name", at(40), GitlabState::Opened),
         );
         let p = w.plan(std::slice::from_ref(&j));
@@ -1022,11 +935,11 @@ mod tests {
         // Created days later (a re-run of the rule), renamed since: the changelog tells.
         let mut w = recipe_world();
         w.gitlab.insert(
-            10007,
+            GitlabIid(10007),
             recipe_issue(10007, "  Old name ", at(86_400 * 2), GitlabState::Opened),
         );
         w.histories.insert(
-            "7".into(),
+            JiraId(7),
             IssueHistory {
                 transitions: vec![],
                 earlier_summaries: vec!["Old name".into()],
@@ -1054,7 +967,7 @@ mod tests {
             let mut w = recipe_world();
             let j = jira(8, &long, StatusCategory::New);
             w.gitlab.insert(
-                10008,
+                GitlabIid(10008),
                 recipe_issue(10008, &title, at(86_400 * 9), GitlabState::Opened),
             );
             let p = w.plan(std::slice::from_ref(&j));
@@ -1075,7 +988,7 @@ mod tests {
         let j = jira(6, "Same title", StatusCategory::New);
         let mut g = recipe_issue(10006, "Same title", at(60), GitlabState::Opened);
         g.set_description("<!-- jira-gitlab-reconciler:jira-id=abc -->");
-        w.gitlab.insert(10006, g);
+        w.gitlab.insert(GitlabIid(10006), g);
         let p = w.plan(std::slice::from_ref(&j));
         assert_eq!(p.recipe.foreign, 1);
         assert!(
@@ -1087,7 +1000,7 @@ mod tests {
         w.apply(&p);
         let again = w.plan(&[j]);
         assert!(again.actions.is_empty() && again.notes.is_empty(), "once");
-        assert!(w.gitlab[&10006].marker_lookalike, "untouched");
+        assert!(w.gitlab[&GitlabIid(10006)].marker_lookalike, "untouched");
     }
 
     #[test]
@@ -1097,7 +1010,7 @@ mod tests {
         j.created = at(0);
         // Someone's UI issue took #10009.
         w.gitlab.insert(
-            10009,
+            GitlabIid(10009),
             recipe_issue(
                 10009,
                 "Hotfix from the UI",
@@ -1124,15 +1037,19 @@ mod tests {
         );
         assert_eq!(p.notes.len(), 1);
         w.apply(&p);
-        assert_eq!(w.gitlab[&10009].title, "Hotfix from the UI", "untouched");
+        assert_eq!(
+            w.gitlab[&GitlabIid(10009)].title,
+            "Hotfix from the UI",
+            "untouched"
+        );
         assert!(w.plan(&[j]).actions.is_empty());
 
         // Another Jira issue's mirror in the slot, or a slot a stored mirror points at.
         let mut w = recipe_world();
         let other = jira(3, "Other", StatusCategory::New);
         let (m, g) = mirrored(&other, 10009, GitlabState::Opened);
-        w.gitlab.insert(10009, g);
-        w.mirrors.insert("3".into(), m);
+        w.gitlab.insert(GitlabIid(10009), g);
+        w.mirrors.insert(JiraId(3), m);
         let j = jira(9, "Other", StatusCategory::New);
         let p = w.plan(&[j]);
         assert_eq!(p.recipe.foreign, 1);
@@ -1144,17 +1061,17 @@ mod tests {
         r.seed_iid_prefix = Some("1000".into());
         assert_eq!(
             slot_iid(&r, &jira(5, "x", StatusCategory::New)),
-            Some(10005)
+            Some(GitlabIid(10005))
         );
         let mut moved = jira(5, "x", StatusCategory::New);
-        moved.key = "OPS-5".into();
+        moved.key = key("OPS-5");
         assert_eq!(
             slot_iid(&r, &moved),
             None,
             "the recipe used the old project's key"
         );
         let mut big = jira(5, "x", StatusCategory::New);
-        big.key = "VSA-1234567".into();
+        big.key = key("VSA-1234567");
         assert_eq!(
             slot_iid(&r, &big),
             None,
@@ -1195,7 +1112,7 @@ mod tests {
             ];
             let p = w.plan(std::slice::from_ref(&j));
             w.apply(&p);
-            let iid = w.mirrors["1"].iid;
+            let iid = w.mirrors[&JiraId(1)].iid;
             assert_eq!(scoped(&w.gitlab[&iid]), vec!["jira-status::To Do"]);
             let mut transitions = Vec::new();
             let mut from = "To Do".to_string();
@@ -1210,7 +1127,7 @@ mod tests {
                     .iter()
                     .map(|(t, f, to)| (*t, f.as_str(), to.as_str()))
                     .collect();
-                w.histories.insert("1".into(), history(&list));
+                w.histories.insert(JiraId(1), history(&list));
                 let p = w.plan(std::slice::from_ref(&j));
                 if backdate {
                     let stamped: Vec<Option<DateTime<Utc>>> = p
@@ -1249,7 +1166,7 @@ mod tests {
         // Jira's `updated` is never older than the issue's last transition.
         j.updated = at(250);
         w.histories.insert(
-            "1".into(),
+            JiraId(1),
             history(&[(100, "To Do", "In Progress"), (250, "In Progress", "Done")]),
         );
         let p = w.plan(std::slice::from_ref(&j));
@@ -1281,10 +1198,10 @@ mod tests {
         let mut w = status_world(true);
         let (m, mut g) = mirrored(&j, 4, GitlabState::Closed);
         g.labels = vec!["jira".into(), "jira-status::Bogus".into()];
-        w.mirrors.insert("1".into(), m);
-        w.gitlab.insert(4, g);
+        w.mirrors.insert(JiraId(1), m);
+        w.gitlab.insert(GitlabIid(4), g);
         w.histories.insert(
-            "1".into(),
+            JiraId(1),
             history(&[(100, "To Do", "In Progress"), (250, "In Progress", "Done")]),
         );
         let p = w.plan(std::slice::from_ref(&j));
@@ -1296,7 +1213,7 @@ mod tests {
         assert_eq!(steps[0].remove, vec!["jira-status::Bogus".to_string()]);
         w.apply(&p);
         assert_eq!(
-            w.gitlab[&4].labels,
+            w.gitlab[&GitlabIid(4)].labels,
             vec!["jira".to_string(), "jira-status::Done".to_string()]
         );
     }
@@ -1307,8 +1224,8 @@ mod tests {
         let j = jira(1, "a", StatusCategory::InProgress);
         let (m, mut g) = mirrored(&j, 4, GitlabState::Opened);
         g.labels = vec!["jira-status::In Progress".into()];
-        w.mirrors.insert("1".into(), m);
-        w.gitlab.insert(4, g);
+        w.mirrors.insert(JiraId(1), m);
+        w.gitlab.insert(GitlabIid(4), g);
         let p = w.plan(&[j]);
         assert!(p.actions.is_empty());
         assert_eq!(w.history_asked, 0);
@@ -1336,8 +1253,8 @@ mod tests {
         let mut w = World::new();
         let (m, mut g) = mirrored(&j, 2, GitlabState::Opened);
         g.issue_type = Some("incident".into());
-        w.mirrors.insert("1".into(), m);
-        w.gitlab.insert(2, g);
+        w.mirrors.insert(JiraId(1), m);
+        w.gitlab.insert(GitlabIid(2), g);
         assert!(w.plan(&[j]).actions.is_empty());
     }
 
@@ -1347,7 +1264,7 @@ mod tests {
         let (m, g) = mirrored(&j, 4, GitlabState::Opened);
         let mut moved = j.clone();
         moved.project = "OPS".into();
-        moved.key = "OPS-1".into();
+        moved.key = key("OPS-1");
         let mut sibling = j.clone();
         sibling.project = "SUP".into();
         let cases = [
@@ -1393,8 +1310,8 @@ mod tests {
             w.rules.on_deleted = policy;
             w.rules.on_filtered_out = GonePolicy::Label;
             w.rules.sibling_projects = vec!["SUP".into()];
-            w.mirrors.insert("1".into(), m.clone());
-            w.gitlab.insert(4, g.clone());
+            w.mirrors.insert(JiraId(1), m.clone());
+            w.gitlab.insert(GitlabIid(4), g.clone());
             w.missing = vec![Missing {
                 mirror: m.clone(),
                 found,
@@ -1422,14 +1339,18 @@ mod tests {
             // Back in the search: the label goes and the issue reopens.
             let p = w.plan(std::slice::from_ref(&j));
             w.apply(&p);
-            assert_eq!(w.gitlab[&4].state, GitlabState::Opened);
-            assert!(w.gitlab[&4].labels.is_empty(), "{:?}", w.gitlab[&4].labels);
+            assert_eq!(w.gitlab[&GitlabIid(4)].state, GitlabState::Opened);
+            assert!(
+                w.gitlab[&GitlabIid(4)].labels.is_empty(),
+                "{:?}",
+                w.gitlab[&GitlabIid(4)].labels
+            );
         }
         // Never an issue that does not carry this issue's marker.
         let mut w = World::new();
         let (_, mut foreign) = mirrored(&jira(2, "b", StatusCategory::New), 4, GitlabState::Opened);
         foreign.labels.clear();
-        w.gitlab.insert(4, foreign);
+        w.gitlab.insert(GitlabIid(4), foreign);
         w.missing = vec![Missing {
             mirror: m,
             found: None,
@@ -1448,13 +1369,13 @@ mod tests {
         newer.updated += chrono::Duration::minutes(5);
         let (m, g) = mirrored(&newer, 1, GitlabState::Closed);
         w.mirrors.insert(
-            newer.id.clone(),
+            newer.id,
             Mirror {
                 applied: Some(newer.updated),
                 ..m
             },
         );
-        w.gitlab.insert(1, g);
+        w.gitlab.insert(GitlabIid(1), g);
         // The search index still serves the version before the rename and the close.
         let stale = jira(1, "Original", StatusCategory::New);
         let p = w.plan(&[stale]);
@@ -1469,13 +1390,13 @@ mod tests {
         let (m, mut g) = mirrored(&j, 1, GitlabState::Opened);
         g.title = "edited by hand in GitLab".into();
         w.mirrors.insert(
-            j.id.clone(),
+            j.id,
             Mirror {
                 applied: Some(j.updated),
                 ..m
             },
         );
-        w.gitlab.insert(1, g);
+        w.gitlab.insert(GitlabIid(1), g);
         let none = HashMap::new();
         let input = |recheck_applied| PlanInput {
             jira: std::slice::from_ref(&j),
@@ -1507,11 +1428,11 @@ mod tests {
         let mut w = World::new();
         let j = jira(1, "Agrees", StatusCategory::New);
         let (m, g) = mirrored(&j, 1, GitlabState::Opened);
-        w.mirrors.insert(j.id.clone(), m);
-        w.gitlab.insert(1, g);
+        w.mirrors.insert(j.id, m);
+        w.gitlab.insert(GitlabIid(1), g);
         let p = w.plan(std::slice::from_ref(&j));
         assert!(p.actions.is_empty());
-        assert_eq!(p.settled, vec![(j.id.clone(), j.updated)]);
+        assert_eq!(p.settled, vec![(j.id, j.updated)]);
         w.apply(&p);
         assert!(w.plan(&[j]).settled.is_empty(), "recorded once");
     }
@@ -1563,7 +1484,7 @@ mod tests {
                     list.push((100 * (h as i64 + 1), from, to));
                     from = to;
                 }
-                w.histories.insert(j.id.clone(), history(&list));
+                w.histories.insert(j.id, history(&list));
                 // Arbitrary starting point: unmirrored, mirrored and drifted, mirrored but
                 // deleted in GitLab, or only findable by marker.
                 match rng.below(5) {
@@ -1591,12 +1512,12 @@ mod tests {
                         if rng.below(4) == 0 {
                             g.issue_type = Some("incident".into());
                         }
-                        w.mirrors.insert(j.id.clone(), m);
+                        w.mirrors.insert(j.id, m);
                         w.gitlab.insert(g.iid, g);
                     }
                     3 => {
                         let (m, _) = mirrored(&j, u64::from(id) * 3, GitlabState::Opened);
-                        w.mirrors.insert(j.id.clone(), m);
+                        w.mirrors.insert(j.id, m);
                         // A recipe issue (or a stranger) in its slot.
                         if let Some(slot) = slot_iid(&w.rules, &j) {
                             let (title, created) = if rng.below(2) == 0 {
@@ -1609,13 +1530,13 @@ mod tests {
                             };
                             w.gitlab.insert(
                                 slot,
-                                recipe_issue(slot, &title, created, GitlabState::Closed),
+                                recipe_issue(slot.0, &title, created, GitlabState::Closed),
                             );
                         }
                     }
                     _ => {
                         let (_, g) = mirrored(&j, u64::from(id) * 3, GitlabState::Opened);
-                        w.by_marker.insert(j.id.clone(), g.iid);
+                        w.by_marker.insert(j.id, g.iid);
                         w.gitlab.insert(g.iid, g);
                     }
                 }
@@ -1639,7 +1560,8 @@ mod tests {
                 second.actions
             );
             assert_eq!(second.unchanged, u64::from(n), "case {case}");
-            let iids: std::collections::HashSet<u64> = w.mirrors.values().map(|m| m.iid).collect();
+            let iids: std::collections::HashSet<GitlabIid> =
+                w.mirrors.values().map(|m| m.iid).collect();
             assert_eq!(
                 iids.len(),
                 n as usize,
@@ -1666,7 +1588,12 @@ mod tests {
     /// After the plan was applied, GitLab shows what Jira says of `j`: its title, its state,
     /// its status label (and the labels others put there), its type, the link and the marker.
     /// `before`: GitLab before the plan, for what the rules leave alone.
-    fn assert_agrees(w: &World, before: &HashMap<u64, GitlabIssue>, j: &JiraIssue, case: u32) {
+    fn assert_agrees(
+        w: &World,
+        before: &HashMap<GitlabIid, GitlabIssue>,
+        j: &JiraIssue,
+        case: u32,
+    ) {
         let m = &w.mirrors[&j.id];
         let g = &w.gitlab[&m.iid];
         let was = before.get(&m.iid);
@@ -1679,7 +1606,7 @@ mod tests {
             StatusCategory::Unknown(_) => was.map_or(GitlabState::Opened, |old| old.state),
         };
         assert_eq!(g.state, state, "{at}: state");
-        assert_eq!(g.marker.as_deref(), Some(j.id.as_str()), "{at}: marker");
+        assert_eq!(g.marker, Some(j.id), "{at}: marker");
         let link = format!("{BASE}/browse/{}", j.key);
         assert_eq!(g.link.as_deref(), Some(link.as_str()), "{at}: link");
         let mut labels: BTreeSet<String> = was

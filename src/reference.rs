@@ -164,7 +164,7 @@ impl<'a> Finder<'a> {
         let Some(store) = store else {
             return Ok(None);
         };
-        let iid = match store.mirror_iid_by_key(&m.name(), key) {
+        let iid = match store.mirrors().iid_by_key(&m.id(), key) {
             Ok(iid) => iid,
             Err(e) => {
                 tracing::debug!(error = %e.report(), "state database not read; asking GitLab");

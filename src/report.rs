@@ -11,6 +11,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::{json, Value};
 
 use crate::config::{Mapping, StateConfig};
+use crate::domain::MappingId;
 use crate::error::{Error, Result};
 use crate::leadtime::{figures, Figures, IssueTimes, Window};
 use crate::store::Store;
@@ -161,7 +162,7 @@ pub fn figures_of(
             continue;
         }
         mappings.push(MappingFigures {
-            figures: figures(&issue_times(store, &name)?, window),
+            figures: figures(&issue_times(store, &m.id())?, window),
             mapping: name,
         });
     }
@@ -184,11 +185,12 @@ pub fn chart(report: &Report) -> Chart {
 }
 
 /// The recorded issues of a mapping (those that left it excluded), with their transitions.
-fn issue_times(store: &Store, mapping: &str) -> Result<Vec<IssueTimes>> {
-    let gone = store.gone(mapping)?;
-    let mut transitions = store.transitions(mapping)?;
-    Ok(store
-        .facts(mapping)?
+fn issue_times(store: &Store, mapping: &MappingId) -> Result<Vec<IssueTimes>> {
+    let facts = store.facts();
+    let gone = facts.gone(mapping)?;
+    let mut transitions = facts.transitions(mapping)?;
+    Ok(facts
+        .all(mapping)?
         .into_values()
         .filter(|f| !gone.contains_key(&f.jira_id))
         .map(|f| IssueTimes {

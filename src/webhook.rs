@@ -31,6 +31,7 @@ use subtle::ConstantTimeEq;
 use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 
+use crate::domain::JiraId;
 use crate::metrics::Metrics;
 use crate::secret::Secret;
 
@@ -117,7 +118,8 @@ impl Outcome {
 pub struct Event {
     /// `jira:issue_created`, `jira:issue_updated`, `jira:issue_deleted`, or another.
     pub name: String,
-    pub issue_id: String,
+    /// `None` for an event that names no issue.
+    pub issue_id: Option<JiraId>,
     pub issue_key: Option<String>,
     /// Jira's `timestamp` (epoch milliseconds), which with the name and id makes a replay
     /// recognisable.
@@ -174,7 +176,7 @@ fn url_secret_matches(secret: &Secret, query: Option<&str>) -> bool {
 }
 
 /// The event in a body, or why it is not one. Events other than issue events (comments,
-/// sprints, projects...) need no issue and come back with an empty `issue_id`.
+/// sprints, projects...) need no issue and come back without an `issue_id`.
 pub fn parse(body: &[u8]) -> std::result::Result<Event, &'static str> {
     let v: Value = serde_json::from_slice(body).map_err(|_| "the body is not JSON")?;
     let name = v
@@ -185,23 +187,21 @@ pub fn parse(body: &[u8]) -> std::result::Result<Event, &'static str> {
     if !is_issue_event(&name) {
         return Ok(Event {
             name,
-            issue_id: String::new(),
+            issue_id: None,
             issue_key: None,
             timestamp: None,
         });
     }
     let issue = v.get("issue").ok_or("the body has no issue")?;
-    let issue_id = match issue.get("id") {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
+    let issue_id: JiraId = match issue.get("id") {
+        Some(Value::String(s)) => s.parse().ok(),
+        Some(Value::Number(n)) => n.as_u64().map(JiraId::new),
         _ => return Err("the issue has no id"),
-    };
-    if issue_id.is_empty() || !issue_id.bytes().all(|b| b.is_ascii_digit()) {
-        return Err("the issue id is not a number");
     }
+    .ok_or("the issue id is not a number")?;
     Ok(Event {
         name,
-        issue_id,
+        issue_id: Some(issue_id),
         issue_key: issue.get("key").and_then(Value::as_str).map(str::to_string),
         timestamp: v.get("timestamp").and_then(Value::as_i64),
     })
@@ -210,7 +210,7 @@ pub fn parse(body: &[u8]) -> std::result::Result<Event, &'static str> {
 /// An issue an event named, waiting for a targeted pass.
 #[derive(Clone, Debug)]
 pub struct Queued {
-    pub issue_id: String,
+    pub issue_id: JiraId,
     /// The Jira project of the event's issue key (upper case), when the event had a key: only
     /// the mappings of that project need to look at the issue.
     pub project: Option<String>,
@@ -233,21 +233,25 @@ pub struct Triggers {
 
 #[derive(Default)]
 struct Pending {
-    ids: HashMap<String, Queued>,
+    ids: HashMap<JiraId, Queued>,
     /// The order ids arrived in, so the oldest go first when a pass takes only some.
-    order: VecDeque<String>,
+    order: VecDeque<JiraId>,
     /// Recent (event, id, timestamp): the same delivery twice is a replay.
-    seen: HashSet<(String, String, i64)>,
-    seen_order: VecDeque<(String, String, i64)>,
+    seen: HashSet<(String, JiraId, i64)>,
+    seen_order: VecDeque<(String, JiraId, i64)>,
     last_pass: Option<Instant>,
 }
 
 impl Triggers {
     /// Queue the event's issue. `false` when it is a replay of a recent delivery.
     pub fn queue(&self, event: &Event) -> bool {
+        // An event that names no issue has nothing to queue.
+        let Some(id) = event.issue_id else {
+            return false;
+        };
         let mut p = crate::lock_unpoisoned(&self.pending);
         if let Some(ts) = event.timestamp {
-            let key = (event.name.clone(), event.issue_id.clone(), ts);
+            let key = (event.name.clone(), id, ts);
             if !p.seen.insert(key.clone()) {
                 return false;
             }
@@ -259,18 +263,18 @@ impl Triggers {
             }
         }
         let project = event.project().map(str::to_ascii_uppercase);
-        match p.ids.get_mut(&event.issue_id) {
+        match p.ids.get_mut(&id) {
             // A key from another project: the issue moved, and both projects' mappings look.
             Some(q) if q.project != project => q.project = None,
             Some(_) => {}
             None => {
                 let queued = Queued {
-                    issue_id: event.issue_id.clone(),
+                    issue_id: id,
                     project,
                     arrived: Instant::now(),
                 };
-                p.ids.insert(event.issue_id.clone(), queued);
-                p.order.push_back(event.issue_id.clone());
+                p.ids.insert(id, queued);
+                p.order.push_back(id);
             }
         }
         drop(p);
@@ -303,7 +307,7 @@ impl Triggers {
                     let mut p = crate::lock_unpoisoned(&self.pending);
                     p.last_pass = Some(Instant::now());
                     let n = p.order.len().min(MAX_IDS_PER_PASS);
-                    let taken: Vec<String> = p.order.drain(..n).collect();
+                    let taken: Vec<JiraId> = p.order.drain(..n).collect();
                     return taken
                         .into_iter()
                         .filter_map(|id| p.ids.remove(&id))
@@ -323,8 +327,8 @@ impl Triggers {
                 }
                 newer.arrived = newer.arrived.min(q.arrived);
             } else {
-                p.order.push_back(q.issue_id.clone());
-                p.ids.insert(q.issue_id.clone(), q);
+                p.order.push_back(q.issue_id);
+                p.ids.insert(q.issue_id, q);
             }
         }
         drop(p);
@@ -401,7 +405,9 @@ impl Receiver {
         if !self.triggers.queue(&event) {
             return self.count(Outcome::Replayed);
         }
-        tracing::debug!(event = %event.name, issue = ?event.issue_key, id = %event.issue_id, "webhook event queued");
+        if let Some(id) = event.issue_id {
+            tracing::debug!(event = %event.name, issue = ?event.issue_key, id = %id, "webhook event queued");
+        }
         self.count(Outcome::Queued)
     }
 
@@ -677,7 +683,7 @@ mod tests {
     fn events_are_read_or_refused() {
         let e = parse(br#"{"webhookEvent":"jira:issue_created","timestamp":5,"issue":{"id":"10001","key":"VSA-1"}}"#)
             .expect("event");
-        assert_eq!(e.issue_id, "10001");
+        assert_eq!(e.issue_id, Some(JiraId::new(10001)));
         assert_eq!(e.project(), Some("VSA"));
         assert!(e.is_issue_event());
         assert!(parse(b"not json").is_err());
@@ -712,7 +718,7 @@ mod tests {
         let t = Triggers::default();
         let event = |id: u32, ts: i64| Event {
             name: "jira:issue_updated".into(),
-            issue_id: id.to_string(),
+            issue_id: Some(JiraId::new(id.into())),
             issue_key: Some(format!("VSA-{id}")),
             timestamp: Some(ts),
         };

@@ -46,8 +46,8 @@ pub(super) async fn gitlab(
     if let Some(store) = cache {
         let identity = r.config().gitlab.identity();
         let cached = match &project {
-            Ok(p) => store.cache_project(&identity, &m.gitlab_project, p),
-            Err(_) => store.forget_project(&identity, &m.gitlab_project),
+            Ok(p) => store.cache().save_project(&identity, &m.gitlab_project, p),
+            Err(_) => store.cache().forget_project(&identity, &m.gitlab_project),
         };
         out.extend(cached.err().as_ref().map(problem));
     }
@@ -120,7 +120,7 @@ pub(super) async fn recipe(r: &Reconciler, m: &Mapping, state_path: &Path) -> Ve
     let finding = if !report.ok() {
         Finding::Problem(format!(
             "{name}: could not look for the Automation recipe's issues: {}",
-            report.failures.join("; ")
+            report.failure_lines().join("; ")
         ))
     } else {
         Finding::Ok(format!(

@@ -36,7 +36,7 @@ async fn listening(w: &WebhookConfig) -> Finding {
 fn events(store: Option<&Result<Store>>) -> Option<Finding> {
     let events = match store {
         None => Ok(None),
-        Some(Ok(s)) => s.webhook_events(),
+        Some(Ok(s)) => s.webhook_counts().read(),
         // The state database's own line says what is wrong with it.
         Some(Err(_)) => return None,
     };

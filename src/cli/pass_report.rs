@@ -1,15 +1,15 @@
 //! What `reconcile` prints: a summary line per mapping (or, with `--json`, one JSON document on
 //! stdout for scripts), one `error:` line per failure on stderr, and the exit code.
 
+use crate::domain::Counts;
 use crate::domain::PassOutcome;
 use crate::reconcile::PassReport;
-use crate::store::Counts;
 
 /// The exit code of a pass: 2 when a failure needs the user (such as a rejected token), 1 for
 /// failures a later pass may get past, 3 when a stop (SIGTERM, SIGINT) cut a pass short and
 /// nothing failed, 0 when every mapping converged.
 fn exit_code(reports: &[PassReport]) -> i32 {
-    if reports.iter().any(|r| r.needs_user) {
+    if reports.iter().any(|r| r.needs_user()) {
         2
     } else if reports.iter().any(|r| r.outcome() == PassOutcome::Failed) {
         1
@@ -106,9 +106,9 @@ fn mapping_json(r: &PassReport, dry_run: bool) -> serde_json::Value {
         "kind": r.kind.label(),
         "ok": r.ok(),
         "outcome": r.outcome().label(),
-        "needs_user": r.needs_user,
+        "needs_user": r.needs_user(),
         "counts": counts_json(&r.counts),
-        "failures": r.failures,
+        "failures": r.failure_lines(),
         "notes": r.notes,
         "checkpoint": r.checkpoint,
         "duration_seconds": (r.duration.as_secs_f64() * 1000.0).round() / 1000.0,

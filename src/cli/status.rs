@@ -25,15 +25,13 @@ pub fn run(
     config_problem: Option<&Error>,
 ) -> Result<i32> {
     let store = Store::open_read_only(&cfg.state_path)?;
-    let now = Utc::now();
     let mut rows = Vec::new();
     for m in &cfg.mappings {
-        let name = m.name();
         let st = match &store {
-            Some(s) => Some(s.status(&name)?),
+            Some(s) => Some(s.status(&m.id())?),
             None => None,
         };
-        rows.push((name, st));
+        rows.push((m.name(), st));
     }
     let code = exit_code(rows.iter().filter_map(|(_, st)| st.as_ref()));
     let mut warnings = Vec::new();
@@ -45,39 +43,63 @@ pub fn run(
     if store.is_none() {
         warnings.push(missing(cfg, file));
     }
+    let shown = Shown {
+        cfg,
+        file,
+        rows: &rows,
+        now: Utc::now(),
+    };
     if json {
-        let doc = serde_json::json!({
-            "ok": code == 0,
-            "exit_code": code,
-            "error": null,
-            "warnings": warnings,
-            "config": file.path,
-            "state_database": cfg.state_path,
-            "mappings": rows
-                .iter()
-                .map(|(name, st)| mapping_json(name, st.as_ref(), now))
-                .collect::<Vec<_>>(),
-        });
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&doc).unwrap_or_else(|_| doc.to_string())
-        );
-        return Ok(code);
-    }
-    println!("config          : {}", file.describe());
-    match &store {
-        Some(_) => println!("state database  : {}", cfg.state_path.display()),
-        None => println!("state database  : {}", missing(cfg, file)),
-    }
-    for (name, st) in rows {
-        println!("\n{name}");
-        let Some(st) = st else {
-            println!("  never reconciled");
-            continue;
-        };
-        print_mapping(&st, now);
+        print_json(&shown, code, &warnings);
+    } else {
+        print_text(&shown, store.is_some());
     }
     Ok(code)
+}
+
+/// What `status` shows: each mapping by name, as the state database knows it (`None`: never
+/// reconciled, or no database yet).
+struct Shown<'a> {
+    cfg: &'a StateConfig,
+    file: &'a ConfigFile,
+    rows: &'a [(String, Option<MappingStatus>)],
+    now: DateTime<Utc>,
+}
+
+fn print_json(shown: &Shown<'_>, code: i32, warnings: &[String]) {
+    let doc = serde_json::json!({
+        "ok": code == 0,
+        "exit_code": code,
+        "error": null,
+        "warnings": warnings,
+        "config": shown.file.path,
+        "state_database": shown.cfg.state_path,
+        "mappings": shown
+            .rows
+            .iter()
+            .map(|(name, st)| mapping_json(name, st.as_ref(), shown.now))
+            .collect::<Vec<_>>(),
+    });
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&doc).unwrap_or_else(|_| doc.to_string())
+    );
+}
+
+fn print_text(shown: &Shown<'_>, has_store: bool) {
+    println!("config          : {}", shown.file.describe());
+    if has_store {
+        println!("state database  : {}", shown.cfg.state_path.display());
+    } else {
+        println!("state database  : {}", missing(shown.cfg, shown.file));
+    }
+    for (name, st) in shown.rows {
+        println!("\n{name}");
+        match st {
+            Some(st) => print_mapping(st, shown.now),
+            None => println!("  never reconciled"),
+        }
+    }
 }
 
 /// `status --json` after a fatal error (no config, a database it cannot read): the document of
@@ -169,7 +191,7 @@ fn print_mapping(st: &MappingStatus, now: DateTime<Utc>) {
     }
 }
 
-fn counts_line(c: &crate::store::Counts) -> String {
+fn counts_line(c: &crate::domain::Counts) -> String {
     format!(
         "created {}, closed {}, reopened {}, updated {}, adopted {}, unchanged {}, failed {}",
         c.created, c.closed, c.reopened, c.updated, c.adopted, c.unchanged, c.failed

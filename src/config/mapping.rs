@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use super::file::RawMapping;
 use super::values::{optional, ConfigValue, Key};
-use crate::domain::GonePolicy;
+use crate::domain::{GonePolicy, MappingId};
 use crate::error::{Error, Result};
 
 /// The GitLab `issue_type` values an `issue_types` entry may name.
@@ -40,6 +40,11 @@ impl Mapping {
     /// The name this mapping has in the state database, logs and metrics.
     pub fn name(&self) -> String {
         format!("{}->{}", self.jira_project, self.gitlab_project)
+    }
+
+    /// The same name, typed: what the state database keys the mapping's rows on.
+    pub fn id(&self) -> MappingId {
+        MappingId::new(&self.jira_project, &self.gitlab_project)
     }
 
     /// A mapping's name as a user may type it (`report --mapping "vsa->acme/vsa"`), spelt as

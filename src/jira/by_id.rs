@@ -24,7 +24,7 @@ use super::{parse_history, read_page, DcPage, Deployment, JiraClient, SearchResu
 fn fields_with_project() -> Vec<&'static str> {
     FIELDS.iter().copied().chain(["project"]).collect()
 }
-use crate::domain::IssueHistory;
+use crate::domain::{IssueHistory, JiraId};
 use crate::http::{ApiError, Effect, Request};
 
 /// The changelog fields the reconciler reads.
@@ -39,7 +39,7 @@ const DC_IDS: usize = 100;
 #[derive(Debug, Default)]
 pub struct FetchedById {
     pub found: SearchResult,
-    pub missing: Vec<String>,
+    pub missing: Vec<JiraId>,
 }
 
 #[derive(Deserialize)]
@@ -71,17 +71,12 @@ struct IssueChangelog {
 impl JiraClient {
     /// The issues with these ids, wherever they are now (any project), and the ids Jira does
     /// not return.
-    pub async fn fetch_by_id(&self, ids: &[String]) -> Result<FetchedById, ApiError> {
+    pub async fn fetch_by_id(&self, ids: &[JiraId]) -> Result<FetchedById, ApiError> {
         let mut out = FetchedById::default();
-        let mut returned: HashSet<String> = HashSet::new();
+        let mut returned: HashSet<JiraId> = HashSet::new();
         let mut take = |out: &mut FetchedById, issues: Vec<Value>| {
             // An issue Jira returned exists, even if it cannot be read.
-            returned.extend(
-                issues
-                    .iter()
-                    .filter_map(super::numeric_id)
-                    .map(|n| n.to_string()),
-            );
+            returned.extend(issues.iter().filter_map(super::numeric_id));
             let page = read_page(issues);
             out.found.issues.extend(page.issues);
             out.found.unreadable.extend(page.unreadable);
@@ -109,7 +104,7 @@ impl JiraClient {
         out.missing = ids
             .iter()
             .filter(|id| !returned.contains(*id))
-            .cloned()
+            .copied()
             .collect();
         Ok(out)
     }
@@ -119,10 +114,9 @@ impl JiraClient {
     /// "not asked".
     pub async fn histories(
         &self,
-        ids: &[String],
-    ) -> Result<HashMap<String, IssueHistory>, ApiError> {
-        let mut raw: HashMap<String, Vec<Value>> =
-            ids.iter().map(|id| (id.clone(), Vec::new())).collect();
+        ids: &[JiraId],
+    ) -> Result<HashMap<JiraId, IssueHistory>, ApiError> {
+        let mut raw: HashMap<JiraId, Vec<Value>> = ids.iter().map(|id| (*id, Vec::new())).collect();
         match self.deployment {
             Deployment::Cloud => {
                 for chunk in ids.chunks(CLOUD_BULK_CHANGELOGS) {
@@ -133,7 +127,10 @@ impl JiraClient {
                 for chunk in ids.chunks(DC_IDS) {
                     let (issues, _gone) = self.dc_by_ids(chunk, Some("changelog")).await?;
                     for issue in issues {
-                        let Some(id) = super::numeric_id(&issue).map(|n| n.to_string()) else {
+                        // Only the issues asked about have someone waiting for their changelog.
+                        let Some(wanted) =
+                            super::numeric_id(&issue).and_then(|id| raw.get_mut(&id))
+                        else {
                             continue;
                         };
                         let histories = issue
@@ -141,7 +138,7 @@ impl JiraClient {
                             .and_then(Value::as_array)
                             .cloned()
                             .unwrap_or_default();
-                        raw.entry(id).or_default().extend(histories);
+                        wanted.extend(histories);
                     }
                 }
             }
@@ -154,8 +151,8 @@ impl JiraClient {
 
     async fn cloud_changelogs(
         &self,
-        ids: &[String],
-        raw: &mut HashMap<String, Vec<Value>>,
+        ids: &[JiraId],
+        raw: &mut HashMap<JiraId, Vec<Value>>,
     ) -> Result<(), ApiError> {
         let mut token: Option<String> = None;
         // No count is given: ten pages an issue (of up to 1,000 histories each) is far more
@@ -179,15 +176,17 @@ impl JiraClient {
             let page: BulkChangelogs = self.api.send(req).await?.body;
             let entries = page.logs.len();
             for log in page.logs {
-                if let Some(id) = log.issue_id {
-                    raw.entry(id).or_default().extend(log.histories);
+                // Only the issues asked about have someone waiting for their changelog.
+                let id = log.issue_id.and_then(|id| id.parse::<JiraId>().ok());
+                if let Some(wanted) = id.and_then(|id| raw.get_mut(&id)) {
+                    wanted.extend(log.histories);
                 }
             }
             match page.next_page_token.filter(|t| !t.is_empty()) {
                 Some(next) => {
                     // Stopping early would plan with part of the history: fail instead.
                     chain.advance(entries, &next).map_err(|cause| {
-                        super::no_progress("POST /rest/api/3/changelog/bulkfetch", cause)
+                        super::pages::no_progress("POST /rest/api/3/changelog/bulkfetch", cause)
                     })?;
                     token = Some(next);
                 }
@@ -200,14 +199,10 @@ impl JiraClient {
     /// not exist.
     async fn dc_by_ids(
         &self,
-        ids: &[String],
+        ids: &[JiraId],
         expand: Option<&str>,
-    ) -> Result<(Vec<Value>, Vec<String>), ApiError> {
-        let mut asked: Vec<String> = ids
-            .iter()
-            .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
-            .cloned()
-            .collect();
+    ) -> Result<(Vec<Value>, Vec<JiraId>), ApiError> {
+        let mut asked: Vec<JiraId> = ids.to_vec();
         let mut gone = Vec::new();
         // Each round drops the ids Jira named; a round that names none it was asked for fails.
         while !asked.is_empty() {
@@ -230,10 +225,11 @@ impl JiraClient {
 
     async fn dc_search_ids(
         &self,
-        ids: &[String],
+        ids: &[JiraId],
         expand: Option<&str>,
     ) -> Result<Vec<Value>, ApiError> {
-        let jql = format!("id in ({}) ORDER BY id ASC", ids.join(", "));
+        let ids_text: Vec<String> = ids.iter().map(JiraId::to_string).collect();
+        let jql = format!("id in ({}) ORDER BY id ASC", ids_text.join(", "));
         let mut out = Vec::new();
         loop {
             let mut req = Request::get("/rest/api/2/search")
@@ -249,7 +245,7 @@ impl JiraClient {
             out.extend(page.issues);
             // At most `ids.len()` results, so offset paging stays far below DC's 10,000 cap.
             if out.len() > ids.len() {
-                return Err(super::no_progress(
+                return Err(super::pages::no_progress(
                     "GET /rest/api/2/search",
                     format!(
                         "Jira returned {} issues for {} ids: the page chain does not end",
@@ -267,7 +263,7 @@ impl JiraClient {
 
 /// The ids a refused search named as not existing (a 400 with Jira's "A value with ID '…' does
 /// not exist" messages); none for any other error.
-pub fn missing_ids_in(e: &ApiError) -> Vec<String> {
+pub fn missing_ids_in(e: &ApiError) -> Vec<JiraId> {
     match &e.kind {
         crate::http::ApiErrorKind::Status {
             status: 400,
@@ -278,17 +274,15 @@ pub fn missing_ids_in(e: &ApiError) -> Vec<String> {
 }
 
 /// The ids in Jira's "A value with ID '10042' does not exist for the field 'id'." messages.
-fn missing_ids(message: &str) -> Vec<String> {
+/// Another value in the quotes is no id this program asked about.
+fn missing_ids(message: &str) -> Vec<JiraId> {
     const START: &str = "A value with ID '";
     let mut out = Vec::new();
     let mut rest = message;
     while let Some(i) = rest.find(START) {
         rest = &rest[i + START.len()..];
         if let Some(end) = rest.find('\'') {
-            let id = &rest[..end];
-            if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
-                out.push(id.to_string());
-            }
+            out.extend(rest[..end].parse::<JiraId>());
             rest = &rest[end..];
         }
     }
@@ -307,7 +301,7 @@ mod tests {
         ];
         crate::rng::fuzz::check("bulk fetch", issues, 3000, |body| {
             if let Ok(page) = crate::http::decode_as::<BulkIssues>(body) {
-                let _: Vec<u64> = page
+                let _: Vec<JiraId> = page
                     .issues
                     .iter()
                     .filter_map(super::super::numeric_id)
@@ -344,7 +338,7 @@ mod tests {
     #[test]
     fn missing_ids_are_read_from_every_message() {
         let msg = "Jira GET /rest/api/2/search: HTTP 400: A value with ID '10042' does not exist for the field 'id'.; A value with ID '7' does not exist for the field 'id'.";
-        assert_eq!(missing_ids(msg), vec!["10042", "7"]);
+        assert_eq!(missing_ids(msg), vec![JiraId::new(10042), JiraId::new(7)]);
         assert!(missing_ids("Field 'x' does not exist").is_empty());
     }
 }

@@ -34,7 +34,7 @@ pub(super) fn plan_missing(input: &PlanInput<'_>, missing: &Missing, out: &mut P
     let ours = input
         .gitlab
         .get(&missing.mirror.iid)
-        .filter(|g| g.jira_id() == Some(missing.mirror.jira_id.as_str()));
+        .filter(|g| g.jira_id() == Some(missing.mirror.jira_id));
     out.actions.push(Action::MarkGone {
         mirror: missing.mirror.clone(),
         reason,

@@ -11,7 +11,7 @@
 use std::collections::HashSet;
 
 use super::{PlanInput, Rules};
-use crate::domain::{self, GitlabIssue, JiraIssue, MAX_TITLE_CHARS};
+use crate::domain::{self, GitlabIid, GitlabIssue, JiraIssue, MAX_TITLE_CHARS};
 
 /// GitLab keeps iids in a 32-bit column: a longer slot cannot exist.
 const MAX_IID: u64 = i32::MAX as u64;
@@ -22,28 +22,36 @@ pub(super) enum Slot {
     /// No rule, no slot, or nothing there: create a mirror.
     Free,
     /// The recipe's issue for this Jira issue: adopt it.
-    Adopt(u64),
+    Adopt(GitlabIid),
     /// It already carries this issue's marker (found without a project scan).
-    Ours(u64),
+    Ours(GitlabIid),
     /// Someone else's issue: leave it alone (why, in words), create a mirror.
-    Foreign(u64, &'static str),
+    Foreign(GitlabIid, &'static str),
     /// Only the changelog (earlier summaries) can tell.
     NeedHistory,
 }
 
 /// The iid the recipe gave this Jira issue, if the mapping has a `seed_iid_prefix`, the issue
 /// is in the mapping's project (a moved issue's old key is unknown) and the iid fits GitLab.
-pub fn slot_iid(rules: &Rules, jira: &JiraIssue) -> Option<u64> {
+pub fn slot_iid(rules: &Rules, jira: &JiraIssue) -> Option<GitlabIid> {
     let prefix = rules.seed_iid_prefix.as_deref()?;
-    let (project, _) = jira.key.rsplit_once('-')?;
-    if !project.eq_ignore_ascii_case(&rules.jira_project) {
+    if !jira
+        .key
+        .project()?
+        .eq_ignore_ascii_case(&rules.jira_project)
+    {
         return None;
     }
-    let iid: u64 = format!("{prefix}{}", jira.key_number()?).parse().ok()?;
-    (iid > 0 && iid <= MAX_IID).then_some(iid)
+    // A prefix and number too long for 64 bits fit no slot either.
+    let iid: u64 = format!("{prefix}{}", jira.key.number()?).parse().ok()?;
+    (iid > 0 && iid <= MAX_IID).then_some(GitlabIid::new(iid))
 }
 
-pub(super) fn decide(input: &PlanInput<'_>, claimed: &HashSet<u64>, jira: &JiraIssue) -> Slot {
+pub(super) fn decide(
+    input: &PlanInput<'_>,
+    claimed: &HashSet<GitlabIid>,
+    jira: &JiraIssue,
+) -> Slot {
     let Some(iid) = slot_iid(input.rules, jira) else {
         return Slot::Free;
     };

@@ -163,8 +163,8 @@ mod tests {
         // The search serves the issue as it was at t100 (In Progress); the changelog, read
         // fresh, already knows the move to Done at t200.
         let jira = JiraIssue {
-            id: "1".into(),
-            key: "VSA-1".into(),
+            id: crate::domain::JiraId(1),
+            key: "VSA-1".parse().expect("key"),
             summary: Some("x".into()),
             category: StatusCategory::InProgress,
             status: Some("In Progress".into()),

@@ -1,116 +1,117 @@
 //! Applying a plan: the only code that writes to GitLab. The actions of one page run as jobs,
 //! one per Jira issue, up to `gitlab.concurrency` at a time (the client's own limit bounds the
 //! requests of all mappings together). Before any create of the page is sent, the page's
-//! intents are recorded in one transaction; after the jobs, their outcomes (mirrors, versions
+//! intents are recorded in one transaction; after the jobs, what they did (mirrors, versions
 //! applied, intents of creates that surely did not happen) in another. A crash between the two
 //! leaves intents, so the next pass looks the issues up by marker instead of creating them
 //! again. Every edit's answer is checked: GitLab answers 200 even when it ignores a field.
-//! The page's Jira facts for `report` go into the same transaction as its outcomes.
+//! The page's Jira facts for `report` go into the same transaction. Each action ends as one
+//! [`Outcome`]; a job's outcomes add up into its tally.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::Ordering;
+use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
 use futures_util::stream::{self, StreamExt};
 
+use super::outcome::{ActionFailure, Failure, Outcome, Tally};
 use super::{Reconciler, Target};
-use crate::domain::{self, GitlabIssue, GoneReason, IssueEdit, JiraIssue, Mirror, StateEvent};
-use crate::error::{Error, Result};
-use crate::gitlab::NewIssue;
-use crate::http::ApiErrorKind;
+use crate::domain::{
+    self, GitlabIid, GoneReason, IssueEdit, JiraId, JiraIssue, JiraKey, Mirror, StateEvent,
+};
+use crate::error::Result;
 use crate::plan::{Action, LabelStep, Plan};
-use crate::store::{Counts, PageWrite, Store};
-
-/// What applying plans did.
-#[derive(Debug, Default)]
-pub(super) struct Applied {
-    /// Actions carried out, by kind (`unchanged` and `jira_seen` stay 0 here).
-    pub counts: Counts,
-    /// Jira key → why its action failed.
-    pub failures: BTreeMap<String, String>,
-    /// Creates without a reliable answer: looked up by marker before anything else.
-    pub lost: Vec<JiraIssue>,
-    /// A failure only the user can fix (a rejected token, a missing permission).
-    pub needs_user: bool,
-    /// GitLab refused the token, a permission or the project on some action.
-    pub gitlab_refused: bool,
-    pub notes: Vec<String>,
-}
-
-impl Applied {
-    /// Add a later page's (or round's) results to these.
-    pub fn absorb(&mut self, later: Applied) {
-        self.counts.add(&later.counts);
-        self.failures.extend(later.failures);
-        self.lost.extend(later.lost);
-        self.needs_user |= later.needs_user;
-        self.gitlab_refused |= later.gitlab_refused;
-        self.notes.extend(later.notes);
-    }
-}
+use crate::store::{PageWrite, Store};
 
 /// The actions for one Jira issue, in the planner's order.
 struct Job {
-    key: String,
+    key: JiraKey,
     actions: Vec<Action>,
 }
 
-/// What one job did.
-#[derive(Default)]
-struct Done {
-    key: String,
-    counts: Counts,
-    failure: Option<String>,
-    error_needs_user: bool,
-    gitlab_refused: bool,
+/// What one job did: how its actions ended, and what to record of them.
+pub(super) struct Done {
+    key: JiraKey,
+    pub tally: Tally,
     /// A link to save (a create, an adoption, a new key), with the Jira version it carries.
     /// Saved even when a stop cuts the job short: the GitLab issue is there and marked.
-    mirror: Option<Mirror>,
+    pub mirror: Option<Mirror>,
     /// The Jira version now true in GitLab, for a mirror already linked.
-    applied: Option<(String, chrono::DateTime<chrono::Utc>)>,
+    applied: Option<(JiraId, DateTime<Utc>)>,
     /// A create that surely did not happen: its intent goes.
-    cleared_intent: Option<String>,
-    /// A create without a reliable answer.
-    lost: Option<JiraIssue>,
+    pub cleared_intent: Option<JiraId>,
     /// A Jira issue that left the mapping, its policy applied.
-    gone: Option<(String, GoneReason)>,
+    gone: Option<(JiraId, GoneReason)>,
+}
+
+/// Whether a job goes on to its next action.
+enum Next {
+    Continue,
+    Stop,
 }
 
 impl Done {
-    fn fail(&mut self, message: String, error: Option<&Error>) {
-        if error.is_some_and(|e| e.cause() == crate::cause::Cause::Stopped) {
-            // Not sent because a stop came: no failure, and nothing applied; the next pass
-            // does it.
-            if let Some(link) = self.mirror.as_mut() {
-                link.applied = None;
-            }
-            self.applied = None;
+    fn new(key: JiraKey) -> Self {
+        Done {
+            key,
+            tally: Tally::default(),
+            mirror: None,
+            applied: None,
+            cleared_intent: None,
+            gone: None,
+        }
+    }
+
+    pub fn ended(&mut self, outcome: Outcome) {
+        self.tally += outcome;
+    }
+
+    /// The action failed; one not sent because a stop came is no failure, and leaves nothing
+    /// applied (the next pass does it).
+    pub fn fail(&mut self, why: ActionFailure) {
+        if why.is_stop() {
+            self.unapply();
             return;
         }
-        self.error_needs_user |= error.is_some_and(Error::needs_user);
-        self.gitlab_refused |= error.is_some_and(Error::is_gitlab_refusal);
-        self.failure = Some(message);
+        let failure = Failure::Action(self.key.clone(), why);
+        self.tally += Outcome::Failed(failure);
+    }
+
+    /// No version of this pass is applied: a link found or adopted is still saved, without a
+    /// version, so the next pass compares the issue again.
+    fn unapply(&mut self) {
+        if let Some(link) = self.mirror.as_mut() {
+            link.applied = None;
+        }
+        self.applied = None;
     }
 
     /// `jira`'s version is now true in GitLab: saved with the link if one is pending.
     fn version_applied(&mut self, jira: &JiraIssue) {
         match self.mirror.as_mut() {
             Some(link) => link.applied = Some(jira.updated),
-            None => self.applied = Some((jira.id.clone(), jira.updated)),
+            None => self.applied = Some((jira.id, jira.updated)),
         }
     }
 
     /// An edit failed: the link is still right, but no version of this pass is applied.
-    fn edit_failed(&mut self, message: String, error: &Error) {
-        self.fail(message, Some(error));
-        if let Some(link) = self.mirror.as_mut() {
-            link.applied = None;
-        }
-        self.applied = None;
+    fn edit_failed(&mut self, why: ActionFailure) -> Next {
+        self.fail(why);
+        self.unapply();
+        Next::Stop
+    }
+
+    /// What to record of the job, into the page's write; what it did.
+    fn record(self, write: &mut PageWrite) -> Tally {
+        write.mirrors.extend(self.mirror);
+        write.applied.extend(self.applied);
+        write.cleared_intents.extend(self.cleared_intent);
+        write.gone.extend(self.gone);
+        self.tally
     }
 }
 
 impl Reconciler {
-    /// Carry out one page's plan, and record its outcomes with what `recorded` holds (the
+    /// Carry out one page's plan, and record what it did with what `recorded` holds (the
     /// page's Jira facts). `recovering`: the second look after creates whose answer was lost,
     /// when a create must not be sent again.
     pub(super) async fn apply(
@@ -120,25 +121,25 @@ impl Reconciler {
         plan: Plan,
         recorded: PageWrite,
         recovering: bool,
-    ) -> Result<Applied> {
-        let name = &target.name;
+    ) -> Result<Tally> {
         if !recovering {
-            let creates: Vec<(&str, &str)> = plan
+            let creates: Vec<(JiraId, &JiraKey)> = plan
                 .actions
                 .iter()
                 .filter_map(|a| match a {
-                    Action::Create { jira, .. } => Some((jira.id.as_str(), jira.key.as_str())),
+                    Action::Create { jira, .. } => Some((jira.id, &jira.key)),
                     _ => None,
                 })
                 .collect();
             // Intents first: if the process dies after GitLab commits an issue but before its
             // mirror is saved, the next pass finds it by its marker.
-            store.record_intents(name, &creates)?;
+            store.intents().record(&target.name, &creates)?;
         }
         let mut write = recorded;
         write.applied.extend(plan.settled);
-        let mut out = Applied::default();
-        out.notes
+        let mut tally = Tally::default();
+        tally
+            .notes
             .extend(self.ensure_status_labels(target, &plan.actions).await);
         // The job futures are made first, then driven `gitlab.concurrency` at a time.
         let jobs: Vec<_> = jobs(plan.actions)
@@ -150,257 +151,156 @@ impl Reconciler {
             .collect()
             .await;
         for d in done {
-            out.counts.add(&d.counts);
-            out.needs_user |= d.error_needs_user;
-            out.gitlab_refused |= d.gitlab_refused;
-            write.mirrors.extend(d.mirror);
-            write.applied.extend(d.applied);
-            write.cleared_intents.extend(d.cleared_intent);
-            write.gone.extend(d.gone);
-            out.lost.extend(d.lost);
-            if let Some(f) = d.failure {
-                out.failures.insert(d.key, f);
-            }
+            tally += d.record(&mut write);
         }
-        store.commit_page(name, &write)?;
-        Ok(out)
+        store.commit_page(&target.name, &write)?;
+        Ok(tally)
     }
 
     /// One Jira issue's actions, in order; stops at the first failure.
     async fn run_job(&self, target: &Target<'_>, job: Job, recovering: bool) -> Done {
-        let key = job.key;
-        let mut done = Done {
-            key: key.clone(),
-            ..Done::default()
-        };
+        let mut done = Done::new(job.key);
         for action in job.actions {
             if self.stopping() {
-                match &action {
-                    // A first create not sent yet: nothing can have landed, its intent goes.
-                    Action::Create { jira, .. } if !recovering => {
-                        done.cleared_intent = Some(jira.id.clone());
-                    }
-                    // A create whose answer was lost may still land: its intent stays, so the
-                    // next pass looks for it by marker before creating.
-                    Action::Create { .. } => done.fail(
-                        format!("{key}: GitLab gave no reliable answer to its create; the next pass looks for it by marker before creating"),
-                        None,
-                    ),
-                    _ => {}
-                }
-                // Actions remain: the version is not applied yet. A link found or adopted is
-                // still saved, without a version, so the next pass re-checks the issue.
-                done.applied = None;
-                if let Some(link) = done.mirror.as_mut() {
-                    link.applied = None;
-                }
+                stop_before(&action, recovering, &mut done);
                 return done;
             }
-            match action {
-                Action::Create { .. } if recovering => {
-                    // The marker scan did not find it, but the lost request may still land: a
-                    // second create now could be a duplicate. The intent stays recorded, so the
-                    // next pass scans again and creates only if it is still missing.
-                    done.fail(
-                        format!("{key}: GitLab gave no reliable answer to its create and the issue is not there (yet); the next pass looks for it again before creating"),
-                        None,
-                    );
-                    return done;
-                }
-                Action::Create {
-                    jira,
-                    title,
-                    description,
-                    close,
-                    status_label,
-                    issue_type,
-                    steps,
-                } => {
-                    let mut labels = target.mapping.labels.clone();
-                    labels.extend(status_label);
-                    let new = NewIssue {
-                        title,
-                        description,
-                        labels,
-                        created_at: target.project.can_backdate().then_some(jira.created),
-                        issue_type,
-                    };
-                    self.create(target, &key, jira, new, &steps, close, &mut done)
-                        .await;
-                    return done;
-                }
-                Action::AdoptRecipe { jira, mirror } => {
-                    if let Err(e) = self.adopt_recipe(target, &jira, &mirror).await {
-                        done.fail(
-                            format!(
-                                "{key} (#{}): adopting the recipe's issue failed: {}",
-                                mirror.iid,
-                                e.report()
-                            ),
-                            Some(&e),
-                        );
-                        return done;
-                    }
-                    done.counts.adopted += 1;
-                    done.mirror = Some(mirror);
-                }
-                Action::Relabel { jira, iid, steps } => {
-                    match self.relabel(&target.project, iid, &steps).await {
-                        Ok(()) => {
-                            done.counts.updated += 1;
-                            tracing::info!(jira = %key, iid, steps = steps.len(), "replayed status labels");
-                            done.version_applied(&jira);
-                        }
-                        Err(e) => {
-                            done.edit_failed(format!("{key} (#{iid}): {}", e.report()), &e);
-                            break;
-                        }
-                    }
-                }
-                Action::MarkGone {
-                    mirror,
-                    reason,
-                    edit,
-                } => {
-                    match self.mark_gone(target, &mirror, reason, edit.as_ref()).await {
-                        Ok(()) => {
-                            match edit.map(|e| e.state_event) {
-                                Some(Some(StateEvent::Close)) => done.counts.closed += 1,
-                                Some(_) => done.counts.updated += 1,
-                                None => {}
-                            }
-                            done.gone = Some((mirror.jira_id, reason));
-                        }
-                        Err(e) => {
-                            // Not remembered: the next full pass tries again.
-                            done.fail(format!("{key} (#{}): {}", mirror.iid, e.report()), Some(&e));
-                        }
-                    }
-                    return done;
-                }
-                Action::Link { mirror, adopted } => {
-                    // A lost create found by its marker was created by this pass.
-                    if adopted && recovering {
-                        done.counts.created += 1;
-                    } else if adopted {
-                        done.counts.adopted += 1;
-                    }
-                    tracing::info!(jira = %key, iid = mirror.iid, adopted, "linked GitLab issue");
-                    done.mirror = Some(mirror);
-                }
-                Action::Update { jira, iid, edit } => {
-                    let change = Action::Update {
-                        jira: jira.clone(),
-                        iid,
-                        edit: edit.clone(),
-                    }
-                    .describe();
-                    let state_event = edit.state_event;
-                    match self.edit(target, &jira, iid, edit).await {
-                        Ok(()) => {
-                            match state_event {
-                                Some(StateEvent::Close) => done.counts.closed += 1,
-                                Some(StateEvent::Reopen) => done.counts.reopened += 1,
-                                None => done.counts.updated += 1,
-                            }
-                            tracing::info!(jira = %key, iid, change = %change, "updated GitLab issue");
-                            done.version_applied(&jira);
-                        }
-                        Err(e) => {
-                            done.edit_failed(format!("{key} (#{iid}): {}", e.report()), &e);
-                            break;
-                        }
-                    }
-                }
+            let next = self.run_action(target, action, recovering, &mut done).await;
+            if let Next::Stop = next {
+                break;
             }
         }
         done
     }
 
-    /// Create one issue, check its type and replay its status labels, and close it if Jira
-    /// says done.
-    #[allow(clippy::too_many_arguments)]
-    async fn create(
+    async fn run_action(
         &self,
         target: &Target<'_>,
-        key: &str,
-        jira: JiraIssue,
-        new: NewIssue,
-        steps: &[LabelStep],
-        close: bool,
+        action: Action,
+        recovering: bool,
         done: &mut Done,
-    ) {
-        let project = &target.project;
-        let created = match self.gitlab.create(project.id, &new).await {
-            Ok(g) => g,
-            Err(e) if e.is_ambiguous() => {
-                done.fail(
-                    format!("{key}: {e}; the next look-up by marker decides"),
-                    None,
-                );
-                done.lost = Some(jira);
-                return;
+    ) -> Next {
+        match action {
+            // The marker scan did not find it, but the lost request may still land: a second
+            // create now could be a duplicate. The intent stays recorded, so the next pass
+            // scans again and creates only if it is still missing.
+            Action::Create { .. } if recovering => {
+                done.fail(ActionFailure::StillUnanswered);
+                Next::Stop
             }
-            Err(e) if matches!(e.kind, ApiErrorKind::Stopped) => {
-                done.cleared_intent = Some(jira.id);
-                return;
+            Action::Create { .. } => {
+                self.create(target, action, done).await;
+                Next::Stop
             }
-            Err(e) => {
-                done.cleared_intent = Some(jira.id.clone());
-                let e = Error::from(e);
-                done.fail(format!("{key}: create failed: {}", e.report()), Some(&e));
-                return;
+            Action::AdoptRecipe { jira, mirror } => {
+                self.adopt_recipe_issue(target, &jira, mirror, done).await
             }
-        };
-        done.counts.created += 1;
-        tracing::info!(jira = %key, iid = created.iid, "created GitLab issue");
-        if !target.backdate_checked.swap(true, Ordering::SeqCst) {
-            warn_if_not_backdated(target, &jira, &created);
+            Action::Relabel { jira, iid, steps } => {
+                self.relabel_issue(target, &jira, iid, &steps, done).await
+            }
+            Action::MarkGone {
+                mirror,
+                reason,
+                edit,
+            } => {
+                self.mark_gone_issue(target, mirror, reason, edit, done)
+                    .await
+            }
+            Action::Link { mirror, adopted } => {
+                link(mirror, adopted, recovering, done);
+                Next::Continue
+            }
+            Action::Update { jira, iid, edit } => self.update(target, &jira, iid, edit, done).await,
         }
-        let mut mirror = Mirror {
-            jira_id: jira.id.clone(),
-            jira_key: jira.key.clone(),
-            iid: created.iid,
-            applied: Some(jira.updated),
-        };
-        if let Err(e) = self
-            .finish_create(project, &created, &new.issue_type, steps)
-            .await
-        {
-            // The mirror stands; the next pass compares it again.
-            mirror.applied = None;
-            done.fail(
-                format!("{key}: created as #{} but {}", created.iid, e.report()),
-                Some(&e),
-            );
+    }
+
+    async fn adopt_recipe_issue(
+        &self,
+        target: &Target<'_>,
+        jira: &JiraIssue,
+        mirror: Mirror,
+        done: &mut Done,
+    ) -> Next {
+        if let Err(e) = self.adopt_recipe(target, jira, &mirror).await {
+            done.fail(ActionFailure::AdoptRecipe(mirror.iid, e));
+            return Next::Stop;
         }
-        if close {
-            let edit = IssueEdit {
-                state_event: Some(StateEvent::Close),
-                ..IssueEdit::default()
-            };
-            if let Err(e) = self.edit(target, &jira, created.iid, edit).await {
-                mirror.applied = None;
-                done.fail(
-                    format!(
-                        "{key}: created as #{} but closing failed: {}",
-                        created.iid,
-                        e.report()
-                    ),
-                    Some(&e),
-                );
-            }
-        }
+        done.ended(Outcome::Adopted(mirror.iid));
         done.mirror = Some(mirror);
+        Next::Continue
+    }
+
+    async fn relabel_issue(
+        &self,
+        target: &Target<'_>,
+        jira: &JiraIssue,
+        iid: GitlabIid,
+        steps: &[LabelStep],
+        done: &mut Done,
+    ) -> Next {
+        if let Err(e) = self.relabel(&target.project, iid, steps).await {
+            return done.edit_failed(ActionFailure::Edit(iid, e));
+        }
+        done.ended(Outcome::Edited(iid, vec![domain::Field::Labels]));
+        tracing::info!(jira = %jira.key, iid = iid.get(), steps = steps.len(), "replayed status labels");
+        done.version_applied(jira);
+        Next::Continue
+    }
+
+    /// The policy's edit for an issue that left the mapping; remembered once done (a failure
+    /// is not: the next full pass tries again).
+    async fn mark_gone_issue(
+        &self,
+        target: &Target<'_>,
+        mirror: Mirror,
+        reason: GoneReason,
+        edit: Option<IssueEdit>,
+        done: &mut Done,
+    ) -> Next {
+        let iid = mirror.iid;
+        if let Err(e) = self.mark_gone(target, &mirror, reason, edit.as_ref()).await {
+            done.fail(ActionFailure::Edit(iid, e));
+            return Next::Stop;
+        }
+        done.ended(match edit {
+            Some(e) if e.state_event == Some(StateEvent::Close) => Outcome::Closed(iid),
+            Some(e) => Outcome::Edited(iid, e.fields()),
+            None => Outcome::LeftAlone(iid),
+        });
+        done.gone = Some((mirror.jira_id, reason));
+        Next::Stop
+    }
+
+    async fn update(
+        &self,
+        target: &Target<'_>,
+        jira: &JiraIssue,
+        iid: GitlabIid,
+        edit: IssueEdit,
+        done: &mut Done,
+    ) -> Next {
+        let change = crate::plan::describe_update(&jira.key, iid, &edit);
+        let (state_event, fields) = (edit.state_event, edit.fields());
+        if let Err(e) = self.edit(target, jira, iid, edit).await {
+            return done.edit_failed(ActionFailure::Edit(iid, e));
+        }
+        done.ended(match state_event {
+            Some(StateEvent::Close) => Outcome::Closed(iid),
+            Some(StateEvent::Reopen) => Outcome::Reopened(iid),
+            None => Outcome::Edited(iid, fields),
+        });
+        tracing::info!(jira = %jira.key, iid = iid.get(), change = %change, "updated GitLab issue");
+        done.version_applied(jira);
+        Next::Continue
     }
 
     /// PUT an edit and check GitLab did what was asked: it answers 200 even when it ignores a
     /// field the token may not set.
-    async fn edit(
+    pub(super) async fn edit(
         &self,
         target: &Target<'_>,
         jira: &JiraIssue,
-        iid: u64,
+        iid: GitlabIid,
         mut edit: IssueEdit,
     ) -> Result<()> {
         let project = &target.project;
@@ -424,13 +324,38 @@ impl Reconciler {
     }
 }
 
+/// A stop came before `action` was sent. A first create not sent yet cannot have landed: its
+/// intent goes. A create whose answer was lost may still land: its intent stays, so the next
+/// pass looks for it by marker before creating. Actions remain: the version is not applied.
+fn stop_before(action: &Action, recovering: bool, done: &mut Done) {
+    match action {
+        Action::Create { jira, .. } if !recovering => done.cleared_intent = Some(jira.id),
+        Action::Create { .. } => done.fail(ActionFailure::UnansweredAtStop),
+        _ => {}
+    }
+    done.unapply();
+}
+
+/// Record the link to an existing issue: found by its marker, or under a new key. A lost
+/// create found by its marker was created by this pass.
+fn link(mirror: Mirror, adopted: bool, recovering: bool, done: &mut Done) {
+    let iid = mirror.iid;
+    done.ended(match (adopted, recovering) {
+        (true, true) => Outcome::Created(iid),
+        (true, false) => Outcome::Adopted(iid),
+        (false, _) => Outcome::Relinked(iid),
+    });
+    tracing::info!(jira = %mirror.jira_key, iid = iid.get(), adopted, "linked GitLab issue");
+    done.mirror = Some(mirror);
+}
+
 /// Group a page's actions by Jira issue, keeping the planner's order within and across issues
 /// (so creates go out roughly in Jira's order).
 fn jobs(actions: Vec<Action>) -> Vec<Job> {
     let mut jobs: Vec<Job> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut index: HashMap<JiraKey, usize> = HashMap::new();
     for action in actions {
-        let key = action.jira_key().to_string();
+        let key = action.jira_key().clone();
         match index.get(&key) {
             Some(&i) => jobs[i].actions.push(action),
             None => {
@@ -443,18 +368,4 @@ fn jobs(actions: Vec<Action>) -> Vec<Job> {
         }
     }
     jobs
-}
-
-fn warn_if_not_backdated(target: &Target<'_>, jira: &JiraIssue, created: &GitlabIssue) {
-    let project = &target.project;
-    let honoured = created
-        .created_at
-        .is_some_and(|t| (t - jira.created).num_seconds().abs() < 60);
-    if !honoured {
-        if project.can_backdate() {
-            tracing::warn!(project = %project.path, "GitLab ignored created_at although the token looks like an Owner's: VSA lead time will count from mirror time");
-        } else {
-            tracing::warn!(project = %project.path, access_level = project.access_level, "the token's role cannot set created_at: VSA lead time counts from when the mirror created the issue; use an Owner token to backdate");
-        }
-    }
 }

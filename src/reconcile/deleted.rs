@@ -8,32 +8,12 @@
 use std::collections::{HashMap, HashSet};
 
 use super::observe::{GitlabView, PageView};
-use super::{Mode, PageWork, Reconciler, Target, BATCH};
-use crate::domain::{GoneReason, IssueEdit, Mirror};
+use super::outcome::Tally;
+use super::{Mode, Reconciler, Target, BATCH};
+use crate::domain::{GitlabIid, GoneReason, IssueEdit, JiraId, Mirror};
 use crate::error::Result;
-use crate::plan::{plan, Action, Missing};
+use crate::plan::{plan, Missing};
 use crate::store::PageWrite;
-
-/// What settling some mirrors did, and how many of them were gone.
-#[derive(Default)]
-struct Settled {
-    work: PageWork,
-    missing: usize,
-}
-
-impl PageWork {
-    /// Add another settlement's work to this one.
-    fn add_into(self, out: &mut PageWork) {
-        out.notes.extend(self.notes);
-        out.planned.extend(self.planned);
-        if let Some(applied) = self.applied {
-            match &mut out.applied {
-                Some(all) => all.absorb(applied),
-                None => out.applied = Some(applied),
-            }
-        }
-    }
-}
 
 impl Reconciler {
     /// After a complete full pass that noted what it saw: find, plan and (in `Mode::Apply`)
@@ -43,20 +23,20 @@ impl Reconciler {
         mode: Mode<'_>,
         target: &Target<'_>,
         view: &mut GitlabView<'_>,
-    ) -> Result<PageWork> {
-        let mut out = PageWork::default();
+    ) -> Result<Tally> {
+        let mut out = Tally::default();
         let Some(store) = mode.store() else {
             return Ok(out);
         };
-        let mut after: Option<String> = None;
+        let mut after: Option<JiraId> = None;
         let mut left = 0;
         while !self.stopping() {
-            let unseen = store.unseen_mirrors(&target.name, after.as_deref(), BATCH)?;
+            let unseen = store.seen().unseen(&target.name, after, BATCH)?;
             let Some(last) = unseen.last() else { break };
-            after = Some(last.jira_id.clone());
-            let settled = self.settle_mirrors(mode, target, view, unseen).await?;
-            left += settled.missing;
-            settled.work.add_into(&mut out);
+            after = Some(last.jira_id);
+            let (settled, missing) = self.settle_mirrors(mode, target, view, unseen).await?;
+            left += missing;
+            out += settled;
         }
         if left > 0 {
             tracing::info!(
@@ -74,37 +54,36 @@ impl Reconciler {
         mode: Mode<'_>,
         target: &Target<'_>,
         view: &mut GitlabView<'_>,
-        ids: &[String],
-    ) -> Result<PageWork> {
+        ids: &[JiraId],
+    ) -> Result<Tally> {
         let Some(store) = mode.store() else {
-            return Ok(PageWork::default());
+            return Ok(Tally::default());
         };
-        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
         let own = [target.name.clone()];
         let mirrors: Vec<Mirror> = store
-            .mirrors_for(&target.name, &own, &ids)?
+            .mirrors()
+            .of(&target.name, &own, ids)?
             .into_values()
             .collect();
         if mirrors.is_empty() {
-            return Ok(PageWork::default());
+            return Ok(Tally::default());
         }
-        Ok(self.settle_mirrors(mode, target, view, mirrors).await?.work)
+        Ok(self.settle_mirrors(mode, target, view, mirrors).await?.0)
     }
 
     /// Read these mirrors' Jira issues by id, and plan and (in `Mode::Apply`) apply what the
-    /// mapping's policy says for those that are gone.
+    /// mapping's policy says for those that are gone: what it did, and how many were gone.
     async fn settle_mirrors(
         &self,
         mode: Mode<'_>,
         target: &Target<'_>,
         view: &mut GitlabView<'_>,
         mirrors: Vec<Mirror>,
-    ) -> Result<Settled> {
-        let mut out = Settled::default();
+    ) -> Result<(Tally, usize)> {
         let missing = self.look_up_missing(target, mirrors, view).await?;
-        out.missing = missing.len();
+        let gone = missing.len();
         if missing.is_empty() {
-            return Ok(out);
+            return Ok((Tally::default(), gone));
         }
         let page = PageView {
             jira: &[],
@@ -115,21 +94,14 @@ impl Reconciler {
         };
         let none = HashMap::new();
         let planned = plan(&page.input(target, view, self.jira.base_url(), &none));
-        out.work.notes.extend(planned.notes.iter().cloned());
-        match mode {
-            Mode::DryRun(_) => {
-                out.work
-                    .planned
-                    .extend(planned.actions.iter().map(Action::describe));
-            }
-            Mode::Apply(store) => {
-                let applied = self
-                    .apply(store, target, planned, PageWrite::default(), false)
-                    .await?;
-                out.work.applied = Some(applied);
-            }
-        }
-        Ok(out)
+        let mut tally = Tally {
+            notes: planned.notes.clone(),
+            ..Tally::default()
+        };
+        tally += self
+            .carry_out(mode, target, planned, PageWrite::default())
+            .await?;
+        Ok((tally, gone))
     }
 
     /// Read `unseen` mirrors' Jira issues by id: those Jira does not return (deleted or
@@ -141,15 +113,15 @@ impl Reconciler {
         unseen: Vec<Mirror>,
         view: &mut GitlabView<'_>,
     ) -> Result<Vec<Missing>> {
-        let ids: Vec<String> = unseen.iter().map(|m| m.jira_id.clone()).collect();
+        let ids: Vec<JiraId> = unseen.iter().map(|m| m.jira_id).collect();
         // The search index may lag, but it held each of these issues when it was mirrored,
         // and serves that version until the new one: a missing issue is not a lagging one.
         let fetched = self.jira.fetch_by_id(&ids).await?;
-        let gone: HashSet<&str> = fetched.missing.iter().map(String::as_str).collect();
+        let gone: HashSet<JiraId> = fetched.missing.iter().copied().collect();
         let mut out = Vec::new();
         for mirror in unseen {
             let hit = fetched.found.issues.iter().find(|j| j.id == mirror.jira_id);
-            if hit.is_none() && !gone.contains(mirror.jira_id.as_str()) {
+            if hit.is_none() && !gone.contains(&mirror.jira_id) {
                 continue; // returned but unreadable: not gone
             }
             out.push(Missing {
@@ -157,9 +129,9 @@ impl Reconciler {
                 mirror,
             });
         }
-        let iids: Vec<u64> = out.iter().map(|m| m.mirror.iid).collect();
+        let iids: Vec<GitlabIid> = out.iter().map(|m| m.mirror.iid).collect();
         view.load_issues(&iids)?;
-        let unlisted: Vec<u64> = iids
+        let unlisted: Vec<GitlabIid> = iids
             .into_iter()
             .filter(|iid| !view.issues.contains_key(iid))
             .collect();
@@ -188,7 +160,7 @@ impl Reconciler {
                 .await?;
             self.verify(&target.project, mirror.iid, edit, &after)?;
         }
-        tracing::info!(jira = %mirror.jira_key, iid = mirror.iid, reason = %reason, changed = edit.is_some(), "Jira issue left the mapping");
+        tracing::info!(jira = %mirror.jira_key, iid = mirror.iid.get(), reason = %reason, changed = edit.is_some(), "Jira issue left the mapping");
         Ok(())
     }
 }

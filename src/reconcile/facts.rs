@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use super::{Reconciler, Target};
-use crate::domain::{JiraIssue, StatusCategory};
+use crate::domain::{JiraId, JiraIssue, StatusCategory};
 use crate::error::Result;
 use crate::store::{JiraFact, KnownFact, PageWrite, Store};
 
@@ -21,15 +21,15 @@ impl Reconciler {
         issues: &[JiraIssue],
         any_gone: bool,
     ) -> Result<PageWrite> {
-        let mut newest: HashMap<&str, &JiraIssue> = HashMap::with_capacity(issues.len());
+        let mut newest: HashMap<JiraId, &JiraIssue> = HashMap::with_capacity(issues.len());
         for j in issues {
-            let e = newest.entry(j.id.as_str()).or_insert(j);
+            let e = newest.entry(j.id).or_insert(j);
             if j.updated > e.updated {
                 *e = j;
             }
         }
-        let ids: Vec<&str> = newest.keys().copied().collect();
-        let known = store.known_facts(&target.name, &ids)?;
+        let ids: Vec<JiraId> = newest.keys().copied().collect();
+        let known = store.facts().known(&target.name, &ids)?;
         // Never step back: search may serve an older version than one already recorded.
         let facts = newest
             .values()
@@ -37,7 +37,11 @@ impl Reconciler {
             .map(|j| fact_for(j, known.get(&j.id)))
             .collect();
         let back = if any_gone {
-            store.gone_among(&target.name, &ids)?.into_iter().collect()
+            store
+                .facts()
+                .gone_among(&target.name, &ids)?
+                .into_iter()
+                .collect()
         } else {
             Vec::new()
         };
@@ -59,7 +63,7 @@ pub(super) fn fact_for(j: &JiraIssue, before: Option<&KnownFact>) -> JiraFact {
             .unwrap_or(j.updated)
     });
     JiraFact {
-        jira_id: j.id.clone(),
+        jira_id: j.id,
         jira_key: j.key.clone(),
         issue_type: j.issue_type.clone(),
         status: j.status.clone(),
@@ -83,8 +87,8 @@ mod tests {
                 .expect("time")
         };
         let mut j = JiraIssue {
-            id: "1".into(),
-            key: "A-1".into(),
+            id: JiraId::new(1),
+            key: "A-1".parse().expect("key"),
             summary: None,
             category: StatusCategory::Done,
             status: Some("Done".into()),

@@ -5,7 +5,9 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::{Reconciler, Target};
-use crate::domain::{GitlabIssue, GitlabState, IssueEdit, JiraIssue, StateEvent, StatusCategory};
+use crate::domain::{
+    GitlabIid, GitlabIssue, GitlabState, IssueEdit, JiraIssue, StateEvent, StatusCategory,
+};
 use crate::error::{Error, Result};
 use crate::gitlab::Project;
 use crate::plan::{Action, LabelStep};
@@ -28,67 +30,88 @@ impl Reconciler {
         };
         let wanted = status_labels_added(scope, actions);
         let project = &target.project;
-        let known = |labels: &std::sync::Mutex<std::collections::HashMap<u64, HashSet<String>>>| {
-            crate::lock_unpoisoned(labels).get(&project.id).cloned()
+        let all_known = |known: Option<HashSet<String>>| {
+            known.is_some_and(|k| wanted.keys().all(|l| k.contains(l)))
         };
-        if wanted.is_empty()
-            || known(&self.known_labels).is_some_and(|k| wanted.keys().all(|l| k.contains(l)))
-        {
+        if wanted.is_empty() || all_known(self.known_labels_of(project.id)) {
             return Vec::new();
         }
-        let mut notes = Vec::new();
-        if known(&self.known_labels).is_none() {
-            match self.gitlab.labels(project.id).await {
-                Ok(names) => {
-                    crate::lock_unpoisoned(&self.known_labels)
-                        .insert(project.id, names.into_iter().collect());
-                }
-                Err(e) => {
-                    notes.push(format!(
-                        "could not list the labels of {}: {e}",
-                        project.path
-                    ));
-                    return notes;
-                }
+        if self.known_labels_of(project.id).is_none() {
+            if let Err(note) = self.list_labels(project).await {
+                return vec![note];
             }
         }
-        let existing = known(&self.known_labels).unwrap_or_default();
+        let existing = self.known_labels_of(project.id).unwrap_or_default();
+        let mut notes = Vec::new();
         for (label, color) in wanted.iter().filter(|(l, _)| !existing.contains(*l)) {
-            let status = label.strip_prefix(&format!("{scope}::")).unwrap_or(label);
-            let description = format!("Jira status \"{status}\" (kept by jira-gitlab-reconciler)");
-            let created = match project.group.as_deref() {
-                Some(group) if project.can_create_group_labels() => {
-                    match self
-                        .gitlab
-                        .create_group_label(group, label, color, &description)
-                        .await
-                    {
-                        Err(e) if matches!(e.status(), Some(403 | 404)) => {
-                            self.gitlab
-                                .create_project_label(project.id, label, color, &description)
-                                .await
-                        }
-                        other => other,
-                    }
-                }
-                _ => {
-                    self.gitlab
-                        .create_project_label(project.id, label, color, &description)
-                        .await
-                }
-            };
-            match created {
-                Ok(_) => {
-                    tracing::info!(label = %label, project = %project.path, "created status label");
-                    crate::lock_unpoisoned(&self.known_labels)
-                        .entry(project.id)
-                        .or_default()
-                        .insert(label.clone());
-                }
-                Err(e) => notes.push(format!("could not create the label {label}: {e}")),
+            if let Err(note) = self.create_status_label(project, scope, label, color).await {
+                notes.push(note);
             }
         }
         notes
+    }
+
+    /// The labels of the project known to exist, if they were listed.
+    fn known_labels_of(&self, project: u64) -> Option<HashSet<String>> {
+        crate::lock_unpoisoned(&self.known_labels)
+            .get(&project)
+            .cloned()
+    }
+
+    /// List the project's labels once; a note when GitLab would not.
+    async fn list_labels(&self, project: &Project) -> Result<(), String> {
+        match self.gitlab.labels(project.id).await {
+            Ok(names) => {
+                crate::lock_unpoisoned(&self.known_labels)
+                    .insert(project.id, names.into_iter().collect());
+                Ok(())
+            }
+            Err(e) => Err(format!(
+                "could not list the labels of {}: {e}",
+                project.path
+            )),
+        }
+    }
+
+    /// Create one status label, at group level when the token may (falling back to the
+    /// project when the group refuses); a note when GitLab would not.
+    async fn create_status_label(
+        &self,
+        project: &Project,
+        scope: &str,
+        label: &str,
+        color: &str,
+    ) -> Result<(), String> {
+        let status = label.strip_prefix(&format!("{scope}::")).unwrap_or(label);
+        let description = format!("Jira status \"{status}\" (kept by jira-gitlab-reconciler)");
+        let in_project = || {
+            self.gitlab
+                .create_project_label(project.id, label, color, &description)
+        };
+        let created = match project.group.as_deref() {
+            Some(group) if project.can_create_group_labels() => {
+                match self
+                    .gitlab
+                    .create_group_label(group, label, color, &description)
+                    .await
+                {
+                    Err(e) if matches!(e.status(), Some(403 | 404)) => in_project().await,
+                    other => other,
+                }
+            }
+            _ => in_project().await,
+        };
+        match created {
+            Ok(_) => {
+                tracing::info!(label = %label, project = %project.path, "created status label");
+                crate::lock_unpoisoned(&self.known_labels)
+                    .entry(project.id)
+                    .or_default()
+                    .insert(label.to_string());
+                Ok(())
+            }
+            Err(e) => Err(format!("could not create the label {label}: {e}")),
+        }
     }
 
     /// After a create: check the issue type GitLab kept, then replay the status changes.
@@ -113,7 +136,7 @@ impl Reconciler {
     pub(super) async fn relabel(
         &self,
         project: &Project,
-        iid: u64,
+        iid: GitlabIid,
         steps: &[LabelStep],
     ) -> Result<()> {
         for step in steps {
@@ -133,7 +156,7 @@ impl Reconciler {
     pub(super) fn verify(
         &self,
         project: &Project,
-        iid: u64,
+        iid: GitlabIid,
         edit: &IssueEdit,
         after: &GitlabIssue,
     ) -> Result<()> {
@@ -165,7 +188,7 @@ impl Reconciler {
     }
 }
 
-fn type_ignored(project: &Project, iid: u64, wanted: &str, got: &GitlabIssue) -> Error {
+fn type_ignored(project: &Project, iid: GitlabIid, wanted: &str, got: &GitlabIssue) -> Error {
     Error::RoleTooLow(format!(
         "GitLab kept #{iid} in {} as {}, not {wanted}: incidents need the Reporter role or higher (the token's access level is {}); raise it, or remove the type from the mapping's issue_types",
         project.path,

@@ -6,16 +6,16 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::Reconciler;
-use crate::domain::IssueHistory;
+use crate::domain::{IssueHistory, JiraId};
 use crate::error::Result;
 
 impl Reconciler {
     /// The changelogs of `ids` (every id gets an entry, empty when there is nothing to say).
     pub(super) async fn read_history(
         &self,
-        ids: &BTreeSet<String>,
-    ) -> Result<HashMap<String, IssueHistory>> {
-        let ids: Vec<String> = ids.iter().cloned().collect();
+        ids: &BTreeSet<JiraId>,
+    ) -> Result<HashMap<JiraId, IssueHistory>> {
+        let ids: Vec<JiraId> = ids.iter().copied().collect();
         let histories = self.jira.histories(&ids).await?;
         tracing::debug!(issues = ids.len(), "read Jira changelogs");
         Ok(histories)

@@ -9,13 +9,16 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use super::outcome::{Outcome, Tally};
 use super::{Mode, Reconciler, Target};
 use crate::config::Mapping;
-use crate::domain::{GitlabIssue, IssueHistory, JiraIssue, Mirror, PassKind};
+use crate::domain::{
+    GitlabIid, GitlabIssue, IssueHistory, JiraId, JiraIssue, JiraKey, MappingId, Mirror, PassKind,
+};
 use crate::error::Result;
 use crate::gitlab::Project;
 use crate::plan::{needs_compare, slot_iid, Missing, PlanInput, Rules};
-use crate::store::{SharedMarker, Store};
+use crate::store::{Checkpoint, SharedMarker, Store};
 
 /// Facts about a GitLab project (its id, the token's role) are looked up again after this long,
 /// after `check`, and after GitLab refuses the token, a permission or the project.
@@ -25,14 +28,12 @@ const PROJECT_FACTS_FOR: chrono::Duration = chrono::Duration::hours(24);
 pub(super) struct Start {
     /// `Full` when asked, or when there is no checkpoint yet (first pass, lost state file).
     pub kind: PassKind,
-    pub checkpoint: Option<DateTime<Utc>>,
-    /// A polled pass has succeeded before (with or without a checkpoint): events may be
-    /// applied.
-    pub reconciled: bool,
+    /// How far the mapping was reconciled before this pass.
+    pub checkpoint: Checkpoint,
     /// Creates an earlier run recorded but never confirmed: Jira id → key.
-    pub intents: HashMap<String, String>,
+    pub intents: HashMap<JiraId, JiraKey>,
     /// Which of those Jira issues this pass has seen (a full pass forgets the others).
-    seen_intents: HashSet<String>,
+    seen_intents: HashSet<JiraId>,
     /// A full pass over a mapping that had mirrors: the issues seen are noted in the state
     /// database, to find the mirrors whose Jira issue left (`deleted`).
     pub track_seen: bool,
@@ -53,7 +54,7 @@ impl Start {
             PassKind::Full | PassKind::Targeted => None,
             // The overlap is validated to a few days, so this cannot leave chrono's range; if it
             // did, searching everything is the safe answer.
-            PassKind::Incremental => self.checkpoint.and_then(|c| {
+            PassKind::Incremental => self.checkpoint.at().and_then(|c| {
                 chrono::Duration::from_std(overlap)
                     .ok()
                     .and_then(|o| c.checked_sub_signed(o))
@@ -67,7 +68,7 @@ impl Start {
         }
         for j in issues {
             if self.intents.contains_key(&j.id) {
-                self.seen_intents.insert(j.id.clone());
+                self.seen_intents.insert(j.id);
             }
         }
     }
@@ -77,10 +78,10 @@ impl Start {
 #[derive(Default)]
 pub(super) struct GitlabView<'s> {
     /// The GitLab issues of the page being worked on: read by iid, or from the listing.
-    pub issues: HashMap<u64, GitlabIssue>,
+    pub issues: HashMap<GitlabIid, GitlabIssue>,
     /// Jira id → iid of the issue carrying its marker, for the page's Jira issues (only after
     /// a scan).
-    pub by_marker: HashMap<String, u64>,
+    pub by_marker: HashMap<JiraId, GitlabIid>,
     /// After a scan: the whole project's issues, in the state database (so `by_marker` is
     /// complete).
     pub listing: Option<Listing<'s>>,
@@ -92,12 +93,12 @@ pub(super) struct GitlabView<'s> {
 /// (`store/listing.rs`), and forgotten when the pass is done with it.
 pub(super) struct Listing<'s> {
     store: &'s Store,
-    mapping: String,
+    mapping: MappingId,
 }
 
 impl Drop for Listing<'_> {
     fn drop(&mut self) {
-        if let Err(e) = self.store.end_listing(&self.mapping) {
+        if let Err(e) = self.store.listings().end(&self.mapping) {
             tracing::warn!("{}", e.report());
         }
     }
@@ -116,14 +117,14 @@ impl GitlabView<'_> {
         &mut self,
         rules: &Rules,
         jira: &[JiraIssue],
-        mirrors: &HashMap<String, Mirror>,
+        mirrors: &HashMap<JiraId, Mirror>,
     ) -> Result<()> {
         let Some(listing) = &self.listing else {
             return Ok(());
         };
-        let ids: Vec<&str> = jira.iter().map(|j| j.id.as_str()).collect();
-        self.by_marker = listing.store.listed_markers(&listing.mapping, &ids)?;
-        let iids: Vec<u64> = mirrors
+        let ids: Vec<JiraId> = jira.iter().map(|j| j.id).collect();
+        self.by_marker = listing.store.listings().markers(&listing.mapping, &ids)?;
+        let iids: Vec<GitlabIid> = mirrors
             .values()
             .map(|m| m.iid)
             .chain(self.by_marker.values().copied())
@@ -133,9 +134,9 @@ impl GitlabView<'_> {
     }
 
     /// After a scan: the listed issues with these iids, in place of the previous ones.
-    pub fn load_issues(&mut self, iids: &[u64]) -> Result<()> {
+    pub fn load_issues(&mut self, iids: &[GitlabIid]) -> Result<()> {
         if let Some(listing) = &self.listing {
-            self.issues = listing.store.listed_issues(&listing.mapping, iids)?;
+            self.issues = listing.store.listings().issues(&listing.mapping, iids)?;
         }
         Ok(())
     }
@@ -144,10 +145,10 @@ impl GitlabView<'_> {
     /// pages), their markers counting where no listed issue carries them.
     pub fn add_read(&mut self, read: Vec<GitlabIssue>) -> Result<()> {
         if let Some(listing) = &self.listing {
-            listing.store.add_read(&listing.mapping, &read)?;
+            listing.store.listings().add_read(&listing.mapping, &read)?;
             for g in &read {
                 if let Some(id) = g.jira_id() {
-                    self.by_marker.entry(id.to_string()).or_insert(g.iid);
+                    self.by_marker.entry(id).or_insert(g.iid);
                 }
             }
         }
@@ -160,9 +161,9 @@ impl GitlabView<'_> {
 /// mirrors, and (after a full pass) the mirrors whose Jira issue left the search.
 pub(super) struct PageView<'a> {
     pub jira: &'a [JiraIssue],
-    pub mirrors: HashMap<String, Mirror>,
+    pub mirrors: HashMap<JiraId, Mirror>,
     /// Recipe slots that stored mirrors of other Jira issues point at.
-    pub claimed: HashSet<u64>,
+    pub claimed: HashSet<GitlabIid>,
     pub missing: Vec<Missing>,
     pub recheck_applied: bool,
 }
@@ -173,7 +174,7 @@ impl PageView<'_> {
         target: &'a Target<'_>,
         view: &'a GitlabView<'_>,
         jira_base_url: &'a str,
-        history: &'a HashMap<String, IssueHistory>,
+        history: &'a HashMap<JiraId, IssueHistory>,
     ) -> PlanInput<'a> {
         PlanInput {
             jira: self.jira,
@@ -197,7 +198,7 @@ impl Reconciler {
     pub(super) async fn project(&self, mode: Mode<'_>, mapping: &Mapping) -> Result<Project> {
         let url = &self.cfg.gitlab.identity();
         if let Some(store) = mode.store() {
-            if let Some((project, at)) = store.cached_project(url, &mapping.gitlab_project)? {
+            if let Some((project, at)) = store.cache().project(url, &mapping.gitlab_project)? {
                 if Utc::now() - at < PROJECT_FACTS_FOR {
                     return Ok(project);
                 }
@@ -205,7 +206,9 @@ impl Reconciler {
         }
         let project = self.gitlab.project(&mapping.gitlab_project).await?;
         if let Mode::Apply(store) = mode {
-            store.cache_project(url, &mapping.gitlab_project, &project)?;
+            store
+                .cache()
+                .save_project(url, &mapping.gitlab_project, &project)?;
         }
         Ok(project)
     }
@@ -213,8 +216,9 @@ impl Reconciler {
     /// After GitLab refused the token, a permission or the project: look it up again next time.
     pub(super) fn forget_project(&self, mode: Mode<'_>, mapping: &Mapping) {
         if let Mode::Apply(store) = mode {
-            if let Err(e) =
-                store.forget_project(&self.cfg.gitlab.identity(), &mapping.gitlab_project)
+            if let Err(e) = store
+                .cache()
+                .forget_project(&self.cfg.gitlab.identity(), &mapping.gitlab_project)
             {
                 tracing::warn!("{}", e.report());
             }
@@ -227,17 +231,16 @@ impl Reconciler {
         requested: PassKind,
         store: Option<&Store>,
     ) -> Result<Start> {
-        let (checkpoint, reconciled, intents) = match store {
+        let (checkpoint, intents) = match store {
             Some(s) => (
-                s.checkpoint(&target.name)?,
-                s.reconciled(&target.name)?,
-                s.intents(&target.name)?.into_iter().collect(),
+                s.checkpoints().get(&target.name)?,
+                s.intents().pending(&target.name)?.into_iter().collect(),
             ),
-            None => (None, false, HashMap::new()),
+            None => (Checkpoint::Never, HashMap::new()),
         };
         // Without a checkpoint everything is compared, and GitLab is scanned for markers so
         // that existing mirrors are adopted, not duplicated (a targeted pass waits for that).
-        let kind = if checkpoint.is_none() && requested != PassKind::Targeted {
+        let kind = if checkpoint.at().is_none() && requested != PassKind::Targeted {
             PassKind::Full
         } else {
             requested
@@ -245,46 +248,45 @@ impl Reconciler {
         Ok(Start {
             kind,
             checkpoint,
-            reconciled,
             intents,
             seen_intents: HashSet::new(),
             track_seen: false,
             any_gone: match store {
-                Some(s) => s.has_gone(&target.name)?,
+                Some(s) => s.facts().has_gone(&target.name)?,
                 None => false,
             },
         })
     }
 
     /// Creates recorded by an earlier run that never confirmed them: adopt those the scan found
-    /// by marker. Returns how many were adopted.
+    /// by marker.
     pub(super) fn adopt_earlier_creates(
         &self,
         store: &Store,
         target: &Target<'_>,
         view: &GitlabView<'_>,
         start: &mut Start,
-    ) -> Result<u64> {
+    ) -> Result<Tally> {
+        let mut adopted = Tally::default();
         let Some(listing) = &view.listing else {
-            return Ok(0);
+            return Ok(adopted);
         };
-        let ids: Vec<&str> = start.intents.keys().map(String::as_str).collect();
-        let by_marker = listing.store.listed_markers(&listing.mapping, &ids)?;
-        let mut adopted = 0;
+        let ids: Vec<JiraId> = start.intents.keys().copied().collect();
+        let by_marker = listing.store.listings().markers(&listing.mapping, &ids)?;
         start.intents.retain(|jira_id, jira_key| {
             let Some(&iid) = by_marker.get(jira_id) else {
                 return true;
             };
             let mirror = Mirror {
-                jira_id: jira_id.clone(),
+                jira_id: *jira_id,
                 jira_key: jira_key.clone(),
                 iid,
                 applied: None,
             };
-            match store.save_mirror(&target.name, &mirror) {
+            match store.mirrors().save(&target.name, &mirror) {
                 Ok(()) => {
-                    adopted += 1;
-                    tracing::info!(jira = %jira_key, iid, "an earlier create did land; adopted it");
+                    adopted += Outcome::Adopted(iid);
+                    tracing::info!(jira = %jira_key, iid = iid.get(), "an earlier create did land; adopted it");
                     false
                 }
                 Err(e) => {
@@ -306,7 +308,7 @@ impl Reconciler {
     ) -> Result<()> {
         for jira_id in start.intents.keys() {
             if !start.seen_intents.contains(jira_id) {
-                store.clear_intent(&target.name, jira_id)?;
+                store.intents().clear(&target.name, *jira_id)?;
             }
         }
         Ok(())
@@ -321,7 +323,7 @@ impl Reconciler {
         db: &'s Store,
         target: &Target<'_>,
     ) -> Result<GitlabView<'s>> {
-        db.begin_listing(&target.name)?;
+        db.listings().begin(&target.name)?;
         // From here on a failure forgets what was listed (the listing's drop).
         let listing = Listing {
             store: db,
@@ -333,7 +335,7 @@ impl Reconciler {
         while let Some(issues) = page {
             // The next page is on its way while this one is written down.
             let (next, shared) = tokio::join!(pages.next_page(), async {
-                db.add_listed(&target.name, &issues)
+                db.listings().add_listed(&target.name, &issues)
             });
             for SharedMarker {
                 jira_id,
@@ -368,15 +370,16 @@ impl Reconciler {
     ) -> Result<PageView<'a>> {
         let mirrors = match store {
             Some(s) => {
-                let ids: Vec<&str> = issues.iter().map(|j| j.id.as_str()).collect();
-                s.mirrors_for(&target.name, &target.siblings, &ids)?
+                let ids: Vec<JiraId> = issues.iter().map(|j| j.id).collect();
+                s.mirrors().of(&target.name, &target.siblings, &ids)?
             }
             None => HashMap::new(),
         };
         let slots = super::recipe::unmirrored_slots(&target.rules, issues, &mirrors);
         let claimed = match store {
             Some(s) if !slots.is_empty() => {
-                s.claimed_iids(&target.name, &target.siblings, &slots)?
+                s.mirrors()
+                    .claimed(&target.name, &target.siblings, &slots)?
             }
             _ => HashSet::new(),
         };
@@ -388,7 +391,7 @@ impl Reconciler {
         // A scan pages by offset or keyset: an issue deleted meanwhile may shift the rest, and a
         // proxy may drop the paging headers. A linked issue missing from the view is fetched by
         // iid before the planner could take it for deleted and create a duplicate.
-        let wanted: HashSet<u64> = issues
+        let wanted: HashSet<GitlabIid> = issues
             .iter()
             .filter_map(|j| {
                 let m = mirrors.get(&j.id)?;
@@ -398,7 +401,7 @@ impl Reconciler {
             .filter(|iid| !view.issues.contains_key(iid))
             .collect();
         if !wanted.is_empty() {
-            let wanted: Vec<u64> = wanted.into_iter().collect();
+            let wanted: Vec<GitlabIid> = wanted.into_iter().collect();
             let read = self
                 .gitlab
                 .issues_by_iid(target.project.id, &wanted)
@@ -454,7 +457,7 @@ mod tests {
         let mapping = &r.config().mappings[0];
         let target = Target {
             mapping,
-            name: mapping.name(),
+            name: mapping.id(),
             project: r
                 .project(Mode::Apply(&store), mapping)
                 .await
@@ -482,10 +485,11 @@ mod tests {
         assert_eq!(w.gitlab.requests(), requests, "nothing read by iid");
         assert_eq!(view.by_marker.len(), page.issues.len(), "found by marker");
         assert_eq!(view.issues.len(), page.issues.len(), "the page's issues");
-        let first = page.issues[0].id.as_str();
+        let first = page.issues[0].id;
         assert_eq!(
             store
-                .listed_markers(&target.name, &[first])
+                .listings()
+                .markers(&target.name, &[first])
                 .expect("read")
                 .len(),
             1
@@ -493,7 +497,8 @@ mod tests {
         drop(view);
         assert!(
             store
-                .listed_markers(&target.name, &[first])
+                .listings()
+                .markers(&target.name, &[first])
                 .expect("read")
                 .is_empty(),
             "the listing is forgotten with the pass's view"

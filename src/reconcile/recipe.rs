@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use super::{Reconciler, Target};
-use crate::domain::{self, IssueEdit, JiraIssue, Mirror};
+use crate::domain::{self, GitlabIid, IssueEdit, JiraId, JiraIssue, Mirror};
 use crate::error::{Error, Result};
 use crate::plan::{slot_iid, Rules};
 
@@ -14,8 +14,8 @@ use crate::plan::{slot_iid, Rules};
 pub(super) fn unmirrored_slots(
     rules: &Rules,
     jira: &[JiraIssue],
-    mirrors: &HashMap<String, Mirror>,
-) -> Vec<u64> {
+    mirrors: &HashMap<JiraId, Mirror>,
+) -> Vec<GitlabIid> {
     jira.iter()
         .filter(|j| !mirrors.contains_key(&j.id))
         .filter_map(|j| slot_iid(rules, j))
@@ -42,13 +42,13 @@ impl Reconciler {
             ..IssueEdit::default()
         };
         let after = self.gitlab.edit(project, mirror.iid, &edit).await?;
-        if after.jira_id() != Some(mirror.jira_id.as_str()) {
+        if after.jira_id() != Some(mirror.jira_id) {
             return Err(Error::RoleTooLow(format!(
                 "GitLab answered 200 but #{} in {} does not carry the marker: the token may not edit issues it did not author (Guest); give it the Planner or Reporter role",
                 mirror.iid, target.project.path
             )));
         }
-        tracing::info!(jira = %mirror.jira_key, iid = mirror.iid, "adopted the Automation recipe's issue");
+        tracing::info!(jira = %mirror.jira_key, iid = mirror.iid.get(), "adopted the Automation recipe's issue");
         Ok(())
     }
 }

@@ -1,101 +1,95 @@
-//! What one pass over one mapping did, assembled from its phases' results, and the metrics it
+//! What one pass over one mapping did: its [`Tally`], with where and when, and the metrics it
 //! feeds.
 
+use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::apply::Applied;
-use super::observe::{GitlabView, Start};
-use crate::domain::{PassKind, PassOutcome};
+use super::observe::Start;
+use super::outcome::{Failure, Outcome, Tally};
+use crate::domain::{MappingId, PassKind, PassOutcome};
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::plan::RecipeTally;
-use crate::store::Counts;
 
+/// A mapping's pass: what it did (its tally, which the report reads as its own fields:
+/// `report.counts`, `report.failures`...), of which kind, and how it ended.
 #[derive(Debug)]
 pub struct PassReport {
-    pub mapping: String,
+    pub mapping: MappingId,
     pub kind: PassKind,
-    pub counts: Counts,
-    /// One line per action that failed, or the reason the whole pass failed.
-    pub failures: Vec<String>,
-    /// `--dry-run`: the actions that would be taken.
-    pub planned: Vec<String>,
-    pub notes: Vec<String>,
+    pub tally: Tally,
+    /// Where the next incremental search starts (after this pass).
     pub checkpoint: Option<DateTime<Utc>>,
     pub duration: Duration,
     /// CPU time (user and system) the process spent during this pass; with mappings side by
     /// side, shared with the others running at the same time.
     pub cpu: Duration,
-    /// The pass failed on something only the user can fix (credentials, a missing project).
-    pub needs_user: bool,
-    /// What the Automation recipe rule found (planned, in a dry run).
-    pub recipe: RecipeTally,
     /// A stop (SIGTERM, SIGINT) came before the pass finished: not a failure, and not done.
     pub stopped: bool,
 }
 
+impl Deref for PassReport {
+    type Target = Tally;
+    fn deref(&self) -> &Tally {
+        &self.tally
+    }
+}
+
+impl DerefMut for PassReport {
+    fn deref_mut(&mut self) -> &mut Tally {
+        &mut self.tally
+    }
+}
+
 impl PassReport {
-    fn new(mapping: &str, kind: PassKind) -> Self {
+    fn new(mapping: &MappingId, kind: PassKind) -> Self {
         PassReport {
-            mapping: mapping.to_string(),
+            mapping: mapping.clone(),
             kind,
-            counts: Counts::default(),
-            failures: Vec::new(),
-            planned: Vec::new(),
-            notes: Vec::new(),
+            tally: Tally::default(),
             checkpoint: None,
             duration: Duration::ZERO,
             cpu: Duration::ZERO,
-            needs_user: false,
-            recipe: RecipeTally::default(),
             stopped: false,
         }
     }
 
     /// A pass that could not run at all (or, for a stop, did not get to).
-    pub(super) fn failed(mapping: &str, kind: PassKind, e: &Error) -> Self {
+    pub(super) fn failed(mapping: &MappingId, kind: PassKind, e: Error) -> Self {
         let mut r = PassReport::new(mapping, kind);
         if e.cause() == crate::cause::Cause::Stopped {
             r.stopped = true;
-            return r;
+        } else {
+            r.tally += Outcome::Failed(Failure::Pass(e));
         }
-        r.needs_user = e.needs_user();
-        r.failures.push(e.report());
         r
     }
 
-    /// A pass that ended for a reason that is not an [`Error`] (a panic).
-    pub(super) fn failed_with(mapping: &str, kind: PassKind, why: String) -> Self {
+    /// A pass that ended in a panic (a bug).
+    pub(super) fn panicked(mapping: &MappingId, kind: PassKind, why: String) -> Self {
         let mut r = PassReport::new(mapping, kind);
-        r.failures.push(why);
+        r.tally += Outcome::Failed(Failure::Panicked(why));
         r
     }
 
     /// The report of a pass that knows where it starts, before it reads Jira.
-    pub(super) fn started(mapping: &str, start: &Start, view: &GitlabView<'_>) -> Self {
+    pub(super) fn started(mapping: &MappingId, start: &Start) -> Self {
         let mut r = PassReport::new(mapping, start.kind);
-        r.checkpoint = start.checkpoint;
-        r.notes.extend(view.notes.iter().cloned());
+        r.checkpoint = start.checkpoint.at();
         r
     }
 
-    pub(super) fn absorb(&mut self, applied: Applied) {
-        self.counts.add(&applied.counts);
-        self.needs_user |= applied.needs_user;
-        self.notes.extend(applied.notes);
-        self.failures.extend(applied.failures.into_values());
-    }
-
-    /// Every line made safe for terminals, logs and the pass history: they carry Jira keys,
-    /// servers' messages and names (see `safe_text`).
-    pub(super) fn make_safe(&mut self) {
+    /// The pass is over: its failures settled (see [`Tally::settle`]) and its notes and plans
+    /// made safe for terminals, logs and the pass history (they carry Jira keys, servers'
+    /// messages and names; a failure is made safe when it is printed).
+    pub(super) fn settle(&mut self) {
+        self.tally.settle();
         for line in self
-            .failures
+            .tally
+            .notes
             .iter_mut()
-            .chain(self.notes.iter_mut())
-            .chain(self.planned.iter_mut())
+            .chain(self.tally.planned.iter_mut())
         {
             *line = crate::safe_text::safe(line);
         }
@@ -153,19 +147,32 @@ pub(super) fn process_cpu() -> Duration {
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
+/// The pass's series: how it ended, its actions by kind, its duration and CPU time, whether
+/// it needs a person, and its last success and checkpoint.
 pub(super) fn record_metrics(m: &Metrics, r: &PassReport) {
     let mapping = r.mapping.as_str();
-    let outcome = r.outcome().label();
     m.inc(
         "jgr_passes_total",
         "Reconcile passes, by mapping, kind and outcome.",
         &[
             ("mapping", mapping),
             ("kind", r.kind.label()),
-            ("outcome", outcome),
+            ("outcome", r.outcome().label()),
         ],
         1.0,
     );
+    record_actions(m, r);
+    record_time(m, r);
+    m.set(
+        "jgr_needs_person",
+        "1 when the mapping's last pass failed on something only a person can fix (a rejected token, a role too low, a missing project), by mapping.",
+        &[("mapping", mapping)],
+        if r.needs_user() { 1.0 } else { 0.0 },
+    );
+    record_progress(m, r);
+}
+
+fn record_actions(m: &Metrics, r: &PassReport) {
     for (kind, n) in [
         ("create", r.counts.created),
         ("close", r.counts.closed),
@@ -177,33 +184,36 @@ pub(super) fn record_metrics(m: &Metrics, r: &PassReport) {
         m.inc(
             "jgr_actions_total",
             "Actions applied to GitLab, by mapping and kind.",
-            &[("mapping", mapping), ("kind", kind)],
+            &[("mapping", r.mapping.as_str()), ("kind", kind)],
             n as f64,
         );
     }
+}
+
+fn record_time(m: &Metrics, r: &PassReport) {
+    let labels = [("mapping", r.mapping.as_str())];
     m.set(
         "jgr_pass_duration_seconds",
         "Duration of the last pass, by mapping.",
-        &[("mapping", mapping)],
+        &labels,
         r.duration.as_secs_f64(),
     );
     m.set(
         "jgr_pass_cpu_seconds",
         "CPU time the process spent during the last pass, by mapping.",
-        &[("mapping", mapping)],
+        &labels,
         r.cpu.as_secs_f64(),
     );
-    m.set(
-        "jgr_needs_person",
-        "1 when the mapping's last pass failed on something only a person can fix (a rejected token, a role too low, a missing project), by mapping.",
-        &[("mapping", mapping)],
-        if r.needs_user { 1.0 } else { 0.0 },
-    );
+}
+
+/// When the mapping last converged, and how far its checkpoint has come.
+fn record_progress(m: &Metrics, r: &PassReport) {
+    let labels = [("mapping", r.mapping.as_str())];
     if r.ok() {
         m.set(
             "jgr_last_success_timestamp_seconds",
             "Unix time of the last successful pass, by mapping.",
-            &[("mapping", mapping)],
+            &labels,
             Utc::now().timestamp() as f64,
         );
     }
@@ -211,7 +221,7 @@ pub(super) fn record_metrics(m: &Metrics, r: &PassReport) {
         m.set(
             "jgr_checkpoint_timestamp_seconds",
             "The mapping's checkpoint (newest Jira `updated` mirrored), Unix time.",
-            &[("mapping", mapping)],
+            &labels,
             cp.timestamp() as f64,
         );
     }

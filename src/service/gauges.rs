@@ -45,7 +45,7 @@ pub(super) fn on_reload(metrics: &Metrics, cfg: &Config, store: Option<&Store>) 
         let labels = [("mapping", name.as_str())];
         // Unknown until the mapping's first pass here, which runs right after start or reload.
         metrics.init("jgr_needs_person", &labels, 0.0);
-        let remembered = store.and_then(|s| s.status(&name).ok()?.last_success);
+        let remembered = store.and_then(|s| s.status(&m.id()).ok()?.last_success);
         if let Some(p) = remembered {
             let at = p.finished_at.unwrap_or(p.started_at).timestamp() as f64;
             metrics.init("jgr_last_success_timestamp_seconds", &labels, at);

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use super::Current;
-use crate::domain::{PassKind, PassOutcome};
+use crate::domain::{JiraId, PassKind, PassOutcome};
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::notify::notify;
@@ -124,7 +124,7 @@ async fn scheduled_pass(w: &Worker, reconciler: &Reconciler, kind: PassKind) {
 
 async fn targeted_pass(w: &Worker, reconciler: &Reconciler, batch: Vec<Queued>) {
     let started = Instant::now();
-    let ids: Vec<String> = batch.iter().map(|q| q.issue_id.clone()).collect();
+    let ids: Vec<JiraId> = batch.iter().map(|q| q.issue_id).collect();
     let projects = projects_of(&batch);
     match reconciler
         .targeted_pass(&w.store, &ids, projects.as_ref(), LOCK_WAIT)
@@ -135,7 +135,7 @@ async fn targeted_pass(w: &Worker, reconciler: &Reconciler, batch: Vec<Queued>) 
             // after a failure the next poll does (it is logged as an error).
             if reports.iter().all(PassReport::ok) {
                 record_latency(&w.metrics, &batch);
-                if let Err(e) = w.store.record_webhook_events(batch.len() as u64) {
+                if let Err(e) = w.store.webhook_counts().record(batch.len() as u64) {
                     tracing::warn!("{}", e.report());
                 }
             }
@@ -215,7 +215,7 @@ fn log_report(r: &PassReport) -> PassOutcome {
             mapping = %r.mapping, kind = %r.kind, created = c.created, closed = c.closed,
             reopened = c.reopened, updated = c.updated, failed = r.failures.len(),
             duration_ms = r.duration.as_millis() as u64,
-            first_error = %r.failures.first().map(String::as_str).unwrap_or(""),
+            first_error = %r.failures.first().map(ToString::to_string).unwrap_or_default(),
             "pass failed; the next tick retries"
         ),
         PassOutcome::Stopped => tracing::warn!(

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::config::Config;
+use crate::domain::MappingId;
 use crate::leadtime::{Figures, Window};
 use crate::metrics::Metrics;
 use crate::report::{Chart, DEFAULT_WEEKS};
@@ -29,6 +30,7 @@ pub(super) struct Model {
 
 pub(super) struct MappingView {
     pub name: String,
+    pub id: MappingId,
     pub jira_project: String,
     pub jira_link: Option<String>,
     pub gitlab_project: String,
@@ -122,6 +124,7 @@ fn mapping(cfg: &Config, m: &crate::config::Mapping) -> MappingView {
     };
     MappingView {
         name: m.name(),
+        id: m.id(),
         jira_project: m.jira_project.clone(),
         jira_link: Some(format!(
             "{}/browse/{}",
@@ -140,8 +143,8 @@ fn mapping(cfg: &Config, m: &crate::config::Mapping) -> MappingView {
 /// Each mapping's pass history and the lead-time report, from the open database.
 fn read_state(model: &mut Model, cfg: &Config, store: &Store) -> crate::error::Result<()> {
     for m in &mut model.mappings {
-        m.status = Some(store.status(&m.name)?);
-        m.last_finished = store.last_finished_pass(&m.name)?;
+        m.status = Some(store.status(&m.id)?);
+        m.last_finished = store.passes().last_finished(&m.id)?;
         m.last_error = m
             .last_finished
             .as_ref()
@@ -186,7 +189,7 @@ fn webhook(path: &str, metrics: &Metrics, store: Option<&Store>) -> WebhookView 
         deliveries: Vec::new(),
         last_accepted: None,
         last_refused: None,
-        applied: store.and_then(|s| s.webhook_events().ok().flatten()),
+        applied: store.and_then(|s| s.webhook_counts().read().ok().flatten()),
     };
     for outcome in Outcome::ALL {
         let labels = [("outcome", outcome.label())];

@@ -5,9 +5,10 @@ use chrono::{DateTime, Utc};
 
 use super::html::Html;
 use super::model::{Attention, LeadTime, MappingView, Model, WebhookView};
+use crate::domain::Counts;
 use crate::domain::PassOutcome;
 use crate::report::human;
-use crate::store::{Counts, PassRecord};
+use crate::store::PassRecord;
 use crate::webhook::Outcome;
 
 pub(super) fn page(m: &Model) -> String {
@@ -408,6 +409,7 @@ mod tests {
             next_full: None,
             mappings: vec![MappingView {
                 name: name.clone(),
+                id: name.as_str().into(),
                 jira_project: "VSA".into(),
                 jira_link: Some(format!("javascript:{EVIL}")),
                 gitlab_project: EVIL.into(),

@@ -3,24 +3,22 @@
 //! from changelogs when status labels are on), and the issues that left a mapping, which the
 //! report leaves out. A pass reads and writes these one page at a time (the writes go with the
 //! page's other outcomes, in `commit_page`); only `report` reads a whole mapping.
-//!
-//! Also here: which mirrors a full pass has seen (a temporary table, so a dry run can use it
-//! too and nothing is kept in memory or in the file), for finding the issues that left.
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::{params, Transaction};
 
-use super::{create_temp_tables, now_text, read_mirror, Store};
-use crate::domain::{GoneReason, Mirror, Transition};
+use super::codec::{from_ms, marks};
+use super::Store;
+use crate::domain::{GoneReason, JiraId, JiraKey, MappingId, Transition};
 use crate::error::Result;
 
 /// One Jira issue as the last pass saw it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JiraFact {
-    pub jira_id: String,
-    pub jira_key: String,
+    pub jira_id: JiraId,
+    pub jira_key: JiraKey,
     pub issue_type: Option<String>,
     pub status: Option<String>,
     /// Status category `done`.
@@ -66,18 +64,17 @@ fn read_fact(r: &rusqlite::Row<'_>) -> rusqlite::Result<JiraFact> {
     })
 }
 
-fn from_ms(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+pub struct Facts<'s> {
+    store: &'s Store,
 }
 
-/// `?,?,?` for an `IN` list of `n` values.
-fn marks(n: usize) -> String {
-    vec!["?"; n].join(",")
-}
+impl<'s> Facts<'s> {
+    pub(super) fn new(store: &'s Store) -> Self {
+        Facts { store }
+    }
 
-impl Store {
     /// What is recorded of these issues (one page of a pass), by Jira id.
-    pub fn known_facts(&self, mapping: &str, ids: &[&str]) -> Result<HashMap<String, KnownFact>> {
+    pub fn known(&self, mapping: &MappingId, ids: &[JiraId]) -> Result<HashMap<JiraId, KnownFact>> {
         let mut out = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
             let sql = format!(
@@ -85,7 +82,7 @@ impl Store {
                  WHERE mapping = ? AND jira_id IN ({})",
                 marks(chunk.len())
             );
-            let rows: Vec<(String, KnownFact)> = self.with(|c| {
+            let rows: Vec<(JiraId, KnownFact)> = self.store.with(|c| {
                 let mut stmt = c.prepare_cached(&sql)?;
                 let params = std::iter::once(&mapping as &dyn rusqlite::ToSql)
                     .chain(chunk.iter().map(|id| id as &dyn rusqlite::ToSql));
@@ -106,8 +103,8 @@ impl Store {
     }
 
     /// Whether any issue of `mapping` is remembered as having left it.
-    pub fn has_gone(&self, mapping: &str) -> Result<bool> {
-        self.with(|c| {
+    pub fn has_gone(&self, mapping: &MappingId) -> Result<bool> {
+        self.store.with(|c| {
             c.query_row(
                 "SELECT EXISTS (SELECT 1 FROM jira_gone WHERE mapping = ?1)",
                 [mapping],
@@ -117,14 +114,14 @@ impl Store {
     }
 
     /// Which of these issues (one page of a pass) are remembered as having left the mapping.
-    pub fn gone_among(&self, mapping: &str, ids: &[&str]) -> Result<HashSet<String>> {
+    pub fn gone_among(&self, mapping: &MappingId, ids: &[JiraId]) -> Result<HashSet<JiraId>> {
         let mut out = HashSet::new();
         for chunk in ids.chunks(500) {
             let sql = format!(
                 "SELECT jira_id FROM jira_gone WHERE mapping = ? AND jira_id IN ({})",
                 marks(chunk.len())
             );
-            let rows: Vec<String> = self.with(|c| {
+            let rows: Vec<JiraId> = self.store.with(|c| {
                 let mut stmt = c.prepare_cached(&sql)?;
                 let params = std::iter::once(&mapping as &dyn rusqlite::ToSql)
                     .chain(chunk.iter().map(|id| id as &dyn rusqlite::ToSql));
@@ -137,27 +134,27 @@ impl Store {
     }
 
     /// Every fact recorded for `mapping`, by Jira id (for `report`).
-    pub fn facts(&self, mapping: &str) -> Result<HashMap<String, JiraFact>> {
-        self.with(|c| {
+    pub fn all(&self, mapping: &MappingId) -> Result<HashMap<JiraId, JiraFact>> {
+        self.store.with(|c| {
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {FACT_COLUMNS} FROM jira_fact WHERE mapping = ?1"
             ))?;
             let rows = stmt.query_map([mapping], read_fact)?;
-            rows.map(|f| f.map(|f| (f.jira_id.clone(), f))).collect()
+            rows.map(|f| f.map(|f| (f.jira_id, f))).collect()
         })
     }
 
     /// Every recorded status transition of `mapping`, by Jira id, oldest first (for `report`).
-    pub fn transitions(&self, mapping: &str) -> Result<HashMap<String, Vec<Transition>>> {
-        self.with(|c| {
+    pub fn transitions(&self, mapping: &MappingId) -> Result<HashMap<JiraId, Vec<Transition>>> {
+        self.store.with(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT jira_id, at_ms, from_status, to_status FROM jira_transition
                  WHERE mapping = ?1 ORDER BY jira_id, at_ms",
             )?;
-            let mut out: HashMap<String, Vec<Transition>> = HashMap::new();
+            let mut out: HashMap<JiraId, Vec<Transition>> = HashMap::new();
             let rows = stmt.query_map([mapping], |r| {
                 Ok((
-                    r.get::<_, String>(0)?,
+                    r.get::<_, JiraId>(0)?,
                     Transition {
                         at: from_ms(r.get(1)?),
                         from: r.get(2)?,
@@ -174,12 +171,12 @@ impl Store {
     }
 
     /// The issues that left `mapping`, and why (for `report`).
-    pub fn gone(&self, mapping: &str) -> Result<HashMap<String, GoneReason>> {
-        self.with(|c| {
+    pub fn gone(&self, mapping: &MappingId) -> Result<HashMap<JiraId, GoneReason>> {
+        self.store.with(|c| {
             let mut stmt =
                 c.prepare_cached("SELECT jira_id, reason FROM jira_gone WHERE mapping = ?1")?;
             let rows = stmt.query_map([mapping], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                Ok((r.get::<_, JiraId>(0)?, r.get::<_, String>(1)?))
             })?;
             let mut out = HashMap::new();
             for row in rows {
@@ -193,88 +190,12 @@ impl Store {
             Ok(out)
         })
     }
-
-    /// A full pass starts: nothing of `mapping` is seen yet (a temporary table: a large project
-    /// costs no memory).
-    pub fn begin_seen(&self, mapping: &str) -> Result<()> {
-        self.with(|c| {
-            create_temp_tables(
-                c,
-                "CREATE TEMP TABLE IF NOT EXISTS seen_in_pass (
-                    mapping TEXT NOT NULL,
-                    jira_id TEXT NOT NULL,
-                    PRIMARY KEY (mapping, jira_id)
-                ) WITHOUT ROWID",
-            )?;
-            c.execute(
-                "DELETE FROM temp.seen_in_pass WHERE mapping = ?1",
-                [mapping],
-            )
-            .map(|_| ())
-        })
-    }
-
-    /// The full pass's search returned these Jira issues.
-    pub fn note_seen(&self, mapping: &str, ids: &[&str]) -> Result<()> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        self.with(|c| {
-            let tx = c.transaction()?;
-            {
-                let mut insert = tx.prepare_cached(
-                    "INSERT OR IGNORE INTO temp.seen_in_pass (mapping, jira_id) VALUES (?1, ?2)",
-                )?;
-                for id in ids {
-                    insert.execute(params![mapping, id])?;
-                }
-            }
-            tx.commit()
-        })
-    }
-
-    /// Up to `limit` of the mapping's own mirrors that the full pass did not see and that are
-    /// not known to have left, after the Jira id `after` (in id order, so the caller pages).
-    pub fn unseen_mirrors(
-        &self,
-        mapping: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<Mirror>> {
-        self.with(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT m.jira_id, m.jira_key, m.gitlab_iid, m.applied_ms FROM mirror m
-                 WHERE m.mapping = ?1 AND m.jira_id > ?2
-                   AND NOT EXISTS (SELECT 1 FROM temp.seen_in_pass s
-                                   WHERE s.mapping = ?1 AND s.jira_id = m.jira_id)
-                   AND NOT EXISTS (SELECT 1 FROM jira_gone g
-                                   WHERE g.mapping = ?1 AND g.jira_id = m.jira_id)
-                 ORDER BY m.jira_id LIMIT ?3",
-            )?;
-            let rows = stmt.query_map(
-                params![mapping, after.unwrap_or(""), limit as i64],
-                read_mirror,
-            )?;
-            rows.collect()
-        })
-    }
-
-    /// The full pass is over: forget what it saw.
-    pub fn end_seen(&self, mapping: &str) -> Result<()> {
-        self.with(|c| {
-            c.execute(
-                "DELETE FROM temp.seen_in_pass WHERE mapping = ?1",
-                [mapping],
-            )
-            .map(|_| ())
-        })
-    }
 }
 
 /// Record changed facts (inside a page's transaction).
 pub(super) fn write_facts(
     tx: &Transaction<'_>,
-    mapping: &str,
+    mapping: &MappingId,
     facts: &[JiraFact],
 ) -> rusqlite::Result<()> {
     let mut upsert = tx.prepare_cached(
@@ -305,8 +226,8 @@ pub(super) fn write_facts(
 /// Keep the status transitions read from changelogs (each once, however often read).
 pub(super) fn write_transitions(
     tx: &Transaction<'_>,
-    mapping: &str,
-    transitions: &[(String, Transition)],
+    mapping: &MappingId,
+    transitions: &[(JiraId, Transition)],
 ) -> rusqlite::Result<()> {
     let mut insert = tx.prepare_cached(
         "INSERT OR IGNORE INTO jira_transition (mapping, jira_id, at_ms, from_status, to_status)
@@ -322,11 +243,11 @@ pub(super) fn write_transitions(
 /// back. A mirror that left is compared again in full when it returns.
 pub(super) fn write_gone(
     tx: &Transaction<'_>,
-    mapping: &str,
-    gone: &[(String, GoneReason)],
-    back: &[String],
+    mapping: &MappingId,
+    gone: &[(JiraId, GoneReason)],
+    back: &[JiraId],
+    now: &str,
 ) -> rusqlite::Result<()> {
-    let now = now_text();
     let mut insert = tx.prepare_cached(
         "INSERT INTO jira_gone (mapping, jira_id, reason, noticed_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (mapping, jira_id) DO UPDATE SET reason = excluded.reason",
@@ -355,10 +276,12 @@ mod tests {
     fn facts_transitions_and_gone_round_trip() {
         let dir = crate::test_dir("store-facts");
         let s = Store::open(&dir.join("state.db")).expect("open");
+        let m = MappingId::from("m");
+        let (ten, eleven) = (JiraId::new(10), JiraId::new(11));
         let t = |ms: i64| from_ms(1_700_000_000_000 + ms);
         let fact = JiraFact {
-            jira_id: "10".into(),
-            jira_key: "A-1".into(),
+            jira_id: ten,
+            jira_key: "A-1".parse().expect("key"),
             issue_type: Some("Bug".into()),
             status: Some("Done".into()),
             done: true,
@@ -373,73 +296,39 @@ mod tests {
         };
         let write = PageWrite {
             facts: vec![fact.clone()],
-            transitions: vec![("10".into(), transition.clone())],
+            transitions: vec![(ten, transition.clone())],
             ..PageWrite::default()
         };
-        s.commit_page("m", &write).expect("save");
-        s.commit_page("m", &write).expect("twice is once");
-        assert_eq!(s.facts("m").expect("facts")["10"], fact);
-        let known = s.known_facts("m", &["10", "11"]).expect("page");
-        assert_eq!((known.len(), known["10"]), (1, fact.known()));
-        assert_eq!(s.transitions("m").expect("read")["10"], vec![transition]);
+        s.commit_page(&m, &write).expect("save");
+        s.commit_page(&m, &write).expect("twice is once");
+        let facts = s.facts();
+        assert_eq!(facts.all(&m).expect("facts")[&ten], fact);
+        let known = facts.known(&m, &[ten, eleven]).expect("page");
+        assert_eq!((known.len(), known[&ten]), (1, fact.known()));
+        assert_eq!(facts.transitions(&m).expect("read")[&ten], vec![transition]);
         let gone = PageWrite {
-            gone: vec![("10".into(), GoneReason::Deleted)],
+            gone: vec![(ten, GoneReason::Deleted)],
             ..PageWrite::default()
         };
-        s.commit_page("m", &gone).expect("gone");
-        assert_eq!(s.gone("m").expect("gone")["10"], GoneReason::Deleted);
-        assert!(s.has_gone("m").expect("any"));
+        s.commit_page(&m, &gone).expect("gone");
+        assert_eq!(facts.gone(&m).expect("gone")[&ten], GoneReason::Deleted);
+        assert!(facts.has_gone(&m).expect("any"));
         assert_eq!(
-            s.gone_among("m", &["10", "12"]).expect("among"),
-            HashSet::from(["10".to_string()])
+            facts
+                .gone_among(&m, &[ten, JiraId::new(12)])
+                .expect("among"),
+            HashSet::from([ten])
         );
         let back = PageWrite {
-            back: vec!["10".into()],
+            back: vec![ten],
             ..PageWrite::default()
         };
-        s.commit_page("m", &back).expect("back");
-        assert!(s.gone("m").expect("gone").is_empty());
-        assert!(!s.has_gone("m").expect("none"));
-        assert!(s.facts("other").expect("facts").is_empty());
-    }
-
-    #[test]
-    fn unseen_mirrors_are_those_a_full_pass_did_not_see_and_not_gone() {
-        let dir = crate::test_dir("store-seen");
-        let s = Store::open(&dir.join("state.db")).expect("open");
-        let mirror = |id: &str, iid: u64| Mirror {
-            jira_id: id.into(),
-            jira_key: format!("A-{id}"),
-            iid,
-            applied: None,
-        };
-        let write = PageWrite {
-            mirrors: vec![
-                mirror("1", 1),
-                mirror("2", 2),
-                mirror("3", 3),
-                mirror("4", 4),
-            ],
-            gone: vec![("4".into(), GoneReason::Moved)],
-            ..PageWrite::default()
-        };
-        s.commit_page("m", &write).expect("mirrors");
-        s.begin_seen("m").expect("begin");
-        s.note_seen("m", &["2"]).expect("seen");
-        s.note_seen("other", &["1"])
-            .expect("another mapping's pass");
-        let ids = |after| -> Vec<String> {
-            s.unseen_mirrors("m", after, 1)
-                .expect("unseen")
-                .into_iter()
-                .map(|m| m.jira_id)
-                .collect()
-        };
-        assert_eq!(ids(None), vec!["1"]);
-        assert_eq!(ids(Some("1")), vec!["3"]);
-        assert!(ids(Some("3")).is_empty());
-        s.end_seen("m").expect("end");
-        s.begin_seen("m").expect("a new pass has seen nothing");
-        assert_eq!(s.unseen_mirrors("m", None, 10).expect("unseen").len(), 3);
+        s.commit_page(&m, &back).expect("back");
+        assert!(facts.gone(&m).expect("gone").is_empty());
+        assert!(!facts.has_gone(&m).expect("none"));
+        assert!(facts
+            .all(&MappingId::from("other"))
+            .expect("facts")
+            .is_empty());
     }
 }

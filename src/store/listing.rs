@@ -12,17 +12,18 @@ use std::sync::Mutex;
 use chrono::DateTime;
 use rusqlite::{params, Connection, Transaction};
 
+use super::codec::json_list;
 use super::{create_temp_tables, store_error, Store};
-use crate::domain::{gitlab_issue_type, GitlabIssue, GitlabState};
+use crate::domain::{gitlab_issue_type, GitlabIid, GitlabIssue, GitlabState, JiraId, MappingId};
 use crate::error::Result;
 
 /// Two listed issues carrying the marker of one Jira issue (a copy made by hand, an older
 /// tool): the lower iid is used, the other left alone.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SharedMarker {
-    pub jira_id: String,
-    pub kept: u64,
-    pub left: u64,
+    pub jira_id: JiraId,
+    pub kept: GitlabIid,
+    pub left: GitlabIid,
 }
 
 impl Store {
@@ -37,10 +38,21 @@ impl Store {
             path,
         })
     }
+}
+
+/// The listings of the passes running now, one per mapping.
+pub struct Listings<'s> {
+    store: &'s Store,
+}
+
+impl<'s> Listings<'s> {
+    pub(super) fn new(store: &'s Store) -> Self {
+        Listings { store }
+    }
 
     /// A listing of `mapping`'s GitLab project starts: forget an earlier one.
-    pub fn begin_listing(&self, mapping: &str) -> Result<()> {
-        self.with(|c| {
+    pub fn begin(&self, mapping: &MappingId) -> Result<()> {
+        self.store.with(|c| {
             create_temp_tables(
                 c,
                 "CREATE TEMP TABLE IF NOT EXISTS listed_issue (
@@ -69,8 +81,12 @@ impl Store {
 
     /// One page of the listing, in the listing's order. A marker already seen on another
     /// issue is reported; the lower iid keeps it.
-    pub fn add_listed(&self, mapping: &str, issues: &[GitlabIssue]) -> Result<Vec<SharedMarker>> {
-        self.with(|c| {
+    pub fn add_listed(
+        &self,
+        mapping: &MappingId,
+        issues: &[GitlabIssue],
+    ) -> Result<Vec<SharedMarker>> {
+        self.store.with(|c| {
             let tx = c.transaction()?;
             let shared = add_issues(&tx, mapping, issues, true)?;
             tx.commit()?;
@@ -81,11 +97,11 @@ impl Store {
     /// Issues read by iid that the listing missed (it pages by offset or keyset, and an issue
     /// deleted meanwhile shifts the rest): kept with it; a marker counts only where no listed
     /// issue carries it.
-    pub fn add_read(&self, mapping: &str, issues: &[GitlabIssue]) -> Result<()> {
+    pub fn add_read(&self, mapping: &MappingId, issues: &[GitlabIssue]) -> Result<()> {
         if issues.is_empty() {
             return Ok(());
         }
-        self.with(|c| {
+        self.store.with(|c| {
             let tx = c.transaction()?;
             add_issues(&tx, mapping, issues, false)?;
             tx.commit()
@@ -93,30 +109,36 @@ impl Store {
     }
 
     /// Jira id → iid of the listed issue carrying its marker, for these Jira ids.
-    pub fn listed_markers(&self, mapping: &str, jira_ids: &[&str]) -> Result<HashMap<String, u64>> {
+    pub fn markers(
+        &self,
+        mapping: &MappingId,
+        jira_ids: &[JiraId],
+    ) -> Result<HashMap<JiraId, GitlabIid>> {
         if jira_ids.is_empty() {
             return Ok(HashMap::new());
         }
         let ids = json_list(jira_ids);
-        self.with(|c| {
+        self.store.with(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT jira_id, iid FROM temp.listed_marker
                  WHERE mapping = ?1 AND jira_id IN (SELECT value FROM json_each(?2))",
             )?;
-            let rows = stmt.query_map(params![mapping, ids], |r| {
-                Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))
-            })?;
+            let rows = stmt.query_map(params![mapping, ids], |r| Ok((r.get(0)?, r.get(1)?)))?;
             rows.collect()
         })
     }
 
     /// The listed issues with these iids (those the listing has; the others are absent).
-    pub fn listed_issues(&self, mapping: &str, iids: &[u64]) -> Result<HashMap<u64, GitlabIssue>> {
+    pub fn issues(
+        &self,
+        mapping: &MappingId,
+        iids: &[GitlabIid],
+    ) -> Result<HashMap<GitlabIid, GitlabIssue>> {
         if iids.is_empty() {
             return Ok(HashMap::new());
         }
         let iids = json_list(iids);
-        self.with(|c| {
+        self.store.with(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT iid, title, closed, marker, link, created_us, labels, issue_type, lookalike
                  FROM temp.listed_issue
@@ -128,12 +150,12 @@ impl Store {
     }
 
     /// The pass is over: forget its listing.
-    pub fn end_listing(&self, mapping: &str) -> Result<()> {
-        self.with(|c| forget_listing(c, mapping))
+    pub fn end(&self, mapping: &MappingId) -> Result<()> {
+        self.store.with(|c| forget_listing(c, mapping))
     }
 }
 
-fn forget_listing(c: &Connection, mapping: &str) -> rusqlite::Result<()> {
+fn forget_listing(c: &Connection, mapping: &MappingId) -> rusqlite::Result<()> {
     // Usually the only listing: then the tables are emptied whole, which SQLite does without
     // visiting each row.
     let others: bool = c.query_row(
@@ -161,7 +183,7 @@ fn forget_listing(c: &Connection, mapping: &str) -> rusqlite::Result<()> {
 /// lower iid keeps a marker two issues carry, reported; read by iid, only a marker nobody has.
 fn add_issues(
     tx: &Transaction<'_>,
-    mapping: &str,
+    mapping: &MappingId,
     issues: &[GitlabIssue],
     listed: bool,
 ) -> rusqlite::Result<Vec<SharedMarker>> {
@@ -183,7 +205,7 @@ fn add_issues(
         let labels = (!g.labels.is_empty()).then(|| json_list(&g.labels));
         keep.execute(params![
             mapping,
-            g.iid as i64,
+            g.iid,
             g.title,
             g.state == GitlabState::Closed,
             g.marker,
@@ -194,17 +216,17 @@ fn add_issues(
             g.marker_lookalike,
         ])?;
         let Some(id) = g.jira_id() else { continue };
-        if claim.execute(params![mapping, id, g.iid as i64])? == 1 || !listed {
+        if claim.execute(params![mapping, id, g.iid])? == 1 || !listed {
             continue;
         }
-        let other = holder.query_row(params![mapping, id], |r| r.get::<_, i64>(0))? as u64;
+        let other: GitlabIid = holder.query_row(params![mapping, id], |r| r.get(0))?;
         if other == g.iid {
             continue; // the same issue on two pages (the listing shifted), not a copy
         }
         let (kept, left) = (other.min(g.iid), other.max(g.iid));
-        hand_over.execute(params![mapping, id, kept as i64])?;
+        hand_over.execute(params![mapping, id, kept])?;
         shared.push(SharedMarker {
-            jira_id: id.to_string(),
+            jira_id: id,
             kept,
             left,
         });
@@ -213,9 +235,14 @@ fn add_issues(
 }
 
 fn read_issue(r: &rusqlite::Row<'_>) -> rusqlite::Result<GitlabIssue> {
-    let labels: Option<String> = r.get(6)?;
+    let labels: Vec<String> = match r.get::<_, Option<String>>(6)? {
+        Some(json) => serde_json::from_str(&json).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(6, rusqlite::types::Type::Text, Box::new(e))
+        })?,
+        None => Vec::new(),
+    };
     Ok(GitlabIssue {
-        iid: r.get::<_, i64>(0)? as u64,
+        iid: r.get(0)?,
         title: r.get(1)?,
         state: if r.get(2)? {
             GitlabState::Closed
@@ -229,29 +256,30 @@ fn read_issue(r: &rusqlite::Row<'_>) -> rusqlite::Result<GitlabIssue> {
         created_at: r
             .get::<_, Option<i64>>(5)?
             .and_then(DateTime::from_timestamp_micros),
-        labels: labels
-            .and_then(|l| serde_json::from_str(&l).ok())
-            .unwrap_or_default(),
+        labels,
         issue_type: r.get::<_, Option<String>>(7)?.map(gitlab_issue_type),
     })
-}
-
-/// A JSON array of the values (for `json_each`: one statement whatever their number).
-fn json_list<T: serde::Serialize>(values: &[T]) -> String {
-    serde_json::to_string(values).unwrap_or_else(|_| "[]".into())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn issue(iid: u64, marker: Option<&str>) -> GitlabIssue {
+    fn iid(n: u64) -> GitlabIid {
+        GitlabIid::new(n)
+    }
+
+    fn id(n: u64) -> JiraId {
+        JiraId::new(n)
+    }
+
+    fn issue(n: u64, marker: Option<u64>) -> GitlabIssue {
         let description = marker
             .map(|id| format!("<!-- jira-gitlab-reconciler:jira-id={id} -->"))
             .unwrap_or_default();
         let mut g = GitlabIssue::new(
-            iid,
-            format!("Issue {iid}"),
+            iid(n),
+            format!("Issue {n}"),
             GitlabState::Opened,
             &description,
         );
@@ -271,70 +299,77 @@ mod tests {
     #[test]
     fn listed_issues_read_back_as_they_were_listed() {
         let s = store("roundtrip");
-        s.begin_listing("m").expect("begin");
-        let mut closed = issue(2, Some("20"));
+        let l = s.listings();
+        let (m, other) = (MappingId::from("m"), MappingId::from("other"));
+        l.begin(&m).expect("begin");
+        let mut closed = issue(2, Some(20));
         closed.state = GitlabState::Closed;
         closed.labels.clear();
         closed.issue_type = None;
         closed.created_at = None;
-        let listed = vec![issue(1, Some("10")), closed, issue(3, None)];
-        assert!(s.add_listed("m", &listed).expect("add").is_empty());
-        let back = s.listed_issues("m", &[1, 2, 3, 4]).expect("read");
+        let listed = vec![issue(1, Some(10)), closed, issue(3, None)];
+        assert!(l.add_listed(&m, &listed).expect("add").is_empty());
+        let back = l.issues(&m, &[1, 2, 3, 4].map(iid)).expect("read");
         assert_eq!(back.len(), 3, "#4 was not listed");
         for g in &listed {
             assert_eq!(&back[&g.iid], g);
         }
-        let markers = s.listed_markers("m", &["10", "20", "30"]).expect("markers");
-        assert_eq!(markers, HashMap::from([("10".into(), 1), ("20".into(), 2)]));
-        assert!(s
-            .listed_markers("other", &["10"])
-            .expect("other")
-            .is_empty());
+        let markers = l.markers(&m, &[10, 20, 30].map(id)).expect("markers");
+        assert_eq!(markers, HashMap::from([(id(10), iid(1)), (id(20), iid(2))]));
+        assert!(l.markers(&other, &[id(10)]).expect("other").is_empty());
         // Another mapping's listing at the same time (another GitLab project) is its own.
-        s.begin_listing("other").expect("begin");
-        s.add_listed("other", &[issue(1, Some("10"))]).expect("add");
-        s.end_listing("m").expect("end");
+        l.begin(&other).expect("begin");
+        l.add_listed(&other, &[issue(1, Some(10))]).expect("add");
+        l.end(&m).expect("end");
         assert!(
-            s.listed_issues("m", &[1]).expect("read").is_empty(),
+            l.issues(&m, &[iid(1)]).expect("read").is_empty(),
             "forgotten"
         );
-        assert_eq!(s.listed_markers("other", &["10"]).expect("kept")["10"], 1);
-        s.end_listing("other").expect("end");
-        assert!(s.listed_issues("other", &[1]).expect("read").is_empty());
+        assert_eq!(l.markers(&other, &[id(10)]).expect("kept")[&id(10)], iid(1));
+        l.end(&other).expect("end");
+        assert!(l.issues(&other, &[iid(1)]).expect("read").is_empty());
     }
 
     #[test]
     fn a_marker_on_two_issues_is_reported_and_the_lower_iid_keeps_it() {
         let s = store("shared");
-        s.begin_listing("m").expect("begin");
-        let first = s
-            .add_listed("m", &[issue(5, Some("10")), issue(5, Some("10"))])
+        let l = s.listings();
+        let m = MappingId::from("m");
+        l.begin(&m).expect("begin");
+        let first = l
+            .add_listed(&m, &[issue(5, Some(10)), issue(5, Some(10))])
             .expect("add");
         assert!(first.is_empty(), "one issue twice is no copy");
-        let shared = s
-            .add_listed("m", &[issue(3, Some("10")), issue(9, Some("10"))])
+        let shared = l
+            .add_listed(&m, &[issue(3, Some(10)), issue(9, Some(10))])
             .expect("add");
         let pair = |kept, left| SharedMarker {
-            jira_id: "10".into(),
-            kept,
-            left,
+            jira_id: id(10),
+            kept: iid(kept),
+            left: iid(left),
         };
         assert_eq!(shared, vec![pair(3, 5), pair(3, 9)]);
         // Read by iid later: a marker the listing has stays with the listed issue.
-        s.add_read("m", &[issue(1, Some("10")), issue(7, Some("70"))])
+        l.add_read(&m, &[issue(1, Some(10)), issue(7, Some(70))])
             .expect("read");
-        let markers = s.listed_markers("m", &["10", "70"]).expect("markers");
-        assert_eq!(markers, HashMap::from([("10".into(), 3), ("70".into(), 7)]));
-        assert_eq!(s.listed_issues("m", &[1, 7]).expect("read").len(), 2);
-        s.begin_listing("m").expect("a new listing");
-        assert!(s.listed_markers("m", &["10"]).expect("markers").is_empty());
+        let markers = l.markers(&m, &[id(10), id(70)]).expect("markers");
+        assert_eq!(markers, HashMap::from([(id(10), iid(3)), (id(70), iid(7))]));
+        assert_eq!(l.issues(&m, &[iid(1), iid(7)]).expect("read").len(), 2);
+        l.begin(&m).expect("a new listing");
+        assert!(l.markers(&m, &[id(10)]).expect("markers").is_empty());
     }
 
     #[test]
     fn a_dry_run_without_a_state_database_lists_into_a_scratch_one() {
         let s = Store::scratch().expect("scratch");
-        s.begin_listing("m").expect("begin");
-        s.add_listed("m", &[issue(1, Some("10"))]).expect("add");
-        assert_eq!(s.listed_markers("m", &["10"]).expect("markers")["10"], 1);
+        let m = MappingId::from("m");
+        s.listings().begin(&m).expect("begin");
+        s.listings()
+            .add_listed(&m, &[issue(1, Some(10))])
+            .expect("add");
+        assert_eq!(
+            s.listings().markers(&m, &[id(10)]).expect("markers")[&id(10)],
+            iid(1)
+        );
     }
 }

@@ -257,7 +257,7 @@ async fn a_first_pass_that_fails_early_is_recorded_as_full() {
         .expect("readable")
         .expect("exists");
     let last = store
-        .status("VSA->acme/plattform")
+        .status(&"VSA->acme/plattform".into())
         .expect("status")
         .last_pass
         .expect("recorded");

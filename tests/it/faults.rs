@@ -124,7 +124,7 @@ async fn create_refused_on_every_try_fails_the_pass_and_keeps_the_checkpoint() {
     assert!(!r.ok(), "the create must fail: {}", r.summary());
     assert_eq!(r.failures.len(), 1, "{:?}", r.failures);
     assert!(
-        r.failures[0].contains(&third.key) && r.failures[0].contains("429"),
+        r.failures[0].to_string().contains(&third.key) && r.failures[0].to_string().contains("429"),
         "{:?}",
         r.failures
     );
@@ -172,7 +172,8 @@ async fn gitlab_create_limit_is_learned_kept_to_and_survives_a_restart() {
     assert_converged(&w, "VSA", PROJECT);
     let store = jira_gitlab_reconciler::store::Store::open(&w.state_path()).expect("store");
     let saved = store
-        .pacer_state(&w.gitlab.url())
+        .cache()
+        .pacer(&w.gitlab.url())
         .expect("readable")
         .expect("saved");
     assert_eq!(saved.learned.map(|(n, _)| n), Some(3), "{saved:?}");
@@ -205,7 +206,11 @@ async fn a_pass_cut_short_keeps_the_record_of_what_it_did() {
     let r = &reports[0];
     assert!(!r.ok());
     assert_eq!(r.counts.created, 100, "{}", r.summary());
-    assert!(r.failures[0].contains("500"), "{:?}", r.failures);
+    assert!(
+        r.failures[0].to_string().contains("500"),
+        "{:?}",
+        r.failures
+    );
     let st = state_status(&w).expect("state");
     let last = st.last_pass.expect("pass");
     assert_eq!(
@@ -303,7 +308,7 @@ async fn a_pass_that_still_fails_leaves_the_checkpoint_where_it_was() {
     let reports = pass(&w, PassKind::Incremental).await;
     assert!(!reports[0].ok());
     assert!(
-        reports[0].failures[0].contains("VSA-1"),
+        reports[0].failures[0].to_string().contains("VSA-1"),
         "{:?}",
         reports[0].failures
     );
@@ -319,7 +324,7 @@ async fn a_pass_that_still_fails_leaves_the_checkpoint_where_it_was() {
     let reports = pass(&w, PassKind::Incremental).await;
     assert!(!reports[0].ok());
     assert!(
-        reports[0].failures[0].contains("Jira"),
+        reports[0].failures[0].to_string().contains("Jira"),
         "{:?}",
         reports[0].failures
     );
@@ -479,7 +484,7 @@ async fn process_killed_between_create_and_mirror_adopts_on_the_next_run() {
         jira_gitlab_reconciler::store::Store::open_read_only(&w.state_path())
             .ok()
             .flatten()
-            .and_then(|s| s.pending_intents("VSA->acme/platform").ok())
+            .and_then(|s| s.intents().count(&"VSA->acme/platform".into()).ok())
             .unwrap_or(0)
     };
     // Killed once the create is held by GitLab: the intent alone may be recorded a moment

@@ -234,7 +234,7 @@ pub fn state_status(w: &SimWorld) -> Option<MappingStatus> {
         "{}->{}",
         w.opts.mappings[0].jira_project, w.opts.mappings[0].gitlab_project
     );
-    Some(store.status(&name).expect("status"))
+    Some(store.status(&name.into()).expect("status"))
 }
 
 pub fn text(out: &Output) -> (String, String) {

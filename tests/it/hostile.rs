@@ -21,7 +21,8 @@ use crate::harness::*;
 fn saved_pacer(w: &SimWorld) -> Option<jira_gitlab_reconciler::gitlab::PacerSnapshot> {
     Store::open(&w.state_path())
         .expect("store")
-        .pacer_state(&w.gitlab.url())
+        .cache()
+        .pacer(&w.gitlab.url())
         .expect("readable")
 }
 
@@ -162,7 +163,7 @@ async fn against_a_server_that_refuses_at_random_creation_speed_recovers_by_itse
 async fn failed_pass(w: &SimWorld) -> String {
     let reports = pass(w, PassKind::Incremental).await;
     assert!(!reports[0].ok(), "the pass should fail");
-    reports[0].failures.join("\n")
+    reports[0].failure_lines().join("\n")
 }
 
 #[tokio::test]

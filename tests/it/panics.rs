@@ -82,7 +82,7 @@ async fn a_panicking_pass_is_caught_logged_counted_and_the_next_ticks_run() {
         .expect("state");
     let last_pass = || {
         store
-            .status(OPS)
+            .status(&OPS.into())
             .expect("status")
             .last_pass
             .expect("a pass")

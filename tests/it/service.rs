@@ -333,7 +333,7 @@ async fn sigterm_lets_the_write_in_flight_finish_and_records_it() {
     assert!((1..=4).contains(&created), "{created} created\n{stderr}");
     let st = jira_gitlab_reconciler::store::Store::open(&w.state_path())
         .expect("store")
-        .status("VSA->acme/platform")
+        .status(&"VSA->acme/platform".into())
         .expect("status");
     assert_eq!(
         (st.mirrors, st.pending_intents),
@@ -493,7 +493,7 @@ async fn in_process_service_skips_busy_ticks_reloads_and_stops_on_request() {
         .expect("run ends without an error");
     let store = Store::open(&w.state_path()).expect("store");
     assert_eq!(
-        store.close_abandoned_passes().expect("passes"),
+        store.passes().close_abandoned().expect("passes"),
         0,
         "every pass the service began was recorded as ended"
     );
@@ -534,7 +534,7 @@ async fn sigterm_during_a_pacing_hold_or_a_retry_after_exits_at_once() {
     assert!(landed < 3, "the refused create was held, not sent again");
     let st = jira_gitlab_reconciler::store::Store::open(&w.state_path())
         .expect("store")
-        .status("VSA->acme/platform")
+        .status(&"VSA->acme/platform".into())
         .expect("status");
     assert_eq!(
         (st.mirrors, st.pending_intents),

@@ -22,7 +22,8 @@ async fn project_facts_are_cached_and_looked_up_again_after_gitlab_refuses() {
     let cached = |w: &jgr_sim::world::SimWorld| {
         Store::open(&w.state_path())
             .expect("store")
-            .cached_project(&config(w).gitlab.identity(), PROJECT)
+            .cache()
+            .project(&config(w).gitlab.identity(), PROJECT)
             .expect("readable")
     };
     let (project, _) = cached(&w).expect("the first pass remembers the project");
@@ -39,7 +40,7 @@ async fn project_facts_are_cached_and_looked_up_again_after_gitlab_refuses() {
     w.jira.transition("VSA-1", "Done", "done");
     let reports = pass(&w, PassKind::Incremental).await;
     assert!(!reports[0].ok());
-    assert!(reports[0].needs_user, "{:?}", reports[0].failures);
+    assert!(reports[0].needs_user(), "{:?}", reports[0].failures);
     assert!(cached(&w).is_none(), "a 403 makes the next pass look again");
 
     // Reporter again: one look-up, the role as it is now, and the close goes through.
@@ -207,8 +208,9 @@ async fn a_full_resync_after_the_database_lost_its_rows_finds_every_mirror_by_ma
     );
     assert_eq!(noted(&r), 1, "{:?}", r.notes);
     let store = Store::open(&w.state_path()).expect("store");
-    let name = "VSA->acme/platform";
-    let linked = store.mirrors_for(name, &[], &[&first.id]).expect("mirrors");
-    assert_eq!(linked[&first.id].iid, original.iid, "the lower iid is used");
-    assert_eq!(store.mirror_count(name).expect("count"), 250);
+    let name = "VSA->acme/platform".into();
+    let id = first.id.parse().expect("a Jira id");
+    let linked = store.mirrors().of(&name, &[], &[id]).expect("mirrors");
+    assert_eq!(linked[&id].iid.get(), original.iid, "the lower iid is used");
+    assert_eq!(store.mirrors().count(&name).expect("count"), 250);
 }

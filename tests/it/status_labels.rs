@@ -195,7 +195,7 @@ async fn incidents_follow_the_jira_issue_type_and_a_role_that_cannot_is_reported
     .await;
     let outage = w.jira.create_issue("VSA", "Checkout down", "Incident");
     let reports = pass(&w, PassKind::Incremental).await;
-    let failures = reports[0].failures.join("\n");
+    let failures = reports[0].failure_lines().join("\n");
     assert!(
         failures.contains("as issue, not incident") && failures.contains("Reporter role"),
         "{failures}"

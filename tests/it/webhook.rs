@@ -801,7 +801,11 @@ async fn targeted(
     use jira_gitlab_reconciler::store::Store;
     let r = Reconciler::new(config(w), Default::default()).expect("reconciler");
     let store = Store::open(&w.state_path()).expect("store");
-    r.targeted_pass(&store, ids, None, Duration::from_secs(10))
+    let ids: Vec<_> = ids
+        .iter()
+        .map(|id| id.parse().expect("a Jira id"))
+        .collect();
+    r.targeted_pass(&store, &ids, None, Duration::from_secs(10))
         .await
         .expect("the pass runs")
 }

@@ -1,0 +1,200 @@
+//! What the reconciler remembers between passes so it need not ask again: facts about GitLab
+//! projects (id, path, group, the token's roles; looked up again after a day, after `check`,
+//! and after GitLab refuses the token), and the create pacer's state (so neither a restart
+//! nor a second process bursts past GitLab's create limit).
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, OptionalExtension};
+
+use super::codec::{now_text, parse_time, system_time};
+use super::Store;
+use crate::error::Result;
+use crate::gitlab::{PacerSnapshot, Project};
+
+pub struct Cache<'s> {
+    store: &'s Store,
+}
+
+impl<'s> Cache<'s> {
+    pub(super) fn new(store: &'s Store) -> Self {
+        Cache { store }
+    }
+
+    /// The GitLab project as last looked up (id, path, group, the token's roles), and when.
+    pub fn project(
+        &self,
+        gitlab_url: &str,
+        project: &str,
+    ) -> Result<Option<(Project, DateTime<Utc>)>> {
+        self.store.with(|c| {
+            c.query_row(
+                "SELECT id, path, access_level, fetched_at, group_path, group_access_level
+                 FROM gitlab_project WHERE gitlab_url = ?1 AND project = ?2",
+                params![gitlab_url, project],
+                |r| {
+                    Ok((
+                        Project {
+                            id: r.get::<_, i64>(0)? as u64,
+                            path: r.get(1)?,
+                            access_level: r.get::<_, i64>(2)? as u32,
+                            group: r.get(4)?,
+                            group_access_level: r.get::<_, i64>(5)? as u32,
+                        },
+                        parse_time(&r.get::<_, String>(3)?),
+                    ))
+                },
+            )
+            .optional()
+        })
+    }
+
+    pub fn save_project(&self, gitlab_url: &str, project: &str, p: &Project) -> Result<()> {
+        self.store.with(|c| {
+            c.execute(
+                "INSERT INTO gitlab_project (gitlab_url, project, id, path, access_level, fetched_at,
+                   group_path, group_access_level)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (gitlab_url, project) DO UPDATE SET id = excluded.id,
+                   path = excluded.path, access_level = excluded.access_level,
+                   fetched_at = excluded.fetched_at, group_path = excluded.group_path,
+                   group_access_level = excluded.group_access_level",
+                params![
+                    gitlab_url,
+                    project,
+                    p.id as i64,
+                    p.path,
+                    i64::from(p.access_level),
+                    now_text(),
+                    p.group,
+                    i64::from(p.group_access_level)
+                ],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Forget a project's cached facts (after a 401, 403 or 404: the role or the project
+    /// changed), so the next pass looks it up again.
+    pub fn forget_project(&self, gitlab_url: &str, project: &str) -> Result<()> {
+        self.store.with(|c| {
+            c.execute(
+                "DELETE FROM gitlab_project WHERE gitlab_url = ?1 AND project = ?2",
+                params![gitlab_url, project],
+            )
+            .map(|_| ())
+        })
+    }
+
+    pub fn pacer(&self, gitlab_url: &str) -> Result<Option<PacerSnapshot>> {
+        self.store.with(|c| {
+            c.query_row(
+                "SELECT learned, learned_ms, recent_ms FROM create_pacing WHERE gitlab_url = ?1",
+                [gitlab_url],
+                |r| {
+                    let learned: Option<i64> = r.get(0)?;
+                    let learned_ms: Option<i64> = r.get(1)?;
+                    Ok(PacerSnapshot {
+                        learned: learned
+                            .zip(learned_ms)
+                            .map(|(n, ms)| (n.max(1) as u32, system_time(ms))),
+                        recent: recent_times(&r.get::<_, String>(2)?)?,
+                    })
+                },
+            )
+            .optional()
+        })
+    }
+
+    pub fn save_pacer(&self, gitlab_url: &str, s: &PacerSnapshot) -> Result<()> {
+        let ms = |t: std::time::SystemTime| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0)
+        };
+        let recent: Vec<String> = s.recent.iter().map(|t| ms(*t).to_string()).collect();
+        self.store.with(|c| {
+            c.execute(
+                "INSERT INTO create_pacing (gitlab_url, learned, learned_ms, recent_ms)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (gitlab_url) DO UPDATE SET learned = excluded.learned,
+                   learned_ms = excluded.learned_ms, recent_ms = excluded.recent_ms",
+                params![
+                    gitlab_url,
+                    s.learned.map(|(n, _)| i64::from(n)),
+                    s.learned.map(|(_, at)| ms(at)),
+                    recent.join(",")
+                ],
+            )
+            .map(|_| ())
+        })
+    }
+}
+
+/// The comma-separated milliseconds of the creates of the pacer's last window.
+fn recent_times(text: &str) -> rusqlite::Result<Vec<std::time::SystemTime>> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            v.parse().map(system_time).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    2,
+                    rusqlite::types::Type::Text,
+                    Box::new(e),
+                )
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn projects_and_pacer_state_round_trip_per_gitlab() {
+        let dir = crate::test_dir("store-cache");
+        let s = Store::open(&dir.join("state.db")).expect("open");
+        let p = Project {
+            id: 42,
+            path: "acme/vsa".into(),
+            access_level: 50,
+            group: Some("acme".into()),
+            group_access_level: 30,
+        };
+        s.cache()
+            .save_project("https://g", "acme/vsa", &p)
+            .expect("save");
+        let (back, _) = s
+            .cache()
+            .project("https://g", "acme/vsa")
+            .expect("read")
+            .expect("cached");
+        assert_eq!((back.id, back.group), (42, Some("acme".into())));
+        assert!(s
+            .cache()
+            .project("https://other", "acme/vsa")
+            .expect("read")
+            .is_none());
+        s.cache()
+            .forget_project("https://g", "acme/vsa")
+            .expect("forget");
+        assert!(s
+            .cache()
+            .project("https://g", "acme/vsa")
+            .expect("read")
+            .is_none());
+        let at = |ms: u64| UNIX_EPOCH + Duration::from_millis(ms);
+        let snapshot = PacerSnapshot {
+            learned: Some((600, at(1_000))),
+            recent: vec![at(2_000), at(3_000)],
+        };
+        s.cache().save_pacer("https://g", &snapshot).expect("save");
+        let back = s.cache().pacer("https://g").expect("read").expect("saved");
+        assert_eq!(
+            (back.learned, back.recent),
+            (snapshot.learned, snapshot.recent)
+        );
+    }
+}
