@@ -4,6 +4,7 @@
 //! the state directory and database (`state_dir`, `units`), the Automation recipe's issues,
 //! and the webhook (`webhook`).
 
+mod board;
 mod mapping;
 mod state_dir;
 mod tokens;
@@ -100,6 +101,9 @@ pub async fn run(mut cfg: Config, file: &ConfigFile) -> Result<i32> {
     for m in &r.config().mappings {
         out.say_all(mapping::jira(&r, m, reached).await);
         out.say_all(mapping::gitlab(&r, m, reached, cache).await);
+    }
+    if reached.jira && reached.gitlab {
+        out.say_all(board::all(&r).await);
     }
     out.say_all(state(&state_path, store.as_ref()));
     if reached.jira && reached.gitlab {

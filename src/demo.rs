@@ -45,6 +45,8 @@ const PROJECT: &str = "acme/platform";
 /// The same issues mirrored with a Reporter token, which GitLab does not let backdate.
 const UNBACKDATED: &str = "compare/platform-no-backdating";
 const HISTORY_DAYS: i64 = 70;
+/// The status board of `PROJECT`: a list per Jira status of the "In Progress" category.
+const BOARD: &str = "Jira workflow";
 
 pub async fn run(issue_count: u32) -> Result<i32> {
     let dir = std::env::temp_dir().join(format!(
@@ -127,7 +129,10 @@ async fn start_world(dir: &Path) -> Result<SimWorld> {
         ..SimMapping::new("VSA", gitlab)
     };
     opts.mappings = vec![
-        mapping(PROJECT, None),
+        SimMapping {
+            extra_config: format!("status_board = \"{BOARD}\"\n"),
+            ..mapping(PROJECT, None)
+        },
         mapping(UNBACKDATED, Some(Role::Reporter)),
     ];
     let w = SimWorld::start(opts).await.map_err(io)?;
@@ -345,6 +350,13 @@ fn list_issues(w: &SimWorld) {
         println!(
             "  #{:<3} {:<7} {:<9} {:<24} {:<8} {}",
             g.iid, g.state, key, status, kind, g.title
+        );
+    }
+    for board in w.gitlab.boards(PROJECT) {
+        println!(
+            "Issue board \"{}\" (status_board), one list per Jira status in progress: {}",
+            board.name,
+            board.lists.join(", ")
         );
     }
 }

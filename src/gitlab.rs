@@ -2,6 +2,7 @@
 //! whole project, create and edit, and project and group labels. Creates are paced to the
 //! server's own limit (`pacer`).
 
+mod boards;
 mod graphql;
 mod pacer;
 mod pacing_metrics;
@@ -18,13 +19,14 @@ use crate::domain::{GitlabIid, GitlabIssue, GitlabState, IssueEdit, StateEvent};
 use crate::http::{
     percent_encode, Api, ApiError, ApiErrorKind, Auth, ClientOptions, Effect, Request, Server,
 };
-use crate::paging::{at_most::List, PageChain};
+use crate::paging::at_most::List;
 use crate::secret::Secret;
 
+pub use boards::{Board, BoardList, LabelRef};
 pub use graphql::{GitlabGraphql, GraphqlError};
 pub use pacer::{CreatePacer, NotAdmitted, Snapshot as PacerSnapshot};
 pub use pages::IssueListing;
-use pages::{endless, header_u64, IssueStatistics};
+use pages::IssueStatistics;
 pub use search::FoundMirror;
 pub use value_streams::{StageEvent, StageInput, StreamNamespace, StreamStage, ValueStream};
 
@@ -100,11 +102,6 @@ struct Namespace {
     full_path: Option<String>,
     #[serde(default)]
     kind: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct RawLabel {
-    name: String,
 }
 
 #[derive(Deserialize)]
@@ -458,30 +455,8 @@ fn stopped(path: &str) -> ApiError {
 impl GitlabClient {
     /// The names of every label the project can use: its own and its groups'.
     pub async fn labels(&self, project_id: u64) -> Result<Vec<String>, ApiError> {
-        let mut out = Vec::new();
-        let mut page: u64 = 1;
-        let mut chain = PageChain::new();
-        // Without `x-total`, 100,000 labels is far more than any project has.
-        let path = format!("/projects/{project_id}/labels");
-        loop {
-            let req = Request::get(&path)
-                .query("include_ancestor_groups", "true")
-                .query("per_page", PAGE)
-                .query("page", page);
-            let reply = self.api.send::<List<RawLabel>>(req).await?;
-            let n = reply.body.0.len();
-            chain.expect(header_u64(&reply.headers, "x-total").unwrap_or(100_000));
-            out.extend(reply.body.0.into_iter().map(|l| l.name));
-            match header_u64(&reply.headers, "x-next-page") {
-                Some(p) if p > page && n > 0 => {
-                    chain
-                        .advance(n, &p.to_string())
-                        .map_err(|cause| endless(&path, cause))?;
-                    page = p;
-                }
-                _ => return Ok(out),
-            }
-        }
+        let labels = self.label_refs(project_id).await?;
+        Ok(labels.into_iter().map(|l| l.name).collect())
     }
 
     /// Create a group label. `Ok(false)` when it exists already (409).
@@ -562,13 +537,15 @@ mod tests {
         let others: &[&[u8]] = &[
             br#"{"id":4,"path_with_namespace":"acme/platform","permissions":{"project_access":
                 {"access_level":50},"group_access":null},"namespace":{"full_path":"acme","kind":"group"}}"#,
-            br##"[{"name":"status::Done","color":"#fff"}]"##,
+            br##"[{"id":3,"name":"status::Done","color":"#fff"}]"##,
+            br#"[{"id":1,"name":"b","lists":[{"id":2,"label":{"id":3,"name":"x"}}]}]"#,
             br#"{"username":"bot","is_admin":true}"#,
             br#"{"statistics":{"counts":{"all":3,"closed":1,"opened":2}}}"#,
         ];
         crate::rng::fuzz::check("GitLab projects, labels, users", others, 3000, |body| {
             let _ = crate::http::decode_as::<RawProject>(body);
-            let _ = crate::http::decode_as::<List<RawLabel>>(body);
+            let _ = crate::http::decode_as::<List<LabelRef>>(body);
+            let _ = crate::http::decode_as::<List<Board>>(body);
             let _ = crate::http::decode_as::<User>(body);
             let _ = crate::http::decode_as::<IssueStatistics>(body);
         });

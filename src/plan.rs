@@ -24,6 +24,7 @@
 //! recipe match is in question, so an idle pass asks for none.
 
 mod action;
+mod board;
 mod gone;
 mod recipe;
 mod status;
@@ -38,6 +39,7 @@ use crate::domain::{
 };
 
 pub use action::{describe_update, Action, LabelStep};
+pub use board::{status_board, BoardChoice, BoardPlan, SeenBoard};
 pub use recipe::slot_iid;
 
 /// A mapping's rules beyond title and state (all off by default).

@@ -25,6 +25,7 @@
 //! count.
 
 mod apply;
+mod board;
 mod create;
 mod deleted;
 mod facts;
@@ -108,6 +109,8 @@ struct Target<'a> {
     rules: Rules,
     /// Warn once per pass when GitLab ignores `created_at`.
     backdate_checked: AtomicBool,
+    /// What this pass knows of the mapping's status board (`board.rs`).
+    board: std::sync::Mutex<board::BoardState>,
 }
 
 impl Reconciler {

@@ -38,7 +38,7 @@ use rusqlite::{Connection, OpenFlags};
 use crate::domain::MappingId;
 use crate::error::{Error, Result};
 
-pub use cache::Cache;
+pub use cache::{Cache, KeptBoard};
 pub use checkpoints::{Checkpoint, Checkpoints};
 pub use facts::{Facts, JiraFact, KnownFact};
 pub use intents::Intents;

@@ -120,6 +120,7 @@ pub(super) struct RawMapping {
     pub on_deleted: Option<String>,
     pub on_filtered_out: Option<String>,
     pub status_labels: Option<String>,
+    pub status_board: Option<String>,
     #[serde(default)]
     pub issue_types: BTreeMap<String, String>,
 }

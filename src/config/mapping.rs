@@ -32,6 +32,9 @@ pub struct Mapping {
     pub on_filtered_out: GonePolicy,
     /// The scope of per-status labels (`"jira-status"` → `jira-status::In Review`).
     pub status_labels: Option<String>,
+    /// The GitLab issue board kept with a list per Jira status of the "In Progress" category
+    /// (`"Jira workflow"`); needs `status_labels`.
+    pub status_board: Option<String>,
     /// Jira issue type name → GitLab `issue_type`.
     pub issue_types: BTreeMap<String, String>,
 }
@@ -92,6 +95,14 @@ fn read_mapping(at: &str, m: RawMapping) -> Result<Mapping> {
         name,
     };
     let labels = m.labels.into_iter().map(|l| Label::parse(key("labels"), l));
+    let status_labels = optional::<StatusScope>(key("status_labels"), m.status_labels)?.map(|s| s.0);
+    let status_board = optional::<BoardName>(key("status_board"), m.status_board)?.map(|b| b.0);
+    if let (Some(board), None) = (&status_board, &status_labels) {
+        return Err(key("status_board").wrong(format_args!(
+            "status_board = {board:?} needs status_labels: the board's lists are the status \
+             labels; add status_labels = \"jira-status\" to the mapping, or remove status_board"
+        )));
+    }
     Ok(Mapping {
         jira_project: ProjectKey::parse(key("jira_project"), m.jira_project)?.0,
         gitlab_project: ProjectPath::parse(key("gitlab_project"), m.gitlab_project)?.0,
@@ -102,7 +113,8 @@ fn read_mapping(at: &str, m: RawMapping) -> Result<Mapping> {
         on_deleted: optional(key("on_deleted"), m.on_deleted)?.unwrap_or(GonePolicy::Close),
         on_filtered_out: optional(key("on_filtered_out"), m.on_filtered_out)?
             .unwrap_or(GonePolicy::Label),
-        status_labels: optional::<StatusScope>(key("status_labels"), m.status_labels)?.map(|s| s.0),
+        status_labels,
+        status_board,
         issue_types: IssueTypes::parse(key("issue_types"), m.issue_types)?.0,
     })
 }
@@ -247,6 +259,25 @@ impl ConfigValue for StatusScope {
             )));
         }
         Ok(StatusScope(scope))
+    }
+}
+
+/// The name of the status board: GitLab takes any name up to 255 characters.
+struct BoardName(String);
+
+impl ConfigValue for BoardName {
+    type Raw = String;
+
+    fn parse(key: Key<'_>, raw: String) -> Result<Self> {
+        let name = raw.trim().to_string();
+        if name.is_empty() || name.chars().count() > 255 || name.chars().any(char::is_control) {
+            return Err(key.wrong(format_args!(
+                "{} = {raw:?} must be a board name of 1 to 255 characters without control \
+                 characters, such as \"Jira workflow\"",
+                key.name
+            )));
+        }
+        Ok(BoardName(name))
     }
 }
 

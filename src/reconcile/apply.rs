@@ -137,7 +137,9 @@ impl Reconciler {
         }
         let mut write = recorded;
         write.applied.extend(plan.settled);
-        let mut tally = Tally::default();
+        let mut tally = self
+            .board_before_labels(super::Mode::Apply(store), target, &plan.actions)
+            .await;
         tally
             .notes
             .extend(self.ensure_status_labels(target, &plan.actions).await);

@@ -75,7 +75,7 @@ impl Reconciler {
 
     /// Create one status label, at group level when the token may (falling back to the
     /// project when the group refuses); a note when GitLab would not.
-    async fn create_status_label(
+    pub(super) async fn create_status_label(
         &self,
         project: &Project,
         scope: &str,
@@ -198,7 +198,7 @@ fn type_ignored(project: &Project, iid: GitlabIid, wanted: &str, got: &GitlabIss
 }
 
 /// The status labels (with a colour by status category, where known) the actions add.
-fn status_labels_added(scope: &str, actions: &[Action]) -> BTreeMap<String, &'static str> {
+pub(super) fn status_labels_added(scope: &str, actions: &[Action]) -> BTreeMap<String, &'static str> {
     let prefix = format!("{scope}::");
     let mut out = BTreeMap::new();
     let mut add = |label: &String, jira: &JiraIssue| {

@@ -54,6 +54,8 @@ impl Reconciler {
             tracing::info!("not reconciled yet; the event waits for the first scheduled pass");
             return Ok(PassReport::started(&target.name, &start));
         }
+        // The status board's lists exist before any mirror gets their labels.
+        let board = self.keep_status_board(mode, &target, start.kind).await;
         // A dry run without a state database lists the project into a scratch one: a listing
         // never lives in memory.
         let scratch = match mode.store() {
@@ -75,6 +77,7 @@ impl Reconciler {
             horizon: Horizon::default(),
         };
         walk.tally.notes = std::mem::take(&mut walk.view.notes);
+        walk.tally += board;
         self.prepare(&mut walk)?;
         let broke_off = self.read_jira(&mut walk, scope).await?;
         // The listing is forgotten now: a second look for lost creates lists the project again.
@@ -102,6 +105,7 @@ impl Reconciler {
             siblings: self.siblings(mapping),
             rules: self.cfg.rules(mapping),
             backdate_checked: AtomicBool::new(false),
+            board: Default::default(),
         })
     }
 

@@ -1,15 +1,27 @@
 //! What the reconciler remembers between passes so it need not ask again: facts about GitLab
 //! projects (id, path, group, the token's roles; looked up again after a day, after `check`,
-//! and after GitLab refuses the token), and the create pacer's state (so neither a restart
-//! nor a second process bursts past GitLab's create limit).
+//! and after GitLab refuses the token), the create pacer's state (so neither a restart
+//! nor a second process bursts past GitLab's create limit), and each mapping's status board
+//! (checked again on a full pass, or when a status shows up that the workflow did not have).
 
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
 
 use super::codec::{now_text, parse_time, system_time};
 use super::Store;
+use crate::domain::MappingId;
 use crate::error::Result;
 use crate::gitlab::{PacerSnapshot, Project};
+
+/// A mapping's status board as a pass last made sure of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeptBoard {
+    pub board_id: u64,
+    /// The status labels the board has our lists for, in workflow order.
+    pub lists: Vec<String>,
+    /// Every status label of the Jira workflow when it was read (all categories).
+    pub statuses: Vec<String>,
+}
 
 pub struct Cache<'s> {
     store: &'s Store,
@@ -80,6 +92,59 @@ impl<'s> Cache<'s> {
             c.execute(
                 "DELETE FROM gitlab_project WHERE gitlab_url = ?1 AND project = ?2",
                 params![gitlab_url, project],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// The status board `name` of `mapping`, as a pass last made sure of it.
+    pub fn status_board(
+        &self,
+        mapping: &MappingId,
+        gitlab_url: &str,
+        name: &str,
+    ) -> Result<Option<KeptBoard>> {
+        let lines = |t: String| -> Vec<String> { t.lines().map(str::to_string).collect() };
+        self.store.with(|c| {
+            c.query_row(
+                "SELECT board_id, lists, statuses FROM status_board
+                 WHERE mapping = ?1 AND gitlab_url = ?2 AND name = ?3",
+                params![mapping.as_str(), gitlab_url, name],
+                |r| {
+                    Ok(KeptBoard {
+                        board_id: r.get::<_, i64>(0)? as u64,
+                        lists: lines(r.get(1)?),
+                        statuses: lines(r.get(2)?),
+                    })
+                },
+            )
+            .optional()
+        })
+    }
+
+    pub fn save_status_board(
+        &self,
+        mapping: &MappingId,
+        gitlab_url: &str,
+        name: &str,
+        kept: &KeptBoard,
+    ) -> Result<()> {
+        self.store.with(|c| {
+            c.execute(
+                "INSERT INTO status_board (mapping, gitlab_url, name, board_id, lists, statuses,
+                   checked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (mapping, gitlab_url, name) DO UPDATE SET
+                   board_id = excluded.board_id, lists = excluded.lists,
+                   statuses = excluded.statuses, checked_at = excluded.checked_at",
+                params![
+                    mapping.as_str(),
+                    gitlab_url,
+                    name,
+                    kept.board_id as i64,
+                    kept.lists.join("\n"),
+                    kept.statuses.join("\n"),
+                    now_text()
+                ],
             )
             .map(|_| ())
         })
@@ -196,5 +261,28 @@ mod tests {
             (back.learned, back.recent),
             (snapshot.learned, snapshot.recent)
         );
+    }
+
+    #[test]
+    fn a_status_board_round_trips_per_mapping_and_gitlab() {
+        let dir = crate::test_dir("store-board");
+        let s = Store::open(&dir.join("state.db")).expect("open");
+        let m = MappingId::from("VSA->acme/vsa");
+        let kept = KeptBoard {
+            board_id: 12,
+            lists: vec!["s::In Progress".into(), "s::In Review".into()],
+            statuses: vec!["s::To Do".into(), "s::In Progress".into()],
+        };
+        let cache = s.cache();
+        assert_eq!(cache.status_board(&m, "https://g", "B").expect("read"), None);
+        cache.save_status_board(&m, "https://g", "B", &kept).expect("save");
+        let back = cache.status_board(&m, "https://g", "B").expect("read");
+        assert_eq!(back.as_ref(), Some(&kept));
+        let other = MappingId::from("OPS->acme/vsa");
+        assert_eq!(cache.status_board(&other, "https://g", "B").expect("read"), None);
+        let empty = KeptBoard { lists: vec![], statuses: vec![], ..kept };
+        cache.save_status_board(&m, "https://g", "B", &empty).expect("save");
+        let back = cache.status_board(&m, "https://g", "B").expect("read");
+        assert_eq!(back, Some(empty));
     }
 }

@@ -142,6 +142,20 @@ const MIGRATIONS: &[&str] = &[
         WHERE mapping IN (SELECT old FROM temp.renamed);
     DELETE FROM jira_gone WHERE mapping IN (SELECT old FROM temp.renamed);
     DROP TABLE temp.renamed;",
+    // 5: the status board each mapping keeps (`status_board`): the board, the status labels
+    // it has our lists for, and every status label of the Jira workflow as last read, so an
+    // idle pass asks GitLab nothing and a status the workflow did not have makes a pass look
+    // again.
+    "CREATE TABLE status_board (
+        mapping     TEXT NOT NULL,
+        gitlab_url  TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        board_id    INTEGER NOT NULL,
+        lists       TEXT NOT NULL,
+        statuses    TEXT NOT NULL,
+        checked_at  TEXT NOT NULL,
+        PRIMARY KEY (mapping, gitlab_url, name)
+    ) WITHOUT ROWID;",
 ];
 
 /// How many migrations this program knows: the schema version it writes.

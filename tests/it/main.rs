@@ -26,6 +26,7 @@ mod service;
 mod shape;
 mod shells;
 mod speed;
+mod status_board;
 mod status_labels;
 mod status_page;
 mod vsa_setup;
