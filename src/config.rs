@@ -318,9 +318,13 @@ gitlab_project = "acme/platform"
         assert!(err(&format!("{MINIMAL}seed_iid_prefix = \"VSA\"\n")).contains("digits"));
         assert!(err(&format!("{MINIMAL}on_deleted = \"delete\"\n")).contains("\"ignore\""));
         assert!(err(&format!("{MINIMAL}status_labels = \"a,b\"\n")).contains("label scope"));
-        let board = format!("{MINIMAL}status_labels = \"jira-status\"\nstatus_board = \" Jira workflow \"\n");
+        let board = format!(
+            "{MINIMAL}status_labels = \"jira-status\"\nstatus_board = \" Jira workflow \"\n"
+        );
         assert_eq!(
-            parse(&board).expect("valid").mappings[0].status_board.as_deref(),
+            parse(&board).expect("valid").mappings[0]
+                .status_board
+                .as_deref(),
             Some("Jira workflow")
         );
         let e = err(&format!("{MINIMAL}status_board = \"Jira workflow\"\n"));
@@ -329,7 +333,9 @@ gitlab_project = "acme/platform"
                 && e.contains("add status_labels = \"jira-status\""),
             "{e}"
         );
-        let e = err(&format!("{MINIMAL}status_labels = \"s\"\nstatus_board = \" \"\n"));
+        let e = err(&format!(
+            "{MINIMAL}status_labels = \"s\"\nstatus_board = \" \"\n"
+        ));
         assert!(e.contains("must be a board name"), "{e}");
         let e = err(&format!(
             "{MINIMAL}issue_types = {{ Incident = \"outage\" }}\n"

@@ -11,7 +11,12 @@ use crate::reconcile::Reconciler;
 /// The findings of every mapping's status board (Jira and GitLab reached).
 pub(super) async fn all(r: &Reconciler) -> Vec<Finding> {
     let mut out = Vec::new();
-    for m in r.config().mappings.iter().filter(|m| m.status_board.is_some()) {
+    for m in r
+        .config()
+        .mappings
+        .iter()
+        .filter(|m| m.status_board.is_some())
+    {
         // A project GitLab does not answer for is named by the mapping's own findings.
         if let Ok(p) = r.gitlab().project(&m.gitlab_project).await {
             out.extend(findings(r, m, &p).await);
@@ -48,7 +53,10 @@ async fn findings(r: &Reconciler, m: &Mapping, p: &Project) -> Vec<Finding> {
     let lists = if plan.wanted.is_empty() {
         "no list (the Jira workflow has no status of the \"In Progress\" category)".to_string()
     } else {
-        format!("a list per \"In Progress\" status: {}", plan.wanted.join(", "))
+        format!(
+            "a list per \"In Progress\" status: {}",
+            plan.wanted.join(", ")
+        )
     };
     out.push(Finding::Ok(match plan.board {
         BoardChoice::Create => format!("{who}: status board \"{name}\" will be created with {lists}"),

@@ -95,7 +95,8 @@ fn read_mapping(at: &str, m: RawMapping) -> Result<Mapping> {
         name,
     };
     let labels = m.labels.into_iter().map(|l| Label::parse(key("labels"), l));
-    let status_labels = optional::<StatusScope>(key("status_labels"), m.status_labels)?.map(|s| s.0);
+    let status_labels =
+        optional::<StatusScope>(key("status_labels"), m.status_labels)?.map(|s| s.0);
     let status_board = optional::<BoardName>(key("status_board"), m.status_board)?.map(|b| b.0);
     if let (Some(board), None) = (&status_board, &status_labels) {
         return Err(key("status_board").wrong(format_args!(

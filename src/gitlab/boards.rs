@@ -144,9 +144,6 @@ mod tests {
             ]
         }))
         .expect("a board");
-        assert_eq!(
-            board.list_labels(),
-            ["jira-status::In Progress", "Doing"]
-        );
+        assert_eq!(board.list_labels(), ["jira-status::In Progress", "Doing"]);
     }
 }

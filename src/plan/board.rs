@@ -125,7 +125,13 @@ mod tests {
     #[test]
     fn a_project_without_the_board_gets_it_with_every_list_in_workflow_order() {
         let wanted = strings(&["s::In Progress", "s::In Review"]);
-        let plan = status_board(NAME, &wanted, &[board(1, "Dev", &["s::In Review"])], &strings(&["s::In Review"]), None);
+        let plan = status_board(
+            NAME,
+            &wanted,
+            &[board(1, "Dev", &["s::In Review"])],
+            &strings(&["s::In Review"]),
+            None,
+        );
         assert_eq!(plan.board, BoardChoice::Create);
         assert_eq!(plan.create_labels, strings(&["s::In Progress"]));
         assert_eq!(plan.add_lists, wanted);
@@ -145,7 +151,13 @@ mod tests {
     fn a_board_that_has_everything_needs_nothing_and_keeps_other_lists() {
         let wanted = strings(&["s::A", "s::B"]);
         let b = board(4, NAME, &["Doing", "s::B", "s::A"]);
-        let plan = status_board(NAME, &wanted, &[b], &strings(&["Doing", "s::A", "s::B"]), None);
+        let plan = status_board(
+            NAME,
+            &wanted,
+            &[b],
+            &strings(&["Doing", "s::A", "s::B"]),
+            None,
+        );
         assert!(plan.is_done(), "{plan:?}");
         assert!(plan.describe(NAME).is_empty());
         assert_eq!(plan.others, strings(&["Doing"]));
@@ -155,12 +167,21 @@ mod tests {
     fn a_person_s_board_of_that_name_is_adopted_and_only_our_missing_lists_added() {
         let wanted = strings(&["s::A", "s::B", "s::C"]);
         let b = board(9, NAME, &["triage", "s::B"]);
-        let plan = status_board(NAME, &wanted, &[b], &strings(&["triage", "s::A", "s::B"]), None);
+        let plan = status_board(
+            NAME,
+            &wanted,
+            &[b],
+            &strings(&["triage", "s::A", "s::B"]),
+            None,
+        );
         assert_eq!(plan.board, BoardChoice::Reuse(9));
         assert_eq!(plan.add_lists, strings(&["s::A", "s::C"]));
         assert_eq!(plan.create_labels, strings(&["s::C"]));
         assert_eq!(plan.others, strings(&["triage"]));
-        assert_eq!(plan.describe(NAME)[0], "board   keep \"Jira workflow\" (board 9)");
+        assert_eq!(
+            plan.describe(NAME)[0],
+            "board   keep \"Jira workflow\" (board 9)"
+        );
     }
 
     #[test]
@@ -175,9 +196,43 @@ mod tests {
         let pick = |remembered| status_board(NAME, &wanted, &boards, &wanted, remembered).board;
         assert_eq!(pick(None), BoardChoice::Reuse(5));
         assert_eq!(pick(Some(3)), BoardChoice::Reuse(3));
-        assert_eq!(pick(Some(8)), BoardChoice::Reuse(5), "not a board of that name");
+        assert_eq!(
+            pick(Some(8)),
+            BoardChoice::Reuse(5),
+            "not a board of that name"
+        );
         let empty = status_board(NAME, &wanted, &boards[..1], &wanted, None);
         assert_eq!(empty.board, BoardChoice::Reuse(3));
+    }
+
+    #[test]
+    fn carrying_out_a_plan_leaves_nothing_to_do_and_touches_no_list_of_theirs() {
+        let wanted = strings(&["s::A", "s::B", "s::C"]);
+        let starts = [
+            vec![],
+            vec![board(2, NAME, &["x", "s::C"])],
+            vec![board(2, NAME, &["s::B"]), board(3, NAME, &["y"])],
+        ];
+        for boards in starts {
+            let mut boards = boards.clone();
+            let mut labels = strings(&["x", "y", "s::B"]);
+            let plan = status_board(NAME, &wanted, &boards, &labels, None);
+            let id = match plan.board {
+                BoardChoice::Reuse(id) => id,
+                BoardChoice::Create => {
+                    boards.push(board(99, NAME, &[]));
+                    99
+                }
+            };
+            labels.extend(plan.create_labels.iter().cloned());
+            let before: Vec<String> = boards.iter().flat_map(|b| b.lists.clone()).collect();
+            let kept = boards.iter_mut().find(|b| b.id == id).expect("the board");
+            kept.lists.extend(plan.add_lists.iter().cloned());
+            let again = status_board(NAME, &wanted, &boards, &labels, Some(id));
+            assert!(again.is_done(), "{again:?}");
+            let after: Vec<String> = boards.iter().flat_map(|b| b.lists.clone()).collect();
+            assert!(before.iter().all(|l| after.contains(l)), "nothing removed");
+        }
     }
 
     #[test]

@@ -85,7 +85,10 @@ impl Reconciler {
         };
         let unknown = {
             let state = crate::lock_unpoisoned(&target.board);
-            let known = state.kept.as_ref().map_or(&[][..], |k| k.statuses.as_slice());
+            let known = state
+                .kept
+                .as_ref()
+                .map_or(&[][..], |k| k.statuses.as_slice());
             let added = super::fields::status_labels_added(scope, actions);
             !state.looked && added.keys().any(|l| !known.contains(l))
         };
@@ -140,7 +143,9 @@ impl Reconciler {
                     .cache()
                     .save_status_board(&target.name, &url, name, &kept);
                 if let Err(e) = saved {
-                    tally.notes.push(format!("status board \"{name}\": {}", e.report()));
+                    tally
+                        .notes
+                        .push(format!("status board \"{name}\": {}", e.report()));
                 }
                 crate::lock_unpoisoned(&target.board).kept = Some(kept);
             }
@@ -186,7 +191,11 @@ impl Reconciler {
             .collect();
         let statuses = workflow.statuses.iter().map(label).collect();
         let gitlab = |e: crate::http::ApiError| e.to_string();
-        let boards = self.gitlab.project_boards(project_id).await.map_err(gitlab)?;
+        let boards = self
+            .gitlab
+            .project_boards(project_id)
+            .await
+            .map_err(gitlab)?;
         let labels = self.gitlab.label_refs(project_id).await.map_err(gitlab)?;
         let seen: Vec<SeenBoard> = boards
             .iter()
@@ -236,9 +245,15 @@ impl Reconciler {
         };
         for label in &plan.add_lists {
             let Some(id) = labels.iter().find(|l| l.name == *label).map(|l| l.id) else {
-                return Err(format!("the label {label} is not visible in {}", project.path));
+                return Err(format!(
+                    "the label {label} is not visible in {}",
+                    project.path
+                ));
             };
-            let added = self.gitlab.create_board_list(project.id, board_id, id).await;
+            let added = self
+                .gitlab
+                .create_board_list(project.id, board_id, id)
+                .await;
             added.map_err(|e| format!("could not add the list {label}: {e}"))?;
             tracing::info!(board = board_id, label = %label, "added a list to the status board");
         }

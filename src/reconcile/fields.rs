@@ -198,7 +198,10 @@ fn type_ignored(project: &Project, iid: GitlabIid, wanted: &str, got: &GitlabIss
 }
 
 /// The status labels (with a colour by status category, where known) the actions add.
-pub(super) fn status_labels_added(scope: &str, actions: &[Action]) -> BTreeMap<String, &'static str> {
+pub(super) fn status_labels_added(
+    scope: &str,
+    actions: &[Action],
+) -> BTreeMap<String, &'static str> {
     let prefix = format!("{scope}::");
     let mut out = BTreeMap::new();
     let mut add = |label: &String, jira: &JiraIssue| {

@@ -274,14 +274,28 @@ mod tests {
             statuses: vec!["s::To Do".into(), "s::In Progress".into()],
         };
         let cache = s.cache();
-        assert_eq!(cache.status_board(&m, "https://g", "B").expect("read"), None);
-        cache.save_status_board(&m, "https://g", "B", &kept).expect("save");
+        assert_eq!(
+            cache.status_board(&m, "https://g", "B").expect("read"),
+            None
+        );
+        cache
+            .save_status_board(&m, "https://g", "B", &kept)
+            .expect("save");
         let back = cache.status_board(&m, "https://g", "B").expect("read");
         assert_eq!(back.as_ref(), Some(&kept));
         let other = MappingId::from("OPS->acme/vsa");
-        assert_eq!(cache.status_board(&other, "https://g", "B").expect("read"), None);
-        let empty = KeptBoard { lists: vec![], statuses: vec![], ..kept };
-        cache.save_status_board(&m, "https://g", "B", &empty).expect("save");
+        assert_eq!(
+            cache.status_board(&other, "https://g", "B").expect("read"),
+            None
+        );
+        let empty = KeptBoard {
+            lists: vec![],
+            statuses: vec![],
+            ..kept
+        };
+        cache
+            .save_status_board(&m, "https://g", "B", &empty)
+            .expect("save");
         let back = cache.status_board(&m, "https://g", "B").expect("read");
         assert_eq!(back, Some(empty));
     }

@@ -50,13 +50,20 @@ async fn the_lists_exist_before_the_first_label_so_the_issue_stage_ends_when_wor
     let stamps = |id: &str| w.gitlab.vsa_stamps(PROJECT, mirror_of(&w, PROJECT, id).iid);
     let first = stamps(&started.id).and_then(|s| s.first_added_to_board_at);
     assert!(first.is_some(), "the started issue's Issue stage ended");
-    assert_eq!(stamps(&waiting.id).and_then(|s| s.first_added_to_board_at), None);
+    assert_eq!(
+        stamps(&waiting.id).and_then(|s| s.first_added_to_board_at),
+        None
+    );
 
     w.clock.advance(MINUTE * 5);
-    w.jira.transition(&waiting.key, "In Review", "indeterminate");
+    w.jira
+        .transition(&waiting.key, "In Review", "indeterminate");
     pass_ok(&w, PassKind::Incremental).await;
     let now = stamps(&waiting.id).and_then(|s| s.first_added_to_board_at);
-    assert!(now.is_some() && now > first, "stamped when it moved: {now:?}");
+    assert!(
+        now.is_some() && now > first,
+        "stamped when it moved: {now:?}"
+    );
 
     // Idle: an incremental pass is one Jira search and no GitLab request; a full pass reads
     // the workflow and the board again and writes nothing.
@@ -67,7 +74,11 @@ async fn the_lists_exist_before_the_first_label_so_the_issue_stage_ends_when_wor
         (1, 0)
     );
     pass_ok(&w, PassKind::Full).await;
-    assert_eq!(w.gitlab.writes(), writes, "an idle full pass writes nothing");
+    assert_eq!(
+        w.gitlab.writes(),
+        writes,
+        "an idle full pass writes nothing"
+    );
     assert_eq!(w.gitlab.boards(PROJECT).len(), 1, "never a second board");
 }
 
@@ -77,31 +88,43 @@ async fn a_persons_board_of_that_name_is_adopted_and_their_lists_stay() {
     let theirs = w.gitlab.add_board_by_hand(PROJECT, BOARD);
     w.gitlab.add_board_list_by_hand(theirs, "triage");
     let other = w.gitlab.add_board_by_hand(PROJECT, "Sprint");
-    w.gitlab.add_board_list_by_hand(other, "jira-status::In Progress");
+    w.gitlab
+        .add_board_list_by_hand(other, "jira-status::In Progress");
     w.jira.create_issue("VSA", "One", "Story");
     let r = pass_ok(&w, PassKind::Incremental).await;
     assert_eq!(
         lists(&w),
         [
-            vec!["triage", "jira-status::In Progress", "jira-status::In Review"],
+            vec![
+                "triage",
+                "jira-status::In Progress",
+                "jira-status::In Review"
+            ],
             vec!["jira-status::In Progress"],
         ]
     );
     assert!(
-        r.notes.iter().any(|n| n.contains("already has lists that are not ours (triage)")),
+        r.notes
+            .iter()
+            .any(|n| n.contains("already has lists that are not ours (triage)")),
         "{:?}",
         r.notes
     );
 
     // A list of ours removed by hand comes back at the next full pass, not before; theirs
     // stays where it is.
-    w.gitlab.remove_board_list_by_hand(theirs, "jira-status::In Progress");
+    w.gitlab
+        .remove_board_list_by_hand(theirs, "jira-status::In Progress");
     pass_ok(&w, PassKind::Incremental).await;
     assert_eq!(lists(&w)[0], ["triage", "jira-status::In Review"]);
     let r = pass_ok(&w, PassKind::Full).await;
     assert_eq!(
         lists(&w)[0],
-        ["triage", "jira-status::In Review", "jira-status::In Progress"]
+        [
+            "triage",
+            "jira-status::In Review",
+            "jira-status::In Progress"
+        ]
     );
     assert!(r.notes.is_empty(), "said once: {:?}", r.notes);
 }
@@ -125,7 +148,10 @@ async fn a_status_new_to_the_workflow_gets_its_list_before_an_issue_gets_its_lab
         ]]
     );
     let iid = mirror_of(&w, PROJECT, &a.id).iid;
-    let stamped = w.gitlab.vsa_stamps(PROJECT, iid).and_then(|s| s.first_added_to_board_at);
+    let stamped = w
+        .gitlab
+        .vsa_stamps(PROJECT, iid)
+        .and_then(|s| s.first_added_to_board_at);
     assert!(stamped.is_some(), "the list came before the label");
 }
 
@@ -168,8 +194,10 @@ async fn a_guest_token_is_told_it_cannot_keep_the_board() {
     w.jira.create_issue("VSA", "One", "Story");
     let r = pass(&w, PassKind::Incremental).await.remove(0);
     assert!(
-        r.notes.iter().any(|n| n.contains("may not manage boards and labels")
-            && n.contains("give it the Planner role or higher")),
+        r.notes
+            .iter()
+            .any(|n| n.contains("may not manage boards and labels")
+                && n.contains("give it the Planner role or higher")),
         "{:?}",
         r.notes
     );
@@ -178,8 +206,10 @@ async fn a_guest_token_is_told_it_cannot_keep_the_board() {
     let out = run_binary(vec!["check".into(), "--config".into(), config]).await;
     let (stdout, _) = text(&out);
     assert!(
-        stdout.lines().any(|l| l.starts_with("PROBLEM VSA->acme/platform: status board")
-            && l.contains("may not create boards, lists or labels")),
+        stdout.lines().any(
+            |l| l.starts_with("PROBLEM VSA->acme/platform: status board")
+                && l.contains("may not create boards, lists or labels")
+        ),
         "{stdout}"
     );
 }
