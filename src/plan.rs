@@ -471,6 +471,7 @@ mod tests {
             created: t,
             updated: t,
             resolved: None,
+            planning: Default::default(),
         }
     }
 

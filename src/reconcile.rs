@@ -38,6 +38,7 @@ mod pass;
 mod recipe;
 mod report;
 mod scope;
+mod wanted;
 
 use std::any::Any;
 use std::collections::{HashMap, HashSet};
@@ -54,7 +55,7 @@ use crate::config::{Config, Mapping};
 use crate::domain::{JiraId, MappingId, PassKind};
 use crate::error::Result;
 use crate::gitlab::{GitlabClient, Project};
-use crate::jira::JiraClient;
+use crate::jira::{IssueFields, JiraClient};
 use crate::lock::InstanceLock;
 use crate::metrics::Metrics;
 use crate::plan::Rules;
@@ -108,6 +109,8 @@ struct Target<'a> {
     rules: Rules,
     /// Warn once per pass when GitLab ignores `created_at`.
     backdate_checked: AtomicBool,
+    /// The planning fields the mapping mirrors, which its searches ask Jira for.
+    fields: IssueFields,
 }
 
 impl Reconciler {

@@ -465,6 +465,7 @@ mod tests {
             siblings: r.siblings(mapping),
             rules: r.config().rules(mapping),
             backdate_checked: AtomicBool::new(false),
+            fields: Default::default(),
         };
         let mut view = r.scan_project(&store, &target).await.expect("scan");
         assert!(
