@@ -3,12 +3,14 @@
 //! issue into the GitLab issue it should have (title, state, description marker).
 
 mod ids;
+mod planning;
 
 use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 
 pub use ids::{GitlabIid, IdError, JiraId, JiraKey, MappingId};
+pub use planning::{FixVersion, JiraUser, Planning, Sprint, SprintState};
 
 /// GitLab rejects titles over 255 characters (Ruby counts characters, not bytes).
 pub const MAX_TITLE_CHARS: usize = 255;
@@ -63,6 +65,9 @@ pub struct JiraIssue {
     pub created: DateTime<Utc>,
     pub updated: DateTime<Utc>,
     pub resolved: Option<DateTime<Utc>>,
+    /// Assignee, labels, components, priority, due date, versions, sprints: filled only with
+    /// what the search asked for (see `jira::IssueFields`).
+    pub planning: Planning,
 }
 
 impl JiraIssue {
@@ -528,6 +533,7 @@ mod tests {
             created: Utc::now(),
             updated: Utc::now(),
             resolved: None,
+            planning: Planning::default(),
         }
     }
 

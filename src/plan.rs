@@ -473,6 +473,7 @@ mod tests {
             created: t,
             updated: t,
             resolved: None,
+            planning: Default::default(),
         }
     }
 

@@ -39,6 +39,7 @@ mod pass;
 mod recipe;
 mod report;
 mod scope;
+mod wanted;
 
 use std::any::Any;
 use std::collections::{HashMap, HashSet};
@@ -55,7 +56,7 @@ use crate::config::{Config, Mapping};
 use crate::domain::{JiraId, MappingId, PassKind};
 use crate::error::Result;
 use crate::gitlab::{GitlabClient, Project};
-use crate::jira::JiraClient;
+use crate::jira::{IssueFields, JiraClient};
 use crate::lock::InstanceLock;
 use crate::metrics::Metrics;
 use crate::plan::Rules;
@@ -111,6 +112,8 @@ struct Target<'a> {
     backdate_checked: AtomicBool,
     /// What this pass knows of the mapping's status board (`board.rs`).
     board: std::sync::Mutex<board::BoardState>,
+    /// The planning fields the mapping mirrors, which its searches ask Jira for.
+    fields: IssueFields,
 }
 
 impl Reconciler {

@@ -108,7 +108,7 @@ impl Reconciler {
             Ok(g) => Some(g),
             Err(e) if e.is_ambiguous() => {
                 done.ended(Outcome::Unanswered(Unanswered {
-                    jira: c.jira.clone(),
+                    jira: Box::new(c.jira.clone()),
                     error: e,
                 }));
                 None

@@ -30,7 +30,7 @@ impl Reconciler {
             count = lost.len(),
             "creates without a reliable answer; looking them up by marker"
         );
-        let lost: Vec<JiraIssue> = lost.into_iter().map(|u| u.jira).collect();
+        let lost: Vec<JiraIssue> = lost.into_iter().map(|u| *u.jira).collect();
         let mut view = self.scan_project(store, target).await?;
         let ids: Vec<JiraId> = lost.iter().map(|j| j.id).collect();
         let mirrors = store.mirrors().of(&target.name, &target.siblings, &ids)?;

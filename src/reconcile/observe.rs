@@ -466,6 +466,7 @@ mod tests {
             rules: r.config().rules(mapping),
             backdate_checked: AtomicBool::new(false),
             board: Default::default(),
+            fields: Default::default(),
         };
         let mut view = r.scan_project(&store, &target).await.expect("scan");
         assert!(

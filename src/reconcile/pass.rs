@@ -106,6 +106,7 @@ impl Reconciler {
             rules: self.cfg.rules(mapping),
             backdate_checked: AtomicBool::new(false),
             board: Default::default(),
+            fields: self.issue_fields(mapping).await?,
         })
     }
 
@@ -165,7 +166,10 @@ impl Reconciler {
         for mut search in self.searches(walk.target, &walk.start, scope) {
             loop {
                 tracing::debug!(jql = %search.jql, "searching Jira");
-                let mut pages = self.jira.pages_reconciling(&search.jql, &search.reconcile);
+                let mut pages = self
+                    .jira
+                    .pages_reconciling(&search.jql, &search.reconcile)
+                    .asking(&walk.target.fields);
                 let Err(e) = self.work_pages(walk, &mut pages).await else {
                     break;
                 };
