@@ -4,6 +4,7 @@
 
 mod boards;
 mod graphql;
+mod milestones;
 mod pacer;
 mod pacing_metrics;
 mod pages;
@@ -24,6 +25,7 @@ use crate::secret::Secret;
 
 pub use boards::{Board, BoardList, LabelRef};
 pub use graphql::{GitlabGraphql, GraphqlError};
+pub use milestones::Milestone;
 pub use pacer::{CreatePacer, NotAdmitted, Snapshot as PacerSnapshot};
 pub use pages::IssueListing;
 use pages::IssueStatistics;

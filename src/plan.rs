@@ -26,6 +26,7 @@
 mod action;
 mod board;
 mod gone;
+mod milestone;
 mod recipe;
 mod status;
 
@@ -40,6 +41,10 @@ use crate::domain::{
 
 pub use action::{describe_update, Action, LabelStep};
 pub use board::{status_board, BoardChoice, BoardPlan, SeenBoard};
+pub use milestone::{
+    milestone_step, wanted_milestone, MilestoneSource, MilestoneStep, SeenMilestone,
+    WantedMilestone,
+};
 pub use recipe::slot_iid;
 
 /// A mapping's rules beyond title and state (all off by default).

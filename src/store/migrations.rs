@@ -142,7 +142,8 @@ const MIGRATIONS: &[&str] = &[
         WHERE mapping IN (SELECT old FROM temp.renamed);
     DELETE FROM jira_gone WHERE mapping IN (SELECT old FROM temp.renamed);
     DROP TABLE temp.renamed;",
-    // 5: the status board each mapping keeps (`status_board`): the board, the status labels
+    // 5 on this branch; goes after `mirror_field` (issue 17's fields) when both are merged.
+    // The status board each mapping keeps (`status_board`): the board, the status labels
     // it has our lists for, and every status label of the Jira workflow as last read, so an
     // idle pass asks GitLab nothing and a status the workflow did not have makes a pass look
     // again.

@@ -15,6 +15,7 @@ mod harness;
 mod hostile;
 mod layers;
 mod listeners;
+mod milestones;
 mod operate;
 mod package;
 mod panics;

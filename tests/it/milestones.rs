@@ -1,0 +1,134 @@
+//! Milestones (`milestones`, issue 17 item 4) — the parts built so far: the rule that reads a
+//! Jira issue's fix versions and sprints as the simulated Jira sends them, and the GitLab
+//! client that finds a milestone by title (the project's or its group's), creates one with its
+//! dates, and closes it where it lives. Mirrors do not carry milestones yet.
+
+use chrono::{NaiveDate, TimeZone, Utc};
+use jgr_sim::gitlab::Role;
+use jira_gitlab_reconciler::jira::IssueFields;
+use jira_gitlab_reconciler::metrics::Metrics;
+use jira_gitlab_reconciler::plan::{
+    milestone_step, wanted_milestone, MilestoneSource, MilestoneStep, SeenMilestone,
+};
+use jira_gitlab_reconciler::reconcile::Reconciler;
+
+use crate::harness::*;
+
+fn day(d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2025, 3, d).expect("a day")
+}
+
+fn seen(m: &jira_gitlab_reconciler::gitlab::Milestone) -> SeenMilestone {
+    SeenMilestone {
+        id: m.id,
+        title: m.title.clone(),
+        closed: m.closed(),
+    }
+}
+
+#[tokio::test]
+async fn fix_versions_and_sprints_as_jira_sends_them_give_milestones_gitlab_has_once() {
+    let w = world("milestones", |o| {
+        o.role = Role::Reporter;
+        o.group_role = Some(Role::Reporter);
+    })
+    .await;
+    let version = w
+        .jira
+        .add_version("VSA", "1.1", Some(day(2)), Some(day(16)));
+    let board = w.jira.add_board("VSA", "VSA board", &[]);
+    let sprint = w.jira.add_sprint(board, "Sprint 7");
+    let at = |d| {
+        Utc.with_ymd_and_hms(2025, 3, d, 9, 0, 0)
+            .single()
+            .expect("time")
+    };
+    w.jira.start_sprint(sprint, at(3), at(17));
+    let a = w.jira.create_issue("VSA", "Versioned", "Story");
+    w.jira.set_fix_versions(&a.key, &["1.1"]);
+    w.jira.set_sprints(&a.key, &[sprint]);
+    // A person made the sprint's milestone in the group already.
+    let theirs = w.gitlab.add_group_milestone("acme", "Sprint 7", None, None);
+
+    let r = Reconciler::new(config(&w), std::sync::Arc::new(Metrics::new())).expect("reconciler");
+    let fields = IssueFields {
+        fix_versions: true,
+        sprint: r.jira().sprint_field().await.expect("fields"),
+        ..IssueFields::default()
+    };
+    let read = || async {
+        let found = r.jira().search_with("project = VSA", &fields).await;
+        found.expect("search").issues.remove(0).planning
+    };
+    let planning = read().await;
+    let by_version = wanted_milestone(MilestoneSource::FixVersion, &planning).expect("1.1");
+    // An issue's fixVersions carry the release date but not the start date (only
+    // `/project/{key}/versions` has it, which is not read yet).
+    assert_eq!(
+        (
+            by_version.title.as_str(),
+            by_version.start,
+            by_version.due,
+            by_version.over
+        ),
+        ("1.1", None, Some(day(16)), false)
+    );
+    let by_sprint = wanted_milestone(MilestoneSource::Sprint, &planning).expect("Sprint 7");
+    assert_eq!(
+        (by_sprint.title.as_str(), by_sprint.start, by_sprint.due),
+        ("Sprint 7", Some(day(3)), Some(day(17)))
+    );
+
+    let gitlab = r.gitlab();
+    let project = gitlab.project(PROJECT).await.expect("project").id;
+    // The group's milestone is found and reused, never made again in the project.
+    let found = gitlab
+        .milestone_titled(project, "Sprint 7")
+        .await
+        .expect("list");
+    let found = found.expect("the group's milestone");
+    assert_eq!((found.id, found.group_id.is_some()), (theirs, true));
+    assert_eq!(
+        milestone_step(&by_sprint, Some(&seen(&found))),
+        MilestoneStep::Use(theirs)
+    );
+    // The version's is made on demand with its dates, and then found by its title.
+    assert!(gitlab
+        .milestone_titled(project, "1.1")
+        .await
+        .expect("list")
+        .is_none());
+    let MilestoneStep::Create(new) = milestone_step(&by_version, None) else {
+        panic!("a create");
+    };
+    let made = gitlab
+        .create_milestone(project, &new.title, new.start, new.due)
+        .await
+        .expect("created");
+    let again = gitlab.milestone_titled(project, "1.1").await.expect("list");
+    assert_eq!(again.as_ref().map(|m| m.id), Some(made.id));
+    let ours = w.gitlab.milestones(PROJECT);
+    assert_eq!(ours.len(), 1);
+    assert_eq!(
+        (ours[0].start_date, ours[0].due_date),
+        (None, Some(day(16)))
+    );
+
+    // Released in Jira: closed in GitLab; the sprint closed: its group milestone closed.
+    w.jira.release_version(&version, None);
+    w.jira.close_sprint(sprint, None);
+    let planning = read().await;
+    for (source, m) in [
+        (MilestoneSource::FixVersion, made),
+        (MilestoneSource::Sprint, found),
+    ] {
+        let wanted = wanted_milestone(source, &planning).expect("still wanted");
+        assert_eq!(
+            milestone_step(&wanted, Some(&seen(&m))),
+            MilestoneStep::Close(m.id)
+        );
+        gitlab.close_milestone(project, &m).await.expect("closed");
+    }
+    assert_eq!(w.gitlab.milestones(PROJECT)[0].state, "closed");
+    assert_eq!(w.gitlab.group_milestones("acme")[0].state, "closed");
+}
