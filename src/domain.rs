@@ -123,6 +123,8 @@ pub struct GitlabIssue {
     /// `issue`, `incident`, ...; `None` when the server did not say. GitLab's own types are
     /// kept without an allocation each (see [`gitlab_issue_type`]).
     pub issue_type: Option<Cow<'static, str>>,
+    /// The title of its milestone, if it has one (read for `milestones`).
+    pub milestone: Option<String>,
 }
 
 impl GitlabIssue {
@@ -137,6 +139,7 @@ impl GitlabIssue {
             created_at: None,
             labels: Vec::new(),
             issue_type: None,
+            milestone: None,
         };
         issue.set_description(description);
         issue
@@ -191,6 +194,16 @@ pub struct IssueEdit {
     pub add_labels: Vec<String>,
     pub remove_labels: Vec<String>,
     pub issue_type: Option<String>,
+    /// The milestone to give it (`milestones`): the planner names it by title, `apply` finds
+    /// or makes it and fills in its id.
+    pub milestone: Option<MilestoneRef>,
+}
+
+/// A milestone to set on an issue: by title, with GitLab's id once known.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MilestoneRef {
+    pub title: String,
+    pub id: Option<u64>,
 }
 
 impl IssueEdit {
@@ -205,6 +218,7 @@ impl IssueEdit {
                 Field::Labels,
             ),
             (self.issue_type.is_some(), Field::Type),
+            (self.milestone.is_some(), Field::Milestone),
         ];
         changes
             .into_iter()
@@ -222,6 +236,7 @@ pub enum Field {
     Description,
     Labels,
     Type,
+    Milestone,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

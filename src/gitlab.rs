@@ -131,6 +131,14 @@ struct RawIssue {
     labels: Vec<String>,
     #[serde(default)]
     issue_type: Option<String>,
+    #[serde(default)]
+    milestone: Option<RawMilestone>,
+}
+
+#[derive(Deserialize)]
+struct RawMilestone {
+    #[serde(default)]
+    title: String,
 }
 
 impl From<RawIssue> for GitlabIssue {
@@ -155,6 +163,7 @@ impl From<RawIssue> for GitlabIssue {
             .filter(|l| crate::domain::is_scoped_label(l))
             .collect();
         issue.issue_type = r.issue_type.map(crate::domain::gitlab_issue_type);
+        issue.milestone = r.milestone.map(|m| m.title);
         issue
     }
 }
@@ -170,6 +179,8 @@ pub struct NewIssue {
     pub created_at: Option<DateTime<Utc>>,
     /// `issue`, `incident`, ...
     pub issue_type: String,
+    /// `milestones`: the id of the milestone to create it in.
+    pub milestone_id: Option<u64>,
 }
 
 impl GitlabClient {
@@ -332,6 +343,9 @@ impl GitlabClient {
         if let Some(at) = issue.created_at {
             body["created_at"] = json!(at.to_rfc3339());
         }
+        if let Some(id) = issue.milestone_id {
+            body["milestone_id"] = json!(id);
+        }
         let path = format!("/projects/{project_id}/issues");
         let mut refused: u32 = 0;
         let metrics = pacing_metrics::Creates(self.api.metrics());
@@ -417,6 +431,9 @@ impl GitlabClient {
         }
         if let Some(t) = &edit.issue_type {
             body.insert("issue_type".into(), json!(t));
+        }
+        if let Some(id) = edit.milestone.as_ref().and_then(|m| m.id) {
+            body.insert("milestone_id".into(), json!(id));
         }
         let req = Request::get(format!("/projects/{project_id}/issues/{iid}")).json(
             Method::PUT,

@@ -62,6 +62,8 @@ pub struct Rules {
     pub on_filtered_out: GonePolicy,
     /// Jira projects of the other mappings that feed the same GitLab project.
     pub sibling_projects: Vec<String>,
+    /// Where a mirror's milestone comes from (`milestones`).
+    pub milestones: Option<MilestoneSource>,
 }
 
 impl Rules {
@@ -416,6 +418,7 @@ fn edit_for(
             .issue_type_for(jira)
             .filter(|want| gitlab.issue_type.as_deref().is_some_and(|t| t != *want))
             .map(str::to_string),
+        milestone: milestone::to_set(input.rules.milestones, jira, gitlab),
         ..IssueEdit::default()
     }
 }

@@ -32,6 +32,7 @@ mod facts;
 mod fields;
 mod history;
 mod lost;
+mod milestones;
 mod observe;
 mod outcome;
 mod pages;
@@ -114,6 +115,8 @@ struct Target<'a> {
     board: std::sync::Mutex<board::BoardState>,
     /// The planning fields the mapping mirrors, which its searches ask Jira for.
     fields: IssueFields,
+    /// The milestones this pass found or made, by title (`milestones.rs`).
+    milestones: milestones::Known,
 }
 
 impl Reconciler {

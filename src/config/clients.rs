@@ -62,6 +62,7 @@ impl Config {
             on_deleted: mapping.on_deleted,
             on_filtered_out: mapping.on_filtered_out,
             sibling_projects,
+            milestones: mapping.milestones,
         }
     }
 }

@@ -121,6 +121,7 @@ pub(super) struct RawMapping {
     pub on_filtered_out: Option<String>,
     pub status_labels: Option<String>,
     pub status_board: Option<String>,
+    pub milestones: Option<String>,
     #[serde(default)]
     pub issue_types: BTreeMap<String, String>,
 }

@@ -11,6 +11,7 @@ use super::file::RawMapping;
 use super::values::{optional, ConfigValue, Key};
 use crate::domain::{GonePolicy, MappingId};
 use crate::error::{Error, Result};
+use crate::plan::MilestoneSource;
 
 /// The GitLab `issue_type` values an `issue_types` entry may name.
 pub const GITLAB_ISSUE_TYPES: [&str; 4] = ["issue", "incident", "test_case", "task"];
@@ -35,6 +36,8 @@ pub struct Mapping {
     /// The GitLab issue board kept with a list per Jira status of the "In Progress" category
     /// (`"Jira workflow"`); needs `status_labels`.
     pub status_board: Option<String>,
+    /// Where a mirror's milestone comes from: the last fix version or the current sprint.
+    pub milestones: Option<MilestoneSource>,
     /// Jira issue type name → GitLab `issue_type`.
     pub issue_types: BTreeMap<String, String>,
 }
@@ -116,6 +119,7 @@ fn read_mapping(at: &str, m: RawMapping) -> Result<Mapping> {
             .unwrap_or(GonePolicy::Label),
         status_labels,
         status_board,
+        milestones: optional(key("milestones"), m.milestones)?,
         issue_types: IssueTypes::parse(key("issue_types"), m.issue_types)?.0,
     })
 }
@@ -260,6 +264,23 @@ impl ConfigValue for StatusScope {
             )));
         }
         Ok(StatusScope(scope))
+    }
+}
+
+/// `"fixVersion"` or `"sprint"` (any case).
+impl ConfigValue for MilestoneSource {
+    type Raw = String;
+
+    fn parse(key: Key<'_>, raw: String) -> Result<Self> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "fixversion" | "fixversions" => Ok(MilestoneSource::FixVersion),
+            "sprint" => Ok(MilestoneSource::Sprint),
+            _ => Err(key.wrong(format_args!(
+                "{} = {raw:?} is not \"fixVersion\" (the issue's last fix version) or \
+                 \"sprint\" (its current sprint)",
+                key.name
+            ))),
+        }
     }
 }
 

@@ -178,5 +178,8 @@ fn describe_edit(edit: &IssueEdit) -> String {
     if let Some(t) = &edit.issue_type {
         parts.push(format!("type {t}"));
     }
+    if let Some(m) = &edit.milestone {
+        parts.push(format!("milestone \"{}\"", m.title));
+    }
     parts.join(", ")
 }

@@ -10,7 +10,7 @@
 
 use chrono::NaiveDate;
 
-use crate::domain::{Planning, Sprint, SprintState};
+use crate::domain::{GitlabIssue, JiraIssue, MilestoneRef, Planning, Sprint, SprintState};
 
 /// Which Jira field gives a mirror its milestone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,6 +93,22 @@ fn current_sprint(sprints: &[Sprint]) -> Option<&Sprint> {
             let undated = s.start.is_none() && s.end.is_none();
             (undated, s.start, s.end, s.id)
         })
+    })
+}
+
+/// The milestone to give `gitlab` when it differs from the one `jira` asks for. An issue
+/// that asks for none keeps what it has (a milestone a person gave it stays); closed mirrors
+/// get theirs too (see the README: the milestone says which release or sprint the work was
+/// in, which GitLab's milestone pages and filters show for closed issues as well).
+pub(super) fn to_set(
+    source: Option<MilestoneSource>,
+    jira: &JiraIssue,
+    gitlab: &GitlabIssue,
+) -> Option<MilestoneRef> {
+    let wanted = wanted_milestone(source?, &jira.planning)?;
+    (gitlab.milestone.as_deref() != Some(wanted.title.as_str())).then(|| MilestoneRef {
+        title: wanted.title,
+        id: None,
     })
 }
 

@@ -137,14 +137,17 @@ impl Reconciler {
         }
         let mut write = recorded;
         write.applied.extend(plan.settled);
+        let mut actions = plan.actions;
+        let milestones = self.resolve_milestones(target, &mut actions).await;
         let mut tally = self
-            .board_before_labels(super::Mode::Apply(store), target, &plan.actions)
+            .board_before_labels(super::Mode::Apply(store), target, &actions)
             .await;
+        tally += milestones;
         tally
             .notes
-            .extend(self.ensure_status_labels(target, &plan.actions).await);
+            .extend(self.ensure_status_labels(target, &actions).await);
         // The job futures are made first, then driven `gitlab.concurrency` at a time.
-        let jobs: Vec<_> = jobs(plan.actions)
+        let jobs: Vec<_> = jobs(actions)
             .into_iter()
             .map(|job| self.run_job(target, job, recovering))
             .collect();

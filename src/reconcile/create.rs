@@ -43,6 +43,7 @@ impl Create {
             labels,
             created_at: target.project.can_backdate().then_some(jira.created),
             issue_type,
+            milestone_id: None,
         };
         Some(Create {
             jira,
@@ -57,9 +58,10 @@ impl Reconciler {
     /// Create one issue (`action` is an `Action::Create`), check its type and replay its status
     /// labels, and close it if Jira says done.
     pub(super) async fn create(&self, target: &Target<'_>, action: Action, done: &mut Done) {
-        let Some(c) = Create::of(action, target) else {
+        let Some(mut c) = Create::of(action, target) else {
             return;
         };
+        c.new.milestone_id = self.milestone_id_for(target, &c.jira);
         let Some(created) = self.send_create(target, &c, done).await else {
             return;
         };

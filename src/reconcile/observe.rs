@@ -467,6 +467,7 @@ mod tests {
             backdate_checked: AtomicBool::new(false),
             board: Default::default(),
             fields: Default::default(),
+            milestones: Default::default(),
         };
         let mut view = r.scan_project(&store, &target).await.expect("scan");
         assert!(

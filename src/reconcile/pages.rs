@@ -174,6 +174,9 @@ impl Reconciler {
             .await?;
         tally += Tally::of_plan(&planned);
         tally += self.carry_out(mode, target, planned, recorded).await?;
+        if let (Mode::Apply(_), PassKind::Full) = (mode, walk.start.kind) {
+            tally += self.close_finished_milestones(target, &page.issues).await;
+        }
         Ok(tally)
     }
 

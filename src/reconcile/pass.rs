@@ -106,7 +106,8 @@ impl Reconciler {
             rules: self.cfg.rules(mapping),
             backdate_checked: AtomicBool::new(false),
             board: Default::default(),
-            fields: self.issue_fields(mapping).await?,
+            fields: self.issue_fields(mode, mapping).await?,
+            milestones: Default::default(),
         })
     }
 

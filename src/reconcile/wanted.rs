@@ -1,16 +1,51 @@
 //! Which of a Jira issue's planning fields a mapping mirrors, and so which its searches ask
 //! Jira for (a mapping that mirrors none asks for what it always did).
 
-use super::Reconciler;
+use super::{Mode, Reconciler};
 use crate::config::Mapping;
-use crate::error::Result;
-use crate::jira::IssueFields;
+use crate::error::{Error, Result};
+use crate::jira::{IssueFields, GH_SPRINT};
+use crate::plan::MilestoneSource;
 
 impl Reconciler {
     /// The planning fields `mapping` mirrors. The sprint field's id is looked up in Jira
-    /// (`GET /field`) only for a mapping that needs sprints.
-    pub(super) async fn issue_fields(&self, mapping: &Mapping) -> Result<IssueFields> {
-        let _ = mapping;
-        Ok(IssueFields::default())
+    /// (`GET /field`) only for a mapping that needs sprints, and kept in the state database.
+    pub(super) async fn issue_fields(
+        &self,
+        mode: Mode<'_>,
+        mapping: &Mapping,
+    ) -> Result<IssueFields> {
+        let mut fields = IssueFields::default();
+        match mapping.milestones {
+            None => {}
+            Some(MilestoneSource::FixVersion) => fields.fix_versions = true,
+            Some(MilestoneSource::Sprint) => {
+                fields.sprint = self.sprint_field(mode).await?;
+                if fields.sprint.is_none() {
+                    return Err(Error::Config(format!(
+                        "{}: milestones = \"sprint\", but this Jira has no sprint field (it \
+                         comes with Jira Software): use milestones = \"fixVersion\" or remove \
+                         the key",
+                        mapping.name()
+                    )));
+                }
+            }
+        }
+        Ok(fields)
+    }
+
+    /// The sprint field's id: as kept, else asked of Jira (and kept when found).
+    async fn sprint_field(&self, mode: Mode<'_>) -> Result<Option<String>> {
+        let url = self.cfg.jira.url.as_str();
+        if let Some(store) = mode.store() {
+            if let Some(id) = store.cache().jira_field(url, GH_SPRINT)? {
+                return Ok(Some(id));
+            }
+        }
+        let found = self.jira.sprint_field().await?;
+        if let (Some(id), Mode::Apply(store)) = (&found, mode) {
+            store.cache().save_jira_field(url, GH_SPRINT, id)?;
+        }
+        Ok(found)
     }
 }

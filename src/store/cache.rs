@@ -150,6 +150,31 @@ impl<'s> Cache<'s> {
         })
     }
 
+    /// The id of the Jira field whose `schema.custom` is `schema`, as last looked up.
+    pub fn jira_field(&self, jira_url: &str, schema: &str) -> Result<Option<String>> {
+        self.store.with(|c| {
+            c.query_row(
+                "SELECT field_id FROM jira_field WHERE jira_url = ?1 AND schema = ?2",
+                params![jira_url, schema],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+    }
+
+    pub fn save_jira_field(&self, jira_url: &str, schema: &str, id: &str) -> Result<()> {
+        self.store.with(|c| {
+            c.execute(
+                "INSERT INTO jira_field (jira_url, schema, field_id, fetched_at)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (jira_url, schema) DO UPDATE SET field_id = excluded.field_id,
+                   fetched_at = excluded.fetched_at",
+                params![jira_url, schema, id, now_text()],
+            )
+            .map(|_| ())
+        })
+    }
+
     pub fn pacer(&self, gitlab_url: &str) -> Result<Option<PacerSnapshot>> {
         self.store.with(|c| {
             c.query_row(

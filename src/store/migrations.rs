@@ -146,7 +146,7 @@ const MIGRATIONS: &[&str] = &[
     // The status board each mapping keeps (`status_board`): the board, the status labels
     // it has our lists for, and every status label of the Jira workflow as last read, so an
     // idle pass asks GitLab nothing and a status the workflow did not have makes a pass look
-    // again.
+    // again. The id of Jira's sprint field (`milestones = "sprint"`), so a pass need not ask.
     "CREATE TABLE status_board (
         mapping     TEXT NOT NULL,
         gitlab_url  TEXT NOT NULL,
@@ -156,6 +156,13 @@ const MIGRATIONS: &[&str] = &[
         statuses    TEXT NOT NULL,
         checked_at  TEXT NOT NULL,
         PRIMARY KEY (mapping, gitlab_url, name)
+    ) WITHOUT ROWID;
+    CREATE TABLE jira_field (
+        jira_url    TEXT NOT NULL,
+        schema      TEXT NOT NULL,
+        field_id    TEXT NOT NULL,
+        fetched_at  TEXT NOT NULL,
+        PRIMARY KEY (jira_url, schema)
     ) WITHOUT ROWID;",
 ];
 

@@ -5,6 +5,7 @@
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use jgr_sim::gitlab::Role;
+use jira_gitlab_reconciler::domain::PassKind;
 use jira_gitlab_reconciler::jira::IssueFields;
 use jira_gitlab_reconciler::metrics::Metrics;
 use jira_gitlab_reconciler::plan::{
@@ -131,4 +132,127 @@ async fn fix_versions_and_sprints_as_jira_sends_them_give_milestones_gitlab_has_
     }
     assert_eq!(w.gitlab.milestones(PROJECT)[0].state, "closed");
     assert_eq!(w.gitlab.group_milestones("acme")[0].state, "closed");
+}
+
+fn milestone_of(w: &jgr_sim::world::SimWorld, jira_id: &str) -> Option<String> {
+    let iid = mirror_of(w, PROJECT, jira_id).iid;
+    w.gitlab
+        .issue_metadata(PROJECT, iid)
+        .and_then(|m| m.milestone)
+}
+
+#[tokio::test]
+async fn mirrors_get_their_fix_versions_milestone_made_once_reused_and_closed_on_release() {
+    let w = world("milestones-fix", |o| {
+        o.role = Role::Reporter;
+        o.mappings[0].extra_config = "milestones = \"fixVersion\"\n".into();
+    })
+    .await;
+    let v11 = w.jira.add_version("VSA", "1.1", None, Some(day(16)));
+    let v10 = w.jira.add_version("VSA", "1.0", None, Some(day(1)));
+    w.jira.release_version(&v10, None);
+    w.jira.add_version("VSA", "2.0", None, None);
+    let a = w.jira.create_issue("VSA", "A", "Story");
+    let b = w.jira.create_issue("VSA", "B", "Story");
+    let none = w.jira.create_issue("VSA", "No version", "Story");
+    let shipped = w.jira.create_issue("VSA", "Shipped", "Story");
+    w.jira.set_fix_versions(&a.key, &["1.1"]);
+    w.jira.set_fix_versions(&b.key, &["1.0", "1.1"]);
+    w.jira.set_fix_versions(&shipped.key, &["1.0"]);
+    w.jira.transition(&shipped.key, "Done", "done");
+    // A person made 2.0 already.
+    let theirs = w.gitlab.add_milestone(PROJECT, "2.0", None, None);
+
+    pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(milestone_of(&w, &a.id).as_deref(), Some("1.1"));
+    assert_eq!(
+        milestone_of(&w, &b.id).as_deref(),
+        Some("1.1"),
+        "the last fix version"
+    );
+    assert_eq!(milestone_of(&w, &none.id), None);
+    // Closed mirrors get theirs too (switched on with work already done).
+    assert_eq!(milestone_of(&w, &shipped.id).as_deref(), Some("1.0"));
+    let made: Vec<(String, String, Option<NaiveDate>)> = w
+        .gitlab
+        .milestones(PROJECT)
+        .into_iter()
+        .map(|m| (m.title, m.state, m.due_date))
+        .collect();
+    assert_eq!(
+        made,
+        [
+            ("2.0".to_string(), "active".to_string(), None),
+            ("1.1".to_string(), "active".to_string(), Some(day(16))),
+            ("1.0".to_string(), "closed".to_string(), Some(day(1))),
+        ]
+    );
+    let iid = mirror_of(&w, PROJECT, &a.id).iid;
+    let stamps = w.gitlab.vsa_stamps(PROJECT, iid).expect("stamps");
+    assert!(stamps.first_associated_with_milestone_at.is_some());
+
+    // Moved to 2.0 in Jira: the person's milestone is reused, not made again.
+    w.clock.advance(MINUTE);
+    w.jira.set_fix_versions(&a.key, &["2.0"]);
+    pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(milestone_of(&w, &a.id).as_deref(), Some("2.0"));
+    assert_eq!(w.gitlab.milestones(PROJECT).len(), 3);
+    assert_eq!(w.gitlab.milestones(PROJECT)[0].id, theirs);
+
+    // Released in Jira (no issue changes): closed by the next full pass, not before.
+    w.jira.release_version(&v11, None);
+    let state = |w: &jgr_sim::world::SimWorld| w.gitlab.milestones(PROJECT)[1].state.clone();
+    let (jira, gitlab) = (w.jira.requests(), w.gitlab.requests());
+    pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(
+        (w.jira.requests() - jira, w.gitlab.requests() - gitlab),
+        (1, 0),
+        "an idle pass is one search"
+    );
+    assert_eq!(state(&w), "active");
+    pass_ok(&w, PassKind::Full).await;
+    assert_eq!(state(&w), "closed");
+    let writes = w.gitlab.writes();
+    pass_ok(&w, PassKind::Full).await;
+    assert_eq!(
+        w.gitlab.writes(),
+        writes,
+        "an idle full pass writes nothing"
+    );
+}
+
+#[tokio::test]
+async fn mirrors_get_their_current_sprint_as_a_milestone_with_its_dates() {
+    let w = world("milestones-sprint", |o| {
+        o.role = Role::Reporter;
+        o.mappings[0].extra_config = "milestones = \"sprint\"\n".into();
+    })
+    .await;
+    let board = w.jira.add_board("VSA", "VSA board", &[]);
+    let old = w.jira.add_sprint(board, "Sprint 6");
+    let now = w.jira.add_sprint(board, "Sprint 7");
+    let at = |d| {
+        Utc.with_ymd_and_hms(2025, 3, d, 9, 0, 0)
+            .single()
+            .expect("time")
+    };
+    w.jira.start_sprint(old, at(1), at(3));
+    w.jira.close_sprint(old, Some(now));
+    w.jira.start_sprint(now, at(3), at(17));
+    let a = w.jira.create_issue("VSA", "Carried over", "Story");
+    w.jira.set_sprints(&a.key, &[old, now]);
+    pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(milestone_of(&w, &a.id).as_deref(), Some("Sprint 7"));
+    let m = w.gitlab.milestones(PROJECT);
+    assert_eq!(
+        (m.len(), m[0].start_date, m[0].due_date),
+        (1, Some(day(3)), Some(day(17)))
+    );
+    // The sprint field's id is kept: an idle pass is still one search.
+    let (jira, gitlab) = (w.jira.requests(), w.gitlab.requests());
+    pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(
+        (w.jira.requests() - jira, w.gitlab.requests() - gitlab),
+        (1, 0)
+    );
 }
