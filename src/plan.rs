@@ -440,6 +440,11 @@ fn plan_create(input: &PlanInput<'_>, jira: &JiraIssue, want: &Wanted, out: &mut
             .unwrap_or("issue")
             .to_string(),
         steps,
+        milestone: input
+            .rules
+            .milestones
+            .and_then(|source| wanted_milestone(source, &jira.planning))
+            .map(|m| m.title),
     });
 }
 
@@ -606,6 +611,9 @@ mod tests {
             if let Some(t) = &edit.issue_type {
                 g.issue_type = Some(t.clone().into());
             }
+            if let Some(m) = &edit.milestone {
+                g.milestone = Some(m.title.clone());
+            }
         }
         fn step(&mut self, iid: GitlabIid, step: &LabelStep) {
             self.edit(
@@ -629,6 +637,7 @@ mod tests {
                         status_label,
                         issue_type,
                         steps,
+                        milestone,
                     } => {
                         let iid = GitlabIid(self.gitlab.keys().max().map_or(0, |i| i.0) + 1);
                         let state = if *close {
@@ -641,6 +650,7 @@ mod tests {
                             GitlabIssue {
                                 labels: status_label.iter().cloned().collect(),
                                 issue_type: Some(issue_type.clone().into()),
+                                milestone: milestone.clone(),
                                 ..GitlabIssue::new(iid, title.clone(), state, description)
                             },
                         );
@@ -1240,6 +1250,49 @@ mod tests {
         let p = w.plan(&[j]);
         assert!(p.actions.is_empty());
         assert_eq!(w.history_asked, 0);
+    }
+
+    #[test]
+    fn the_milestone_follows_the_last_fix_version_and_a_person_s_stays_without_one() {
+        let version = |name: &str| crate::domain::FixVersion {
+            name: name.into(),
+            released: false,
+            release_date: None,
+            start_date: None,
+        };
+        let mut w = World::new();
+        w.rules.milestones = Some(MilestoneSource::FixVersion);
+        let mut j = jira(1, "Versioned", StatusCategory::Done);
+        j.planning.fix_versions = vec![version("1.0"), version("1.1")];
+        let p = w.plan(std::slice::from_ref(&j));
+        assert!(
+            matches!(&p.actions[..], [Action::Create { milestone: Some(m), close: true, .. }] if m == "1.1"),
+            "{:?}",
+            p.actions
+        );
+        assert!(p.actions[0]
+            .describe()
+            .ends_with("in milestone \"1.1\" (then close: done in Jira)"));
+        w.apply(&p);
+        assert!(
+            w.plan(std::slice::from_ref(&j)).actions.is_empty(),
+            "converged"
+        );
+        j.planning.fix_versions = vec![version("2.0")];
+        j.updated = at(100);
+        let p = w.plan(std::slice::from_ref(&j));
+        assert!(
+            matches!(&p.actions[..], [Action::Update { edit, .. }] if edit.milestone.as_ref().map(|m| m.title.as_str()) == Some("2.0") && edit.state_event.is_none()),
+            "{:?}",
+            p.actions
+        );
+        assert!(p.actions[0].describe().ends_with("milestone \"2.0\""));
+        w.apply(&p);
+        // No fix version any more: the milestone it has stays (a person's choice, or the
+        // last one Jira named).
+        j.planning.fix_versions.clear();
+        j.updated = at(200);
+        assert!(w.plan(std::slice::from_ref(&j)).actions.is_empty());
     }
 
     #[test]

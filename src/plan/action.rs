@@ -27,6 +27,8 @@ pub enum Action {
         issue_type: String,
         /// Status label changes to replay after the create, oldest first.
         steps: Vec<LabelStep>,
+        /// The title of the milestone to create it in (`milestones`); `apply` finds its id.
+        milestone: Option<String>,
     },
     /// Record the link to an existing GitLab issue: found by its marker (`adopted`), or the
     /// Jira key changed.
@@ -112,6 +114,7 @@ impl Action {
             status_label,
             issue_type,
             steps,
+            milestone,
             ..
         } = self
         else {
@@ -123,6 +126,9 @@ impl Action {
         }
         if let Some(l) = status_label {
             extra.push_str(&format!(" [{l}]"));
+        }
+        if let Some(m) = milestone {
+            extra.push_str(&format!(" in milestone \"{m}\""));
         }
         if !steps.is_empty() {
             extra.push_str(&format!(

@@ -31,6 +31,7 @@ impl Create {
             status_label,
             issue_type,
             steps,
+            ..
         } = action
         else {
             return None;
