@@ -6,6 +6,7 @@
 
 mod board;
 mod mapping;
+mod milestones;
 mod state_dir;
 mod tokens;
 mod units;
@@ -104,6 +105,7 @@ pub async fn run(mut cfg: Config, file: &ConfigFile) -> Result<i32> {
     }
     if reached.jira && reached.gitlab {
         out.say_all(board::all(&r).await);
+        out.say_all(milestones::all(&r).await);
     }
     out.say_all(state(&state_path, store.as_ref()));
     if reached.jira && reached.gitlab {

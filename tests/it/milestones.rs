@@ -1,7 +1,8 @@
-//! Milestones (`milestones`, issue 17 item 4) — the parts built so far: the rule that reads a
-//! Jira issue's fix versions and sprints as the simulated Jira sends them, and the GitLab
-//! client that finds a milestone by title (the project's or its group's), creates one with its
-//! dates, and closes it where it lives. Mirrors do not carry milestones yet.
+//! Milestones (`milestones`): the rule on a Jira issue's fix versions and sprints as the
+//! simulated Jira sends them; the GitLab client that finds a milestone by title (the project's
+//! or its group's), creates one with its dates, and closes it where it lives; mirrors given
+//! their milestone by passes (made once, reused, closed on release at a full pass, idle passes
+//! one search); and `check`.
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use jgr_sim::gitlab::Role;
@@ -255,4 +256,30 @@ async fn mirrors_get_their_current_sprint_as_a_milestone_with_its_dates() {
         (w.jira.requests() - jira, w.gitlab.requests() - gitlab),
         (1, 0)
     );
+}
+
+#[tokio::test]
+async fn check_names_a_jira_without_sprints_and_a_role_that_cannot_make_milestones() {
+    let w = world("milestones-check", |o| {
+        o.role = Role::Guest;
+        o.mappings[0].extra_config = "milestones = \"sprint\"\n".into();
+    })
+    .await;
+    // As a Jira without Jira Software: no usable gh-sprint field in `/field`.
+    w.jira.set_sprint_field_id("");
+    let config = w.write_config().expect("config").display().to_string();
+    let out = run_binary(vec!["check".into(), "--config".into(), config]).await;
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    for needle in [
+        "this Jira has no sprint field",
+        "may not create milestones or give them to issues: give it the Planner role or higher",
+    ] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with("PROBLEM VSA->acme/platform: ") && l.contains(needle)),
+            "{needle:?} in:\n{stdout}"
+        );
+    }
 }
