@@ -106,7 +106,8 @@ pub(super) fn to_set(
     gitlab: &GitlabIssue,
 ) -> Option<MilestoneRef> {
     let wanted = wanted_milestone(source?, &jira.planning)?;
-    (gitlab.milestone.as_deref() != Some(wanted.title.as_str())).then(|| MilestoneRef {
+    let differs = gitlab.milestone.as_deref() != Some(wanted.title.as_str());
+    differs.then_some(MilestoneRef {
         title: wanted.title,
         id: None,
     })
