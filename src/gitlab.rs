@@ -334,18 +334,7 @@ impl GitlabClient {
     /// create limit (a bare 429) is sent again after the pacer's hold, up to
     /// `retry.max_attempts` times; other 429s are holds the HTTP layer keeps.
     pub async fn create(&self, project_id: u64, issue: &NewIssue) -> Result<GitlabIssue, ApiError> {
-        let mut body = json!({
-            "title": issue.title,
-            "description": issue.description,
-            "labels": issue.labels.join(","),
-            "issue_type": issue.issue_type,
-        });
-        if let Some(at) = issue.created_at {
-            body["created_at"] = json!(at.to_rfc3339());
-        }
-        if let Some(id) = issue.milestone_id {
-            body["milestone_id"] = json!(id);
-        }
+        let body = issue.body();
         let path = format!("/projects/{project_id}/issues");
         let mut refused: u32 = 0;
         let metrics = pacing_metrics::Creates(self.api.metrics());
@@ -468,6 +457,25 @@ fn stopped(path: &str) -> ApiError {
         kind: ApiErrorKind::Stopped,
         hint: None,
         source: None,
+    }
+}
+
+impl NewIssue {
+    /// The create request's body.
+    fn body(&self) -> Value {
+        let mut body = json!({
+            "title": self.title,
+            "description": self.description,
+            "labels": self.labels.join(","),
+            "issue_type": self.issue_type,
+        });
+        if let Some(at) = self.created_at {
+            body["created_at"] = json!(at.to_rfc3339());
+        }
+        if let Some(id) = self.milestone_id {
+            body["milestone_id"] = json!(id);
+        }
+        body
     }
 }
 
