@@ -5,6 +5,7 @@
 //! and the webhook (`webhook`).
 
 mod mapping;
+mod sandbox;
 mod state_dir;
 mod tokens;
 mod units;
@@ -71,6 +72,8 @@ impl Out {
 struct Reached {
     jira: bool,
     gitlab: bool,
+    /// What each server said of the token this check used.
+    tokens: tokens::Verdicts,
 }
 
 pub async fn run(mut cfg: Config, file: &ConfigFile) -> Result<i32> {
@@ -90,11 +93,10 @@ pub async fn run(mut cfg: Config, file: &ConfigFile) -> Result<i32> {
         state_path.display()
     );
     out.say_all(tokens::sources(&cfg));
-    let service_tokens = tokens::service_credentials(&cfg).await;
     let webhook = cfg.webhook.clone();
     let r = Reconciler::new(cfg, Arc::new(Metrics::new()))?;
     let reached = servers(&r, &mut out).await;
-    out.say_all(service_tokens);
+    out.say_all(tokens::service_credentials(r.config(), reached.tokens).await);
     out.say_all(skipped(reached));
     let cache = store.as_ref().and_then(|s| s.as_ref().ok());
     for m in &r.config().mappings {
@@ -122,6 +124,10 @@ async fn servers(r: &Reconciler, out: &mut Out) -> Reached {
     Reached {
         jira: base_url_found(&jira),
         gitlab: base_url_found(&gitlab),
+        tokens: tokens::Verdicts {
+            jira: tokens::Verdict::of(&jira),
+            gitlab: tokens::Verdict::of(&gitlab),
+        },
     }
 }
 
@@ -184,7 +190,12 @@ fn skipped(reached: Reached) -> Vec<Finding> {
 /// Whether passes can write the state directory, and whether its database is usable.
 fn state(state_path: &Path, store: Option<&Result<Store>>) -> Vec<Finding> {
     let unit_dirs = units::unit_dirs(std::env::var("SYSTEMD_UNIT_PATH").ok().as_deref());
-    let writable = state_dir::writable(state_path, &units::state_directories(&unit_dirs));
+    let unit = sandbox::Sandbox::installed(&unit_dirs);
+    let writable = state_dir::writable(
+        state_path,
+        &units::state_directories(&unit_dirs),
+        unit.as_ref(),
+    );
     let database = match store {
         Some(Ok(_)) => Finding::Ok(format!("state database {} is usable", state_path.display())),
         Some(Err(e)) => Finding::Problem(e.report()),

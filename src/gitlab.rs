@@ -343,7 +343,10 @@ impl GitlabClient {
             let ticket = match admitted {
                 Ok(ticket) => ticket,
                 Err(NotAdmitted::Stopped) => return Err(stopped(&path)),
-                Err(NotAdmitted::TooLong(wait)) => return Err(held_too_long(&path, wait)),
+                Err(NotAdmitted::TooLong(wait)) => {
+                    metrics.answered("held");
+                    return Err(held_too_long(&path, wait));
+                }
             };
             // The pacer counts the create from when it actually goes out.
             let sending = || self.pacer.sending(&ticket);
