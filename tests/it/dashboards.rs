@@ -323,3 +323,32 @@ async fn webhook_outcomes_are_counted_from_zero_before_any_delivery() {
     }
     drop(child);
 }
+
+/// A create the pacer would hold beyond `retry.max_wait` fails at once, so no create is ever
+/// seen waiting: it is counted as `held`, which the "creates held" rule reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_held_beyond_max_wait_is_counted_as_held() {
+    let w = world("pacer-held", |o| {
+        o.create_limit_per_minute = Some(1);
+        o.create_window = Some(Duration::from_secs(60));
+    })
+    .await;
+    seed_issues(&w, 3, 100);
+    let mut cfg = config(&w);
+    // A refusal holds creates for GitLab's window (a minute; a file's config cannot have the
+    // two this way round, but a server's Retry-After can be as long): beyond `max_wait`.
+    cfg.retry.max_wait = Duration::from_secs(2);
+    let metrics = Arc::new(Metrics::new());
+    let r = Reconciler::new(cfg, metrics.clone()).expect("reconciler");
+    let store = Store::open(&w.state_path()).expect("store");
+    let reports = r.pass(Mode::Apply(&store), PassKind::Incremental).await;
+    assert!(!reports[0].ok(), "held creates fail the pass");
+    let get = |outcome: &str| {
+        metrics
+            .get("jgr_create_requests_total", &[("outcome", outcome)])
+            .unwrap_or(0.0)
+    };
+    assert_eq!(get("created"), w.gitlab.issue_count(PROJECT) as f64);
+    assert!(get("held") >= 1.0, "held {}, refused {}", get("held"), get("refused"));
+    assert_eq!(metrics.get("jgr_creates_waiting", &[]), Some(0.0));
+}
