@@ -256,7 +256,9 @@ impl JiraClient {
                     let hint = format!("Jira project {key} does not exist or this account cannot browse it: check jira_project (and any project the mapping's jql names)");
                     e.with_hint(hint)
                 }
-                None => e.with_hint(format!("Jira refused the search `{filter}`: check the mapping's jql")),
+                None => e.with_hint(format!(
+                    "Jira refused the search `{filter}`: check the mapping's jql"
+                )),
             },
             Some(404) => {
                 let path = match self.deployment {

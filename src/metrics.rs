@@ -123,11 +123,7 @@ impl Metrics {
     /// The current value of one series (tests and `/healthz`).
     pub fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         let families = crate::lock_unpoisoned(&self.families);
-        families
-            .get(name)?
-            .series
-            .get(&key(labels))
-            .copied()
+        families.get(name)?.series.get(&key(labels)).copied()
     }
 
     fn update(
@@ -254,7 +250,10 @@ mod tests {
         m.retain_mappings(&["VSA->a/b".to_string()]);
         let text = m.render();
         assert!(!text.contains("OLD->a/c"), "{text}");
-        assert!(text.contains("jgr_needs_person{mapping=\"VSA->a/b\"} 1"), "{text}");
+        assert!(
+            text.contains("jgr_needs_person{mapping=\"VSA->a/b\"} 1"),
+            "{text}"
+        );
         assert!(
             text.contains("jgr_passes_total{kind=\"full\",mapping=\"VSA->a/b\",outcome=\"ok\"} 1"),
             "{text}"

@@ -66,7 +66,9 @@ impl Sandbox {
         let under = |roots: &[&str]| roots.iter().any(|r| dir.starts_with(r));
         let system = match self.protect_system.as_str() {
             "strict" => Some("the whole file system but /dev, /proc and /sys"),
-            "full" if under(&["/usr", "/boot", "/efi", "/etc"]) => Some("/usr, /boot, /efi and /etc"),
+            "full" if under(&["/usr", "/boot", "/efi", "/etc"]) => {
+                Some("/usr, /boot, /efi and /etc")
+            }
             "yes" | "true" | "on" | "1" if under(&["/usr", "/boot", "/efi"]) => {
                 Some("/usr, /boot and /efi")
             }
@@ -130,7 +132,10 @@ mod tests {
         assert!(s.read_only(Path::new("/home/me/state")).is_some());
         assert_eq!(s.read_only(Path::new("/srv/jgr")), None);
         let s = sandbox("ProtectSystem=yes\nReadWritePaths=/usr/local/jgr\nReadWritePaths=\n");
-        assert!(s.read_only(Path::new("/usr/local/jgr")).is_some(), "cleared");
+        assert!(
+            s.read_only(Path::new("/usr/local/jgr")).is_some(),
+            "cleared"
+        );
         assert_eq!(s.read_only(Path::new("/etc/jgr")), None);
         assert_eq!(sandbox("").read_only(Path::new("/usr")), None);
     }

@@ -43,17 +43,20 @@ pub fn writable(state_path: &Path, made_by_systemd: &[PathBuf], unit: Option<&Sa
         },
         None => Writer::of(existing),
     };
-    let tested = match who.try_create_in(existing) {
-        Ok(()) => Ok(()),
-        Err(Untested(why)) => {
-            return Finding::Note(format!(
-                "state directory {}: could not test writing it as {}: {why}",
-                existing.display(),
-                who.describe()
-            ))
-        }
-        Err(Failed(e)) => Err(e),
-    };
+    match who.try_create_in(existing) {
+        Ok(()) => verdict(&dir, existing, &who, Ok(())),
+        Err(Untested(why)) => Finding::Note(format!(
+            "state directory {}: could not test writing it as {}: {why}",
+            existing.display(),
+            who.describe()
+        )),
+        Err(Failed(e)) => verdict(&dir, existing, &who, Err(e)),
+    }
+}
+
+/// What writing a file in `existing` as `who` says of the state directory `dir` (`existing`
+/// itself, or the nearest directory of its path that exists).
+fn verdict(dir: &Path, existing: &Path, who: &Writer, tested: std::io::Result<()>) -> Finding {
     match (existing == dir, tested) {
         (true, Ok(())) => Finding::Ok(format!(
             "state directory {} is writable by {}",

@@ -68,8 +68,18 @@ pub async fn service_credentials(cfg: &Config, verdicts: Verdicts) -> Vec<Findin
     let dirs = units::unit_dirs(std::env::var("SYSTEMD_UNIT_PATH").ok().as_deref());
     let mut out = Vec::new();
     for (server, source, used, verdict) in [
-        (Server::Jira, &cfg.jira.token_source, &cfg.jira.token, verdicts.jira),
-        (Server::Gitlab, &cfg.gitlab.token_source, &cfg.gitlab.token, verdicts.gitlab),
+        (
+            Server::Jira,
+            &cfg.jira.token_source,
+            &cfg.jira.token,
+            verdicts.jira,
+        ),
+        (
+            Server::Gitlab,
+            &cfg.gitlab.token_source,
+            &cfg.gitlab.token,
+            verdicts.gitlab,
+        ),
     ] {
         let TokenSource::Env { var, credential } = source else {
             continue;

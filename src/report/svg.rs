@@ -23,9 +23,15 @@ pub(super) fn chart(r: &Report) -> String {
         out,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="Helvetica, Arial, sans-serif" font-size="12">"#
     );
-    let _ = writeln!(out, r#"<rect class="bg" width="100%" height="100%" fill="white"/>"#);
+    let _ = writeln!(
+        out,
+        r#"<rect class="bg" width="100%" height="100%" fill="white"/>"#
+    );
     if r.mappings.is_empty() {
-        let _ = writeln!(out, r#"<text class="ink" x="20" y="40">No mapping to report.</text>"#);
+        let _ = writeln!(
+            out,
+            r#"<text class="ink" x="20" y="40">No mapping to report.</text>"#
+        );
     }
     for (i, m) in r.mappings.iter().enumerate() {
         let f = &m.figures;

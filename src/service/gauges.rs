@@ -33,7 +33,11 @@ pub(super) fn on_reload(metrics: &Metrics, cfg: &Config, store: Option<&Store>) 
     if cfg.webhook.is_some() {
         // From zero, so `rate()` and `increase()` have a series before the first delivery.
         for outcome in crate::webhook::Outcome::ALL {
-            metrics.init("jgr_webhook_events_total", &[("outcome", outcome.label())], 0.0);
+            metrics.init(
+                "jgr_webhook_events_total",
+                &[("outcome", outcome.label())],
+                0.0,
+            );
         }
     }
     let now = Utc::now();

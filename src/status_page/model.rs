@@ -264,19 +264,28 @@ mod tests {
         let cfg = Config::parse(&text, std::path::Path::new("t.toml"), &tokens).expect("config");
         let store = Store::open(&state).expect("store");
         let id = MappingId::from("VSA->acme/platform");
-        let pass = store.passes().begin(&id, crate::domain::PassKind::Full).expect("begin");
+        let pass = store
+            .passes()
+            .begin(&id, crate::domain::PassKind::Full)
+            .expect("begin");
         let error = "Jira POST /rest/api/3/search/jql: HTTP 400: The value 'customer-megacorp' \
             does not exist for the field 'labels'. (Jira refused the search `project = \"VSA\" AND \
             (labels = customer-megacorp)`: check the mapping's jql)";
         let counts = crate::domain::Counts::default();
         let failed = crate::domain::PassOutcome::Failed;
-        store.passes().finish(pass, failed, &counts, Some(error)).expect("finish");
+        store
+            .passes()
+            .finish(pass, failed, &counts, Some(error))
+            .expect("finish");
         let model = gather(&cfg, &Metrics::new(), Utc::now(), Utc::now());
         let shown = model.mappings[0].last_error.clone().expect("an error");
         assert!(!shown.contains("megacorp"), "{shown}");
         assert!(shown.contains("check its jql"), "{shown}");
         // Other errors show as they are.
-        assert_eq!(shown_error("GET /user: HTTP 401", Some("labels = x")), "GET /user: HTTP 401");
+        assert_eq!(
+            shown_error("GET /user: HTTP 401", Some("labels = x")),
+            "GET /user: HTTP 401"
+        );
     }
 
     #[test]

@@ -268,7 +268,10 @@ mod tests {
         }
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         while opening(&path) < RACE_CHILDREN {
-            assert!(std::time::Instant::now() < deadline, "the others never opened");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the others never opened"
+            );
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
     }

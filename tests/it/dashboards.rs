@@ -316,9 +316,17 @@ async fn webhook_outcomes_are_counted_from_zero_before_any_delivery() {
     let port = sockets.metrics_port();
     let child = spawn_service(&service_config(&w, port, ""), &sockets);
     // Set at start-up after the webhook's zeros (service/gauges.rs).
-    wait_metric(port, "jgr_needs_person{mapping=\"VSA->acme/platform\"}", 0.0).await;
+    wait_metric(
+        port,
+        "jgr_needs_person{mapping=\"VSA->acme/platform\"}",
+        0.0,
+    )
+    .await;
     for outcome in jira_gitlab_reconciler::webhook::Outcome::ALL {
-        let series = format!("jgr_webhook_events_total{{outcome=\"{}\"}}", outcome.label());
+        let series = format!(
+            "jgr_webhook_events_total{{outcome=\"{}\"}}",
+            outcome.label()
+        );
         assert_eq!(sample(port, &series).await, Some(0.0), "{series}");
     }
     drop(child);
@@ -349,6 +357,11 @@ async fn a_create_held_beyond_max_wait_is_counted_as_held() {
             .unwrap_or(0.0)
     };
     assert_eq!(get("created"), w.gitlab.issue_count(PROJECT) as f64);
-    assert!(get("held") >= 1.0, "held {}, refused {}", get("held"), get("refused"));
+    assert!(
+        get("held") >= 1.0,
+        "held {}, refused {}",
+        get("held"),
+        get("refused")
+    );
     assert_eq!(metrics.get("jgr_creates_waiting", &[]), Some(0.0));
 }

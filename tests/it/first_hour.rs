@@ -325,7 +325,11 @@ async fn check_tests_the_state_directory_as_the_unit_will_see_it() {
          ProtectSystem=strict\nStateDirectory=jira-gitlab-reconciler\n",
     )
     .expect("unit");
-    let config = write_config(&w.opts.dir, "unit-state.toml", &with_state(&w, &dir.join("state.db")));
+    let config = write_config(
+        &w.opts.dir,
+        "unit-state.toml",
+        &with_state(&w, &dir.join("state.db")),
+    );
     let env = [("SYSTEMD_UNIT_PATH", units.display().to_string())];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
 
@@ -351,7 +355,10 @@ async fn check_tests_the_state_directory_as_the_unit_will_see_it() {
     )
     .expect("drop-in");
     if !is_root() {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI runs as root");
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI runs as root"
+        );
         check_says(&config, &env, 0, &["note    state directory: not tested as user nobody, who jira-gitlab-reconciler.service runs as (User=)"]).await;
         eprintln!("skipped: writing as the unit's user needs root");
         return;
@@ -361,7 +368,10 @@ async fn check_tests_the_state_directory_as_the_unit_will_see_it() {
         &config,
         &env,
         2,
-        &[&format!("PROBLEM state directory {} is not writable by {as_unit}", dir.display())],
+        &[&format!(
+            "PROBLEM state directory {} is not writable by {as_unit}",
+            dir.display()
+        )],
     )
     .await;
     std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).expect("chown");
@@ -369,7 +379,10 @@ async fn check_tests_the_state_directory_as_the_unit_will_see_it() {
         &config,
         &env,
         0,
-        &[&format!("ok      state directory {} is writable by {as_unit}", dir.display())],
+        &[&format!(
+            "ok      state directory {} is writable by {as_unit}",
+            dir.display()
+        )],
     )
     .await;
 }

@@ -43,7 +43,10 @@ async fn service_follows_jira_serves_metrics_and_stops_on_sigterm() {
             "jgr_actions_total{kind=\"create\",mapping=\"VSA->acme/platform\"}",
             2.0,
         ),
-        ("jgr_http_requests_total{server=\"gitlab\",status=\"201\"}", 2.0),
+        (
+            "jgr_http_requests_total{server=\"gitlab\",status=\"201\"}",
+            2.0,
+        ),
     ] {
         assert!(
             metric_reaches(port, series, value, EVENT_WAIT).await,
@@ -148,7 +151,6 @@ async fn sighup_reloads_the_mappings() {
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.contains("configuration reloaded"), "{stderr}");
 }
-
 
 /// The nightly full resync, here every second with the polls once a year: it fires through
 /// `run`, closes the mirror of an issue deleted in Jira and repairs a title edited by hand in
