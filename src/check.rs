@@ -103,7 +103,7 @@ pub async fn run(mut cfg: Config, file: &ConfigFile) -> Result<i32> {
         out.say_all(mapping::jira(&r, m, reached).await);
         out.say_all(mapping::gitlab(&r, m, reached, cache).await);
     }
-    out.say_all(state(&state_path, store.as_ref()));
+    out.say_all(state(&state_path, &file.path, store.as_ref()));
     if reached.jira && reached.gitlab {
         for m in r.config().mappings.iter() {
             out.say_all(mapping::recipe(&r, m, &state_path).await);
@@ -187,10 +187,11 @@ fn skipped(reached: Reached) -> Vec<Finding> {
     .collect()
 }
 
-/// Whether passes can write the state directory, and whether its database is usable.
-fn state(state_path: &Path, store: Option<&Result<Store>>) -> Vec<Finding> {
+/// Whether passes can write the state directory (as the installed unit will, when it runs
+/// with this config file), and whether its database is usable.
+fn state(state_path: &Path, config: &Path, store: Option<&Result<Store>>) -> Vec<Finding> {
     let unit_dirs = units::unit_dirs(std::env::var("SYSTEMD_UNIT_PATH").ok().as_deref());
-    let unit = sandbox::Sandbox::installed(&unit_dirs);
+    let unit = sandbox::Sandbox::installed(&unit_dirs).filter(|u| u.runs(config));
     let writable = state_dir::writable(
         state_path,
         &units::state_directories(&unit_dirs),

@@ -17,6 +17,8 @@ pub struct Sandbox {
     protect_home: String,
     /// `ReadWritePaths=` and the `StateDirectory=` directories (under `/var/lib`).
     writable: Vec<PathBuf>,
+    /// The config file its `ExecStart=` names (`--config`, `-c`), or the system-wide one.
+    config: PathBuf,
 }
 
 impl Sandbox {
@@ -31,6 +33,7 @@ impl Sandbox {
     fn parse(unit: &str, texts: &[String]) -> Sandbox {
         let mut s = Sandbox {
             unit: unit.to_string(),
+            config: PathBuf::from(crate::config::SYSTEM_CONFIG),
             ..Sandbox::default()
         };
         for line in texts.iter().flat_map(|t| t.lines()) {
@@ -49,6 +52,7 @@ impl Sandbox {
                         .split_whitespace()
                         .map(|p| PathBuf::from(p.trim_start_matches(['-', '+']))),
                 ),
+                "ExecStart" => s.config = config_of(value),
                 "StateDirectory" => s.writable.extend(value.split_whitespace().map(|name| {
                     Path::new("/var/lib").join(name.split(':').next().unwrap_or(name))
                 })),
@@ -56,6 +60,13 @@ impl Sandbox {
             }
         }
         s
+    }
+
+    /// Whether the unit runs with the config file at `path` (else what it can write says
+    /// nothing of that config's state directory).
+    pub fn runs(&self, path: &Path) -> bool {
+        let real = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        real(&self.config) == real(path)
     }
 
     /// Why the unit's process cannot write under `dir` whatever its permissions, if it cannot.
@@ -104,6 +115,22 @@ impl Sandbox {
     }
 }
 
+/// The config file a command line names, or the system-wide one it reads without a flag.
+fn config_of(exec_start: &str) -> PathBuf {
+    let mut words = exec_start.split_whitespace();
+    while let Some(word) = words.next() {
+        if let Some(path) = word.strip_prefix("--config=") {
+            return PathBuf::from(path);
+        }
+        if word == "--config" || word == "-c" {
+            if let Some(path) = words.next() {
+                return PathBuf::from(path);
+            }
+        }
+    }
+    PathBuf::from(crate::config::SYSTEM_CONFIG)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +150,18 @@ mod tests {
         let why = s.read_only(Path::new("/srv/other")).expect("read-only");
         assert!(why.contains("ProtectSystem=strict"), "{why}");
         assert_eq!(s.writable_paths(), "/var/lib/jgr, /srv/jgr");
+        assert!(
+            s.runs(Path::new(crate::config::SYSTEM_CONFIG)),
+            "no --config"
+        );
+        let s = sandbox("ExecStart=/usr/bin/jira-gitlab-reconciler run --config /srv/c.toml\n");
+        assert!(s.runs(Path::new("/srv/c.toml")));
+        assert!(!s.runs(Path::new(crate::config::SYSTEM_CONFIG)));
+        assert_eq!(config_of("x run -c /a.toml"), PathBuf::from("/a.toml"));
+        assert_eq!(
+            config_of("x run --config=/b.toml"),
+            PathBuf::from("/b.toml")
+        );
     }
 
     #[test]

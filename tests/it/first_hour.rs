@@ -319,17 +319,23 @@ async fn check_tests_the_state_directory_as_the_unit_will_see_it() {
     std::fs::create_dir_all(&dir).expect("dir");
     let units = w.opts.dir.join("units");
     std::fs::create_dir_all(units.join("jira-gitlab-reconciler.service.d")).expect("dirs");
-    std::fs::write(
-        units.join("jira-gitlab-reconciler.service"),
-        "[Service]\nExecStart=/usr/bin/jira-gitlab-reconciler run\nUser=nobody\n\
-         ProtectSystem=strict\nStateDirectory=jira-gitlab-reconciler\n",
-    )
-    .expect("unit");
     let config = write_config(
         &w.opts.dir,
         "unit-state.toml",
         &with_state(&w, &dir.join("state.db")),
     );
+    let unit = |config: &Path| {
+        std::fs::write(
+            units.join("jira-gitlab-reconciler.service"),
+            format!(
+                "[Service]\nExecStart=/usr/bin/jira-gitlab-reconciler run --config {}\n\
+                 User=nobody\nProtectSystem=strict\nStateDirectory=jira-gitlab-reconciler\n",
+                config.display()
+            ),
+        )
+        .expect("unit");
+    };
+    unit(&config);
     let env = [("SYSTEMD_UNIT_PATH", units.display().to_string())];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
 
@@ -347,6 +353,12 @@ async fn check_tests_the_state_directory_as_the_unit_will_see_it() {
         )],
     )
     .await;
+
+    // A unit that runs another config says nothing of this one's state directory.
+    unit(Path::new("/etc/jira-gitlab-reconciler/another.toml"));
+    let stdout = check_says(&config, &env, 0, &[]).await;
+    assert!(!stdout.contains("read-only for the service"), "{stdout}");
+    unit(&config);
 
     // Opened by a drop-in: now the unit's user is what counts.
     std::fs::write(

@@ -321,7 +321,7 @@ fn check_as_the_readme_says(w: &SimWorld, service_config: &Path) {
     for want in [
         format!("PROBLEM the Jira token in {ETC}/jira.token (credential jira of {units}) is not the one this check used ($JIRA_API_TOKEN)"),
         format!("ok      the GitLab token in {ETC}/gitlab.token (credential gitlab of {units}) is the same as $GITLAB_TOKEN, which GitLab accepted above"),
-        format!("ok      state directory {STATE_DIR} is writable by user {PKG} (the User= of jira-gitlab-reconciler.service, tested as that user since this runs as root)"),
+        format!("ok      state directory {STATE_DIR} is writable by user {PKG} (its owner, tested as that user since this runs as root)"),
     ] {
         assert!(stdout.contains(&want), "{want}\n{stdout}");
     }
