@@ -1,8 +1,8 @@
 //! `check`: everything that can be verified before a first pass, each line saying OK or what to
 //! fix. Exit 0 only when nothing is wrong. One function per check, run in the order of the
 //! output: the config and its tokens (`tokens`), the two servers, each mapping (`mapping`),
-//! the state directory and database (`state_dir`, `units`), the Automation recipe's issues,
-//! and the webhook (`webhook`).
+//! the state directory and database (`state_dir`, `units`, `sandbox`: as the installed unit
+//! will see it), the Automation recipe's issues, and the webhook (`webhook`).
 
 mod mapping;
 mod sandbox;
