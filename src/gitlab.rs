@@ -343,7 +343,7 @@ impl GitlabClient {
             let ticket = match admitted {
                 Ok(ticket) => ticket,
                 Err(NotAdmitted::Stopped) => return Err(stopped(&path)),
-                Err(NotAdmitted::TooLong(wait)) => return Err(held_too_long(&path, wait)),
+                Err(NotAdmitted::TooLong(wait)) => return Err(held_too_long(&path, wait, metrics)),
             };
             // The pacer counts the create from when it actually goes out.
             let sending = || self.pacer.sending(&ticket);
@@ -430,7 +430,14 @@ impl GitlabClient {
 }
 
 /// The pacer would hold this create longer than `retry.max_wait` (a window configured longer).
-fn held_too_long(path: &str, wait: std::time::Duration) -> ApiError {
+/// A create not sent: the pacer's wait is longer than `retry.max_wait`. Counted as `held`
+/// (the pass fails it at once, so it is never seen waiting).
+fn held_too_long(
+    path: &str,
+    wait: std::time::Duration,
+    metrics: pacing_metrics::Creates,
+) -> ApiError {
+    metrics.answered("held");
     ApiError {
         server: Server::Gitlab,
         what: format!("POST {path}"),

@@ -436,8 +436,8 @@ mod tests {
     /// database lost its mirror rows) without a GitLab read.
     #[tokio::test]
     async fn a_scanned_page_is_looked_up_in_the_store_not_held_in_memory() {
-        let dir = std::env::temp_dir().join(format!("jgr-observe-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        // Removed when the test passes.
+        let dir = crate::test_dir("observe");
         let w = SimWorld::start(WorldOptions::new(&dir))
             .await
             .expect("fakes start");

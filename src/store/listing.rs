@@ -289,16 +289,26 @@ mod tests {
         g
     }
 
-    fn store(name: &str) -> Store {
-        let dir =
-            std::env::temp_dir().join(format!("jgr-store-listing-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        Store::open(&dir.join("state.db")).expect("open")
+    /// A store in a directory of its own, removed when the test passes (kept when it fails).
+    fn store(name: &str) -> (crate::TestDir, Store) {
+        let (dir, path) = crate::store::tests::temp_db(&format!("listing-{name}"));
+        let store = Store::open(&path).expect("open");
+        (dir, store)
+    }
+
+    #[test]
+    fn a_passing_test_leaves_no_database_behind() {
+        let (dir, s) = store("cleanup");
+        let path = dir.to_path_buf();
+        s.listings().begin(&MappingId::from("m")).expect("begin");
+        assert!(path.join("state.db").exists());
+        drop((s, dir));
+        assert!(!path.exists(), "{} removed", path.display());
     }
 
     #[test]
     fn listed_issues_read_back_as_they_were_listed() {
-        let s = store("roundtrip");
+        let (_dir, s) = store("roundtrip");
         let l = s.listings();
         let (m, other) = (MappingId::from("m"), MappingId::from("other"));
         l.begin(&m).expect("begin");
@@ -332,7 +342,7 @@ mod tests {
 
     #[test]
     fn a_marker_on_two_issues_is_reported_and_the_lower_iid_keeps_it() {
-        let s = store("shared");
+        let (_dir, s) = store("shared");
         let l = s.listings();
         let m = MappingId::from("m");
         l.begin(&m).expect("begin");
