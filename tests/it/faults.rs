@@ -156,23 +156,21 @@ async fn create_refused_on_every_try_fails_the_pass_and_keeps_the_checkpoint() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gitlab_create_limit_is_learned_kept_to_and_survives_a_restart() {
-    let window = Duration::from_millis(1000);
+    // The pacer leaves a fiftieth of the window as margin for a create's way to GitLab, which
+    // counts it when it arrives: 80 ms here. A 1 s window left 20 ms, and on the loaded 2-core
+    // CI machine this test once saw a limit of 4 learned where the server allows 3.
+    let window = Duration::from_millis(4000);
     let w = world("create-limit", |o| {
         o.create_limit_per_minute = Some(3);
         o.create_window = Some(window);
     })
     .await;
-    // Six: three go out at once, the fourth is refused and teaches the limit, the last three
-    // fill the next window. With more, the pacer's probe (a create past the learned limit,
-    // a window after the refusal) may go out in this pass; on a loaded machine its send can
-    // land in GitLab's next window, be admitted, and rightly raise the limit to 4: a different
-    // behaviour, tested in the pacer's own tests.
-    seed_issues(&w, 6, 100);
+    seed_issues(&w, 8, 100);
     // Nothing is known at first: creates go out at once, the limit refuses some, and the pacer
     // learns 3 per window once it has watched a whole window.
     let started = Instant::now();
     let r = pass_ok(&w, PassKind::Incremental).await;
-    assert_eq!(r.counts.created, 6, "{}", r.summary());
+    assert_eq!(r.counts.created, 8, "{}", r.summary());
     assert!(started.elapsed() >= window, "{:?}", started.elapsed());
     assert_converged(&w, "VSA", PROJECT);
     let store = jira_gitlab_reconciler::store::Store::open(&w.state_path()).expect("store");
