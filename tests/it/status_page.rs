@@ -221,7 +221,9 @@ fn page_window(body: &str) -> (String, String) {
     let (window, _) = rest.split_once(" UTC").expect("UTC");
     let (since, until) = window.split_once(" … ").expect("two ends");
     let rfc3339 = |t: &str, second: &str| format!("{}:{second}Z", t.replacen(' ', "T", 1));
-    (rfc3339(since, "00"), rfc3339(until, "59"))
+    // The page's minute ends at :59.999 (Jira's times are kept to the millisecond): an issue
+    // created at :59.221 is in a window the page shows as ending at that minute.
+    (rfc3339(since, "00"), rfc3339(until, "59.999"))
 }
 
 /// Chromium shows the page with its style sheet (allowed by the policy's hash), light on a
