@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use chrono::{DateTime, Utc};
 
 pub use ids::{GitlabIid, IdError, JiraId, JiraKey, MappingId};
-pub use planning::{FixVersion, JiraUser, Planning, Sprint, SprintState};
+pub use planning::{FixVersion, JiraUser, Planning, SetFields, Sprint, SprintState};
 
 /// GitLab rejects titles over 255 characters (Ruby counts characters, not bytes).
 pub const MAX_TITLE_CHARS: usize = 255;
@@ -191,6 +191,8 @@ pub struct IssueEdit {
     pub add_labels: Vec<String>,
     pub remove_labels: Vec<String>,
     pub issue_type: Option<String>,
+    /// `Some(None)` clears it.
+    pub due_date: Option<Option<chrono::NaiveDate>>,
 }
 
 impl IssueEdit {
@@ -205,6 +207,7 @@ impl IssueEdit {
                 Field::Labels,
             ),
             (self.issue_type.is_some(), Field::Type),
+            (self.due_date.is_some(), Field::DueDate),
         ];
         changes
             .into_iter()
@@ -222,6 +225,7 @@ pub enum Field {
     Description,
     Labels,
     Type,
+    DueDate,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

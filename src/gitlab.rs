@@ -171,6 +171,7 @@ pub struct NewIssue {
     pub created_at: Option<DateTime<Utc>>,
     /// `issue`, `incident`, ...
     pub issue_type: String,
+    pub due_date: Option<chrono::NaiveDate>,
 }
 
 impl GitlabClient {
@@ -333,6 +334,9 @@ impl GitlabClient {
         if let Some(at) = issue.created_at {
             body["created_at"] = json!(at.to_rfc3339());
         }
+        if let Some(d) = issue.due_date {
+            body["due_date"] = json!(d.to_string());
+        }
         let path = format!("/projects/{project_id}/issues");
         let mut refused: u32 = 0;
         let metrics = pacing_metrics::Creates(self.api.metrics());
@@ -418,6 +422,10 @@ impl GitlabClient {
         }
         if let Some(t) = &edit.issue_type {
             body.insert("issue_type".into(), json!(t));
+        }
+        if let Some(d) = edit.due_date {
+            // `null` clears it.
+            body.insert("due_date".into(), json!(d.map(|d| d.to_string())));
         }
         let req = Request::get(format!("/projects/{project_id}/issues/{iid}")).json(
             Method::PUT,

@@ -24,6 +24,7 @@
 //! recipe match is in question, so an idle pass asks for none.
 
 mod action;
+pub mod fields;
 mod gone;
 mod recipe;
 mod status;
@@ -34,10 +35,11 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{
     self, GitlabIid, GitlabIssue, GitlabState, GonePolicy, IssueEdit, IssueHistory, JiraId,
-    JiraIssue, Mirror, StateEvent,
+    JiraIssue, Mirror, SetFields, StateEvent,
 };
 
 pub use action::{describe_update, Action, LabelStep};
+pub use fields::LabelSources;
 pub use recipe::slot_iid;
 
 /// A mapping's rules beyond title and state (all off by default).
@@ -55,6 +57,10 @@ pub struct Rules {
     pub on_filtered_out: GonePolicy,
     /// Jira projects of the other mappings that feed the same GitLab project.
     pub sibling_projects: Vec<String>,
+    /// Jira fields that become GitLab labels (`labels_from`).
+    pub labels_from: LabelSources,
+    /// Jira's due date as GitLab's `due_date`.
+    pub due_date: bool,
 }
 
 impl Rules {
@@ -104,6 +110,9 @@ pub struct PlanInput<'a> {
     pub history: &'a HashMap<JiraId, IssueHistory>,
     /// Full passes: mirrors whose Jira issue left the search.
     pub missing: &'a [Missing],
+    /// What the reconciler last wrote of each mirror's Jira fields, by Jira id (absent: none
+    /// recorded).
+    pub set_fields: &'a HashMap<JiraId, SetFields>,
 }
 
 /// How a Jira version relates to what its mirror last applied.
@@ -345,6 +354,7 @@ fn plan_changes(
     out: &mut Plan,
 ) -> bool {
     let mut edit = edit_for(input, jira, gitlab, found, want);
+    fields::add_changes(input.rules, jira, input.set_fields.get(&jira.id), &mut edit);
     let mut changed = false;
     match status::steps(input, jira, &gitlab.labels) {
         status::Labels::Unchanged => {}
@@ -430,6 +440,7 @@ fn plan_create(input: &PlanInput<'_>, jira: &JiraIssue, want: &Wanted, out: &mut
             .unwrap_or("issue")
             .to_string(),
         steps,
+        fields: fields::wanted(input.rules, jira),
     });
 }
 
@@ -552,6 +563,7 @@ mod tests {
                 backdate: self.backdate,
                 history,
                 missing: &self.missing,
+                set_fields: &HashMap::new(),
             })
         }
         /// Plan as the reconciler does: once, and again with the changelogs it asked for.
@@ -619,6 +631,7 @@ mod tests {
                         status_label,
                         issue_type,
                         steps,
+                        ..
                     } => {
                         let iid = GitlabIid(self.gitlab.keys().max().map_or(0, |i| i.0) + 1);
                         let state = if *close {
@@ -1399,6 +1412,7 @@ mod tests {
         );
         w.gitlab.insert(GitlabIid(1), g);
         let none = HashMap::new();
+        let none_set = HashMap::new();
         let input = |recheck_applied| PlanInput {
             jira: std::slice::from_ref(&j),
             mirrors: &w.mirrors,
@@ -1411,6 +1425,7 @@ mod tests {
             backdate: false,
             history: &none,
             missing: &[],
+            set_fields: &none_set,
         };
         assert!(
             plan(&input(false)).actions.is_empty(),

@@ -122,6 +122,10 @@ pub(super) struct RawMapping {
     pub status_labels: Option<String>,
     #[serde(default)]
     pub issue_types: BTreeMap<String, String>,
+    /// Jira fields that become GitLab labels: "labels", "components", "priority".
+    #[serde(default)]
+    pub labels_from: Vec<String>,
+    pub due_date: Option<bool>,
 }
 
 /// Only `[state]` and `[[mapping]]`: what `status` and `report` need, read when another part

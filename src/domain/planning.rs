@@ -24,6 +24,15 @@ pub struct Planning {
     pub sprints: Vec<Sprint>,
 }
 
+/// What the reconciler last wrote of a mirror's Jira fields (`labels_from`, `due_date`), as
+/// the state database remembers it: the only labels and date it may change or remove.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SetFields {
+    /// Sorted, without repeats.
+    pub labels: Vec<String>,
+    pub due: Option<NaiveDate>,
+}
+
 /// A Jira user as an issue names them. Cloud sends `accountId` (Data Center `name`/`key`
 /// instead); `emailAddress` only when the user's profile lets this account see it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

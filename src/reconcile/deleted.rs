@@ -91,6 +91,7 @@ impl Reconciler {
             claimed: HashSet::new(),
             missing,
             recheck_applied: true,
+            set_fields: HashMap::new(),
         };
         let none = HashMap::new();
         let planned = plan(&page.input(target, view, self.jira.base_url(), &none));

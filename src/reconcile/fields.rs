@@ -176,8 +176,11 @@ impl Reconciler {
                 return Err(type_ignored(project, iid, want, after));
             }
         }
-        let kept_out = edit.add_labels.iter().find(|l| !after.labels.contains(l));
-        let kept_in = edit.remove_labels.iter().find(|l| after.labels.contains(l));
+        // GitLab's answer is kept with its scoped labels only: those are what can be checked
+        // (a token that may not set labels has every label of the request ignored).
+        let scoped = |l: &&String| crate::domain::is_scoped_label(l);
+        let kept_out = (edit.add_labels.iter().filter(scoped)).find(|l| !after.labels.contains(l));
+        let kept_in = (edit.remove_labels.iter().filter(scoped)).find(|l| after.labels.contains(l));
         if let Some(l) = kept_out.or(kept_in) {
             return Err(Error::RoleTooLow(format!(
                 "GitLab answered 200 but did not change the label {l} on #{iid} in {}: setting labels needs the Planner or Reporter role (the token's access level is {})",

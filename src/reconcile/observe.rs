@@ -14,6 +14,7 @@ use super::{Mode, Reconciler, Target};
 use crate::config::Mapping;
 use crate::domain::{
     GitlabIid, GitlabIssue, IssueHistory, JiraId, JiraIssue, JiraKey, MappingId, Mirror, PassKind,
+    SetFields,
 };
 use crate::error::Result;
 use crate::gitlab::Project;
@@ -166,6 +167,8 @@ pub(super) struct PageView<'a> {
     pub claimed: HashSet<GitlabIid>,
     pub missing: Vec<Missing>,
     pub recheck_applied: bool,
+    /// What the reconciler last wrote of the mirrors' Jira fields.
+    pub set_fields: HashMap<JiraId, SetFields>,
 }
 
 impl PageView<'_> {
@@ -188,6 +191,7 @@ impl PageView<'_> {
             backdate: target.project.can_backdate(),
             history,
             missing: &self.missing,
+            set_fields: &self.set_fields,
         }
     }
 }
@@ -408,12 +412,20 @@ impl Reconciler {
                 .await?;
             view.add_read(read)?;
         }
+        let set_fields = match store {
+            Some(s) if target.rules.mirrors_fields() => {
+                let ids: Vec<JiraId> = mirrors.keys().copied().collect();
+                s.set_fields().of(&target.name, &ids)?
+            }
+            _ => HashMap::new(),
+        };
         Ok(PageView {
             jira: issues,
             mirrors,
             claimed,
             missing: Vec::new(),
             recheck_applied,
+            set_fields,
         })
     }
 }

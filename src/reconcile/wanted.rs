@@ -10,7 +10,12 @@ impl Reconciler {
     /// The planning fields `mapping` mirrors. The sprint field's id is looked up in Jira
     /// (`GET /field`) only for a mapping that needs sprints.
     pub(super) async fn issue_fields(&self, mapping: &Mapping) -> Result<IssueFields> {
-        let _ = mapping;
-        Ok(IssueFields::default())
+        Ok(IssueFields {
+            labels: mapping.labels_from.labels,
+            components: mapping.labels_from.components,
+            priority: mapping.labels_from.priority,
+            due_date: mapping.due_date,
+            ..IssueFields::default()
+        })
     }
 }

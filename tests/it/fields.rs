@@ -1,0 +1,115 @@
+//! Jira's labels, components, priority (`labels_from`) and due date (`due_date`) on the
+//! mirrors: set on create and on change, only what the reconciler set is ever removed (a
+//! label a person added stays), a dry run lists the changes, and idle passes write nothing.
+
+use chrono::NaiveDate;
+use jira_gitlab_reconciler::domain::PassKind;
+
+use crate::harness::*;
+
+fn day(text: &str) -> NaiveDate {
+    text.parse().expect("a date")
+}
+
+fn sorted(mut labels: Vec<String>) -> Vec<String> {
+    labels.sort();
+    labels
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn labels_and_due_dates_follow_jira_and_leave_what_people_added() {
+    let w = world("fields", |o| {
+        o.mappings[0].extra_config =
+            "labels_from = [\"labels\", \"components\", \"priority\"]\ndue_date = true\n".into()
+    })
+    .await;
+    let a = w.jira.create_issue("VSA", "A", "Task");
+    w.jira.set_labels(&a.key, &["backend"]);
+    w.jira.set_components(&a.key, &["API"]);
+    w.jira.set_priority(&a.key, Some("High"));
+    w.jira.set_due_date(&a.key, Some(day("2024-03-01")));
+    let b = w.jira.create_issue("VSA", "B", "Task");
+    pass_ok(&w, PassKind::Incremental).await;
+    let ga = mirror_of(&w, PROJECT, &a.id);
+    assert_eq!(
+        sorted(ga.labels.clone()),
+        ["backend", "component::API", "priority::High"]
+    );
+    let meta = w.gitlab.issue_metadata(PROJECT, ga.iid).expect("metadata");
+    assert_eq!(meta.due_date, Some(day("2024-03-01")));
+    let gb = mirror_of(&w, PROJECT, &b.id);
+    assert_eq!(
+        gb.labels,
+        ["priority::Medium"],
+        "a new issue's default priority"
+    );
+
+    // Idle: neither an incremental nor a full pass writes anything.
+    for kind in [PassKind::Incremental, PassKind::Full] {
+        let writes = w.gitlab.writes();
+        pass_ok(&w, kind).await;
+        assert_eq!(w.gitlab.writes(), writes, "{kind:?} pass wrote");
+    }
+
+    // A person adds a label in GitLab; Jira drops one, changes the priority, clears the date.
+    w.gitlab
+        .label_by_hand(PROJECT, ga.iid, &["needs-design"], &[]);
+    w.jira.set_labels(&a.key, &[]);
+    w.jira.set_priority(&a.key, Some("Low"));
+    w.jira.set_due_date(&a.key, None);
+    // The dry run names every field change and writes nothing.
+    let writes = w.gitlab.writes();
+    let mut args = reconcile_args(&w);
+    args.push("--dry-run".into());
+    let out = run_binary(args).await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    for change in [
+        "+label priority::Low",
+        "-label backend",
+        "-label priority::High",
+        "due date cleared",
+    ] {
+        assert!(stdout.contains(change), "{change} missing from:\n{stdout}");
+    }
+    assert_eq!(w.gitlab.writes(), writes, "a dry run wrote");
+    pass_ok(&w, PassKind::Incremental).await;
+    let ga = mirror_of(&w, PROJECT, &a.id);
+    assert_eq!(
+        sorted(ga.labels.clone()),
+        ["component::API", "needs-design", "priority::Low"]
+    );
+    let meta = w.gitlab.issue_metadata(PROJECT, ga.iid).expect("metadata");
+    assert_eq!(meta.due_date, None);
+    for kind in [PassKind::Incremental, PassKind::Full] {
+        let writes = w.gitlab.writes();
+        pass_ok(&w, kind).await;
+        assert_eq!(
+            w.gitlab.writes(),
+            writes,
+            "{kind:?} pass wrote after the change"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switched_on_later_the_first_pass_only_adds() {
+    let w = world("fields-later", |_| {}).await;
+    let a = w.jira.create_issue("VSA", "A", "Task");
+    w.jira.set_labels(&a.key, &["backend"]);
+    pass_ok(&w, PassKind::Incremental).await;
+    let ga = mirror_of(&w, PROJECT, &a.id);
+    assert!(ga.labels.is_empty(), "off by default: {:?}", ga.labels);
+    // A person's label of the same name as one Jira will drop, before the switch.
+    w.gitlab.label_by_hand(PROJECT, ga.iid, &["legacy"], &[]);
+    let mut w = w;
+    w.opts.mappings[0].extra_config = "labels_from = [\"labels\"]\n".into();
+    // The mirror's Jira version was applied: a full pass compares it again.
+    pass_ok(&w, PassKind::Full).await;
+    let ga = mirror_of(&w, PROJECT, &a.id);
+    assert_eq!(sorted(ga.labels.clone()), ["backend", "legacy"]);
+    w.jira.set_labels(&a.key, &["frontend"]);
+    pass_ok(&w, PassKind::Incremental).await;
+    let ga = mirror_of(&w, PROJECT, &a.id);
+    assert_eq!(sorted(ga.labels.clone()), ["frontend", "legacy"]);
+}
