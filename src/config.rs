@@ -325,6 +325,25 @@ gitlab_project = "acme/platform"
     }
 
     #[test]
+    fn field_mirroring_keys_are_off_by_default_and_checked() {
+        let defaults = parse(MINIMAL).expect("valid");
+        let r = defaults.rules(&defaults.mappings[0]);
+        assert!(!r.mirrors_fields());
+        let c = parse(&format!(
+            "{MINIMAL}labels_from = [\"components\", \"priority\"]\ndue_date = true\n"
+        ))
+        .expect("valid");
+        let r = c.rules(&c.mappings[0]);
+        assert!(!r.labels_from.labels && r.labels_from.components && r.labels_from.priority);
+        assert!(r.due_date && r.mirrors_fields());
+        let e = err(&format!("{MINIMAL}labels_from = [\"fixVersions\"]\n"));
+        assert!(
+            e.contains("labels_from") && e.contains("\"components\""),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn five_field_cron_is_refused_with_the_fix() {
         let e = err(&format!(
             "{MINIMAL}\n[schedule]\nreconcile = \"*/5 * * * *\"\n"

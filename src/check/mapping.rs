@@ -55,6 +55,7 @@ pub(super) async fn gitlab(
         Ok(p) => {
             out.extend(status_labels(&name, m, &p));
             out.extend(incidents(&name, m, &p));
+            out.extend(jira_fields(&name, m, &p));
             out.push(role(&name, &p));
         }
         Err(e) => out.push(Finding::Problem(format!("{name}: {e}"))),
@@ -83,6 +84,34 @@ fn incidents(name: &str, m: &Mapping, p: &Project) -> Option<Finding> {
         "{name}: issue_types maps to incident, but the token's role on {} (access level {}) cannot create incidents: GitLab would file plain issues; give it the Reporter role or higher",
         p.path, p.access_level
     )))
+}
+
+/// `labels_from` and `due_date`: GitLab ignores labels and the due date on an edit, silently,
+/// for a role below Planner.
+fn jira_fields(name: &str, m: &Mapping, p: &Project) -> Option<Finding> {
+    let mut what = Vec::new();
+    if m.labels_from.any() {
+        what.push("labels_from");
+    }
+    if m.due_date {
+        what.push("due_date");
+    }
+    if what.is_empty() {
+        return None;
+    }
+    let verb = if what.len() > 1 { "are" } else { "is" };
+    let what = what.join(" and ");
+    Some(if p.access_level < PLANNER {
+        Finding::Problem(format!(
+            "{name}: {what} {verb} on, but the token's role on {} (access level {}) cannot set labels or due dates: GitLab would ignore them silently on every edit; give it the Planner or Reporter role or higher",
+            p.path, p.access_level
+        ))
+    } else {
+        Finding::Ok(format!(
+            "{name}: {what}: the token may set labels and due dates on {}",
+            p.path
+        ))
+    })
 }
 
 /// What the token's role lets passes do: close and reopen, and backdate (Owner).

@@ -113,3 +113,30 @@ async fn switched_on_later_the_first_pass_only_adds() {
     let ga = mirror_of(&w, PROJECT, &a.id);
     assert_eq!(sorted(ga.labels.clone()), ["frontend", "legacy"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_says_when_the_token_cannot_set_labels_or_due_dates() {
+    for (role, code, want) in [
+        (
+            jgr_sim::gitlab::Role::Guest,
+            2,
+            "PROBLEM VSA->acme/platform: labels_from and due_date are on, but the token's role on acme/platform (access level 10) cannot set labels or due dates",
+        ),
+        (
+            jgr_sim::gitlab::Role::Planner,
+            0,
+            "ok      VSA->acme/platform: labels_from and due_date: the token may set labels and due dates",
+        ),
+    ] {
+        let w = world("fields-check", |o| {
+            o.role = role;
+            o.mappings[0].extra_config = "labels_from = [\"labels\"]\ndue_date = true\n".into();
+        })
+        .await;
+        let config = w.write_config().expect("config").display().to_string();
+        let out = run_binary(vec!["check".into(), "--config".into(), config]).await;
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(code), "{stdout}\n{stderr}");
+        assert!(stdout.lines().any(|l| l.starts_with(want)), "want {want:?} in\n{stdout}");
+    }
+}
