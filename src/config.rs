@@ -69,6 +69,8 @@ pub struct Config {
     pub metrics: Option<MetricsConfig>,
     pub webhook: Option<WebhookConfig>,
     pub mappings: Vec<Mapping>,
+    /// `[users]`: Jira accountId or e-mail (lower case) -> GitLab username, for `assignees`.
+    pub users: std::collections::BTreeMap<String, String>,
 }
 
 /// `[webhook]`: Jira's issue events trigger targeted passes (`run` only).

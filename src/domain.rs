@@ -123,6 +123,8 @@ pub struct GitlabIssue {
     /// `issue`, `incident`, ...; `None` when the server did not say. GitLab's own types are
     /// kept without an allocation each (see [`gitlab_issue_type`]).
     pub issue_type: Option<Cow<'static, str>>,
+    /// The assignees' user ids.
+    pub assignees: Vec<u64>,
 }
 
 impl GitlabIssue {
@@ -137,6 +139,7 @@ impl GitlabIssue {
             created_at: None,
             labels: Vec::new(),
             issue_type: None,
+            assignees: Vec::new(),
         };
         issue.set_description(description);
         issue
@@ -193,6 +196,8 @@ pub struct IssueEdit {
     pub issue_type: Option<String>,
     /// `Some(None)` clears it.
     pub due_date: Option<Option<chrono::NaiveDate>>,
+    /// `Some([])` unassigns.
+    pub assignee_ids: Option<Vec<u64>>,
 }
 
 impl IssueEdit {
@@ -208,6 +213,7 @@ impl IssueEdit {
             ),
             (self.issue_type.is_some(), Field::Type),
             (self.due_date.is_some(), Field::DueDate),
+            (self.assignee_ids.is_some(), Field::Assignee),
         ];
         changes
             .into_iter()
@@ -226,6 +232,7 @@ pub enum Field {
     Labels,
     Type,
     DueDate,
+    Assignee,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,6 +6,7 @@ mod graphql;
 mod pacer;
 mod pacing_metrics;
 mod pages;
+mod people;
 mod search;
 mod value_streams;
 
@@ -132,6 +133,8 @@ struct RawIssue {
     labels: Vec<String>,
     #[serde(default)]
     issue_type: Option<String>,
+    #[serde(default)]
+    assignees: Vec<people::UserId>,
 }
 
 impl From<RawIssue> for GitlabIssue {
@@ -156,6 +159,7 @@ impl From<RawIssue> for GitlabIssue {
             .filter(|l| crate::domain::is_scoped_label(l))
             .collect();
         issue.issue_type = r.issue_type.map(crate::domain::gitlab_issue_type);
+        issue.assignees = r.assignees.into_iter().map(|a| a.id).collect();
         issue
     }
 }
@@ -172,6 +176,8 @@ pub struct NewIssue {
     /// `issue`, `incident`, ...
     pub issue_type: String,
     pub due_date: Option<chrono::NaiveDate>,
+    /// Empty: none.
+    pub assignee_ids: Vec<u64>,
 }
 
 impl GitlabClient {
@@ -337,6 +343,9 @@ impl GitlabClient {
         if let Some(d) = issue.due_date {
             body["due_date"] = json!(d.to_string());
         }
+        if !issue.assignee_ids.is_empty() {
+            body["assignee_ids"] = json!(issue.assignee_ids);
+        }
         let path = format!("/projects/{project_id}/issues");
         let mut refused: u32 = 0;
         let metrics = pacing_metrics::Creates(self.api.metrics());
@@ -426,6 +435,9 @@ impl GitlabClient {
         if let Some(d) = edit.due_date {
             // `null` clears it.
             body.insert("due_date".into(), json!(d.map(|d| d.to_string())));
+        }
+        if let Some(ids) = &edit.assignee_ids {
+            body.insert("assignee_ids".into(), json!(ids));
         }
         let req = Request::get(format!("/projects/{project_id}/issues/{iid}")).json(
             Method::PUT,

@@ -61,6 +61,8 @@ pub struct Rules {
     pub labels_from: LabelSources,
     /// Jira's due date as GitLab's `due_date`.
     pub due_date: bool,
+    /// Jira's assignee as GitLab's.
+    pub assignees: bool,
 }
 
 impl Rules {
@@ -113,6 +115,9 @@ pub struct PlanInput<'a> {
     /// What the reconciler last wrote of each mirror's Jira fields, by Jira id (absent: none
     /// recorded).
     pub set_fields: &'a HashMap<JiraId, SetFields>,
+    /// GitLab user ids of the Jira assignees that map to a project member, by
+    /// [`JiraUser::identity`](crate::domain::JiraUser::identity); others stay unassigned.
+    pub people: &'a HashMap<String, u64>,
 }
 
 /// How a Jira version relates to what its mirror last applied.
@@ -354,7 +359,7 @@ fn plan_changes(
     out: &mut Plan,
 ) -> bool {
     let mut edit = edit_for(input, jira, gitlab, found, want);
-    fields::add_changes(input.rules, jira, input.set_fields.get(&jira.id), &mut edit);
+    fields::add_changes(input, jira, gitlab, &mut edit);
     let mut changed = false;
     match status::steps(input, jira, &gitlab.labels) {
         status::Labels::Unchanged => {}
@@ -440,7 +445,7 @@ fn plan_create(input: &PlanInput<'_>, jira: &JiraIssue, want: &Wanted, out: &mut
             .unwrap_or("issue")
             .to_string(),
         steps,
-        fields: fields::wanted(input.rules, jira),
+        fields: fields::wanted(input.rules, jira, input.people),
     });
 }
 
@@ -564,6 +569,7 @@ mod tests {
                 history,
                 missing: &self.missing,
                 set_fields: &HashMap::new(),
+                people: &HashMap::new(),
             })
         }
         /// Plan as the reconciler does: once, and again with the changelogs it asked for.
@@ -1413,6 +1419,7 @@ mod tests {
         w.gitlab.insert(GitlabIid(1), g);
         let none = HashMap::new();
         let none_set = HashMap::new();
+        let none_people = HashMap::new();
         let input = |recheck_applied| PlanInput {
             jira: std::slice::from_ref(&j),
             mirrors: &w.mirrors,
@@ -1426,6 +1433,7 @@ mod tests {
             history: &none,
             missing: &[],
             set_fields: &none_set,
+            people: &none_people,
         };
         assert!(
             plan(&input(false)).actions.is_empty(),

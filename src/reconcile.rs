@@ -35,6 +35,7 @@ mod observe;
 mod outcome;
 mod pages;
 mod pass;
+mod people;
 mod recipe;
 mod report;
 mod scope;
@@ -111,6 +112,8 @@ struct Target<'a> {
     backdate_checked: AtomicBool,
     /// The planning fields the mapping mirrors, which its searches ask Jira for.
     fields: IssueFields,
+    /// Jira assignees resolved to GitLab users in this pass, by Jira identity.
+    people: std::sync::Mutex<HashMap<String, people::Resolved>>,
 }
 
 impl Reconciler {

@@ -64,6 +64,7 @@ impl Config {
             sibling_projects,
             labels_from: mapping.labels_from,
             due_date: mapping.due_date,
+            assignees: mapping.assignees,
         }
     }
 }

@@ -39,6 +39,8 @@ pub struct Mapping {
     pub labels_from: LabelSources,
     /// Jira's due date as GitLab's `due_date`.
     pub due_date: bool,
+    /// Jira's assignee as GitLab's (`[users]`, else a visible e-mail).
+    pub assignees: bool,
 }
 
 impl Mapping {
@@ -111,6 +113,7 @@ fn read_mapping(at: &str, m: RawMapping) -> Result<Mapping> {
         issue_types: IssueTypes::parse(key("issue_types"), m.issue_types)?.0,
         labels_from: LabelSources::parse(key("labels_from"), m.labels_from)?,
         due_date: m.due_date.unwrap_or(false),
+        assignees: m.assignees.unwrap_or(false),
     })
 }
 

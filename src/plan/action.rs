@@ -136,6 +136,9 @@ impl Action {
         if let Some(d) = fields.due {
             extra.push_str(&format!(" due {d}"));
         }
+        if let Some(id) = fields.assignee {
+            extra.push_str(&format!(" assign user {id}"));
+        }
         if !steps.is_empty() {
             extra.push_str(&format!(
                 " then {} status change(s) at Jira's times",

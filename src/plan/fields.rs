@@ -11,12 +11,18 @@
 //!   and a date was written. One set by hand in GitLab while Jira has none stays.
 //! - A change made by hand to a label or date the reconciler wrote is not fought: it is
 //!   overwritten only when that Jira field changes again.
+//! - Assignee (`assignees`): Jira's assignee, when it maps to a GitLab project member
+//!   (`people`), is set when GitLab shows another. When Jira unassigns (or its assignee maps to
+//!   nobody), the mirror is unassigned only if GitLab still shows the user the reconciler
+//!   assigned: someone a person assigned in GitLab stays.
+
+use std::collections::HashMap;
 
 use chrono::NaiveDate;
 
-use crate::domain::{IssueEdit, JiraIssue, SetFields};
+use crate::domain::{GitlabIssue, IssueEdit, JiraIssue, SetFields};
 
-use super::Rules;
+use super::{PlanInput, Rules};
 
 /// Which Jira fields become GitLab labels.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -38,7 +44,7 @@ impl LabelSources {
 impl Rules {
     /// Whether the mapping mirrors any of these fields (and so keeps a record of them).
     pub fn mirrors_fields(&self) -> bool {
-        self.labels_from.any() || self.due_date
+        self.labels_from.any() || self.due_date || self.assignees
     }
 }
 
@@ -53,7 +59,7 @@ fn label_text(raw: &str) -> String {
 
 /// The labels and due date `jira` wants on its mirror under `rules`: what is recorded once
 /// written. Labels sorted, without repeats.
-pub fn wanted(rules: &Rules, jira: &JiraIssue) -> SetFields {
+pub fn wanted(rules: &Rules, jira: &JiraIssue, people: &HashMap<String, u64>) -> SetFields {
     let p = &jira.planning;
     let src = rules.labels_from;
     let mut labels: Vec<String> = Vec::new();
@@ -80,21 +86,46 @@ pub fn wanted(rules: &Rules, jira: &JiraIssue) -> SetFields {
     SetFields {
         labels,
         due: if rules.due_date { p.due } else { None },
+        assignee: if rules.assignees {
+            assignee(jira, people)
+        } else {
+            None
+        },
     }
+}
+
+/// The GitLab user Jira's assignee maps to, if any.
+pub fn assignee(jira: &JiraIssue, people: &HashMap<String, u64>) -> Option<u64> {
+    let who = jira.planning.assignee.as_ref()?.identity()?;
+    people.get(&who).copied()
 }
 
 /// Add to `edit` what makes the mirror's fields agree with `jira`, given what was last written
 /// (`None`: nothing recorded yet). Whether anything was added.
 pub fn add_changes(
+    input: &PlanInput<'_>,
+    jira: &JiraIssue,
+    gitlab: &GitlabIssue,
+    edit: &mut IssueEdit,
+) -> bool {
+    let set = input.set_fields.get(&jira.id);
+    let current = &gitlab.assignees;
+    apply(input.rules, jira, set, input.people, current, edit)
+}
+
+/// [`add_changes`], from its parts.
+fn apply(
     rules: &Rules,
     jira: &JiraIssue,
     set: Option<&SetFields>,
+    people: &HashMap<String, u64>,
+    current: &[u64],
     edit: &mut IssueEdit,
 ) -> bool {
     if !rules.mirrors_fields() {
         return false;
     }
-    let want = wanted(rules, jira);
+    let want = wanted(rules, jira, people);
     let none = SetFields::default();
     let had = set.unwrap_or(&none);
     let add: Vec<String> = want
@@ -110,7 +141,9 @@ pub fn add_changes(
         .cloned()
         .collect();
     let due = due_change(rules, want.due, had.due);
-    let changed = !add.is_empty() || !remove.is_empty() || due.is_some();
+    let assignees = assignee_change(rules, want.assignee, had.assignee, current);
+    let changed = !add.is_empty() || !remove.is_empty() || due.is_some() || assignees.is_some();
+    edit.assignee_ids = assignees;
     edit.add_labels.extend(add);
     edit.remove_labels.extend(remove);
     if due.is_some() {
@@ -128,12 +161,35 @@ fn due_change(
     (rules.due_date && want != had).then_some(want)
 }
 
+/// `Some(ids)` when the assignees must be written (`Some([])` unassigns).
+fn assignee_change(
+    rules: &Rules,
+    want: Option<u64>,
+    had: Option<u64>,
+    current: &[u64],
+) -> Option<Vec<u64>> {
+    if !rules.assignees {
+        return None;
+    }
+    match want {
+        Some(u) if current != [u] => Some(vec![u]),
+        Some(_) => None,
+        // Only the user the reconciler assigned is taken off.
+        None => had.filter(|h| current == [*h]).map(|_| Vec::new()),
+    }
+}
+
 /// In words, for `--dry-run` and logs: `labels +backend −priority::Low, due 2024-03-01`.
-pub fn describe(edit: &IssueEdit) -> Option<String> {
-    edit.due_date.map(|d| match d {
+pub fn describe(edit: &IssueEdit) -> Vec<String> {
+    let due = edit.due_date.map(|d| match d {
         Some(d) => format!("due {d}"),
         None => "due date cleared".to_string(),
-    })
+    });
+    let assignee = edit.assignee_ids.as_ref().map(|ids| match ids.first() {
+        Some(id) => format!("assign user {id}"),
+        None => "unassign".to_string(),
+    });
+    due.into_iter().chain(assignee).collect()
 }
 
 #[cfg(test)]
@@ -185,27 +241,78 @@ mod tests {
             "High",
             Some("2024-03-01"),
         );
-        let w = wanted(&rules(true, true, true, true), &j);
+        let none = HashMap::new();
+        let w = wanted(&rules(true, true, true, true), &j, &none);
         assert_eq!(w.labels, ["backend", "component::API v2", "priority::High"]);
         assert_eq!(w.due.map(|d| d.to_string()).as_deref(), Some("2024-03-01"));
-        let w = wanted(&rules(false, false, true, false), &j);
+        let w = wanted(&rules(false, false, true, false), &j, &none);
         assert_eq!(w.labels, ["priority::High"]);
         assert_eq!(w.due, None);
         let mut edit = IssueEdit::default();
         assert!(
-            !add_changes(&Rules::default(), &j, None, &mut edit),
+            !apply(&Rules::default(), &j, None, &none, &[], &mut edit),
             "off by default"
         );
         assert_eq!(edit, IssueEdit::default());
     }
 
     #[test]
+    fn an_assignee_is_set_when_mapped_and_only_the_reconcilers_is_taken_off() {
+        let r = Rules {
+            assignees: true,
+            ..Rules::default()
+        };
+        let mut j = jira(&[], &[], "High", None);
+        j.planning.assignee = Some(crate::domain::JiraUser {
+            account_id: Some("5b10".into()),
+            ..Default::default()
+        });
+        let people: HashMap<String, u64> = [("5b10".to_string(), 42)].into();
+        let none = HashMap::new();
+        let run =
+            |j: &JiraIssue, people: &HashMap<String, u64>, had: Option<u64>, current: &[u64]| {
+                let set = SetFields {
+                    assignee: had,
+                    ..SetFields::default()
+                };
+                let mut edit = IssueEdit::default();
+                apply(&r, j, Some(&set), people, current, &mut edit);
+                edit.assignee_ids
+            };
+        assert_eq!(run(&j, &people, None, &[]), Some(vec![42]));
+        assert_eq!(
+            run(&j, &people, None, &[7]),
+            Some(vec![42]),
+            "Jira's assignee wins"
+        );
+        assert_eq!(run(&j, &people, Some(42), &[42]), None, "idle");
+        // Unmapped in GitLab: never guessed, and someone else's assignee stays.
+        assert_eq!(run(&j, &none, None, &[7]), None);
+        // Jira unassigns: the reconciler's assignee goes, a person's stays.
+        j.planning.assignee = None;
+        assert_eq!(run(&j, &people, Some(42), &[42]), Some(vec![]));
+        assert_eq!(run(&j, &people, Some(42), &[7]), None);
+        assert_eq!(run(&j, &people, None, &[]), None);
+        assert_eq!(
+            describe(&IssueEdit {
+                assignee_ids: Some(vec![]),
+                ..IssueEdit::default()
+            }),
+            ["unassign"]
+        );
+    }
+
+    #[test]
     fn only_labels_the_reconciler_set_are_removed_and_an_idle_issue_changes_nothing() {
         let r = rules(true, false, true, true);
         let j = jira(&["backend"], &[], "High", Some("2024-03-01"));
+        let none = HashMap::new();
+        let add_changes = |j: &JiraIssue, set: Option<&SetFields>, edit: &mut IssueEdit| {
+            apply(&r, j, set, &none, &[], edit)
+        };
         // Nothing recorded (an existing or adopted mirror): only adds.
         let mut edit = IssueEdit::default();
-        assert!(add_changes(&r, &j, None, &mut edit));
+        assert!(add_changes(&j, None, &mut edit));
         assert_eq!(edit.add_labels, ["backend", "priority::High"]);
         assert!(edit.remove_labels.is_empty());
         assert_eq!(
@@ -213,21 +320,21 @@ mod tests {
             Some(Some("2024-03-01".parse().expect("date")))
         );
         // Recorded as written: nothing to do.
-        let set = wanted(&r, &j);
+        let set = wanted(&r, &j, &none);
         let mut edit = IssueEdit::default();
-        assert!(!add_changes(&r, &j, Some(&set), &mut edit));
+        assert!(!add_changes(&j, Some(&set), &mut edit));
         assert_eq!(edit, IssueEdit::default());
         // Jira drops a label, changes the priority and clears the date: what was set goes.
         let later = jira(&[], &[], "Low", None);
         let mut edit = IssueEdit::default();
-        assert!(add_changes(&r, &later, Some(&set), &mut edit));
+        assert!(add_changes(&later, Some(&set), &mut edit));
         assert_eq!(edit.add_labels, ["priority::Low"]);
         assert_eq!(edit.remove_labels, ["backend", "priority::High"]);
         assert_eq!(edit.due_date, Some(None));
-        assert_eq!(describe(&edit).as_deref(), Some("due date cleared"));
+        assert_eq!(describe(&edit), ["due date cleared"]);
         // No date in Jira and none written: a date set by hand in GitLab is left alone.
         let mut edit = IssueEdit::default();
-        add_changes(&r, &later, Some(&wanted(&r, &later)), &mut edit);
+        add_changes(&later, Some(&wanted(&r, &later, &none)), &mut edit);
         assert_eq!(edit.due_date, None);
     }
 }

@@ -297,7 +297,9 @@ impl Reconciler {
         tracing::info!(jira = %jira.key, iid = iid.get(), change = %change, "updated GitLab issue");
         if target.rules.mirrors_fields() {
             // Whatever the edit held, the mirror's fields now agree with this version.
-            done.set_fields = Some((jira.id, crate::plan::fields::wanted(&target.rules, jira)));
+            let people = target.assignable();
+            let now = crate::plan::fields::wanted(&target.rules, jira, &people);
+            done.set_fields = Some((jira.id, now));
         }
         done.version_applied(jira);
         Next::Continue

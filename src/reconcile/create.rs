@@ -48,6 +48,7 @@ impl Create {
             created_at: target.project.can_backdate().then_some(jira.created),
             issue_type,
             due_date: fields.due,
+            assignee_ids: fields.assignee.into_iter().collect(),
         };
         Some(Create {
             jira,

@@ -176,6 +176,14 @@ impl Reconciler {
                 return Err(type_ignored(project, iid, want, after));
             }
         }
+        if let Some(want) = edit.assignee_ids.as_ref().and_then(|ids| ids.first()) {
+            if !after.assignees.contains(want) {
+                return Err(Error::NotApplied(format!(
+                    "GitLab answered 200 but did not assign user {want} to #{iid} in {}: GitLab drops assignees who are not project members, and ignores assignees from a role below Planner (the token's access level is {}); the next pass checks again",
+                    project.path, project.access_level
+                )));
+            }
+        }
         // GitLab's answer is kept with its scoped labels only: those are what can be checked
         // (a token that may not set labels has every label of the request ignored).
         let scoped = |l: &&String| crate::domain::is_scoped_label(l);

@@ -42,6 +42,8 @@ impl Reconciler {
             missing: Vec::new(),
             recheck_applied: true,
             set_fields: HashMap::new(),
+            people: HashMap::new(),
+            notes: Vec::new(),
         };
         let mut recorded = PageWrite::default();
         let planned = self.plan_page(target, &view, &page, &mut recorded).await?;

@@ -169,6 +169,10 @@ pub(super) struct PageView<'a> {
     pub recheck_applied: bool,
     /// What the reconciler last wrote of the mirrors' Jira fields.
     pub set_fields: HashMap<JiraId, SetFields>,
+    /// Jira assignees that map to GitLab members, by Jira identity.
+    pub people: HashMap<String, u64>,
+    /// Jira assignees found to have no GitLab user, in words.
+    pub notes: Vec<String>,
 }
 
 impl PageView<'_> {
@@ -192,6 +196,7 @@ impl PageView<'_> {
             history,
             missing: &self.missing,
             set_fields: &self.set_fields,
+            people: &self.people,
         }
     }
 }
@@ -419,6 +424,7 @@ impl Reconciler {
             }
             _ => HashMap::new(),
         };
+        let notes = self.resolve_people(target, issues).await?;
         Ok(PageView {
             jira: issues,
             mirrors,
@@ -426,6 +432,8 @@ impl Reconciler {
             missing: Vec::new(),
             recheck_applied,
             set_fields,
+            people: target.assignable(),
+            notes: notes.into_iter().collect(),
         })
     }
 }
@@ -478,6 +486,7 @@ mod tests {
             rules: r.config().rules(mapping),
             backdate_checked: AtomicBool::new(false),
             fields: Default::default(),
+            people: Default::default(),
         };
         let mut view = r.scan_project(&store, &target).await.expect("scan");
         assert!(

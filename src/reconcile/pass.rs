@@ -103,6 +103,7 @@ impl Reconciler {
             rules: self.cfg.rules(mapping),
             backdate_checked: AtomicBool::new(false),
             fields: self.issue_fields(mapping).await?,
+            people: Default::default(),
         })
     }
 

@@ -15,6 +15,7 @@ impl Reconciler {
             components: mapping.labels_from.components,
             priority: mapping.labels_from.priority,
             due_date: mapping.due_date,
+            assignee: mapping.assignees,
             ..IssueFields::default()
         })
     }

@@ -28,7 +28,7 @@ impl<'s> SetFieldsView<'s> {
         let ids: Vec<String> = ids.iter().map(JiraId::to_string).collect();
         self.store.with(|c| {
             let mut q = c.prepare_cached(
-                "SELECT jira_id, labels, due FROM mirror_field
+                "SELECT jira_id, labels, due, assignee FROM mirror_field
                  WHERE mapping = ?1 AND jira_id IN (SELECT value FROM json_each(?2))",
             )?;
             let rows = q.query_map(params![mapping, json_list(&ids)], |r| {
@@ -40,6 +40,7 @@ impl<'s> SetFieldsView<'s> {
                         // A record that does not read is no record: the next write replaces it.
                         labels: serde_json::from_str(&labels).unwrap_or_default(),
                         due: due.and_then(|d| d.parse().ok()),
+                        assignee: r.get(3)?,
                     },
                 ))
             })?;
@@ -54,12 +55,20 @@ pub(super) fn write(
     rows: &[(JiraId, SetFields)],
 ) -> rusqlite::Result<()> {
     let mut upsert = tx.prepare_cached(
-        "INSERT INTO mirror_field (mapping, jira_id, labels, due) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (mapping, jira_id) DO UPDATE SET labels = excluded.labels, due = excluded.due",
+        "INSERT INTO mirror_field (mapping, jira_id, labels, due, assignee)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (mapping, jira_id) DO UPDATE
+         SET labels = excluded.labels, due = excluded.due, assignee = excluded.assignee",
     )?;
     for (id, set) in rows {
         let due = set.due.map(|d| d.to_string());
-        upsert.execute(params![mapping, id, json_list(&set.labels), due])?;
+        upsert.execute(params![
+            mapping,
+            id,
+            json_list(&set.labels),
+            due,
+            set.assignee
+        ])?;
     }
     Ok(())
 }

@@ -140,3 +140,67 @@ async fn check_says_when_the_token_cannot_set_labels_or_due_dates() {
         assert!(stdout.lines().any(|l| l.starts_with(want)), "want {want:?} in\n{stdout}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assignees_map_through_users_or_public_emails_and_nobody_is_guessed() {
+    use jgr_sim::world::PersonSpec;
+    let mut w = world("assignees", |o| {
+        o.mappings[0].extra_config = "assignees = true\n".into();
+    })
+    .await;
+    let alice = w.add_person(&PersonSpec::new("alice", "Alice").jira_email_hidden());
+    let bob = w.add_person(&PersonSpec::new("bob", "Bob"));
+    let carol = w.add_person(&PersonSpec::new("carol", "Carol").jira_email_hidden());
+    let dave = w.add_person(&PersonSpec::new("dave", "Dave").not_member());
+    w.opts.gitlab_config = format!("\n[users]\n\"{}\" = \"alice\"\n", alice.jira.account_id);
+    let mut keys = Vec::new();
+    for (summary, who) in [("A", &alice), ("B", &bob), ("C", &carol), ("D", &dave)] {
+        let r = w.jira.create_issue("VSA", summary, "Task");
+        w.jira.set_assignee(&r.key, Some(&who.jira.account_id));
+        keys.push(r);
+    }
+    let out = run_binary(reconcile_args(&w)).await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let both = format!("{stdout}\n{stderr}");
+    assert!(
+        both.contains("2 Jira assignees have no GitLab user and stay unassigned: Carol (accountId"),
+        "{both}"
+    );
+    assert!(both.contains("Dave (accountId"), "{both}");
+    let assignees = |key: &jgr_sim::jira::IssueRef| {
+        let g = mirror_of(&w, PROJECT, &key.id);
+        w.gitlab
+            .issue_metadata(PROJECT, g.iid)
+            .expect("metadata")
+            .assignees
+    };
+    assert_eq!(assignees(&keys[0]), ["alice"], "through [users]");
+    assert_eq!(assignees(&keys[1]), ["bob"], "through the public e-mail");
+    assert!(assignees(&keys[2]).is_empty() && assignees(&keys[3]).is_empty());
+    for kind in [PassKind::Incremental, PassKind::Full] {
+        let writes = w.gitlab.writes();
+        pass_ok(&w, kind).await;
+        assert_eq!(w.gitlab.writes(), writes, "{kind:?} pass wrote");
+    }
+    // Someone assigns C by hand; Jira unassigns A and C: only the reconciler's assignee goes.
+    let gc = mirror_of(&w, PROJECT, &keys[2].id);
+    w.gitlab.assign_by_hand(PROJECT, gc.iid, &["bob"]);
+    w.jira.set_assignee(&keys[0].key, None);
+    w.jira.set_assignee(&keys[2].key, None);
+    pass_ok(&w, PassKind::Incremental).await;
+    assert!(
+        assignees(&keys[0]).is_empty(),
+        "the reconciler's assignee goes"
+    );
+    assert_eq!(assignees(&keys[2]), ["bob"], "a person's assignee stays");
+    for kind in [PassKind::Incremental, PassKind::Full] {
+        let writes = w.gitlab.writes();
+        pass_ok(&w, kind).await;
+        assert_eq!(
+            w.gitlab.writes(),
+            writes,
+            "{kind:?} pass wrote after the change"
+        );
+    }
+}
