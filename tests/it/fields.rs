@@ -120,12 +120,12 @@ async fn check_says_when_the_token_cannot_set_labels_or_due_dates() {
         (
             jgr_sim::gitlab::Role::Guest,
             2,
-            "PROBLEM VSA->acme/platform: labels_from and due_date are on, but the token's role on acme/platform (access level 10) cannot set labels or due dates",
+            "PROBLEM VSA->acme/platform: labels_from and due_date are on, but the token's role on acme/platform (access level 10) cannot set labels, due dates or assignees",
         ),
         (
             jgr_sim::gitlab::Role::Planner,
             0,
-            "ok      VSA->acme/platform: labels_from and due_date: the token may set labels and due dates",
+            "ok      VSA->acme/platform: labels_from and due_date: the token may set labels, due dates and assignees",
         ),
     ] {
         let w = world("fields-check", |o| {
@@ -201,6 +201,31 @@ async fn assignees_map_through_users_or_public_emails_and_nobody_is_guessed() {
             w.gitlab.writes(),
             writes,
             "{kind:?} pass wrote after the change"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_names_users_gitlab_does_not_have_or_would_drop() {
+    use jgr_sim::world::PersonSpec;
+    let mut w = world("assignees-check", |o| {
+        o.mappings[0].extra_config = "assignees = true\n".into();
+    })
+    .await;
+    w.add_person(&PersonSpec::new("dave", "Dave").not_member());
+    w.opts.gitlab_config =
+        "\n[users]\n\"5b10\" = \"ghost\"\n\"dave@example.com\" = \"dave\"\n".into();
+    let config = w.write_config().expect("config").display().to_string();
+    let out = run_binary(vec!["check".into(), "--config".into(), config]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    for want in [
+        "PROBLEM VSA->acme/platform: [users] maps 5b10 to ghost, who is not a GitLab user",
+        "PROBLEM VSA->acme/platform: [users] maps dave@example.com to dave (user",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(want)),
+            "want {want:?} in\n{stdout}"
         );
     }
 }
