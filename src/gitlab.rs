@@ -331,21 +331,7 @@ impl GitlabClient {
     /// create limit (a bare 429) is sent again after the pacer's hold, up to
     /// `retry.max_attempts` times; other 429s are holds the HTTP layer keeps.
     pub async fn create(&self, project_id: u64, issue: &NewIssue) -> Result<GitlabIssue, ApiError> {
-        let mut body = json!({
-            "title": issue.title,
-            "description": issue.description,
-            "labels": issue.labels.join(","),
-            "issue_type": issue.issue_type,
-        });
-        if let Some(at) = issue.created_at {
-            body["created_at"] = json!(at.to_rfc3339());
-        }
-        if let Some(d) = issue.due_date {
-            body["due_date"] = json!(d.to_string());
-        }
-        if !issue.assignee_ids.is_empty() {
-            body["assignee_ids"] = json!(issue.assignee_ids);
-        }
+        let body = create_body(issue);
         let path = format!("/projects/{project_id}/issues");
         let mut refused: u32 = 0;
         let metrics = pacing_metrics::Creates(self.api.metrics());
@@ -447,6 +433,26 @@ impl GitlabClient {
         let raw: RawIssue = self.api.send(req).await?.body;
         Ok(raw.into())
     }
+}
+
+/// A create's request body: optional fields only when set.
+fn create_body(issue: &NewIssue) -> Value {
+    let mut body = json!({
+        "title": issue.title,
+        "description": issue.description,
+        "labels": issue.labels.join(","),
+        "issue_type": issue.issue_type,
+    });
+    if let Some(at) = issue.created_at {
+        body["created_at"] = json!(at.to_rfc3339());
+    }
+    if let Some(d) = issue.due_date {
+        body["due_date"] = json!(d.to_string());
+    }
+    if !issue.assignee_ids.is_empty() {
+        body["assignee_ids"] = json!(issue.assignee_ids);
+    }
+    body
 }
 
 /// The pacer would hold this create longer than `retry.max_wait` (a window configured longer).

@@ -377,13 +377,7 @@ impl Reconciler {
         view: &mut GitlabView<'_>,
         recheck_applied: bool,
     ) -> Result<PageView<'a>> {
-        let mirrors = match store {
-            Some(s) => {
-                let ids: Vec<JiraId> = issues.iter().map(|j| j.id).collect();
-                s.mirrors().of(&target.name, &target.siblings, &ids)?
-            }
-            None => HashMap::new(),
-        };
+        let mirrors = stored_mirrors(store, target, issues)?;
         let slots = super::recipe::unmirrored_slots(&target.rules, issues, &mirrors);
         let claimed = match store {
             Some(s) if !slots.is_empty() => {
@@ -417,13 +411,7 @@ impl Reconciler {
                 .await?;
             view.add_read(read)?;
         }
-        let set_fields = match store {
-            Some(s) if target.rules.mirrors_fields() => {
-                let ids: Vec<JiraId> = mirrors.keys().copied().collect();
-                s.set_fields().of(&target.name, &ids)?
-            }
-            _ => HashMap::new(),
-        };
+        let set_fields = recorded_fields(store, target, &mirrors)?;
         let notes = self.resolve_people(target, issues).await?;
         Ok(PageView {
             jira: issues,
@@ -435,6 +423,34 @@ impl Reconciler {
             people: target.assignable(),
             notes: notes.into_iter().collect(),
         })
+    }
+}
+
+/// The stored mirrors of these Jira issues (none without a state database).
+fn stored_mirrors(
+    store: Option<&Store>,
+    target: &Target<'_>,
+    issues: &[JiraIssue],
+) -> Result<HashMap<JiraId, Mirror>> {
+    let Some(s) = store else {
+        return Ok(HashMap::new());
+    };
+    let ids: Vec<JiraId> = issues.iter().map(|j| j.id).collect();
+    s.mirrors().of(&target.name, &target.siblings, &ids)
+}
+
+/// What the reconciler last wrote of these mirrors' Jira fields (when the mapping mirrors any).
+fn recorded_fields(
+    store: Option<&Store>,
+    target: &Target<'_>,
+    mirrors: &HashMap<JiraId, Mirror>,
+) -> Result<HashMap<JiraId, SetFields>> {
+    match store {
+        Some(s) if target.rules.mirrors_fields() => {
+            let ids: Vec<JiraId> = mirrors.keys().copied().collect();
+            s.set_fields().of(&target.name, &ids)
+        }
+        _ => Ok(HashMap::new()),
     }
 }
 
