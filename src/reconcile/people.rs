@@ -62,8 +62,9 @@ impl Reconciler {
                 "Jira assignee has",
                 "Jira assignees have",
             );
+            let stay = if nobody.len() == 1 { "stays" } else { "stay" };
             format!(
-                "{n} no GitLab user and stay unassigned: {}",
+                "{n} no GitLab user and {stay} unassigned: {}",
                 nobody.join("; ")
             )
         }))
