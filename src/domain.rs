@@ -3,12 +3,14 @@
 //! issue into the GitLab issue it should have (title, state, description marker).
 
 mod ids;
+mod planning;
 
 use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 
 pub use ids::{GitlabIid, IdError, JiraId, JiraKey, MappingId};
+pub use planning::{FixVersion, JiraUser, Planning, SetFields, Sprint, SprintState};
 
 /// GitLab rejects titles over 255 characters (Ruby counts characters, not bytes).
 pub const MAX_TITLE_CHARS: usize = 255;
@@ -63,6 +65,9 @@ pub struct JiraIssue {
     pub created: DateTime<Utc>,
     pub updated: DateTime<Utc>,
     pub resolved: Option<DateTime<Utc>>,
+    /// Assignee, labels, components, priority, due date, versions, sprints: filled only with
+    /// what the search asked for (see `jira::IssueFields`).
+    pub planning: Planning,
 }
 
 impl JiraIssue {
@@ -118,6 +123,8 @@ pub struct GitlabIssue {
     /// `issue`, `incident`, ...; `None` when the server did not say. GitLab's own types are
     /// kept without an allocation each (see [`gitlab_issue_type`]).
     pub issue_type: Option<Cow<'static, str>>,
+    /// The assignees' user ids.
+    pub assignees: Vec<u64>,
 }
 
 impl GitlabIssue {
@@ -132,6 +139,7 @@ impl GitlabIssue {
             created_at: None,
             labels: Vec::new(),
             issue_type: None,
+            assignees: Vec::new(),
         };
         issue.set_description(description);
         issue
@@ -186,6 +194,10 @@ pub struct IssueEdit {
     pub add_labels: Vec<String>,
     pub remove_labels: Vec<String>,
     pub issue_type: Option<String>,
+    /// `Some(None)` clears it.
+    pub due_date: Option<Option<chrono::NaiveDate>>,
+    /// `Some([])` unassigns.
+    pub assignee_ids: Option<Vec<u64>>,
 }
 
 impl IssueEdit {
@@ -200,6 +212,8 @@ impl IssueEdit {
                 Field::Labels,
             ),
             (self.issue_type.is_some(), Field::Type),
+            (self.due_date.is_some(), Field::DueDate),
+            (self.assignee_ids.is_some(), Field::Assignee),
         ];
         changes
             .into_iter()
@@ -217,6 +231,8 @@ pub enum Field {
     Description,
     Labels,
     Type,
+    DueDate,
+    Assignee,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -528,6 +544,7 @@ mod tests {
             created: Utc::now(),
             updated: Utc::now(),
             resolved: None,
+            planning: Planning::default(),
         }
     }
 

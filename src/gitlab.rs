@@ -6,6 +6,7 @@ mod graphql;
 mod pacer;
 mod pacing_metrics;
 mod pages;
+mod people;
 mod search;
 mod value_streams;
 
@@ -132,6 +133,8 @@ struct RawIssue {
     labels: Vec<String>,
     #[serde(default)]
     issue_type: Option<String>,
+    #[serde(default)]
+    assignees: Vec<people::UserId>,
 }
 
 impl From<RawIssue> for GitlabIssue {
@@ -156,6 +159,7 @@ impl From<RawIssue> for GitlabIssue {
             .filter(|l| crate::domain::is_scoped_label(l))
             .collect();
         issue.issue_type = r.issue_type.map(crate::domain::gitlab_issue_type);
+        issue.assignees = r.assignees.into_iter().map(|a| a.id).collect();
         issue
     }
 }
@@ -171,6 +175,9 @@ pub struct NewIssue {
     pub created_at: Option<DateTime<Utc>>,
     /// `issue`, `incident`, ...
     pub issue_type: String,
+    pub due_date: Option<chrono::NaiveDate>,
+    /// Empty: none.
+    pub assignee_ids: Vec<u64>,
 }
 
 impl GitlabClient {
@@ -324,15 +331,7 @@ impl GitlabClient {
     /// create limit (a bare 429) is sent again after the pacer's hold, up to
     /// `retry.max_attempts` times; other 429s are holds the HTTP layer keeps.
     pub async fn create(&self, project_id: u64, issue: &NewIssue) -> Result<GitlabIssue, ApiError> {
-        let mut body = json!({
-            "title": issue.title,
-            "description": issue.description,
-            "labels": issue.labels.join(","),
-            "issue_type": issue.issue_type,
-        });
-        if let Some(at) = issue.created_at {
-            body["created_at"] = json!(at.to_rfc3339());
-        }
+        let body = create_body(issue);
         let path = format!("/projects/{project_id}/issues");
         let mut refused: u32 = 0;
         let metrics = pacing_metrics::Creates(self.api.metrics());
@@ -419,6 +418,13 @@ impl GitlabClient {
         if let Some(t) = &edit.issue_type {
             body.insert("issue_type".into(), json!(t));
         }
+        if let Some(d) = edit.due_date {
+            // `null` clears it.
+            body.insert("due_date".into(), json!(d.map(|d| d.to_string())));
+        }
+        if let Some(ids) = &edit.assignee_ids {
+            body.insert("assignee_ids".into(), json!(ids));
+        }
         let req = Request::get(format!("/projects/{project_id}/issues/{iid}")).json(
             Method::PUT,
             Value::Object(body),
@@ -427,6 +433,26 @@ impl GitlabClient {
         let raw: RawIssue = self.api.send(req).await?.body;
         Ok(raw.into())
     }
+}
+
+/// A create's request body: optional fields only when set.
+fn create_body(issue: &NewIssue) -> Value {
+    let mut body = json!({
+        "title": issue.title,
+        "description": issue.description,
+        "labels": issue.labels.join(","),
+        "issue_type": issue.issue_type,
+    });
+    if let Some(at) = issue.created_at {
+        body["created_at"] = json!(at.to_rfc3339());
+    }
+    if let Some(d) = issue.due_date {
+        body["due_date"] = json!(d.to_string());
+    }
+    if !issue.assignee_ids.is_empty() {
+        body["assignee_ids"] = json!(issue.assignee_ids);
+    }
+    body
 }
 
 /// The pacer would hold this create longer than `retry.max_wait` (a window configured longer).

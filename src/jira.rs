@@ -6,16 +6,18 @@
 mod by_id;
 mod decode;
 mod pages;
+mod planning;
 mod webhooks;
 mod workflow;
 
 pub use by_id::{missing_ids_in, FetchedById, HISTORY_FIELDS};
 pub use decode::{parse_history, parse_issue, parse_jira_time};
 pub use pages::{Pages, SearchPage};
+pub use planning::{IssueFields, GH_SPRINT};
 pub use webhooks::{RegisteredWebhook, WebhookFilters};
 pub use workflow::{StatusOrder, Workflow, WorkflowStatus};
 
-use decode::{numeric_id, read_page};
+use decode::{read_page, RawIssue};
 #[cfg(test)]
 use webhooks::webhook_path;
 
@@ -29,9 +31,9 @@ use crate::http::{
     percent_encode, Api, ApiError, ApiErrorKind, Auth, ClientOptions, Effect, Request, Server,
 };
 
-/// The only fields the reconciler reads; Jira returns just `id` unless told. `issuetype` is
-/// for `issue_types` (the status's name comes with `status`). A search's project is the
-/// mapping's: its issues' keys say so.
+/// The fields every search asks for; Jira returns just `id` unless told. `issuetype` is for
+/// `issue_types` (the status's name comes with `status`). A search's project is the
+/// mapping's: its issues' keys say so. A mapping that mirrors more adds [`IssueFields`].
 const FIELDS: [&str; 6] = [
     "summary",
     "status",
@@ -90,7 +92,7 @@ pub struct Myself {
 #[derive(Deserialize)]
 struct CloudPage {
     #[serde(default, deserialize_with = "crate::paging::at_most::deserialize")]
-    issues: Vec<Value>,
+    issues: Vec<RawIssue>,
     #[serde(rename = "nextPageToken", default)]
     next_page_token: Option<String>,
     #[serde(rename = "isLast", default)]
@@ -106,7 +108,7 @@ struct ApproximateCount {
 #[derive(Deserialize)]
 struct DcPage {
     #[serde(default, deserialize_with = "crate::paging::at_most::deserialize")]
-    issues: Vec<Value>,
+    issues: Vec<RawIssue>,
     #[serde(default)]
     total: Option<u64>,
 }
@@ -173,6 +175,32 @@ impl JiraClient {
         ))
     }
 
+    /// The id of the sprint custom field (`customfield_10020` on most Cloud sites), found in
+    /// `GET /field` by its `schema.custom`; `None` when this Jira has no sprints (no Jira
+    /// Software). With several, the first: Jira Software creates exactly one.
+    pub async fn sprint_field(&self) -> Result<Option<String>, ApiError> {
+        #[derive(Deserialize)]
+        struct FieldWire {
+            #[serde(default)]
+            id: Option<String>,
+            #[serde(default)]
+            schema: Option<Schema>,
+        }
+        #[derive(Deserialize)]
+        struct Schema {
+            #[serde(default)]
+            custom: Option<String>,
+        }
+        let path = format!("{}/field", self.rest());
+        let list: crate::paging::at_most::List<FieldWire> =
+            self.api.send(Request::get(path)).await?.body;
+        Ok(list
+            .0
+            .into_iter()
+            .filter(|f| f.schema.as_ref().and_then(|s| s.custom.as_deref()) == Some(GH_SPRINT))
+            .find_map(|f| f.id.filter(|id| !id.is_empty())))
+    }
+
     /// Fails with a clear message when the project does not exist or cannot be browsed.
     pub async fn check_project(&self, key: &str) -> Result<(), ApiError> {
         let path = format!("{}/project/{}", self.rest(), percent_encode(key));
@@ -190,11 +218,19 @@ impl JiraClient {
     pub async fn search(&self, filter: &str) -> Result<SearchResult, ApiError> {
         let mut out = SearchResult::default();
         let mut pages = self.pages(filter);
-        while let Some(page) = pages.next_page().await? {
-            out.pages += 1;
-            out.issues.extend(page.issues);
-            out.unreadable.extend(page.unreadable);
-        }
+        drain(&mut pages, &mut out).await?;
+        Ok(out)
+    }
+
+    /// `search`, asking for the planning fields `fields` names as well.
+    pub async fn search_with(
+        &self,
+        filter: &str,
+        fields: &IssueFields,
+    ) -> Result<SearchResult, ApiError> {
+        let mut out = SearchResult::default();
+        let mut pages = self.pages(filter).asking(fields);
+        drain(&mut pages, &mut out).await?;
         Ok(out)
     }
 
@@ -273,6 +309,16 @@ impl JiraClient {
     }
 }
 
+/// Every page of a search, added up.
+async fn drain(pages: &mut Pages<'_>, out: &mut SearchResult) -> Result<(), ApiError> {
+    while let Some(page) = pages.next_page().await? {
+        out.pages += 1;
+        out.issues.extend(page.issues);
+        out.unreadable.extend(page.unreadable);
+    }
+    Ok(())
+}
+
 /// The project key of Jira's "The value 'KEY' does not exist for the field 'project'." (its
 /// answer when a search names a project that does not exist or that the account cannot see).
 fn unknown_project(e: &ApiError) -> Option<String> {
@@ -312,9 +358,8 @@ mod tests {
     use crate::domain::StatusCategory;
 
     /// Every issue of a decoded page read, as a pass reads it: (readable, unreadable).
-    fn read_issues(issues: Vec<Value>) -> (usize, usize) {
-        let _ = issues.iter().filter_map(numeric_id).max();
-        let page = read_page(issues);
+    fn read_issues(issues: Vec<RawIssue>) -> (usize, usize) {
+        let (page, _) = read_page(issues, Some("customfield_10020"));
         for u in &page.unreadable {
             assert!(!u.reason.is_empty() && !u.key.chars().any(char::is_control));
         }
@@ -467,26 +512,32 @@ mod tests {
         let v = json!({"id":"7","key":"OPS-3","fields":{"updated":"2024-01-01T00:00:00.000+0000",
             "status":{"name":"In Review","statusCategory":{"key":"indeterminate"}},
             "issuetype":{"name":"Incident"},"project":{"key":"OPS"}}});
-        let i = parse_issue(&v).expect("readable");
+        let i = parse_issue(&v.to_string(), None).expect("readable");
         assert_eq!(i.status.as_deref(), Some("In Review"));
         assert_eq!(i.issue_type.as_deref(), Some("Incident"));
         assert_eq!(i.project, "OPS");
         let no_project =
             json!({"id":"8","key":"VSA-12","fields":{"updated":"2024-01-01T00:00:00.000+0000"}});
-        assert_eq!(parse_issue(&no_project).expect("readable").project, "VSA");
+        assert_eq!(
+            parse_issue(&no_project.to_string(), None)
+                .expect("readable")
+                .project,
+            "VSA"
+        );
     }
 
     #[test]
     fn odd_issues_are_kept_or_reported_not_fatal() {
         let ok = json!({"id":"1","key":"A-1","fields":{"summary":null,"updated":"2024-01-01T00:00:00.000+0000","status":null}});
-        let i = parse_issue(&ok).expect("readable");
+        let i = parse_issue(&ok.to_string(), None).expect("readable");
         assert_eq!(i.summary, None);
         assert_eq!(i.category, StatusCategory::Unknown("missing".into()));
         let bad = json!({"id":"2","key":"A-2","fields":{"updated":"soon"}});
-        assert!(parse_issue(&bad)
+        assert!(parse_issue(&bad.to_string(), None)
             .expect_err("unreadable")
             .contains("updated"));
-        assert!(parse_issue(&json!({"key":"A-3"})).is_err());
+        assert!(parse_issue(&json!({"key":"A-3"}).to_string(), None).is_err());
+        assert!(parse_issue("5", None).is_err());
     }
 
     #[test]
@@ -501,15 +552,23 @@ mod tests {
             json!({"id": "99999999999999999999", "key": "A-1", "fields": updated}),
         ];
         for v in &bad {
-            assert!(parse_issue(v).is_err(), "{v}");
+            assert!(parse_issue(&v.to_string(), None).is_err(), "{v}");
         }
-        let page = read_page(bad.to_vec());
+        let raw = bad
+            .iter()
+            .map(|v| serde_json::value::to_raw_value(v).expect("raw"));
+        let (page, ids) = read_page(raw.collect(), None);
+        // Only the ids that are Jira's count as returned.
+        assert_eq!(ids, vec![JiraId(7), JiraId(7)]);
         assert_eq!(page.unreadable.len(), bad.len());
         for u in &page.unreadable {
             assert!(!u.key.chars().any(char::is_control), "{u:?}");
             assert!(u.key.len() < 100 && u.reason.len() < 600, "{u:?}");
         }
         let ok = json!({"id": 10014, "key": "VSA-5", "fields": updated});
-        assert_eq!(parse_issue(&ok).expect("readable").id, JiraId(10014));
+        assert_eq!(
+            parse_issue(&ok.to_string(), None).expect("readable").id,
+            JiraId(10014)
+        );
     }
 }

@@ -24,6 +24,7 @@
 //! recipe match is in question, so an idle pass asks for none.
 
 mod action;
+pub mod fields;
 mod gone;
 mod recipe;
 mod status;
@@ -34,10 +35,11 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{
     self, GitlabIid, GitlabIssue, GitlabState, GonePolicy, IssueEdit, IssueHistory, JiraId,
-    JiraIssue, Mirror, StateEvent,
+    JiraIssue, Mirror, SetFields, StateEvent,
 };
 
 pub use action::{describe_update, Action, LabelStep};
+pub use fields::LabelSources;
 pub use recipe::slot_iid;
 
 /// A mapping's rules beyond title and state (all off by default).
@@ -55,6 +57,12 @@ pub struct Rules {
     pub on_filtered_out: GonePolicy,
     /// Jira projects of the other mappings that feed the same GitLab project.
     pub sibling_projects: Vec<String>,
+    /// Jira fields that become GitLab labels (`labels_from`).
+    pub labels_from: LabelSources,
+    /// Jira's due date as GitLab's `due_date`.
+    pub due_date: bool,
+    /// Jira's assignee as GitLab's.
+    pub assignees: bool,
 }
 
 impl Rules {
@@ -104,6 +112,12 @@ pub struct PlanInput<'a> {
     pub history: &'a HashMap<JiraId, IssueHistory>,
     /// Full passes: mirrors whose Jira issue left the search.
     pub missing: &'a [Missing],
+    /// What the reconciler last wrote of each mirror's Jira fields, by Jira id (absent: none
+    /// recorded).
+    pub set_fields: &'a HashMap<JiraId, SetFields>,
+    /// GitLab user ids of the Jira assignees that map to a project member, by
+    /// [`JiraUser::identity`](crate::domain::JiraUser::identity); others stay unassigned.
+    pub people: &'a HashMap<String, u64>,
 }
 
 /// How a Jira version relates to what its mirror last applied.
@@ -345,6 +359,7 @@ fn plan_changes(
     out: &mut Plan,
 ) -> bool {
     let mut edit = edit_for(input, jira, gitlab, found, want);
+    fields::add_changes(input, jira, gitlab, &mut edit);
     let mut changed = false;
     match status::steps(input, jira, &gitlab.labels) {
         status::Labels::Unchanged => {}
@@ -430,6 +445,7 @@ fn plan_create(input: &PlanInput<'_>, jira: &JiraIssue, want: &Wanted, out: &mut
             .unwrap_or("issue")
             .to_string(),
         steps,
+        fields: fields::wanted(input.rules, jira, input.people),
     });
 }
 
@@ -471,6 +487,7 @@ mod tests {
             created: t,
             updated: t,
             resolved: None,
+            planning: Default::default(),
         }
     }
 
@@ -551,6 +568,8 @@ mod tests {
                 backdate: self.backdate,
                 history,
                 missing: &self.missing,
+                set_fields: &HashMap::new(),
+                people: &HashMap::new(),
             })
         }
         /// Plan as the reconciler does: once, and again with the changelogs it asked for.
@@ -618,6 +637,7 @@ mod tests {
                         status_label,
                         issue_type,
                         steps,
+                        ..
                     } => {
                         let iid = GitlabIid(self.gitlab.keys().max().map_or(0, |i| i.0) + 1);
                         let state = if *close {
@@ -1398,6 +1418,8 @@ mod tests {
         );
         w.gitlab.insert(GitlabIid(1), g);
         let none = HashMap::new();
+        let none_set = HashMap::new();
+        let none_people = HashMap::new();
         let input = |recheck_applied| PlanInput {
             jira: std::slice::from_ref(&j),
             mirrors: &w.mirrors,
@@ -1410,6 +1432,8 @@ mod tests {
             backdate: false,
             history: &none,
             missing: &[],
+            set_fields: &none_set,
+            people: &none_people,
         };
         assert!(
             plan(&input(false)).actions.is_empty(),

@@ -35,9 +35,11 @@ mod observe;
 mod outcome;
 mod pages;
 mod pass;
+mod people;
 mod recipe;
 mod report;
 mod scope;
+mod wanted;
 
 use std::any::Any;
 use std::collections::{HashMap, HashSet};
@@ -54,7 +56,7 @@ use crate::config::{Config, Mapping};
 use crate::domain::{JiraId, MappingId, PassKind};
 use crate::error::Result;
 use crate::gitlab::{GitlabClient, Project};
-use crate::jira::JiraClient;
+use crate::jira::{IssueFields, JiraClient};
 use crate::lock::InstanceLock;
 use crate::metrics::Metrics;
 use crate::plan::Rules;
@@ -108,6 +110,10 @@ struct Target<'a> {
     rules: Rules,
     /// Warn once per pass when GitLab ignores `created_at`.
     backdate_checked: AtomicBool,
+    /// The planning fields the mapping mirrors, which its searches ask Jira for.
+    fields: IssueFields,
+    /// Jira assignees resolved to GitLab users in this pass, by Jira identity.
+    people: std::sync::Mutex<HashMap<String, people::Resolved>>,
 }
 
 impl Reconciler {

@@ -62,6 +62,9 @@ impl Config {
             on_deleted: mapping.on_deleted,
             on_filtered_out: mapping.on_filtered_out,
             sibling_projects,
+            labels_from: mapping.labels_from,
+            due_date: mapping.due_date,
+            assignees: mapping.assignees,
         }
     }
 }

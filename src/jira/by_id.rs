@@ -18,11 +18,20 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{parse_history, read_page, DcPage, Deployment, JiraClient, SearchResult, FIELDS};
+use super::decode::{dc_changelog, RawIssue};
+use super::{
+    parse_history, read_page, DcPage, Deployment, IssueFields, JiraClient, SearchResult, FIELDS,
+};
 
-/// The search's fields, and the project: where a moved issue went.
-fn fields_with_project() -> Vec<&'static str> {
-    FIELDS.iter().copied().chain(["project"]).collect()
+/// The search's fields (with the planning fields asked for), and the project: where a moved
+/// issue went.
+fn fields_with_project(extra: &IssueFields) -> Vec<&str> {
+    FIELDS
+        .iter()
+        .copied()
+        .chain(extra.names())
+        .chain(["project"])
+        .collect()
 }
 use crate::domain::{IssueHistory, JiraId};
 use crate::http::{ApiError, Effect, Request};
@@ -45,7 +54,7 @@ pub struct FetchedById {
 #[derive(Deserialize)]
 struct BulkIssues {
     #[serde(default, deserialize_with = "crate::paging::at_most::deserialize")]
-    issues: Vec<Value>,
+    issues: Vec<RawIssue>,
 }
 
 #[derive(Deserialize)]
@@ -70,21 +79,26 @@ struct IssueChangelog {
 
 impl JiraClient {
     /// The issues with these ids, wherever they are now (any project), and the ids Jira does
-    /// not return.
-    pub async fn fetch_by_id(&self, ids: &[JiraId]) -> Result<FetchedById, ApiError> {
+    /// not return; with the planning fields `fields` names.
+    pub async fn fetch_by_id(
+        &self,
+        ids: &[JiraId],
+        fields: &IssueFields,
+    ) -> Result<FetchedById, ApiError> {
         let mut out = FetchedById::default();
         let mut returned: HashSet<JiraId> = HashSet::new();
-        let mut take = |out: &mut FetchedById, issues: Vec<Value>| {
+        let mut take = |out: &mut FetchedById, issues: Vec<RawIssue>| {
+            let (page, ids) = read_page(issues, fields.sprint.as_deref());
             // An issue Jira returned exists, even if it cannot be read.
-            returned.extend(issues.iter().filter_map(super::numeric_id));
-            let page = read_page(issues);
+            returned.extend(ids);
             out.found.issues.extend(page.issues);
             out.found.unreadable.extend(page.unreadable);
         };
         match self.deployment {
             Deployment::Cloud => {
                 for chunk in ids.chunks(CLOUD_BULK_ISSUES) {
-                    let body = json!({ "issueIdsOrKeys": chunk, "fields": fields_with_project() });
+                    let body =
+                        json!({ "issueIdsOrKeys": chunk, "fields": fields_with_project(fields) });
                     let req = Request::get("/rest/api/3/issue/bulkfetch").json(
                         Method::POST,
                         body,
@@ -96,7 +110,7 @@ impl JiraClient {
             }
             Deployment::Datacenter => {
                 for chunk in ids.chunks(DC_IDS) {
-                    let (issues, _named_gone) = self.dc_by_ids(chunk, None).await?;
+                    let (issues, _named_gone) = self.dc_by_ids(chunk, None, fields).await?;
                     take(&mut out, issues);
                 }
             }
@@ -125,20 +139,13 @@ impl JiraClient {
             }
             Deployment::Datacenter => {
                 for chunk in ids.chunks(DC_IDS) {
-                    let (issues, _gone) = self.dc_by_ids(chunk, Some("changelog")).await?;
-                    for issue in issues {
+                    let none = IssueFields::default();
+                    let (issues, _gone) = self.dc_by_ids(chunk, Some("changelog"), &none).await?;
+                    for (id, histories) in issues.iter().filter_map(|i| dc_changelog(i)) {
                         // Only the issues asked about have someone waiting for their changelog.
-                        let Some(wanted) =
-                            super::numeric_id(&issue).and_then(|id| raw.get_mut(&id))
-                        else {
-                            continue;
-                        };
-                        let histories = issue
-                            .pointer("/changelog/histories")
-                            .and_then(Value::as_array)
-                            .cloned()
-                            .unwrap_or_default();
-                        wanted.extend(histories);
+                        if let Some(wanted) = raw.get_mut(&id) {
+                            wanted.extend(histories);
+                        }
                     }
                 }
             }
@@ -201,12 +208,13 @@ impl JiraClient {
         &self,
         ids: &[JiraId],
         expand: Option<&str>,
-    ) -> Result<(Vec<Value>, Vec<JiraId>), ApiError> {
+        fields: &IssueFields,
+    ) -> Result<(Vec<RawIssue>, Vec<JiraId>), ApiError> {
         let mut asked: Vec<JiraId> = ids.to_vec();
         let mut gone = Vec::new();
         // Each round drops the ids Jira named; a round that names none it was asked for fails.
         while !asked.is_empty() {
-            match self.dc_search_ids(&asked, expand).await {
+            match self.dc_search_ids(&asked, expand, fields).await {
                 Ok(issues) => return Ok((issues, gone)),
                 Err(e) if e.status() == Some(400) => {
                     let named = missing_ids(&e.to_string());
@@ -227,7 +235,8 @@ impl JiraClient {
         &self,
         ids: &[JiraId],
         expand: Option<&str>,
-    ) -> Result<Vec<Value>, ApiError> {
+        fields: &IssueFields,
+    ) -> Result<Vec<RawIssue>, ApiError> {
         let ids_text: Vec<String> = ids.iter().map(JiraId::to_string).collect();
         let jql = format!("id in ({}) ORDER BY id ASC", ids_text.join(", "));
         let mut out = Vec::new();
@@ -236,7 +245,7 @@ impl JiraClient {
                 .query("jql", &jql)
                 .query("startAt", out.len())
                 .query("maxResults", ids.len())
-                .query("fields", fields_with_project().join(","));
+                .query("fields", fields_with_project(fields).join(","));
             if let Some(expand) = expand {
                 req = req.query("expand", expand);
             }
@@ -301,12 +310,7 @@ mod tests {
         ];
         crate::rng::fuzz::check("bulk fetch", issues, 3000, |body| {
             if let Ok(page) = crate::http::decode_as::<BulkIssues>(body) {
-                let _: Vec<JiraId> = page
-                    .issues
-                    .iter()
-                    .filter_map(super::super::numeric_id)
-                    .collect();
-                let _ = read_page(page.issues);
+                let _ = read_page(page.issues, Some("customfield_10020"));
             }
         });
         let logs: &[&[u8]] = &[
@@ -326,6 +330,9 @@ mod tests {
                 // Data Center: changelogs inside the search's issues.
                 if let Some(h) = v.pointer("/changelog/histories").and_then(Value::as_array) {
                     let _ = parse_history(h);
+                }
+                if let Ok(raw) = serde_json::value::to_raw_value(&v) {
+                    let _ = dc_changelog(&raw);
                 }
                 if let Some(values) = v.get("values").and_then(Value::as_array) {
                     let _ = parse_history(values);

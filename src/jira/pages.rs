@@ -6,8 +6,10 @@ use chrono::{DateTime, Utc};
 use reqwest::Method;
 use serde_json::json;
 
-use super::decode::{numeric_id, read_page};
-use super::{CloudPage, DcPage, Deployment, JiraClient, Unreadable, CLOUD_PAGE, DC_PAGE, FIELDS};
+use super::decode::read_page;
+use super::{
+    CloudPage, DcPage, Deployment, IssueFields, JiraClient, Unreadable, CLOUD_PAGE, DC_PAGE, FIELDS,
+};
 use crate::domain::{JiraId, JiraIssue};
 use crate::http::{ApiError, Effect, Request, Server};
 use crate::paging::PageChain;
@@ -39,6 +41,8 @@ pub struct Pages<'c> {
     filter: String,
     reconcile: Vec<u64>,
     cursor: Cursor,
+    /// The planning fields asked for besides [`FIELDS`].
+    fields: IssueFields,
     /// Keeps the pages from looping or going on past the server's count.
     chain: PageChain,
 }
@@ -54,8 +58,20 @@ impl<'c> Pages<'c> {
             filter: filter.to_string(),
             reconcile: reconcile.iter().map(|id| id.get()).collect(),
             cursor,
+            fields: IssueFields::default(),
             chain: PageChain::new(),
         }
+    }
+
+    /// Ask Jira for these planning fields too (the mapping mirrors them).
+    pub fn asking(mut self, fields: &IssueFields) -> Self {
+        self.fields = fields.clone();
+        self
+    }
+
+    /// Every field name the search asks for.
+    fn field_names(&self) -> Vec<&str> {
+        FIELDS.iter().copied().chain(self.fields.names()).collect()
     }
 
     /// The JQL filter this search reads.
@@ -84,7 +100,7 @@ impl<'c> Pages<'c> {
         let mut body = json!({
             "jql": format!("{} ORDER BY key ASC", self.filter),
             "maxResults": CLOUD_PAGE,
-            "fields": FIELDS,
+            "fields": self.field_names(),
         });
         if let Some(t) = &token {
             body["nextPageToken"] = json!(t);
@@ -97,7 +113,7 @@ impl<'c> Pages<'c> {
         let server_clock = date_header(&reply.headers);
         let raw = reply.body;
         let n = raw.issues.len();
-        let mut page = read_page(raw.issues);
+        let (mut page, _) = read_page(raw.issues, self.fields.sprint.as_deref());
         // The token is absent (or null) on the last page; `isLast` says so too. Page size says
         // nothing: pages are often shorter than asked.
         self.cursor = match raw.next_page_token.filter(|t| !t.is_empty()) {
@@ -135,21 +151,16 @@ impl<'c> Pages<'c> {
             .query("jql", &jql)
             .query("startAt", 0)
             .query("maxResults", DC_PAGE)
-            .query("fields", FIELDS.join(","));
+            .query("fields", self.field_names().join(","));
         let reply = self.client.api.send::<DcPage>(req).await?;
         let server_clock = date_header(&reply.headers);
         let raw = reply.body;
         let n = raw.issues.len() as u64;
-        let last_id = raw
-            .issues
-            .iter()
-            .filter_map(numeric_id)
-            .map(JiraId::get)
-            .max();
         let remaining = raw.total.unwrap_or(0);
         // Each page's total is what remains after it; the first is the whole search's.
         self.chain.expect(remaining);
-        let mut page = read_page(raw.issues);
+        let (mut page, ids) = read_page(raw.issues, self.fields.sprint.as_deref());
+        let last_id = ids.into_iter().map(JiraId::get).max();
         page.total = raw.total;
         self.cursor = if n >= remaining {
             self.chain.finish(n as usize);

@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{GitlabIid, GoneReason, IssueEdit, JiraIssue, JiraKey, Mirror, StateEvent};
+use crate::domain::{
+    GitlabIid, GoneReason, IssueEdit, JiraIssue, JiraKey, Mirror, SetFields, StateEvent,
+};
 
 /// One label change, one request: add `add`, remove `remove`, stamped `at` (Owner only).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,6 +29,9 @@ pub enum Action {
         issue_type: String,
         /// Status label changes to replay after the create, oldest first.
         steps: Vec<LabelStep>,
+        /// The labels and due date from Jira's fields to create it with (`labels_from`,
+        /// `due_date`): recorded as set once it exists.
+        fields: SetFields,
     },
     /// Record the link to an existing GitLab issue: found by its marker (`adopted`), or the
     /// Jira key changed.
@@ -112,6 +117,7 @@ impl Action {
             status_label,
             issue_type,
             steps,
+            fields,
             ..
         } = self
         else {
@@ -123,6 +129,15 @@ impl Action {
         }
         if let Some(l) = status_label {
             extra.push_str(&format!(" [{l}]"));
+        }
+        for l in &fields.labels {
+            extra.push_str(&format!(" +label {l}"));
+        }
+        if let Some(d) = fields.due {
+            extra.push_str(&format!(" due {d}"));
+        }
+        if let Some(id) = fields.assignee {
+            extra.push_str(&format!(" assign user {id}"));
         }
         if !steps.is_empty() {
             extra.push_str(&format!(
@@ -178,5 +193,6 @@ fn describe_edit(edit: &IssueEdit) -> String {
     if let Some(t) = &edit.issue_type {
         parts.push(format!("type {t}"));
     }
+    parts.extend(super::fields::describe(edit));
     parts.join(", ")
 }

@@ -173,6 +173,7 @@ mod tests {
             created: at(0),
             updated: at(100),
             resolved: None,
+            planning: Default::default(),
         };
         let history = IssueHistory {
             transitions: vec![

@@ -91,6 +91,9 @@ impl Reconciler {
             claimed: HashSet::new(),
             missing,
             recheck_applied: true,
+            set_fields: HashMap::new(),
+            people: HashMap::new(),
+            notes: Vec::new(),
         };
         let none = HashMap::new();
         let planned = plan(&page.input(target, view, self.jira.base_url(), &none));
@@ -116,7 +119,7 @@ impl Reconciler {
         let ids: Vec<JiraId> = unseen.iter().map(|m| m.jira_id).collect();
         // The search index may lag, but it held each of these issues when it was mirrored,
         // and serves that version until the new one: a missing issue is not a lagging one.
-        let fetched = self.jira.fetch_by_id(&ids).await?;
+        let fetched = self.jira.fetch_by_id(&ids, &target.fields).await?;
         let gone: HashSet<JiraId> = fetched.missing.iter().copied().collect();
         let mut out = Vec::new();
         for mirror in unseen {

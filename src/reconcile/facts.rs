@@ -97,6 +97,7 @@ mod tests {
             created: t(0),
             updated: t(100),
             resolved: None,
+            planning: Default::default(),
         };
         let first = fact_for(&j, None);
         assert_eq!(first.done_at, Some(t(100)));

@@ -2,7 +2,7 @@
 //! landed. They are looked up by their marker before anything is created again: the project is
 //! listed once more and only those issues are planned and applied, with no create sent twice.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::observe::PageView;
 use super::outcome::{Tally, Unanswered};
@@ -30,7 +30,7 @@ impl Reconciler {
             count = lost.len(),
             "creates without a reliable answer; looking them up by marker"
         );
-        let lost: Vec<JiraIssue> = lost.into_iter().map(|u| u.jira).collect();
+        let lost: Vec<JiraIssue> = lost.into_iter().map(|u| *u.jira).collect();
         let mut view = self.scan_project(store, target).await?;
         let ids: Vec<JiraId> = lost.iter().map(|j| j.id).collect();
         let mirrors = store.mirrors().of(&target.name, &target.siblings, &ids)?;
@@ -41,6 +41,9 @@ impl Reconciler {
             claimed: HashSet::new(),
             missing: Vec::new(),
             recheck_applied: true,
+            set_fields: HashMap::new(),
+            people: HashMap::new(),
+            notes: Vec::new(),
         };
         let mut recorded = PageWrite::default();
         let planned = self.plan_page(target, &view, &page, &mut recorded).await?;

@@ -52,7 +52,8 @@ pub enum Outcome {
 /// have landed. Until the look-up by marker decides, it is neither created nor failed.
 #[derive(Debug)]
 pub struct Unanswered {
-    pub jira: JiraIssue,
+    /// Boxed: an issue with its planning fields is large, and outcomes are many.
+    pub jira: Box<JiraIssue>,
     pub error: ApiError,
 }
 

@@ -102,6 +102,8 @@ impl Reconciler {
             siblings: self.siblings(mapping),
             rules: self.cfg.rules(mapping),
             backdate_checked: AtomicBool::new(false),
+            fields: self.issue_fields(mapping).await?,
+            people: Default::default(),
         })
     }
 
@@ -161,7 +163,10 @@ impl Reconciler {
         for mut search in self.searches(walk.target, &walk.start, scope) {
             loop {
                 tracing::debug!(jql = %search.jql, "searching Jira");
-                let mut pages = self.jira.pages_reconciling(&search.jql, &search.reconcile);
+                let mut pages = self
+                    .jira
+                    .pages_reconciling(&search.jql, &search.reconcile)
+                    .asking(&walk.target.fields);
                 let Err(e) = self.work_pages(walk, &mut pages).await else {
                     break;
                 };

@@ -66,6 +66,7 @@ impl<'s> Listings<'s> {
                     labels      TEXT,
                     issue_type  TEXT,
                     lookalike   INTEGER NOT NULL,
+                    assignees   TEXT,
                     PRIMARY KEY (mapping, iid)
                 ) WITHOUT ROWID;
                 CREATE TEMP TABLE IF NOT EXISTS listed_marker (
@@ -140,7 +141,8 @@ impl<'s> Listings<'s> {
         let iids = json_list(iids);
         self.store.with(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT iid, title, closed, marker, link, created_us, labels, issue_type, lookalike
+                "SELECT iid, title, closed, marker, link, created_us, labels, issue_type, lookalike,
+                        assignees
                  FROM temp.listed_issue
                  WHERE mapping = ?1 AND iid IN (SELECT value FROM json_each(?2))",
             )?;
@@ -190,8 +192,9 @@ fn add_issues(
     let mut shared = Vec::new();
     let mut keep = tx.prepare_cached(
         "INSERT OR REPLACE INTO temp.listed_issue
-           (mapping, iid, title, closed, marker, link, created_us, labels, issue_type, lookalike)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+           (mapping, iid, title, closed, marker, link, created_us, labels, issue_type, lookalike,
+            assignees)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?;
     let mut claim = tx.prepare_cached(
         "INSERT OR IGNORE INTO temp.listed_marker (mapping, jira_id, iid) VALUES (?1, ?2, ?3)",
@@ -214,6 +217,7 @@ fn add_issues(
             labels,
             g.issue_type.as_deref(),
             g.marker_lookalike,
+            (!g.assignees.is_empty()).then(|| json_list(&g.assignees)),
         ])?;
         let Some(id) = g.jira_id() else { continue };
         if claim.execute(params![mapping, id, g.iid])? == 1 || !listed {
@@ -258,6 +262,16 @@ fn read_issue(r: &rusqlite::Row<'_>) -> rusqlite::Result<GitlabIssue> {
             .and_then(DateTime::from_timestamp_micros),
         labels,
         issue_type: r.get::<_, Option<String>>(7)?.map(gitlab_issue_type),
+        assignees: match r.get::<_, Option<String>>(9)? {
+            Some(json) => serde_json::from_str(&json).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    9,
+                    rusqlite::types::Type::Text,
+                    Box::new(e),
+                )
+            })?,
+            None => Vec::new(),
+        },
     })
 }
 

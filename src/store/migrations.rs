@@ -142,6 +142,16 @@ const MIGRATIONS: &[&str] = &[
         WHERE mapping IN (SELECT old FROM temp.renamed);
     DELETE FROM jira_gone WHERE mapping IN (SELECT old FROM temp.renamed);
     DROP TABLE temp.renamed;",
+    // 5: what the reconciler last wrote of each mirror's Jira fields (labels_from, due_date,
+    // assignees): the only labels, date and assignee it may change or remove.
+    "CREATE TABLE mirror_field (
+        mapping     TEXT NOT NULL,
+        jira_id     TEXT NOT NULL,
+        labels      TEXT NOT NULL,
+        due         TEXT,
+        assignee    INTEGER,
+        PRIMARY KEY (mapping, jira_id)
+    ) WITHOUT ROWID;",
 ];
 
 /// How many migrations this program knows: the schema version it writes.

@@ -340,10 +340,13 @@ fn captured_jira_and_gitlab_responses_deserialise() {
     let issues = cloud["issues"].as_array().expect("issues");
     assert_eq!(issues.len(), 3);
     for raw in issues {
-        let i = jira_gitlab_reconciler::jira::parse_issue(raw).expect("real issue parses");
+        let i =
+            jira_gitlab_reconciler::jira::parse_issue(&raw.to_string(), Some("customfield_10020"))
+                .expect("real issue parses");
         assert!(i.id.get() > 0);
     }
-    let first = jira_gitlab_reconciler::jira::parse_issue(&issues[0]).expect("parses");
+    let first =
+        jira_gitlab_reconciler::jira::parse_issue(&issues[0].to_string(), None).expect("parses");
     assert_eq!(first.key, "ISSUE-1");
     assert_eq!(first.created.to_rfc3339(), "2023-11-02T09:02:34.255+00:00");
 
@@ -351,7 +354,9 @@ fn captured_jira_and_gitlab_responses_deserialise() {
     let page: serde_json::Value =
         serde_json::from_str(include_str!("../fixtures/jira-search-jql-page.json")).expect("json");
     for raw in page["issues"].as_array().expect("issues") {
-        let e = jira_gitlab_reconciler::jira::parse_issue(raw).expect_err("no id");
+        let e =
+            jira_gitlab_reconciler::jira::parse_issue(&raw.to_string(), Some("customfield_10020"))
+                .expect_err("no id");
         assert!(e.contains("no id"), "{e}");
     }
 }

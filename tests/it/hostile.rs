@@ -451,6 +451,60 @@ async fn an_answer_over_64_mib_is_refused_after_reading_at_most_that() {
     assert_converged(&w, "VSA", PROJECT);
 }
 
+/// Run the binary to its end, reading its peak resident memory (the kernel's high-water
+/// mark, `VmHWM`) from outside while it lives: (exit status, peak KiB).
+fn run_measuring_peak(args: &[String]) -> (std::process::ExitStatus, u64) {
+    let mut child = command(args, &[])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("binary starts");
+    let status_path = format!("/proc/{}/status", child.id());
+    let started = Instant::now();
+    let mut peak = 0;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&status_path) {
+            let hwm = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
+            peak = peak.max(hwm.unwrap_or(0));
+        }
+        if let Some(status) = child.try_wait().expect("wait") {
+            return (status, peak);
+        }
+        assert!(started.elapsed() < 5 * MINUTE, "the pass never ended");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_59_mib_search_page_is_read_in_a_fraction_of_a_gib() {
+    // One page of 100 issues, as Jira Cloud pages with fields.
+    let w = world("fat-page", |o| o.jira_page_cap = 100).await;
+    seed_issues(&w, 100, 1000);
+    // 100 issues of ~600 KB each, in a field nobody asked for: a 59 MiB page, under the
+    // 64 MiB bound. As a JSON tree it took 1 GiB resident.
+    w.jira.set_hostile(Hostile {
+        padding_per_issue: 618_000,
+        ..Hostile::default()
+    });
+    let args = reconcile_args(&w);
+    let searches = w.jira.search_requests();
+    let (status, peak_kib) = tokio::task::spawn_blocking(move || run_measuring_peak(&args))
+        .await
+        .expect("join");
+    assert!(status.success(), "{status}");
+    assert_eq!(w.gitlab.issues(PROJECT).len(), 100, "every issue mirrored");
+    assert_eq!(w.jira.search_requests() - searches, 1, "one page");
+    let page_mib = w.jira.streamed_bytes() >> 20;
+    assert!((56..64).contains(&page_mib), "a {page_mib} MiB page");
+    eprintln!(
+        "peak RSS reading a {page_mib} MiB search page: {} MiB",
+        peak_kib >> 10
+    );
+    assert!(peak_kib < 256 << 10, "peak RSS {} MiB", peak_kib >> 10);
+}
+
 #[tokio::test]
 async fn jira_page_tokens_that_loop_or_never_end_fail_the_search() {
     let w = world("jira-page-traps", |o| o.jira_page_cap = 2).await;

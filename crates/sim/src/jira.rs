@@ -618,7 +618,8 @@ impl FakeJira {
         *lock(&self.shared.hostile) = hostile;
     }
 
-    /// Bytes of huge answers ([`Fault::Huge`]) handed to connections so far.
+    /// Bytes of huge answers ([`Fault::Huge`]) handed to connections so far, and of padded
+    /// search pages ([`Hostile::padding_per_issue`]).
     pub fn streamed_bytes(&self) -> u64 {
         self.shared.streamed.load(Ordering::SeqCst)
     }

@@ -24,6 +24,10 @@ pub struct Hostile {
     /// The `self` link every webhook is listed with, instead of its own (another host, a
     /// link with a user-info part).
     pub webhook_self: Option<String>,
+    /// Cloud search: every issue carries about this many bytes of `[0,0,…]` in a field nobody
+    /// asked for (a site's huge custom fields, or a hostile server): a client that builds
+    /// the whole answer into a JSON tree needs ~16 bytes of memory per byte of it.
+    pub padding_per_issue: usize,
 }
 
 /// The server's clock as its answers tell it.
@@ -59,6 +63,23 @@ pub(super) fn next_token(
         Some(PageTrap::EverNew) => format!("{t}~{}", nonce.fetch_add(1, Ordering::SeqCst)),
         _ => t,
     })
+}
+
+/// A search answer with `bytes` of junk in each issue (see [`Hostile::padding_per_issue`]),
+/// spliced into its text (a JSON tree of it would cost the fake what it costs a client).
+/// Its size is added to [`super::FakeJira::streamed_bytes`].
+pub(super) fn padded(s: &Shared, body: &serde_json::Value, bytes: usize) -> Response {
+    let junk = format!("{{\"customfield_19999\":[{}0],", "0,".repeat(bytes / 2));
+    let text = body
+        .to_string()
+        .replace("{\"expand\":", &format!("{junk}\"expand\":"));
+    s.streamed.fetch_add(text.len() as u64, Ordering::SeqCst);
+    let mut resp = Response::new(axum::body::Body::from(text));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
 }
 
 /// A page token without the never-ending trap's suffix.

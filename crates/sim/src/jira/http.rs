@@ -877,7 +877,10 @@ fn cloud_search(s: &Shared, api: &str, p: SearchParams) -> Response {
     if let Some(t) = token {
         body["nextPageToken"] = json!(t);
     }
-    Json(body).into_response()
+    match lock(&s.hostile).padding_per_issue {
+        0 => Json(body).into_response(),
+        bytes => super::hostile::padded(s, &body, bytes),
+    }
 }
 
 /// `POST /rest/api/3/search/approximate-count` (Cloud): `{"count": N}` for a JQL, as the
