@@ -1,12 +1,14 @@
 //! `check`: everything that can be verified before a first pass, each line saying OK or what to
 //! fix. Exit 0 only when nothing is wrong. One function per check, run in the order of the
 //! output: the config and its tokens (`tokens`), the two servers, each mapping (`mapping`),
-//! the state directory and database (`state_dir`, `units`), the Automation recipe's issues,
-//! and the webhook (`webhook`).
+//! the status boards and milestones (`board`, `milestones`), the state directory and database
+//! (`state_dir`, `units`, `sandbox`: as the installed unit will see it), the Automation
+//! recipe's issues, and the webhook (`webhook`).
 
 mod board;
 mod mapping;
 mod milestones;
+mod sandbox;
 mod state_dir;
 mod tokens;
 mod units;
@@ -73,6 +75,8 @@ impl Out {
 struct Reached {
     jira: bool,
     gitlab: bool,
+    /// What each server said of the token this check used.
+    tokens: tokens::Verdicts,
 }
 
 pub async fn run(mut cfg: Config, file: &ConfigFile) -> Result<i32> {
@@ -92,11 +96,10 @@ pub async fn run(mut cfg: Config, file: &ConfigFile) -> Result<i32> {
         state_path.display()
     );
     out.say_all(tokens::sources(&cfg));
-    let service_tokens = tokens::service_credentials(&cfg).await;
     let webhook = cfg.webhook.clone();
     let r = Reconciler::new(cfg, Arc::new(Metrics::new()))?;
     let reached = servers(&r, &mut out).await;
-    out.say_all(service_tokens);
+    out.say_all(tokens::service_credentials(r.config(), reached.tokens).await);
     out.say_all(skipped(reached));
     let cache = store.as_ref().and_then(|s| s.as_ref().ok());
     for m in &r.config().mappings {
@@ -107,7 +110,7 @@ pub async fn run(mut cfg: Config, file: &ConfigFile) -> Result<i32> {
         out.say_all(board::all(&r).await);
         out.say_all(milestones::all(&r).await);
     }
-    out.say_all(state(&state_path, store.as_ref()));
+    out.say_all(state(&state_path, &file.path, store.as_ref()));
     if reached.jira && reached.gitlab {
         for m in r.config().mappings.iter() {
             out.say_all(mapping::recipe(&r, m, &state_path).await);
@@ -128,6 +131,10 @@ async fn servers(r: &Reconciler, out: &mut Out) -> Reached {
     Reached {
         jira: base_url_found(&jira),
         gitlab: base_url_found(&gitlab),
+        tokens: tokens::Verdicts {
+            jira: tokens::Verdict::of(&jira),
+            gitlab: tokens::Verdict::of(&gitlab),
+        },
     }
 }
 
@@ -187,10 +194,16 @@ fn skipped(reached: Reached) -> Vec<Finding> {
     .collect()
 }
 
-/// Whether passes can write the state directory, and whether its database is usable.
-fn state(state_path: &Path, store: Option<&Result<Store>>) -> Vec<Finding> {
+/// Whether passes can write the state directory (as the installed unit will, when it runs
+/// with this config file), and whether its database is usable.
+fn state(state_path: &Path, config: &Path, store: Option<&Result<Store>>) -> Vec<Finding> {
     let unit_dirs = units::unit_dirs(std::env::var("SYSTEMD_UNIT_PATH").ok().as_deref());
-    let writable = state_dir::writable(state_path, &units::state_directories(&unit_dirs));
+    let unit = sandbox::Sandbox::installed(&unit_dirs).filter(|u| u.runs(config));
+    let writable = state_dir::writable(
+        state_path,
+        &units::state_directories(&unit_dirs),
+        unit.as_ref(),
+    );
     let database = match store {
         Some(Ok(_)) => Finding::Ok(format!("state database {} is usable", state_path.display())),
         Some(Err(e)) => Finding::Problem(e.report()),

@@ -69,6 +69,8 @@ pub struct Config {
     pub metrics: Option<MetricsConfig>,
     pub webhook: Option<WebhookConfig>,
     pub mappings: Vec<Mapping>,
+    /// `[users]`: Jira accountId or e-mail (lower case) -> GitLab username, for `assignees`.
+    pub users: std::collections::BTreeMap<String, String>,
 }
 
 /// `[webhook]`: Jira's issue events trigger targeted passes (`run` only).
@@ -341,6 +343,25 @@ gitlab_project = "acme/platform"
             "{MINIMAL}issue_types = {{ Incident = \"outage\" }}\n"
         ));
         assert!(e.contains("incident, test_case"), "{e}");
+    }
+
+    #[test]
+    fn field_mirroring_keys_are_off_by_default_and_checked() {
+        let defaults = parse(MINIMAL).expect("valid");
+        let r = defaults.rules(&defaults.mappings[0]);
+        assert!(!r.mirrors_fields());
+        let c = parse(&format!(
+            "{MINIMAL}labels_from = [\"components\", \"priority\"]\ndue_date = true\n"
+        ))
+        .expect("valid");
+        let r = c.rules(&c.mappings[0]);
+        assert!(!r.labels_from.labels && r.labels_from.components && r.labels_from.priority);
+        assert!(r.due_date && r.mirrors_fields());
+        let e = err(&format!("{MINIMAL}labels_from = [\"fixVersions\"]\n"));
+        assert!(
+            e.contains("labels_from") && e.contains("\"components\""),
+            "{e}"
+        );
     }
 
     #[test]

@@ -126,16 +126,16 @@ async fn start_world(dir: &Path) -> Result<SimWorld> {
         status_labels: Some("jira-status".into()),
         issue_types: vec![("Incident".into(), "incident".into())],
         role,
+        extra_config: "assignees = true\nlabels_from = [\"components\", \"priority\"]\n".into(),
         ..SimMapping::new("VSA", gitlab)
     };
-    opts.mappings = vec![
-        SimMapping {
-            extra_config: format!("status_board = \"{BOARD}\"\n"),
-            ..mapping(PROJECT, None)
-        },
-        mapping(UNBACKDATED, Some(Role::Reporter)),
-    ];
-    let w = SimWorld::start(opts).await.map_err(io)?;
+    // The status board on top of the fields (its own line added, not replacing theirs).
+    let mut main = mapping(PROJECT, None);
+    main.extra_config
+        .push_str(&format!("status_board = \"{BOARD}\"\n"));
+    opts.mappings = vec![main, mapping(UNBACKDATED, Some(Role::Reporter))];
+    let mut w = SimWorld::start(opts).await.map_err(io)?;
+    add_people(&mut w);
     // An Owner of the acme group too, so status labels become group labels there.
     w.gitlab
         .grant_group("acme", jgr_sim::world::GITLAB_USER, Role::Owner);
@@ -153,6 +153,24 @@ async fn start_world(dir: &Path) -> Result<SimWorld> {
     );
     Ok(w)
 }
+
+/// The team: Alice's e-mail is visible in Jira and public in GitLab (matched by it), Bob's is
+/// hidden (mapped in `[users]`), Carol's hidden and unmapped (left unassigned, and named).
+fn add_people(w: &mut SimWorld) {
+    use jgr_sim::world::PersonSpec;
+    w.add_person(&PersonSpec::new("alice", "Alice"));
+    let bob = w.add_person(&PersonSpec::new("bob", "Bob").jira_email_hidden());
+    w.add_person(&PersonSpec::new("carol", "Carol").jira_email_hidden());
+    w.opts.gitlab_config = format!("\n[users]\n\"{}\" = \"bob\"\n", bob.jira.account_id);
+    println!(
+        "People: Alice (e-mail visible in Jira, public in GitLab), Bob (e-mail hidden, mapped in [users]), Carol (e-mail hidden, not mapped: left unassigned, and named in the pass notes)."
+    );
+}
+
+/// Who picks issue `i` up when work starts.
+const PEOPLE: [&str; 3] = ["alice@example.com", "bob@example.com", "carol@example.com"];
+/// Issue `i`'s component.
+const COMPONENTS: [&str; 3] = ["API", "Web", "Billing"];
 
 /// Step 1: what the history holds.
 fn tell_history(w: &SimWorld, keys: &[String], issue_count: u32) {
@@ -173,6 +191,14 @@ fn show(title: &str, reports: &[PassReport]) {
     println!("   {title}");
     for r in reports {
         println!("   → {}", r.summary());
+        let people = r
+            .tally
+            .notes
+            .iter()
+            .filter(|n| n.contains("no GitLab user"));
+        for n in people {
+            println!("     {n}");
+        }
         for f in &r.failures {
             println!("   ! {f}");
         }
@@ -304,9 +330,17 @@ fn play_history(w: &SimWorld, count: u32) -> Vec<String> {
                     3 => "Incident",
                     _ => "Story",
                 };
-                keys.push(w.jira.create_issue("VSA", &summary, kind).key);
+                let key = w.jira.create_issue("VSA", &summary, kind).key;
+                w.jira.set_components(&key, &[COMPONENTS[i % 3]]);
+                if kind == "Incident" {
+                    w.jira.set_priority(&key, Some("High"));
+                }
+                keys.push(key);
             }
-            1 => w.jira.transition(&keys[i], "In Progress", "indeterminate"),
+            1 => {
+                w.jira.set_assignee(&keys[i], Some(PEOPLE[i % 3]));
+                w.jira.transition(&keys[i], "In Progress", "indeterminate");
+            }
             2 => w.jira.transition(&keys[i], "In Review", "indeterminate"),
             _ => w.jira.transition(&keys[i], "Done", "done"),
         }
@@ -347,9 +381,22 @@ fn list_issues(w: &SimWorld) {
         } else {
             ""
         };
+        let assignee = w
+            .gitlab
+            .issue_metadata(PROJECT, g.iid)
+            .and_then(|m| m.assignees.into_iter().next())
+            .unwrap_or_default();
+        let component = g.labels.iter().find(|l| l.starts_with("component::"));
         println!(
-            "  #{:<3} {:<7} {:<9} {:<24} {:<8} {}",
-            g.iid, g.state, key, status, kind, g.title
+            "  #{:<3} {:<7} {:<9} {:<24} {:<8} {:<6} {:<20} {}",
+            g.iid,
+            g.state,
+            key,
+            status,
+            kind,
+            assignee,
+            component.map_or("", |c| c.as_str()),
+            g.title
         );
     }
     for board in w.gitlab.boards(PROJECT) {

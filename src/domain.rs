@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use chrono::{DateTime, Utc};
 
 pub use ids::{GitlabIid, IdError, JiraId, JiraKey, MappingId};
-pub use planning::{FixVersion, JiraUser, Planning, Sprint, SprintState};
+pub use planning::{FixVersion, JiraUser, Planning, SetFields, Sprint, SprintState};
 
 /// GitLab rejects titles over 255 characters (Ruby counts characters, not bytes).
 pub const MAX_TITLE_CHARS: usize = 255;
@@ -125,6 +125,8 @@ pub struct GitlabIssue {
     pub issue_type: Option<Cow<'static, str>>,
     /// The title of its milestone, if it has one (read for `milestones`).
     pub milestone: Option<String>,
+    /// The assignees' user ids.
+    pub assignees: Vec<u64>,
 }
 
 impl GitlabIssue {
@@ -140,6 +142,7 @@ impl GitlabIssue {
             labels: Vec::new(),
             issue_type: None,
             milestone: None,
+            assignees: Vec::new(),
         };
         issue.set_description(description);
         issue
@@ -194,6 +197,10 @@ pub struct IssueEdit {
     pub add_labels: Vec<String>,
     pub remove_labels: Vec<String>,
     pub issue_type: Option<String>,
+    /// `Some(None)` clears it.
+    pub due_date: Option<Option<chrono::NaiveDate>>,
+    /// `Some([])` unassigns.
+    pub assignee_ids: Option<Vec<u64>>,
     /// The milestone to give it (`milestones`): the planner names it by title, `apply` finds
     /// or makes it and fills in its id.
     pub milestone: Option<MilestoneRef>,
@@ -219,6 +226,8 @@ impl IssueEdit {
             ),
             (self.issue_type.is_some(), Field::Type),
             (self.milestone.is_some(), Field::Milestone),
+            (self.due_date.is_some(), Field::DueDate),
+            (self.assignee_ids.is_some(), Field::Assignee),
         ];
         changes
             .into_iter()
@@ -237,6 +246,8 @@ pub enum Field {
     Labels,
     Type,
     Milestone,
+    DueDate,
+    Assignee,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,6 +8,7 @@ mod milestones;
 mod pacer;
 mod pacing_metrics;
 mod pages;
+mod people;
 mod search;
 mod value_streams;
 
@@ -132,6 +133,8 @@ struct RawIssue {
     #[serde(default)]
     issue_type: Option<String>,
     #[serde(default)]
+    assignees: Vec<people::UserId>,
+    #[serde(default)]
     milestone: Option<RawMilestone>,
 }
 
@@ -164,6 +167,7 @@ impl From<RawIssue> for GitlabIssue {
             .collect();
         issue.issue_type = r.issue_type.map(crate::domain::gitlab_issue_type);
         issue.milestone = r.milestone.map(|m| m.title);
+        issue.assignees = r.assignees.into_iter().map(|a| a.id).collect();
         issue
     }
 }
@@ -179,6 +183,9 @@ pub struct NewIssue {
     pub created_at: Option<DateTime<Utc>>,
     /// `issue`, `incident`, ...
     pub issue_type: String,
+    pub due_date: Option<chrono::NaiveDate>,
+    /// Empty: none.
+    pub assignee_ids: Vec<u64>,
     /// `milestones`: the id of the milestone to create it in.
     pub milestone_id: Option<u64>,
 }
@@ -334,7 +341,7 @@ impl GitlabClient {
     /// create limit (a bare 429) is sent again after the pacer's hold, up to
     /// `retry.max_attempts` times; other 429s are holds the HTTP layer keeps.
     pub async fn create(&self, project_id: u64, issue: &NewIssue) -> Result<GitlabIssue, ApiError> {
-        let body = issue.body();
+        let body = create_body(issue);
         let path = format!("/projects/{project_id}/issues");
         let mut refused: u32 = 0;
         let metrics = pacing_metrics::Creates(self.api.metrics());
@@ -345,7 +352,7 @@ impl GitlabClient {
             let ticket = match admitted {
                 Ok(ticket) => ticket,
                 Err(NotAdmitted::Stopped) => return Err(stopped(&path)),
-                Err(NotAdmitted::TooLong(wait)) => return Err(held_too_long(&path, wait)),
+                Err(NotAdmitted::TooLong(wait)) => return Err(held_too_long(&path, wait, metrics)),
             };
             // The pacer counts the create from when it actually goes out.
             let sending = || self.pacer.sending(&ticket);
@@ -421,6 +428,13 @@ impl GitlabClient {
         if let Some(t) = &edit.issue_type {
             body.insert("issue_type".into(), json!(t));
         }
+        if let Some(d) = edit.due_date {
+            // `null` clears it.
+            body.insert("due_date".into(), json!(d.map(|d| d.to_string())));
+        }
+        if let Some(ids) = &edit.assignee_ids {
+            body.insert("assignee_ids".into(), json!(ids));
+        }
         if let Some(id) = edit.milestone.as_ref().and_then(|m| m.id) {
             body.insert("milestone_id".into(), json!(id));
         }
@@ -434,8 +448,38 @@ impl GitlabClient {
     }
 }
 
+/// A create's request body: optional fields only when set.
+fn create_body(issue: &NewIssue) -> Value {
+    let mut body = json!({
+        "title": issue.title,
+        "description": issue.description,
+        "labels": issue.labels.join(","),
+        "issue_type": issue.issue_type,
+    });
+    if let Some(at) = issue.created_at {
+        body["created_at"] = json!(at.to_rfc3339());
+    }
+    if let Some(d) = issue.due_date {
+        body["due_date"] = json!(d.to_string());
+    }
+    if !issue.assignee_ids.is_empty() {
+        body["assignee_ids"] = json!(issue.assignee_ids);
+    }
+    if let Some(id) = issue.milestone_id {
+        body["milestone_id"] = json!(id);
+    }
+    body
+}
+
 /// The pacer would hold this create longer than `retry.max_wait` (a window configured longer).
-fn held_too_long(path: &str, wait: std::time::Duration) -> ApiError {
+/// A create not sent: the pacer's wait is longer than `retry.max_wait`. Counted as `held`
+/// (the pass fails it at once, so it is never seen waiting).
+fn held_too_long(
+    path: &str,
+    wait: std::time::Duration,
+    metrics: pacing_metrics::Creates,
+) -> ApiError {
+    metrics.answered("held");
     ApiError {
         server: Server::Gitlab,
         what: format!("POST {path}"),
@@ -457,25 +501,6 @@ fn stopped(path: &str) -> ApiError {
         kind: ApiErrorKind::Stopped,
         hint: None,
         source: None,
-    }
-}
-
-impl NewIssue {
-    /// The create request's body.
-    fn body(&self) -> Value {
-        let mut body = json!({
-            "title": self.title,
-            "description": self.description,
-            "labels": self.labels.join(","),
-            "issue_type": self.issue_type,
-        });
-        if let Some(at) = self.created_at {
-            body["created_at"] = json!(at.to_rfc3339());
-        }
-        if let Some(id) = self.milestone_id {
-            body["milestone_id"] = json!(id);
-        }
-        body
     }
 }
 

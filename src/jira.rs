@@ -267,6 +267,23 @@ impl JiraClient {
         Ok(Some(reply.count))
     }
 
+    /// A 404 on the search, whose path every Jira of the configured deployment serves: the
+    /// base URL is most likely wrong (Data Center's context path missing, or one too many).
+    fn not_found_hint(&self, path: &str) -> String {
+        let base = self.api.base_url();
+        let deployment = match self.deployment {
+            Deployment::Cloud => "cloud",
+            Deployment::Datacenter => "datacenter",
+        };
+        format!(
+            "Jira answered 404 at {base}{path}: is jira.url the site's base URL ({base})? Give \
+             the address Jira opens at: https://acme.atlassian.net on Cloud; on Data Center with \
+             its context path, if it has one (https://jira.example.com/jira). And jira.deployment \
+             (\"{deployment}\" here) must match the site: Cloud and Data Center search at \
+             different paths"
+        )
+    }
+
     fn search_hint(&self, filter: &str, e: ApiError) -> ApiError {
         match e.status() {
             // The mapping's project is the first the search names; its own `jql` may name more.
@@ -275,9 +292,18 @@ impl JiraClient {
                     let hint = format!("Jira project {key} does not exist or this account cannot browse it: check jira_project (and any project the mapping's jql names)");
                     e.with_hint(hint)
                 }
-                None => e.with_hint(format!("Jira refused the search `{filter}`: check the mapping's jql")),
+                None => e.with_hint(format!(
+                    "Jira refused the search `{filter}`: check the mapping's jql"
+                )),
             },
-            Some(404) => e.with_hint("this Jira has no such search API: check jira.url (the site's base URL, without a path) and jira.deployment (\"cloud\" or \"datacenter\")"),
+            Some(404) => {
+                let path = match self.deployment {
+                    Deployment::Cloud => "/rest/api/3/search/jql",
+                    Deployment::Datacenter => "/rest/api/2/search",
+                };
+                let hint = self.not_found_hint(path);
+                e.with_hint(hint)
+            }
             _ => e,
         }
     }

@@ -30,6 +30,7 @@ pub const FAMILIES: &[(&str, Kind)] = &[
     ("jgr_pass_cpu_seconds", Kind::Gauge),
     ("jgr_pass_duration_seconds", Kind::Gauge),
     ("jgr_pass_panics_total", Kind::Counter),
+    ("jgr_pass_running", Kind::Gauge),
     ("jgr_passes_total", Kind::Counter),
     ("jgr_schedule_interval_seconds", Kind::Gauge),
     ("jgr_start_time_seconds", Kind::Gauge),
@@ -45,9 +46,12 @@ pub const FAMILIES: &[(&str, Kind)] = &[
 struct Family {
     kind: Kind,
     help: &'static str,
-    /// label set (already rendered as `a="x",b="y"`) → value
-    series: BTreeMap<String, f64>,
+    /// label set (sorted by name) → value
+    series: BTreeMap<Labels, f64>,
 }
+
+/// A series' labels, sorted by name (so one label set has one key).
+type Labels = Vec<(String, String)>;
 
 pub struct Metrics {
     families: Mutex<BTreeMap<&'static str, Family>>,
@@ -99,17 +103,27 @@ impl Metrics {
             debug_assert!(false, "{name} is not declared in FAMILIES");
             return;
         };
-        family.series.entry(render_labels(labels)).or_insert(value);
+        family.series.entry(key(labels)).or_insert(value);
+    }
+
+    /// After a reload: drop every series labelled with a mapping that is no longer configured
+    /// (removed, or renamed), so `/metrics` stops exporting its last values as if current.
+    pub fn retain_mappings(&self, current: &[String]) {
+        let mut families = crate::lock_unpoisoned(&self.families);
+        for family in families.values_mut() {
+            family.series.retain(|labels, _| {
+                labels
+                    .iter()
+                    .find(|(k, _)| k == "mapping")
+                    .is_none_or(|(_, m)| current.contains(m))
+            });
+        }
     }
 
     /// The current value of one series (tests and `/healthz`).
     pub fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         let families = crate::lock_unpoisoned(&self.families);
-        families
-            .get(name)?
-            .series
-            .get(&render_labels(labels))
-            .copied()
+        families.get(name)?.series.get(&key(labels)).copied()
     }
 
     fn update(
@@ -130,7 +144,7 @@ impl Metrics {
         if family.help.is_empty() {
             family.help = help;
         }
-        f(family.series.entry(render_labels(labels)).or_insert(0.0));
+        f(family.series.entry(key(labels)).or_insert(0.0));
     }
 
     /// Prometheus text exposition format, version 0.0.4.
@@ -150,7 +164,7 @@ impl Metrics {
                 if labels.is_empty() {
                     let _ = writeln!(out, "{name} {value}");
                 } else {
-                    let _ = writeln!(out, "{name}{{{labels}}} {value}");
+                    let _ = writeln!(out, "{name}{{{}}} {value}", render_labels(labels));
                 }
             }
         }
@@ -158,8 +172,17 @@ impl Metrics {
     }
 }
 
-fn render_labels(labels: &[(&str, &str)]) -> String {
-    let mut parts: Vec<String> = labels
+fn key(labels: &[(&str, &str)]) -> Labels {
+    let mut key: Labels = labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    key.sort();
+    key
+}
+
+fn render_labels(labels: &Labels) -> String {
+    let parts: Vec<String> = labels
         .iter()
         .map(|(k, v)| {
             let v = v
@@ -169,7 +192,6 @@ fn render_labels(labels: &[(&str, &str)]) -> String {
             format!("{k}=\"{v}\"")
         })
         .collect();
-    parts.sort();
     parts.join(",")
 }
 
@@ -212,5 +234,30 @@ mod tests {
         m.add("jgr_creates_waiting", "Waiting.", &[], -3.0);
         m.add("jgr_creates_waiting", "Waiting.", &[], -1.0);
         assert_eq!(m.get("jgr_creates_waiting", &[]), Some(1.0));
+    }
+
+    /// A mapping removed or renamed by a reload leaves `/metrics`: its last values are not
+    /// exported as if they were current.
+    #[test]
+    fn series_of_a_mapping_no_longer_configured_are_dropped() {
+        let m = Metrics::new();
+        for mapping in ["VSA->a/b", "OLD->a/c"] {
+            let labels = [("mapping", mapping), ("kind", "full"), ("outcome", "ok")];
+            m.inc("jgr_passes_total", "Passes.", &labels, 1.0);
+            m.set("jgr_needs_person", "Needs.", &[("mapping", mapping)], 1.0);
+        }
+        m.set("jgr_up", "Up.", &[], 1.0);
+        m.retain_mappings(&["VSA->a/b".to_string()]);
+        let text = m.render();
+        assert!(!text.contains("OLD->a/c"), "{text}");
+        assert!(
+            text.contains("jgr_needs_person{mapping=\"VSA->a/b\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("jgr_passes_total{kind=\"full\",mapping=\"VSA->a/b\",outcome=\"ok\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("jgr_up 1"), "{text}");
     }
 }

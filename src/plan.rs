@@ -25,6 +25,7 @@
 
 mod action;
 mod board;
+pub mod fields;
 mod gone;
 mod milestone;
 mod recipe;
@@ -36,11 +37,12 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{
     self, GitlabIid, GitlabIssue, GitlabState, GonePolicy, IssueEdit, IssueHistory, JiraId,
-    JiraIssue, Mirror, StateEvent,
+    JiraIssue, Mirror, SetFields, StateEvent,
 };
 
 pub use action::{describe_update, Action, LabelStep};
 pub use board::{status_board, BoardChoice, BoardPlan, SeenBoard};
+pub use fields::LabelSources;
 pub use milestone::{
     milestone_step, wanted_milestone, MilestoneSource, MilestoneStep, SeenMilestone,
     WantedMilestone,
@@ -64,6 +66,12 @@ pub struct Rules {
     pub sibling_projects: Vec<String>,
     /// Where a mirror's milestone comes from (`milestones`).
     pub milestones: Option<MilestoneSource>,
+    /// Jira fields that become GitLab labels (`labels_from`).
+    pub labels_from: LabelSources,
+    /// Jira's due date as GitLab's `due_date`.
+    pub due_date: bool,
+    /// Jira's assignee as GitLab's.
+    pub assignees: bool,
 }
 
 impl Rules {
@@ -113,6 +121,12 @@ pub struct PlanInput<'a> {
     pub history: &'a HashMap<JiraId, IssueHistory>,
     /// Full passes: mirrors whose Jira issue left the search.
     pub missing: &'a [Missing],
+    /// What the reconciler last wrote of each mirror's Jira fields, by Jira id (absent: none
+    /// recorded).
+    pub set_fields: &'a HashMap<JiraId, SetFields>,
+    /// GitLab user ids of the Jira assignees that map to a project member, by
+    /// [`JiraUser::identity`](crate::domain::JiraUser::identity); others stay unassigned.
+    pub people: &'a HashMap<String, u64>,
 }
 
 /// How a Jira version relates to what its mirror last applied.
@@ -354,6 +368,7 @@ fn plan_changes(
     out: &mut Plan,
 ) -> bool {
     let mut edit = edit_for(input, jira, gitlab, found, want);
+    fields::add_changes(input, jira, gitlab, &mut edit);
     let mut changed = false;
     match status::steps(input, jira, &gitlab.labels) {
         status::Labels::Unchanged => {}
@@ -445,6 +460,7 @@ fn plan_create(input: &PlanInput<'_>, jira: &JiraIssue, want: &Wanted, out: &mut
             .milestones
             .and_then(|source| wanted_milestone(source, &jira.planning))
             .map(|m| m.title),
+        fields: fields::wanted(input.rules, jira, input.people),
     });
 }
 
@@ -567,6 +583,8 @@ mod tests {
                 backdate: self.backdate,
                 history,
                 missing: &self.missing,
+                set_fields: &HashMap::new(),
+                people: &HashMap::new(),
             })
         }
         /// Plan as the reconciler does: once, and again with the changelogs it asked for.
@@ -638,6 +656,7 @@ mod tests {
                         issue_type,
                         steps,
                         milestone,
+                        ..
                     } => {
                         let iid = GitlabIid(self.gitlab.keys().max().map_or(0, |i| i.0) + 1);
                         let state = if *close {
@@ -1462,6 +1481,8 @@ mod tests {
         );
         w.gitlab.insert(GitlabIid(1), g);
         let none = HashMap::new();
+        let none_set = HashMap::new();
+        let none_people = HashMap::new();
         let input = |recheck_applied| PlanInput {
             jira: std::slice::from_ref(&j),
             mirrors: &w.mirrors,
@@ -1474,6 +1495,8 @@ mod tests {
             backdate: false,
             history: &none,
             missing: &[],
+            set_fields: &none_set,
+            people: &none_people,
         };
         assert!(
             plan(&input(false)).actions.is_empty(),

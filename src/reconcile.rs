@@ -37,6 +37,7 @@ mod observe;
 mod outcome;
 mod pages;
 mod pass;
+mod people;
 mod recipe;
 mod report;
 mod scope;
@@ -117,6 +118,8 @@ struct Target<'a> {
     fields: IssueFields,
     /// The milestones this pass found or made, by title (`milestones.rs`).
     milestones: milestones::Known,
+    /// Jira assignees resolved to GitLab users in this pass, by Jira identity.
+    people: std::sync::Mutex<HashMap<String, people::Resolved>>,
 }
 
 impl Reconciler {

@@ -31,9 +31,12 @@ use crate::metrics::Metrics;
 /// milliseconds, so only a flood gets there).
 const MAX_RENDERS: usize = 2;
 
-/// The page's one style sheet. Light and dark follow the reader's system setting; one column
-/// below 30rem, so the page reads at 360 px wide, where the chart shrinks to fit (a glance at
-/// its trend; the figures are in the table above it).
+/// The page's one style sheet. Light and dark follow the reader's system setting, the chart
+/// included (its background, text and grid take the page's colours; `report --svg` keeps its
+/// white for a file on its own). One column below 30rem, so the page reads at 360 px wide; below
+/// 40rem the chart keeps the size it is drawn at (its `width`; shrunk to a phone's width, its
+/// text would be 4 px high) in a box that scrolls sideways and opens at its right end, on the
+/// newest weeks.
 const STYLE: &str = ":root{color-scheme:light dark;--bg:#f4f5f7;--fg:#1d2125;--muted:#5d6670;\
 --card:#ffffff;--line:#d8dce1;--ok:#1a7f37;--bad:#b42318;--warn:#9a6700;--link:#0b5cad}\
 @media (prefers-color-scheme:dark){:root{--bg:#101317;--fg:#e4e7eb;--muted:#9aa4ae;\
@@ -60,6 +63,10 @@ th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid var(--line)}\
 td{overflow-wrap:anywhere}\
 .scroll{overflow-x:auto}\
 .chart svg{display:block;width:100%;height:auto;border-radius:6px}\
+.chart .bg{fill:var(--card)}.chart text.ink{fill:var(--fg)}.chart .grid{stroke:var(--line)}\
+.narrow{display:none}\
+@media (max-width:40rem){.chart{direction:rtl}.chart svg{direction:ltr;width:auto;max-width:none}\
+.narrow{display:block}}\
 @media (max-width:30rem){dl{grid-template-columns:1fr;gap:0}dd{margin-bottom:.45rem}}";
 
 /// What the page reads, kept by the service (the config follows reloads).

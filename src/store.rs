@@ -27,6 +27,7 @@ mod mirrors;
 mod page;
 mod passes;
 mod seen;
+mod set_fields;
 mod webhook;
 
 use std::path::{Path, PathBuf};
@@ -233,6 +234,11 @@ impl Store {
 
     pub fn seen(&self) -> Seen<'_> {
         Seen::new(self)
+    }
+
+    /// What the reconciler last wrote of mirrors' Jira fields.
+    pub fn set_fields(&self) -> set_fields::SetFieldsView<'_> {
+        set_fields::SetFieldsView::new(self)
     }
 
     pub fn listings(&self) -> Listings<'_> {

@@ -55,6 +55,10 @@ pub(super) async fn gitlab(
         Ok(p) => {
             out.extend(status_labels(&name, m, &p));
             out.extend(incidents(&name, m, &p));
+            out.extend(jira_fields(&name, m, &p));
+            if m.assignees {
+                out.extend(users(r, &name, &p).await);
+            }
             out.push(role(&name, &p));
         }
         Err(e) => out.push(Finding::Problem(format!("{name}: {e}"))),
@@ -83,6 +87,71 @@ fn incidents(name: &str, m: &Mapping, p: &Project) -> Option<Finding> {
         "{name}: issue_types maps to incident, but the token's role on {} (access level {}) cannot create incidents: GitLab would file plain issues; give it the Reporter role or higher",
         p.path, p.access_level
     )))
+}
+
+/// `labels_from` and `due_date`: GitLab ignores labels and the due date on an edit, silently,
+/// for a role below Planner.
+fn jira_fields(name: &str, m: &Mapping, p: &Project) -> Option<Finding> {
+    let mut what = Vec::new();
+    if m.labels_from.any() {
+        what.push("labels_from");
+    }
+    if m.due_date {
+        what.push("due_date");
+    }
+    if m.assignees {
+        what.push("assignees");
+    }
+    if what.is_empty() {
+        return None;
+    }
+    let verb = if what.len() > 1 { "are" } else { "is" };
+    let what = what.join(" and ");
+    Some(if p.access_level < PLANNER {
+        Finding::Problem(format!(
+            "{name}: {what} {verb} on, but the token's role on {} (access level {}) cannot set labels, due dates or assignees: GitLab would ignore them silently on every edit; give it the Planner or Reporter role or higher",
+            p.path, p.access_level
+        ))
+    } else {
+        Finding::Ok(format!(
+            "{name}: {what}: the token may set labels, due dates and assignees on {}",
+            p.path
+        ))
+    })
+}
+
+/// `[users]` for a mapping with `assignees`: each GitLab username exists and is a member of
+/// the project (GitLab drops other assignees silently).
+async fn users(r: &Reconciler, name: &str, p: &Project) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (jira, username) in &r.config().users {
+        let found = match r.gitlab().user_id(username).await {
+            Ok(Some(id)) => r.gitlab().is_member(p.id, id).await.map(|m| (id, m)),
+            Ok(None) => {
+                out.push(Finding::Problem(format!(
+                    "{name}: [users] maps {jira} to {username}, who is not a GitLab user: fix the username"
+                )));
+                continue;
+            }
+            Err(e) => Err(e),
+        };
+        match found {
+            Ok((_, true)) => {}
+            Ok((id, false)) => out.push(Finding::Problem(format!(
+                "{name}: [users] maps {jira} to {username} (user {id}), who is not a member of {}: GitLab would drop the assignee; add them to the project",
+                p.path
+            ))),
+            Err(e) => out.push(Finding::Problem(format!("{name}: [users] {username}: {e}"))),
+        }
+    }
+    if out.is_empty() && !r.config().users.is_empty() {
+        out.push(Finding::Ok(format!(
+            "{name}: [users]: {} GitLab users found, each a member of {}",
+            r.config().users.len(),
+            p.path
+        )));
+    }
+    out
 }
 
 /// What the token's role lets passes do: close and reopen, and backdate (Owner).

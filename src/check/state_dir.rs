@@ -9,15 +9,20 @@ use std::io::ErrorKind;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use super::sandbox::Sandbox;
 use super::Finding;
 
 /// Whether the state database's directory can be written by the user passes will run as.
-/// `made_by_systemd`: the directories the installed units have systemd create.
-pub fn writable(state_path: &Path, made_by_systemd: &[PathBuf]) -> Finding {
+/// `made_by_systemd`: the directories the installed units have systemd create; `unit`: the
+/// installed service unit's user and sandbox, when there is one (what the service will see).
+pub fn writable(state_path: &Path, made_by_systemd: &[PathBuf], unit: Option<&Sandbox>) -> Finding {
     let dir = match state_path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    if let Some(why) = unit.and_then(|u| Some((u, u.read_only(&absolute(&dir))?))) {
+        return read_only(&dir, why);
+    }
     if !dir.exists() && made_by_systemd.contains(&dir) {
         return Finding::Note(format!(
             "state directory {} does not exist yet: systemd creates it for the service's user \
@@ -31,18 +36,27 @@ pub fn writable(state_path: &Path, made_by_systemd: &[PathBuf]) -> Finding {
             dir.display()
         ));
     };
-    let who = Writer::of(existing);
-    let tested = match who.try_create_in(existing) {
-        Ok(()) => Ok(()),
-        Err(Untested(why)) => {
-            return Finding::Note(format!(
-                "state directory {}: could not test writing it as {}: {why}",
-                existing.display(),
-                who.describe()
-            ))
-        }
-        Err(Failed(e)) => Err(e),
+    let who = match unit.and_then(|u| Some((u.user.as_deref()?, u.unit.as_str()))) {
+        Some((user, unit)) => match Writer::unit_user(user, unit) {
+            Ok(who) => who,
+            Err(finding) => return finding,
+        },
+        None => Writer::of(existing),
     };
+    match who.try_create_in(existing) {
+        Ok(()) => verdict(&dir, existing, &who, Ok(())),
+        Err(Untested(why)) => Finding::Note(format!(
+            "state directory {}: could not test writing it as {}: {why}",
+            existing.display(),
+            who.describe()
+        )),
+        Err(Failed(e)) => verdict(&dir, existing, &who, Err(e)),
+    }
+}
+
+/// What writing a file in `existing` as `who` says of the state directory `dir` (`existing`
+/// itself, or the nearest directory of its path that exists).
+fn verdict(dir: &Path, existing: &Path, who: &Writer, tested: std::io::Result<()>) -> Finding {
     match (existing == dir, tested) {
         (true, Ok(())) => Finding::Ok(format!(
             "state directory {} is writable by {}",
@@ -69,6 +83,23 @@ pub fn writable(state_path: &Path, made_by_systemd: &[PathBuf]) -> Finding {
             existing.display()
         )),
     }
+}
+
+/// The service's sandbox keeps it from writing `dir`, whatever the directory's permissions.
+fn read_only(dir: &Path, (unit, why): (&Sandbox, String)) -> Finding {
+    Finding::Problem(format!(
+        "state directory {dir} is read-only for the service: {why}, and {dir} is not under the \
+         paths it opens (ReadWritePaths=, StateDirectory=: {open}); add ReadWritePaths={dir} in \
+         a drop-in (systemctl edit {name}), or set state.path under one of those",
+        dir = dir.display(),
+        open = unit.writable_paths(),
+        name = unit.unit,
+    ))
+}
+
+/// `dir` from `/` (a relative state path is read from the working directory).
+fn absolute(dir: &Path) -> PathBuf {
+    std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())
 }
 
 /// What `check` says of a state database that does not exist yet: a first pass starts an
@@ -110,10 +141,13 @@ fn other_databases(state_path: &Path) -> Vec<String> {
     names
 }
 
-/// Who writes the state: this process, or (run as root) the owner of the directory.
+/// Who writes the state: the installed unit's `User=`; without a unit, this process, or (run
+/// as root) the owner of the directory.
 struct Writer {
     /// `(uid, gid)` to test as; `None`: as this process.
     as_owner: Option<(u32, u32)>,
+    /// The unit that runs as this user, when it is the unit's `User=`.
+    unit: Option<(String, String)>,
 }
 
 enum TestError {
@@ -131,10 +165,43 @@ impl Writer {
         let owner = std::fs::metadata(dir).ok().map(|m| (m.uid(), m.gid()));
         Writer {
             as_owner: owner.filter(|(uid, _)| root && *uid != 0),
+            unit: None,
         }
     }
 
+    /// The unit's `User=`: tested as that user when this runs as root or as that user;
+    /// otherwise the finding says it could not be.
+    fn unit_user(user: &str, unit: &str) -> Result<Writer, Finding> {
+        let Some((uid, gid)) = user_ids(user) else {
+            return Err(Finding::Problem(format!(
+                "{unit} runs as User={user}, which does not exist on this machine: the unit \
+                 would not start; create the user (the package's install does), or fix User="
+            )));
+        };
+        // SAFETY: geteuid has no preconditions.
+        let me = unsafe { libc::geteuid() };
+        if me != 0 && me != uid {
+            return Err(Finding::Note(format!(
+                "state directory: not tested as user {user}, who {unit} runs as (User=): this \
+                 is {}; run check as root (sudo) to test what the service will be able to write",
+                user_name(me)
+            )));
+        }
+        Ok(Writer {
+            as_owner: (me == 0 && uid != 0).then_some((uid, gid)),
+            unit: Some((user.to_string(), unit.to_string())),
+        })
+    }
+
     fn describe(&self) -> String {
+        if let Some((user, unit)) = &self.unit {
+            let how = if self.as_owner.is_some() {
+                ", tested as that user since this runs as root"
+            } else {
+                ""
+            };
+            return format!("user {user} (the User= of {unit}{how})");
+        }
         match self.as_owner {
             Some((uid, _)) => format!(
                 "{} (its owner, tested as that user since this runs as root)",
@@ -193,6 +260,26 @@ fn create_and_remove(path: &Path) -> std::io::Result<()> {
         Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+/// The uid and primary gid of the user named `name`, if it exists.
+fn user_ids(name: &str) -> Option<(u32, u32)> {
+    let c_name = std::ffi::CString::new(name).ok()?;
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: as in `user_name`: a zeroed passwd is a valid out-parameter, and getpwnam_r
+    // writes into `buf` of the length given and sets `result` to null or to `pwd`.
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut result: *mut libc::passwd = std::ptr::null_mut();
+    let rc = unsafe {
+        libc::getpwnam_r(
+            c_name.as_ptr(),
+            &mut pwd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut result,
+        )
+    };
+    (rc == 0 && !result.is_null()).then_some((pwd.pw_uid, pwd.pw_gid))
 }
 
 /// The name of the user with `uid`, or "uid N".

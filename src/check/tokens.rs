@@ -35,14 +35,51 @@ pub fn sources(cfg: &Config) -> Vec<Finding> {
     .collect()
 }
 
+/// What a server said of the token this check used (its own line says it first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Accepted,
+    Refused,
+    /// The server did not get as far as the token (unreachable, wrong URL, an error).
+    Untested,
+}
+
+impl Verdict {
+    pub fn of<T>(result: &Result<T, ApiError>) -> Verdict {
+        match result {
+            Ok(_) => Verdict::Accepted,
+            Err(e) if e.cause() == crate::cause::Cause::Credentials => Verdict::Refused,
+            Err(_) => Verdict::Untested,
+        }
+    }
+}
+
+/// Each server's [`Verdict`].
+#[derive(Clone, Copy, Debug)]
+pub struct Verdicts {
+    pub jira: Verdict,
+    pub gitlab: Verdict,
+}
+
 /// The token files the units hand to the service, for each token the config reads from a
-/// systemd credential that this process does not have: tested against the server.
-pub async fn service_credentials(cfg: &Config) -> Vec<Finding> {
+/// systemd credential that this process does not have: tested against the server (a file
+/// holding the token this check used gets the verdict that token got).
+pub async fn service_credentials(cfg: &Config, verdicts: Verdicts) -> Vec<Finding> {
     let dirs = units::unit_dirs(std::env::var("SYSTEMD_UNIT_PATH").ok().as_deref());
     let mut out = Vec::new();
-    for (server, source, used) in [
-        (Server::Jira, &cfg.jira.token_source, &cfg.jira.token),
-        (Server::Gitlab, &cfg.gitlab.token_source, &cfg.gitlab.token),
+    for (server, source, used, verdict) in [
+        (
+            Server::Jira,
+            &cfg.jira.token_source,
+            &cfg.jira.token,
+            verdicts.jira,
+        ),
+        (
+            Server::Gitlab,
+            &cfg.gitlab.token_source,
+            &cfg.gitlab.token,
+            verdicts.gitlab,
+        ),
     ] {
         let TokenSource::Env { var, credential } = source else {
             continue;
@@ -81,7 +118,7 @@ pub async fn service_credentials(cfg: &Config) -> Vec<Finding> {
                 path,
                 units: unit_names.join(", "),
             };
-            out.push(file.check(cfg, used, var).await);
+            out.push(file.check(cfg, (used, verdict), var).await);
         }
     }
     out
@@ -118,7 +155,9 @@ impl CredentialFile<'_> {
         )
     }
 
-    async fn check(&self, cfg: &Config, used: &Secret, var: &str) -> Finding {
+    /// `used`: the token this check tested, from `$var`, and what the server said of it.
+    async fn check(&self, cfg: &Config, used: (&Secret, Verdict), var: &str) -> Finding {
+        let (used, verdict) = used;
         let text = match std::fs::read_to_string(&self.path) {
             Ok(text) => text,
             Err(e) => return self.unreadable(&e),
@@ -133,7 +172,7 @@ impl CredentialFile<'_> {
             Err(e) => return Finding::Problem(format!("{}: {e}", self.what())),
         };
         if token.expose() == used.expose() {
-            return Finding::Ok(format!("{} is the same as ${var}", self.what()));
+            return self.same_as(var, verdict);
         }
         match verify(cfg, self.server, token).await {
             Ok(whose) => Finding::Ok(format!("{} is accepted: {whose}", self.what())),
@@ -143,6 +182,25 @@ impl CredentialFile<'_> {
             )),
             // The server, not the token: the lines about the server say what is wrong.
             Err(e) => Finding::Note(format!("{} could not be tested: {e}", self.what())),
+        }
+    }
+
+    /// The file holds the token of `$var`: the service gets the answer that token got.
+    fn same_as(&self, var: &str, verdict: Verdict) -> Finding {
+        let (what, server) = (self.what(), self.server);
+        match verdict {
+            Verdict::Accepted => Finding::Ok(format!(
+                "{what} is the same as ${var}, which {server} accepted above"
+            )),
+            Verdict::Refused => Finding::Problem(format!(
+                "{what} is the same as ${var}, which {server} refused above: the service would \
+                 fail the same way; write the right token to {}",
+                self.path.display()
+            )),
+            Verdict::Untested => Finding::Note(format!(
+                "{what} is the same as ${var}, which was not tested: {server} was not reached \
+                 (the lines above say why)"
+            )),
         }
     }
 

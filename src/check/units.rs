@@ -77,7 +77,7 @@ pub fn state_directories(dirs: &[PathBuf]) -> Vec<PathBuf> {
 
 /// The unit file and its drop-ins, in the order systemd applies them; `None` when the unit is
 /// not installed.
-fn unit_texts(dirs: &[PathBuf], unit: &str) -> Option<Vec<String>> {
+pub(super) fn unit_texts(dirs: &[PathBuf], unit: &str) -> Option<Vec<String>> {
     let main = dirs.iter().map(|d| d.join(unit)).find(|p| p.is_file())?;
     let mut texts = vec![std::fs::read_to_string(main).ok()?];
     let mut dropins: Vec<PathBuf> = dirs

@@ -63,6 +63,9 @@ impl Config {
             on_filtered_out: mapping.on_filtered_out,
             sibling_projects,
             milestones: mapping.milestones,
+            labels_from: mapping.labels_from,
+            due_date: mapping.due_date,
+            assignees: mapping.assignees,
         }
     }
 }

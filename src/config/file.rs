@@ -34,6 +34,9 @@ pub(super) struct RawConfig {
     pub webhook: Option<RawWebhook>,
     #[serde(default)]
     pub mapping: Vec<RawMapping>,
+    /// Jira accountId or e-mail -> GitLab username, for `assignees`.
+    #[serde(default)]
+    pub users: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -124,6 +127,11 @@ pub(super) struct RawMapping {
     pub milestones: Option<String>,
     #[serde(default)]
     pub issue_types: BTreeMap<String, String>,
+    /// Jira fields that become GitLab labels: "labels", "components", "priority".
+    #[serde(default)]
+    pub labels_from: Vec<String>,
+    pub due_date: Option<bool>,
+    pub assignees: Option<bool>,
 }
 
 /// Only `[state]` and `[[mapping]]`: what `status` and `report` need, read when another part

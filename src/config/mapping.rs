@@ -11,7 +11,7 @@ use super::file::RawMapping;
 use super::values::{optional, ConfigValue, Key};
 use crate::domain::{GonePolicy, MappingId};
 use crate::error::{Error, Result};
-use crate::plan::MilestoneSource;
+use crate::plan::{LabelSources, MilestoneSource};
 
 /// The GitLab `issue_type` values an `issue_types` entry may name.
 pub const GITLAB_ISSUE_TYPES: [&str; 4] = ["issue", "incident", "test_case", "task"];
@@ -40,6 +40,12 @@ pub struct Mapping {
     pub milestones: Option<MilestoneSource>,
     /// Jira issue type name → GitLab `issue_type`.
     pub issue_types: BTreeMap<String, String>,
+    /// Jira labels, components and priority as GitLab labels (`labels_from`).
+    pub labels_from: LabelSources,
+    /// Jira's due date as GitLab's `due_date`.
+    pub due_date: bool,
+    /// Jira's assignee as GitLab's (`[users]`, else a visible e-mail).
+    pub assignees: bool,
 }
 
 impl Mapping {
@@ -121,7 +127,32 @@ fn read_mapping(at: &str, m: RawMapping) -> Result<Mapping> {
         status_board,
         milestones: optional(key("milestones"), m.milestones)?,
         issue_types: IssueTypes::parse(key("issue_types"), m.issue_types)?.0,
+        labels_from: LabelSources::parse(key("labels_from"), m.labels_from)?,
+        due_date: m.due_date.unwrap_or(false),
+        assignees: m.assignees.unwrap_or(false),
     })
+}
+
+impl ConfigValue for LabelSources {
+    type Raw = Vec<String>;
+
+    fn parse(key: Key<'_>, raw: Vec<String>) -> Result<Self> {
+        let mut out = LabelSources::default();
+        for source in raw {
+            match source.trim() {
+                "labels" => out.labels = true,
+                "components" => out.components = true,
+                "priority" => out.priority = true,
+                other => {
+                    return Err(key.wrong(format_args!(
+                        "{} names {other:?}: it takes any of \"labels\", \"components\" and \"priority\"",
+                        key.name
+                    )))
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// A Jira project key, upper case: "vsa" and "VSA" are one project, and must be one mapping

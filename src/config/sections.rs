@@ -35,8 +35,31 @@ pub(super) fn build(raw: RawConfig, ctx: &Context<'_>) -> Result<Config> {
         webhook: raw.webhook.map(|w| webhook(w, ctx)).transpose()?,
         overlap: overlap(raw.sync)?,
         mappings: read_mappings(raw.mapping)?,
+        users: users(raw.users)?,
         state_path: state_path(raw.state, ctx.env, ctx.base)?,
     })
+}
+
+/// `[users]`: both sides non-empty; e-mails compared without case.
+fn users(
+    raw: std::collections::BTreeMap<String, String>,
+) -> Result<std::collections::BTreeMap<String, String>> {
+    let mut out = std::collections::BTreeMap::new();
+    for (jira, gitlab) in raw {
+        let (jira, gitlab) = (jira.trim(), gitlab.trim().trim_start_matches('@'));
+        if jira.is_empty() || gitlab.is_empty() {
+            return Err(crate::error::Error::Config(format!(
+                "[users] has an empty entry ({jira:?} = {gitlab:?}): each maps a Jira accountId or e-mail to a GitLab username"
+            )));
+        }
+        let jira = if jira.contains('@') {
+            jira.to_lowercase()
+        } else {
+            jira.to_string()
+        };
+        out.insert(jira, gitlab.to_string());
+    }
+    Ok(out)
 }
 
 fn jira(url: ServerUrl, raw: RawJira, ctx: &Context<'_>) -> Result<JiraConfig> {

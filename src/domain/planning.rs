@@ -24,6 +24,17 @@ pub struct Planning {
     pub sprints: Vec<Sprint>,
 }
 
+/// What the reconciler last wrote of a mirror's Jira fields (`labels_from`, `due_date`), as
+/// the state database remembers it: the only labels and date it may change or remove.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SetFields {
+    /// Sorted, without repeats.
+    pub labels: Vec<String>,
+    pub due: Option<NaiveDate>,
+    /// The GitLab user id it assigned (`assignees`).
+    pub assignee: Option<u64>,
+}
+
 /// A Jira user as an issue names them. Cloud sends `accountId` (Data Center `name`/`key`
 /// instead); `emailAddress` only when the user's profile lets this account see it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -36,6 +47,13 @@ pub struct JiraUser {
 }
 
 impl JiraUser {
+    /// Who this is, for `[users]` and caches: the accountId, else the e-mail (lower case).
+    pub fn identity(&self) -> Option<String> {
+        self.account_id
+            .clone()
+            .or_else(|| self.email.as_ref().map(|m| m.to_lowercase()))
+    }
+
     /// "Carol (accountId 5b10…)": how a person is named in reports (never guessed further).
     pub fn describe(&self) -> String {
         let name = self.display_name.as_deref().unwrap_or("(no name)");

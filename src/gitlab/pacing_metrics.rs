@@ -25,12 +25,14 @@ impl<'a> Creates<'a> {
         }
     }
 
-    /// GitLab answered a create: `created`, or `refused` for its rate limit (429).
+    /// What became of a create: `created`; `refused` by GitLab for its rate limit (429); or
+    /// `held`, not sent because the pacer's wait was longer than `retry.max_wait` (the pass
+    /// fails it at once, so no create is seen waiting: this is what "held for long" counts).
     pub fn answered(self, outcome: &str) {
         if let Some(m) = self.0 {
             m.inc(
                 "jgr_create_requests_total",
-                "Issue creates GitLab answered, by outcome (created, or refused for its rate limit).",
+                "Issue creates by outcome: created; refused by GitLab for its rate limit; held (not sent: the wait was longer than retry.max_wait).",
                 &[("outcome", outcome)],
                 1.0,
             );

@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{GitlabIid, GoneReason, IssueEdit, JiraIssue, JiraKey, Mirror, StateEvent};
+use crate::domain::{
+    GitlabIid, GoneReason, IssueEdit, JiraIssue, JiraKey, Mirror, SetFields, StateEvent,
+};
 
 /// One label change, one request: add `add`, remove `remove`, stamped `at` (Owner only).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,6 +31,9 @@ pub enum Action {
         steps: Vec<LabelStep>,
         /// The title of the milestone to create it in (`milestones`); `apply` finds its id.
         milestone: Option<String>,
+        /// The labels and due date from Jira's fields to create it with (`labels_from`,
+        /// `due_date`): recorded as set once it exists.
+        fields: SetFields,
     },
     /// Record the link to an existing GitLab issue: found by its marker (`adopted`), or the
     /// Jira key changed.
@@ -115,6 +120,7 @@ impl Action {
             issue_type,
             steps,
             milestone,
+            fields,
             ..
         } = self
         else {
@@ -129,6 +135,15 @@ impl Action {
         }
         if let Some(m) = milestone {
             extra.push_str(&format!(" in milestone \"{m}\""));
+        }
+        for l in &fields.labels {
+            extra.push_str(&format!(" +label {l}"));
+        }
+        if let Some(d) = fields.due {
+            extra.push_str(&format!(" due {d}"));
+        }
+        if let Some(id) = fields.assignee {
+            extra.push_str(&format!(" assign user {id}"));
         }
         if !steps.is_empty() {
             extra.push_str(&format!(
@@ -184,6 +199,7 @@ fn describe_edit(edit: &IssueEdit) -> String {
     if let Some(t) = &edit.issue_type {
         parts.push(format!("type {t}"));
     }
+    parts.extend(super::fields::describe(edit));
     if let Some(m) = &edit.milestone {
         parts.push(format!("milestone \"{}\"", m.title));
     }

@@ -16,7 +16,8 @@ use futures_util::stream::{self, StreamExt};
 use super::outcome::{ActionFailure, Failure, Outcome, Tally};
 use super::{Reconciler, Target};
 use crate::domain::{
-    self, GitlabIid, GoneReason, IssueEdit, JiraId, JiraIssue, JiraKey, Mirror, StateEvent,
+    self, GitlabIid, GoneReason, IssueEdit, JiraId, JiraIssue, JiraKey, Mirror, SetFields,
+    StateEvent,
 };
 use crate::error::Result;
 use crate::plan::{Action, LabelStep, Plan};
@@ -41,6 +42,8 @@ pub(super) struct Done {
     pub cleared_intent: Option<JiraId>,
     /// A Jira issue that left the mapping, its policy applied.
     gone: Option<(JiraId, GoneReason)>,
+    /// Jira's fields now on the mirror (`labels_from`, `due_date`), as written.
+    pub set_fields: Option<(JiraId, SetFields)>,
 }
 
 /// Whether a job goes on to its next action.
@@ -58,6 +61,7 @@ impl Done {
             applied: None,
             cleared_intent: None,
             gone: None,
+            set_fields: None,
         }
     }
 
@@ -106,6 +110,7 @@ impl Done {
         write.applied.extend(self.applied);
         write.cleared_intents.extend(self.cleared_intent);
         write.gone.extend(self.gone);
+        write.set_fields.extend(self.set_fields);
         self.tally
     }
 }
@@ -295,6 +300,12 @@ impl Reconciler {
             None => Outcome::Edited(iid, fields),
         });
         tracing::info!(jira = %jira.key, iid = iid.get(), change = %change, "updated GitLab issue");
+        if target.rules.mirrors_fields() {
+            // Whatever the edit held, the mirror's fields now agree with this version.
+            let people = target.assignable();
+            let now = crate::plan::fields::wanted(&target.rules, jira, &people);
+            done.set_fields = Some((jira.id, now));
+        }
         done.version_applied(jira);
         Next::Continue
     }

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use super::apply::Done;
 use super::outcome::{ActionFailure, Outcome, Unanswered};
 use super::{Reconciler, Target};
-use crate::domain::{GitlabIssue, IssueEdit, JiraIssue, Mirror, StateEvent};
+use crate::domain::{GitlabIssue, IssueEdit, JiraIssue, Mirror, SetFields, StateEvent};
 use crate::error::Error;
 use crate::gitlab::NewIssue;
 use crate::http::ApiErrorKind;
@@ -19,6 +19,8 @@ struct Create {
     new: NewIssue,
     steps: Vec<LabelStep>,
     close: bool,
+    /// Jira's fields it is created with, recorded as set once it exists.
+    fields: SetFields,
 }
 
 impl Create {
@@ -31,6 +33,7 @@ impl Create {
             status_label,
             issue_type,
             steps,
+            fields,
             ..
         } = action
         else {
@@ -38,12 +41,15 @@ impl Create {
         };
         let mut labels = target.mapping.labels.clone();
         labels.extend(status_label);
+        labels.extend(fields.labels.iter().cloned());
         let new = NewIssue {
             title,
             description,
             labels,
             created_at: target.project.can_backdate().then_some(jira.created),
             issue_type,
+            due_date: fields.due,
+            assignee_ids: fields.assignee.into_iter().collect(),
             milestone_id: None,
         };
         Some(Create {
@@ -51,6 +57,7 @@ impl Create {
             new,
             steps,
             close,
+            fields,
         })
     }
 }
@@ -68,6 +75,9 @@ impl Reconciler {
         };
         let iid = created.iid;
         done.ended(Outcome::Created(iid));
+        if target.rules.mirrors_fields() {
+            done.set_fields = Some((c.jira.id, c.fields.clone()));
+        }
         tracing::info!(jira = %c.jira.key, iid = iid.get(), "created GitLab issue");
         if !target.backdate_checked.swap(true, Ordering::SeqCst) {
             warn_if_not_backdated(target, &c.jira, &created);

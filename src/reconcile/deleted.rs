@@ -91,6 +91,9 @@ impl Reconciler {
             claimed: HashSet::new(),
             missing,
             recheck_applied: true,
+            set_fields: HashMap::new(),
+            people: HashMap::new(),
+            notes: Vec::new(),
         };
         let none = HashMap::new();
         let planned = plan(&page.input(target, view, self.jira.base_url(), &none));

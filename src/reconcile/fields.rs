@@ -176,8 +176,19 @@ impl Reconciler {
                 return Err(type_ignored(project, iid, want, after));
             }
         }
-        let kept_out = edit.add_labels.iter().find(|l| !after.labels.contains(l));
-        let kept_in = edit.remove_labels.iter().find(|l| after.labels.contains(l));
+        if let Some(want) = edit.assignee_ids.as_ref().and_then(|ids| ids.first()) {
+            if !after.assignees.contains(want) {
+                return Err(Error::NotApplied(format!(
+                    "GitLab answered 200 but did not assign user {want} to #{iid} in {}: GitLab drops assignees who are not project members, and ignores assignees from a role below Planner (the token's access level is {}); the next pass checks again",
+                    project.path, project.access_level
+                )));
+            }
+        }
+        // GitLab's answer is kept with its scoped labels only: those are what can be checked
+        // (a token that may not set labels has every label of the request ignored).
+        let scoped = |l: &&String| crate::domain::is_scoped_label(l);
+        let kept_out = (edit.add_labels.iter().filter(scoped)).find(|l| !after.labels.contains(l));
+        let kept_in = (edit.remove_labels.iter().filter(scoped)).find(|l| after.labels.contains(l));
         if let Some(l) = kept_out.or(kept_in) {
             return Err(Error::RoleTooLow(format!(
                 "GitLab answered 200 but did not change the label {l} on #{iid} in {}: setting labels needs the Planner or Reporter role (the token's access level is {})",

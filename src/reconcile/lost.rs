@@ -2,7 +2,7 @@
 //! landed. They are looked up by their marker before anything is created again: the project is
 //! listed once more and only those issues are planned and applied, with no create sent twice.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::observe::PageView;
 use super::outcome::{Tally, Unanswered};
@@ -41,6 +41,9 @@ impl Reconciler {
             claimed: HashSet::new(),
             missing: Vec::new(),
             recheck_applied: true,
+            set_fields: HashMap::new(),
+            people: HashMap::new(),
+            notes: Vec::new(),
         };
         let mut recorded = PageWrite::default();
         let planned = self.plan_page(target, &view, &page, &mut recorded).await?;

@@ -14,6 +14,7 @@ use super::{Mode, Reconciler, Target};
 use crate::config::Mapping;
 use crate::domain::{
     GitlabIid, GitlabIssue, IssueHistory, JiraId, JiraIssue, JiraKey, MappingId, Mirror, PassKind,
+    SetFields,
 };
 use crate::error::Result;
 use crate::gitlab::Project;
@@ -166,6 +167,12 @@ pub(super) struct PageView<'a> {
     pub claimed: HashSet<GitlabIid>,
     pub missing: Vec<Missing>,
     pub recheck_applied: bool,
+    /// What the reconciler last wrote of the mirrors' Jira fields.
+    pub set_fields: HashMap<JiraId, SetFields>,
+    /// Jira assignees that map to GitLab members, by Jira identity.
+    pub people: HashMap<String, u64>,
+    /// Jira assignees found to have no GitLab user, in words.
+    pub notes: Vec<String>,
 }
 
 impl PageView<'_> {
@@ -188,6 +195,8 @@ impl PageView<'_> {
             backdate: target.project.can_backdate(),
             history,
             missing: &self.missing,
+            set_fields: &self.set_fields,
+            people: &self.people,
         }
     }
 }
@@ -368,13 +377,7 @@ impl Reconciler {
         view: &mut GitlabView<'_>,
         recheck_applied: bool,
     ) -> Result<PageView<'a>> {
-        let mirrors = match store {
-            Some(s) => {
-                let ids: Vec<JiraId> = issues.iter().map(|j| j.id).collect();
-                s.mirrors().of(&target.name, &target.siblings, &ids)?
-            }
-            None => HashMap::new(),
-        };
+        let mirrors = stored_mirrors(store, target, issues)?;
         let slots = super::recipe::unmirrored_slots(&target.rules, issues, &mirrors);
         let claimed = match store {
             Some(s) if !slots.is_empty() => {
@@ -408,13 +411,46 @@ impl Reconciler {
                 .await?;
             view.add_read(read)?;
         }
+        let set_fields = recorded_fields(store, target, &mirrors)?;
+        let notes = self.resolve_people(target, issues).await?;
         Ok(PageView {
             jira: issues,
             mirrors,
             claimed,
             missing: Vec::new(),
             recheck_applied,
+            set_fields,
+            people: target.assignable(),
+            notes: notes.into_iter().collect(),
         })
+    }
+}
+
+/// The stored mirrors of these Jira issues (none without a state database).
+fn stored_mirrors(
+    store: Option<&Store>,
+    target: &Target<'_>,
+    issues: &[JiraIssue],
+) -> Result<HashMap<JiraId, Mirror>> {
+    let Some(s) = store else {
+        return Ok(HashMap::new());
+    };
+    let ids: Vec<JiraId> = issues.iter().map(|j| j.id).collect();
+    s.mirrors().of(&target.name, &target.siblings, &ids)
+}
+
+/// What the reconciler last wrote of these mirrors' Jira fields (when the mapping mirrors any).
+fn recorded_fields(
+    store: Option<&Store>,
+    target: &Target<'_>,
+    mirrors: &HashMap<JiraId, Mirror>,
+) -> Result<HashMap<JiraId, SetFields>> {
+    match store {
+        Some(s) if target.rules.mirrors_fields() => {
+            let ids: Vec<JiraId> = mirrors.keys().copied().collect();
+            s.set_fields().of(&target.name, &ids)
+        }
+        _ => Ok(HashMap::new()),
     }
 }
 
@@ -436,8 +472,8 @@ mod tests {
     /// database lost its mirror rows) without a GitLab read.
     #[tokio::test]
     async fn a_scanned_page_is_looked_up_in_the_store_not_held_in_memory() {
-        let dir = std::env::temp_dir().join(format!("jgr-observe-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        // Removed when the test passes.
+        let dir = crate::test_dir("observe");
         let w = SimWorld::start(WorldOptions::new(&dir))
             .await
             .expect("fakes start");
@@ -468,6 +504,7 @@ mod tests {
             board: Default::default(),
             fields: Default::default(),
             milestones: Default::default(),
+            people: Default::default(),
         };
         let mut view = r.scan_project(&store, &target).await.expect("scan");
         assert!(

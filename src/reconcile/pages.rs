@@ -154,7 +154,7 @@ impl Reconciler {
             store.seen().note(&target.name, &ids)?;
         }
         let recheck_applied = walk.start.kind == PassKind::Full;
-        let seen = self
+        let mut seen = self
             .observe_page(
                 mode.store(),
                 target,
@@ -163,6 +163,7 @@ impl Reconciler {
                 recheck_applied,
             )
             .await?;
+        tally.notes.append(&mut seen.notes);
         let mut recorded = match mode {
             Mode::Apply(store) => {
                 self.page_facts(store, target, &page.issues, walk.start.any_gone)?

@@ -15,7 +15,14 @@ impl Reconciler {
         mode: Mode<'_>,
         mapping: &Mapping,
     ) -> Result<IssueFields> {
-        let mut fields = IssueFields::default();
+        let mut fields = IssueFields {
+            labels: mapping.labels_from.labels,
+            components: mapping.labels_from.components,
+            priority: mapping.labels_from.priority,
+            due_date: mapping.due_date,
+            assignee: mapping.assignees,
+            ..IssueFields::default()
+        };
         match mapping.milestones {
             None => {}
             Some(MilestoneSource::FixVersion) => fields.fix_versions = true,

@@ -23,9 +23,15 @@ pub(super) fn chart(r: &Report) -> String {
         out,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="Helvetica, Arial, sans-serif" font-size="12">"#
     );
-    let _ = writeln!(out, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let _ = writeln!(
+        out,
+        r#"<rect class="bg" width="100%" height="100%" fill="white"/>"#
+    );
     if r.mappings.is_empty() {
-        let _ = writeln!(out, r#"<text x="20" y="40">No mapping to report.</text>"#);
+        let _ = writeln!(
+            out,
+            r#"<text class="ink" x="20" y="40">No mapping to report.</text>"#
+        );
     }
     for (i, m) in r.mappings.iter().enumerate() {
         let f = &m.figures;
@@ -41,7 +47,7 @@ pub(super) fn chart(r: &Report) -> String {
     }
     let _ = writeln!(
         out,
-        r##"<text x="{LEFT}" y="{}" fill="#555">Jira created → done, {} … {} UTC · jira-gitlab-reconciler report</text>"##,
+        r##"<text class="ink" x="{LEFT}" y="{}" fill="#555">Jira created → done, {} … {} UTC · jira-gitlab-reconciler report</text>"##,
         height - 8.0,
         r.window.since.format("%Y-%m-%d"),
         r.window.until.format("%Y-%m-%d")
@@ -55,7 +61,7 @@ fn panel(out: &mut String, y0: f64, title: &str, weeks: &[Week]) {
     let p = Panel::new(y0, weeks);
     let _ = writeln!(
         out,
-        r#"<text x="{LEFT}" y="{}" font-size="14" font-weight="bold">{}</text>"#,
+        r#"<text class="ink" x="{LEFT}" y="{}" font-size="14" font-weight="bold">{}</text>"#,
         y0 + 24.0,
         escape(title)
     );
@@ -113,7 +119,7 @@ impl Panel {
             let y = self.bottom - frac * self.plot_h;
             let _ = writeln!(
                 out,
-                r##"<line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#e5e5e5"/>"##,
+                r##"<line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" class="grid" stroke="#e5e5e5"/>"##,
                 LEFT + self.plot_w
             );
             let _ = writeln!(
@@ -178,7 +184,7 @@ impl Panel {
         if !path.is_empty() {
             let _ = writeln!(
                 out,
-                r#"<path d="{}" fill="none" stroke="{LINE}" stroke-width="2"/>"#,
+                r#"<path d="{}" fill="none" stroke="{LINE}" stroke-width="2" vector-effect="non-scaling-stroke"/>"#,
                 path.trim_end()
             );
         }
@@ -190,7 +196,7 @@ impl Panel {
         for (i, w) in weeks.iter().enumerate().filter(|(i, _)| i % every == 0) {
             let _ = writeln!(
                 out,
-                r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" fill="#333">{}</text>"##,
+                r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" class="ink" fill="#333">{}</text>"##,
                 self.middle(i),
                 self.bottom + 16.0,
                 w.start.format("%b %d")
@@ -202,14 +208,14 @@ impl Panel {
         let ly = self.bottom + 40.0;
         let _ = writeln!(
             out,
-            r#"<rect x="{LEFT}" y="{:.1}" width="12" height="12" fill="{BAR}"/><text x="{:.1}" y="{:.1}">issues closed per week (throughput)</text>"#,
+            r#"<rect x="{LEFT}" y="{:.1}" width="12" height="12" fill="{BAR}"/><text class="ink" x="{:.1}" y="{:.1}">issues closed per week (throughput)</text>"#,
             ly - 10.0,
             LEFT + 18.0,
             ly
         );
         let _ = writeln!(
             out,
-            r#"<line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="{LINE}" stroke-width="2"/><text x="{:.1}" y="{:.1}">median lead time of the issues closed that week (days)</text>"#,
+            r#"<line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="{LINE}" stroke-width="2"/><text class="ink" x="{:.1}" y="{:.1}">median lead time of the issues closed that week (days)</text>"#,
             LEFT + 280.0,
             ly - 4.0,
             LEFT + 300.0,

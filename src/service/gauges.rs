@@ -16,16 +16,30 @@ pub(super) fn on_start(metrics: &Metrics, cfg: &Config, store: &Store) {
         &[],
         Utc::now().timestamp() as f64,
     );
-    for outcome in ["created", "refused"] {
+    for outcome in ["created", "refused", "held"] {
         metrics.init("jgr_create_requests_total", &[("outcome", outcome)], 0.0);
     }
     metrics.init("jgr_creates_waiting", &[], 0.0);
     metrics.init("jgr_create_hold_seconds_total", &[], 0.0);
+    super::worker::set_running(metrics, false);
     on_reload(metrics, cfg, Some(store));
 }
 
-/// The schedule's gaps, and a series per mapping (a new mapping's from now on).
+/// The schedule's gaps, and a series per mapping (a new mapping's from now on; a removed or
+/// renamed one's are dropped, not exported with their last values).
 pub(super) fn on_reload(metrics: &Metrics, cfg: &Config, store: Option<&Store>) {
+    let names: Vec<String> = cfg.mappings.iter().map(|m| m.name()).collect();
+    metrics.retain_mappings(&names);
+    if cfg.webhook.is_some() {
+        // From zero, so `rate()` and `increase()` have a series before the first delivery.
+        for outcome in crate::webhook::Outcome::ALL {
+            metrics.init(
+                "jgr_webhook_events_total",
+                &[("outcome", outcome.label())],
+                0.0,
+            );
+        }
+    }
     let now = Utc::now();
     for (kind, expr) in [
         ("incremental", &cfg.schedule.reconcile),

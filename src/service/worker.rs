@@ -89,10 +89,24 @@ pub(super) async fn run(mut w: Worker) {
         }
         // Only a scheduled pass makes ticks skip: one due during an event-triggered pass
         // waits in the channel and runs right after it.
-        w.busy.store(matches!(job, Job::Pass(_)), Ordering::SeqCst);
+        let scheduled = matches!(job, Job::Pass(_));
+        w.busy.store(scheduled, Ordering::SeqCst);
+        set_running(&w.metrics, scheduled);
         feeding_watchdog(w.watchdog, run_job(&w, job)).await;
         w.busy.store(false, Ordering::SeqCst);
+        set_running(&w.metrics, false);
     }
+}
+
+/// Whether a scheduled pass runs now: the "no successful pass" alert waits for a long one (a
+/// first backfill) to end rather than call a service that is working unhealthy.
+pub(super) fn set_running(metrics: &Metrics, running: bool) {
+    metrics.set(
+        "jgr_pass_running",
+        "1 while a scheduled pass runs (a long one, such as a first backfill, is no outage).",
+        &[],
+        if running { 1.0 } else { 0.0 },
+    );
 }
 
 async fn run_job(w: &Worker, job: Job) {
@@ -101,6 +115,15 @@ async fn run_job(w: &Worker, job: Job) {
         Job::Pass(kind) => scheduled_pass(w, &reconciler, kind).await,
         Job::Targeted(batch) => targeted_pass(w, &reconciler, batch).await,
     }
+    // A pass that began before a reload ends with the mappings of then: the series of one the
+    // reload removed must not come back with it.
+    let names: Vec<String> = crate::lock_unpoisoned(&w.current)
+        .config()
+        .mappings
+        .iter()
+        .map(|m| m.name())
+        .collect();
+    w.metrics.retain_mappings(&names);
 }
 
 async fn scheduled_pass(w: &Worker, reconciler: &Reconciler, kind: PassKind) {

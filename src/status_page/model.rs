@@ -1,6 +1,8 @@
 //! What the status page shows, gathered from the configuration in use, a read-only connection
 //! to the state database (a WAL reader: passes write on meanwhile) and the service's metrics.
-//! No issue title, token or JQL is taken; error texts are cut short.
+//! No issue title, token or JQL is taken: a mapping shows as its Jira project key and GitLab
+//! project, and an error text that would quote its `jql` (Jira's answer to a refused search
+//! does) says what to do instead. Error texts are cut short.
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -43,6 +45,8 @@ pub(super) struct MappingView {
     pub last_error: Option<String>,
     /// What only a person can fix, one line each.
     pub attention: Vec<Attention>,
+    /// The mapping's `jql`, never shown (see [`shown_error`]).
+    pub jql: Option<String>,
 }
 
 /// Something that needs a person: what is wrong, and what to do about it.
@@ -137,6 +141,7 @@ fn mapping(cfg: &Config, m: &crate::config::Mapping) -> MappingView {
         last_finished: None,
         last_error: None,
         attention: Vec::new(),
+        jql: m.jql.clone().filter(|q| !q.trim().is_empty()),
     }
 }
 
@@ -149,7 +154,7 @@ fn read_state(model: &mut Model, cfg: &Config, store: &Store) -> crate::error::R
             .last_finished
             .as_ref()
             .and_then(|p| p.error.as_deref())
-            .map(cut);
+            .map(|e| shown_error(e, m.jql.as_deref()));
     }
     let window = Window {
         since: model.now - Duration::weeks(DEFAULT_WEEKS),
@@ -193,8 +198,10 @@ fn webhook(path: &str, metrics: &Metrics, store: Option<&Store>) -> WebhookView 
     };
     for outcome in Outcome::ALL {
         let labels = [("outcome", outcome.label())];
-        if let Some(n) = metrics.get("jgr_webhook_events_total", &labels) {
-            view.deliveries.push((outcome, n as u64));
+        // Counters start at zero: a count shows once something happened.
+        match metrics.get("jgr_webhook_events_total", &labels) {
+            Some(n) if n > 0.0 => view.deliveries.push((outcome, n as u64)),
+            _ => {}
         }
         let at = metrics
             .get("jgr_webhook_last_delivery_timestamp_seconds", &labels)
@@ -207,6 +214,21 @@ fn webhook(path: &str, metrics: &Metrics, store: Option<&Store>) -> WebhookView 
         *last = (*last).max(at);
     }
     view
+}
+
+/// A pass's error as the page shows it. A mapping's `jql` may name customers, people or
+/// labels that the page's readers need not see: an error that quotes it, or Jira's answer to a
+/// refused search (which quotes parts of it), is replaced by what to do and where the full
+/// text is.
+fn shown_error(text: &str, jql: Option<&str>) -> String {
+    let refused_search = text.contains("/search") && text.contains("HTTP 400");
+    match jql {
+        Some(q) if refused_search || text.contains(q) => "Jira refused the mapping's search: \
+            check its jql (not shown on this page; `jira-gitlab-reconciler status` on the server \
+            and the service's log have Jira's message)"
+            .into(),
+        _ => cut(text),
+    }
 }
 
 /// At most [`MAX_ERROR_CHARS`] characters, on one line.
@@ -224,6 +246,47 @@ fn cut(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A mapping whose `jql` Jira refused: its last error quotes the filter and Jira's
+    /// message about it; the page shows neither, only what to do.
+    #[test]
+    fn the_page_never_shows_a_mappings_jql() {
+        let dir = crate::test_dir("page-jql");
+        let state = dir.join("state.db");
+        let text = format!(
+            "[jira]\nurl = \"https://acme.atlassian.net\"\nemail = \"bot@acme.com\"\n\n\
+             [gitlab]\nurl = \"https://gitlab.example.com\"\n\n[state]\npath = \"{}\"\n\n\
+             [[mapping]]\njira_project = \"VSA\"\ngitlab_project = \"acme/platform\"\n\
+             jql = \"labels = customer-megacorp\"\n",
+            state.display()
+        );
+        let tokens = |_: &str| Some("token".to_string());
+        let cfg = Config::parse(&text, std::path::Path::new("t.toml"), &tokens).expect("config");
+        let store = Store::open(&state).expect("store");
+        let id = MappingId::from("VSA->acme/platform");
+        let pass = store
+            .passes()
+            .begin(&id, crate::domain::PassKind::Full)
+            .expect("begin");
+        let error = "Jira POST /rest/api/3/search/jql: HTTP 400: The value 'customer-megacorp' \
+            does not exist for the field 'labels'. (Jira refused the search `project = \"VSA\" AND \
+            (labels = customer-megacorp)`: check the mapping's jql)";
+        let counts = crate::domain::Counts::default();
+        let failed = crate::domain::PassOutcome::Failed;
+        store
+            .passes()
+            .finish(pass, failed, &counts, Some(error))
+            .expect("finish");
+        let model = gather(&cfg, &Metrics::new(), Utc::now(), Utc::now());
+        let shown = model.mappings[0].last_error.clone().expect("an error");
+        assert!(!shown.contains("megacorp"), "{shown}");
+        assert!(shown.contains("check its jql"), "{shown}");
+        // Other errors show as they are.
+        assert_eq!(
+            shown_error("GET /user: HTTP 401", Some("labels = x")),
+            "GET /user: HTTP 401"
+        );
+    }
 
     #[test]
     fn error_texts_are_one_line_and_cut_short() {

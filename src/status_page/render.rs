@@ -323,7 +323,9 @@ fn lead_time(h: &mut Html, lead: &LeadTime) {
             .text(&opt(f.lead_time_p85_s))
             .raw("</td></tr>");
     }
-    h.raw("</tbody></table></div><div class=\"scroll chart\">")
+    h.raw("</tbody></table></div>")
+        .raw("<p class=\"muted narrow\">The chart shows its newest weeks; scroll it sideways for older ones.</p>")
+        .raw("<div class=\"scroll chart\">")
         .chart(&lead.chart)
         .raw("</div></section>");
 }
@@ -427,6 +429,7 @@ mod tests {
                     problem: "The last pass failed.",
                     fix: EVIL.into(),
                 }],
+                jql: None,
             }],
             webhook: Some(WebhookView {
                 path: EVIL.into(),

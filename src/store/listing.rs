@@ -67,6 +67,7 @@ impl<'s> Listings<'s> {
                     issue_type  TEXT,
                     lookalike   INTEGER NOT NULL,
                     milestone   TEXT,
+                    assignees   TEXT,
                     PRIMARY KEY (mapping, iid)
                 ) WITHOUT ROWID;
                 CREATE TEMP TABLE IF NOT EXISTS listed_marker (
@@ -142,7 +143,7 @@ impl<'s> Listings<'s> {
         self.store.with(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT iid, title, closed, marker, link, created_us, labels, issue_type, lookalike,
-                   milestone
+                   milestone, assignees
                  FROM temp.listed_issue
                  WHERE mapping = ?1 AND iid IN (SELECT value FROM json_each(?2))",
             )?;
@@ -193,8 +194,8 @@ fn add_issues(
     let mut keep = tx.prepare_cached(
         "INSERT OR REPLACE INTO temp.listed_issue
            (mapping, iid, title, closed, marker, link, created_us, labels, issue_type, lookalike,
-            milestone)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            milestone, assignees)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?;
     let mut claim = tx.prepare_cached(
         "INSERT OR IGNORE INTO temp.listed_marker (mapping, jira_id, iid) VALUES (?1, ?2, ?3)",
@@ -218,6 +219,7 @@ fn add_issues(
             g.issue_type.as_deref(),
             g.marker_lookalike,
             g.milestone,
+            (!g.assignees.is_empty()).then(|| json_list(&g.assignees)),
         ])?;
         let Some(id) = g.jira_id() else { continue };
         if claim.execute(params![mapping, id, g.iid])? == 1 || !listed {
@@ -263,6 +265,16 @@ fn read_issue(r: &rusqlite::Row<'_>) -> rusqlite::Result<GitlabIssue> {
         labels,
         issue_type: r.get::<_, Option<String>>(7)?.map(gitlab_issue_type),
         milestone: r.get(9)?,
+        assignees: match r.get::<_, Option<String>>(10)? {
+            Some(json) => serde_json::from_str(&json).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    10,
+                    rusqlite::types::Type::Text,
+                    Box::new(e),
+                )
+            })?,
+            None => Vec::new(),
+        },
     })
 }
 
@@ -294,16 +306,26 @@ mod tests {
         g
     }
 
-    fn store(name: &str) -> Store {
-        let dir =
-            std::env::temp_dir().join(format!("jgr-store-listing-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        Store::open(&dir.join("state.db")).expect("open")
+    /// A store in a directory of its own, removed when the test passes (kept when it fails).
+    fn store(name: &str) -> (crate::TestDir, Store) {
+        let (dir, path) = crate::store::tests::temp_db(&format!("listing-{name}"));
+        let store = Store::open(&path).expect("open");
+        (dir, store)
+    }
+
+    #[test]
+    fn a_passing_test_leaves_no_database_behind() {
+        let (dir, s) = store("cleanup");
+        let path = dir.to_path_buf();
+        s.listings().begin(&MappingId::from("m")).expect("begin");
+        assert!(path.join("state.db").exists());
+        drop((s, dir));
+        assert!(!path.exists(), "{} removed", path.display());
     }
 
     #[test]
     fn listed_issues_read_back_as_they_were_listed() {
-        let s = store("roundtrip");
+        let (_dir, s) = store("roundtrip");
         let l = s.listings();
         let (m, other) = (MappingId::from("m"), MappingId::from("other"));
         l.begin(&m).expect("begin");
@@ -337,7 +359,7 @@ mod tests {
 
     #[test]
     fn a_marker_on_two_issues_is_reported_and_the_lower_iid_keeps_it() {
-        let s = store("shared");
+        let (_dir, s) = store("shared");
         let l = s.listings();
         let m = MappingId::from("m");
         l.begin(&m).expect("begin");

@@ -142,8 +142,17 @@ const MIGRATIONS: &[&str] = &[
         WHERE mapping IN (SELECT old FROM temp.renamed);
     DELETE FROM jira_gone WHERE mapping IN (SELECT old FROM temp.renamed);
     DROP TABLE temp.renamed;",
-    // 5 on this branch; goes after `mirror_field` (issue 17's fields) when both are merged.
-    // The status board each mapping keeps (`status_board`): the board, the status labels
+    // 5: what the reconciler last wrote of each mirror's Jira fields (labels_from, due_date,
+    // assignees): the only labels, date and assignee it may change or remove.
+    "CREATE TABLE mirror_field (
+        mapping     TEXT NOT NULL,
+        jira_id     TEXT NOT NULL,
+        labels      TEXT NOT NULL,
+        due         TEXT,
+        assignee    INTEGER,
+        PRIMARY KEY (mapping, jira_id)
+    ) WITHOUT ROWID;",
+    // 6: the status board each mapping keeps (`status_board`): the board, the status labels
     // it has our lists for, and every status label of the Jira workflow as last read, so an
     // idle pass asks GitLab nothing and a status the workflow did not have makes a pass look
     // again. The id of Jira's sprint field (`milestones = "sprint"`), so a pass need not ask.
@@ -187,6 +196,8 @@ pub(super) fn migrate(c: &mut Connection) -> rusqlite::Result<(usize, usize)> {
     // at the same moment cannot both run the same migration.
     let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let version: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    #[cfg(test)]
+    tests::hold_while_racing(version);
     if version < MIGRATIONS.len() {
         for sql in &MIGRATIONS[version..] {
             tx.execute_batch(sql)?;
@@ -260,15 +271,51 @@ mod tests {
 
     /// Set for the child processes of the test below: the database they open at once.
     const RACE_DB: &str = "JGR_TEST_MIGRATION_RACE_DB";
+    /// How many child processes race.
+    const RACE_CHILDREN: usize = 3;
 
-    /// Not a test of its own: the body of each child process that
-    /// `two_processes_opening_a_new_file_at_once_migrate_it_once` starts (a normal run, without
-    /// the variable, returns at once). It logs as the product does, to its stderr.
-    #[test]
-    fn migration_race_child() {
+    /// How many children have begun to open the database (each marks it just before).
+    fn opening(path: &std::path::Path) -> usize {
+        let Some(dir) = path.parent() else { return 0 };
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter(|e| e.file_name().to_string_lossy().contains(".opening-"))
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
+    /// In a racing child: the one that found the file unmigrated holds, inside its
+    /// transaction, until every child has begun to open the file. So the race is real every
+    /// round: the others open while it has not migrated yet, and a migration that did not keep
+    /// them out (a deferred transaction) would be run twice or fail one of them.
+    pub(super) fn hold_while_racing(version: usize) {
         let Some(path) = std::env::var_os(RACE_DB).map(PathBuf::from) else {
             return;
         };
+        if version >= MIGRATIONS.len() {
+            return;
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while opening(&path) < RACE_CHILDREN {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the others never opened"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
+    /// Not a test of its own (ignored in a normal run): the body of each child process that
+    /// `two_processes_opening_a_new_file_at_once_migrate_it_once` starts with `--ignored`. It
+    /// logs as the product does, to its stderr.
+    #[test]
+    #[ignore = "a child process of two_processes_opening_a_new_file_at_once_migrate_it_once"]
+    fn migration_race_child() {
+        let path = std::env::var_os(RACE_DB)
+            .map(PathBuf::from)
+            .expect("started by the race test, which names the database");
         let _ = tracing_subscriber::fmt()
             .with_max_level(tracing::Level::INFO)
             .with_writer(std::io::stderr)
@@ -283,22 +330,25 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "never told to go");
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
+        let me = path.with_extension(format!("opening-{}", std::process::id()));
+        std::fs::write(me, b"").expect("opening");
         Store::open(&path).expect("every opener succeeds");
     }
 
     /// Separate processes (this test binary, run again as `migration_race_child`) open a new
-    /// file at the same moment: each succeeds, and exactly one of them migrated it.
+    /// file while one of them holds its migration open (`hold_while_racing`): each succeeds,
+    /// and exactly one of them migrated it.
     #[test]
     fn two_processes_opening_a_new_file_at_once_migrate_it_once() {
         use std::process::{Command, Stdio};
         let exe = std::env::current_exe().expect("the test binary");
         for round in 0..4 {
             let (dir, path) = temp_db(&format!("race-{round}"));
-            let children: Vec<_> = (0..3)
+            let children: Vec<_> = (0..RACE_CHILDREN)
                 .map(|_| {
                     Command::new(&exe)
                         .args(["--exact", "store::migrations::tests::migration_race_child"])
-                        .args(["--nocapture", "--test-threads=1"])
+                        .args(["--ignored", "--nocapture", "--test-threads=1"])
                         .env(RACE_DB, &path)
                         .stdout(Stdio::null())
                         .stderr(Stdio::piped())

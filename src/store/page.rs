@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::codec::now_text;
 use super::{facts, intents, mirrors, JiraFact, Store};
-use crate::domain::{GoneReason, JiraId, MappingId, Mirror, Transition};
+use crate::domain::{GoneReason, JiraId, MappingId, Mirror, SetFields, Transition};
 use crate::error::Result;
 
 /// What one page of a pass changed in the mapping.
@@ -27,6 +27,8 @@ pub struct PageWrite {
     pub gone: Vec<(JiraId, GoneReason)>,
     /// Issues remembered as gone that the search returned again.
     pub back: Vec<JiraId>,
+    /// Jira's fields as now written on mirrors (`labels_from`, `due_date`).
+    pub set_fields: Vec<(JiraId, SetFields)>,
 }
 
 impl PageWrite {
@@ -38,6 +40,7 @@ impl PageWrite {
             && self.transitions.is_empty()
             && self.gone.is_empty()
             && self.back.is_empty()
+            && self.set_fields.is_empty()
     }
 }
 
@@ -57,6 +60,7 @@ impl Store {
             facts::write_facts(&tx, mapping, &w.facts)?;
             facts::write_transitions(&tx, mapping, &w.transitions)?;
             facts::write_gone(&tx, mapping, &w.gone, &w.back, &now)?;
+            super::set_fields::write(&tx, mapping, &w.set_fields)?;
             tx.commit()
         })
     }

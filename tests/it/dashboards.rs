@@ -141,6 +141,13 @@ fn dashboard_queries(d: &Value) -> Vec<String> {
         (&source["type"], &source["query"]),
         (&Value::from("datasource"), &Value::from("prometheus"))
     );
+    // `up` and the service's series are read under one scrape job, a variable whose default
+    // is the job name the alert rules expect: `up` of every other target stays out.
+    let job = vars
+        .iter()
+        .find(|v| v["name"] == "job")
+        .expect("a job variable");
+    assert_eq!(job["current"]["value"], "jira-gitlab-reconciler");
     let through_variable = |v: &Value| v["type"] == "prometheus" && v["uid"] == "${datasource}";
     for v in vars.iter().filter(|v| v["type"] == "query") {
         assert!(through_variable(&v["datasource"]), "{v}");
@@ -158,7 +165,15 @@ fn dashboard_queries(d: &Value) -> Vec<String> {
         assert!(through_variable(&p["datasource"]), "{}", p["title"]);
         for t in p["targets"].as_array().expect("targets") {
             assert!(through_variable(&t["datasource"]), "{}", p["title"]);
-            exprs.push(t["expr"].as_str().expect("a PromQL query").to_string());
+            let expr = t["expr"].as_str().expect("a PromQL query");
+            for (i, _) in expr.match_indices('{') {
+                assert!(
+                    expr[i..].starts_with("{job=\"$job\", "),
+                    "every selector names the scrape job: {expr}"
+                );
+            }
+            assert!(expr.contains('{'), "a selector: {expr}");
+            exprs.push(expr.to_string());
         }
     }
     exprs
@@ -289,4 +304,64 @@ async fn the_create_pacer_counts_refusals_holds_and_creates() {
     );
     let held = get("jgr_create_hold_seconds_total", &[]).unwrap_or(0.0);
     assert!(held > 0.5, "creates waited for the window: {held} s");
+}
+
+/// With `[webhook]`, every outcome of `jgr_webhook_events_total` is on `/metrics` at 0 before
+/// the first delivery: `rate()` and `increase()` (the refused-deliveries alert, the dashboard)
+/// have a series to read, where an absent one reads "no data".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_outcomes_are_counted_from_zero_before_any_delivery() {
+    let w = world("webhook-zero", |o| o.webhook = true).await;
+    let sockets = Sockets::for_world(&w);
+    let port = sockets.metrics_port();
+    let child = spawn_service(&service_config(&w, port, ""), &sockets);
+    // Set at start-up after the webhook's zeros (service/gauges.rs).
+    wait_metric(
+        port,
+        "jgr_needs_person{mapping=\"VSA->acme/platform\"}",
+        0.0,
+    )
+    .await;
+    for outcome in jira_gitlab_reconciler::webhook::Outcome::ALL {
+        let series = format!(
+            "jgr_webhook_events_total{{outcome=\"{}\"}}",
+            outcome.label()
+        );
+        assert_eq!(sample(port, &series).await, Some(0.0), "{series}");
+    }
+    drop(child);
+}
+
+/// A create the pacer would hold beyond `retry.max_wait` fails at once, so no create is ever
+/// seen waiting: it is counted as `held`, which the "creates held" rule reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_held_beyond_max_wait_is_counted_as_held() {
+    let w = world("pacer-held", |o| {
+        o.create_limit_per_minute = Some(1);
+        o.create_window = Some(Duration::from_secs(60));
+    })
+    .await;
+    seed_issues(&w, 3, 100);
+    let mut cfg = config(&w);
+    // A refusal holds creates for GitLab's window (a minute; a file's config cannot have the
+    // two this way round, but a server's Retry-After can be as long): beyond `max_wait`.
+    cfg.retry.max_wait = Duration::from_secs(2);
+    let metrics = Arc::new(Metrics::new());
+    let r = Reconciler::new(cfg, metrics.clone()).expect("reconciler");
+    let store = Store::open(&w.state_path()).expect("store");
+    let reports = r.pass(Mode::Apply(&store), PassKind::Incremental).await;
+    assert!(!reports[0].ok(), "held creates fail the pass");
+    let get = |outcome: &str| {
+        metrics
+            .get("jgr_create_requests_total", &[("outcome", outcome)])
+            .unwrap_or(0.0)
+    };
+    assert_eq!(get("created"), w.gitlab.issue_count(PROJECT) as f64);
+    assert!(
+        get("held") >= 1.0,
+        "held {}, refused {}",
+        get("held"),
+        get("refused")
+    );
+    assert_eq!(metrics.get("jgr_creates_waiting", &[]), Some(0.0));
 }

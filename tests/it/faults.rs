@@ -156,7 +156,10 @@ async fn create_refused_on_every_try_fails_the_pass_and_keeps_the_checkpoint() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gitlab_create_limit_is_learned_kept_to_and_survives_a_restart() {
-    let window = Duration::from_millis(1000);
+    // The pacer leaves a fiftieth of the window as margin for a create's way to GitLab, which
+    // counts it when it arrives: 80 ms here. A 1 s window left 20 ms, and on the loaded 2-core
+    // CI machine this test once saw a limit of 4 learned where the server allows 3.
+    let window = Duration::from_millis(4000);
     let w = world("create-limit", |o| {
         o.create_limit_per_minute = Some(3);
         o.create_window = Some(window);

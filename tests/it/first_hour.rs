@@ -148,6 +148,32 @@ async fn check_tests_the_token_files_the_service_will_use() {
     .await;
     assert!(!stdout.contains("a-stale-jira-token"));
 
+    // A file holding the very token the shell's variable holds gets that token's verdict: a
+    // rejected one is a problem there too, never "ok … the same as".
+    std::fs::write(dir.join("service-jira.token"), "a-stale-jira-token").expect("write");
+    let stale = [
+        ("JIRA_API_TOKEN", "a-stale-jira-token"),
+        ("GITLAB_TOKEN", GITLAB_TOKEN),
+        ("SYSTEMD_UNIT_PATH", &units.display().to_string()),
+    ];
+    let stdout = check_says(
+        &config,
+        &stale,
+        2,
+        &[
+            &format!(
+                "PROBLEM the Jira token in {}/service-jira.token (credential jira of jira-gitlab-reconciler.service) is the same as $JIRA_API_TOKEN, which Jira refused above: the service would fail the same way",
+                dir.display()
+            ),
+            &format!(
+                "ok      the GitLab token in {}/service-gitlab.token (credential gitlab of jira-gitlab-reconciler.service) is the same as $GITLAB_TOKEN, which GitLab accepted above",
+                dir.display()
+            ),
+        ],
+    )
+    .await;
+    assert!(!stdout.contains("ok      the Jira token"), "{stdout}");
+
     // No unit at all: said plainly.
     std::fs::remove_dir_all(&units).expect("rm");
     let good = [
@@ -283,6 +309,96 @@ async fn check_finds_a_state_directory_passes_cannot_write() {
     .await;
 }
 
+/// `check` judges the state directory as the installed unit will see it: through its
+/// sandbox (ProtectSystem=strict leaves only ReadWritePaths= and StateDirectory= writable) and
+/// as its User=, not as the admin who runs `check`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_tests_the_state_directory_as_the_unit_will_see_it() {
+    let w = world("check-unit-state", |_| {}).await;
+    let dir = w.opts.dir.join("state");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let units = w.opts.dir.join("units");
+    std::fs::create_dir_all(units.join("jira-gitlab-reconciler.service.d")).expect("dirs");
+    let config = write_config(
+        &w.opts.dir,
+        "unit-state.toml",
+        &with_state(&w, &dir.join("state.db")),
+    );
+    let unit = |config: &Path| {
+        std::fs::write(
+            units.join("jira-gitlab-reconciler.service"),
+            format!(
+                "[Service]\nExecStart=/usr/bin/jira-gitlab-reconciler run --config {}\n\
+                 User=nobody\nProtectSystem=strict\nStateDirectory=jira-gitlab-reconciler\n",
+                config.display()
+            ),
+        )
+        .expect("unit");
+    };
+    unit(&config);
+    let env = [("SYSTEMD_UNIT_PATH", units.display().to_string())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+
+    // This user can write it; the service could not, whatever the directory's permissions.
+    check_says(
+        &config,
+        &env,
+        2,
+        &[&format!(
+            "PROBLEM state directory {0} is read-only for the service: jira-gitlab-reconciler.service's \
+             ProtectSystem=strict makes the whole file system but /dev, /proc and /sys read-only for \
+             the service, and {0} is not under the paths it opens (ReadWritePaths=, StateDirectory=: \
+             /var/lib/jira-gitlab-reconciler); add ReadWritePaths={0} in a drop-in",
+            dir.display()
+        )],
+    )
+    .await;
+
+    // A unit that runs another config says nothing of this one's state directory.
+    unit(Path::new("/etc/jira-gitlab-reconciler/another.toml"));
+    let stdout = check_says(&config, &env, 0, &[]).await;
+    assert!(!stdout.contains("read-only for the service"), "{stdout}");
+    unit(&config);
+
+    // Opened by a drop-in: now the unit's user is what counts.
+    std::fs::write(
+        units.join("jira-gitlab-reconciler.service.d/state.conf"),
+        format!("[Service]\nReadWritePaths=-{}\n", dir.display()),
+    )
+    .expect("drop-in");
+    if !is_root() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI runs as root"
+        );
+        check_says(&config, &env, 0, &["note    state directory: not tested as user nobody, who jira-gitlab-reconciler.service runs as (User=)"]).await;
+        eprintln!("skipped: writing as the unit's user needs root");
+        return;
+    }
+    let as_unit = "user nobody (the User= of jira-gitlab-reconciler.service, tested as that user since this runs as root)";
+    check_says(
+        &config,
+        &env,
+        2,
+        &[&format!(
+            "PROBLEM state directory {} is not writable by {as_unit}",
+            dir.display()
+        )],
+    )
+    .await;
+    std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).expect("chown");
+    check_says(
+        &config,
+        &env,
+        0,
+        &[&format!(
+            "ok      state directory {} is writable by {as_unit}",
+            dir.display()
+        )],
+    )
+    .await;
+}
+
 /// A typo in state.path: `check` says a new, empty state would start and names the database
 /// next to it; the pass that creates it says so in its log.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -359,6 +475,16 @@ async fn a_wrong_base_url_is_named_with_the_url_tried() {
     )
     .await;
     assert!(!stdout.contains("check jira_project"), "{stdout}");
+    // A pass, whose first Jira request is the search, names the URL it tried and the fix.
+    let out = run_with(&config, &["reconcile"], &[]).await;
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "Jira answered 404 at {jira}/jira-typo/rest/api/3/search/jql: is jira.url the site's base URL ({jira}/jira-typo)?"
+        )),
+        "{stderr}"
+    );
 
     let config = write_config(
         &w.opts.dir,

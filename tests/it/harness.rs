@@ -207,6 +207,9 @@ pub fn command(args: &[String], env: &[(String, String)]) -> std::process::Comma
         .env_remove("JIRA_API_TOKEN")
         .env_remove("GITLAB_TOKEN")
         .env_remove("JGR_CONFIG")
+        // Not this machine's installed units (the package test installs some meanwhile):
+        // `check` reads their users, sandboxes and credentials. A test may name its own.
+        .env("SYSTEMD_UNIT_PATH", "/nonexistent/jgr-test-units")
         .env("RUST_LOG", "warn");
     for (k, v) in env {
         cmd.env(k, v);

@@ -10,6 +10,7 @@ mod dashboards;
 mod deleted;
 mod e2e;
 mod faults;
+mod fields;
 mod first_hour;
 mod harness;
 mod hostile;

@@ -320,7 +320,7 @@ fn check_as_the_readme_says(w: &SimWorld, service_config: &Path) {
     assert_eq!(out.status.code(), Some(2), "{stdout}");
     for want in [
         format!("PROBLEM the Jira token in {ETC}/jira.token (credential jira of {units}) is not the one this check used ($JIRA_API_TOKEN)"),
-        format!("ok      the GitLab token in {ETC}/gitlab.token (credential gitlab of {units}) is the same as $GITLAB_TOKEN"),
+        format!("ok      the GitLab token in {ETC}/gitlab.token (credential gitlab of {units}) is the same as $GITLAB_TOKEN, which GitLab accepted above"),
         format!("ok      state directory {STATE_DIR} is writable by user {PKG} (its owner, tested as that user since this runs as root)"),
     ] {
         assert!(stdout.contains(&want), "{want}\n{stdout}");

@@ -162,6 +162,18 @@ async fn demo_runs_to_completion() {
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(stdout.contains("GitLab now holds"), "{stdout}");
     assert!(stdout.contains("idle pass: 0 GitLab writes"), "{stdout}");
+    // The Owner's project has every feature at once: assignees and components on its mirrors
+    // beside the status board.
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains(" alice ") && l.contains("component::API")),
+        "an assignee and a component on a mirror: {stdout}"
+    );
+    assert!(
+        stdout.contains("Issue board \"Jira workflow\" (status_board)"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("incremental pass: created 1, closed 2, reopened 1, updated 1"),
         "every change the demo announces is mirrored: {stdout}"

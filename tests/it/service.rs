@@ -36,6 +36,24 @@ async fn service_follows_jira_serves_metrics_and_stops_on_sigterm() {
     );
     mirror_of(&w, "acme/platform", &later.id);
 
+    // GitLab holds the issue as soon as it answers the create; the service counts it after
+    // that answer, and the action when the pass ends: wait for those counts, then read them.
+    for (series, value) in [
+        (
+            "jgr_actions_total{kind=\"create\",mapping=\"VSA->acme/platform\"}",
+            2.0,
+        ),
+        (
+            "jgr_http_requests_total{server=\"gitlab\",status=\"201\"}",
+            2.0,
+        ),
+    ] {
+        assert!(
+            metric_reaches(port, series, value, EVENT_WAIT).await,
+            "{series} reaches {value}: {}",
+            metric(port, series).await
+        );
+    }
     let (status, body) = http_get(port, "/metrics").await;
     assert_eq!(status, 200);
     assert!(
@@ -108,6 +126,26 @@ async fn sighup_reloads_the_mappings() {
         "after SIGHUP the new mapping is reconciled"
     );
     mirror_of(&w, "acme/ops", &ops.id);
+
+    // A reload that removes VSA's mapping takes its series off /metrics (their last values
+    // would read as current), and keeps OPS's.
+    let vsa = "mapping=\"VSA->acme/platform\"";
+    assert!(http_get(port, "/metrics").await.1.contains(vsa));
+    w.opts.mappings.remove(0);
+    service_config(&w, port, "");
+    signal(&child, "HUP");
+    let started = Instant::now();
+    let body = loop {
+        let (status, body) = http_get(port, "/metrics").await;
+        if (status == 200 && !body.contains(vsa)) || started.elapsed() > EVENT_WAIT {
+            break body;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(!body.contains(vsa), "VSA's series left /metrics: {body}");
+    let body = http_get(port, "/metrics").await.1;
+    assert!(body.contains("mapping=\"OPS->acme/ops\""), "{body}");
+
     signal(&child, "INT");
     let (code, _, stderr) = wait_exit(child, Duration::from_secs(12)).await;
     assert_eq!(code, Some(0), "{stderr}");
@@ -148,8 +186,9 @@ async fn the_scheduled_full_resync_closes_deleted_issues_and_repairs_drift() {
         gone.key,
         w.gitlab.issues(PROJECT)
     );
+    // The repairs show in GitLab during the pass; it is counted when it ends.
     assert!(
-        metric(port, &full).await >= 2.0,
+        metric_reaches(port, &full, 2.0, EVENT_WAIT).await,
         "scheduled full passes ran"
     );
     assert_eq!(

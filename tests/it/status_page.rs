@@ -167,10 +167,17 @@ fn page_shows_the_site(body: &str, w: &SimWorld) {
 async fn page_shows_the_reports_figures_and_chart(body: &str, config: &str) {
     let dir = Path::new(config).parent().expect("a directory");
     let svg = dir.join("report.svg");
+    // The report over the page's own window, so the two agree at any hour (a window that
+    // ended "now" for each would differ in its dates across midnight).
+    let (since, until) = page_window(body);
     let out = run_binary(vec![
         "report".into(),
         "--config".into(),
         config.into(),
+        "--since".into(),
+        since,
+        "--until".into(),
+        until,
         "--format".into(),
         "json".into(),
         "--svg".into(),
@@ -196,13 +203,27 @@ async fn page_shows_the_reports_figures_and_chart(body: &str, config: &str) {
     );
     assert!(body.contains("(the last 12 weeks)"), "{body}");
     let chart = std::fs::read_to_string(&svg).expect("the chart");
-    // The window ends now: a page and a report a day apart would differ in their dates.
-    if chart.contains(&Utc::now().format("%Y-%m-%d").to_string()) {
-        assert!(
-            body.contains(chart.trim_end()),
-            "the report's chart in {body}"
-        );
-    }
+    assert!(
+        body.contains(chart.trim_end()),
+        "the report's chart in {body}"
+    );
+}
+
+/// The lead-time window the page states to the minute ("Jira created → done, 2026-09-14 05:36
+/// … 2026-12-07 05:36 UTC"), as RFC 3339 times `report` takes: its end at the minute's last
+/// second, so what happened during that minute before the page was drawn stays in, and the
+/// dates do not change.
+fn page_window(body: &str) -> (String, String) {
+    let rest = body
+        .split_once("Jira created → done, ")
+        .expect("the page states its window")
+        .1;
+    let (window, _) = rest.split_once(" UTC").expect("UTC");
+    let (since, until) = window.split_once(" … ").expect("two ends");
+    let rfc3339 = |t: &str, second: &str| format!("{}:{second}Z", t.replacen(' ', "T", 1));
+    // The page's minute ends at :59.999 (Jira's times are kept to the millisecond): an issue
+    // created at :59.221 is in a window the page shows as ending at that minute.
+    (rfc3339(since, "00"), rfc3339(until, "59.999"))
 }
 
 /// Chromium shows the page with its style sheet (allowed by the policy's hash), light on a
@@ -214,17 +235,18 @@ async fn in_a_browser(url: &str, body: &str) {
     };
     let url = url.to_string();
     let started = Instant::now();
-    let (dom, phone, desktop) = tokio::task::spawn_blocking(move || {
+    let (dom, phone, phone_dark, desktop) = tokio::task::spawn_blocking(move || {
         let dir = artifacts();
         (
             browser.dom(&url),
             browser.screenshot(&url, (360, 3000), false, &dir.join("phone-light.png")),
+            browser.screenshot(&url, (360, 3000), true, &dir.join("phone-dark.png")),
             browser.screenshot(&url, (1000, 1700), true, &dir.join("desktop-dark.png")),
         )
     })
     .await
     .expect("join");
-    eprintln!("browser: 3 loads in {:?}", started.elapsed());
+    eprintln!("browser: 4 loads in {:?}", started.elapsed());
 
     // Parsed as HTML: the chart is an SVG element, the hostile name a text.
     assert!(
@@ -241,10 +263,18 @@ async fn in_a_browser(url: &str, body: &str) {
     // the chart drawn on both.
     assert_eq!((phone.width, phone.height), (360, 3000));
     assert_eq!(phone.at(2, 2), [0xf4, 0xf5, 0xf7]);
+    assert_eq!(phone_dark.at(2, 2), [0x10, 0x13, 0x17]);
     assert_eq!(desktop.at(2, 2), [0x10, 0x13, 0x17]);
-    // The chart shrinks to fit the phone: its 2 px line is then too thin to tell by colour.
-    chart_is_drawn(&phone, false);
+    // At 360 px the chart keeps its drawn size (its newest weeks in view, bars and line both
+    // thick enough to see), light and dark; on a desktop it fits the page.
+    chart_is_drawn(&phone, true);
+    chart_is_drawn(&phone_dark, true);
     chart_is_drawn(&desktop, true);
+    // Dark is dark in the chart too: no white block behind it.
+    for (name, dark) in [("phone", &phone_dark), ("desktop", &desktop)] {
+        let white = dark.count_near([0xff, 0xff, 0xff], 8);
+        assert!(white < 500, "{name}: {white} white px in dark mode");
+    }
 }
 
 /// Bars in the chart's blue and, if asked, its line in orange (report/svg.rs).
