@@ -412,7 +412,11 @@ impl Reconciler {
             view.add_read(read)?;
         }
         let set_fields = recorded_fields(store, target, &mirrors)?;
-        let notes = self.resolve_people(target, issues).await?;
+        // Only the issues compared need their assignee: an idle pass asks GitLab nothing.
+        let compared = issues
+            .iter()
+            .filter(|j| needs_compare(j, mirrors.get(&j.id), recheck_applied));
+        let notes = self.resolve_people(target, compared).await?;
         Ok(PageView {
             jira: issues,
             mirrors,

@@ -39,13 +39,13 @@ impl Reconciler {
     pub(super) async fn resolve_people(
         &self,
         target: &Target<'_>,
-        issues: &[JiraIssue],
+        issues: impl Iterator<Item = &JiraIssue>,
     ) -> Result<Option<String>> {
         if !target.rules.assignees {
             return Ok(None);
         }
         let mut nobody = Vec::new();
-        for user in issues.iter().filter_map(|j| j.planning.assignee.as_ref()) {
+        for user in issues.filter_map(|j| j.planning.assignee.as_ref()) {
             let Some(who) = user.identity() else { continue };
             if crate::lock_unpoisoned(&target.people).contains_key(&who) {
                 continue;

@@ -1,6 +1,7 @@
 //! Jira's labels, components, priority (`labels_from`) and due date (`due_date`) on the
 //! mirrors: set on create and on change, only what the reconciler set is ever removed (a
-//! label a person added stays), a dry run lists the changes, and idle passes write nothing.
+//! label a person added stays), a dry run lists the changes, and idle passes write nothing
+//! (with everything on, the status board and milestones too, an idle pass asks GitLab nothing).
 
 use chrono::NaiveDate;
 use jira_gitlab_reconciler::domain::PassKind;
@@ -228,4 +229,101 @@ async fn check_names_users_gitlab_does_not_have_or_would_drop() {
             "want {want:?} in\n{stdout}"
         );
     }
+}
+
+/// Every field at once, with the status board and milestones: one pass converges, and an idle
+/// incremental pass is still one Jira search and no GitLab request, as each feature's own test
+/// shows alone (the Jira search returns the overlap's issues again; none may cost a look-up of
+/// people, the board or a milestone).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn everything_on_an_idle_pass_is_one_search_and_no_gitlab_request() {
+    use jgr_sim::world::PersonSpec;
+    let mut w = world("fields-all", |o| {
+        o.mappings[0].status_labels = Some("jira-status".into());
+        o.mappings[0].extra_config = "labels_from = [\"labels\", \"components\", \"priority\"]\n\
+             due_date = true\nassignees = true\nstatus_board = \"Jira workflow\"\n\
+             milestones = \"fixVersion\"\n"
+            .into();
+    })
+    .await;
+    w.jira_workflow(&[
+        ("To Do", "new"),
+        ("In Progress", "indeterminate"),
+        ("Done", "done"),
+    ]);
+    let alice = w.add_person(&PersonSpec::new("alice", "Alice").jira_email_hidden());
+    let bob = w.add_person(&PersonSpec::new("bob", "Bob"));
+    w.opts.extra_config = format!("[users]\n\"{}\" = \"alice\"\n", alice.jira.account_id);
+    w.jira
+        .add_version("VSA", "1.1", None, Some(day("2025-03-16")));
+    let a = w.jira.create_issue("VSA", "A", "Task");
+    w.jira.set_labels(&a.key, &["backend"]);
+    w.jira.set_components(&a.key, &["API"]);
+    w.jira.set_priority(&a.key, Some("High"));
+    w.jira.set_due_date(&a.key, Some(day("2025-03-01")));
+    w.jira.set_assignee(&a.key, Some(&alice.jira.account_id));
+    w.jira.set_fix_versions(&a.key, &["1.1"]);
+    w.jira.transition(&a.key, "In Progress", "indeterminate");
+    let b = w.jira.create_issue("VSA", "B", "Task");
+    w.jira.set_assignee(&b.key, Some(&bob.jira.account_id));
+    w.jira.set_fix_versions(&b.key, &["1.1"]);
+    w.jira.transition(&b.key, "Done", "done");
+    pass_ok(&w, PassKind::Incremental).await;
+
+    let ga = mirror_of(&w, PROJECT, &a.id);
+    assert_eq!(
+        sorted(ga.labels.clone()),
+        [
+            "backend",
+            "component::API",
+            "jira-status::In Progress",
+            "priority::High"
+        ]
+    );
+    let meta = w.gitlab.issue_metadata(PROJECT, ga.iid).expect("metadata");
+    assert_eq!(
+        (meta.assignees, meta.milestone, meta.due_date),
+        (
+            vec!["alice".to_string()],
+            Some("1.1".to_string()),
+            Some(day("2025-03-01"))
+        )
+    );
+    let gb = mirror_of(&w, PROJECT, &b.id);
+    let meta = w.gitlab.issue_metadata(PROJECT, gb.iid).expect("metadata");
+    assert_eq!(
+        (meta.assignees, meta.milestone),
+        (vec!["bob".to_string()], Some("1.1".to_string()))
+    );
+    let boards = w.gitlab.boards(PROJECT);
+    assert_eq!(boards.len(), 1);
+    assert_eq!(boards[0].lists, ["jira-status::In Progress"]);
+
+    let idle = |w: &jgr_sim::world::SimWorld| (w.jira.requests(), w.gitlab.requests());
+    let before = idle(&w);
+    pass_ok(&w, PassKind::Incremental).await;
+    let after = idle(&w);
+    assert_eq!(
+        (after.0 - before.0, after.1 - before.1),
+        (1, 0),
+        "an idle incremental pass with everything on"
+    );
+    let writes = w.gitlab.writes();
+    pass_ok(&w, PassKind::Full).await;
+    assert_eq!(w.gitlab.writes(), writes, "an idle full pass wrote");
+
+    // A change converges in one pass, and the pass after is idle again.
+    w.clock.advance(MINUTE);
+    w.jira.set_priority(&a.key, Some("Low"));
+    pass_ok(&w, PassKind::Incremental).await;
+    let ga = mirror_of(&w, PROJECT, &a.id);
+    assert!(
+        ga.labels.iter().any(|l| l == "priority::Low"),
+        "{:?}",
+        ga.labels
+    );
+    let before = idle(&w);
+    pass_ok(&w, PassKind::Incremental).await;
+    let after = idle(&w);
+    assert_eq!((after.0 - before.0, after.1 - before.1), (1, 0));
 }
