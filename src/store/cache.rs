@@ -96,7 +96,11 @@ impl<'s> Cache<'s> {
                     Ok(PacerSnapshot {
                         learned: learned
                             .zip(learned_ms)
-                            .map(|(n, ms)| (n.max(1) as u32, system_time(ms))),
+                            // A count too large for the pacer is its largest, not a wrapped one.
+                            .map(|(n, ms)| {
+                                let n = u32::try_from(n.max(1)).unwrap_or(u32::MAX);
+                                (n, system_time(ms))
+                            }),
                         recent: recent_times(&r.get::<_, String>(2)?)?,
                     })
                 },
@@ -196,5 +200,16 @@ mod tests {
             (back.learned, back.recent),
             (snapshot.learned, snapshot.recent)
         );
+        // A stored count beyond u32 (a hand-edited or corrupted row) is the largest, not
+        // wrapped round to a tiny limit.
+        s.with(|c| {
+            c.execute(
+                "UPDATE create_pacing SET learned = ?1",
+                [i64::from(u32::MAX) + 6],
+            )
+        })
+        .expect("update");
+        let back = s.cache().pacer("https://g").expect("read").expect("saved");
+        assert_eq!(back.learned.map(|l| l.0), Some(u32::MAX));
     }
 }
