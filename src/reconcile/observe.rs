@@ -330,7 +330,13 @@ impl Reconciler {
             mapping: target.name.clone(),
         };
         let mut notes = Vec::new();
-        let mut pages = self.gitlab.issue_listing(target.project.id);
+        // The mirrors kept of the project (none in a dry run's scratch database): a listing
+        // within them asks GitLab for no count.
+        let mirrors = db.mirrors().count(&target.name)?;
+        let mut pages = self
+            .gitlab
+            .issue_listing(target.project.id)
+            .expect_about(mirrors);
         let mut page = pages.next_page().await?;
         while let Some(issues) = page {
             // The next page is on its way while this one is written down.
