@@ -166,3 +166,47 @@ fn chmod(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
 }
+
+/// The path to a config root reads is as safe as every step on it, as `ssh` checks its files:
+/// a symlinked directory in a directory someone else controls, or a root-owned directory
+/// inside one (which that user can rename away and replace), is refused; the same file reached
+/// through root's own directories is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn as_root_a_config_reached_through_a_directory_others_control_is_refused() {
+    let w = world("root-config-path", |_| {}).await;
+    w.jira.create_issue("VSA", "One", "Task");
+    if !root_for("root's reading rules apply to root only") {
+        return;
+    }
+    let config = w.write_config().expect("config");
+    let refused = |out: &std::process::Output, what: &str| {
+        let (stdout, stderr) = text(out);
+        assert_eq!(out.status.code(), Some(2), "{what}: {stdout}{stderr}");
+        assert!(
+            stderr.contains("may be changed by others") && stderr.contains("move the file"),
+            "{what}: {stderr}"
+        );
+    };
+    let home = temp_dir("root-config-home");
+    std::os::unix::fs::chown(&home, Some(OTHER), Some(OTHER)).expect("chown");
+    // A link the user made in their directory, to root's directory of the config.
+    let link = home.join("conf");
+    std::os::unix::fs::symlink(config.parent().expect("a directory"), &link).expect("link");
+    std::os::unix::fs::lchown(&link, Some(OTHER), Some(OTHER)).expect("lchown");
+    let via_link = link.join(config.file_name().expect("a name"));
+    refused(
+        &run_binary(args("reconcile", &via_link)).await,
+        "through a link",
+    );
+    // Root's directory inside the user's: they may rename it and put their own in its place.
+    let inner = home.join("etc");
+    std::fs::create_dir(&inner).expect("dir");
+    let copy = inner.join("config.toml");
+    std::fs::copy(&config, &copy).expect("copy");
+    refused(
+        &run_binary(args("reconcile", &copy)).await,
+        "under the user's directory",
+    );
+    let out = run_binary(args("reconcile", &config)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+}
