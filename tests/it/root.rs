@@ -210,3 +210,53 @@ async fn as_root_a_config_reached_through_a_directory_others_control_is_refused(
     let out = run_binary(args("reconcile", &config)).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
 }
+
+/// A symlinked directory on the state path that the service's user made in its own directory
+/// (`sub -> elsewhere`) is not followed as root: neither the lock nor the database is created
+/// through it. One root made is the admin's choice and is followed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn as_root_the_state_path_goes_through_no_link_another_user_made() {
+    let w = world("root-state-dir-link", |_| {}).await;
+    seed_issues(&w, 2, 2);
+    if !root_for("the state directory must belong to another user") {
+        return;
+    }
+    let (config, db) = state_owned_by(&w, OTHER);
+    let state = db.parent().expect("the state directory").to_path_buf();
+    let elsewhere = temp_dir("root-state-elsewhere");
+    let link = state.join("sub");
+    std::os::unix::fs::symlink(&elsewhere, &link).expect("link");
+    std::os::unix::fs::lchown(&link, Some(OTHER), Some(OTHER)).expect("lchown");
+    let through = |dir: &Path| {
+        let text = std::fs::read_to_string(&config).expect("config");
+        let moved = text.replace(
+            &db.display().to_string(),
+            &dir.join("state.db").display().to_string(),
+        );
+        let path = with_suffix(
+            &config,
+            &format!(
+                "-{}",
+                dir.file_name().and_then(|n| n.to_str()).unwrap_or("x")
+            ),
+        );
+        std::fs::write(&path, moved).expect("config");
+        path
+    };
+    let out = run_binary(args("reconcile", &through(&link))).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("the symlink") && stderr.contains("may be changed by others"),
+        "{stderr}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&elsewhere).expect("dir").collect();
+    assert!(left.is_empty(), "created through the link: {left:?}");
+    assert_eq!(w.gitlab.writes(), 0, "nothing written to GitLab");
+    // Root's own link, in root's directory, to the state directory.
+    let admin = w.opts.dir.join("admin-state");
+    std::os::unix::fs::symlink(&state, &admin).expect("link");
+    let out = run_binary(args("reconcile", &through(&admin))).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    assert!(db.exists(), "the database is in the real state directory");
+}
