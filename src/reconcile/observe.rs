@@ -330,9 +330,9 @@ impl Reconciler {
             mapping: target.name.clone(),
         };
         let mut notes = Vec::new();
-        // The mirrors kept of the project (none in a dry run's scratch database): a listing
-        // within them asks GitLab for no count.
-        let mirrors = db.mirrors().count(&target.name)?;
+        // The mirrors kept of the project: a listing within them asks GitLab for no count.
+        // A dry run's scratch database keeps none (and no mirror table): GitLab is asked.
+        let mirrors = db.mirrors().count(&target.name).unwrap_or(0);
         let mut pages = self
             .gitlab
             .issue_listing(target.project.id)
