@@ -134,8 +134,11 @@ pub enum NotAdmitted {
 pub struct Snapshot {
     /// Creates per window learned from the server, and when.
     pub learned: Option<(u32, SystemTime)>,
-    /// When the creates of the last window were sent.
-    pub recent: Vec<SystemTime>,
+    /// When the creates of the last window were sent, and how many then: one entry per slot
+    /// of the send log (10 ms, or a 6,000th of the window), so a few thousand at most however
+    /// many creates went out (one entry per create made an idle pass after a 100,000-issue
+    /// backfill read and write 100,000 of them: 10 MiB more memory).
+    pub recent: Vec<(SystemTime, u32)>,
 }
 
 /// What the pacer decides for the next create.
@@ -376,7 +379,9 @@ impl CreatePacer {
             let wall = now_wall
                 .checked_sub(now.saturating_duration_since(at))
                 .unwrap_or(now_wall);
-            recent.extend(std::iter::repeat_n(wall, count as usize));
+            if count > 0 {
+                recent.push((wall, count));
+            }
         }
         Snapshot {
             learned: st.learned,
@@ -411,7 +416,7 @@ impl CreatePacer {
             .unwrap_or(now_wall);
         let horizon = self.window.max(MINUTE);
         let mut newest = st.imported_until;
-        for wall in &saved.recent {
+        for (wall, count) in &saved.recent {
             if st.imported_until.is_some_and(|seen| *wall <= seen) || *wall >= started_wall {
                 continue;
             }
@@ -422,7 +427,7 @@ impl CreatePacer {
                 continue;
             }
             let slot = self.slot_of(now.checked_sub(age).unwrap_or(now));
-            add(&mut st.log, slot, 1);
+            add(&mut st.log, slot, *count);
             newest = newest.max(Some(*wall));
         }
         if let Some(wall) = newest.filter(|n| Some(*n) != st.imported_until) {
@@ -584,6 +589,11 @@ mod tests {
         CreatePacer::new(cap, WINDOW, Duration::from_secs(300))
     }
 
+    /// The creates a snapshot counts.
+    fn sent(s: &Snapshot) -> u32 {
+        s.recent.iter().map(|(_, n)| n).sum()
+    }
+
     /// `n` creates admitted and answered.
     async fn created(pacer: &CreatePacer, stop: &Stop, n: usize) {
         for _ in 0..n {
@@ -715,9 +725,23 @@ mod tests {
             pacer.done(t);
             tokio::time::advance(Duration::from_millis(1)).await;
         }
-        let st = pacer.lock();
-        assert!(st.log.len() <= 6_002, "{} slots", st.log.len());
-        assert!(st.in_flight.is_empty());
+        {
+            let st = pacer.lock();
+            assert!(st.log.len() <= 6_002, "{} slots", st.log.len());
+            assert!(st.in_flight.is_empty());
+        }
+        // Nor does what is saved for a restart: one entry per slot, not per create.
+        let saved = pacer.snapshot();
+        assert!(
+            saved.recent.len() <= 6_002,
+            "{} entries",
+            saved.recent.len()
+        );
+        assert!(
+            (59_000..=60_000).contains(&sent(&saved)),
+            "{}",
+            sent(&saved)
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -726,7 +750,7 @@ mod tests {
         let stop = Stop::new();
         created(&first, &stop, 3).await;
         let saved = first.snapshot();
-        assert_eq!(saved.recent.len(), 3);
+        assert_eq!(sent(&saved), 3);
         let second = pacer(Some(5));
         second.restore(&saved);
         second.restore(&saved);
@@ -827,7 +851,7 @@ mod tests {
         first.refused(t);
         let saved = first.snapshot();
         assert_eq!(saved.learned.map(|l| l.0), Some(3));
-        assert_eq!(saved.recent.len(), 3);
+        assert_eq!(sent(&saved), 3);
 
         let second = pacer(None);
         second.restore(&saved);
@@ -847,7 +871,7 @@ mod tests {
         let stop = Stop::new();
         created(&first, &stop, 7).await;
         let saved = first.snapshot();
-        assert_eq!((saved.learned, saved.recent.len()), (None, 7));
+        assert_eq!((saved.learned, sent(&saved)), (None, 7));
         // The restarted process fills the window and is refused: the seven of its
         // predecessor count, as they did for the server.
         let second = pacer(None);

@@ -115,7 +115,15 @@ impl<'s> Cache<'s> {
                 .map(|d| d.as_millis() as i64)
                 .unwrap_or(0)
         };
-        let recent: Vec<String> = s.recent.iter().map(|t| ms(*t).to_string()).collect();
+        // `ms` for one create, `ms*count` for several in one slot of the pacer's log.
+        let recent: Vec<String> = s
+            .recent
+            .iter()
+            .map(|(t, n)| match n {
+                1 => ms(*t).to_string(),
+                n => format!("{}*{n}", ms(*t)),
+            })
+            .collect();
         self.store.with(|c| {
             c.execute(
                 "INSERT INTO create_pacing (gitlab_url, learned, learned_ms, recent_ms)
@@ -134,19 +142,20 @@ impl<'s> Cache<'s> {
     }
 }
 
-/// The comma-separated milliseconds of the creates of the pacer's last window.
-fn recent_times(text: &str) -> rusqlite::Result<Vec<std::time::SystemTime>> {
+/// The creates of the pacer's last window: comma-separated milliseconds, each with `*count`
+/// when several went out in one slot (a single create, as older versions wrote every one, has
+/// none).
+fn recent_times(text: &str) -> rusqlite::Result<Vec<(std::time::SystemTime, u32)>> {
+    let bad = |e: std::num::ParseIntError| {
+        rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, Box::new(e))
+    };
     text.split(',')
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .map(|v| {
-            v.parse().map(system_time).map_err(|e| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    2,
-                    rusqlite::types::Type::Text,
-                    Box::new(e),
-                )
-            })
+            let (at, count) = v.split_once('*').unwrap_or((v, "1"));
+            let count = count.trim().parse::<u32>().map_err(bad)?;
+            Ok((system_time(at.trim().parse().map_err(bad)?), count))
         })
         .collect()
 }
@@ -192,7 +201,7 @@ mod tests {
         let at = |ms: u64| UNIX_EPOCH + Duration::from_millis(ms);
         let snapshot = PacerSnapshot {
             learned: Some((600, at(1_000))),
-            recent: vec![at(2_000), at(3_000)],
+            recent: vec![(at(2_000), 1), (at(3_000), 40)],
         };
         s.cache().save_pacer("https://g", &snapshot).expect("save");
         let back = s.cache().pacer("https://g").expect("read").expect("saved");
