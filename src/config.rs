@@ -562,6 +562,8 @@ gitlab_project = "acme/platform"
         assert!(with("[retry]\nmax_attempts = 0").contains("use 1 for no retries"));
         assert!(with("[retry]\ntimeout = \"0s\"").contains("retry.timeout is 0"));
         assert!(with("[retry]\nmax_wait = \"0s\"").contains("retry.max_wait is 0"));
+        assert!(with("[retry]\nmax_wait = \"1000years\"")
+            .contains("is out of range: it must be between 0s and 1day"));
         assert!(with("[retry]\ncreate_rate_limit_backoff = \"10m\"")
             .contains("retry.create_rate_limit_backoff (10m) is longer than retry.max_wait (5m)"));
         let e = with("[retry]\nbase_delay = \"1m\"\nmax_delay = \"10s\"");

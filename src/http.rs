@@ -48,6 +48,9 @@ pub struct ClientOptions {
     /// One connection pool and one set of trusted roots for both servers: loading the system's
     /// CA certificates costs more CPU than a quiet pass.
     pub http: reqwest::Client,
+    /// The memory all answers being read hold at once, for every client built from these
+    /// options together (`body::MAX_IN_FLIGHT`).
+    pub bodies: Arc<body::Budget>,
 }
 
 impl ClientOptions {
@@ -83,6 +86,7 @@ impl ClientOptions {
             stop,
             metrics,
             http,
+            bodies: body::Budget::new(body::MAX_IN_FLIGHT),
         })
     }
 }
@@ -149,6 +153,7 @@ pub struct Api {
     stop: Stop,
     slots: Arc<Semaphore>,
     hold: Arc<wait::Hold>,
+    bodies: Arc<body::Budget>,
 }
 
 pub struct Request<'a> {
@@ -215,6 +220,7 @@ impl Api {
             stop: opts.stop.clone(),
             slots: Arc::new(Semaphore::new(opts.concurrency.max(1))),
             hold: Arc::default(),
+            bodies: opts.bodies.clone(),
         }
     }
 
@@ -242,6 +248,9 @@ impl Api {
         let mut attempt: u32 = 1;
         loop {
             let (label, decision) = match self.attempt_once(&req, &what).await? {
+                Ok(answer) if answer.body.crowded => {
+                    ("crowded".to_string(), retry::judge_crowded(&req, &answer))
+                }
                 Ok(answer) if answer.status.is_success() => {
                     self.count(answer.status.as_str());
                     return self.accept(&req, &what, answer);

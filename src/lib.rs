@@ -62,6 +62,7 @@ pub mod logging;
 pub mod metrics;
 pub mod notify;
 pub mod paging;
+pub mod path_walk;
 pub mod plan;
 pub mod progress;
 pub mod reconcile;
@@ -135,30 +136,41 @@ pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 /// would fail to write it. Only root can give files away; for anyone else a file that differs
 /// from its directory stays as it is (nothing to fix: that user owns both or neither).
 ///
-/// By name, never through a descriptor: SQLite's locks are POSIX record locks, which a process
-/// loses on *every* descriptor of a file when it closes *any* of them, so opening the database
-/// or its `-shm` here and closing it again would let another process truncate shared memory
-/// under this one (SIGBUS). And safely by name: the directory belongs to the service's user,
-/// who could plant a symlink (`state.db.lock -> /etc/shadow`) or a hard link for root to give
-/// away, so only a regular file with one link is changed, with `lchown`, which changes a
-/// symlink swapped in meanwhile rather than its target.
-pub(crate) fn match_directory_owner(file: &std::path::Path) {
+/// Through the descriptor this process already holds (`file`, opened as `path`), never by
+/// name: the directory belongs to the service's user, who could swap the name for a symlink
+/// (`state.db.lock -> /etc/shadow`) or a hard link between a check and a `chown` by name. The
+/// owner is the directory's numeric uid and gid, read once; only a regular file with one link
+/// is changed. No descriptor is opened or closed here: SQLite's locks are POSIX record locks,
+/// which a process loses on *every* descriptor of a file when it closes *any* of them (opening
+/// the database or its `-shm` here and closing it again would let another process truncate
+/// shared memory under this one: SIGBUS), so the store hands over SQLite's own descriptors.
+pub(crate) fn match_directory_owner(file: std::os::fd::BorrowedFd<'_>, path: &std::path::Path) {
+    use std::os::fd::AsRawFd;
     use std::os::unix::fs::MetadataExt;
-    let dir = match file.parent() {
+    let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => std::path::Path::new("."),
     };
-    let (Ok(d), Ok(f)) = (std::fs::metadata(dir), std::fs::symlink_metadata(file)) else {
+    let Ok(d) = std::fs::metadata(dir) else {
         return;
     };
-    if !f.file_type().is_file() || f.nlink() != 1 || (f.uid(), f.gid()) == (d.uid(), d.gid()) {
+    let (uid, gid) = (d.uid(), d.gid());
+    // SAFETY: an all-zero `stat` is a valid value to be overwritten, and `file` is a
+    // descriptor this process holds open for the whole call.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; fstat writes only into `st`.
+    if unsafe { libc::fstat(file.as_raw_fd(), &mut st) } != 0 {
         return;
     }
-    match std::os::unix::fs::lchown(file, Some(d.uid()), Some(d.gid())) {
+    let regular = st.st_mode & libc::S_IFMT == libc::S_IFREG;
+    if !regular || st.st_nlink != 1 || (st.st_uid, st.st_gid) == (uid, gid) {
+        return;
+    }
+    match std::os::unix::fs::fchown(file, Some(uid), Some(gid)) {
         Ok(()) => {
-            tracing::debug!(file = %file.display(), uid = d.uid(), "gave the file its directory's owner")
+            tracing::debug!(file = %path.display(), uid, "gave the file its directory's owner")
         }
-        Err(e) => tracing::debug!(file = %file.display(), error = %e, "kept the file's owner"),
+        Err(e) => tracing::debug!(file = %path.display(), error = %e, "kept the file's owner"),
     }
 }
 

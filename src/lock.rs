@@ -81,7 +81,8 @@ fn open_lock_file(state_path: &Path, path: &Path) -> Result<File> {
         })?;
     }
     // Never through a symlink: run as root in the service's directory, a planted link
-    // would have root create or open a file elsewhere.
+    // would have root create or open a file elsewhere (a link to the directory too).
+    let path = &as_root_through_trusted_links(state_path, path)?;
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -109,8 +110,36 @@ fn open_lock_file(state_path: &Path, path: &Path) -> Result<File> {
             ),
         ));
     }
-    crate::match_directory_owner(path);
+    crate::match_directory_owner(std::os::fd::AsFd::as_fd(&file), path);
     Ok(file)
+}
+
+/// `path` as root opens it: its directory resolved, each symlink on the way one only a
+/// trusted user could have made (`crate::path_walk`). Anyone else opens `path` as it is.
+fn as_root_through_trusted_links(state_path: &Path, path: &Path) -> Result<PathBuf> {
+    use crate::path_walk::{self, Walk};
+    if !path_walk::is_root() {
+        return Ok(path.to_path_buf());
+    }
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Ok(path.to_path_buf());
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let real =
+        path_walk::resolve(dir, &path_walk::trusted_users(), Walk::Links).map_err(|why| {
+            Error::store(
+                state_path,
+                format!(
+                "{why}; root follows no such link to the lock file: set state.path to the real \
+                 directory, or remove the link"
+            ),
+            )
+        })?;
+    Ok(real.join(name))
 }
 
 /// Held by a `run` for as long as it serves a state database, with its process id inside, so

@@ -110,11 +110,7 @@ impl Store {
             );
         }
         // WAL mode keeps two side files next to the database while it is open.
-        for suffix in ["", "-wal", "-shm"] {
-            let mut file = path.as_os_str().to_owned();
-            file.push(suffix);
-            crate::match_directory_owner(Path::new(&file));
-        }
+        files::match_directory_owner(&real);
         Ok(store)
     }
 

@@ -185,7 +185,9 @@ fn retry(raw: RawRetry) -> Result<RetryPolicy> {
 /// window included: a window longer than it would fail every create held for it.
 fn check_retry(retry: &RetryPolicy) -> Result<()> {
     let human = |d: Duration| humantime::format_duration(d).to_string();
-    let wrong = if retry.max_wait.is_zero() {
+    let wrong = if let Some(wrong) = out_of_range(retry) {
+        wrong
+    } else if retry.max_wait.is_zero() {
         "retry.max_wait is 0: every wait a server asks for would fail the request; give the \
          longest wait to sit out within a pass (default 5m)"
             .to_string()
@@ -211,6 +213,43 @@ fn check_retry(retry: &RetryPolicy) -> Result<()> {
         return Ok(());
     };
     Err(Error::Config(wrong))
+}
+
+/// The longest value of each retry duration: a wait, a window or a timeout of a day is
+/// already one no pass should sit out, and one in years would overflow the clocks' arithmetic.
+const RETRY_RANGES: [(&str, Duration); 5] = [
+    ("retry.base_delay", Duration::from_secs(3600)),
+    ("retry.max_delay", Duration::from_secs(3600)),
+    ("retry.timeout", Duration::from_secs(3600)),
+    (
+        "retry.create_rate_limit_backoff",
+        Duration::from_secs(86_400),
+    ),
+    ("retry.max_wait", Duration::from_secs(86_400)),
+];
+
+/// The first retry duration longer than its range allows, as the error naming key and range.
+fn out_of_range(retry: &RetryPolicy) -> Option<String> {
+    let values = [
+        retry.base_delay,
+        retry.max_delay,
+        retry.timeout,
+        retry.create_rate_limit_backoff,
+        retry.max_wait,
+    ];
+    let human = |d: Duration| humantime::format_duration(d).to_string();
+    RETRY_RANGES
+        .iter()
+        .zip(values)
+        .find(|((_, max), value)| value > max)
+        .map(|((key, max), value)| {
+            format!(
+                "{key} = \"{}\" is out of range: it must be between 0s and {}; a longer wait \
+                 would stall passes for good",
+                human(value),
+                human(*max)
+            )
+        })
 }
 
 fn schedule(raw: RawSchedule) -> Result<ScheduleConfig> {
@@ -329,6 +368,44 @@ mod tests {
         assert!(e
             .expect_err("longer")
             .contains("(10m) is longer than retry.max_wait (5m)"));
+    }
+
+    #[test]
+    fn a_retry_duration_in_years_is_refused_naming_the_key_and_its_range() {
+        let wrong = |policy: RetryPolicy| check_retry(&policy).map_err(|e| e.to_string());
+        let years = Duration::from_secs(u64::MAX / 2);
+        let e = wrong(RetryPolicy {
+            create_rate_limit_backoff: years,
+            max_wait: years,
+            ..RetryPolicy::default()
+        })
+        .expect_err("years");
+        assert!(
+            e.starts_with("retry.create_rate_limit_backoff = \"")
+                && e.contains("is out of range: it must be between 0s and 1day"),
+            "{e}"
+        );
+        let e = wrong(RetryPolicy {
+            max_wait: Duration::from_secs(86_401),
+            ..RetryPolicy::default()
+        })
+        .expect_err("a day and a second");
+        assert!(
+            e.starts_with("retry.max_wait = \"1day 1s\" is out of range"),
+            "{e}"
+        );
+        let e = wrong(RetryPolicy {
+            timeout: Duration::from_secs(3601),
+            ..RetryPolicy::default()
+        })
+        .expect_err("an hour and a second");
+        assert!(e.contains("between 0s and 1h"), "{e}");
+        let day = RetryPolicy {
+            max_wait: Duration::from_secs(86_400),
+            create_rate_limit_backoff: Duration::from_secs(86_400),
+            ..RetryPolicy::default()
+        };
+        assert_eq!(wrong(day), Ok(()), "the bounds themselves are allowed");
     }
 
     #[test]

@@ -45,6 +45,10 @@ const MAX_PROBE_INTERVAL: Duration = Duration::from_secs(600);
 /// slot, on the late side.
 const SLOT: Duration = Duration::from_millis(10);
 
+mod slots;
+#[cfg(test)]
+use slots::FAR;
+use slots::{add, count_u32, later, remove};
 pub struct CreatePacer {
     /// `gitlab.creates_per_minute`: a hard cap over any 60 s.
     cap: Option<u32>,
@@ -130,8 +134,11 @@ pub enum NotAdmitted {
 pub struct Snapshot {
     /// Creates per window learned from the server, and when.
     pub learned: Option<(u32, SystemTime)>,
-    /// When the creates of the last window were sent.
-    pub recent: Vec<SystemTime>,
+    /// When the creates of the last window were sent, and how many then: one entry per slot
+    /// of the send log (10 ms, or a 6,000th of the window), so a few thousand at most however
+    /// many creates went out (one entry per create made an idle pass after a 100,000-issue
+    /// backfill read and write 100,000 of them: 10 MiB more memory).
+    pub recent: Vec<(SystemTime, u32)>,
 }
 
 /// What the pacer decides for the next create.
@@ -208,7 +215,7 @@ impl CreatePacer {
             if !told {
                 told = true;
                 tracing::info!(
-                    wait_ms = wait.as_millis() as u64,
+                    wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
                     learned_limit = self.learned_limit(),
                     cap = self.cap,
                     "pacing GitLab issue creation to the server's limit"
@@ -243,18 +250,20 @@ impl CreatePacer {
         let unanswered: Vec<u64> = st
             .in_flight
             .iter()
-            .filter(|(_, s)| self.time_of(s.slot) + self.slot > from)
+            .filter(|(_, s)| later(self.time_of(s.slot), self.slot) > from)
             .map(|(t, _)| *t)
             .collect();
         let admitted = self
             .count_since(&st, now, st.counting_since)
-            .saturating_sub(unanswered.len() as u32);
+            .saturating_sub(count_u32(unanswered.len()));
         st.pending = unanswered.into_iter().collect();
         // The server's window opened with the oldest create it counted: it has surely reset a
         // window after that (a whole window from now when nothing was counted).
         let reset = self
             .oldest_since(&st, now, st.counting_since)
-            .map_or(now + self.window, |t| t + self.window + self.margin)
+            .map_or(later(now, self.window), |t| {
+                later(t, self.window.saturating_add(self.margin))
+            })
             .max(now);
         self.learn(&mut st, reset, admitted, was_probe);
         if st.held_until.is_none_or(|h| h < reset) {
@@ -299,11 +308,12 @@ impl CreatePacer {
             st.learned = Some((n, SystemTime::now()));
             st.probe_windows = 1;
         }
-        st.probe_after = Some(resume + self.window * st.probe_windows);
+        st.probe_after = Some(later(resume, self.window.saturating_mul(st.probe_windows)));
     }
 
     fn max_probe_windows(&self) -> u32 {
-        (MAX_PROBE_INTERVAL.as_millis() / self.window.as_millis().max(1)).clamp(1, 1_000) as u32
+        let windows = MAX_PROBE_INTERVAL.as_millis() / self.window.as_millis().max(1);
+        u32::try_from(windows.clamp(1, 1_000)).unwrap_or(1)
     }
 
     /// The create of `ticket` is going out now (it may have waited for a free connection since
@@ -369,7 +379,9 @@ impl CreatePacer {
             let wall = now_wall
                 .checked_sub(now.saturating_duration_since(at))
                 .unwrap_or(now_wall);
-            recent.extend(std::iter::repeat_n(wall, count as usize));
+            if count > 0 {
+                recent.push((wall, count));
+            }
         }
         Snapshot {
             learned: st.learned,
@@ -395,7 +407,7 @@ impl CreatePacer {
                 // never get back a limit a bad minute lowered. A probe goes only when the
                 // window is full, so a short run costs nothing.
                 st.probe_windows = 1;
-                st.probe_after = Some(now + self.window);
+                st.probe_after = Some(later(now, self.window));
             }
         }
         // This process's own sends since it started are in the log already.
@@ -404,7 +416,7 @@ impl CreatePacer {
             .unwrap_or(now_wall);
         let horizon = self.window.max(MINUTE);
         let mut newest = st.imported_until;
-        for wall in &saved.recent {
+        for (wall, count) in &saved.recent {
             if st.imported_until.is_some_and(|seen| *wall <= seen) || *wall >= started_wall {
                 continue;
             }
@@ -415,7 +427,7 @@ impl CreatePacer {
                 continue;
             }
             let slot = self.slot_of(now.checked_sub(age).unwrap_or(now));
-            add(&mut st.log, slot, 1);
+            add(&mut st.log, slot, *count);
             newest = newest.max(Some(*wall));
         }
         if let Some(wall) = newest.filter(|n| Some(*n) != st.imported_until) {
@@ -445,18 +457,20 @@ impl CreatePacer {
     }
 
     fn slot_of(&self, t: Instant) -> i64 {
-        let slot = self.slot.as_nanos() as i64;
+        let nanos = |d: Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
+        let slot = nanos(self.slot).max(1);
         match t.checked_duration_since(self.epoch) {
-            Some(d) => d.as_nanos() as i64 / slot,
-            None => -((self.epoch - t).as_nanos() as i64).div_euclid(slot) - 1,
+            Some(d) => nanos(d) / slot,
+            None => -nanos(self.epoch - t).div_euclid(slot) - 1,
         }
     }
 
-    /// When a slot starts.
+    /// When a slot starts (slot numbers pass `u32` after 497 days of 10 ms slots).
     fn time_of(&self, slot: i64) -> Instant {
-        let offset = self.slot.saturating_mul(slot.unsigned_abs() as u32);
+        let width = u64::try_from(self.slot.as_nanos()).unwrap_or(u64::MAX);
+        let offset = Duration::from_nanos(width.saturating_mul(slot.unsigned_abs()));
         if slot >= 0 {
-            self.epoch + offset
+            later(self.epoch, offset)
         } else {
             self.epoch.checked_sub(offset).unwrap_or(self.epoch)
         }
@@ -473,7 +487,9 @@ impl CreatePacer {
         }
         st.last_send = Some(now);
         st.fixed = match st.fixed {
-            Some((start, n)) if now < start + self.window => Some((start, n + 1)),
+            Some((start, n)) if now < later(start, self.window) => {
+                Some((start, n.saturating_add(1)))
+            }
             _ => Some((now, 1)),
         };
     }
@@ -489,9 +505,8 @@ impl CreatePacer {
         st.log
             .iter()
             .rev()
-            .take_while(|(slot, _)| self.time_of(*slot) + self.slot > from)
-            .map(|(_, n)| *n)
-            .sum()
+            .take_while(|(slot, _)| later(self.time_of(*slot), self.slot) > from)
+            .fold(0u32, |sum, (_, n)| sum.saturating_add(*n))
     }
 
     /// The start of the oldest slot with sends that ends after `since`, within the last
@@ -501,7 +516,7 @@ impl CreatePacer {
         st.log
             .iter()
             .filter(|(_, n)| *n > 0)
-            .find(|(slot, _)| self.time_of(*slot) + self.slot > from)
+            .find(|(slot, _)| later(self.time_of(*slot), self.slot) > from)
             .map(|(slot, _)| self.time_of(*slot))
     }
 
@@ -515,7 +530,7 @@ impl CreatePacer {
         }
         let horizon = self.window.max(MINUTE);
         while st.log.front().is_some_and(|(slot, _)| {
-            now.saturating_duration_since(self.time_of(*slot)) >= horizon + self.slot
+            now.saturating_duration_since(self.time_of(*slot)) >= horizon.saturating_add(self.slot)
         }) {
             st.log.pop_front();
         }
@@ -532,7 +547,8 @@ impl CreatePacer {
             (None, Some(l)) => {
                 let full = st.in_step
                     && st.fixed.is_some_and(|(start, n)| {
-                        now < start + self.window && st.learned.is_some_and(|(limit, _)| n >= limit)
+                        now < later(start, self.window)
+                            && st.learned.is_some_and(|(limit, _)| n >= limit)
                     });
                 match (st.probe, st.probe_after) {
                     (None, None) if full => Next::Probe,
@@ -550,43 +566,16 @@ impl CreatePacer {
     fn free_at(&self, st: &State, now: Instant, limit: u32, window: Duration) -> Option<Instant> {
         let mut seen = 0u32;
         for (slot, n) in st.log.iter().rev() {
-            let end = self.time_of(*slot) + self.slot;
-            if end + window <= now {
+            let end = later(self.time_of(*slot), self.slot);
+            if later(end, window) <= now {
                 return None;
             }
-            seen += n;
+            seen = seen.saturating_add(*n);
             if seen >= limit {
-                return Some(end + window + self.margin);
+                return Some(later(end, window.saturating_add(self.margin)));
             }
         }
         None
-    }
-}
-
-/// Count `n` more sends in `slot`, keeping the log in slot order.
-fn add(log: &mut VecDeque<(i64, u32)>, slot: i64, n: u32) {
-    match log.back_mut() {
-        Some((last, count)) if *last == slot => *count += n,
-        Some((last, _)) if *last < slot => log.push_back((slot, n)),
-        None => log.push_back((slot, n)),
-        Some(_) => {
-            // An older send (a restored one): in its place.
-            let at = log.partition_point(|(s, _)| *s < slot);
-            match log.get_mut(at) {
-                Some((s, count)) if *s == slot => *count += n,
-                _ => log.insert(at, (slot, n)),
-            }
-        }
-    }
-}
-
-/// One send fewer in `slot` (a refused or unsent create).
-fn remove(log: &mut VecDeque<(i64, u32)>, slot: i64) {
-    let at = log.partition_point(|(s, _)| *s < slot);
-    if let Some((s, count)) = log.get_mut(at) {
-        if *s == slot && *count > 0 {
-            *count -= 1;
-        }
     }
 }
 
@@ -598,6 +587,11 @@ mod tests {
 
     fn pacer(cap: Option<u32>) -> CreatePacer {
         CreatePacer::new(cap, WINDOW, Duration::from_secs(300))
+    }
+
+    /// The creates a snapshot counts.
+    fn sent(s: &Snapshot) -> u32 {
+        s.recent.iter().map(|(_, n)| n).sum()
     }
 
     /// `n` creates admitted and answered.
@@ -731,9 +725,23 @@ mod tests {
             pacer.done(t);
             tokio::time::advance(Duration::from_millis(1)).await;
         }
-        let st = pacer.lock();
-        assert!(st.log.len() <= 6_002, "{} slots", st.log.len());
-        assert!(st.in_flight.is_empty());
+        {
+            let st = pacer.lock();
+            assert!(st.log.len() <= 6_002, "{} slots", st.log.len());
+            assert!(st.in_flight.is_empty());
+        }
+        // Nor does what is saved for a restart: one entry per slot, not per create.
+        let saved = pacer.snapshot();
+        assert!(
+            saved.recent.len() <= 6_002,
+            "{} entries",
+            saved.recent.len()
+        );
+        assert!(
+            (59_000..=60_000).contains(&sent(&saved)),
+            "{}",
+            sent(&saved)
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -742,7 +750,7 @@ mod tests {
         let stop = Stop::new();
         created(&first, &stop, 3).await;
         let saved = first.snapshot();
-        assert_eq!(saved.recent.len(), 3);
+        assert_eq!(sent(&saved), 3);
         let second = pacer(Some(5));
         second.restore(&saved);
         second.restore(&saved);
@@ -785,6 +793,44 @@ mod tests {
         }
     }
 
+    /// A window or a wait beyond any clock (a config in aeons, bypassing its validation) is
+    /// refused as too long, never an overflow.
+    #[tokio::test(start_paused = true)]
+    async fn windows_beyond_any_clock_never_overflow() {
+        let stop = Stop::new();
+        for window in [Duration::MAX, Duration::from_secs(u64::MAX / 2), FAR * 3] {
+            let pacer = CreatePacer::new(Some(3), window, Duration::from_secs(86_400));
+            created(&pacer, &stop, 2).await;
+            let t = pacer.admit(&stop).await.expect("sent");
+            pacer.refused(t);
+            match pacer.admit(&stop).await {
+                Err(NotAdmitted::TooLong(w)) => assert!(w > Duration::from_secs(86_400)),
+                other => panic!("{window:?}: {other:?}"),
+            }
+            let _ = pacer.snapshot();
+        }
+        let pacer = CreatePacer::new(None, Duration::MAX, Duration::MAX);
+        created(&pacer, &stop, 2).await;
+    }
+
+    /// Slot numbers pass `u32::MAX` after 497 days of 10 ms slots (a service that runs that
+    /// long): they still name their time.
+    #[test]
+    fn slots_of_a_long_running_service_keep_their_time() {
+        let pacer = pacer(None);
+        for days in [1u64, 400, 600, 5_000] {
+            let Some(t) = pacer.epoch.checked_add(Duration::from_secs(days * 86_400)) else {
+                continue;
+            };
+            let back = pacer.time_of(pacer.slot_of(t));
+            assert!(
+                back <= t && t - back < pacer.slot,
+                "{days} days: {:?} off",
+                t.saturating_duration_since(back)
+            );
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn the_cap_holds_over_any_minute() {
         let pacer = pacer(Some(3));
@@ -805,7 +851,7 @@ mod tests {
         first.refused(t);
         let saved = first.snapshot();
         assert_eq!(saved.learned.map(|l| l.0), Some(3));
-        assert_eq!(saved.recent.len(), 3);
+        assert_eq!(sent(&saved), 3);
 
         let second = pacer(None);
         second.restore(&saved);
@@ -825,7 +871,7 @@ mod tests {
         let stop = Stop::new();
         created(&first, &stop, 7).await;
         let saved = first.snapshot();
-        assert_eq!((saved.learned, saved.recent.len()), (None, 7));
+        assert_eq!((saved.learned, sent(&saved)), (None, 7));
         // The restarted process fills the window and is refused: the seven of its
         // predecessor count, as they did for the server.
         let second = pacer(None);

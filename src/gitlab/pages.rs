@@ -126,6 +126,15 @@ impl<'a> IssueListing<'a> {
         }
     }
 
+    /// About how many issues the project holds, as the caller knows (the mirrors it keeps):
+    /// GitLab's count (a request of its own: keyset pages carry no total) is asked only for a
+    /// listing that goes past them. A full resync of a project of mirrors makes no request
+    /// but the listing's pages.
+    pub fn expect_about(mut self, issues: u64) -> Self {
+        self.chain.expect_about(issues, PAGE as u64);
+        self
+    }
+
     /// The next page of issues; `None` after the last one.
     pub async fn next_page(&mut self) -> Result<Option<Vec<GitlabIssue>>, ApiError> {
         let Some(path) = self.next.take() else {

@@ -130,6 +130,25 @@ fn status_message(answer: &Answer) -> String {
     message
 }
 
+/// An answer dropped unread because the answers in flight together held all the memory they
+/// may (`body::MAX_IN_FLIGHT`): tried again after a backoff, when they are done; a create's
+/// answer says what was created, so without it the create is `Ambiguous`.
+pub(super) fn judge_crowded(req: &Request<'_>, answer: &Answer) -> Decision {
+    let cause = format!(
+        "HTTP {} with an answer dropped unread: the answers in flight together already held \
+         {} MiB, the most this tool holds at once",
+        answer.status.as_u16(),
+        body::MAX_IN_FLIGHT >> 20
+    );
+    if req.effect == Effect::Create && !answer.status.is_client_error() {
+        return Decision::Fail(Failure::new(ApiErrorKind::Ambiguous { cause }));
+    }
+    Decision::Retry {
+        failure: Failure::new(ApiErrorKind::OutOfBounds { cause }),
+        wait: None,
+    }
+}
+
 /// A try that got no answer: retried, unless the server will answer every retry the same way
 /// or a create may have reached it.
 pub(super) fn judge_transport(req: &Request<'_>, e: reqwest::Error) -> Decision {

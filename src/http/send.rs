@@ -57,9 +57,9 @@ impl Api {
         let status = resp.status();
         let headers = resp.headers().clone();
         let body = if status.is_success() {
-            body::read(resp, body::MAX_BODY, true).await?
+            body::read(resp, body::MAX_BODY, true, &self.bodies).await?
         } else {
-            body::read(resp, body::MAX_ERROR_BODY, false).await?
+            body::read(resp, body::MAX_ERROR_BODY, false, &self.bodies).await?
         };
         Ok(Answer {
             status,

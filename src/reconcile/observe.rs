@@ -339,7 +339,13 @@ impl Reconciler {
             mapping: target.name.clone(),
         };
         let mut notes = Vec::new();
-        let mut pages = self.gitlab.issue_listing(target.project.id);
+        // The mirrors kept of the project: a listing within them asks GitLab for no count.
+        // A dry run's scratch database keeps none (and no mirror table): GitLab is asked.
+        let mirrors = db.mirrors().count(&target.name).unwrap_or(0);
+        let mut pages = self
+            .gitlab
+            .issue_listing(target.project.id)
+            .expect_about(mirrors);
         let mut page = pages.next_page().await?;
         while let Some(issues) = page {
             // The next page is on its way while this one is written down.

@@ -186,7 +186,11 @@ impl<'s> Cache<'s> {
                     Ok(PacerSnapshot {
                         learned: learned
                             .zip(learned_ms)
-                            .map(|(n, ms)| (n.max(1) as u32, system_time(ms))),
+                            // A count too large for the pacer is its largest, not a wrapped one.
+                            .map(|(n, ms)| {
+                                let n = u32::try_from(n.max(1)).unwrap_or(u32::MAX);
+                                (n, system_time(ms))
+                            }),
                         recent: recent_times(&r.get::<_, String>(2)?)?,
                     })
                 },
@@ -201,7 +205,15 @@ impl<'s> Cache<'s> {
                 .map(|d| d.as_millis() as i64)
                 .unwrap_or(0)
         };
-        let recent: Vec<String> = s.recent.iter().map(|t| ms(*t).to_string()).collect();
+        // `ms` for one create, `ms*count` for several in one slot of the pacer's log.
+        let recent: Vec<String> = s
+            .recent
+            .iter()
+            .map(|(t, n)| match n {
+                1 => ms(*t).to_string(),
+                n => format!("{}*{n}", ms(*t)),
+            })
+            .collect();
         self.store.with(|c| {
             c.execute(
                 "INSERT INTO create_pacing (gitlab_url, learned, learned_ms, recent_ms)
@@ -220,19 +232,20 @@ impl<'s> Cache<'s> {
     }
 }
 
-/// The comma-separated milliseconds of the creates of the pacer's last window.
-fn recent_times(text: &str) -> rusqlite::Result<Vec<std::time::SystemTime>> {
+/// The creates of the pacer's last window: comma-separated milliseconds, each with `*count`
+/// when several went out in one slot (a single create, as older versions wrote every one, has
+/// none).
+fn recent_times(text: &str) -> rusqlite::Result<Vec<(std::time::SystemTime, u32)>> {
+    let bad = |e: std::num::ParseIntError| {
+        rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, Box::new(e))
+    };
     text.split(',')
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .map(|v| {
-            v.parse().map(system_time).map_err(|e| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    2,
-                    rusqlite::types::Type::Text,
-                    Box::new(e),
-                )
-            })
+            let (at, count) = v.split_once('*').unwrap_or((v, "1"));
+            let count = count.trim().parse::<u32>().map_err(bad)?;
+            Ok((system_time(at.trim().parse().map_err(bad)?), count))
         })
         .collect()
 }
@@ -278,7 +291,7 @@ mod tests {
         let at = |ms: u64| UNIX_EPOCH + Duration::from_millis(ms);
         let snapshot = PacerSnapshot {
             learned: Some((600, at(1_000))),
-            recent: vec![at(2_000), at(3_000)],
+            recent: vec![(at(2_000), 1), (at(3_000), 40)],
         };
         s.cache().save_pacer("https://g", &snapshot).expect("save");
         let back = s.cache().pacer("https://g").expect("read").expect("saved");
@@ -286,6 +299,17 @@ mod tests {
             (back.learned, back.recent),
             (snapshot.learned, snapshot.recent)
         );
+        // A stored count beyond u32 (a hand-edited or corrupted row) is the largest, not
+        // wrapped round to a tiny limit.
+        s.with(|c| {
+            c.execute(
+                "UPDATE create_pacing SET learned = ?1",
+                [i64::from(u32::MAX) + 6],
+            )
+        })
+        .expect("update");
+        let back = s.cache().pacer("https://g").expect("read").expect("saved");
+        assert_eq!(back.learned.map(|l| l.0), Some(u32::MAX));
     }
 
     #[test]

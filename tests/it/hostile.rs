@@ -505,6 +505,60 @@ async fn a_59_mib_search_page_is_read_in_a_fraction_of_a_gib() {
     assert!(peak_kib < 256 << 10, "peak RSS {} MiB", peak_kib >> 10);
 }
 
+/// Answers read at once share one budget: eight 60 MiB answers asked for together, each under
+/// the 64 MiB bound, never hold more than 128 MiB at once (not 8 × 60 MiB); those that would
+/// pass it are dropped part-read, and say why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_read_at_once_share_one_memory_budget() {
+    use jira_gitlab_reconciler::http::{Api, Auth, ClientOptions, Request, RetryPolicy, Server};
+    const ANSWERS: usize = 8;
+    const EACH: u64 = 60 << 20;
+    let w = world("huge-answers-at-once", |_| {}).await;
+    let huge = Fault::Huge {
+        bytes: EACH,
+        declared: false,
+    };
+    w.gitlab.inject(Route::Read, huge, ANSWERS);
+    let retry = RetryPolicy {
+        max_attempts: 1,
+        ..RetryPolicy::default()
+    };
+    let opts = ClientOptions::new(retry, 16, Stop::new(), None, false).expect("client");
+    let token = jira_gitlab_reconciler::secret::Secret::new("t");
+    let api = Api::new(Server::Gitlab, &w.gitlab.url(), Auth::Bearer(token), &opts);
+    let asks: Vec<_> = (0..ANSWERS)
+        .map(|_| {
+            let api = api.clone();
+            tokio::spawn(async move {
+                let req = Request::get("/api/v4/projects/1/issues");
+                api.send::<serde_json::Value>(req)
+                    .await
+                    .err()
+                    .map(|e| e.to_string())
+            })
+        })
+        .collect();
+    let mut crowded = 0;
+    for ask in asks {
+        let error = ask
+            .await
+            .expect("joins")
+            .expect("60 MiB of spaces is no JSON");
+        crowded += usize::from(error.contains("answers in flight together already held 128 MiB"));
+    }
+    assert!(crowded >= 1, "no answer was dropped for the budget");
+    let peak = opts.bodies.peak();
+    assert!(peak <= 128 << 20, "{} MiB held at once", peak >> 20);
+    assert_eq!(opts.bodies.held(), 0, "every answer gave its memory back");
+    // From outside: the answers dropped were not read to their end.
+    let streamed = w.gitlab.streamed_bytes();
+    assert!(
+        streamed < (ANSWERS as u64 - 1) * EACH,
+        "the fake handed over {} MiB",
+        streamed >> 20
+    );
+}
+
 #[tokio::test]
 async fn jira_page_tokens_that_loop_or_never_end_fail_the_search() {
     let w = world("jira-page-traps", |o| o.jira_page_cap = 2).await;

@@ -20,6 +20,8 @@ const LAYERS: &[&[&str]] = &[
     &["jira", "gitlab"],
     // The crate's error, and what reports it.
     &["error"],
+    // Who could change where a path leads (root's checks of the config's and the state's paths).
+    &["path_walk"],
     // `listen`: the service's HTTP listeners (limits, handed-over sockets).
     &["store", "lock", "schedule", "listen"],
     // Configuration builds the clients.

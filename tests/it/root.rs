@@ -166,3 +166,97 @@ fn chmod(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
 }
+
+/// The path to a config root reads is as safe as every step on it, as `ssh` checks its files:
+/// a symlinked directory in a directory someone else controls, or a root-owned directory
+/// inside one (which that user can rename away and replace), is refused; the same file reached
+/// through root's own directories is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn as_root_a_config_reached_through_a_directory_others_control_is_refused() {
+    let w = world("root-config-path", |_| {}).await;
+    w.jira.create_issue("VSA", "One", "Task");
+    if !root_for("root's reading rules apply to root only") {
+        return;
+    }
+    let config = w.write_config().expect("config");
+    let refused = |out: &std::process::Output, what: &str| {
+        let (stdout, stderr) = text(out);
+        assert_eq!(out.status.code(), Some(2), "{what}: {stdout}{stderr}");
+        assert!(
+            stderr.contains("may be changed by others") && stderr.contains("move the file"),
+            "{what}: {stderr}"
+        );
+    };
+    let home = temp_dir("root-config-home");
+    std::os::unix::fs::chown(&home, Some(OTHER), Some(OTHER)).expect("chown");
+    // A link the user made in their directory, to root's directory of the config.
+    let link = home.join("conf");
+    std::os::unix::fs::symlink(config.parent().expect("a directory"), &link).expect("link");
+    std::os::unix::fs::lchown(&link, Some(OTHER), Some(OTHER)).expect("lchown");
+    let via_link = link.join(config.file_name().expect("a name"));
+    refused(
+        &run_binary(args("reconcile", &via_link)).await,
+        "through a link",
+    );
+    // Root's directory inside the user's: they may rename it and put their own in its place.
+    let inner = home.join("etc");
+    std::fs::create_dir(&inner).expect("dir");
+    let copy = inner.join("config.toml");
+    std::fs::copy(&config, &copy).expect("copy");
+    refused(
+        &run_binary(args("reconcile", &copy)).await,
+        "under the user's directory",
+    );
+    let out = run_binary(args("reconcile", &config)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+}
+
+/// A symlinked directory on the state path that the service's user made in its own directory
+/// (`sub -> elsewhere`) is not followed as root: neither the lock nor the database is created
+/// through it. One root made is the admin's choice and is followed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn as_root_the_state_path_goes_through_no_link_another_user_made() {
+    let w = world("root-state-dir-link", |_| {}).await;
+    seed_issues(&w, 2, 2);
+    if !root_for("the state directory must belong to another user") {
+        return;
+    }
+    let (config, db) = state_owned_by(&w, OTHER);
+    let state = db.parent().expect("the state directory").to_path_buf();
+    let elsewhere = temp_dir("root-state-elsewhere");
+    let link = state.join("sub");
+    std::os::unix::fs::symlink(&elsewhere, &link).expect("link");
+    std::os::unix::fs::lchown(&link, Some(OTHER), Some(OTHER)).expect("lchown");
+    let through = |dir: &Path| {
+        let text = std::fs::read_to_string(&config).expect("config");
+        let moved = text.replace(
+            &db.display().to_string(),
+            &dir.join("state.db").display().to_string(),
+        );
+        let path = with_suffix(
+            &config,
+            &format!(
+                "-{}",
+                dir.file_name().and_then(|n| n.to_str()).unwrap_or("x")
+            ),
+        );
+        std::fs::write(&path, moved).expect("config");
+        path
+    };
+    let out = run_binary(args("reconcile", &through(&link))).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("the symlink") && stderr.contains("may be changed by others"),
+        "{stderr}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&elsewhere).expect("dir").collect();
+    assert!(left.is_empty(), "created through the link: {left:?}");
+    assert_eq!(w.gitlab.writes(), 0, "nothing written to GitLab");
+    // Root's own link, in root's directory, to the state directory.
+    let admin = w.opts.dir.join("admin-state");
+    std::os::unix::fs::symlink(&state, &admin).expect("link");
+    let out = run_binary(args("reconcile", &through(&admin))).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    assert!(db.exists(), "the database is in the real state directory");
+}

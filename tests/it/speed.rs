@@ -214,3 +214,35 @@ async fn a_full_resync_after_the_database_lost_its_rows_finds_every_mirror_by_ma
     assert_eq!(linked[&id].iid.get(), original.iid, "the lower iid is used");
     assert_eq!(store.mirrors().count(&name).expect("count"), 250);
 }
+
+/// A full resync of a project of mirrors makes no request but its pages: Jira's search pages
+/// (and one count for the progress display) and GitLab's listing, no count of GitLab's own
+/// (issue 18: the floor). 1,200 issues: 12 listing pages, past the 10 after which a listing
+/// without a hint asks GitLab how many issues there are.
+#[tokio::test]
+async fn a_full_resync_of_mirrors_makes_no_request_beyond_its_pages() {
+    const N: usize = 1_200;
+    let w = world("full-resync-floor", |_| {}).await;
+    seed_issues(&w, N, 4);
+    pass_ok(&w, PassKind::Incremental).await;
+    let (jira, searches) = (w.jira.requests(), w.jira.search_requests());
+    let (gitlab, lists) = (w.gitlab.requests(), w.gitlab.list_requests());
+    let r = pass_ok(&w, PassKind::Full).await;
+    assert_eq!(r.counts.unchanged, N as u64, "{}", r.summary());
+    let listing = N.div_ceil(100);
+    assert_eq!(
+        w.gitlab.list_requests() - lists,
+        listing,
+        "the listing's pages"
+    );
+    assert_eq!(
+        w.gitlab.requests() - gitlab,
+        listing,
+        "GitLab: the listing's pages and nothing else"
+    );
+    assert_eq!(
+        w.jira.requests() - jira,
+        w.jira.search_requests() - searches + 1,
+        "Jira: the search's pages and its count"
+    );
+}
