@@ -268,18 +268,7 @@ fn change_both_sides(w: &SimWorld, keys: &[String]) -> Option<String> {
     if let Some(k) = deleted {
         w.jira.delete_issue(k);
     }
-    let fresh = w
-        .jira
-        .create_issue("VSA", "Customer asks for an audit log", "Story");
-    w.jira.set_fix_versions(&fresh.key, &[VERSIONS[1]]);
-    if let Some(v) = w
-        .jira
-        .versions("VSA")
-        .iter()
-        .find(|v| v.name == VERSIONS[0])
-    {
-        w.jira.release_version(&v.id, None);
-    }
+    let fresh = release_and_create(w);
     let ui = w.gitlab.create_by_hand(
         PROJECT,
         "Hotfix tracked only in GitLab",
@@ -292,12 +281,29 @@ fn change_both_sides(w: &SimWorld, keys: &[String]) -> Option<String> {
         shown(reopened),
         shown(renamed),
         shown(deleted),
-        fresh.key,
+        fresh,
         VERSIONS[1],
         VERSIONS[0]
     );
     println!("   In GitLab: someone created #{ui} in the UI (the mirror leaves it alone).");
     deleted.cloned()
+}
+
+/// In step 2: version 1.0 released, and a story created in 1.1. Returns the story's key.
+fn release_and_create(w: &SimWorld) -> String {
+    let fresh = w
+        .jira
+        .create_issue("VSA", "Customer asks for an audit log", "Story");
+    w.jira.set_fix_versions(&fresh.key, &[VERSIONS[1]]);
+    if let Some(v) = w
+        .jira
+        .versions("VSA")
+        .iter()
+        .find(|v| v.name == VERSIONS[0])
+    {
+        w.jira.release_version(&v.id, None);
+    }
+    fresh.key
 }
 
 /// Step 4: someone closes and retitles a mirror by hand in GitLab.
@@ -354,24 +360,7 @@ fn play_history(w: &SimWorld, count: u32) -> Vec<String> {
     for (at, i, step) in events {
         w.clock.set(at);
         match step {
-            0 => {
-                let summary = format!("{} (#{i})", STORIES[i % STORIES.len()]);
-                let kind = match i % 9 {
-                    8 => "Epic",
-                    3 => "Incident",
-                    _ => "Story",
-                };
-                let key = w.jira.create_issue("VSA", &summary, kind).key;
-                w.jira.set_components(&key, &[COMPONENTS[i % 3]]);
-                if kind == "Incident" {
-                    w.jira.set_priority(&key, Some("High"));
-                }
-                if kind != "Epic" {
-                    let version = VERSIONS[usize::from(2 * i >= count as usize)];
-                    w.jira.set_fix_versions(&key, &[version]);
-                }
-                keys.push(key);
-            }
+            0 => keys.push(create_story(w, i, count)),
             1 => {
                 w.jira.set_assignee(&keys[i], Some(PEOPLE[i % 3]));
                 w.jira.transition(&keys[i], "In Progress", "indeterminate");
@@ -382,6 +371,27 @@ fn play_history(w: &SimWorld, count: u32) -> Vec<String> {
     }
     w.clock.set(now);
     keys
+}
+
+/// Issue `i` of `count` as Jira holds it when created: its type, component, priority (for
+/// incidents) and release (the first half in 1.0). Returns its key.
+fn create_story(w: &SimWorld, i: usize, count: u32) -> String {
+    let summary = format!("{} (#{i})", STORIES[i % STORIES.len()]);
+    let kind = match i % 9 {
+        8 => "Epic",
+        3 => "Incident",
+        _ => "Story",
+    };
+    let key = w.jira.create_issue("VSA", &summary, kind).key;
+    w.jira.set_components(&key, &[COMPONENTS[i % 3]]);
+    if kind == "Incident" {
+        w.jira.set_priority(&key, Some("High"));
+    }
+    if kind != "Epic" {
+        let version = VERSIONS[usize::from(2 * i >= count as usize)];
+        w.jira.set_fix_versions(&key, &[version]);
+    }
+    key
 }
 
 fn list_issues(w: &SimWorld) {
