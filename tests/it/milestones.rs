@@ -222,6 +222,78 @@ async fn mirrors_get_their_fix_versions_milestone_made_once_reused_and_closed_on
     );
 }
 
+/// The lines a dry run plans (`kind`), with the state database when there is one.
+async fn dry_run(w: &jgr_sim::world::SimWorld, kind: PassKind) -> Vec<String> {
+    use jira_gitlab_reconciler::reconcile::Mode;
+    use jira_gitlab_reconciler::store::Store;
+    let r = Reconciler::new(config(w), std::sync::Arc::new(Metrics::new())).expect("reconciler");
+    let store = Store::open_read_only(&w.state_path()).expect("readable");
+    let mut reports = r.pass(Mode::DryRun(store.as_ref()), kind).await;
+    assert!(reports[0].ok(), "{:?}", reports[0].failures);
+    std::mem::take(&mut reports[0].planned)
+}
+
+/// A dry run lists the milestones a pass would make or close (once each), beside the issues
+/// it would put in them, and writes nothing.
+#[tokio::test]
+async fn a_dry_run_lists_the_milestones_it_would_make_or_close() {
+    let w = world("milestones-dry", |o| {
+        o.role = Role::Reporter;
+        o.mappings[0].extra_config = "milestones = \"fixVersion\"\n".into();
+    })
+    .await;
+    let v11 = w.jira.add_version("VSA", "1.1", None, Some(day(16)));
+    let v10 = w.jira.add_version("VSA", "1.0", None, Some(day(1)));
+    w.jira.release_version(&v10, None);
+    w.jira.add_version("VSA", "2.0", None, None);
+    for (title, version) in [("A", "1.1"), ("B", "1.1"), ("C", "1.0"), ("D", "2.0")] {
+        let issue = w.jira.create_issue("VSA", title, "Story");
+        w.jira.set_fix_versions(&issue.key, &[version]);
+    }
+    // A person made 2.0 already: reused, so not listed.
+    w.gitlab.add_milestone(PROJECT, "2.0", None, None);
+    let writes = w.gitlab.writes();
+
+    let planned = dry_run(&w, PassKind::Incremental).await;
+    let milestones: Vec<&String> = planned
+        .iter()
+        .filter(|l| l.starts_with("milestone "))
+        .collect();
+    assert_eq!(
+        milestones,
+        [
+            "milestone \"1.1\" would be created (due 2025-03-16)",
+            "milestone \"1.0\" would be created (due 2025-03-01), and closed: the version is released in Jira",
+        ],
+        "{planned:#?}"
+    );
+    assert!(
+        planned.iter().any(|l| l.contains("in milestone \"2.0\"")),
+        "{planned:#?}"
+    );
+    assert_eq!(w.gitlab.writes(), writes, "a dry run writes nothing");
+    assert_eq!(w.gitlab.milestones(PROJECT).len(), 1);
+
+    // Released in Jira after the mirrors were made: a full dry run says it would close it.
+    pass_ok(&w, PassKind::Incremental).await;
+    w.jira.release_version(&v11, None);
+    let writes = w.gitlab.writes();
+    let planned = dry_run(&w, PassKind::Full).await;
+    assert_eq!(
+        planned,
+        ["milestone \"1.1\" would be closed: the version is released in Jira"],
+        "only the milestone changes"
+    );
+    assert_eq!(w.gitlab.writes(), writes, "a dry run writes nothing");
+    let states: Vec<String> = w
+        .gitlab
+        .milestones(PROJECT)
+        .into_iter()
+        .map(|m| m.state)
+        .collect();
+    assert_eq!(states, ["active", "active", "closed"]);
+}
+
 #[tokio::test]
 async fn mirrors_get_their_current_sprint_as_a_milestone_with_its_dates() {
     let w = world("milestones-sprint", |o| {
