@@ -8,6 +8,7 @@ mod decode;
 mod pages;
 mod people;
 mod planning;
+mod versions;
 mod webhooks;
 mod workflow;
 

@@ -71,6 +71,10 @@ impl Reconciler {
                 .await
             {
                 Ok(seen) => {
+                    let w = &match seen {
+                        Some(_) => w.clone(),
+                        None => self.dated(target, w).await,
+                    };
                     if let Some(line) = would(source, w, seen.as_ref()) {
                         tally += Outcome::Planned(line);
                     }
@@ -192,6 +196,32 @@ impl Reconciler {
         Ok(())
     }
 
+    /// `w` with its version's start date, which an issue's `fixVersions` leave out: the
+    /// project's versions are read once a pass, and only when a milestone is to be made (an
+    /// idle pass never is). Without them the milestone is made without a start date.
+    async fn dated(&self, target: &Target<'_>, w: &WantedMilestone) -> WantedMilestone {
+        if w.start.is_some() || target.rules.milestones != Some(MilestoneSource::FixVersion) {
+            return w.clone();
+        }
+        let known = crate::lock_unpoisoned(&target.version_starts)
+            .as_ref()
+            .map(|starts| starts.get(&w.title).copied());
+        let start = match known {
+            Some(start) => start,
+            None => {
+                let key = &target.mapping.jira_project;
+                let starts = self.jira.version_starts(key).await.unwrap_or_else(|e| {
+                    tracing::warn!(project = %key, "milestones get no start date: the project's versions could not be read: {e}");
+                    Default::default()
+                });
+                let start = starts.get(&w.title).copied();
+                *crate::lock_unpoisoned(&target.version_starts) = Some(starts);
+                start
+            }
+        };
+        w.clone().with_start(start)
+    }
+
     /// Make the milestone (closed at once when Jira says it is over).
     async fn make_milestone(
         &self,
@@ -199,6 +229,7 @@ impl Reconciler {
         w: &WantedMilestone,
     ) -> Result<Milestone, String> {
         let project = target.project.id;
+        let w = &self.dated(target, w).await;
         let made = self
             .gitlab
             .create_milestone(project, &w.title, w.start, w.due)

@@ -294,6 +294,71 @@ async fn a_dry_run_lists_the_milestones_it_would_make_or_close() {
     assert_eq!(states, ["active", "active", "closed"]);
 }
 
+/// A version's start date is only on the project's versions endpoint: read once a pass that
+/// makes milestones (a dry run's too), never by a pass that makes none.
+#[tokio::test]
+async fn version_milestones_get_their_start_date_from_the_projects_versions() {
+    let w = world("milestones-start", |o| {
+        o.role = Role::Reporter;
+        o.mappings[0].extra_config = "milestones = \"fixVersion\"\n".into();
+    })
+    .await;
+    w.jira
+        .add_version("VSA", "1.1", Some(day(3)), Some(day(16)));
+    w.jira
+        .add_version("VSA", "1.2", Some(day(17)), Some(day(30)));
+    // A start after the release date: GitLab would refuse it, so it is left out.
+    w.jira
+        .add_version("VSA", "1.0", Some(day(20)), Some(day(1)));
+    for (title, version) in [("A", "1.1"), ("B", "1.2"), ("C", "1.0")] {
+        let issue = w.jira.create_issue("VSA", title, "Story");
+        w.jira.set_fix_versions(&issue.key, &[version]);
+    }
+    let lists = || w.jira.version_list_requests();
+    let planned = dry_run(&w, PassKind::Incremental).await;
+    assert!(
+        planned.contains(
+            &"milestone \"1.1\" would be created (start 2025-03-03, due 2025-03-16)".to_string()
+        ),
+        "{planned:#?}"
+    );
+    assert_eq!(lists(), 1, "once a pass");
+
+    pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(lists(), 2, "once a pass");
+    let made: Vec<(String, Option<NaiveDate>, Option<NaiveDate>)> = w
+        .gitlab
+        .milestones(PROJECT)
+        .into_iter()
+        .map(|m| (m.title, m.start_date, m.due_date))
+        .collect();
+    assert_eq!(
+        made,
+        [
+            ("1.1".to_string(), Some(day(3)), Some(day(16))),
+            ("1.2".to_string(), Some(day(17)), Some(day(30))),
+            ("1.0".to_string(), None, Some(day(1))),
+        ]
+    );
+
+    // Passes that make no milestone never read the versions: idle, one more issue in a
+    // milestone that exists, a full pass.
+    w.clock.advance(MINUTE);
+    let (jira, gitlab) = (w.jira.requests(), w.gitlab.requests());
+    pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(
+        (w.jira.requests() - jira, w.gitlab.requests() - gitlab),
+        (1, 0),
+        "an idle pass is one search"
+    );
+    let d = w.jira.create_issue("VSA", "D", "Story");
+    w.jira.set_fix_versions(&d.key, &["1.1"]);
+    pass_ok(&w, PassKind::Incremental).await;
+    pass_ok(&w, PassKind::Full).await;
+    assert_eq!(lists(), 2);
+    assert_eq!(milestone_of(&w, &d.id).as_deref(), Some("1.1"));
+}
+
 #[tokio::test]
 async fn mirrors_get_their_current_sprint_as_a_milestone_with_its_dates() {
     let w = world("milestones-sprint", |o| {
