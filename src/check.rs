@@ -5,6 +5,7 @@
 //! (`state_dir`, `units`, `sandbox`: as the installed unit will see it), the Automation
 //! recipe's issues, and the webhook (`webhook`).
 
+mod assignees;
 mod board;
 mod mapping;
 mod milestones;

@@ -130,12 +130,15 @@ async fn start_world(dir: &Path) -> Result<SimWorld> {
         ..SimMapping::new("VSA", gitlab)
     };
     // The status board on top of the fields (its own line added, not replacing theirs).
+    // And milestones from fix versions.
     let mut main = mapping(PROJECT, None);
-    main.extra_config
-        .push_str(&format!("status_board = \"{BOARD}\"\n"));
+    main.extra_config.push_str(&format!(
+        "status_board = \"{BOARD}\"\nmilestones = \"fixVersion\"\n"
+    ));
     opts.mappings = vec![main, mapping(UNBACKDATED, Some(Role::Reporter))];
     let mut w = SimWorld::start(opts).await.map_err(io)?;
     add_people(&mut w);
+    add_versions(&w);
     // An Owner of the acme group too, so status labels become group labels there.
     w.gitlab
         .grant_group("acme", jgr_sim::world::GITLAB_USER, Role::Owner);
@@ -164,6 +167,23 @@ fn add_people(w: &mut SimWorld) {
     w.opts.gitlab_config = format!("\n[users]\n\"{}\" = \"bob\"\n", bob.jira.account_id);
     println!(
         "People: Alice (e-mail visible in Jira, public in GitLab), Bob (e-mail hidden, mapped in [users]), Carol (e-mail hidden, not mapped: left unassigned, and named in the pass notes)."
+    );
+}
+
+/// The releases: the first half of the history's issues go into 1.0 (released in step 2),
+/// the rest into 1.1 (due in two weeks).
+const VERSIONS: [&str; 2] = ["1.0", "1.1"];
+
+fn add_versions(w: &SimWorld) {
+    let today = Utc::now().date_naive();
+    let day = |n: i64| Some(today + chrono::Duration::days(n));
+    let half = HISTORY_DAYS / 2;
+    w.jira
+        .add_version("VSA", VERSIONS[0], day(-HISTORY_DAYS), day(-half));
+    w.jira.add_version("VSA", VERSIONS[1], day(-half), day(14));
+    println!(
+        "Releases (Jira fix versions, mirrored as GitLab milestones): {} and {}.",
+        VERSIONS[0], VERSIONS[1]
     );
 }
 
@@ -248,9 +268,7 @@ fn change_both_sides(w: &SimWorld, keys: &[String]) -> Option<String> {
     if let Some(k) = deleted {
         w.jira.delete_issue(k);
     }
-    let fresh = w
-        .jira
-        .create_issue("VSA", "Customer asks for an audit log", "Story");
+    let fresh = release_and_create(w);
     let ui = w.gitlab.create_by_hand(
         PROJECT,
         "Hotfix tracked only in GitLab",
@@ -258,15 +276,34 @@ fn change_both_sides(w: &SimWorld, keys: &[String]) -> Option<String> {
     );
     let resolved: Vec<&str> = resolved.iter().map(|k| k.as_str()).collect();
     println!(
-        "\n2. In Jira: {} resolved, {} reopened, {} renamed, {} deleted, {} created.",
+        "\n2. In Jira: {} resolved, {} reopened, {} renamed, {} deleted, {} created (in {}); version {} released (which edits no issue: its milestone is closed by the next full pass at the latest).",
         resolved.join(" and "),
         shown(reopened),
         shown(renamed),
         shown(deleted),
-        fresh.key
+        fresh,
+        VERSIONS[1],
+        VERSIONS[0]
     );
     println!("   In GitLab: someone created #{ui} in the UI (the mirror leaves it alone).");
     deleted.cloned()
+}
+
+/// In step 2: version 1.0 released, and a story created in 1.1. Returns the story's key.
+fn release_and_create(w: &SimWorld) -> String {
+    let fresh = w
+        .jira
+        .create_issue("VSA", "Customer asks for an audit log", "Story");
+    w.jira.set_fix_versions(&fresh.key, &[VERSIONS[1]]);
+    if let Some(v) = w
+        .jira
+        .versions("VSA")
+        .iter()
+        .find(|v| v.name == VERSIONS[0])
+    {
+        w.jira.release_version(&v.id, None);
+    }
+    fresh.key
 }
 
 /// Step 4: someone closes and retitles a mirror by hand in GitLab.
@@ -323,20 +360,7 @@ fn play_history(w: &SimWorld, count: u32) -> Vec<String> {
     for (at, i, step) in events {
         w.clock.set(at);
         match step {
-            0 => {
-                let summary = format!("{} (#{i})", STORIES[i % STORIES.len()]);
-                let kind = match i % 9 {
-                    8 => "Epic",
-                    3 => "Incident",
-                    _ => "Story",
-                };
-                let key = w.jira.create_issue("VSA", &summary, kind).key;
-                w.jira.set_components(&key, &[COMPONENTS[i % 3]]);
-                if kind == "Incident" {
-                    w.jira.set_priority(&key, Some("High"));
-                }
-                keys.push(key);
-            }
+            0 => keys.push(create_story(w, i, count)),
             1 => {
                 w.jira.set_assignee(&keys[i], Some(PEOPLE[i % 3]));
                 w.jira.transition(&keys[i], "In Progress", "indeterminate");
@@ -347,6 +371,27 @@ fn play_history(w: &SimWorld, count: u32) -> Vec<String> {
     }
     w.clock.set(now);
     keys
+}
+
+/// Issue `i` of `count` as Jira holds it when created: its type, component, priority (for
+/// incidents) and release (the first half in 1.0). Returns its key.
+fn create_story(w: &SimWorld, i: usize, count: u32) -> String {
+    let summary = format!("{} (#{i})", STORIES[i % STORIES.len()]);
+    let kind = match i % 9 {
+        8 => "Epic",
+        3 => "Incident",
+        _ => "Story",
+    };
+    let key = w.jira.create_issue("VSA", &summary, kind).key;
+    w.jira.set_components(&key, &[COMPONENTS[i % 3]]);
+    if kind == "Incident" {
+        w.jira.set_priority(&key, Some("High"));
+    }
+    if kind != "Epic" {
+        let version = VERSIONS[usize::from(2 * i >= count as usize)];
+        w.jira.set_fix_versions(&key, &[version]);
+    }
+    key
 }
 
 fn list_issues(w: &SimWorld) {
@@ -381,24 +426,24 @@ fn list_issues(w: &SimWorld) {
         } else {
             ""
         };
-        let assignee = w
-            .gitlab
-            .issue_metadata(PROJECT, g.iid)
-            .and_then(|m| m.assignees.into_iter().next())
-            .unwrap_or_default();
+        let meta = w.gitlab.issue_metadata(PROJECT, g.iid);
+        let assignee = meta.as_ref().and_then(|m| m.assignees.first().cloned());
+        let milestone = meta.and_then(|m| m.milestone).unwrap_or_default();
         let component = g.labels.iter().find(|l| l.starts_with("component::"));
         println!(
-            "  #{:<3} {:<7} {:<9} {:<24} {:<8} {:<6} {:<20} {}",
+            "  #{:<3} {:<7} {:<9} {:<24} {:<8} {:<6} {:<20} {:<4} {}",
             g.iid,
             g.state,
             key,
             status,
             kind,
-            assignee,
+            assignee.unwrap_or_default(),
             component.map_or("", |c| c.as_str()),
+            milestone,
             g.title
         );
     }
+    list_milestones(w);
     for board in w.gitlab.boards(PROJECT) {
         println!(
             "Issue board \"{}\" (status_board), one list per Jira status in progress: {}",
@@ -406,6 +451,26 @@ fn list_issues(w: &SimWorld) {
             board.lists.join(", ")
         );
     }
+}
+
+/// The milestones the mirror made from Jira's fix versions (`milestones = "fixVersion"`).
+fn list_milestones(w: &SimWorld) {
+    let date = |d: Option<chrono::NaiveDate>| d.map_or("-".to_string(), |d| d.to_string());
+    let all: Vec<String> = w
+        .gitlab
+        .milestones(PROJECT)
+        .iter()
+        .map(|m| {
+            format!(
+                "\"{}\" {} (start {}, due {})",
+                m.title,
+                m.state,
+                date(m.start_date),
+                date(m.due_date)
+            )
+        })
+        .collect();
+    println!("Milestones (from fix versions): {}", all.join("; "));
 }
 
 /// The report, then what GitLab's VSA would measure in each project.

@@ -6,13 +6,16 @@
 mod by_id;
 mod decode;
 mod pages;
+mod people;
 mod planning;
+mod versions;
 mod webhooks;
 mod workflow;
 
 pub use by_id::{missing_ids_in, FetchedById, HISTORY_FIELDS};
 pub use decode::{parse_history, parse_issue, parse_jira_time};
 pub use pages::{Pages, SearchPage};
+pub use people::{Assignable, MAX_ASSIGNABLE};
 pub use planning::{IssueFields, GH_SPRINT};
 pub use webhooks::{RegisteredWebhook, WebhookFilters};
 pub use workflow::{StatusOrder, Workflow, WorkflowStatus};

@@ -118,6 +118,9 @@ struct Target<'a> {
     fields: IssueFields,
     /// The milestones this pass found or made, by title (`milestones.rs`).
     milestones: milestones::Known,
+    /// The start dates of the Jira project's versions, by name, once read in this pass: only
+    /// when a version's milestone is to be made (`milestones.rs`).
+    version_starts: std::sync::Mutex<Option<HashMap<String, chrono::NaiveDate>>>,
     /// Jira assignees resolved to GitLab users in this pass, by Jira identity.
     people: std::sync::Mutex<HashMap<String, people::Resolved>>,
 }

@@ -58,6 +58,9 @@ pub(super) async fn gitlab(
             out.extend(jira_fields(&name, m, &p));
             if m.assignees {
                 out.extend(users(r, &name, &p).await);
+                if reached.jira {
+                    out.extend(super::assignees::unmapped(r, m, &p).await);
+                }
             }
             out.push(role(&name, &p));
         }

@@ -90,7 +90,7 @@ fn day(text: &str, name: &str) -> Result<NaiveDate, String> {
 }
 
 #[derive(Deserialize)]
-struct UserWire {
+pub(super) struct UserWire {
     #[serde(rename = "accountId", default)]
     account_id: Option<String>,
     /// Data Center's user key (and `name`, the login).
@@ -105,7 +105,7 @@ struct UserWire {
 }
 
 impl UserWire {
-    fn into_user(self) -> JiraUser {
+    pub(super) fn into_user(self) -> JiraUser {
         let nonempty = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
         JiraUser {
             account_id: nonempty(self.account_id)

@@ -74,11 +74,19 @@ pub fn wanted_milestone(source: MilestoneSource, planning: &Planning) -> Option<
     if wanted.title.is_empty() {
         return None;
     }
-    let start = match (wanted.start, wanted.due) {
-        (Some(start), Some(due)) if due <= start => None,
-        (start, _) => start,
-    };
-    Some(WantedMilestone { start, ..wanted })
+    let start = wanted.start;
+    Some(wanted.with_start(start))
+}
+
+impl WantedMilestone {
+    /// With this start date, unless it is on or after the due date (GitLab refuses that).
+    pub fn with_start(self, start: Option<NaiveDate>) -> WantedMilestone {
+        let start = match (start, self.due) {
+            (Some(start), Some(due)) if due <= start => None,
+            (start, _) => start,
+        };
+        WantedMilestone { start, ..self }
+    }
 }
 
 /// The active sprint (the last listed if several), else the latest: by start, then end, then

@@ -514,6 +514,7 @@ mod tests {
             board: Default::default(),
             fields: Default::default(),
             milestones: Default::default(),
+            version_starts: Default::default(),
             people: Default::default(),
         };
         let mut view = r.scan_project(&store, &target).await.expect("scan");

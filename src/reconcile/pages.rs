@@ -174,6 +174,12 @@ impl Reconciler {
             .plan_page(target, &walk.view, &seen, &mut recorded)
             .await?;
         tally += Tally::of_plan(&planned);
+        if let Mode::DryRun(_) = mode {
+            let full = walk.start.kind == PassKind::Full;
+            tally += self
+                .plan_milestones(target, &planned.actions, &page.issues, full)
+                .await;
+        }
         tally += self.carry_out(mode, target, planned, recorded).await?;
         if let (Mode::Apply(_), PassKind::Full) = (mode, walk.start.kind) {
             tally += self.close_finished_milestones(target, &page.issues).await;

@@ -108,6 +108,7 @@ impl Reconciler {
             board: Default::default(),
             fields: self.issue_fields(mode, mapping).await?,
             milestones: Default::default(),
+            version_starts: Default::default(),
             people: Default::default(),
         })
     }

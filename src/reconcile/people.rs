@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use super::{Reconciler, Target};
 use crate::domain::{JiraIssue, JiraUser};
 use crate::error::Result;
+use crate::gitlab::Project;
 
 /// What a Jira assignee resolved to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,7 +51,7 @@ impl Reconciler {
             if crate::lock_unpoisoned(&target.people).contains_key(&who) {
                 continue;
             }
-            let resolved = self.resolve(target, user).await?;
+            let resolved = self.resolve(&target.project, user).await?;
             if let Resolved::Nobody(why) = &resolved {
                 nobody.push(format!("{} ({why})", user.describe()));
             }
@@ -70,7 +71,23 @@ impl Reconciler {
         }))
     }
 
-    async fn resolve(&self, target: &Target<'_>, user: &JiraUser) -> Result<Resolved> {
+    /// Of `users` (Jira's assignable people, for `check`), those who would stay unassigned in
+    /// `project`, each with why, resolved exactly as a pass resolves an assignee.
+    pub async fn unassignable(
+        &self,
+        project: &Project,
+        users: &[JiraUser],
+    ) -> Result<Vec<(JiraUser, String)>> {
+        let mut out = Vec::new();
+        for user in users {
+            if let Resolved::Nobody(why) = self.resolve(project, user).await? {
+                out.push((user.clone(), why));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn resolve(&self, project: &Project, user: &JiraUser) -> Result<Resolved> {
         let gitlab = &self.gitlab;
         let users = &self.cfg.users;
         let email = user.email.as_ref().map(|m| m.trim().to_lowercase());
@@ -104,12 +121,12 @@ impl Reconciler {
                 ))
             }
         };
-        Ok(if gitlab.is_member(target.project.id, id).await? {
+        Ok(if gitlab.is_member(project.id, id).await? {
             Resolved::User(id)
         } else {
             Resolved::Nobody(format!(
                 "GitLab user {id} is not a member of {}",
-                target.project.path
+                project.path
             ))
         })
     }

@@ -231,6 +231,69 @@ async fn check_names_users_gitlab_does_not_have_or_would_drop() {
     }
 }
 
+/// `check` asks Jira who may be assigned the project's issues (every page: Jira drops the
+/// inactive from a page after reading it, so a short page is not the last) and names each one
+/// a pass would leave unassigned, resolved as a pass resolves them, on Cloud and Data Center.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_names_jira_assignees_that_have_no_gitlab_user() {
+    use jgr_sim::jira::Deployment;
+    use jgr_sim::world::PersonSpec;
+    for deployment in [Deployment::Cloud, Deployment::DataCenter] {
+        let mut w = world("assignable-check", |o| {
+            o.deployment = deployment;
+            o.mappings[0].extra_config = "assignees = true\n".into();
+        })
+        .await;
+        w.add_person(&PersonSpec::new("alice", "Alice"));
+        let bob = w.add_person(&PersonSpec::new("bob", "Bob").jira_email_hidden());
+        w.add_person(&PersonSpec::new("carol", "Carol").jira_email_hidden());
+        w.add_person(&PersonSpec::new("dave", "Dave").not_member());
+        // Contractors in Jira only, the first three no longer active (not assignable).
+        for i in 0..105 {
+            let c = w.jira.add_user(
+                &format!("Contractor {i}"),
+                &format!("c{i}@example.com"),
+                false,
+            );
+            if i < 3 {
+                w.jira.set_user_active(&c.email, false);
+            }
+        }
+        let id = match deployment {
+            Deployment::Cloud => bob.jira.account_id.clone(),
+            _ => bob.jira.key.clone(),
+        };
+        w.opts.gitlab_config = format!("\n[users]\n\"{id}\" = \"bob\"\n");
+        let config = w.write_config().expect("config").display().to_string();
+        let out = run_binary(vec!["check".into(), "--config".into(), config]).await;
+        let (stdout, stderr) = text(&out);
+        let line = stdout
+            .lines()
+            .find(|l| l.contains("Jira assignees have no GitLab user"))
+            .unwrap_or_else(|| panic!("{deployment:?}: no line names them:\n{stdout}\n{stderr}"));
+        // Carol, Dave and the 102 active contractors; Alice (public e-mail) and Bob ([users]) map.
+        assert!(
+            line.starts_with("note    VSA->acme/platform: 104 Jira assignees have no GitLab user"),
+            "{deployment:?}: {line}"
+        );
+        assert!(
+            line.contains("Carol (") && line.contains("Contractor 3 ("),
+            "{line}"
+        );
+        assert!(
+            line.contains(": not in [users], and Jira hides the e-mail;"),
+            "{line}"
+        );
+        assert!(
+            line.contains("Dave (") && line.contains("not a member of acme/platform"),
+            "{line}"
+        );
+        assert!(line.contains("and 84 more; add them to [users]"), "{line}");
+        assert!(!line.contains("Alice") && !line.contains("Bob ("), "{line}");
+        assert!(!line.contains("Contractor 0 "), "inactive: {line}");
+    }
+}
+
 /// Every field at once, with the status board and milestones: one pass converges, and an idle
 /// incremental pass is still one Jira search and no GitLab request, as each feature's own test
 /// shows alone (the Jira search returns the overlap's issues again; none may cost a look-up of

@@ -222,6 +222,143 @@ async fn mirrors_get_their_fix_versions_milestone_made_once_reused_and_closed_on
     );
 }
 
+/// The lines a dry run plans (`kind`), with the state database when there is one.
+async fn dry_run(w: &jgr_sim::world::SimWorld, kind: PassKind) -> Vec<String> {
+    use jira_gitlab_reconciler::reconcile::Mode;
+    use jira_gitlab_reconciler::store::Store;
+    let r = Reconciler::new(config(w), std::sync::Arc::new(Metrics::new())).expect("reconciler");
+    let store = Store::open_read_only(&w.state_path()).expect("readable");
+    let mut reports = r.pass(Mode::DryRun(store.as_ref()), kind).await;
+    assert!(reports[0].ok(), "{:?}", reports[0].failures);
+    std::mem::take(&mut reports[0].planned)
+}
+
+/// A dry run lists the milestones a pass would make or close (once each), beside the issues
+/// it would put in them, and writes nothing.
+#[tokio::test]
+async fn a_dry_run_lists_the_milestones_it_would_make_or_close() {
+    let w = world("milestones-dry", |o| {
+        o.role = Role::Reporter;
+        o.mappings[0].extra_config = "milestones = \"fixVersion\"\n".into();
+    })
+    .await;
+    let v11 = w.jira.add_version("VSA", "1.1", None, Some(day(16)));
+    let v10 = w.jira.add_version("VSA", "1.0", None, Some(day(1)));
+    w.jira.release_version(&v10, None);
+    w.jira.add_version("VSA", "2.0", None, None);
+    for (title, version) in [("A", "1.1"), ("B", "1.1"), ("C", "1.0"), ("D", "2.0")] {
+        let issue = w.jira.create_issue("VSA", title, "Story");
+        w.jira.set_fix_versions(&issue.key, &[version]);
+    }
+    // A person made 2.0 already: reused, so not listed.
+    w.gitlab.add_milestone(PROJECT, "2.0", None, None);
+    let writes = w.gitlab.writes();
+
+    let planned = dry_run(&w, PassKind::Incremental).await;
+    let milestones: Vec<&String> = planned
+        .iter()
+        .filter(|l| l.starts_with("milestone "))
+        .collect();
+    assert_eq!(
+        milestones,
+        [
+            "milestone \"1.1\" would be created (due 2025-03-16)",
+            "milestone \"1.0\" would be created (due 2025-03-01), and closed: the version is released in Jira",
+        ],
+        "{planned:#?}"
+    );
+    assert!(
+        planned.iter().any(|l| l.contains("in milestone \"2.0\"")),
+        "{planned:#?}"
+    );
+    assert_eq!(w.gitlab.writes(), writes, "a dry run writes nothing");
+    assert_eq!(w.gitlab.milestones(PROJECT).len(), 1);
+
+    // Released in Jira after the mirrors were made: a full dry run says it would close it.
+    pass_ok(&w, PassKind::Incremental).await;
+    w.jira.release_version(&v11, None);
+    let writes = w.gitlab.writes();
+    let planned = dry_run(&w, PassKind::Full).await;
+    assert_eq!(
+        planned,
+        ["milestone \"1.1\" would be closed: the version is released in Jira"],
+        "only the milestone changes"
+    );
+    assert_eq!(w.gitlab.writes(), writes, "a dry run writes nothing");
+    let states: Vec<String> = w
+        .gitlab
+        .milestones(PROJECT)
+        .into_iter()
+        .map(|m| m.state)
+        .collect();
+    assert_eq!(states, ["active", "active", "closed"]);
+}
+
+/// A version's start date is only on the project's versions endpoint: read once a pass that
+/// makes milestones (a dry run's too), never by a pass that makes none.
+#[tokio::test]
+async fn version_milestones_get_their_start_date_from_the_projects_versions() {
+    let w = world("milestones-start", |o| {
+        o.role = Role::Reporter;
+        o.mappings[0].extra_config = "milestones = \"fixVersion\"\n".into();
+    })
+    .await;
+    w.jira
+        .add_version("VSA", "1.1", Some(day(3)), Some(day(16)));
+    w.jira
+        .add_version("VSA", "1.2", Some(day(17)), Some(day(30)));
+    // A start after the release date: GitLab would refuse it, so it is left out.
+    w.jira
+        .add_version("VSA", "1.0", Some(day(20)), Some(day(1)));
+    for (title, version) in [("A", "1.1"), ("B", "1.2"), ("C", "1.0")] {
+        let issue = w.jira.create_issue("VSA", title, "Story");
+        w.jira.set_fix_versions(&issue.key, &[version]);
+    }
+    let lists = || w.jira.version_list_requests();
+    let planned = dry_run(&w, PassKind::Incremental).await;
+    assert!(
+        planned.contains(
+            &"milestone \"1.1\" would be created (start 2025-03-03, due 2025-03-16)".to_string()
+        ),
+        "{planned:#?}"
+    );
+    assert_eq!(lists(), 1, "once a pass");
+
+    pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(lists(), 2, "once a pass");
+    let made: Vec<(String, Option<NaiveDate>, Option<NaiveDate>)> = w
+        .gitlab
+        .milestones(PROJECT)
+        .into_iter()
+        .map(|m| (m.title, m.start_date, m.due_date))
+        .collect();
+    assert_eq!(
+        made,
+        [
+            ("1.1".to_string(), Some(day(3)), Some(day(16))),
+            ("1.2".to_string(), Some(day(17)), Some(day(30))),
+            ("1.0".to_string(), None, Some(day(1))),
+        ]
+    );
+
+    // Passes that make no milestone never read the versions: idle, one more issue in a
+    // milestone that exists, a full pass.
+    w.clock.advance(MINUTE);
+    let (jira, gitlab) = (w.jira.requests(), w.gitlab.requests());
+    pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(
+        (w.jira.requests() - jira, w.gitlab.requests() - gitlab),
+        (1, 0),
+        "an idle pass is one search"
+    );
+    let d = w.jira.create_issue("VSA", "D", "Story");
+    w.jira.set_fix_versions(&d.key, &["1.1"]);
+    pass_ok(&w, PassKind::Incremental).await;
+    pass_ok(&w, PassKind::Full).await;
+    assert_eq!(lists(), 2);
+    assert_eq!(milestone_of(&w, &d.id).as_deref(), Some("1.1"));
+}
+
 #[tokio::test]
 async fn mirrors_get_their_current_sprint_as_a_milestone_with_its_dates() {
     let w = world("milestones-sprint", |o| {

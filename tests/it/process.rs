@@ -174,6 +174,19 @@ async fn demo_runs_to_completion() {
         stdout.contains("Issue board \"Jira workflow\" (status_board)"),
         "{stdout}"
     );
+    // Milestones from fix versions: on the mirrors, and the released version's one closed.
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("component::") && l.contains(" 1.1 ")),
+        "a milestone on a mirror: {stdout}"
+    );
+    assert!(
+        stdout.contains("Milestones (from fix versions): \"1.0\" closed (start "),
+        "{stdout}"
+    );
+    // Start dates from Jira's versions endpoint, which an issue's fixVersions lack.
+    assert!(stdout.contains("\"1.1\" active (start 20"), "{stdout}");
     assert!(
         stdout.contains("incremental pass: created 1, closed 2, reopened 1, updated 1"),
         "every change the demo announces is mirrored: {stdout}"

@@ -358,6 +358,8 @@ struct Shared {
     http: reqwest::Client,
     /// Changelog and by-id requests (Cloud bulk fetches; DC searches are `searches`).
     bulk_reads: AtomicUsize,
+    /// `GET /project/{key}/versions` requests.
+    pub(crate) version_lists: AtomicUsize,
     /// Misbehaviour switched on by a test.
     hostile: Mutex<Hostile>,
     /// Makes every never-ending page token new.
@@ -398,6 +400,7 @@ impl FakeJira {
             webhooks_paused: Mutex::new(false),
             http: reqwest::Client::new(),
             bulk_reads: AtomicUsize::new(0),
+            version_lists: AtomicUsize::new(0),
             hostile: Mutex::new(Hostile::default()),
             nonce: std::sync::atomic::AtomicU64::new(0),
             streamed: Arc::default(),
@@ -650,6 +653,11 @@ impl FakeJira {
     /// How many search calls were answered, whatever their status.
     pub fn search_requests(&self) -> usize {
         self.shared.searches.load(Ordering::SeqCst)
+    }
+
+    /// How many times a project's versions were listed (`/project/{key}/versions`).
+    pub fn version_list_requests(&self) -> usize {
+        self.shared.version_lists.load(Ordering::SeqCst)
     }
 
     /// How many issue and changelog bulk fetches (Cloud) were answered, whatever their status.

@@ -7,6 +7,11 @@
 //!   `emailAddress` unless hidden, `displayName`, `active`, `timeZone`.
 //! - `GET /rest/api/{v}/user?accountId=` (Cloud) or `?username=` / `?key=` (Data Center); 404
 //!   when unknown.
+//! - `GET /rest/api/{v}/user/assignable/search?project=KEY&startAt&maxResults` (Cloud; `query`
+//!   optional) or `...&username=` (Data Center, where `username` is required; empty matches
+//!   everyone): a bare JSON array of users. As Cloud documents, Jira reads `maxResults` users
+//!   and *then* drops those who cannot be assigned (here: the inactive), so a page may be
+//!   short while more follow; only an empty page ends the list. `maxResults` capped at 1000.
 
 use std::sync::Arc;
 
@@ -17,7 +22,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::http::jira_error;
-use super::planning::{read, Planning};
+use super::planning::{read, read_project, Planning};
 use super::render::Ctx;
 use super::{lock, FakeJira, Shared};
 
@@ -183,6 +188,46 @@ pub(super) async fn get_user(
                 "Specified user does not exist or you do not have required permissions",
             ),
         }
+    })
+    .await
+}
+
+/// `GET /rest/api/{v}/user/assignable/search`, for a project.
+pub(super) async fn assignable(
+    State(s): State<Arc<Shared>>,
+    Path(v): Path<String>,
+    Query(q): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> Response {
+    let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let Some(key) = get("project") else {
+        return jira_error(
+            StatusCode::BAD_REQUEST,
+            "The issueKey, issueId or project query parameter is required.",
+        );
+    };
+    let number = |k: &str, d: usize| get(k).and_then(|v| v.parse().ok()).unwrap_or(d);
+    let (start, max) = (
+        number("startAt", 0),
+        number("maxResults", 50).clamp(1, 1000),
+    );
+    read_project(&s, &v, &key, &headers, |ctx, _| {
+        let dc = ctx.state.planning.data_center;
+        let text = if dc { get("username") } else { get("query") };
+        if dc && text.is_none() {
+            let msg = "The username query parameter was not provided";
+            return jira_error(StatusCode::BAD_REQUEST, msg);
+        }
+        let text = text.unwrap_or_default().to_lowercase();
+        let matches = |p: &&Person| {
+            [&p.display_name, &p.email, &p.name]
+                .iter()
+                .any(|f| f.to_lowercase().starts_with(&text))
+        };
+        let people = ctx.state.planning.people.iter().filter(matches);
+        let page = people.skip(start).take(max).filter(|p| p.active);
+        let body: Vec<Value> = page.map(|p| user_json(ctx, p)).collect();
+        Json(body).into_response()
     })
     .await
 }

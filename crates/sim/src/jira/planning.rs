@@ -60,6 +60,10 @@ pub(super) fn routes() -> Router<Arc<Shared>> {
         .route("/rest/api/{v}/field", get(fields::list_fields))
         .route("/rest/api/{v}/user", get(people::get_user))
         .route(
+            "/rest/api/{v}/user/assignable/search",
+            get(people::assignable),
+        )
+        .route(
             "/rest/api/{v}/project/{key}/versions",
             get(versions::list_versions),
         )

@@ -156,6 +156,8 @@ pub(super) async fn list_versions(
     headers: HeaderMap,
 ) -> Response {
     let today = today(&s);
+    s.version_lists
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     read_project(&s, &v, &key, &headers, |ctx, project| {
         let list = project_versions(ctx, project);
         let body: Vec<Value> = list.iter().map(|v| version_json(ctx, v, today)).collect();
