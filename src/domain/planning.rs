@@ -44,6 +44,9 @@ pub struct JiraUser {
     pub display_name: Option<String>,
     /// `None` when Jira hides it (most Cloud profiles).
     pub email: Option<String>,
+    /// `account_id` holds Data Center's user key or login, not Cloud's accountId: named so in
+    /// reports, where "accountId JIRAUSER10103" would send an admin looking for the wrong thing.
+    pub data_center_key: bool,
 }
 
 impl JiraUser {
@@ -58,6 +61,7 @@ impl JiraUser {
     pub fn describe(&self) -> String {
         let name = self.display_name.as_deref().unwrap_or("(no name)");
         match (&self.account_id, &self.email) {
+            (Some(id), _) if self.data_center_key => format!("{name} (user key {id})"),
             (Some(id), _) => format!("{name} (accountId {id})"),
             (None, Some(mail)) => format!("{name} ({mail})"),
             (None, None) => name.to_string(),
@@ -118,8 +122,16 @@ mod tests {
             account_id: Some("5b10".into()),
             display_name: Some("Carol".into()),
             email: None,
+            data_center_key: false,
         };
         assert_eq!(carol.describe(), "Carol (accountId 5b10)");
+        let erin = JiraUser {
+            account_id: Some("JIRAUSER10103".into()),
+            display_name: Some("Erin".into()),
+            email: None,
+            data_center_key: true,
+        };
+        assert_eq!(erin.describe(), "Erin (user key JIRAUSER10103)");
         let dave = JiraUser {
             email: Some("dave@example.com".into()),
             ..JiraUser::default()

@@ -107,10 +107,11 @@ pub(super) struct UserWire {
 impl UserWire {
     pub(super) fn into_user(self) -> JiraUser {
         let nonempty = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
+        let cloud = nonempty(self.account_id);
+        let data_center = nonempty(self.key).or(nonempty(self.name));
         JiraUser {
-            account_id: nonempty(self.account_id)
-                .or(nonempty(self.key))
-                .or(nonempty(self.name)),
+            data_center_key: cloud.is_none() && data_center.is_some(),
+            account_id: cloud.or(data_center),
             display_name: nonempty(self.display_name),
             email: nonempty(self.email),
         }

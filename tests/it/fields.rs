@@ -289,6 +289,12 @@ async fn check_names_jira_assignees_that_have_no_gitlab_user() {
             "{line}"
         );
         assert!(line.contains("and 84 more; add them to [users]"), "{line}");
+        // Data Center names people by their user key, which is not an accountId.
+        let (id, not) = match deployment {
+            Deployment::DataCenter => ("Carol (user key ", "(accountId "),
+            _ => ("Carol (accountId ", "(user key "),
+        };
+        assert!(line.contains(id) && !line.contains(not), "{line}");
         assert!(!line.contains("Alice") && !line.contains("Bob ("), "{line}");
         assert!(!line.contains("Contractor 0 "), "inactive: {line}");
     }
