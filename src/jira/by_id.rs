@@ -263,7 +263,10 @@ impl JiraClient {
                     ),
                 ));
             }
-            if n == 0 || out.len() as u64 >= page.total.unwrap_or(0) {
+            // Without a total (or with one below what came), only an empty page ends: ids
+            // not returned are taken for deleted or invisible.
+            let told = page.total.filter(|total| *total >= out.len() as u64);
+            if n == 0 || told.is_some_and(|total| out.len() as u64 >= total) {
                 return Ok(out);
             }
         }

@@ -808,3 +808,39 @@ async fn webhook_register_follows_no_self_link_to_another_host() {
         );
     }
 }
+
+/// A Data Center answer without its `total` cannot say whether more remain: the search and
+/// the look-up by id go on until an empty page instead of ending after the first, which left
+/// the rest unmirrored behind the checkpoint, and took the issues a look-up did not reach for
+/// deleted (labelled `jira::deleted` while they had only moved to another project).
+#[tokio::test]
+async fn data_center_pages_without_their_total_are_read_to_the_end() {
+    let w = world("dc-no-total", |o| {
+        o.deployment = jgr_sim::jira::Deployment::DataCenter;
+        o.jira_page_cap = 2;
+    })
+    .await;
+    seed_issues(&w, 5, 1000);
+    w.jira.set_hostile(Hostile {
+        dc_no_total: true,
+        ..Hostile::default()
+    });
+    pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(w.gitlab.issues(PROJECT).len(), 5, "every page read");
+    assert_converged(&w, "VSA", PROJECT);
+
+    w.clock.advance(MINUTE);
+    w.jira.add_project("OPS");
+    for issue in w.jira.issues() {
+        w.jira.move_issue(&issue.key, "OPS");
+    }
+    pass_ok(&w, PassKind::Full).await;
+    for g in w.gitlab.issues(PROJECT) {
+        assert_eq!(
+            g.labels,
+            ["jira::moved"],
+            "{}: moved, not deleted",
+            g.title
+        );
+    }
+}

@@ -28,6 +28,9 @@ pub struct Hostile {
     /// asked for (a site's huge custom fields, or a hostile server): a client that builds
     /// the whole answer into a JSON tree needs ~16 bytes of memory per byte of it.
     pub padding_per_issue: usize,
+    /// Data Center search: pages without their `total` (a proxy or plugin that rewrites
+    /// answers), so a client cannot tell how many remain.
+    pub dc_no_total: bool,
 }
 
 /// The server's clock as its answers tell it.

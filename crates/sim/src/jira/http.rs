@@ -812,14 +812,19 @@ fn dc_search(s: &Shared, api: &str, p: SearchParams) -> Response {
         &p.field_sel(),
         p.with_changelog(),
     ) {
-        Ok(page) => Json(json!({
-            "expand": "schema,names",
-            "startAt": start,
-            "maxResults": size,
-            "total": page.total,
-            "issues": page.issues,
-        }))
-        .into_response(),
+        Ok(page) => {
+            let mut body = json!({
+                "expand": "schema,names",
+                "startAt": start,
+                "maxResults": size,
+                "total": page.total,
+                "issues": page.issues,
+            });
+            if lock(&s.hostile).dc_no_total {
+                body.as_object_mut().map(|o| o.remove("total"));
+            }
+            Json(body).into_response()
+        }
         Err(e) => e.into_response(),
     }
 }
