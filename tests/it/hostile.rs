@@ -844,3 +844,41 @@ async fn data_center_pages_without_their_total_are_read_to_the_end() {
         );
     }
 }
+
+/// An issue Jira Cloud's bulk fetch could not return now (named in `issueErrors`, "a retriable
+/// error or payload constraint") is not taken for deleted: the look-up fails, the mirror stays
+/// as it was, and the next pass, once Jira returns it, handles it as what it is (here: moved).
+#[tokio::test]
+async fn an_issue_jira_could_not_return_now_is_not_taken_for_deleted() {
+    let w = world("bulk-issue-errors", |_| {}).await;
+    seed_issues(&w, 3, 1000);
+    pass_ok(&w, PassKind::Incremental).await;
+    w.clock.advance(MINUTE);
+    w.jira.add_project("OPS");
+    for issue in w.jira.issues() {
+        w.jira.move_issue(&issue.key, "OPS");
+    }
+    w.jira.set_hostile(Hostile {
+        bulk_issue_errors: true,
+        ..Hostile::default()
+    });
+    let reports = pass(&w, PassKind::Full).await;
+    for g in w.gitlab.issues(PROJECT) {
+        assert!(
+            !g.labels.iter().any(|l| l == "jira::deleted"),
+            "{}: {:?}",
+            g.title,
+            g.labels
+        );
+    }
+    let failure = reports[0].failure_lines().join("\n");
+    assert!(
+        failure.contains("could not return 1 of the issues"),
+        "{failure}"
+    );
+    w.jira.set_hostile(Hostile::default());
+    pass_ok(&w, PassKind::Full).await;
+    for g in w.gitlab.issues(PROJECT) {
+        assert_eq!(g.labels, ["jira::moved"], "{}", g.title);
+    }
+}

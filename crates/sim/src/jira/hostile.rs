@@ -31,6 +31,9 @@ pub struct Hostile {
     /// Data Center search: pages without their `total` (a proxy or plugin that rewrites
     /// answers), so a client cannot tell how many remain.
     pub dc_no_total: bool,
+    /// Cloud bulk fetch: the first issue asked for that exists is not returned but named in
+    /// `issueErrors` (Jira's "retriable error or payload constraint").
+    pub bulk_issue_errors: bool,
 }
 
 /// The server's clock as its answers tell it.

@@ -404,16 +404,23 @@ async fn bulkfetch(
         };
         let mut seen = Vec::new();
         let mut issues = Vec::new();
+        let mut errors = Vec::new();
+        let refuse_one = lock(&s.hostile).bulk_issue_errors;
         for id in wanted.iter().filter_map(|k| st.find(k)) {
             if seen.contains(&id) {
                 continue;
             }
             seen.push(id);
             if let Some(d) = st.issues.get(&id).and_then(|r| r.latest()) {
+                if refuse_one && errors.is_empty() {
+                    errors.push(json!({"id": id.to_string(),
+                                       "errorMessage": "Retrieving this issue failed; retry."}));
+                    continue;
+                }
                 issues.push(ctx.issue(id, d, &sel));
             }
         }
-        Json(json!({"issues": issues, "issueErrors": []})).into_response()
+        Json(json!({"issues": issues, "issueErrors": errors})).into_response()
     })
     .await
 }
