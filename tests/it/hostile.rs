@@ -882,3 +882,29 @@ async fn an_issue_jira_could_not_return_now_is_not_taken_for_deleted() {
         assert_eq!(g.labels, ["jira::moved"], "{}", g.title);
     }
 }
+
+/// An answer whose few useful fields come with megabytes of others is not built into a JSON
+/// tree: a 60 MiB `serverInfo` (read when Jira's `Date` cannot be) of `[0,0,…]` in a field
+/// nobody reads keeps the pass's peak memory in a fraction of a GiB (as a tree: over 1 GiB).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_60_mib_server_info_is_read_without_building_it() {
+    let w = world("fat-server-info", |_| {}).await;
+    seed_issues(&w, 3, 1000);
+    w.jira.set_hostile(Hostile {
+        date: DateHeader::Garbage,
+        server_info_padding: 60 << 20,
+        ..Hostile::default()
+    });
+    let args = reconcile_args(&w);
+    let (status, peak_kib) = tokio::task::spawn_blocking(move || run_measuring_peak(&args))
+        .await
+        .expect("join");
+    assert!(status.success(), "{status}");
+    assert_eq!(w.gitlab.issues(PROJECT).len(), 3, "every issue mirrored");
+    assert!(w.jira.streamed_bytes() >= 60 << 20, "serverInfo was read");
+    eprintln!(
+        "peak RSS reading a 60 MiB serverInfo: {} MiB",
+        peak_kib >> 10
+    );
+    assert!(peak_kib < 256 << 10, "peak RSS {} MiB", peak_kib >> 10);
+}

@@ -34,6 +34,8 @@ pub struct Hostile {
     /// Cloud bulk fetch: the first issue asked for that exists is not returned but named in
     /// `issueErrors` (Jira's "retriable error or payload constraint").
     pub bulk_issue_errors: bool,
+    /// `serverInfo` carries about this many bytes of `[0,0,…]` in a field nobody reads.
+    pub server_info_padding: usize,
 }
 
 /// The server's clock as its answers tell it.

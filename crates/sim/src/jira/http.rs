@@ -289,14 +289,22 @@ async fn server_info(State(s): S, Path(v): Path<String>) -> Response {
         .with_timezone(&s.opts.utc_offset)
         .format("%Y-%m-%dT%H:%M:%S%.3f%z")
         .to_string();
-    Json(json!({
+    let body = json!({
         "baseUrl": s.base_url(),
         "version": version,
         "deploymentType": deployment,
         "serverTitle": "Jira",
         "serverTime": server_time,
-    }))
-    .into_response()
+    });
+    let padding = lock(&s.hostile).server_info_padding;
+    if padding > 0 {
+        // Spliced into the text: a JSON tree of it would cost the fake what it costs a client.
+        let junk = format!("{{\"health\":[{}0],", "0,".repeat(padding / 2));
+        let text = body.to_string().replacen('{', &junk, 1);
+        s.streamed.fetch_add(text.len() as u64, Ordering::SeqCst);
+        return ([(header::CONTENT_TYPE, "application/json")], text).into_response();
+    }
+    Json(body).into_response()
 }
 
 async fn project(
