@@ -361,6 +361,7 @@ pub fn search_filter(
 mod tests {
     use super::*;
     use crate::domain::StatusCategory;
+    use serde_json::Value;
 
     /// Every issue of a decoded page read, as a pass reads it: (readable, unreadable).
     fn read_issues(issues: Vec<RawIssue>) -> (usize, usize) {

@@ -836,12 +836,7 @@ async fn data_center_pages_without_their_total_are_read_to_the_end() {
     }
     pass_ok(&w, PassKind::Full).await;
     for g in w.gitlab.issues(PROJECT) {
-        assert_eq!(
-            g.labels,
-            ["jira::moved"],
-            "{}: moved, not deleted",
-            g.title
-        );
+        assert_eq!(g.labels, ["jira::moved"], "{}: moved, not deleted", g.title);
     }
 }
 
