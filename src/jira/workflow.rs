@@ -195,36 +195,69 @@ impl JiraClient {
         Ok(out)
     }
 
-    /// `GET /rest/agile/1.0/board/{id}/configuration`: its columns, in order.
+    /// `GET /rest/agile/1.0/board/{id}/configuration`: its columns, in order. Only the
+    /// columns are decoded (the rest skipped unbuilt), each id as its own text.
     async fn columns(&self, board: u64) -> Result<Columns, ApiError> {
         let path = format!("/rest/agile/1.0/board/{board}/configuration");
-        let config: Value = self.api.send(Request::get(path)).await?.body;
-        let columns = config
-            .pointer("/columnConfig/columns")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
+        let config: BoardConfig = self.api.send(Request::get(path)).await?.body;
+        let columns = config.column_config.map(|c| c.columns).unwrap_or_default();
         // At most `MAX_COLUMN_IDS` ids in all: the order of more statuses than a project may
         // have says nothing, and each is compared with each status.
         let mut room = MAX_COLUMN_IDS;
         Ok(columns
-            .iter()
-            .take(at_most::ITEMS)
+            .into_iter()
             .map(|c| {
-                let name = c.get("name").and_then(Value::as_str).unwrap_or_default();
                 let ids: Vec<String> = c
-                    .get("statuses")
-                    .and_then(Value::as_array)
-                    .map(Vec::as_slice)
-                    .unwrap_or_default()
+                    .statuses
                     .iter()
-                    .filter_map(|s| id_of(s.get("id")))
+                    .filter_map(|s| s.id.as_deref().and_then(raw_id))
                     .take(room)
                     .collect();
                 room -= ids.len();
-                (crate::safe_text::safe_within(name, 200), ids)
+                let name = c.name.unwrap_or_default();
+                (crate::safe_text::safe_within(&name, 200), ids)
             })
             .collect())
+    }
+}
+
+#[derive(Deserialize)]
+struct BoardConfig {
+    #[serde(rename = "columnConfig", default)]
+    column_config: Option<ColumnConfig>,
+}
+
+#[derive(Deserialize)]
+struct ColumnConfig {
+    #[serde(default, deserialize_with = "at_most::deserialize")]
+    columns: Vec<ColumnWire>,
+}
+
+#[derive(Deserialize)]
+struct ColumnWire {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "at_most::deserialize")]
+    statuses: Vec<StatusRef>,
+}
+
+#[derive(Deserialize)]
+struct StatusRef {
+    #[serde(default)]
+    id: Option<Box<serde_json::value::RawValue>>,
+}
+
+/// A status id as its JSON text says it: a non-empty string, or a number.
+fn raw_id(raw: &serde_json::value::RawValue) -> Option<String> {
+    let text = raw.get();
+    if text.starts_with('"') {
+        serde_json::from_str::<String>(text)
+            .ok()
+            .filter(|s| !s.is_empty())
+    } else {
+        text.parse::<serde_json::Number>()
+            .ok()
+            .map(|n| n.to_string())
     }
 }
 

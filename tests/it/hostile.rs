@@ -903,3 +903,53 @@ async fn a_60_mib_server_info_is_read_without_building_it() {
     );
     assert!(peak_kib < 256 << 10, "peak RSS {} MiB", peak_kib >> 10);
 }
+
+/// A Jira board configuration of 60 MiB (its columns, then megabytes nobody reads) is read for
+/// the status board without building it into a JSON tree: the pass's peak memory stays in a
+/// fraction of a GiB, and the board still gets its lists in the columns' order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_60_mib_board_configuration_is_read_without_building_it() {
+    let w = world("fat-board-config", |o| {
+        o.mappings[0].status_labels = Some("jira-status".into());
+        o.mappings[0].extra_config = "status_board = \"Jira workflow\"\n".into();
+    })
+    .await;
+    w.jira_workflow(&[
+        ("To Do", "new"),
+        ("In Review", "indeterminate"),
+        ("In Progress", "indeterminate"),
+        ("Done", "done"),
+    ]);
+    let started = w.jira.create_issue("VSA", "Started", "Story");
+    w.jira
+        .transition(&started.key, "In Progress", "indeterminate");
+    w.jira.set_hostile(Hostile {
+        board_config_padding: 60 << 20,
+        ..Hostile::default()
+    });
+    let args = reconcile_args(&w);
+    let (status, peak_kib) = tokio::task::spawn_blocking(move || run_measuring_peak(&args))
+        .await
+        .expect("join");
+    assert!(status.success(), "{status}");
+    assert!(
+        w.jira.streamed_bytes() >= 60 << 20,
+        "the configuration was read"
+    );
+    let lists: Vec<Vec<String>> = w
+        .gitlab
+        .boards(PROJECT)
+        .into_iter()
+        .map(|b| b.lists)
+        .collect();
+    assert_eq!(
+        lists,
+        [vec!["jira-status::In Review", "jira-status::In Progress"]],
+        "the board still gets its lists"
+    );
+    eprintln!(
+        "peak RSS reading a 60 MiB board configuration: {} MiB",
+        peak_kib >> 10
+    );
+    assert!(peak_kib < 256 << 10, "peak RSS {} MiB", peak_kib >> 10);
+}
