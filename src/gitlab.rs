@@ -545,7 +545,7 @@ impl GitlabClient {
         let body = json!({ "name": name, "color": color, "description": description });
         // Creating a label twice is harmless (409), so a retry after a lost answer is safe.
         let req = Request::get(path).json(Method::POST, body, Effect::Idempotent);
-        match self.api.send::<Value>(req).await {
+        match self.api.send::<serde::de::IgnoredAny>(req).await {
             Ok(_) => Ok(true),
             Err(e) if e.status() == Some(409) => Ok(false),
             Err(e) => Err(e),

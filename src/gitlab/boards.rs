@@ -6,7 +6,7 @@
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::pages::{endless, header_u64};
 use super::{GitlabClient, PAGE};
@@ -84,7 +84,7 @@ impl GitlabClient {
         let path = format!("/projects/{project_id}/boards/{board_id}/lists");
         let body = json!({ "label_id": label_id });
         let req = Request::get(path).json(Method::POST, body, Effect::Idempotent);
-        match self.api.send::<Value>(req).await {
+        match self.api.send::<serde::de::IgnoredAny>(req).await {
             Ok(_) => Ok(true),
             Err(e) if e.status() == Some(400) && e.to_string().contains("already been taken") => {
                 Ok(false)

@@ -55,6 +55,45 @@ pub struct FetchedById {
 struct BulkIssues {
     #[serde(default, deserialize_with = "crate::paging::at_most::deserialize")]
     issues: Vec<RawIssue>,
+    /// Issues Jira could not return now ("a retriable error or payload constraint"); those
+    /// not found or not visible are simply absent.
+    #[serde(
+        rename = "issueErrors",
+        default,
+        deserialize_with = "crate::paging::at_most::deserialize"
+    )]
+    issue_errors: Vec<IssueError>,
+}
+
+#[derive(Deserialize)]
+struct IssueError {
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(rename = "errorMessage", default)]
+    error_message: Option<String>,
+}
+
+/// A bulk fetch that named issues it could not return now: they are neither found nor gone
+/// (taking them for deleted would close their mirrors), so the look-up fails and the next pass
+/// asks again.
+fn not_returned(errors: &[IssueError]) -> ApiError {
+    let first = &errors[0];
+    let id = first.id.as_ref().map_or("?".into(), Value::to_string);
+    let message = first.error_message.as_deref().unwrap_or("no reason given");
+    ApiError {
+        server: crate::http::Server::Jira,
+        what: "POST /rest/api/3/issue/bulkfetch".into(),
+        kind: crate::http::ApiErrorKind::Transport {
+            cause: format!(
+                "Jira could not return {} of the issues asked for (issue {}: {})",
+                errors.len(),
+                crate::safe_text::safe_within(&id, 64),
+                crate::safe_text::safe_within(message, 500)
+            ),
+        },
+        hint: Some("the next pass asks again; until then they are not taken for deleted".into()),
+        source: None,
+    }
 }
 
 #[derive(Deserialize)]
@@ -105,6 +144,9 @@ impl JiraClient {
                         Effect::Read,
                     );
                     let page: BulkIssues = self.api.send(req).await?.body;
+                    if !page.issue_errors.is_empty() {
+                        return Err(not_returned(&page.issue_errors));
+                    }
                     take(&mut out, page.issues);
                 }
             }
@@ -263,7 +305,10 @@ impl JiraClient {
                     ),
                 ));
             }
-            if n == 0 || out.len() as u64 >= page.total.unwrap_or(0) {
+            // Without a total (or with one below what came), only an empty page ends: ids
+            // not returned are taken for deleted or invisible.
+            let told = page.total.filter(|total| *total >= out.len() as u64);
+            if n == 0 || told.is_some_and(|total| out.len() as u64 >= total) {
                 return Ok(out);
             }
         }

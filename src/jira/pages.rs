@@ -156,13 +156,19 @@ impl<'c> Pages<'c> {
         let server_clock = date_header(&reply.headers);
         let raw = reply.body;
         let n = raw.issues.len() as u64;
-        let remaining = raw.total.unwrap_or(0);
-        // Each page's total is what remains after it; the first is the whole search's.
-        self.chain.expect(remaining);
+        // Each page's total is what remains after it; the first is the whole search's. A page
+        // without one (a proxy that rewrites answers), or with one below the page it came
+        // with, cannot say whether more remain: only an empty page ends the search then, as
+        // ending early would drop the rest silently and move the checkpoint past them.
+        let told = raw.total.filter(|total| *total >= n);
+        if let Some(total) = told {
+            self.chain.expect(total);
+        }
+        let done = told.map_or(n == 0, |total| n >= total);
         let (mut page, ids) = read_page(raw.issues, self.fields.sprint.as_deref());
         let last_id = ids.into_iter().map(JiraId::get).max();
         page.total = raw.total;
-        self.cursor = if n >= remaining {
+        self.cursor = if done {
             self.chain.finish(n as usize);
             Cursor::Done
         } else {
@@ -179,7 +185,8 @@ impl<'c> Pages<'c> {
                     return Err(no_progress(
                         "GET /rest/api/2/search",
                         format!(
-                            "Jira returned {n} issues without progress while {remaining} remain"
+                            "Jira returned {n} issues without progress while {} remain",
+                            told.map_or("more".into(), |t| t.to_string())
                         ),
                     ))
                 }

@@ -8,12 +8,14 @@
 //!
 //! Used by `vsa setup` (a stage per status) and meant for the status board (a list per status).
 
+use std::collections::{HashMap, HashSet};
+
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::JiraClient;
 use crate::domain::StatusCategory;
-use crate::http::{percent_encode, ApiError, Request};
+use crate::http::{percent_encode, ApiError, ApiErrorKind, Request, Server};
 use crate::paging::at_most;
 
 /// Boards looked at for the column order: a project rarely has more than a handful, and each
@@ -21,6 +23,12 @@ use crate::paging::at_most;
 const MAX_BOARDS: usize = 10;
 /// Board listing pages followed (50 boards a page).
 const MAX_BOARD_PAGES: usize = 4;
+/// The most distinct statuses a project's workflows may have: far more than a workflow people
+/// work in, and each "In Progress" one becomes a GitLab label and a board list. More is refused
+/// (a server listing ever more would otherwise have thousands of them made).
+pub const MAX_STATUSES: usize = 1_000;
+/// The most status ids read from one board's columns (a board shows each status once).
+const MAX_COLUMN_IDS: usize = 10 * MAX_STATUSES;
 
 /// One status of the project's workflows (the same status shared by several issue types is
 /// listed once).
@@ -124,7 +132,8 @@ impl JiraClient {
             self.rest(),
             percent_encode(project)
         );
-        let types: Vec<IssueTypeStatuses> = match self.api.send(Request::get(&path)).await {
+        let types: at_most::List<IssueTypeStatuses> = match self.api.send(Request::get(&path)).await
+        {
             Ok(r) => r.body,
             Err(e) if e.status() == Some(404) => {
                 return Err(e.with_hint(format!(
@@ -134,16 +143,15 @@ impl JiraClient {
             }
             Err(e) => return Err(e),
         };
-        let mut out: Vec<WorkflowStatus> = Vec::new();
-        for status in types.iter().flat_map(|t| &t.statuses) {
-            let Some(s) = parse_status(status) else {
-                continue;
-            };
-            if !out.iter().any(|o| o.id == s.id) {
-                out.push(s);
-            }
-        }
-        Ok(out)
+        distinct_statuses(&types.0).map_err(|cause| ApiError {
+            server: Server::Jira,
+            what: format!("GET {}", crate::safe_text::safe_within(&path, 512)),
+            kind: ApiErrorKind::OutOfBounds { cause },
+            hint: Some(format!(
+                "check the workflows of Jira project {project}; the next pass reads them again"
+            )),
+            source: None,
+        })
     }
 
     /// The board of `project` whose columns hold the most of its statuses (the first listed
@@ -156,9 +164,10 @@ impl JiraClient {
         let mut best: Option<(usize, BoardRef, Columns)> = None;
         for board in self.boards(project).await?.into_iter().take(MAX_BOARDS) {
             let columns = self.columns(board.id).await?;
+            let on_columns: HashSet<&String> = columns.iter().flat_map(|(_, ids)| ids).collect();
             let covered = statuses
                 .iter()
-                .filter(|s| columns.iter().any(|(_, ids)| ids.contains(&s.id)))
+                .filter(|s| on_columns.contains(&s.id))
                 .count();
             if best.as_ref().is_none_or(|(n, ..)| covered > *n) {
                 best = Some((covered, board, columns));
@@ -186,32 +195,92 @@ impl JiraClient {
         Ok(out)
     }
 
-    /// `GET /rest/agile/1.0/board/{id}/configuration`: its columns, in order.
+    /// `GET /rest/agile/1.0/board/{id}/configuration`: its columns, in order. Only the
+    /// columns are decoded (the rest skipped unbuilt), each id as its own text.
     async fn columns(&self, board: u64) -> Result<Columns, ApiError> {
         let path = format!("/rest/agile/1.0/board/{board}/configuration");
-        let config: Value = self.api.send(Request::get(path)).await?.body;
-        let columns = config
-            .pointer("/columnConfig/columns")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
+        let config: BoardConfig = self.api.send(Request::get(path)).await?.body;
+        let columns = config.column_config.map(|c| c.columns).unwrap_or_default();
+        // At most `MAX_COLUMN_IDS` ids in all: the order of more statuses than a project may
+        // have says nothing, and each is compared with each status.
+        let mut room = MAX_COLUMN_IDS;
         Ok(columns
-            .iter()
-            .take(at_most::ITEMS)
+            .into_iter()
             .map(|c| {
-                let name = c.get("name").and_then(Value::as_str).unwrap_or_default();
-                let ids = c
-                    .get("statuses")
-                    .and_then(Value::as_array)
-                    .map(Vec::as_slice)
-                    .unwrap_or_default()
+                let ids: Vec<String> = c
+                    .statuses
                     .iter()
-                    .filter_map(|s| id_of(s.get("id")))
+                    .filter_map(|s| s.id.as_deref().and_then(raw_id))
+                    .take(room)
                     .collect();
-                (name.to_string(), ids)
+                room -= ids.len();
+                let name = c.name.unwrap_or_default();
+                (crate::safe_text::safe_within(&name, 200), ids)
             })
             .collect())
     }
+}
+
+#[derive(Deserialize)]
+struct BoardConfig {
+    #[serde(rename = "columnConfig", default)]
+    column_config: Option<ColumnConfig>,
+}
+
+#[derive(Deserialize)]
+struct ColumnConfig {
+    #[serde(default, deserialize_with = "at_most::deserialize")]
+    columns: Vec<ColumnWire>,
+}
+
+#[derive(Deserialize)]
+struct ColumnWire {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "at_most::deserialize")]
+    statuses: Vec<StatusRef>,
+}
+
+#[derive(Deserialize)]
+struct StatusRef {
+    #[serde(default)]
+    id: Option<Box<serde_json::value::RawValue>>,
+}
+
+/// A status id as its JSON text says it: a non-empty string, or a number.
+fn raw_id(raw: &serde_json::value::RawValue) -> Option<String> {
+    let text = raw.get();
+    if text.starts_with('"') {
+        serde_json::from_str::<String>(text)
+            .ok()
+            .filter(|s| !s.is_empty())
+    } else {
+        text.parse::<serde_json::Number>()
+            .ok()
+            .map(|n| n.to_string())
+    }
+}
+
+/// Each status of every issue type once (by id), in the order first listed; more than
+/// [`MAX_STATUSES`] is an error naming the bound.
+fn distinct_statuses(types: &[IssueTypeStatuses]) -> Result<Vec<WorkflowStatus>, String> {
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut out: Vec<WorkflowStatus> = Vec::new();
+    for status in types.iter().flat_map(|t| &t.statuses) {
+        let Some(s) = parse_status(status) else {
+            continue;
+        };
+        if seen.insert(s.id.clone()) {
+            if out.len() == MAX_STATUSES {
+                return Err(format!(
+                    "the project's workflows list more than {MAX_STATUSES} statuses, more than \
+                     this tool makes labels and board lists for"
+                ));
+            }
+            out.push(s);
+        }
+    }
+    Ok(out)
 }
 
 /// A status object of `/statuses`: needs an id and a name.
@@ -241,12 +310,13 @@ fn id_of(v: Option<&Value>) -> Option<String> {
 /// The statuses in the board's column order; those on no column follow, by category (to do,
 /// in progress, done, unknown) and then in their given order. Without columns, by category.
 fn in_column_order(statuses: Vec<WorkflowStatus>, columns: &Columns) -> Vec<WorkflowStatus> {
-    let position = |s: &WorkflowStatus| {
-        columns
-            .iter()
-            .flat_map(|(_, ids)| ids)
-            .position(|id| *id == s.id)
-    };
+    // Each id's first place on the board, looked up once per status (not a scan per
+    // comparison of the sort).
+    let mut places: HashMap<&str, usize> = HashMap::new();
+    for (at, id) in columns.iter().flat_map(|(_, ids)| ids).enumerate() {
+        places.entry(id.as_str()).or_insert(at);
+    }
+    let position = |s: &WorkflowStatus| places.get(s.id.as_str()).copied();
     let rank = |c: &StatusCategory| match c {
         StatusCategory::New => 0,
         StatusCategory::InProgress => 1,
@@ -332,5 +402,42 @@ mod tests {
             parse_status(&serde_json::json!({"id": 4, "name": "a\u{1b}[2J"})),
             None
         );
+    }
+
+    /// Statuses repeated across issue types are kept once; past the bound the listing is
+    /// refused, quickly (a pairwise check of 300,000 ids took minutes).
+    #[test]
+    fn statuses_are_kept_once_and_at_most_the_bound() {
+        let types = |n: usize, repeat: usize| -> Vec<IssueTypeStatuses> {
+            let statuses: Vec<Value> = (0..n)
+                .map(|i| serde_json::json!({"id": i.to_string(), "name": format!("S{i}")}))
+                .collect();
+            (0..repeat)
+                .map(|_| IssueTypeStatuses {
+                    statuses: statuses.clone(),
+                })
+                .collect()
+        };
+        let kept = distinct_statuses(&types(MAX_STATUSES, 3)).expect("at the bound");
+        assert_eq!(kept.len(), MAX_STATUSES);
+        assert_eq!(kept[7].name, "S7");
+        let started = std::time::Instant::now();
+        let e = distinct_statuses(&types(300_000, 1)).expect_err("over the bound");
+        assert!(e.contains("more than 1000 statuses"), "{e}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    /// Ordering by a board of many column ids costs one look-up per status, not a scan.
+    #[test]
+    fn column_order_of_many_ids_is_quick() {
+        let statuses: Vec<WorkflowStatus> = (0..MAX_STATUSES)
+            .map(|i| status(&i.to_string(), &format!("S{i}"), StatusCategory::InProgress))
+            .collect();
+        let ids: Vec<String> = (0..MAX_COLUMN_IDS).rev().map(|i| i.to_string()).collect();
+        let columns = vec![("All".to_string(), ids)];
+        let started = std::time::Instant::now();
+        let ordered = in_column_order(statuses, &columns);
+        assert_eq!(ordered[0].id, (MAX_STATUSES - 1).to_string());
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 }

@@ -808,3 +808,148 @@ async fn webhook_register_follows_no_self_link_to_another_host() {
         );
     }
 }
+
+/// A Data Center answer without its `total` cannot say whether more remain: the search and
+/// the look-up by id go on until an empty page instead of ending after the first, which left
+/// the rest unmirrored behind the checkpoint, and took the issues a look-up did not reach for
+/// deleted (labelled `jira::deleted` while they had only moved to another project).
+#[tokio::test]
+async fn data_center_pages_without_their_total_are_read_to_the_end() {
+    let w = world("dc-no-total", |o| {
+        o.deployment = jgr_sim::jira::Deployment::DataCenter;
+        o.jira_page_cap = 2;
+    })
+    .await;
+    seed_issues(&w, 5, 1000);
+    w.jira.set_hostile(Hostile {
+        dc_no_total: true,
+        ..Hostile::default()
+    });
+    pass_ok(&w, PassKind::Incremental).await;
+    assert_eq!(w.gitlab.issues(PROJECT).len(), 5, "every page read");
+    assert_converged(&w, "VSA", PROJECT);
+
+    w.clock.advance(MINUTE);
+    w.jira.add_project("OPS");
+    for issue in w.jira.issues() {
+        w.jira.move_issue(&issue.key, "OPS");
+    }
+    pass_ok(&w, PassKind::Full).await;
+    for g in w.gitlab.issues(PROJECT) {
+        assert_eq!(g.labels, ["jira::moved"], "{}: moved, not deleted", g.title);
+    }
+}
+
+/// An issue Jira Cloud's bulk fetch could not return now (named in `issueErrors`, "a retriable
+/// error or payload constraint") is not taken for deleted: the look-up fails, the mirror stays
+/// as it was, and the next pass, once Jira returns it, handles it as what it is (here: moved).
+#[tokio::test]
+async fn an_issue_jira_could_not_return_now_is_not_taken_for_deleted() {
+    let w = world("bulk-issue-errors", |_| {}).await;
+    seed_issues(&w, 3, 1000);
+    pass_ok(&w, PassKind::Incremental).await;
+    w.clock.advance(MINUTE);
+    w.jira.add_project("OPS");
+    for issue in w.jira.issues() {
+        w.jira.move_issue(&issue.key, "OPS");
+    }
+    w.jira.set_hostile(Hostile {
+        bulk_issue_errors: true,
+        ..Hostile::default()
+    });
+    let reports = pass(&w, PassKind::Full).await;
+    for g in w.gitlab.issues(PROJECT) {
+        assert!(
+            !g.labels.iter().any(|l| l == "jira::deleted"),
+            "{}: {:?}",
+            g.title,
+            g.labels
+        );
+    }
+    let failure = reports[0].failure_lines().join("\n");
+    assert!(
+        failure.contains("could not return 1 of the issues"),
+        "{failure}"
+    );
+    w.jira.set_hostile(Hostile::default());
+    pass_ok(&w, PassKind::Full).await;
+    for g in w.gitlab.issues(PROJECT) {
+        assert_eq!(g.labels, ["jira::moved"], "{}", g.title);
+    }
+}
+
+/// An answer whose few useful fields come with megabytes of others is not built into a JSON
+/// tree: a 60 MiB `serverInfo` (read when Jira's `Date` cannot be) of `[0,0,…]` in a field
+/// nobody reads keeps the pass's peak memory in a fraction of a GiB (as a tree: over 1 GiB).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_60_mib_server_info_is_read_without_building_it() {
+    let w = world("fat-server-info", |_| {}).await;
+    seed_issues(&w, 3, 1000);
+    w.jira.set_hostile(Hostile {
+        date: DateHeader::Garbage,
+        server_info_padding: 60 << 20,
+        ..Hostile::default()
+    });
+    let args = reconcile_args(&w);
+    let (status, peak_kib) = tokio::task::spawn_blocking(move || run_measuring_peak(&args))
+        .await
+        .expect("join");
+    assert!(status.success(), "{status}");
+    assert_eq!(w.gitlab.issues(PROJECT).len(), 3, "every issue mirrored");
+    assert!(w.jira.streamed_bytes() >= 60 << 20, "serverInfo was read");
+    eprintln!(
+        "peak RSS reading a 60 MiB serverInfo: {} MiB",
+        peak_kib >> 10
+    );
+    assert!(peak_kib < 256 << 10, "peak RSS {} MiB", peak_kib >> 10);
+}
+
+/// A Jira board configuration of 60 MiB (its columns, then megabytes nobody reads) is read for
+/// the status board without building it into a JSON tree: the pass's peak memory stays in a
+/// fraction of a GiB, and the board still gets its lists in the columns' order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_60_mib_board_configuration_is_read_without_building_it() {
+    let w = world("fat-board-config", |o| {
+        o.mappings[0].status_labels = Some("jira-status".into());
+        o.mappings[0].extra_config = "status_board = \"Jira workflow\"\n".into();
+    })
+    .await;
+    w.jira_workflow(&[
+        ("To Do", "new"),
+        ("In Review", "indeterminate"),
+        ("In Progress", "indeterminate"),
+        ("Done", "done"),
+    ]);
+    let started = w.jira.create_issue("VSA", "Started", "Story");
+    w.jira
+        .transition(&started.key, "In Progress", "indeterminate");
+    w.jira.set_hostile(Hostile {
+        board_config_padding: 60 << 20,
+        ..Hostile::default()
+    });
+    let args = reconcile_args(&w);
+    let (status, peak_kib) = tokio::task::spawn_blocking(move || run_measuring_peak(&args))
+        .await
+        .expect("join");
+    assert!(status.success(), "{status}");
+    assert!(
+        w.jira.streamed_bytes() >= 60 << 20,
+        "the configuration was read"
+    );
+    let lists: Vec<Vec<String>> = w
+        .gitlab
+        .boards(PROJECT)
+        .into_iter()
+        .map(|b| b.lists)
+        .collect();
+    assert_eq!(
+        lists,
+        [vec!["jira-status::In Review", "jira-status::In Progress"]],
+        "the board still gets its lists"
+    );
+    eprintln!(
+        "peak RSS reading a 60 MiB board configuration: {} MiB",
+        peak_kib >> 10
+    );
+    assert!(peak_kib < 256 << 10, "peak RSS {} MiB", peak_kib >> 10);
+}

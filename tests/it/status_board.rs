@@ -213,3 +213,28 @@ async fn a_guest_token_is_told_it_cannot_keep_the_board() {
         "{stdout}"
     );
 }
+
+/// A Jira whose workflows list ever more statuses (issue 15: servers cannot make a pass big)
+/// does not have a label and a board list made for each: past 1,000 distinct statuses the
+/// board is not checked, said in a note naming the bound, and GitLab gets no write for it.
+#[tokio::test]
+async fn a_workflow_of_more_statuses_than_the_bound_makes_no_lists() {
+    let w = board_world("status-board-too-many", Role::Reporter).await;
+    let names: Vec<String> = (0..1_500).map(|i| format!("Step {i}")).collect();
+    let mut workflow: Vec<(&str, &str)> = vec![("To Do", "new")];
+    workflow.extend(names.iter().map(|n| (n.as_str(), "indeterminate")));
+    workflow.push(("Done", "done"));
+    w.jira.set_workflow("VSA", &workflow);
+    let a = w.jira.create_issue("VSA", "One", "Story");
+    w.jira.transition(&a.key, "Step 3", "indeterminate");
+    let r = pass(&w, PassKind::Incremental).await.remove(0);
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.contains("not checked") && n.contains("more than 1000 statuses")),
+        "{:?}",
+        r.notes
+    );
+    let lists: usize = lists(&w).iter().map(Vec::len).sum();
+    assert_eq!(lists, 0, "no list made from a hostile workflow");
+}

@@ -303,7 +303,7 @@ pub(super) async fn board_configuration(
             })
             .collect();
         let filter = 10_000 + b.id;
-        Json(json!({
+        let body = json!({
             "id": b.id,
             "name": b.name,
             "self": format!("{}/rest/agile/1.0/board/{}/configuration", ctx.base, b.id),
@@ -314,8 +314,12 @@ pub(super) async fn board_configuration(
             "estimation": {"type": "field",
                            "field": {"fieldId": "customfield_10016", "displayName": "Story Points"}},
             "ranking": {"rankCustomFieldId": 10019},
-        }))
-        .into_response()
+        });
+        let padding = super::lock(&s.hostile).board_config_padding;
+        if padding > 0 {
+            return super::hostile::padded_object(&s, &body, padding);
+        }
+        Json(body).into_response()
     })
     .await
 }

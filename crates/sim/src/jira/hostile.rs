@@ -28,6 +28,17 @@ pub struct Hostile {
     /// asked for (a site's huge custom fields, or a hostile server): a client that builds
     /// the whole answer into a JSON tree needs ~16 bytes of memory per byte of it.
     pub padding_per_issue: usize,
+    /// Data Center search: pages without their `total` (a proxy or plugin that rewrites
+    /// answers), so a client cannot tell how many remain.
+    pub dc_no_total: bool,
+    /// Cloud bulk fetch: the first issue asked for that exists is not returned but named in
+    /// `issueErrors` (Jira's "retriable error or payload constraint").
+    pub bulk_issue_errors: bool,
+    /// `serverInfo` carries about this many bytes of `[0,0,…]` in a field nobody reads.
+    pub server_info_padding: usize,
+    /// A board's configuration carries about this many bytes of `[0,0,…]` in a field nobody
+    /// reads.
+    pub board_config_padding: usize,
 }
 
 /// The server's clock as its answers tell it.
@@ -108,5 +119,20 @@ pub(super) async fn set_date(State(s): State<Arc<Shared>>, mut resp: Response) -
     if let Ok(v) = HeaderValue::from_str(&value) {
         resp.headers_mut().insert(header::DATE, v);
     }
+    resp
+}
+
+/// `body` as JSON text with `bytes` of `[0,0,…]` in a first field nobody reads (spliced into
+/// the text: a JSON tree of it would cost the fake what it costs a client), counted in
+/// [`super::FakeJira::streamed_bytes`].
+pub(super) fn padded_object(s: &Shared, body: &serde_json::Value, bytes: usize) -> Response {
+    let junk = format!("{{\"junk\":[{}0],", "0,".repeat(bytes / 2));
+    let text = body.to_string().replacen('{', &junk, 1);
+    s.streamed.fetch_add(text.len() as u64, Ordering::SeqCst);
+    let mut resp = Response::new(axum::body::Body::from(text));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }

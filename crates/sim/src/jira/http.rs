@@ -289,14 +289,22 @@ async fn server_info(State(s): S, Path(v): Path<String>) -> Response {
         .with_timezone(&s.opts.utc_offset)
         .format("%Y-%m-%dT%H:%M:%S%.3f%z")
         .to_string();
-    Json(json!({
+    let body = json!({
         "baseUrl": s.base_url(),
         "version": version,
         "deploymentType": deployment,
         "serverTitle": "Jira",
         "serverTime": server_time,
-    }))
-    .into_response()
+    });
+    let padding = lock(&s.hostile).server_info_padding;
+    if padding > 0 {
+        // Spliced into the text: a JSON tree of it would cost the fake what it costs a client.
+        let junk = format!("{{\"health\":[{}0],", "0,".repeat(padding / 2));
+        let text = body.to_string().replacen('{', &junk, 1);
+        s.streamed.fetch_add(text.len() as u64, Ordering::SeqCst);
+        return ([(header::CONTENT_TYPE, "application/json")], text).into_response();
+    }
+    Json(body).into_response()
 }
 
 async fn project(
@@ -404,16 +412,23 @@ async fn bulkfetch(
         };
         let mut seen = Vec::new();
         let mut issues = Vec::new();
+        let mut errors = Vec::new();
+        let refuse_one = lock(&s.hostile).bulk_issue_errors;
         for id in wanted.iter().filter_map(|k| st.find(k)) {
             if seen.contains(&id) {
                 continue;
             }
             seen.push(id);
             if let Some(d) = st.issues.get(&id).and_then(|r| r.latest()) {
+                if refuse_one && errors.is_empty() {
+                    errors.push(json!({"id": id.to_string(),
+                                       "errorMessage": "Retrieving this issue failed; retry."}));
+                    continue;
+                }
                 issues.push(ctx.issue(id, d, &sel));
             }
         }
-        Json(json!({"issues": issues, "issueErrors": []})).into_response()
+        Json(json!({"issues": issues, "issueErrors": errors})).into_response()
     })
     .await
 }
@@ -812,14 +827,19 @@ fn dc_search(s: &Shared, api: &str, p: SearchParams) -> Response {
         &p.field_sel(),
         p.with_changelog(),
     ) {
-        Ok(page) => Json(json!({
-            "expand": "schema,names",
-            "startAt": start,
-            "maxResults": size,
-            "total": page.total,
-            "issues": page.issues,
-        }))
-        .into_response(),
+        Ok(page) => {
+            let mut body = json!({
+                "expand": "schema,names",
+                "startAt": start,
+                "maxResults": size,
+                "total": page.total,
+                "issues": page.issues,
+            });
+            if lock(&s.hostile).dc_no_total {
+                body.as_object_mut().map(|o| o.remove("total"));
+            }
+            Json(body).into_response()
+        }
         Err(e) => e.into_response(),
     }
 }
