@@ -48,6 +48,10 @@ pub const MAX_IN_FLIGHT: usize = 32;
 pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How many recent events are remembered to recognise a replay.
 const REPLAY_MEMORY: usize = 10_000;
+/// Issues waiting for a targeted pass at most: more are answered 503 (Jira retries, and the
+/// next scheduled pass finds the change anyway), so a sender with the secret, or a bulk edit
+/// faster than passes, cannot grow the queue without bound. Five minutes of passes' worth.
+pub const MAX_PENDING: usize = 50_000;
 /// Refused deliveries are logged at most this often (a scanner must not flood the journal).
 const WARN_EVERY: Duration = Duration::from_secs(60);
 
@@ -199,10 +203,20 @@ pub fn parse(body: &[u8]) -> std::result::Result<Event, &'static str> {
         _ => return Err("the issue has no id"),
     }
     .ok_or("the issue id is not a number")?;
+    // A key is what maps the event to a project: one that is not a Jira key (too long, control
+    // characters) makes the delivery malformed rather than a megabyte "project" in the queue.
+    let issue_key = match issue.get("key").and_then(Value::as_str) {
+        Some(key) => Some(
+            key.parse::<crate::domain::JiraKey>()
+                .map_err(|_| "the issue key is not a Jira issue key")?
+                .to_string(),
+        ),
+        None => None,
+    };
     Ok(Event {
         name,
         issue_id: Some(issue_id),
-        issue_key: issue.get("key").and_then(Value::as_str).map(str::to_string),
+        issue_key,
         timestamp: v.get("timestamp").and_then(Value::as_i64),
     })
 }
@@ -243,17 +257,21 @@ struct Pending {
 }
 
 impl Triggers {
-    /// Queue the event's issue. `false` when it is a replay of a recent delivery.
-    pub fn queue(&self, event: &Event) -> bool {
+    /// Queue the event's issue: `Replayed` for a recent delivery seen again, `Busy` when
+    /// `MAX_PENDING` issues already wait (a new issue only; one already queued is merged).
+    pub fn queue(&self, event: &Event) -> Outcome {
         // An event that names no issue has nothing to queue.
         let Some(id) = event.issue_id else {
-            return false;
+            return Outcome::Replayed;
         };
         let mut p = crate::lock_unpoisoned(&self.pending);
+        if p.ids.len() >= MAX_PENDING && !p.ids.contains_key(&id) {
+            return Outcome::Busy;
+        }
         if let Some(ts) = event.timestamp {
             let key = (event.name.clone(), id, ts);
             if !p.seen.insert(key.clone()) {
-                return false;
+                return Outcome::Replayed;
             }
             p.seen_order.push_back(key);
             if p.seen_order.len() > REPLAY_MEMORY {
@@ -279,7 +297,7 @@ impl Triggers {
         }
         drop(p);
         self.notify.notify_one();
-        true
+        Outcome::Queued
     }
 
     /// Wait until ids are queued and a targeted pass may start: at once when none ran within
@@ -402,8 +420,16 @@ impl Receiver {
             tracing::debug!(issue = ?event.issue_key, "webhook event ignored: no mapping has its project");
             return self.count(Outcome::Unmapped);
         }
-        if !self.triggers.queue(&event) {
-            return self.count(Outcome::Replayed);
+        match self.triggers.queue(&event) {
+            Outcome::Queued => {}
+            Outcome::Busy => {
+                self.warn_refused(
+                    &format!("a webhook delivery was answered 503: {MAX_PENDING} issues already wait for a targeted pass"),
+                    "the scheduled passes will find the change; if this lasts, shorten [schedule] reconcile or look for a sender flooding the webhook",
+                );
+                return self.count(Outcome::Busy);
+            }
+            other => return self.count(other),
         }
         if let Some(id) = event.issue_id {
             tracing::debug!(event = %event.name, issue = ?event.issue_key, id = %id, "webhook event queued");
@@ -414,6 +440,7 @@ impl Receiver {
     fn refuse_unauthenticated(&self) -> Outcome {
         self.warn_refused(
             "a webhook delivery without a valid signature or secret was refused (401)",
+            "check the secret of Jira's webhook",
         );
         self.count(Outcome::Unauthorized)
     }
@@ -435,12 +462,16 @@ impl Receiver {
     }
 
     /// One warning a minute at most, with how many were refused since the last one.
-    fn warn_refused(&self, what: &str) {
+    /// Log a refused delivery and what to do, at most once a minute with the count since.
+    fn warn_refused(&self, what: &str, fix: &str) {
         let mut count = crate::lock_unpoisoned(&self.refused_since_warning);
         *count += 1;
         let mut last = crate::lock_unpoisoned(&self.last_warning);
         if last.is_none_or(|t| t.elapsed() >= WARN_EVERY) {
-            tracing::warn!(refused = *count, "{what}; check the secret of Jira's webhook (this warning repeats at most once a minute)");
+            tracing::warn!(
+                refused = *count,
+                "{what}; {fix} (this warning repeats at most once a minute)"
+            );
             *last = Some(std::time::Instant::now());
             *count = 0;
         }
@@ -722,9 +753,17 @@ mod tests {
             issue_key: Some(format!("VSA-{id}")),
             timestamp: Some(ts),
         };
-        assert!(t.queue(&event(1, 100)));
-        assert!(!t.queue(&event(1, 100)), "the same delivery again");
-        assert!(t.queue(&event(1, 101)), "a new event for the same issue");
+        assert_eq!(t.queue(&event(1, 100)), Outcome::Queued);
+        assert_eq!(
+            t.queue(&event(1, 100)),
+            Outcome::Replayed,
+            "the same delivery again"
+        );
+        assert_eq!(
+            t.queue(&event(1, 101)),
+            Outcome::Queued,
+            "a new event for the same issue"
+        );
         let first = t.next_batch().await;
         assert_eq!(first.len(), 1, "the first pass starts at once");
         let started = tokio::time::Instant::now();
@@ -747,5 +786,46 @@ mod tests {
         });
         let moved = t.next_batch().await;
         assert_eq!(projects_of(&moved), None);
+    }
+
+    #[test]
+    fn the_queue_of_waiting_issues_is_bounded() {
+        let t = Triggers::default();
+        let event = |id: u32| Event {
+            name: "jira:issue_updated".into(),
+            issue_id: Some(JiraId::new(id.into())),
+            issue_key: Some(format!("VSA-{id}")),
+            timestamp: None,
+        };
+        for id in 0..MAX_PENDING as u32 {
+            assert_eq!(t.queue(&event(id)), Outcome::Queued);
+        }
+        assert_eq!(t.queue(&event(MAX_PENDING as u32)), Outcome::Busy);
+        assert_eq!(t.pending(), MAX_PENDING);
+        // An issue already waiting takes no room: its event is merged, not refused.
+        assert_eq!(t.queue(&event(7)), Outcome::Queued);
+    }
+
+    #[test]
+    fn an_issue_key_that_is_no_jira_key_is_malformed() {
+        let body = |key: &str| {
+            serde_json::json!({
+                "webhookEvent": "jira:issue_updated",
+                "timestamp": 1,
+                "issue": {"id": "10001", "key": key},
+            })
+            .to_string()
+        };
+        let huge = format!("VSA-{}", "9".repeat(1 << 20));
+        for key in [huge.as_str(), "VSA-1\u{1b}[2J", ""] {
+            assert_eq!(
+                parse(body(key).as_bytes()),
+                Err("the issue key is not a Jira issue key"),
+                "{:.40}",
+                key
+            );
+        }
+        let event = parse(body("VSA-1").as_bytes()).expect("a Jira key");
+        assert_eq!(event.issue_key.as_deref(), Some("VSA-1"));
     }
 }
