@@ -129,6 +129,16 @@ impl<'c> Pages<'c> {
                 }
                 Cursor::Cloud(Some(next))
             }
+            // "Not the last page", and no way to the next: stopping here would take the rest
+            // for absent and move the checkpoint past it.
+            None if raw.is_last == Some(false) => {
+                return Err(no_progress(
+                    "POST /rest/api/3/search/jql",
+                    "Jira said the page was not the last (isLast: false) but sent no \
+                     nextPageToken, so the rest of the search cannot be read"
+                        .into(),
+                ));
+            }
             _ => {
                 self.chain.finish(n);
                 Cursor::Done

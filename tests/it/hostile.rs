@@ -589,6 +589,27 @@ async fn jira_page_tokens_that_loop_or_never_end_fail_the_search() {
     assert_converged(&w, "VSA", PROJECT);
 }
 
+/// "Not the last page" without a token to the next: the pass fails and keeps its checkpoint,
+/// rather than taking the rest of the search for absent.
+#[tokio::test]
+async fn a_jira_page_that_is_not_the_last_but_has_no_token_fails_the_search() {
+    let w = world("jira-lost-token", |o| o.jira_page_cap = 2).await;
+    seed_issues(&w, 3, 1000);
+    w.jira.set_hostile(Hostile {
+        lost_page_token: true,
+        ..Hostile::default()
+    });
+    let failure = failed_pass(&w).await;
+    assert!(
+        failure.contains("isLast: false") && failure.contains("nextPageToken"),
+        "{failure}"
+    );
+    assert_eq!(state_status(&w).expect("state").checkpoint, None);
+    w.jira.set_hostile(Hostile::default());
+    pass_ok(&w, PassKind::Incremental).await;
+    assert_converged(&w, "VSA", PROJECT);
+}
+
 #[tokio::test]
 async fn gitlab_page_links_that_loop_or_never_end_fail_the_listing() {
     let w = world("gitlab-page-traps", |_| {}).await;

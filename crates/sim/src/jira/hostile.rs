@@ -19,6 +19,9 @@ pub use crate::PageTrap;
 pub struct Hostile {
     /// Cloud search: page tokens that never reach the last page.
     pub page_tokens: Option<PageTrap>,
+    /// Cloud search: a page that is not the last says `isLast: false` but carries no
+    /// `nextPageToken` (a proxy that drops fields, or a server bug).
+    pub lost_page_token: bool,
     /// What the `Date` header and `serverInfo`'s `serverTime` say.
     pub date: DateHeader,
     /// The `self` link every webhook is listed with, instead of its own (another host, a

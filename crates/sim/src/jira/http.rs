@@ -894,7 +894,7 @@ fn cloud_search(s: &Shared, api: &str, p: SearchParams) -> Response {
     let token =
         super::hostile::next_token(trap, next, page.total, |at| page_token(at, &jql), &s.nonce);
     let mut body = json!({"issues": page.issues, "isLast": token.is_none()});
-    if let Some(t) = token {
+    if let Some(t) = token.filter(|_| !lock(&s.hostile).lost_page_token) {
         body["nextPageToken"] = json!(t);
     }
     match lock(&s.hostile).padding_per_issue {
