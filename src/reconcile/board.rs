@@ -110,6 +110,8 @@ impl Reconciler {
             Ok(seen) => seen,
             Err(why) => return note(format!("status board \"{name}\" not checked: {why}")),
         };
+        let names = seen.labels.iter().map(|l| l.name.clone());
+        self.remember_labels(target.project.id, names);
         let mut tally = Tally::default();
         if !seen.plan.others.is_empty() && seen.remembered.is_none() {
             if let BoardChoice::Reuse(id) = seen.plan.board {
