@@ -4,7 +4,7 @@
 use super::Finding;
 use crate::config::Mapping;
 use crate::gitlab::PLANNER;
-use crate::plan::MilestoneSource;
+use crate::plan::{no_sprint_field, MilestoneSource};
 use crate::reconcile::Reconciler;
 
 /// The findings of every mapping with `milestones` (Jira and GitLab reached).
@@ -27,10 +27,7 @@ async fn findings(r: &Reconciler, m: &Mapping, source: MilestoneSource) -> Vec<F
     if source == MilestoneSource::Sprint {
         match r.jira().sprint_field().await {
             Ok(Some(id)) => out.push(Finding::Ok(format!("{who}: Jira's sprint field is {id}"))),
-            Ok(None) => out.push(Finding::Problem(format!(
-                "{who}: milestones = \"sprint\", but this Jira has no sprint field (it comes \
-                 with Jira Software): use milestones = \"fixVersion\" or remove the key"
-            ))),
+            Ok(None) => out.push(Finding::Problem(no_sprint_field(&who))),
             Err(e) => out.push(Finding::Problem(format!("{who}: {e}"))),
         }
     }
