@@ -80,6 +80,10 @@ struct Reached {
     tokens: tokens::Verdicts,
 }
 
+/// A mapping and its GitLab project as `check` read it (`None`: it could not be read, which
+/// the mapping's findings say), so the later checks need not ask GitLab again.
+type MappedProject<'a> = (&'a crate::config::Mapping, Option<crate::gitlab::Project>);
+
 pub async fn run(mut cfg: Config, file: &ConfigFile) -> Result<i32> {
     // A check answers quickly: one retry per probe, not a pass's patient backoff (an
     // unreachable server would otherwise take most of a minute to report).
@@ -103,13 +107,16 @@ pub async fn run(mut cfg: Config, file: &ConfigFile) -> Result<i32> {
     out.say_all(tokens::service_credentials(r.config(), reached.tokens).await);
     out.say_all(skipped(reached));
     let cache = store.as_ref().and_then(|s| s.as_ref().ok());
+    let mut projects: Vec<MappedProject> = Vec::new();
     for m in &r.config().mappings {
         out.say_all(mapping::jira(&r, m, reached).await);
-        out.say_all(mapping::gitlab(&r, m, reached, cache).await);
+        let (findings, project) = mapping::gitlab(&r, m, reached, cache).await;
+        out.say_all(findings);
+        projects.push((m, project));
     }
     if reached.jira && reached.gitlab {
-        out.say_all(board::all(&r).await);
-        out.say_all(milestones::all(&r).await);
+        out.say_all(board::all(&r, &projects).await);
+        out.say_all(milestones::all(&r, &projects).await);
     }
     out.say_all(state(&state_path, &file.path, store.as_ref()));
     if reached.jira && reached.gitlab {

@@ -44,8 +44,8 @@ pub use action::{describe_update, Action, LabelStep};
 pub use board::{status_board, BoardChoice, BoardPlan, SeenBoard};
 pub use fields::LabelSources;
 pub use milestone::{
-    milestone_step, wanted_milestone, MilestoneSource, MilestoneStep, SeenMilestone,
-    WantedMilestone,
+    milestone_step, no_sprint_field, wanted_milestone, MilestoneSource, MilestoneStep,
+    SeenMilestone, WantedMilestone,
 };
 pub use recipe::slot_iid;
 

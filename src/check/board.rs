@@ -2,24 +2,20 @@
 //! would write, read without writing. A board of that name that a person made with lists of
 //! their own is named: it is adopted, and ours are added beside theirs.
 
-use super::Finding;
+use super::{Finding, MappedProject};
 use crate::config::Mapping;
 use crate::gitlab::{Project, PLANNER};
 use crate::plan::BoardChoice;
 use crate::reconcile::Reconciler;
 
-/// The findings of every mapping's status board (Jira and GitLab reached).
-pub(super) async fn all(r: &Reconciler) -> Vec<Finding> {
+/// The findings of every mapping's status board (Jira and GitLab reached), in the projects
+/// the mapping checks read.
+pub(super) async fn all(r: &Reconciler, projects: &[MappedProject<'_>]) -> Vec<Finding> {
     let mut out = Vec::new();
-    for m in r
-        .config()
-        .mappings
-        .iter()
-        .filter(|m| m.status_board.is_some())
-    {
+    for (m, p) in projects {
         // A project GitLab does not answer for is named by the mapping's own findings.
-        if let Ok(p) = r.gitlab().project(&m.gitlab_project).await {
-            out.extend(findings(r, m, &p).await);
+        if let (Some(_), Some(p)) = (&m.status_board, p) {
+            out.extend(findings(r, m, p).await);
         }
     }
     out

@@ -36,9 +36,9 @@ pub(super) async fn gitlab(
     m: &Mapping,
     reached: Reached,
     cache: Option<&Store>,
-) -> Vec<Finding> {
+) -> (Vec<Finding>, Option<Project>) {
     if !reached.gitlab {
-        return Vec::new();
+        return (Vec::new(), None);
     }
     let name = m.name();
     let project = r.gitlab().project(&m.gitlab_project).await;
@@ -63,10 +63,13 @@ pub(super) async fn gitlab(
                 }
             }
             out.push(role(&name, &p));
+            (out, Some(p))
         }
-        Err(e) => out.push(Finding::Problem(format!("{name}: {e}"))),
+        Err(e) => {
+            out.push(Finding::Problem(format!("{name}: {e}")));
+            (out, None)
+        }
     }
-    out
 }
 
 /// Where the status labels will be created: group labels serve group-level value streams.

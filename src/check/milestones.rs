@@ -1,23 +1,29 @@
 //! `milestones`: whether the token may make milestones and give them to issues, and for
 //! `"sprint"` whether this Jira has a sprint field (read without writing).
 
-use super::Finding;
+use super::{Finding, MappedProject};
 use crate::config::Mapping;
-use crate::gitlab::PLANNER;
-use crate::plan::MilestoneSource;
+use crate::gitlab::{Project, PLANNER};
+use crate::plan::{no_sprint_field, MilestoneSource};
 use crate::reconcile::Reconciler;
 
-/// The findings of every mapping with `milestones` (Jira and GitLab reached).
-pub(super) async fn all(r: &Reconciler) -> Vec<Finding> {
+/// The findings of every mapping with `milestones` (Jira and GitLab reached), in the projects
+/// the mapping checks read.
+pub(super) async fn all(r: &Reconciler, projects: &[MappedProject<'_>]) -> Vec<Finding> {
     let mut out = Vec::new();
-    for m in r.config().mappings.iter() {
+    for (m, p) in projects {
         let Some(source) = m.milestones else { continue };
-        out.extend(findings(r, m, source).await);
+        out.extend(findings(r, m, source, p.as_ref()).await);
     }
     out
 }
 
-async fn findings(r: &Reconciler, m: &Mapping, source: MilestoneSource) -> Vec<Finding> {
+async fn findings(
+    r: &Reconciler,
+    m: &Mapping,
+    source: MilestoneSource,
+    project: Option<&Project>,
+) -> Vec<Finding> {
     let who = m.name();
     let mut out = Vec::new();
     let what = match source {
@@ -27,25 +33,22 @@ async fn findings(r: &Reconciler, m: &Mapping, source: MilestoneSource) -> Vec<F
     if source == MilestoneSource::Sprint {
         match r.jira().sprint_field().await {
             Ok(Some(id)) => out.push(Finding::Ok(format!("{who}: Jira's sprint field is {id}"))),
-            Ok(None) => out.push(Finding::Problem(format!(
-                "{who}: milestones = \"sprint\", but this Jira has no sprint field (it comes \
-                 with Jira Software): use milestones = \"fixVersion\" or remove the key"
-            ))),
+            Ok(None) => out.push(Finding::Problem(no_sprint_field(&who))),
             Err(e) => out.push(Finding::Problem(format!("{who}: {e}"))),
         }
     }
-    match r.gitlab().project(&m.gitlab_project).await {
-        Ok(p) if p.access_level < PLANNER => out.push(Finding::Problem(format!(
+    match project {
+        Some(p) if p.access_level < PLANNER => out.push(Finding::Problem(format!(
             "{who}: milestones: the token's role on {} (access level {}) may not create \
              milestones or give them to issues: give it the Planner role or higher",
             p.path, p.access_level
         ))),
-        Ok(p) => out.push(Finding::Ok(format!(
+        Some(p) => out.push(Finding::Ok(format!(
             "{who}: each mirror gets {what} as a milestone in {} (made there when missing)",
             p.path
         ))),
         // A project GitLab does not answer for is named by the mapping's own findings.
-        Err(_) => {}
+        None => {}
     }
     out
 }

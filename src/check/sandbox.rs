@@ -53,9 +53,7 @@ impl Sandbox {
                         .map(|p| PathBuf::from(p.trim_start_matches(['-', '+']))),
                 ),
                 "ExecStart" => s.config = config_of(value),
-                "StateDirectory" => s.writable.extend(value.split_whitespace().map(|name| {
-                    Path::new("/var/lib").join(name.split(':').next().unwrap_or(name))
-                })),
+                "StateDirectory" => s.writable.extend(units::state_directory_paths(value)),
                 _ => {}
             }
         }

@@ -65,14 +65,21 @@ pub fn state_directories(dirs: &[PathBuf]) -> Vec<PathBuf> {
                 .iter()
                 .flat_map(|t| t.lines())
                 .filter_map(|l| l.trim().strip_prefix("StateDirectory="))
-                .flat_map(|v| v.split_whitespace())
-                .map(|name| Path::new("/var/lib").join(name.split(':').next().unwrap_or(name)))
+                .flat_map(state_directory_paths)
                 .collect::<Vec<_>>()
         })
         .collect();
     out.sort();
     out.dedup();
     out
+}
+
+/// The directories a `StateDirectory=` value names: `NAME` is `/var/lib/NAME` (a `:ALIAS`
+/// suffix, for a symlink systemd adds, is left off).
+pub(super) fn state_directory_paths(value: &str) -> impl Iterator<Item = PathBuf> + '_ {
+    value
+        .split_whitespace()
+        .map(|name| Path::new("/var/lib").join(name.split(':').next().unwrap_or(name)))
 }
 
 /// The unit file and its drop-ins, in the order systemd applies them; `None` when the unit is

@@ -179,7 +179,9 @@ fn assignee_change(
     }
 }
 
-/// In words, for `--dry-run` and logs: `labels +backend −priority::Low, due 2024-03-01`.
+/// The due date and assignee parts of `edit` in words, for `--dry-run` and logs: `due
+/// 2024-03-01`, `due date cleared`, `assign user 7`, `unassign` (labels are `action.rs`'s
+/// `+label backend`, `-label priority::Low`).
 pub fn describe(edit: &IssueEdit) -> Vec<String> {
     let due = edit.due_date.map(|d| match d {
         Some(d) => format!("due {d}"),

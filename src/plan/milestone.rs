@@ -19,6 +19,15 @@ pub enum MilestoneSource {
     Sprint,
 }
 
+/// Why `milestones = "sprint"` cannot work for the mapping `who` on a Jira without a sprint
+/// field, and the fix: the pass refuses to start with it and `check` names it.
+pub fn no_sprint_field(who: &str) -> String {
+    format!(
+        "{who}: milestones = \"sprint\", but this Jira has no sprint field (it comes with Jira \
+         Software): use milestones = \"fixVersion\" or remove the key"
+    )
+}
+
 /// The milestone a Jira issue asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WantedMilestone {

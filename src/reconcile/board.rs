@@ -35,7 +35,6 @@ struct Seen {
     /// Every status label of the workflow.
     statuses: Vec<String>,
     labels: Vec<LabelRef>,
-    remembered: Option<u64>,
 }
 
 impl Reconciler {
@@ -100,18 +99,20 @@ impl Reconciler {
 
     /// Read the workflow and the board, then write what is missing (a dry run: say it).
     async fn look_at_board(&self, mode: Mode<'_>, target: &Target<'_>, name: &str) -> Tally {
-        crate::lock_unpoisoned(&target.board).looked = true;
-        let remembered = crate::lock_unpoisoned(&target.board)
-            .kept
-            .as_ref()
-            .map(|k| k.board_id);
+        let remembered = {
+            let mut state = crate::lock_unpoisoned(&target.board);
+            state.looked = true;
+            state.kept.as_ref().map(|k| k.board_id)
+        };
         let seen = self.see_board(target.mapping, target.project.id, name, remembered);
         let seen = match seen.await {
             Ok(seen) => seen,
             Err(why) => return note(format!("status board \"{name}\" not checked: {why}")),
         };
+        let names = seen.labels.iter().map(|l| l.name.clone());
+        self.remember_labels(target.project.id, names);
         let mut tally = Tally::default();
-        if !seen.plan.others.is_empty() && seen.remembered.is_none() {
+        if !seen.plan.others.is_empty() && remembered.is_none() {
             if let BoardChoice::Reuse(id) = seen.plan.board {
                 tally.notes.push(format!(
                     "status board \"{name}\" (board {id}) already has lists that are not ours ({}): \
@@ -210,7 +211,6 @@ impl Reconciler {
             plan: status_board(name, &wanted, &seen, &names, remembered),
             statuses,
             labels,
-            remembered,
         })
     }
 

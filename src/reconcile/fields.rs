@@ -58,12 +58,20 @@ impl Reconciler {
             .cloned()
     }
 
+    /// Labels the project is known to have, from a listing (this one's, or the status
+    /// board's, which lists them too: the pass then need not list them again).
+    pub(super) fn remember_labels(&self, project: u64, names: impl IntoIterator<Item = String>) {
+        crate::lock_unpoisoned(&self.known_labels)
+            .entry(project)
+            .or_default()
+            .extend(names);
+    }
+
     /// List the project's labels once; a note when GitLab would not.
     async fn list_labels(&self, project: &Project) -> Result<(), String> {
         match self.gitlab.labels(project.id).await {
             Ok(names) => {
-                crate::lock_unpoisoned(&self.known_labels)
-                    .insert(project.id, names.into_iter().collect());
+                self.remember_labels(project.id, names);
                 Ok(())
             }
             Err(e) => Err(format!(

@@ -172,22 +172,11 @@ impl Reconciler {
                 .await
                 .map_err(|e| format!("milestone \"{}\": {e}", wanted.title))?,
         };
-        let view = seen.as_ref().map(|m| SeenMilestone {
-            id: m.id,
-            title: m.title.clone(),
-            closed: m.closed(),
-        });
-        let milestone = match (milestone_step(wanted, view.as_ref()), seen) {
+        let milestone = match (step(wanted, seen.as_ref()), seen) {
             (MilestoneStep::Use(_), Some(m)) => m,
             (MilestoneStep::Close(_), Some(mut m)) => {
-                self.gitlab
-                    .close_milestone(project, &m)
-                    .await
-                    .map_err(|e| {
-                        format!("could not close the milestone \"{}\": {e}", wanted.title)
-                    })?;
+                self.close(project, &mut m).await?;
                 tracing::info!(milestone = %m.title, "closed the milestone: done in Jira");
-                m.state = "closed".into();
                 m
             }
             _ => self.make_milestone(target, wanted).await?,
@@ -238,13 +227,17 @@ impl Reconciler {
             made.map_err(|e| format!("could not create the milestone \"{}\": {e}", w.title))?;
         tracing::info!(milestone = %m.title, project = %target.project.path, "created a milestone");
         if w.over {
-            self.gitlab
-                .close_milestone(project, &m)
-                .await
-                .map_err(|e| format!("could not close the milestone \"{}\": {e}", w.title))?;
-            m.state = "closed".into();
+            self.close(project, &mut m).await?;
         }
         Ok(m)
+    }
+
+    /// Close `m` where it lives (its project or group); `m` then says it is closed.
+    async fn close(&self, project: u64, m: &mut Milestone) -> Result<(), String> {
+        let closed = self.gitlab.close_milestone(project, m).await;
+        closed.map_err(|e| format!("could not close the milestone \"{}\": {e}", m.title))?;
+        m.state = "closed".into();
+        Ok(())
     }
 }
 
@@ -255,12 +248,7 @@ fn would(source: MilestoneSource, w: &WantedMilestone, seen: Option<&Milestone>)
         MilestoneSource::FixVersion => "the version is released in Jira",
         MilestoneSource::Sprint => "the sprint is closed in Jira",
     };
-    let view = seen.map(|m| SeenMilestone {
-        id: m.id,
-        title: m.title.clone(),
-        closed: m.closed(),
-    });
-    match milestone_step(w, view.as_ref()) {
+    match step(w, seen) {
         MilestoneStep::Use(_) => None,
         MilestoneStep::Close(_) => {
             Some(format!("milestone \"{}\" would be closed: {done}", w.title))
@@ -286,6 +274,17 @@ fn would(source: MilestoneSource, w: &WantedMilestone, seen: Option<&Milestone>)
             ))
         }
     }
+}
+
+/// What the milestone `w` takes, given GitLab's milestone of that title (`seen`): the rule's
+/// view of it, made in one place for the pass and the dry run alike.
+fn step(w: &WantedMilestone, seen: Option<&Milestone>) -> MilestoneStep {
+    let view = seen.map(|m| SeenMilestone {
+        id: m.id,
+        title: m.title.clone(),
+        closed: m.closed(),
+    });
+    milestone_step(w, view.as_ref())
 }
 
 /// What a dry run keeps for a milestone it would make: its title and state, no id.

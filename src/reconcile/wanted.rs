@@ -5,7 +5,7 @@ use super::{Mode, Reconciler};
 use crate::config::Mapping;
 use crate::error::{Error, Result};
 use crate::jira::{IssueFields, GH_SPRINT};
-use crate::plan::MilestoneSource;
+use crate::plan::{no_sprint_field, MilestoneSource};
 
 impl Reconciler {
     /// The planning fields `mapping` mirrors. The sprint field's id is looked up in Jira
@@ -29,12 +29,7 @@ impl Reconciler {
             Some(MilestoneSource::Sprint) => {
                 fields.sprint = self.sprint_field(mode).await?;
                 if fields.sprint.is_none() {
-                    return Err(Error::Config(format!(
-                        "{}: milestones = \"sprint\", but this Jira has no sprint field (it \
-                         comes with Jira Software): use milestones = \"fixVersion\" or remove \
-                         the key",
-                        mapping.name()
-                    )));
+                    return Err(Error::Config(no_sprint_field(&mapping.name())));
                 }
             }
         }

@@ -420,3 +420,30 @@ async fn check_names_a_jira_without_sprints_and_a_role_that_cannot_make_mileston
         );
     }
 }
+
+#[tokio::test]
+async fn check_reads_each_gitlab_project_once_for_the_board_and_milestones_too() {
+    let w = world("milestones-check-once", |o| {
+        o.role = Role::Maintainer;
+        o.mappings[0].status_labels = Some("jira-status".into());
+        o.mappings[0].extra_config =
+            "milestones = \"fixVersion\"\nstatus_board = \"Jira workflow\"\n".into();
+    })
+    .await;
+    let config = w.write_config().expect("config").display().to_string();
+    w.gitlab.record_arrivals();
+    let out = run_binary(vec!["check".into(), "--config".into(), config]).await;
+    let (stdout, _) = text(&out);
+    assert!(stdout.contains("status board \"Jira workflow\""), "{stdout}");
+    assert!(stdout.contains("as a milestone in"), "{stdout}");
+    let project_reads = w
+        .gitlab
+        .arrivals()
+        .into_iter()
+        .filter(|(_, what)| {
+            what.strip_prefix("GET /api/v4/projects/")
+                .is_some_and(|rest| !rest.contains('/'))
+        })
+        .count();
+    assert_eq!(project_reads, 1, "{stdout}");
+}

@@ -238,3 +238,32 @@ async fn a_workflow_of_more_statuses_than_the_bound_makes_no_lists() {
     let lists: usize = lists(&w).iter().map(Vec::len).sum();
     assert_eq!(lists, 0, "no list made from a hostile workflow");
 }
+
+#[tokio::test]
+async fn a_pass_that_read_the_board_does_not_list_the_projects_labels_again() {
+    let w = board_world("status-board-labels-once", Role::Reporter).await;
+    // The board and its lists (and so their labels) exist: the pass writes no board part, and
+    // the labels it adds need only the listing the board's look made.
+    let board = w.gitlab.add_board_by_hand(PROJECT, BOARD);
+    w.gitlab
+        .add_board_list_by_hand(board, "jira-status::In Progress");
+    w.gitlab
+        .add_board_list_by_hand(board, "jira-status::In Review");
+    let started = w.jira.create_issue("VSA", "Started", "Story");
+    w.jira
+        .transition(&started.key, "In Progress", "indeterminate");
+    w.gitlab.record_arrivals();
+    pass_ok(&w, PassKind::Incremental).await;
+    let listings = w
+        .gitlab
+        .arrivals()
+        .into_iter()
+        .filter(|(_, what)| what.starts_with("GET") && what.ends_with("/labels"))
+        .count();
+    assert_eq!(listings, 1, "the project's labels are listed once a pass");
+    let labels = mirror_of(&w, PROJECT, &started.id).labels;
+    assert!(
+        labels.iter().any(|l| l == "jira-status::In Progress"),
+        "{labels:?}"
+    );
+}

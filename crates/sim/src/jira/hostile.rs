@@ -87,13 +87,7 @@ pub(super) fn padded(s: &Shared, body: &serde_json::Value, bytes: usize) -> Resp
     let text = body
         .to_string()
         .replace("{\"expand\":", &format!("{junk}\"expand\":"));
-    s.streamed.fetch_add(text.len() as u64, Ordering::SeqCst);
-    let mut resp = Response::new(axum::body::Body::from(text));
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp
+    streamed_json(s, text)
 }
 
 /// A page token without the never-ending trap's suffix.
@@ -131,6 +125,11 @@ pub(super) async fn set_date(State(s): State<Arc<Shared>>, mut resp: Response) -
 pub(super) fn padded_object(s: &Shared, body: &serde_json::Value, bytes: usize) -> Response {
     let junk = format!("{{\"junk\":[{}0],", "0,".repeat(bytes / 2));
     let text = body.to_string().replacen('{', &junk, 1);
+    streamed_json(s, text)
+}
+
+/// `text` as a JSON answer, its size counted in [`super::FakeJira::streamed_bytes`].
+fn streamed_json(s: &Shared, text: String) -> Response {
     s.streamed.fetch_add(text.len() as u64, Ordering::SeqCst);
     let mut resp = Response::new(axum::body::Body::from(text));
     resp.headers_mut().insert(
