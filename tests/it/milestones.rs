@@ -434,7 +434,10 @@ async fn check_reads_each_gitlab_project_once_for_the_board_and_milestones_too()
     w.gitlab.record_arrivals();
     let out = run_binary(vec!["check".into(), "--config".into(), config]).await;
     let (stdout, _) = text(&out);
-    assert!(stdout.contains("status board \"Jira workflow\""), "{stdout}");
+    assert!(
+        stdout.contains("status board \"Jira workflow\""),
+        "{stdout}"
+    );
     assert!(stdout.contains("as a milestone in"), "{stdout}");
     let project_reads = w
         .gitlab
